@@ -1,0 +1,332 @@
+"""What a shop-platform or messaging-channel plugin implements.
+
+A plugin contributes adapter *classes* through the ``connector_register_shop_adapters`` and
+``connector_register_channel_adapters`` hooks. The core creates one adapter instance per connection,
+passing the connection's decrypted settings, and calls the methods below. Adapters do the platform
+I/O and translate to and from :mod:`connector.model`; the core does storage, scheduling, retries of
+whole jobs, deduplication and business rules.
+
+Adapters must be safe to call from several worker threads at once (one instance may be shared).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from connector import model
+from connector.errors import SettingsError
+
+# --------------------------------------------------------------------------- settings
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    SECRET = "secret"  # encrypted at rest, never shown back or logged
+    URL = "url"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One setting a plugin needs, declared so the core can validate, store, encrypt and render it."""
+
+    name: str
+    label: str
+    type: FieldType = FieldType.STRING
+    required: bool = True
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def secret(self) -> bool:
+        return self.type is FieldType.SECRET
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` converted to this field's type, or raise ``ValueError`` saying why not."""
+        if value is None or value == "":
+            if self.required and self.default is None:
+                raise ValueError("is required")
+            return self.default
+        if self.type is FieldType.INTEGER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"must be a whole number, got {value!r}") from None
+        if self.type is FieldType.BOOLEAN:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"must be true or false, got {value!r}")
+        value = str(value).strip()
+        if self.type is FieldType.URL:
+            if not value.startswith(("http://", "https://")):
+                raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+            return value.rstrip("/")
+        if self.type is FieldType.CHOICE and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}, got {value!r}")
+        return value
+
+
+def validate_settings(fields: Sequence[ConfigField], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``values`` against ``fields``; return the cleaned settings or raise :class:`SettingsError`."""
+    known = {f.name for f in fields}
+    errors = {name: "is not a setting of this plugin" for name in values if name not in known}
+    cleaned: dict[str, Any] = {}
+    for f in fields:
+        try:
+            cleaned[f.name] = f.coerce(values.get(f.name))
+        except ValueError as exc:
+            errors[f.name] = str(exc)
+    if errors:
+        raise SettingsError(errors)
+    return cleaned
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """The raw request as received, so signatures can be checked over the exact bytes."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]  # case-insensitive mapping
+    query: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises :class:`~connector.errors.WebhookRejected` (400) when it is not."""
+        import json
+
+        from connector.errors import WebhookRejected
+
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookRejected(400, f"body is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """An answer the plugin wants sent as is (a ``hub.challenge`` echo, a ping acknowledgement)."""
+
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+@dataclass(slots=True)
+class ParsedWebhook:
+    """A verified webhook turned into canonical events.
+
+    ``delivery_id`` is the platform's id for this delivery (``X-Shopify-Webhook-Id``,
+    ``X-WC-Webhook-Delivery-ID``, Shopware ``source.eventId``, or a hash of the body for Meta, which
+    sends none); the core stores the webhook once per delivery id. ``events`` are
+    :class:`~connector.model.ShopEvent` for shops and ``Inbound``/``DeliveryStatus`` for channels.
+    """
+
+    delivery_id: str
+    topic: str
+    events: list[Any] = field(default_factory=list)
+
+
+class WebhookHandler(abc.ABC):
+    """The webhook half of an adapter. The core calls, in order: :meth:`handshake`, :meth:`verify_webhook`,
+    :meth:`parse_webhook`."""
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        """Answer setup requests that carry no event (Meta's ``GET`` with ``hub.challenge``, WooCommerce's
+        unsigned ``webhook_id`` ping). Return ``None`` for ordinary deliveries."""
+        return None
+
+    @abc.abstractmethod
+    def verify_webhook(self, request: WebhookRequest) -> None:
+        """Check the signature over the raw body. Raise ``WebhookRejected(401 or 403, reason)`` when it fails."""
+
+    @abc.abstractmethod
+    def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
+        """Turn a verified delivery into canonical events. Raise ``WebhookRejected(400, reason)`` when malformed.
+
+        Must be pure (no network): the core parses once to validate before acknowledging, and again
+        in the worker from the stored raw body."""
+
+
+# --------------------------------------------------------------------------- shops
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """What a successful connection test found out, shown to the owner."""
+
+    name: str
+    currency: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ShopAdapter(WebhookHandler):
+    """A shop platform (Shopify, WooCommerce, Shopware 6, ...)."""
+
+    #: Short, unique name; also the plugin segment of the webhook URL ``/webhooks/<name>/<connection id>``.
+    name: ClassVar[str]
+    #: Human-readable platform name.
+    label: ClassVar[str]
+    #: Connection settings the owner enters (shop URL, tokens, webhook secret, ...).
+    config_fields: ClassVar[Sequence[ConfigField]] = ()
+    #: Webhook topics the adapter needs; used by :meth:`register_webhooks` and shown in the docs/dashboard.
+    webhook_topics: ClassVar[Sequence[str]] = ()
+
+    def __init__(self, settings: Mapping[str, Any]):
+        self.settings = dict(settings)
+
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate settings when a connection is created. Override to add cross-field checks."""
+        return validate_settings(cls.config_fields, values)
+
+    @abc.abstractmethod
+    def test_connection(self) -> ConnectionInfo:
+        """Make one cheap authenticated call. Raise :class:`~connector.errors.ConnectionTestError` saying what to fix."""
+
+    @abc.abstractmethod
+    def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
+        """Stream every variant (full read), or those changed since ``updated_since`` (incremental read).
+
+        Unpublished products are yielded with ``published=False`` so the core can remove them from
+        the catalog. Never load the whole catalog into memory: page through it."""
+
+    def get_variants(self, external_ids: Sequence[str]) -> list[model.Variant]:
+        """Fetch these variants now (after a stock or product webhook). Missing ids are simply absent.
+
+        The default reads everything and filters; adapters should override it with a targeted query."""
+        wanted = set(external_ids)
+        return [v for v in self.iter_variants() if v.external_id in wanted or v.product_external_id in wanted]
+
+    def register_webhooks(self, callback_url: str) -> list[str]:
+        """Subscribe to :attr:`webhook_topics` on the platform, pointing at ``callback_url``. Return the topics
+        registered. Idempotent: existing subscriptions are kept, not duplicated."""
+        raise NotImplementedError(f"{self.label} webhooks must be registered by hand; see docs/platforms.md")
+
+    # ---- orders
+
+    @abc.abstractmethod
+    def create_order(self, cart: model.Cart, customer: model.Customer, address: model.Address | None) -> model.Order:
+        """Create a pending order (or draft order) for a chat cart, with a payment/checkout URL.
+
+        Idempotent on ``cart.reference``: calling it again with the same reference returns the order
+        created the first time instead of creating a second one (tag or note the order with it and look
+        it up before creating)."""
+
+    @abc.abstractmethod
+    def find_orders(
+        self, *, phone: str | None = None, email: str | None = None, number: str | None = None, limit: int = 5
+    ) -> list[model.Order]:
+        """Recent orders matching a phone number (E.164), an email, or an order number, newest first."""
+
+    @abc.abstractmethod
+    def get_order(self, external_id: str) -> model.Order:
+        """One order with its fulfillments and tracking. Raise :class:`~connector.errors.NotFound` if it does not exist."""
+
+    @abc.abstractmethod
+    def update_shipping_address(self, external_id: str, address: model.Address) -> model.Order:
+        """Change the delivery address of an order that has not shipped.
+
+        Raise :class:`~connector.errors.OrderAlreadyShipped` when it has."""
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPush:
+    """One upsert or delete for the channel's catalog. ``fields`` is Meta's feed-style item data."""
+
+    retailer_id: str
+    method: str  # "UPDATE" (upsert) or "DELETE"
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What the catalog answered for one batch: a handle to poll, and per-item validation errors."""
+
+    handle: str | None
+    item_errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchStatus:
+    """The outcome of a batch once processed. ``finished`` is false while the catalog is still working."""
+
+    finished: bool
+    status: str
+    item_errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+class CatalogPublisher(abc.ABC):
+    """A commerce catalog a channel shows products from (the Meta catalog behind WhatsApp, Instagram, Messenger)."""
+
+    #: Most items one push may carry.
+    max_batch_size: ClassVar[int] = 1000
+
+    @property
+    @abc.abstractmethod
+    def catalog_id(self) -> str:
+        """The catalog's id; connections sharing a catalog id share one catalog sync."""
+
+    @abc.abstractmethod
+    def push(self, requests: Sequence[CatalogPush]) -> BatchResult:
+        """Send up to :attr:`max_batch_size` upserts/deletes in one call."""
+
+    @abc.abstractmethod
+    def batch_status(self, handle: str) -> BatchStatus:
+        """Poll a batch handle returned by :meth:`push`."""
+
+    @abc.abstractmethod
+    def iter_items(self) -> Iterator[model.CatalogItem]:
+        """Read the catalog back, page by page."""
+
+
+class ChannelAdapter(WebhookHandler):
+    """A messaging channel (WhatsApp Cloud API, Messenger, Instagram, ...)."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    config_fields: ClassVar[Sequence[ConfigField]] = ()
+    #: Which outbound message types the channel can show natively; others are rendered by fallback.
+    supports: ClassVar[frozenset[type[model.Outbound]]] = frozenset()
+
+    def __init__(self, settings: Mapping[str, Any]):
+        self.settings = dict(settings)
+
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_settings(cls.config_fields, values)
+
+    @abc.abstractmethod
+    def test_connection(self) -> ConnectionInfo:
+        """Make one cheap authenticated call; raise :class:`~connector.errors.ConnectionTestError` saying what to fix."""
+
+    @abc.abstractmethod
+    def validate_message(self, message: model.Outbound) -> None:
+        """Raise :class:`~connector.errors.MessageLimitError` if ``message`` breaks a documented limit."""
+
+    @abc.abstractmethod
+    def send(self, recipient: model.Contact, message: model.Outbound) -> model.SendResult:
+        """Validate, then send. Raise :class:`~connector.errors.SendError` with the action the core must take."""
+
+    def catalog(self) -> CatalogPublisher | None:
+        """The commerce catalog this channel shows, or ``None`` if it has none."""
+        return None

@@ -1,0 +1,225 @@
+"""Every hook a Chatshop Connector plugin can implement.
+
+A plugin is a module (or object) with functions marked ``@connector.hookimpl`` whose names match the
+specs below, registered under the ``connector`` entry-point group::
+
+    [project.entry-points.connector]
+    my_plugin = "my_package.plugin"
+
+An implementation may accept any subset of a hook's arguments. Hooks without ``firstresult`` return a
+list with one result per implementation (``None`` results dropped); ``firstresult`` hooks stop at the
+first non-``None`` result. The core calls hooks through :class:`connector.plugins.Plugins`, never
+``pm.hook`` directly. ``docs/plugins.md`` documents each hook with an example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    import flask
+
+    from connector.adapters import ChannelAdapter, ConfigField, ParsedWebhook, ShopAdapter, WebhookRequest
+    from connector.connections import ConnectionRef
+    from connector.model import Inbound, Order, ShopEvent
+    from connector.sandbox.base import Sandbox
+    from connector.scheduling import JobRegistry
+    from connector.sync.catalog import SyncSummary
+
+hookspec = pluggy.HookspecMarker("connector")
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def connector_register_shop_adapters() -> Sequence[type[ShopAdapter]]:
+    """Return the shop-platform adapter classes this plugin provides.
+
+    Results combine as a list: every plugin's classes are collected. Adapter names must be unique;
+    a second adapter with the same name is an error at start-up.
+
+    :returns: adapter classes, subclasses of :class:`connector.adapters.ShopAdapter`.
+    """
+
+
+@hookspec
+def connector_register_channel_adapters() -> Sequence[type[ChannelAdapter]]:
+    """Return the messaging-channel adapter classes this plugin provides.
+
+    Results combine as a list, like :func:`connector_register_shop_adapters`.
+
+    :returns: adapter classes, subclasses of :class:`connector.adapters.ChannelAdapter`.
+    """
+
+
+@hookspec
+def connector_config_fields() -> Sequence[ConfigField]:
+    """Return this plugin's own settings (not per connection), declared as typed, labelled fields.
+
+    The core validates them at start-up from the ``[plugins.<plugin name>]`` table of the config
+    file (and ``CONNECTOR_PLUGINS__<NAME>__<FIELD>`` variables), stores secrets encrypted, and shows
+    the fields in the dashboard. Per-connection settings are declared on the adapter class
+    (``config_fields``) instead.
+
+    Results combine per plugin: the core calls each implementation separately so fields stay
+    attached to the plugin that declared them.
+
+    :returns: :class:`connector.adapters.ConfigField` objects.
+    """
+
+
+@hookspec
+def connector_register_sandboxes() -> Sequence[type[Sandbox]]:
+    """Return sandbox classes: local servers speaking a platform's wire protocol for tests and the demo.
+
+    Results combine as a list. ``connector demo --shop NAME`` starts the shop sandbox whose ``name``
+    is ``NAME``.
+
+    :returns: subclasses of :class:`connector.sandbox.base.Sandbox`.
+    """
+
+
+@hookspec
+def connector_register_blueprints(app: flask.Flask) -> Sequence[flask.Blueprint]:
+    """Return Flask blueprints to mount on the web app (pages, extra API routes).
+
+    Results combine as a list. Called once while the app is built, after the core's own blueprints.
+
+    :param app: the application being built; read ``app.config`` if routes depend on settings.
+    :returns: blueprints to register.
+    """
+
+
+@hookspec
+def connector_register_cli(cli: click.Group) -> None:
+    """Add commands or command groups to the ``connector`` command line.
+
+    Called once when the CLI starts. Use ``@cli.command()`` or ``cli.add_command(...)``.
+
+    :param cli: the root ``connector`` click group.
+    """
+
+
+@hookspec
+def connector_register_jobs(jobs: JobRegistry) -> None:
+    """Add scheduled jobs with fixed ids.
+
+    Jobs only *enqueue* work; the worker does it. Call
+    ``jobs.interval("my_plugin.cleanup", minutes=30, task="my_plugin.cleanup")`` or
+    ``jobs.cron(...)``. Register the task handler with ``jobs.task("my_plugin.cleanup")`` as a decorator.
+    Called once when the scheduler and the worker start; ids must be stable so a restart replaces
+    the job instead of adding a second one.
+
+    :param jobs: the registry of scheduled jobs and task handlers.
+    """
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@hookspec(firstresult=True)
+def connector_verify_webhook(connection: ConnectionRef, request: WebhookRequest) -> bool | None:
+    """Verify an incoming webhook before the connection's adapter does.
+
+    Stops at the first non-``None`` result. Return ``True`` to accept the request without the
+    adapter's own check (e.g. a gateway in front of the connector already verified and re-signed
+    it), raise :class:`connector.errors.WebhookRejected` to refuse it, or return ``None`` to leave the
+    decision to the adapter's ``verify_webhook``.
+
+    :param connection: which connection the webhook URL names (kind, id, adapter name).
+    :param request: the raw request: method, headers, query and body bytes.
+    """
+
+
+@hookspec(firstresult=True)
+def connector_parse_webhook(connection: ConnectionRef, request: WebhookRequest) -> ParsedWebhook | None:
+    """Parse a verified webhook into canonical events before the adapter does.
+
+    Stops at the first non-``None`` result. Return a :class:`connector.adapters.ParsedWebhook` to
+    handle a payload the adapter does not know (a platform extension's topic, say), or ``None`` to
+    let the adapter's ``parse_webhook`` do it. Must not do network I/O: the core parses before it
+    answers the platform, and again in the worker.
+
+    :param connection: which connection the webhook URL names.
+    :param request: the verified raw request.
+    """
+
+
+# --------------------------------------------------------------------------- events
+
+
+@hookspec
+def connector_catalog_changed(shop_connection_id: int, channel_connection_id: int, summary: SyncSummary) -> None:
+    """A catalog sync pushed changes to a channel's catalog.
+
+    Called once per sync run that created, updated or deleted at least one item; every
+    implementation is called (results are ignored).
+
+    :param shop_connection_id: the shop whose catalog was synced.
+    :param channel_connection_id: the channel connection whose catalog changed.
+    :param summary: counts and timing of the run.
+    """
+
+
+@hookspec
+def connector_stock_changed(
+    shop_connection_id: int, variant_external_id: str, old_quantity: int | None, new_quantity: int | None
+) -> None:
+    """A variant's available stock changed, as seen by a sync or a shop webhook.
+
+    Called after the change is stored; every implementation is called (results ignored). Back-in-stock
+    notifications react to ``old_quantity == 0 and new_quantity > 0``.
+
+    :param shop_connection_id: the shop connection.
+    :param variant_external_id: the variant's stable external id.
+    :param old_quantity: the stock before, ``None`` if not known or not tracked.
+    :param new_quantity: the stock now, ``None`` if not tracked.
+    """
+
+
+@hookspec
+def connector_order_status_changed(shop_connection_id: int, order: Order, event: ShopEvent) -> None:
+    """A shop order was created or changed status, or one of its shipments moved.
+
+    Every implementation is called (results ignored). Shipping notifications react to this hook.
+
+    :param shop_connection_id: the shop connection.
+    :param order: the order as the shop reports it now.
+    :param event: the canonical event that told us (order changed or fulfillment changed).
+    """
+
+
+@hookspec
+def connector_inbound_message(channel_connection_id: int, message: Inbound) -> None:
+    """A customer message arrived on a channel (text, reply, cart, location, ...).
+
+    Called by the worker once per message id, however often the channel redelivers it. Every
+    implementation is called (results ignored).
+
+    :param channel_connection_id: the channel connection that received it.
+    :param message: the canonical inbound message.
+    """
+
+
+@hookspec
+def connector_notification_sent(channel_connection_id: int, message_id: int, channel_message_id: str, kind: str) -> None:
+    """A message from the outbox was accepted by the channel.
+
+    Every implementation is called (results ignored).
+
+    :param channel_connection_id: the channel connection it went out on.
+    :param message_id: our outbox row id.
+    :param channel_message_id: the channel's id for it (wamid, mid).
+    :param kind: what the message was for (``test``, ``order_shipped``, ``back_in_stock``...).
+    """
+
+
+def all_hook_names() -> list[str]:
+    """Names of every hook spec, in declaration order."""
+    return [name for name, value in globals().items() if name.startswith("connector_") and callable(value)]
+
+

@@ -1,0 +1,526 @@
+"""The canonical model: plain dataclasses that plugins return and accept.
+
+Shop plugins translate their platform's products and orders into these types; channel plugins
+translate them into chat messages and catalog items. The core only ever sees these types, so a
+new platform never changes the core.
+
+Conventions:
+
+* Every ``external_id`` is the platform's *stable* id (Shopify's GID, WooCommerce's numeric id,
+  Shopware's UUID). It never changes when a SKU, title or image changes, which is what keeps the
+  Meta catalog free of duplicates.
+* Money is a :class:`~decimal.Decimal` plus an ISO 4217 currency code; never a float.
+* Timestamps are timezone-aware UTC :class:`~datetime.datetime` values.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+# --------------------------------------------------------------------------- money
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in one currency. ``Money("12.50", "EUR")`` and ``Money(Decimal("12.5"), "EUR")`` are equal."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            try:
+                object.__setattr__(self, "amount", Decimal(str(self.amount)))
+            except InvalidOperation as exc:
+                raise ValueError(f"not a decimal amount: {self.amount!r}") from exc
+        if not self.amount.is_finite():
+            raise ValueError(f"not a finite amount: {self.amount!r}")
+        if not _CURRENCY.match(self.currency or ""):
+            raise ValueError(f"currency must be an ISO 4217 code such as 'EUR', got {self.currency!r}")
+
+    def __str__(self) -> str:
+        return f"{self.amount:.2f} {self.currency}"
+
+    def __mul__(self, quantity: int) -> Money:
+        return Money(self.amount * quantity, self.currency)
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Money(self.amount + other.amount, self.currency)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class Availability(enum.StrEnum):
+    """Availability as Meta's catalog spells it. Sold-out items are sent as ``OUT_OF_STOCK``, never dropped."""
+
+    IN_STOCK = "in stock"
+    OUT_OF_STOCK = "out of stock"
+    PREORDER = "preorder"
+    AVAILABLE_FOR_ORDER = "available for order"
+    DISCONTINUED = "discontinued"
+
+
+@dataclass(slots=True)
+class Variant:
+    """One buyable thing: a product variant, or a simple product (then ``external_id == product_external_id``).
+
+    ``group_id`` ties the variants of one product together (Meta's ``item_group_id``); it is the
+    product's stable id. ``attributes`` holds variant options such as ``{"size": "M", "color": "blue"}``.
+    ``stock_quantity`` is the *available* quantity (``None`` when the shop does not track stock).
+    ``published`` is false for drafts/hidden products: they must leave the catalog.
+    """
+
+    external_id: str
+    product_external_id: str
+    title: str
+    price: Money
+    availability: Availability
+    group_id: str = ""
+    sku: str | None = None
+    description: str = ""
+    link: str = ""
+    image_url: str | None = None
+    additional_image_urls: list[str] = field(default_factory=list)
+    brand: str | None = None
+    sale_price: Money | None = None
+    stock_quantity: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    collections: list[str] = field(default_factory=list)
+    published: bool = True
+    condition: str = "new"
+    gtin: str | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.group_id:
+            self.group_id = self.product_external_id
+
+    @property
+    def effective_price(self) -> Money:
+        """What a customer pays now: the sale price when one is set, else the price."""
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+@dataclass(slots=True)
+class Product:
+    """A product with its variants. Shop plugins may stream :class:`Variant` objects directly instead."""
+
+    external_id: str
+    title: str
+    variants: list[Variant] = field(default_factory=list)
+    description: str = ""
+    link: str = ""
+    image_url: str | None = None
+    brand: str | None = None
+    collections: list[str] = field(default_factory=list)
+    published: bool = True
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    """One item as it stands in a channel's commerce catalog (Meta's ``PRODUCT_ITEM``), read back from the catalog."""
+
+    retailer_id: str
+    title: str
+    price: Money | None
+    availability: Availability | None
+    item_group_id: str | None = None
+    sale_price: Money | None = None
+    inventory: int | None = None
+    link: str | None = None
+    image_link: str | None = None
+    visibility: str | None = None
+
+
+# --------------------------------------------------------------------------- people
+
+
+@dataclass(slots=True)
+class Address:
+    """A postal address. ``country_code`` is ISO 3166-1 alpha-2."""
+
+    name: str = ""
+    line1: str = ""
+    line2: str = ""
+    postcode: str = ""
+    city: str = ""
+    region: str = ""
+    country_code: str = ""
+    company: str = ""
+    phone: str = ""
+
+    def missing_fields(self) -> list[str]:
+        """The fields a deliverable address must have but this one lacks."""
+        return [f for f in ("name", "line1", "postcode", "city", "country_code") if not getattr(self, f).strip()]
+
+
+@dataclass(slots=True)
+class Customer:
+    """A shop customer as far as an order needs one. ``phone`` is E.164 (``+4915112345678``)."""
+
+    phone: str | None = None
+    email: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    locale: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(slots=True)
+class Contact:
+    """A person we chat with on one channel.
+
+    ``channel_user_id`` is the id the channel uses for them: the WhatsApp ``wa_id`` (the phone
+    number without ``+``), a business-scoped user id when the phone is hidden, a Messenger PSID or
+    an Instagram IGSID.
+    """
+
+    channel: str
+    channel_user_id: str
+    phone: str | None = None
+    name: str = ""
+    locale: str | None = None
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@dataclass(slots=True)
+class CartLine:
+    """One line of a cart: which variant, how many, and the unit price the customer saw (if any)."""
+
+    variant_external_id: str
+    quantity: int
+    unit_price: Money | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantity < 1:
+            raise ValueError(f"quantity must be at least 1, got {self.quantity}")
+
+
+@dataclass(slots=True)
+class Cart:
+    """A cart from chat. ``reference`` is a stable idempotency key (e.g. the inbound message id)."""
+
+    lines: list[CartLine]
+    reference: str
+    currency: str | None = None
+    note: str = ""
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order stands commercially."""
+
+    PENDING = "pending"  # created, waiting for payment
+    OPEN = "open"  # paid or confirmed, not yet (fully) shipped
+    FULFILLED = "fulfilled"  # every line shipped
+    COMPLETED = "completed"  # delivered / closed
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class ShipmentStatus(enum.StrEnum):
+    """Where a shipment stands. The order of the members is the order a shipment moves in."""
+
+    CONFIRMED = "confirmed"
+    LABEL_PRINTED = "label_printed"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELAYED = "delayed"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+
+    @property
+    def rank(self) -> int:
+        """Position in the normal sequence, so a status never moves backwards."""
+        return list(ShipmentStatus).index(self)
+
+
+@dataclass(slots=True)
+class OrderLine:
+    variant_external_id: str
+    title: str
+    quantity: int
+    unit_price: Money
+    sku: str | None = None
+
+
+@dataclass(slots=True)
+class Fulfillment:
+    """A shipment of (part of) an order, with its tracking details."""
+
+    external_id: str
+    status: ShipmentStatus
+    tracking_company: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as the shop knows it. ``number`` is what the customer sees (``#1001``, ``10057``)."""
+
+    external_id: str
+    number: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    total: Money
+    subtotal: Money | None = None
+    shipping_total: Money | None = None
+    customer: Customer = field(default_factory=Customer)
+    shipping_address: Address | None = None
+    fulfillments: list[Fulfillment] = field(default_factory=list)
+    payment_url: str | None = None
+    reference: str | None = None  # the cart reference this order was created from, if it came from chat
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def shipped(self) -> bool:
+        """True once any shipment left the warehouse: the address can no longer change."""
+        return any(f.status.rank >= ShipmentStatus.IN_TRANSIT.rank for f in self.fulfillments) or self.status in (
+            OrderStatus.FULFILLED,
+            OrderStatus.COMPLETED,
+        )
+
+
+# --------------------------------------------------------------------------- shop events
+
+
+class ShopEventKind(enum.StrEnum):
+    PRODUCT_CHANGED = "product_changed"
+    PRODUCT_DELETED = "product_deleted"
+    STOCK_CHANGED = "stock_changed"
+    ORDER_CHANGED = "order_changed"
+    FULFILLMENT_CHANGED = "fulfillment_changed"
+    APP_UNINSTALLED = "app_uninstalled"
+
+
+@dataclass(slots=True)
+class ShopEvent:
+    """A canonical change reported by a shop webhook.
+
+    ``object_id`` is the stable external id of what changed (product, variant or order).
+    ``variant_ids`` lists variants concerned when the platform says so (stock changes).
+    ``order`` carries the order when the webhook had enough to build one.
+    """
+
+    kind: ShopEventKind
+    object_id: str
+    variant_ids: list[str] = field(default_factory=list)
+    stock_quantity: int | None = None
+    order: Order | None = None
+    fulfillment: Fulfillment | None = None
+    occurred_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- inbound chat
+
+
+@dataclass(slots=True)
+class Inbound:
+    """Base of everything a channel webhook can bring in. ``message_id`` is the channel's id (wamid, mid)."""
+
+    message_id: str
+    sender: Contact
+    timestamp: datetime | None = None
+
+
+@dataclass(slots=True)
+class InboundText(Inbound):
+    text: str = ""
+
+
+@dataclass(slots=True)
+class InboundReply(Inbound):
+    """A tap on a list row, a reply button, a quick reply or a postback. ``reply_id`` is the id we sent."""
+
+    reply_id: str = ""
+    title: str = ""
+    kind: str = "button"  # "list" | "button" | "quick_reply" | "postback" | "template_button"
+    context_message_id: str | None = None
+
+
+@dataclass(slots=True)
+class InboundCart(Inbound):
+    """A cart the customer sent (WhatsApp ``order`` message). Unit prices are what the customer saw."""
+
+    catalog_id: str = ""
+    lines: list[CartLine] = field(default_factory=list)
+    text: str = ""
+
+
+@dataclass(slots=True)
+class InboundLocation(Inbound):
+    latitude: float = 0.0
+    longitude: float = 0.0
+    name: str = ""
+    address: str = ""
+
+
+@dataclass(slots=True)
+class InboundOther(Inbound):
+    """A message type we do not act on (image, sticker, reaction, ...); kept so nothing is silently lost."""
+
+    type: str = ""
+    referral: dict[str, Any] | None = None
+
+
+class DeliveryState(enum.StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        return {"sent": 0, "delivered": 1, "read": 2, "failed": 3}[self.value]
+
+
+@dataclass(slots=True)
+class DeliveryStatus:
+    """A status update for a message we sent. Statuses may arrive out of order; use :attr:`DeliveryState.rank`."""
+
+    message_id: str
+    state: DeliveryState
+    recipient_id: str
+    timestamp: datetime | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    pricing: dict[str, Any] | None = None
+    conversation: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- outbound chat
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    id: str
+    title: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListSection:
+    title: str
+    rows: list[ListRow]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSection:
+    title: str
+    retailer_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """Base of every outbound message. Channel plugins validate limits and render the platform payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage(Outbound):
+    body: str
+    preview_url: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListMessage(Outbound):
+    """A list of up to 10 rows in sections (WhatsApp); quick replies on Messenger/Instagram."""
+
+    body: str
+    button: str
+    sections: list[ListSection]
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonsMessage(Outbound):
+    """Up to 3 reply buttons."""
+
+    body: str
+    buttons: list[Button]
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkButtonMessage(Outbound):
+    """One button that opens a URL (WhatsApp CTA URL; a web_url button template on Messenger)."""
+
+    body: str
+    display_text: str
+    url: str
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductMessage(Outbound):
+    """A single catalog product."""
+
+    catalog_id: str
+    retailer_id: str
+    body: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductListMessage(Outbound):
+    """Up to 30 products in up to 10 sections."""
+
+    catalog_id: str
+    header: str
+    body: str
+    sections: list[ProductSection]
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogMessage(Outbound):
+    """An invitation to browse the whole catalog."""
+
+    body: str
+    thumbnail_retailer_id: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMessage(Outbound):
+    """An approved template. ``body_parameters`` fill ``{{1}}``, ``{{2}}``...; ``button_parameters`` fill URL buttons."""
+
+    name: str
+    language: str
+    body_parameters: list[str] = field(default_factory=list)
+    header_parameters: list[str] = field(default_factory=list)
+    button_parameters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the channel answered when it accepted a message."""
+
+    message_id: str
+    recipient_id: str

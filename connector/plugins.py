@@ -1,0 +1,223 @@
+"""Finding, loading and calling plugins.
+
+Built-in plugins and third-party plugins load the same way: through the ``connector`` entry-point
+group. :class:`Plugins` wraps pluggy's manager with one typed method per hook, so core code calls
+``plugins.stock_changed(...)`` and never ``pm.hook`` with loose keyword arguments.
+
+Environment switches:
+
+* ``CONNECTOR_DISABLED_PLUGINS=a,b``: block these plugins (by entry-point name) before loading.
+* ``CONNECTOR_TRACE_PLUGINS=1``: log every hook call with its arguments and results.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from connector import hookspecs
+from connector.errors import ConfigError
+
+if TYPE_CHECKING:
+    import click
+    import flask
+
+    from connector.adapters import ChannelAdapter, ConfigField, ParsedWebhook, ShopAdapter, WebhookRequest
+    from connector.connections import ConnectionRef
+    from connector.model import Inbound, Order, ShopEvent
+    from connector.sandbox.base import Sandbox
+    from connector.scheduling import JobRegistry
+    from connector.sync.catalog import SyncSummary
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "connector"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """What ``connector plugins`` shows about one loaded plugin."""
+
+    name: str
+    kinds: tuple[str, ...]  # "shop", "channel", "sandbox", "extension"
+    adapters: tuple[str, ...]
+    distribution: str | None
+    version: str | None
+    source: str  # "built-in", "pip", or "registered" (added in code, e.g. by a test)
+    hooks: tuple[str, ...]
+
+
+class Plugins:
+    """The loaded plugins and a typed facade over their hooks."""
+
+    def __init__(self, *, disabled: Iterable[str] = (), load_entry_points: bool = True):
+        self.pm = pluggy.PluginManager("connector")
+        self.pm.add_hookspecs(hookspecs)
+        for name in disabled:
+            self.pm.set_blocked(name)
+        if os.environ.get("CONNECTOR_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(log.info)
+            self.pm.enable_tracing()
+        if load_entry_points:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        # A misspelled hook name fails here, at start-up, not silently at run time.
+        self.pm.check_pending()
+        self._shop_adapters: dict[str, type[ShopAdapter]] | None = None
+        self._channel_adapters: dict[str, type[ChannelAdapter]] | None = None
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register a plugin object in code (tests, embedding). Clears cached adapter registries."""
+        result = self.pm.register(plugin, name=name)
+        self.pm.check_pending()
+        self._shop_adapters = self._channel_adapters = None
+        return result
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> None:
+        self.pm.unregister(plugin, name=name)
+        self._shop_adapters = self._channel_adapters = None
+
+    # ----------------------------------------------------------------- adapters
+
+    @staticmethod
+    def _index(classes: Iterable[Sequence[Any]], kind: str) -> dict[str, Any]:
+        index: dict[str, Any] = {}
+        for group in classes:
+            for cls in group or ():
+                if cls.name in index and index[cls.name] is not cls:
+                    raise ConfigError(f"two plugins provide a {kind} adapter named {cls.name!r}")
+                index[cls.name] = cls
+        return index
+
+    @property
+    def shop_adapters(self) -> dict[str, type[ShopAdapter]]:
+        """Shop adapter classes by name (``connector_register_shop_adapters``)."""
+        if self._shop_adapters is None:
+            self._shop_adapters = self._index(self.pm.hook.connector_register_shop_adapters(), "shop")
+        return self._shop_adapters
+
+    @property
+    def channel_adapters(self) -> dict[str, type[ChannelAdapter]]:
+        """Channel adapter classes by name (``connector_register_channel_adapters``)."""
+        if self._channel_adapters is None:
+            self._channel_adapters = self._index(self.pm.hook.connector_register_channel_adapters(), "channel")
+        return self._channel_adapters
+
+    def sandboxes(self) -> dict[str, type[Sandbox]]:
+        """Sandbox classes by name (``connector_register_sandboxes``)."""
+        return self._index(self.pm.hook.connector_register_sandboxes(), "sandbox")
+
+    def config_fields(self) -> dict[str, list[ConfigField]]:
+        """Each plugin's own settings, by plugin name (``connector_config_fields``)."""
+        fields: dict[str, list[ConfigField]] = {}
+        for name, plugin in self.pm.list_name_plugin():
+            impl = getattr(plugin, "connector_config_fields", None)
+            if impl is not None and getattr(impl, "connector_impl", None) is not None:
+                declared = list(impl() or ())
+                if declared:
+                    fields[name] = declared
+        return fields
+
+    # ----------------------------------------------------------------- wiring
+
+    def register_blueprints(self, app: flask.Flask) -> list[flask.Blueprint]:
+        return [bp for group in self.pm.hook.connector_register_blueprints(app=app) for bp in (group or ())]
+
+    def register_cli(self, cli: click.Group) -> None:
+        self.pm.hook.connector_register_cli(cli=cli)
+
+    def register_jobs(self, jobs: JobRegistry) -> None:
+        self.pm.hook.connector_register_jobs(jobs=jobs)
+
+    # ----------------------------------------------------------------- webhooks
+
+    def verify_webhook(self, connection: ConnectionRef, request: WebhookRequest) -> bool | None:
+        return self.pm.hook.connector_verify_webhook(connection=connection, request=request)
+
+    def parse_webhook(self, connection: ConnectionRef, request: WebhookRequest) -> ParsedWebhook | None:
+        return self.pm.hook.connector_parse_webhook(connection=connection, request=request)
+
+    # ----------------------------------------------------------------- events
+
+    def catalog_changed(self, shop_connection_id: int, channel_connection_id: int, summary: SyncSummary) -> None:
+        self.pm.hook.connector_catalog_changed(
+            shop_connection_id=shop_connection_id, channel_connection_id=channel_connection_id, summary=summary
+        )
+
+    def stock_changed(
+        self, shop_connection_id: int, variant_external_id: str, old_quantity: int | None, new_quantity: int | None
+    ) -> None:
+        self.pm.hook.connector_stock_changed(
+            shop_connection_id=shop_connection_id,
+            variant_external_id=variant_external_id,
+            old_quantity=old_quantity,
+            new_quantity=new_quantity,
+        )
+
+    def order_status_changed(self, shop_connection_id: int, order: Order, event: ShopEvent) -> None:
+        self.pm.hook.connector_order_status_changed(shop_connection_id=shop_connection_id, order=order, event=event)
+
+    def inbound_message(self, channel_connection_id: int, message: Inbound) -> None:
+        self.pm.hook.connector_inbound_message(channel_connection_id=channel_connection_id, message=message)
+
+    def notification_sent(self, channel_connection_id: int, message_id: int, channel_message_id: str, kind: str) -> None:
+        self.pm.hook.connector_notification_sent(
+            channel_connection_id=channel_connection_id,
+            message_id=message_id,
+            channel_message_id=channel_message_id,
+            kind=kind,
+        )
+
+    # ----------------------------------------------------------------- listing
+
+    def describe(self) -> list[PluginInfo]:
+        """Every registered plugin with its distribution, version and what it contributes."""
+        dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
+        infos = []
+        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
+            if plugin is None:  # blocked
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            kinds: list[str] = []
+            adapters: list[str] = []
+            for hook, kind in (
+                ("connector_register_shop_adapters", "shop"),
+                ("connector_register_channel_adapters", "channel"),
+            ):
+                if hook in hooks:
+                    kinds.append(kind)
+                    adapters.extend(cls.name for cls in (getattr(plugin, hook)() or ()))
+            if "connector_register_sandboxes" in hooks:
+                kinds.append("sandbox")
+            if not kinds:
+                kinds.append("extension")
+            dist = dists.get(id(plugin))
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            if dist is None:
+                source = "registered"
+            elif dist_name == "chatshop-connector":
+                source = "built-in"
+            else:
+                source = "pip"
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    kinds=tuple(kinds),
+                    adapters=tuple(adapters),
+                    distribution=dist_name,
+                    version=dist.version if dist is not None else None,
+                    source=source,
+                    hooks=hooks,
+                )
+            )
+        return infos
+
+
+def installed_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """Entry points in the ``connector`` group, whether or not they are loaded."""
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
