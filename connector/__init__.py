@@ -14,4 +14,4 @@ __version__ = "0.1.0"
 #: Mark a plugin function as the implementation of a hook in :mod:`connector.hookspecs`.
 hookimpl = pluggy.HookimplMarker("connector")
 
-__all__ = ["hookimpl", "__version__"]
+__all__ = ["__version__", "hookimpl"]

@@ -298,6 +298,15 @@ class CatalogPublisher(abc.ABC):
     def iter_items(self) -> Iterator[model.CatalogItem]:
         """Read the catalog back, page by page."""
 
+    @abc.abstractmethod
+    def item_fields(self, variant: model.Variant) -> dict[str, Any]:
+        """The catalog's item fields for a canonical variant (what :meth:`push` sends in an UPDATE)."""
+
+    def validate_item(self, fields: Mapping[str, Any]) -> list[str]:
+        """Problems that make the catalog refuse this item, found before sending (missing image, no price,
+        title too long...). The core keeps such items out of the push and shows the reasons to the owner."""
+        return []
+
 
 class ChannelAdapter(WebhookHandler):
     """A messaging channel (WhatsApp Cloud API, Messenger, Instagram, ...)."""

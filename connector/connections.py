@@ -1,9 +1,21 @@
-"""Shop and channel connections: creating, testing and instantiating their adapters."""
+"""Shop and channel connections: creating them with validated, encrypted settings, testing them, and
+building their adapters."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+
+from connector.adapters import CatalogPublisher, ChannelAdapter, ConnectionInfo, ShopAdapter
+from connector.db.models import ChannelConnection, ShopConnection
+from connector.errors import ConnectionTestError, NotFound, PlatformError, SettingsError
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +26,177 @@ class ConnectionRef:
     id: int
     adapter: str
     name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogTarget:
+    """A catalog to sync a shop into: the channel connection that owns the sync state, and its publisher."""
+
+    channel_connection_id: int
+    publisher: CatalogPublisher
+
+
+class ConnectionService:
+    """Everything about connections that is not HTTP: used by the CLI, the admin API and the worker."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._adapters: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ settings
+
+    def _split(self, fields: Any, cleaned: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        secret_names = {f.name for f in fields if f.secret}
+        public = {k: v for k, v in cleaned.items() if k not in secret_names}
+        secret = {k: v for k, v in cleaned.items() if k in secret_names and v is not None}
+        return public, (self.runtime.secrets.encrypt(secret) if secret else None)
+
+    def settings_of(self, row: ShopConnection | ChannelConnection) -> dict[str, Any]:
+        """The connection's full settings, secrets decrypted."""
+        values = dict(row.settings or {})
+        if row.secrets:
+            values.update(self.runtime.secrets.decrypt(row.secrets))
+        return values
+
+    # ------------------------------------------------------------------ create / list / delete
+
+    def shop_adapter_class(self, platform: str) -> type[ShopAdapter]:
+        try:
+            return self.runtime.plugins.shop_adapters[platform]
+        except KeyError:
+            known = ", ".join(sorted(self.runtime.plugins.shop_adapters)) or "none"
+            raise SettingsError(
+                {"platform": f"no shop plugin named {platform!r} is installed (installed: {known})"}
+            ) from None
+
+    def channel_adapter_class(self, channel: str) -> type[ChannelAdapter]:
+        try:
+            return self.runtime.plugins.channel_adapters[channel]
+        except KeyError:
+            known = ", ".join(sorted(self.runtime.plugins.channel_adapters)) or "none"
+            raise SettingsError(
+                {"channel": f"no channel plugin named {channel!r} is installed (installed: {known})"}
+            ) from None
+
+    def create_shop(self, *, name: str, platform: str, settings: Mapping[str, Any], **options: Any) -> ShopConnection:
+        """Validate and store a shop connection. Raises :class:`SettingsError` naming each bad field."""
+        cls = self.shop_adapter_class(platform)
+        cleaned = cls.validate_settings(settings)
+        public, secret = self._split(cls.config_fields, cleaned)
+        with self.runtime.db.session() as session:
+            row = ShopConnection(name=name or cls.label, platform=platform, settings=public, secrets=secret, **options)
+            session.add(row)
+            session.flush()
+        return row
+
+    def create_channel(
+        self, *, shop_connection_id: int, name: str, channel: str, settings: Mapping[str, Any]
+    ) -> ChannelConnection:
+        cls = self.channel_adapter_class(channel)
+        cleaned = cls.validate_settings(settings)
+        public, secret = self._split(cls.config_fields, cleaned)
+        with self.runtime.db.session() as session:
+            if session.get(ShopConnection, shop_connection_id) is None:
+                raise SettingsError({"shop_connection_id": f"no shop connection {shop_connection_id}"})
+            row = ChannelConnection(
+                shop_connection_id=shop_connection_id,
+                name=name or cls.label,
+                channel=channel,
+                settings=public,
+                secrets=secret,
+            )
+            session.add(row)
+            session.flush()
+        return row
+
+    def shops(self) -> list[ShopConnection]:
+        with self.runtime.db.session() as session:
+            return list(session.scalars(select(ShopConnection).order_by(ShopConnection.id)))
+
+    def channels(self, shop_connection_id: int | None = None) -> list[ChannelConnection]:
+        with self.runtime.db.session() as session:
+            query = select(ChannelConnection).order_by(ChannelConnection.id)
+            if shop_connection_id is not None:
+                query = query.where(ChannelConnection.shop_connection_id == shop_connection_id)
+            return list(session.scalars(query))
+
+    def get_shop(self, shop_id: int) -> ShopConnection:
+        with self.runtime.db.session() as session:
+            row = session.get(ShopConnection, shop_id)
+        if row is None:
+            raise NotFound(f"no shop connection {shop_id}", status=404)
+        return row
+
+    def get_channel(self, channel_id: int) -> ChannelConnection:
+        with self.runtime.db.session() as session:
+            row = session.get(ChannelConnection, channel_id)
+        if row is None:
+            raise NotFound(f"no channel connection {channel_id}", status=404)
+        return row
+
+    def delete(self, kind: Literal["shop", "channel"], connection_id: int) -> None:
+        model = ShopConnection if kind == "shop" else ChannelConnection
+        with self.runtime.db.session() as session:
+            row = session.get(model, connection_id)
+            if row is None:
+                raise NotFound(f"no {kind} connection {connection_id}", status=404)
+            session.delete(row)
+        with self._lock:
+            self._adapters.pop((kind, connection_id), None)
+
+    # ------------------------------------------------------------------ adapters
+
+    def _adapter(self, kind: str, row: ShopConnection | ChannelConnection, cls: type) -> Any:
+        # One adapter per connection, rebuilt when its stored settings change.
+        key = (kind, row.id)
+        version = (dict(row.settings or {}), row.secrets)
+        with self._lock:
+            cached = self._adapters.get(key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            adapter = cls(self.settings_of(row))
+            self._adapters[key] = (version, adapter)
+            return adapter
+
+    def shop_adapter(self, shop_id: int) -> ShopAdapter:
+        row = self.get_shop(shop_id)
+        return self._adapter("shop", row, self.shop_adapter_class(row.platform))
+
+    def channel_adapter(self, channel_id: int) -> ChannelAdapter:
+        row = self.get_channel(channel_id)
+        return self._adapter("channel", row, self.channel_adapter_class(row.channel))
+
+    def ref(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionRef:
+        if kind == "shop":
+            row = self.get_shop(connection_id)
+            return ConnectionRef("shop", row.id, row.platform, row.name)
+        channel = self.get_channel(connection_id)
+        return ConnectionRef("channel", channel.id, channel.channel, channel.name)
+
+    def test(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionInfo:
+        """Make one live call with the stored credentials. Raises :class:`ConnectionTestError` saying what to fix."""
+        adapter = self.shop_adapter(connection_id) if kind == "shop" else self.channel_adapter(connection_id)
+        try:
+            return adapter.test_connection()
+        except ConnectionTestError:
+            raise
+        except PlatformError as exc:
+            raise ConnectionTestError(str(exc)) from exc
+
+    def catalog_targets(self, shop_id: int) -> list[CatalogTarget]:
+        """The catalogs this shop syncs into: one per distinct catalog id, owned by the first channel that shows it.
+
+        Instagram, Messenger and WhatsApp connections that show the same Meta catalog share one sync.
+        """
+        targets: dict[str, CatalogTarget] = {}
+        for channel in self.channels(shop_id):
+            if not channel.enabled:
+                continue
+            publisher = self.channel_adapter(channel.id).catalog()
+            if publisher is not None and publisher.catalog_id not in targets:
+                targets[publisher.catalog_id] = CatalogTarget(channel.id, publisher)
+        return list(targets.values())
+
+    def webhook_url(self, adapter: str, connection_id: int) -> str:
+        return f"{self.runtime.config.public_url}/webhooks/{adapter}/{connection_id}"

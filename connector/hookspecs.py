@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from connector.connections import ConnectionRef
     from connector.model import Inbound, Order, ShopEvent
     from connector.sandbox.base import Sandbox
-    from connector.scheduling import JobRegistry
     from connector.sync.catalog import SyncSummary
+    from connector.work.scheduler import JobRegistry
 
 hookspec = pluggy.HookspecMarker("connector")
 
@@ -206,7 +206,9 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound) -> N
 
 
 @hookspec
-def connector_notification_sent(channel_connection_id: int, message_id: int, channel_message_id: str, kind: str) -> None:
+def connector_notification_sent(
+    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+) -> None:
     """A message from the outbox was accepted by the channel.
 
     Every implementation is called (results ignored).
@@ -221,5 +223,3 @@ def connector_notification_sent(channel_connection_id: int, message_id: int, cha
 def all_hook_names() -> list[str]:
     """Names of every hook spec, in declaration order."""
     return [name for name, value in globals().items() if name.startswith("connector_") and callable(value)]
-
-

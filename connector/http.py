@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-from tenacity import Retrying
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connector.errors import AuthenticationError, NotFound, PlatformError, RateLimited
 

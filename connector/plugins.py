@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from connector.connections import ConnectionRef
     from connector.model import Inbound, Order, ShopEvent
     from connector.sandbox.base import Sandbox
-    from connector.scheduling import JobRegistry
     from connector.sync.catalog import SyncSummary
+    from connector.work.scheduler import JobRegistry
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,9 @@ class Plugins:
     def inbound_message(self, channel_connection_id: int, message: Inbound) -> None:
         self.pm.hook.connector_inbound_message(channel_connection_id=channel_connection_id, message=message)
 
-    def notification_sent(self, channel_connection_id: int, message_id: int, channel_message_id: str, kind: str) -> None:
+    def notification_sent(
+        self, channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+    ) -> None:
         self.pm.hook.connector_notification_sent(
             channel_connection_id=channel_connection_id,
             message_id=message_id,

@@ -98,7 +98,11 @@ class ShopSandbox(Sandbox):
         self.control(
             "POST",
             "price",
-            json={"variant_id": variant_id, "price": str(price), "sale_price": None if sale_price is None else str(sale_price)},
+            json={
+                "variant_id": variant_id,
+                "price": str(price),
+                "sale_price": None if sale_price is None else str(sale_price),
+            },
         )
 
     def set_sku(self, variant_id: str, sku: str) -> None:

@@ -1,10 +1,10 @@
 """A local endpoint that records the webhooks a sandbox sends, for adapter-level tests.
 
-    with WebhookRecorder() as recorder:
-        sandbox.subscribe_webhooks(recorder.url + "/hook")
-        sandbox.set_stock(variant_id, 0)
-        request = recorder.wait_for(1)[0]      # a connector.adapters.WebhookRequest
-        adapter.verify_webhook(request)
+with WebhookRecorder() as recorder:
+    sandbox.subscribe_webhooks(recorder.url + "/hook")
+    sandbox.set_stock(variant_id, 0)
+    request = recorder.wait_for(1)[0]      # a connector.adapters.WebhookRequest
+    adapter.verify_webhook(request)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class WebhookRecorder:
 
         @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT"])
         @app.route("/<path:path>", methods=["GET", "POST", "PUT"])
-        def record(path: str):  # noqa: ARG001
+        def record(path: str):
             captured = WebhookRequest(
                 method=request.method,
                 url=request.url,

@@ -75,7 +75,9 @@ def _product(rng: random.Random, key: int, variant_key: int, n_variants: int) ->
         stock = 0 if rng.random() < 0.125 else rng.randrange(1, 60)
         sale = (base * Decimal("0.8")).quantize(Decimal("0.01")) if rng.random() < 0.16 else None
         sku = f"CS-{key:05d}-{i + 1:02d}"
-        variants.append(SeedVariant(key=variant_key + i, sku=sku, price=base, stock=stock, options=options, sale_price=sale))
+        variants.append(
+            SeedVariant(key=variant_key + i, sku=sku, price=base, stock=stock, options=options, sale_price=sale)
+        )
     brand = rng.choice(_BRANDS)
     description = f"{title} by {brand}. Part of our {collection.lower()} range, made to last and easy to care for."
     return SeedProduct(
@@ -89,7 +91,9 @@ def _product(rng: random.Random, key: int, variant_key: int, n_variants: int) ->
     )
 
 
-def iter_products(*, n_variants: int | None = None, n_products: int | None = None, seed: int = 42) -> Iterator[SeedProduct]:
+def iter_products(
+    *, n_variants: int | None = None, n_products: int | None = None, seed: int = 42
+) -> Iterator[SeedProduct]:
     """Stream products until ``n_products`` products or ``n_variants`` variants have been produced."""
     if (n_variants is None) == (n_products is None):
         raise ValueError("give exactly one of n_variants or n_products")

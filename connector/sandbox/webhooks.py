@@ -70,7 +70,9 @@ class WebhookSender:
 
     def _attempt(self, delivery: Delivery) -> None:
         try:
-            response = self._session.post(delivery.url, data=delivery.body, headers=delivery.headers, timeout=self.timeout)
+            response = self._session.post(
+                delivery.url, data=delivery.body, headers=delivery.headers, timeout=self.timeout
+            )
             delivery.attempts.append(response.status_code)
         except requests.RequestException as exc:
             log.debug("webhook to %s failed: %s", delivery.url, exc)

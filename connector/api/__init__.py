@@ -1,0 +1,44 @@
+"""The admin JSON API under ``/api/v1``: bearer-token auth, OpenAPI at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+from flask_smorest import Api
+
+from connector import __version__
+from connector.api.auth import check_token
+from connector.api.resources import ALL
+from connector.web.context import runtime
+
+PUBLIC = {"/api/v1/openapi.json"}
+
+
+def init_api(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="Chatshop Connector admin API",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api = Api(app)
+    for blueprint in ALL:
+
+        @blueprint.before_request
+        def _authenticate():
+            if request.path in PUBLIC:
+                return None
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return jsonify({"error": "missing bearer token (Authorization: Bearer <token>)"}), 401
+            if not check_token(runtime(), token.strip()):
+                return jsonify({"error": "invalid token"}), 401
+            return None
+
+        api.register_blueprint(blueprint)
+    return api

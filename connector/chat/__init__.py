@@ -1,0 +1,1 @@
+"""Chat: contacts, inbound messages and the outbound message outbox."""

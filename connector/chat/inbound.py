@@ -1,0 +1,81 @@
+"""Inbound chat: contacts, customer messages (once per message id) and delivery statuses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from connector import model
+from connector.db.models import Contact, InboundMessage, OutboundMessage
+from connector.serialization import to_json
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+#: Outbox states in the order a message moves through them; a late "sent" never overwrites "read".
+_RANK = {"pending": 0, "sending": 1, "unknown": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
+
+
+def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
+    """The contact's id, creating it on first contact; updates name, phone and the 24-hour window start."""
+    with rt.db.session() as session:
+        contact = session.scalar(
+            select(Contact).where(
+                Contact.channel_connection_id == channel_id, Contact.channel_user_id == person.channel_user_id
+            )
+        )
+        if contact is None:
+            contact = Contact(channel_connection_id=channel_id, channel_user_id=person.channel_user_id)
+            session.add(contact)
+        contact.phone = person.phone or contact.phone
+        contact.name = person.name or contact.name
+        contact.locale = person.locale or contact.locale
+        if inbound_at is not None and (contact.last_inbound_at is None or inbound_at > contact.last_inbound_at):
+            contact.last_inbound_at = inbound_at
+        session.flush()
+        return contact.id
+
+
+def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
+    """Store a customer message and fire ``connector_inbound_message``. False if it was seen before."""
+    received = message.timestamp or datetime.now(UTC)
+    contact_id = upsert_contact(rt, channel_id, message.sender, inbound_at=received)
+    try:
+        with rt.db.session() as session:
+            session.add(
+                InboundMessage(
+                    channel_connection_id=channel_id,
+                    contact_id=contact_id,
+                    message_id=message.message_id,
+                    type=type(message).__name__,
+                    data=to_json(message),
+                    received_at=received,
+                )
+            )
+    except IntegrityError:
+        return False  # the channel redelivered it
+    rt.plugins.inbound_message(channel_id, message)
+    return True
+
+
+def apply_delivery_status(rt: Runtime, channel_id: int, status: model.DeliveryStatus) -> None:
+    """Move an outbox row forward (never backwards) from a channel status webhook."""
+    with rt.db.session() as session:
+        row = session.scalar(
+            select(OutboundMessage).where(
+                OutboundMessage.channel_connection_id == channel_id,
+                OutboundMessage.channel_message_id == status.message_id,
+            )
+        )
+        if row is None:
+            return
+        new = status.state.value
+        if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
+            return
+        values: dict[str, object] = {"status": new}
+        if status.state is model.DeliveryState.FAILED:
+            values["error"] = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
+        session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))

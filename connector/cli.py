@@ -1,0 +1,526 @@
+"""The ``connector`` command line.
+
+Every command reads the configuration from ``--config`` (or ``$CONNECTOR_CONFIG``, or
+``./connector.toml`` when it exists) and fails with a readable message on invalid configuration.
+Plugins add commands through ``connector_register_cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from connector import __version__
+from connector.config import Config, load_config
+from connector.errors import ConfigError, ConnectionTestError, ConnectorError, NotFound, SettingsError
+from connector.plugins import Plugins
+
+console = Console(stderr=True)
+DEFAULT_CONFIG = "connector.toml"
+
+
+class State:
+    """Lazily built config and runtime, shared by the commands of one invocation."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._config: Config | None = None
+        self._runtime: Any = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            path = self.config_path
+            if path is None and Path(DEFAULT_CONFIG).is_file():
+                path = DEFAULT_CONFIG
+            self._config = load_config(path)
+        return self._config
+
+    @property
+    def runtime(self) -> Any:
+        if self._runtime is None:
+            from connector.runtime import Runtime
+
+            self._runtime = Runtime(self.config)
+        return self._runtime
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class ConnectorGroup(click.Group):
+    """Turns connector errors into one readable line and exit status 1 or 2 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            console.print(f"[red]Configuration error:[/red] {exc}")
+            sys.exit(2)
+        except (ConnectorError, ValueError) as exc:
+            console.print(f"[red]Error:[/red] {exc}")
+            sys.exit(1)
+
+
+@click.group(cls=ConnectorGroup)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CONNECTOR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (TOML). Default: $CONNECTOR_CONFIG, else ./connector.toml if it exists, else built-in defaults.",
+)
+@click.version_option(__version__, prog_name="connector")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Chatshop Connector: sync a shop's catalog into chat, notify customers, and sell in chat."""
+    ctx.obj = State(config_path)
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+@cli.command()
+@click.option(
+    "--path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config.",
+)
+@click.option(
+    "--database-url", default="sqlite:///connector.db", show_default=True, help="SQLAlchemy URL of the database."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+def init(path: str, database_url: str, force: bool) -> None:
+    """Write a config file with fresh secrets, create the database, and print an admin API token."""
+    from connector.api.auth import create_token
+    from connector.config import generate_secrets
+    from connector.db.migrate import upgrade
+    from connector.runtime import Runtime
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; use --force to overwrite it")
+    secrets = generate_secrets()
+    template = (Path(__file__).parent / "default_config.toml").read_text()
+    text = (
+        template.replace('url = "sqlite:///connector.db"', f'url = "{database_url}"')
+        .replace('secret_key = ""', f'secret_key = "{secrets["secret_key"]}"')
+        .replace("encryption_keys = []", f'encryption_keys = ["{secrets["encryption_key"]}"]')
+    )
+    target.write_text(text)
+    target.chmod(0o600)
+    runtime = Runtime(load_config(target))
+    upgrade(runtime.db)
+    token = create_token(runtime, "created by connector init")
+    click.echo(f"Wrote {target} and created the database.")
+    click.echo(f"Admin API token (shown once): {token}")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_state
+def db_upgrade(state: State, revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from connector.db.migrate import current_revision, upgrade
+
+    upgrade(state.runtime.db, revision)
+    click.echo(f"database at revision {current_revision(state.runtime.db)}")
+
+
+@db.command("current")
+@pass_state
+def db_current(state: State) -> None:
+    """Show the database's revision and whether it is up to date."""
+    from connector.db.migrate import current_revision, head_revision
+
+    current, head = current_revision(state.runtime.db), head_revision(state.runtime.db)
+    click.echo(
+        f"current: {current}  head: {head}  {'(up to date)' if current == head else '(run: connector db upgrade)'}"
+    )
+
+
+@cli.group()
+def tokens() -> None:
+    """Admin API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@pass_state
+def tokens_create(state: State, name: str) -> None:
+    """Create an admin API token named NAME and print it (only this once)."""
+    from connector.api.auth import create_token
+
+    click.echo(create_token(state.runtime, name))
+
+
+# ---------------------------------------------------------------------------- plugins
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_state
+def plugins_cmd(state: State, as_json: bool) -> None:
+    """List installed plugins: name, kind, version and where each came from."""
+    disabled = state.config.plugins.disabled
+    infos = Plugins(disabled=disabled).describe()
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps([asdict(i) for i in infos], indent=2))
+        return
+    table = Table("name", "kind", "adapters", "version", "source")
+    for info in infos:
+        table.add_row(info.name, ", ".join(info.kinds), ", ".join(info.adapters), info.version or "", info.source)
+    Console().print(table)
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+@cli.group()
+def connections() -> None:
+    """Shop and channel connections."""
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        settings[key.strip()] = value
+    return settings
+
+
+@connections.command("add")
+@click.argument("kind", type=click.Choice(["shop", "channel"]))
+@click.argument("adapter")
+@click.option("--name", default="", help="A name for the connection.")
+@click.option("--shop", "shop_id", type=int, help="For a channel: the shop connection it serves.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting of the plugin (repeat).")
+@click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials after creating it.")
+@pass_state
+def connections_add(
+    state: State, kind: str, adapter: str, name: str, shop_id: int | None, pairs: tuple[str, ...], test: bool
+) -> None:
+    """Create a connection: ``connector connections add shop shopify --set shop_url=... --set access_token=...``.
+
+    Run ``connector connections fields ADAPTER`` to see the settings a plugin needs.
+    """
+    rt = state.runtime
+    settings = _parse_settings(pairs)
+    try:
+        if kind == "shop":
+            row = rt.connections.create_shop(name=name, platform=adapter, settings=settings)
+        else:
+            if shop_id is None:
+                raise click.UsageError("a channel connection needs --shop ID")
+            row = rt.connections.create_channel(
+                shop_connection_id=shop_id, name=name, channel=adapter, settings=settings
+            )
+    except SettingsError as exc:
+        for field, problem in exc.errors.items():
+            console.print(f"[red]{field}[/red]: {problem}")
+        sys.exit(1)
+    click.echo(f"created {kind} connection {row.id}; webhook URL: {rt.connections.webhook_url(adapter, row.id)}")
+    if test:
+        _report_test(rt, kind, row.id)
+
+
+@connections.command("fields")
+@click.argument("adapter")
+@pass_state
+def connections_fields(state: State, adapter: str) -> None:
+    """Show the settings a shop or channel plugin needs."""
+    plugins = Plugins(disabled=state.config.plugins.disabled)
+    cls: Any = plugins.shop_adapters.get(adapter) or plugins.channel_adapters.get(adapter)
+    if cls is None:
+        raise click.UsageError(f"no adapter named {adapter!r}")
+    table = Table("setting", "label", "type", "required", "default", "help")
+    for f in cls.config_fields:
+        table.add_row(f.name, f.label, f.type.value, "yes" if f.required else "no", str(f.default or ""), f.help)
+    Console().print(table)
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def connections_list(state: State, as_json: bool) -> None:
+    """List connections."""
+    rt = state.runtime
+    rows = [("shop", s.id, s.platform, s.name, None, s.enabled) for s in rt.connections.shops()]
+    rows += [("channel", c.id, c.channel, c.name, c.shop_connection_id, c.enabled) for c in rt.connections.channels()]
+    if as_json:
+        keys = ("kind", "id", "adapter", "name", "shop_connection_id", "enabled")
+        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        return
+    table = Table("kind", "id", "adapter", "name", "shop", "enabled")
+    for r in rows:
+        table.add_row(r[0], str(r[1]), r[2], r[3], "" if r[4] is None else str(r[4]), "yes" if r[5] else "no")
+    Console().print(table)
+
+
+def _report_test(rt: Any, kind: str, connection_id: int) -> bool:
+    try:
+        info = rt.connections.test(kind, connection_id)
+    except ConnectionTestError as exc:
+        console.print(f"[red]✗ {kind} {connection_id}:[/red] {exc}")
+        return False
+    console.print(f"[green]✓ {kind} {connection_id}:[/green] connected to {info.name}")
+    return True
+
+
+@connections.command("test")
+@click.argument("kind", type=click.Choice(["shop", "channel", "all"]), default="all")
+@click.argument("connection_id", type=int, required=False)
+@pass_state
+def connections_test(state: State, kind: str, connection_id: int | None) -> None:
+    """Test connections' credentials with one live call each; exit 1 if any fails."""
+    rt = state.runtime
+    targets: list[tuple[str, int]] = []
+    if kind == "all":
+        targets = [("shop", s.id) for s in rt.connections.shops()] + [
+            ("channel", c.id) for c in rt.connections.channels()
+        ]
+    elif connection_id is None:
+        raise click.UsageError("give a connection id, or test all")
+    else:
+        targets = [(kind, connection_id)]
+    ok = True
+    for k, cid in targets:
+        try:
+            ok &= _report_test(rt, k, cid)
+        except NotFound as exc:
+            console.print(f"[red]✗[/red] {exc}")
+            ok = False
+    if not ok:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Read the whole shop and reconcile (deletes what the shop no longer has).")
+@click.option("--connection", "shop_id", type=int, help="Only this shop connection (default: every enabled shop).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@pass_state
+def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
+    """Sync the catalog now, with a progress bar and a summary."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from connector.sync.catalog import SyncBusy, run_sync
+
+    rt = state.runtime
+    shops = [rt.connections.get_shop(shop_id)] if shop_id else [s for s in rt.connections.shops() if s.enabled]
+    if not shops:
+        raise click.UsageError("no shop connection; add one with `connector connections add shop ...`")
+    summaries = []
+    failed = False
+    for shop in shops:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} items"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=as_json,
+        ) as progress:
+            read = progress.add_task(f"{shop.name}: reading", total=None)
+            push = progress.add_task(f"{shop.name}: pushing", total=None)
+
+            def report(stage: str, count: int) -> None:
+                progress.advance(read if stage == "read" else push, count)
+
+            try:
+                summary = run_sync(rt, shop.id, mode="full" if full else "delta", trigger="manual", progress=report)
+            except SyncBusy as exc:
+                console.print(f"[yellow]{exc}[/yellow]")
+                failed = True
+                continue
+        summaries.append(summary)
+        if summary.status == "failed":
+            failed = True
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps([asdict(s) for s in summaries], indent=2))
+    else:
+        table = Table(
+            "shop", "mode", "status", "read", "created", "updated", "deleted", "unchanged", "failed", "calls", "seconds"
+        )
+        for s in summaries:
+            table.add_row(
+                str(s.shop_connection_id),
+                s.mode,
+                s.status,
+                *(
+                    str(x)
+                    for x in (
+                        s.read,
+                        s.created,
+                        s.updated,
+                        s.deleted,
+                        s.unchanged,
+                        s.failed,
+                        s.write_calls,
+                        s.duration_seconds,
+                    )
+                ),
+            )
+        Console().print(table)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("catalog")
+@click.option("--channel", "channel_id", type=int, help="Only this channel connection.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "synced", "error", "invalid", "deleted"]),
+    help="Only items in this state.",
+)
+@click.option("--limit", default=50, show_default=True)
+@pass_state
+def catalog_cmd(state: State, channel_id: int | None, status: str | None, limit: int) -> None:
+    """Show catalog items and why they are not in sync."""
+    from sqlalchemy import select
+
+    from connector.db.models import CatalogItem, ShopVariant
+
+    stmt = select(CatalogItem, ShopVariant.title).join(ShopVariant, CatalogItem.shop_variant_id == ShopVariant.id)
+    if channel_id:
+        stmt = stmt.where(CatalogItem.channel_connection_id == channel_id)
+    if status:
+        stmt = stmt.where(CatalogItem.status == status)
+    with state.runtime.db.session() as session:
+        rows = session.execute(stmt.order_by(CatalogItem.id).limit(limit)).all()
+    table = Table("channel", "retailer id", "title", "status", "why")
+    for item, title in rows:
+        why = "; ".join(str(e) for e in item.errors) if item.errors else ""
+        table.add_row(str(item.channel_connection_id), item.retailer_id, title, item.status, why)
+    Console().print(table)
+
+
+@cli.command("runs")
+@click.option("--limit", default=20, show_default=True)
+@pass_state
+def runs_cmd(state: State, limit: int) -> None:
+    """Show recent sync runs: when, why, counts, duration and errors."""
+    from sqlalchemy import select
+
+    from connector.db.models import SyncRun
+
+    with state.runtime.db.session() as session:
+        runs = list(session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)))
+    table = Table(
+        "id", "shop", "mode", "trigger", "status", "started", "created", "updated", "deleted", "failed", "errors"
+    )
+    for r in runs:
+        table.add_row(
+            str(r.id),
+            str(r.shop_connection_id),
+            r.mode,
+            r.trigger,
+            r.status,
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(r.created),
+            str(r.updated),
+            str(r.deleted),
+            str(r.failed),
+            "; ".join(map(str, r.errors))[:80],
+        )
+    Console().print(table)
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@cli.command()
+@click.option("--host", help="Listen address (default: server.host).")
+@click.option("--port", type=int, help="Port (default: server.port).")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process.")
+@click.option("--no-worker", is_flag=True, help="Do not run workers in this process.")
+@pass_state
+def serve(state: State, host: str | None, port: int | None, no_scheduler: bool, no_worker: bool) -> None:
+    """Run the web app with the embedded worker and scheduler (one process does everything)."""
+    from connector.db.migrate import is_up_to_date
+    from connector.server import serve_forever
+
+    rt = state.runtime
+    if not is_up_to_date(rt.db):
+        raise ConfigError("the database schema is not up to date: run `connector db upgrade` first")
+    serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)
+
+
+@cli.command()
+@click.option(
+    "--shop",
+    default="woocommerce",
+    show_default=True,
+    help="Which shop sandbox to start (shopify, woocommerce, shopware).",
+)
+@click.option(
+    "--once", is_flag=True, help="Sync once, print a JSON report, stop everything; exit 0 only if the catalog matches."
+)
+@click.option("--port", default=8080, show_default=True, help="Port of the connector's web app.")
+@click.option(
+    "--data-dir",
+    default="demo-data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo keeps its SQLite database.",
+)
+def demo(shop: str, once: bool, port: int, data_dir: str) -> None:
+    """Run the connector against sandbox shop and WhatsApp servers on this machine: nothing to configure."""
+    from connector.demo import run_demo
+
+    sys.exit(run_demo(shop=shop, once=once, port=port, data_dir=Path(data_dir)))
+
+
+@cli.command("sandbox")
+@click.argument("name")
+@click.option("--port", default=0, help="Port (default: a free one).")
+def sandbox_cmd(name: str, port: int) -> None:
+    """Run one platform sandbox on its own, e.g. ``connector sandbox shopify --port 9001``."""
+    import time
+
+    sandboxes = Plugins().sandboxes()
+    if name not in sandboxes:
+        raise click.UsageError(f"no sandbox named {name!r}; installed: {', '.join(sorted(sandboxes))}")
+    sandbox = sandboxes[name](port=port)
+    url = sandbox.start()
+    click.echo(f"{name} sandbox at {url}")
+    click.echo(json.dumps(sandbox.connection_settings(), indent=2))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sandbox.stop()
+
+
+def main() -> None:
+    """Entry point of the ``connector`` console script."""
+    plugins_for_cli = Plugins(disabled=_disabled_from_env())
+    plugins_for_cli.register_cli(cli)
+    cli()
+
+
+def _disabled_from_env() -> list[str]:
+    import os
+
+    return [p.strip() for p in os.environ.get("CONNECTOR_PLUGINS__DISABLED", "").split(",") if p.strip()]

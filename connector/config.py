@@ -1,0 +1,220 @@
+"""Configuration: a TOML file plus ``CONNECTOR_`` environment overrides, validated at start-up.
+
+Layering, later wins: built-in defaults -> the TOML file -> environment variables. Nested keys use a
+double underscore: ``CONNECTOR_DATABASE__URL=postgresql+psycopg://...`` overrides ``[database] url``.
+An invalid value stops start-up with an error that names the key and the problem, e.g.
+``worker.threads: Input should be greater than or equal to 1 (got 0)``.
+
+``config/connector.toml`` in the repository documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from connector.errors import ConfigError
+
+ENV_PREFIX = "CONNECTOR_"
+ENV_CONFIG_PATH = "CONNECTOR_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: The URL platforms reach us at (webhooks). Defaults to http://host:port.
+    public_url: str | None = None
+    #: Offer the dashboard's test pages and sandbox links (set by ``connector demo``).
+    demo: bool = False
+
+
+class DatabaseConfig(_Section):
+    #: SQLAlchemy URL. A relative SQLite path is relative to the config file's folder.
+    url: str = "sqlite:///connector.db"
+    echo: bool = False
+
+
+class SecurityConfig(_Section):
+    #: Signs dashboard sessions. ``connector init`` generates one.
+    secret_key: str = Field("", min_length=0)
+    #: Fernet keys, newest first. Secrets are encrypted with the first and decrypted with any (rotation).
+    encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, keys: list[str]) -> list[str]:
+        for i, key in enumerate(keys):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(f"key {i + 1} is not a Fernet key (32 url-safe base64 bytes)") from None
+        return keys
+
+
+class WorkerConfig(_Section):
+    #: ``embedded``: a thread pool inside ``connector serve`` claims tasks from the database.
+    backend: Literal["embedded"] = "embedded"
+    threads: int = Field(4, ge=1, le=64)
+    #: Seconds between polls when the queue is empty.
+    poll_interval: float = Field(0.5, gt=0, le=60)
+    #: A claimed task whose worker died becomes claimable again after this many seconds.
+    lease_seconds: int = Field(300, ge=5)
+    max_attempts: int = Field(8, ge=1)
+
+
+class SchedulerConfig(_Section):
+    enabled: bool = True
+    timezone: str = "UTC"
+    #: How late a job may start and still run (APScheduler's default of 1 s skips jobs after short stalls).
+    misfire_grace_seconds: int = Field(600, ge=1)
+
+
+class SyncConfig(_Section):
+    """Defaults for every shop connection; a connection can override them."""
+
+    #: Incremental sync ("what changed since the last sync"), in minutes.
+    delta_interval_minutes: int = Field(60, ge=1)
+    #: Daily full reconcile, as HH:MM in the scheduler's timezone.
+    full_sync_at: str = "03:00"
+    #: How many catalog items one push carries at most (the channel's own limit still applies).
+    batch_size: int = Field(5000, ge=1, le=5000)
+
+    @field_validator("full_sync_at")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"must be HH:MM, got {value!r}")
+        return value
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(False, alias="json")
+
+
+class PluginsConfig(BaseModel):
+    """``disabled`` lists plugin names not to load; every other key is a plugin's own settings table."""
+
+    model_config = ConfigDict(extra="allow")
+
+    disabled: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("disabled", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    def settings_for(self, plugin: str) -> dict[str, Any]:
+        extra = self.model_extra or {}
+        value = extra.get(plugin, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+
+class Config(BaseSettings):
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    #: Where the file came from (not a setting).
+    path: Path | None = Field(None, exclude=True)
+
+    @property
+    def public_url(self) -> str:
+        return (self.server.public_url or f"http://{self.server.host}:{self.server.port}").rstrip("/")
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        got = item.get("input")
+        # Never echo secrets back into logs or terminals.
+        hidden = isinstance(got, dict) or got is None or item["loc"][0] == "security"
+        shown = "" if hidden else f" (got {got!r})"
+        lines.append(f"{key}: {item['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (or ``$CONNECTOR_CONFIG``; no file means defaults), apply the environment, validate.
+
+    :param overrides: values that win over everything (tests, ``connector demo``), as nested dicts.
+    :raises ConfigError: naming each bad key and the problem.
+    """
+    path = path or os.environ.get(ENV_CONFIG_PATH)
+    file = Path(path).resolve() if path else None
+    if file is not None and not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+
+    class _Sources(Config):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))
+            return tuple(sources)
+
+    try:
+        config = _Sources(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+    except ValueError as exc:  # TOML syntax errors and undecodable environment values
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    result = Config.model_construct(**{name: getattr(config, name) for name in Config.model_fields if name != "path"})
+    result.path = file
+    result.database.url = _resolve_sqlite(result.database.url, file.parent if file else Path.cwd())
+    return result
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file's folder, not to wherever the command ran."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def generate_secrets() -> dict[str, str]:
+    """Fresh values for ``[security]``, used by ``connector init`` and ``connector demo``."""
+    return {"secret_key": os.urandom(32).hex(), "encryption_key": Fernet.generate_key().decode()}

@@ -1,0 +1,353 @@
+"""The database schema, as SQLAlchemy 2.0 typed models.
+
+Multi-tenant from the start: a :class:`ShopConnection` is the tenant; everything else hangs off one.
+Change a model only together with a new Alembic revision in ``connector/migrations/versions``
+(``tests/test_migrations.py`` fails when they disagree).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        return value.astimezone(UTC) if dialect.name != "sqlite" else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class ShopConnection(Base):
+    """A shop on one platform. The tenant: channels, items, contacts and runs belong to one."""
+
+    __tablename__ = "shop_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(64))
+    #: Non-secret settings as given (shop URL, API version...).
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Secret settings as one Fernet token of their JSON.
+    secrets: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    delta_interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    full_sync_at: Mapped[str | None] = mapped_column(String(5))
+    #: Where the last incremental read ended (the shop's updated-at clock).
+    delta_cursor: Mapped[datetime | None]
+    #: A lease held by the sync running now: two syncs of one shop never run at once.
+    sync_lease_until: Mapped[datetime | None]
+    sync_lease_owner: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    channels: Mapped[list[ChannelConnection]] = relationship(
+        back_populates="shop", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ChannelConnection(Base):
+    """A messaging channel (one WhatsApp number, one Messenger page...) serving one shop."""
+
+    __tablename__ = "channel_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    shop: Mapped[ShopConnection] = relationship(back_populates="channels")
+
+
+class PluginSetting(Base):
+    """A plugin's own setting changed at run time (dashboard); the config file gives the defaults."""
+
+    __tablename__ = "plugin_settings"
+    __table_args__ = (UniqueConstraint("plugin", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100))
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Set instead of ``value`` for secret fields: a Fernet token.
+    secret: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the admin API. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class ShopVariant(Base):
+    """The last state read from the shop for one variant: the synced catalog chat search works on."""
+
+    __tablename__ = "shop_variants"
+    __table_args__ = (
+        UniqueConstraint("shop_connection_id", "external_id"),
+        Index("ix_shop_variants_product", "shop_connection_id", "product_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    product_external_id: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500))
+    #: The canonical variant as JSON (connector.serialization).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    stock_quantity: Mapped[int | None] = mapped_column(Integer)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: False once the variant is gone from the shop or unpublished: it must leave the catalogs.
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The sync run that last saw it in a full read (finds what disappeared).
+    seen_run_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogItem(Base):
+    """One item in one channel connection's commerce catalog, with what we last pushed and why it is (not) in sync."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (
+        UniqueConstraint("channel_connection_id", "retailer_id"),
+        UniqueConstraint("channel_connection_id", "shop_variant_id"),
+        Index("ix_catalog_items_status", "channel_connection_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    shop_variant_id: Mapped[int] = mapped_column(ForeignKey("shop_variants.id", ondelete="CASCADE"))
+    retailer_id: Mapped[str] = mapped_column(String(255))
+    #: ``ShopVariant.content_hash`` at the time of the last push; differs => the item needs a push.
+    source_hash: Mapped[str | None] = mapped_column(String(64))
+    #: The fields last pushed (what the catalog should hold now).
+    pushed_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: ``pending`` (sent, batch not checked), ``synced``, ``error`` (catalog refused it), ``invalid`` (our own
+    #: validation refused it before sending), ``deleted``.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    batch_handle: Mapped[str | None] = mapped_column(String(255))
+    pushed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncRun(Base):
+    """One catalog sync: when, why, what it did, and how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_shop_started", "shop_connection_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))  # full | delta | items
+    trigger: Mapped[str] = mapped_column(String(32))  # manual | schedule | webhook | demo | api
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | succeeded | failed | interrupted
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    write_calls: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+# --------------------------------------------------------------------------- webhooks and chat
+
+
+class WebhookEvent(Base):
+    """A webhook as received, stored before we answer the platform, once per delivery id."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("connection_kind", "connection_id", "delivery_id"),
+        Index("ix_webhook_events_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_kind: Mapped[str] = mapped_column(String(16))
+    connection_id: Mapped[int] = mapped_column(Integer)
+    adapter: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received | processed | failed
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class Contact(Base):
+    """Someone we chat with on one channel connection."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel_connection_id", "channel_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    channel_user_id: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    locale: Mapped[str | None] = mapped_column(String(16))
+    #: When they last wrote to us: the 24-hour customer service window runs from here.
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(Base):
+    """A customer message, stored once per channel message id however often the channel redelivers it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel_connection_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboundMessage(Base):
+    """The outbox: every message we send is a row first, created in the transaction of its cause."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbound_messages_channel_message", "channel_message_id"),
+        Index("ix_outbound_messages_status", "channel_connection_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    #: pending | sending | sent | delivered | read | failed | skipped | deferred | unknown
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    channel_message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --------------------------------------------------------------------------- work
+
+
+class Task(Base):
+    """A unit of work for the worker. Carries ids, not payloads; claimed with a lease so a dead worker's
+    task becomes claimable again."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_tasks_claim", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: pending | running | done | failed (gave up after max attempts)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    priority: Mapped[int] = mapped_column(Integer, default=100)  # lower runs first
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class JobRun(Base):
+    """One tick of a scheduled job: which task it enqueued. Unique per job and tick, so no tick runs twice."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime]
+    task_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

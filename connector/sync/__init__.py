@@ -1,0 +1,1 @@
+"""Catalog sync: from the shop into channel catalogs."""

@@ -1,0 +1,1 @@
+"""The web app: webhook endpoint, admin JSON API, health check."""

@@ -1,0 +1,43 @@
+"""The application factory. ``gunicorn 'connector.web.app:create_app()'`` serves it; it never starts a
+scheduler or workers (``connector serve`` does, once per deployment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from connector.config import Config, load_config
+from connector.runtime import Runtime
+from connector.web.context import runtime as current_runtime
+
+
+def create_app(config: Config | None = None, *, runtime: Runtime | None = None, **overrides: Any) -> Flask:
+    """Build the Flask app around a runtime (built from ``config``, or ``$CONNECTOR_CONFIG``, if not given)."""
+    if runtime is None:
+        runtime = Runtime(config or load_config(overrides=overrides or None))
+    app = Flask("connector")
+    app.config["SECRET_KEY"] = runtime.config.security.secret_key or None
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["connector"] = runtime
+
+    from connector.api import init_api
+    from connector.webhooks.routes import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    init_api(app)
+
+    @app.get("/healthz")
+    def healthz():
+        rt = current_runtime()
+        try:
+            with rt.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # report, don't crash: this is what load balancers poll
+            return jsonify({"status": "error", "database": str(exc)}), 503
+        return jsonify({"status": "ok", "queue": rt.queue.counts()})
+
+    for blueprint in runtime.plugins.register_blueprints(app):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,1 @@
+"""Receiving webhooks: the HTTP endpoint and the background processing of stored deliveries."""

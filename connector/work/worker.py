@@ -1,0 +1,121 @@
+"""The embedded worker: a small thread pool inside ``connector serve`` that runs queued tasks.
+
+It depends only on :class:`~connector.work.queue.TaskQueue` and the task registry, so a distributed
+queue can take its place without touching handlers or plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from typing import TYPE_CHECKING
+
+from connector.errors import PlatformError
+from connector.work.queue import ClaimedTask, Retry, backoff_seconds
+from connector.work.registry import TaskContext
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def run_task(runtime: Runtime, task: ClaimedTask) -> bool:
+    """Run one claimed task and record its outcome. Returns True when it finished for good (done or failed)."""
+    queue = runtime.queue
+    handler = runtime.tasks.get(task.kind)
+    if handler is None:
+        queue.fail(task.id, f"no handler for task kind {task.kind!r} (is the plugin that provides it disabled?)")
+        return True
+    try:
+        handler(TaskContext(runtime, task), **task.args)
+    except Retry as exc:
+        log.info("task %s %s: retry in %.1fs: %s", task.id, task.kind, exc.delay, exc.reason)
+        queue.retry(task.id, exc.delay, exc.reason, count_attempt=False)
+        return False
+    except Exception as exc:  # a task must never kill its worker
+        retryable = not isinstance(exc, PlatformError) or exc.retryable
+        detail = f"{type(exc).__name__}: {exc}"
+        if retryable and task.attempts < task.max_attempts:
+            delay = getattr(exc, "retry_after", None) or backoff_seconds(task.attempts)
+            log.warning(
+                "task %s %s failed (attempt %s), retrying in %.1fs: %s",
+                task.id,
+                task.kind,
+                task.attempts,
+                delay,
+                detail,
+            )
+            queue.retry(task.id, delay, detail)
+            return False
+        log.error("task %s %s failed for good: %s\n%s", task.id, task.kind, detail, traceback.format_exc())
+        queue.fail(task.id, detail)
+        return True
+    queue.complete(task.id)
+    return True
+
+
+class EmbeddedWorker:
+    """``threads`` threads that claim and run tasks until :meth:`stop`."""
+
+    def __init__(self, runtime: Runtime, *, threads: int = 4, poll_interval: float = 0.5):
+        self.runtime = runtime
+        self.threads = threads
+        self.poll_interval = poll_interval
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._pending_wakeups = 0
+        self._threads: list[threading.Thread] = []
+        runtime.queue.on_enqueue(self.wake)
+
+    def wake(self) -> None:
+        """New work was enqueued in this process: stop waiting and claim it now."""
+        with self._wake:
+            self._pending_wakeups += 1
+            self._wake.notify_all()
+
+    def start(self) -> None:
+        for i in range(self.threads):
+            thread = threading.Thread(target=self._loop, name=f"worker-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _loop(self) -> None:
+        worker = f"{self.name}:{threading.current_thread().name}"
+        while not self._stop.is_set():
+            try:
+                claimed = self.runtime.queue.claim(worker)
+            except Exception:  # the database went away for a moment: log, wait, try again
+                log.exception("claiming a task failed")
+                self._stop.wait(self.poll_interval * 4)
+                continue
+            if claimed:
+                run_task(self.runtime, claimed[0])
+                continue
+            with self._wake:
+                if self._pending_wakeups == 0:
+                    self._wake.wait(self.poll_interval)
+                self._pending_wakeups = 0
+
+
+def drain(runtime: Runtime, *, max_tasks: int | None = None, worker: str = "cli") -> int:
+    """Run due tasks in this thread until none is due; return how many ran (``connector sync``, tests)."""
+    ran = 0
+    while max_tasks is None or ran < max_tasks:
+        claimed = runtime.queue.claim(worker)
+        if not claimed:
+            break
+        run_task(runtime, claimed[0])
+        ran += 1
+    return ran
