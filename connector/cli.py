@@ -343,7 +343,7 @@ def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
             read = progress.add_task(f"{shop.name}: reading", total=None)
             push = progress.add_task(f"{shop.name}: pushing", total=None)
 
-            def report(stage: str, count: int) -> None:
+            def report(stage: str, count: int, read: Any = read, push: Any = push) -> None:
                 progress.advance(read if stage == "read" else push, count)
 
             try:

@@ -366,7 +366,7 @@ class CatalogSync:
             after_id = rows[-1][0]
             quiet: list[tuple[Any, str, list[str]]] = []  # rows settled without a push: (row, status, errors)
             for row in rows:
-                sv_id, external_id, data, digest, listed, item_id, status, pushed = row
+                _sv_id, external_id, data, _digest, listed, item_id, status, pushed = row
                 if not listed:
                     pending.append((row, CatalogPush(external_id, "DELETE")))
                 else:

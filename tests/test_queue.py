@@ -1,0 +1,92 @@
+"""The task queue: idempotent enqueue, leases, retries, and no task claimed twice by concurrent workers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from connector.db import Database
+from connector.db.migrate import upgrade
+from connector.work.queue import TaskQueue
+
+
+def _queue(url: str, lease: int = 300) -> TaskQueue:
+    db = Database(url)
+    upgrade(db)
+    return TaskQueue(db, lease_seconds=lease)
+
+
+def test_enqueue_claim_complete(database_url: str) -> None:
+    queue = _queue(database_url)
+    task_id = queue.enqueue("demo.task", {"shop": 1})
+    [claimed] = queue.claim("w1")
+    assert (claimed.id, claimed.kind, claimed.args, claimed.attempts) == (task_id, "demo.task", {"shop": 1}, 1)
+    assert queue.claim("w2") == []  # a claimed task is not handed out twice
+    queue.complete(task_id)
+    assert queue.counts() == {"done": 1}
+    queue.db.dispose()
+
+
+def test_idempotency_key_enqueues_once(database_url: str) -> None:
+    queue = _queue(database_url)
+    assert queue.enqueue("a", idempotency_key="tick-1") is not None
+    assert queue.enqueue("a", idempotency_key="tick-1") is None
+    assert queue.counts() == {"pending": 1}
+    queue.db.dispose()
+
+
+def test_expired_lease_makes_a_dead_workers_task_claimable_again(database_url: str) -> None:
+    queue = _queue(database_url, lease=1)
+    task_id = queue.enqueue("a")
+    assert queue.claim("dies")[0].id == task_id
+    assert queue.claim("other") == []
+    time.sleep(1.2)
+    [again] = queue.claim("other")
+    assert again.id == task_id and again.attempts == 2
+    queue.db.dispose()
+
+
+def test_retry_waits_and_failure_is_kept_with_its_error(database_url: str) -> None:
+    queue = _queue(database_url)
+    task_id = queue.enqueue("a")
+    queue.claim("w")
+    queue.retry(task_id, 60, "platform said 503")
+    assert queue.claim("w") == []  # not due yet
+    assert 50 < (queue.next_due_in() or 0) <= 60
+    queue.fail(task_id, "gave up")
+    assert queue.counts() == {"failed": 1}
+    queue.db.dispose()
+
+
+def test_concurrent_workers_never_claim_the_same_task(database_url: str) -> None:
+    queue = _queue(database_url)
+    with queue.db.session() as session:
+        for i in range(300):
+            queue.enqueue("n", {"i": i}, session=session)
+    claimed: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        while batch := queue.claim(name, limit=5):
+            with lock:
+                claimed.update(t.id for t in batch)
+            for t in batch:
+                queue.complete(t.id)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 300
+    assert max(claimed.values()) == 1
+    queue.db.dispose()
+
+
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    db.dispose()
