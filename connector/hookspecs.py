@@ -197,7 +197,7 @@ def connector_order_status_changed(shop_connection_id: int, order: Order, event:
 def connector_inbound_message(channel_connection_id: int, message: Inbound) -> None:
     """A customer message arrived on a channel (text, reply, cart, location, ...).
 
-    Called by the worker once per message id, however often the channel redelivers it. Every
+    Called by the worker once per message id, however often the channel redelivers it; every
     implementation is called (results ignored).
 
     :param channel_connection_id: the channel connection that received it.

@@ -115,12 +115,11 @@ class Plugins:
     def config_fields(self) -> dict[str, list[ConfigField]]:
         """Each plugin's own settings, by plugin name (``connector_config_fields``)."""
         fields: dict[str, list[ConfigField]] = {}
-        for name, plugin in self.pm.list_name_plugin():
-            impl = getattr(plugin, "connector_config_fields", None)
-            if impl is not None and getattr(impl, "connector_impl", None) is not None:
-                declared = list(impl() or ())
-                if declared:
-                    fields[name] = declared
+        # Called per implementation, not combined, so each field stays attached to the plugin that declared it.
+        for impl in self.pm.hook.connector_config_fields.get_hookimpls():
+            declared = list(impl.function() or ())
+            if declared:
+                fields[impl.plugin_name] = declared
         return fields
 
     # ----------------------------------------------------------------- wiring
