@@ -38,7 +38,7 @@ def test_hook_has_docstring_saying_how_results_combine(name: str) -> None:
     func = getattr(hookspecs, name)
     doc = inspect.getdoc(func) or ""
     assert len(doc) > 80, f"{name} needs a real docstring"
-    assert re.search(r"first non-``None`` result|combine|every implementation|called once", doc, re.IGNORECASE), (
+    assert re.search(r"first non-``None`` result|combine|every\s+implementation|called\s+once", doc, re.IGNORECASE), (
         f"{name}'s docstring must say how results combine"
     )
 
