@@ -37,7 +37,8 @@ class _Section(BaseModel):
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    #: 0 picks a free port (tests, `connector demo --once`).
+    port: int = Field(8080, ge=0, le=65535)
     #: The URL platforms reach us at (webhooks). Defaults to http://host:port.
     public_url: str | None = None
     #: Offer the dashboard's test pages and sandbox links (set by ``connector demo``).

@@ -135,7 +135,12 @@ def run_demo(*, shop: str = "woocommerce", once: bool = False, port: int = 8080,
             settings=_fields_for(channel_cls, graph.connection_settings()),
         )
         _subscribe(rt, shop_sandbox, shop, shop_conn.id)
-        graph.subscribe_webhooks(rt.connections.webhook_url(CHANNEL, channel_conn.id))
+        # Meta checks a webhook URL with the hub.challenge handshake before it subscribes it; so does the sandbox.
+        graph.subscribe_webhooks(
+            rt.connections.webhook_url(CHANNEL, channel_conn.id),
+            object="whatsapp_business_account",
+            verify_token=graph.connection_settings()["verify_token"],
+        )
         _say(f"Shop sandbox ({shop}): {shop_sandbox.url}")
         _say(f"WhatsApp/Graph sandbox: {graph.url}")
         _say(f"Connector: {server.url}  (admin API {server.url}/api/v1, health {server.url}/healthz)")
