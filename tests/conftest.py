@@ -132,3 +132,148 @@ def api_headers(runtime: Runtime) -> dict[str, str]:
     from connector.api.auth import create_token
 
     return {"Authorization": f"Bearer {create_token(runtime, 'tests')}"}
+
+
+# --------------------------------------------------------------------------- a live stack over real HTTP
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+class Stack:
+    """A connector (web app + embedded worker) on a real port, a shop sandbox and the Graph sandbox,
+    connected to each other with webhooks subscribed, like ``connector demo``."""
+
+    def __init__(self, runtime: Runtime, server: Any, shop_sandbox: Any, graph: Any, shop_id: int, channel_id: int):
+        self.runtime = runtime
+        self.server = server
+        self.shop = shop_sandbox
+        self.graph = graph
+        self.shop_id = shop_id
+        self.channel_id = channel_id
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def shop_webhook_url(self) -> str:
+        return self.runtime.connections.webhook_url(self.shop_adapter_name, self.shop_id)
+
+    @property
+    def shop_adapter_name(self) -> str:
+        return self.runtime.connections.get_shop(self.shop_id).platform
+
+    def channel_webhook_url(self) -> str:
+        return self.runtime.connections.webhook_url("whatsapp", self.channel_id)
+
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        items = self.graph.catalog_items(self.graph.connection_settings()["catalog_id"])
+        return {item.get("retailer_id") or item.get("id"): item for item in items}
+
+    def full_sync(self) -> Any:
+        from connector.sync.catalog import run_sync
+
+        return run_sync(self.runtime, self.shop_id, mode="full", trigger="manual")
+
+
+def start_stack(runtime: Runtime, shop: str = "woocommerce", shop_options: dict[str, Any] | None = None) -> Stack:
+    from connector.server import EmbeddedServer
+
+    sandboxes = runtime.plugins.sandboxes()
+    shop_sandbox = sandboxes[shop](options=shop_options or {})
+    graph = sandboxes["graph"]()
+    shop_sandbox.start()
+    graph.start()
+    server = EmbeddedServer(runtime, port=0, scheduler=False)
+    runtime.config.server.public_url = server.url
+    server.start()
+    shop_cls = runtime.plugins.shop_adapters[shop]
+    channel_cls = runtime.plugins.channel_adapters["whatsapp"]
+    shop_settings = {k: v for k, v in shop_sandbox.connection_settings().items() if k in {f.name for f in shop_cls.config_fields}}
+    graph_settings = graph.connection_settings()
+    channel_settings = {k: v for k, v in graph_settings.items() if k in {f.name for f in channel_cls.config_fields}}
+    shop_row = runtime.connections.create_shop(name="Test shop", platform=shop, settings=shop_settings)
+    channel_row = runtime.connections.create_channel(
+        shop_connection_id=shop_row.id, name="Test number", channel="whatsapp", settings=channel_settings
+    )
+    stack = Stack(runtime, server, shop_sandbox, graph, shop_row.id, channel_row.id)
+    try:
+        runtime.connections.shop_adapter(shop_row.id).register_webhooks(stack.shop_webhook_url())
+    except NotImplementedError:
+        shop_sandbox.subscribe_webhooks(stack.shop_webhook_url())
+    graph.subscribe_webhooks(
+        stack.channel_webhook_url(), object="whatsapp_business_account", verify_token=graph_settings["verify_token"]
+    )
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.server.stop()
+    stack.shop.stop()
+    stack.graph.stop()
+
+
+@pytest.fixture
+def stack(runtime: Runtime) -> Iterator[Stack]:
+    """The whole product over real HTTP: WooCommerce sandbox -> connector -> Graph sandbox."""
+    s = start_stack(runtime)
+    yield s
+    stop_stack(s)
+
+
+class HookRecorder:
+    """A plugin that records every event hook call (registered for one test, like any plugin)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def named(self, hook: str) -> list[dict[str, Any]]:
+        return [kwargs for name, kwargs in self.calls if name == hook]
+
+
+def _recording(name: str) -> Any:
+    from connector import hookimpl
+
+    def impl(self: HookRecorder, **kwargs: Any) -> None:
+        self.calls.append((name, kwargs))
+
+    import inspect
+
+    from connector import hookspecs
+
+    params = list(inspect.signature(getattr(hookspecs, name)).parameters)
+    # pluggy reads argument names from the signature, so build a function with the spec's names.
+    namespace: dict[str, Any] = {"impl": impl}
+    exec(f"def {name}(self, {', '.join(params)}):\n    impl(self, {', '.join(f'{p}={p}' for p in params)})", namespace)  # noqa: S102
+    return hookimpl(namespace[name])
+
+
+for _hook in (
+    "connector_catalog_changed",
+    "connector_stock_changed",
+    "connector_order_status_changed",
+    "connector_inbound_message",
+    "connector_notification_sent",
+):
+    setattr(HookRecorder, _hook, _recording(_hook))
+
+
+@pytest.fixture
+def hooks(plugins: Plugins) -> Iterator[HookRecorder]:
+    recorder = HookRecorder()
+    plugins.register(recorder, name="test-hook-recorder")
+    try:
+        yield recorder
+    finally:
+        plugins.unregister(recorder)

@@ -27,18 +27,23 @@ def init_api(app: Flask) -> Api:
     )
     api = Api(app)
     for blueprint in ALL:
-
-        @blueprint.before_request
-        def _authenticate():
-            if request.path in PUBLIC:
-                return None
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                return jsonify({"error": "missing bearer token (Authorization: Bearer <token>)"}), 401
-            if not check_token(runtime(), token.strip()):
-                return jsonify({"error": "invalid token"}), 401
-            return None
-
         api.register_blueprint(blueprint)
     return api
+
+
+def _authenticate():  # noqa: ANN202
+    """Every admin API request needs ``Authorization: Bearer <token>``; the OpenAPI document is public."""
+    if request.path in PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return jsonify({"error": "missing bearer token (Authorization: Bearer <token>)"}), 401
+    if not check_token(runtime(), token.strip()):
+        return jsonify({"error": "invalid token"}), 401
+    return None
+
+
+# Registered once, at import: blueprints are module-level and shared by every app built in this process.
+for _blueprint in ALL:
+    _blueprint.before_request(_authenticate)

@@ -1,0 +1,345 @@
+"""The control API under ``/_sandbox/``: act as customers, read what they saw, tune and reset the sandbox."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connector_meta.sandbox import catalog as catalog_api
+from connector_meta.sandbox.errors import GraphError
+from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
+from connector_meta.sandbox.state import GraphState, MessengerUser
+from connector_meta.sandbox.templates import create_template, seed_templates
+from flask import Blueprint, Response, jsonify, request
+
+
+class ControlError(Exception):
+    """A control-API call that cannot be done (unknown row, product, option...)."""
+
+
+def _digits(number: Any) -> str:
+    return re.sub(r"\D", "", str(number))
+
+
+def _find_sent(state: GraphState, recipient: str, match: Any) -> tuple[dict[str, Any], Any]:
+    """The newest message sent to ``recipient`` for which ``match(body)`` returns something."""
+    for record in reversed(state.messages.get(recipient, [])):
+        found = match(record["body"])
+        if found is not None:
+            return record, found
+    raise ControlError(f"no message sent to {recipient} offers that choice")
+
+
+def _list_row(row_id: str) -> Any:
+    def match(body: dict[str, Any]) -> dict[str, Any] | None:
+        interactive = body.get("interactive") or {}
+        if interactive.get("type") != "list":
+            return None
+        for section in interactive["action"]["sections"]:
+            for row in section["rows"]:
+                if row["id"] == row_id:
+                    return row
+        return None
+
+    return match
+
+
+def _reply_button(button: str) -> Any:
+    def match(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        interactive = body.get("interactive") or {}
+        if interactive.get("type") == "button":
+            for item in interactive["action"]["buttons"]:
+                if button in (item["reply"]["id"], item["reply"]["title"]):
+                    return "interactive", item["reply"]
+        return None
+
+    return match
+
+
+def _template_button(state: GraphState, button: str) -> Any:
+    """A quick-reply button of a template message, pressed by its text."""
+
+    def match(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        sent = body.get("template")
+        if body.get("type") != "template" or not sent:
+            return None
+        template = state.templates.get((sent["name"], sent["language"]["code"]))
+        for component in template.components if template else []:
+            if str(component.get("type")).upper() != "BUTTONS":
+                continue
+            for index, item in enumerate(component.get("buttons") or []):
+                if str(item.get("type")).upper() == "QUICK_REPLY" and item.get("text") == button:
+                    payload = item["text"]
+                    for part in sent.get("components") or []:
+                        if part.get("type") == "button" and int(part.get("index", -1)) == index:
+                            payload = (part.get("parameters") or [{}])[0].get("payload", payload)
+                    return "button", {"payload": payload, "text": item["text"]}
+        return None
+
+    return match
+
+
+def _messenger_choice(payload: str) -> Any:
+    def match(body: dict[str, Any]) -> tuple[str, str] | None:
+        message = body.get("message") or {}
+        for reply in message.get("quick_replies") or []:
+            if reply.get("payload") == payload:
+                return "quick_reply", reply.get("title", "")
+        template = (message.get("attachment") or {}).get("payload") or {}
+        buttons = list(template.get("buttons") or [])
+        for element in template.get("elements") or []:
+            buttons.extend(element.get("buttons") or [])
+        for button in buttons:
+            if button.get("type") == "postback" and button.get("payload") == payload:
+                return "postback", button["title"]
+        return None
+
+    return match
+
+
+def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
+    """Routes under ``/_sandbox/``. Not authenticated: they stand in for customers and for Meta's dashboard."""
+    bp = Blueprint("graph_control", __name__, url_prefix="/_sandbox")
+    business = state.business
+
+    @bp.errorhandler(ControlError)
+    def _control_error(error: ControlError) -> tuple[Response, int]:
+        return jsonify({"error": str(error)}), 400
+
+    @bp.errorhandler(GraphError)
+    def _graph_error(error: GraphError) -> Response:
+        return error.response()
+
+    def body() -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ControlError("send a JSON object")
+        return data
+
+    # ------------------------------------------------------------------ webhooks
+
+    @bp.post("/webhooks")
+    def subscribe() -> Response:
+        data = body()
+        url = data.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ControlError("url must be an http(s) URL")
+        wanted = data.get("object")
+        objects = list(OBJECTS) if wanted is None else [wanted]
+        if any(o not in OBJECTS for o in objects):
+            raise ControlError(f"object must be one of {', '.join(OBJECTS)}")
+        try:
+            hub.subscribe(url, objects, data.get("verify_token"))
+        except VerificationFailed as exc:
+            raise ControlError(str(exc)) from exc
+        return jsonify({"success": True, "subscriptions": hub.subscriptions})
+
+    @bp.post("/webhooks/flush")
+    def flush() -> Response:
+        idle = hub.wait_idle(float(request.args.get("timeout", 10)))
+        deliveries = list(hub.sender.deliveries)
+        return jsonify(
+            {
+                "idle": idle,
+                "sent": len(deliveries),
+                "delivered": sum(1 for d in deliveries if d.delivered),
+                "failed": sum(1 for d in deliveries if d.attempts and not d.delivered),
+            }
+        )
+
+    # ------------------------------------------------------------------ WhatsApp customers
+
+    def whatsapp_message(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        phone_number_id = str(data.get("phone_number_id") or business.phone_number_id)
+        if phone_number_id != business.phone_number_id:
+            raise ControlError(f"unknown phone_number_id {phone_number_id}")
+        wa_id = _digits(data.get("wa_id", ""))
+        if not wa_id:
+            raise ControlError("wa_id is required")
+        kind = data.get("type", "text")
+        message: dict[str, Any] = {"from": wa_id, "id": state.new_wamid(), "timestamp": str(int(state.now()))}
+        if kind == "text":
+            message.update(type="text", text={"body": str(data.get("text", ""))})
+        elif kind == "list_reply":
+            record, row = _find_sent(state, wa_id, _list_row(str(data.get("row_id"))))
+            reply = {k: row[k] for k in ("id", "title", "description") if k in row}
+            message.update(type="interactive", interactive={"type": "list_reply", "list_reply": reply})
+            message["context"] = {"from": business.display_phone_number, "id": record["id"]}
+        elif kind == "button":
+            pressed = str(data.get("button"))
+            try:
+                record, (shape, reply) = _find_sent(state, wa_id, _reply_button(pressed))
+            except ControlError:
+                record, (shape, reply) = _find_sent(state, wa_id, _template_button(state, pressed))
+            if shape == "interactive":
+                message.update(
+                    type="interactive",
+                    interactive={"type": "button_reply", "button_reply": {"id": reply["id"], "title": reply["title"]}},
+                )
+            else:
+                message.update(type="button", button=reply)
+            message["context"] = {"from": business.display_phone_number, "id": record["id"]}
+        elif kind == "order":
+            message.update(type="order", order=_order(data))
+        elif kind == "location":
+            location = {k: data[k] for k in ("latitude", "longitude", "name", "address") if data.get(k) is not None}
+            if "latitude" not in location or "longitude" not in location:
+                raise ControlError("latitude and longitude are required")
+            message.update(type="location", location=location)
+        else:
+            raise ControlError("type must be text, list_reply, button, order or location")
+        return phone_number_id, wa_id, message
+
+    def _order(data: dict[str, Any]) -> dict[str, Any]:
+        catalog_id = str(data.get("catalog_id") or business.catalog_id)
+        catalog = state.catalogs.get(catalog_id)
+        if catalog is None:
+            raise ControlError(f"unknown catalog {catalog_id}")
+        items = []
+        for entry in data.get("product_items") or []:
+            item = catalog.items.get(str(entry.get("product_retailer_id")))
+            if item is None:
+                raise ControlError(f"product {entry.get('product_retailer_id')} is not in catalog {catalog_id}")
+            if item.data.get("availability") not in ("in stock", "available for order", "preorder"):
+                raise ControlError(f"product {entry['product_retailer_id']} cannot be added to a cart: out of stock")
+            amount, currency = catalog_api.price_amount(item.data.get("sale_price") or item.data["price"])
+            price: int | float = float(amount)
+            if price.is_integer():
+                price = int(price)
+            items.append(
+                {
+                    "product_retailer_id": entry["product_retailer_id"],
+                    "quantity": int(entry.get("quantity", 1)),
+                    "item_price": price,
+                    "currency": currency,
+                }
+            )
+        if not items:
+            raise ControlError("product_items must hold at least one item")
+        order: dict[str, Any] = {"catalog_id": catalog_id, "product_items": items}
+        if data.get("text") is not None:
+            order["text"] = data["text"]
+        return order
+
+    @bp.post("/whatsapp/messages")
+    def whatsapp_inbound() -> Response:
+        data = body()
+        with state.lock:
+            phone_number_id, wa_id, message = whatsapp_message(data)
+            state.wa_last_inbound[(phone_number_id, wa_id)] = state.now()
+        delivered = hub.whatsapp_inbound(phone_number_id, wa_id, str(data.get("name") or "Customer"), message)
+        return jsonify({"message": message, "webhook_queued": delivered})
+
+    # ------------------------------------------------------------------ Messenger / Instagram customers
+
+    @bp.post("/messenger/messages")
+    def messenger_inbound() -> Response:
+        data = body()
+        object_name = data.get("object", "page")
+        if object_name not in ("page", "instagram"):
+            raise ControlError("object must be page or instagram")
+        account_id = business.page_id if object_name == "page" else business.instagram_account_id
+        sender = str(data.get("sender") or "")
+        if not sender.isdigit():
+            raise ControlError("sender must be a numeric PSID / IGSID")
+        with state.lock:
+            now = state.now()
+            timestamp = int(now * 1000)
+            event: dict[str, Any] = {"sender": {"id": sender}, "recipient": {"id": account_id}, "timestamp": timestamp}
+            mid = state.new_mid()
+            payload = data.get("payload")
+            if payload is not None:
+                title = data.get("title")
+                kind = "postback" if title is not None else None
+                if title is None:
+                    _, (kind, title) = _find_sent(state, sender, _messenger_choice(str(payload)))
+                if kind == "quick_reply":
+                    event["message"] = {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
+                else:
+                    event["postback"] = {"title": title, "payload": payload, "mid": mid}
+            elif data.get("text"):
+                event["message"] = {"mid": mid, "text": str(data["text"])}
+            else:
+                raise ControlError("send text, or payload (a quick reply or postback the customer was offered)")
+            state.messenger_users[sender] = MessengerUser(sender, object_name, account_id, now)
+        delivered = hub.messaging_event(object_name, account_id, event)
+        return jsonify({"event": event, "webhook_queued": delivered})
+
+    # ------------------------------------------------------------------ reading state
+
+    @bp.get("/messages")
+    def messages() -> Response:
+        recipient = request.args.get("to", "")
+        key = recipient if recipient in state.messenger_users else _digits(recipient)
+        with state.lock:
+            records = list(state.messages.get(key, []))
+        shaped = [{**r["body"], "_sandbox": {k: r[k] for k in ("id", "timestamp", "from")}} for r in records]
+        return jsonify({"messages": shaped})
+
+    @bp.get("/catalogs/<catalog_id>/items")
+    def catalog_items(catalog_id: str) -> Response:
+        with state.lock:
+            catalog = state.catalogs.get(catalog_id)
+            if catalog is None:
+                raise ControlError(f"unknown catalog {catalog_id}")
+            items = [dict(item.data) for item in catalog.items.values()]
+        return jsonify({"items": items})
+
+    @bp.post("/catalogs")
+    def add_catalog() -> Response:
+        data = body()
+        catalog_id = str(data.get("id") or state.new_fbid())
+        state.add_catalog(catalog_id, str(data.get("name") or f"Catalog {catalog_id}"))
+        return jsonify({"id": catalog_id})
+
+    @bp.get("/stats")
+    def stats() -> Response:
+        with state.lock:
+            catalogs = {
+                cid: {"write_calls": c.write_calls, "items": len(c.items), "batches": len(c.batches)}
+                for cid, c in state.catalogs.items()
+            }
+            channels: dict[str, dict[str, Any]] = {
+                name: {"accepted": state.accepted[name], "refused": {}}
+                for name in ("whatsapp", "messenger", "instagram")
+            }
+            for key, count in state.refused.items():
+                channel, code = key.split(":")
+                channels[channel]["refused"][code] = count
+        return jsonify({"catalogs": catalogs, **channels, "webhooks": {"sent": hub.sent}})
+
+    # ------------------------------------------------------------------ tuning
+
+    @bp.get("/options")
+    def get_options() -> Response:
+        return jsonify(state.options.as_dict())
+
+    @bp.post("/options")
+    def set_options() -> Response:
+        with state.lock:
+            try:
+                state.options.update(body())
+            except (ValueError, TypeError) as exc:
+                raise ControlError(str(exc)) from exc
+            return jsonify(state.options.as_dict())
+
+    @bp.post("/templates")
+    def add_template() -> Response:
+        with state.lock:
+            template = create_template(state, body())
+        return jsonify(template.as_graph())
+
+    @bp.post("/clock")
+    def clock() -> Response:
+        seconds = float(body().get("advance", 0))
+        with state.lock:
+            state.clock_offset += seconds
+            return jsonify({"now": state.now()})
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        state.reset()
+        seed_templates(state)
+        return jsonify({"success": True})
+
+    return bp

@@ -1,0 +1,72 @@
+"""Message templates: creation through ``POST /{waba_id}/message_templates`` (approved at once) and the demo set."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connector_meta.sandbox.errors import GraphError, invalid_parameter
+from connector_meta.sandbox.state import GraphState, Template
+from connector_meta.sandbox.whatsapp import placeholders
+
+CATEGORIES = frozenset({"MARKETING", "UTILITY", "AUTHENTICATION"})
+NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+LIMITS = {"HEADER": 60, "BODY": 1024, "FOOTER": 60}
+
+#: Templates every sandbox starts with (all approved).
+DEMO_TEMPLATES: list[dict[str, Any]] = [
+    {"name": "hello_world", "language": "en_US", "category": "UTILITY", "components": [
+        {"type": "BODY", "text": "Hello from Chatshop Demo!"}]},
+    {"name": "order_shipped", "language": "en_US", "category": "UTILITY", "components": [
+        {"type": "BODY", "text": "Good news {{1}}: order {{2}} has shipped with {{3}}."},
+        {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://track.example.com/{{1}}"}]}]},
+    {"name": "back_in_stock", "language": "en_US", "category": "MARKETING", "components": [
+        {"type": "HEADER", "format": "IMAGE"},
+        {"type": "BODY", "text": "{{1}} is back in stock. Reply to order it."},
+        {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop alerts"}]}]},
+]  # fmt: skip
+
+
+def create_template(state: GraphState, params: dict[str, Any]) -> Template:
+    """Validate a template definition and store it as APPROVED. The caller holds ``state.lock``."""
+    name = params.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise invalid_parameter("Param name must be lowercase letters, digits and underscores (max 512)")
+    language = params.get("language")
+    if not isinstance(language, str) or not language:
+        raise invalid_parameter("The parameter language is required")
+    category = str(params.get("category", "")).upper()
+    if category not in CATEGORIES:
+        raise invalid_parameter("Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}")
+    components = params.get("components")
+    if not isinstance(components, list) or not components:
+        raise invalid_parameter("The parameter components is required")
+    kinds = [str(c.get("type", "")).upper() for c in components if isinstance(c, dict)]
+    if len(kinds) != len(components) or "BODY" not in kinds or len(set(kinds)) != len(kinds):
+        raise invalid_parameter("components must hold exactly one BODY and at most one HEADER, FOOTER and BUTTONS")
+    for component, kind in zip(components, kinds, strict=True):
+        limit = LIMITS.get(kind)
+        text = component.get("text")
+        if limit and text is not None and len(str(text)) > limit:
+            raise invalid_parameter(f"{kind} text is longer than {limit} characters")
+        text_header = kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT"
+        if text_header and len(placeholders(text)) > 1:
+            raise invalid_parameter("A text header takes at most one variable")
+        if kind == "BUTTONS" and len(component.get("buttons") or []) > 10:
+            raise invalid_parameter("A template has at most 10 buttons")
+    if (name, language) in state.templates:
+        raise GraphError(
+            100,
+            "Invalid parameter",
+            details=f"Content in this language already exists for template {name}",
+            subcode=2388024,
+        )
+    template = Template(str(state.new_fbid()), name, language, category, components)
+    state.templates[(name, language)] = template
+    return template
+
+
+def seed_templates(state: GraphState) -> None:
+    with state.lock:
+        for definition in DEMO_TEMPLATES:
+            create_template(state, definition)
