@@ -187,7 +187,9 @@ class Stack:
         return run_sync(self.runtime, self.shop_id, mode="full", trigger="manual")
 
 
-def start_stack(runtime: Runtime, shop: str = "woocommerce", shop_options: dict[str, Any] | None = None) -> Stack:
+def start_stack(
+    runtime: Runtime, shop: str = "woocommerce", shop_options: dict[str, Any] | None = None, *, shop_webhooks: bool = True
+) -> Stack:
     from connector.server import EmbeddedServer
 
     sandboxes = runtime.plugins.sandboxes()
@@ -208,10 +210,11 @@ def start_stack(runtime: Runtime, shop: str = "woocommerce", shop_options: dict[
         shop_connection_id=shop_row.id, name="Test number", channel="whatsapp", settings=channel_settings
     )
     stack = Stack(runtime, server, shop_sandbox, graph, shop_row.id, channel_row.id)
-    try:
-        runtime.connections.shop_adapter(shop_row.id).register_webhooks(stack.shop_webhook_url())
-    except NotImplementedError:
-        shop_sandbox.subscribe_webhooks(stack.shop_webhook_url())
+    if shop_webhooks:
+        try:
+            runtime.connections.shop_adapter(shop_row.id).register_webhooks(stack.shop_webhook_url())
+        except NotImplementedError:
+            shop_sandbox.subscribe_webhooks(stack.shop_webhook_url())
     graph.subscribe_webhooks(
         stack.channel_webhook_url(), object="whatsapp_business_account", verify_token=graph_settings["verify_token"]
     )
@@ -277,3 +280,11 @@ def hooks(plugins: Plugins) -> Iterator[HookRecorder]:
         yield recorder
     finally:
         plugins.unregister(recorder)
+
+
+@pytest.fixture
+def quiet_stack(runtime: Runtime) -> Iterator[Stack]:
+    """Like ``stack`` but the shop sends no webhooks: only the syncs a test runs touch the catalog."""
+    s = start_stack(runtime, shop_webhooks=False)
+    yield s
+    stop_stack(s)

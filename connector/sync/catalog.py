@@ -375,10 +375,15 @@ class CatalogSync:
                     problems = publisher.validate_item(fields)
                     if problems:
                         quiet.append((row, "invalid", problems))
-                    elif item_id is not None and status in ("synced", "pending") and pushed == fields:
-                        quiet.append((row, status, []))  # e.g. only the description's whitespace moved
+                    elif item_id is not None and status in ("synced", "pending") and _without_cleared(pushed) == fields:
+                        quiet.append((row, status, []))  # e.g. a shop field the catalog does not show changed
                     else:
-                        pending.append((row, CatalogPush(external_id, "UPDATE", fields)))
+                        # UPDATE is a partial update: a field we stopped sending (a sale that ended) must be
+                        # cleared explicitly, or the catalog keeps the old value.
+                        send = dict(fields)
+                        for key in (pushed or {}).keys() - fields.keys():
+                            send[key] = ""
+                        pending.append((row, CatalogPush(external_id, "UPDATE", send)))
                 if len(pending) >= batch_size:
                     flush()
             self._settle(target.channel_connection_id, quiet, summary)
@@ -478,6 +483,10 @@ class CatalogSync:
                     delay=30,
                     idempotency_key=f"batch:{target.channel_connection_id}:{handle}",
                 )
+
+
+def _without_cleared(fields: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (fields or {}).items() if v != ""}
 
 
 def apply_batch_status(
