@@ -447,6 +447,36 @@ def runs_cmd(state: State, limit: int) -> None:
     Console().print(table)
 
 
+@cli.command("send-test")
+@click.option("--channel", "channel_id", type=int, required=True, help="The channel connection to send from.")
+@click.option("--to", required=True, help="Recipient phone number in international format, e.g. +4915112345678.")
+@click.option("--text", help="Free-form text (only reaches someone who wrote to you in the last 24 hours).")
+@click.option("--template", help="An approved template name, e.g. hello_world (reaches anyone who opted in).")
+@click.option("--language", default="en_US", show_default=True, help="The template's language.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Send now and report the outcome.")
+@pass_state
+def send_test(state: State, channel_id: int, to: str, text: str | None, template: str | None, language: str, wait: bool) -> None:
+    """Send a test message to your own phone."""
+    from connector.chat.messages import send_test_message
+    from connector.db.models import OutboundMessage
+    from connector.work.worker import drain
+
+    rt = state.runtime
+    rt.connections.get_channel(channel_id)
+    message_id = send_test_message(rt, channel_id, to, text=text, template=template, language=language)
+    if not wait:
+        click.echo(f"queued message {message_id}")
+        return
+    drain(rt)
+    with rt.db.session() as session:
+        row = session.get(OutboundMessage, message_id)
+    if row.status in ("sent", "delivered", "read"):
+        click.echo(f"sent: {row.channel_message_id}")
+        return
+    console.print(f"[red]not sent ({row.status}):[/red] {row.error}")
+    sys.exit(1)
+
+
 # ---------------------------------------------------------------------------- running
 
 

@@ -136,6 +136,26 @@ def test_connection(kind: str, connection_id: int) -> Any:
     return {"ok": True, "name": info.name, "currency": info.currency}
 
 
+@connections.route("/channel/<int:connection_id>/test-message", methods=["POST"])
+@connections.arguments(s.TestMessageIn)
+@connections.response(202)
+def send_test(data: dict[str, Any], connection_id: int) -> Any:
+    """Queue a test message (text inside the 24-hour window, or an approved template) to a phone number."""
+    from connector.chat.messages import send_test_message
+
+    rt = runtime()
+    try:
+        rt.connections.get_channel(connection_id)
+        message_id = send_test_message(
+            rt, connection_id, data["to"], text=data.get("text"), template=data.get("template"), language=data["language"]
+        )
+    except NotFound as exc:
+        abort(404, message=str(exc))
+    except ValueError as exc:
+        abort(422, message=str(exc))
+    return jsonify({"message_id": message_id}), 202
+
+
 @plugins_bp.route("/")
 @plugins_bp.response(200, s.PluginOut(many=True))
 def list_plugins() -> Any:

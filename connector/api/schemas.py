@@ -45,6 +45,13 @@ class ConnectionTestOut(Schema):
     error = fields.String(allow_none=True)
 
 
+class TestMessageIn(Schema):
+    to = fields.String(required=True, metadata={"description": "phone number in international format"})
+    text = fields.String(load_default=None)
+    template = fields.String(load_default=None, metadata={"description": "approved template name, e.g. hello_world"})
+    language = fields.String(load_default="en_US")
+
+
 class PluginOut(Schema):
     name = fields.String()
     kinds = fields.List(fields.String())

@@ -106,3 +106,31 @@ def _send_task(ctx: TaskContext, message_id: int) -> None:
 
 def register(tasks: TaskRegistry) -> None:
     tasks.register("message.send", _send_task)
+
+
+def send_test_message(
+    rt: Runtime, channel_connection_id: int, to: str, *, text: str | None = None, template: str | None = None, language: str = "en_US"
+) -> int:
+    """Queue a test message to ``to`` (a phone number in international format, digits only or with ``+``).
+
+    WhatsApp only lets a business start a conversation with an approved template: use ``template`` to
+    reach a phone that has not written in the last 24 hours (``hello_world`` exists in every new account).
+    """
+    import uuid
+
+    recipient = to.lstrip("+").replace(" ", "")
+    if not recipient.isdigit():
+        raise ValueError(f"not a phone number in international format: {to!r}")
+    message: model.Outbound = (
+        model.TemplateMessage(name=template, language=language) if template else model.TextMessage(body=text or "Hello from Chatshop Connector!")
+    )
+    message_id = queue_message(
+        rt,
+        channel_connection_id=channel_connection_id,
+        recipient=recipient,
+        message=message,
+        kind="test",
+        idempotency_key=f"test:{uuid.uuid4()}",
+    )
+    assert message_id is not None  # a fresh key is never a duplicate
+    return message_id
