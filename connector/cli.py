@@ -455,7 +455,9 @@ def runs_cmd(state: State, limit: int) -> None:
 @click.option("--language", default="en_US", show_default=True, help="The template's language.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Send now and report the outcome.")
 @pass_state
-def send_test(state: State, channel_id: int, to: str, text: str | None, template: str | None, language: str, wait: bool) -> None:
+def send_test(
+    state: State, channel_id: int, to: str, text: str | None, template: str | None, language: str, wait: bool
+) -> None:
     """Send a test message to your own phone."""
     from connector.chat.messages import send_test_message
     from connector.db.models import OutboundMessage

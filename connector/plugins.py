@@ -64,6 +64,10 @@ class Plugins:
         if os.environ.get("CONNECTOR_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(log.info)
             self.pm.enable_tracing()
+        # Essential core plugins: registered in code, cannot be disabled.
+        from connector import housekeeping
+
+        self.pm.register(housekeeping, name="connector.housekeeping")
         if load_entry_points:
             self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         # A misspelled hook name fails here, at start-up, not silently at run time.
@@ -115,9 +119,13 @@ class Plugins:
     def config_fields(self) -> dict[str, list[ConfigField]]:
         """Each plugin's own settings, by plugin name (``connector_config_fields``)."""
         fields: dict[str, list[ConfigField]] = {}
-        # Called per implementation, not combined, so each field stays attached to the plugin that declared it.
+        # Called once per plugin (a subset caller holding just that plugin), not combined, so each field stays
+        # attached to the plugin that declared it.
+        everyone = [plugin for _name, plugin in self.pm.list_name_plugin() if plugin is not None]
         for impl in self.pm.hook.connector_config_fields.get_hookimpls():
-            declared = list(impl.function() or ())
+            others = [p for p in everyone if p is not impl.plugin]
+            results = self.pm.subset_hook_caller("connector_config_fields", remove_plugins=others)()
+            declared = [field for group in results for field in (group or ())]
             if declared:
                 fields[impl.plugin_name] = declared
         return fields
@@ -181,7 +189,7 @@ class Plugins:
         dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
         infos = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
-            if plugin is None:  # blocked
+            if plugin is None or name.startswith("connector."):  # blocked, or part of the core
                 continue
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
             kinds: list[str] = []

@@ -26,7 +26,9 @@ from connector.db.migrate import upgrade
 from connector.plugins import Plugins
 from connector.runtime import Runtime
 
-POSTGRES_ADMIN_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -188,7 +190,11 @@ class Stack:
 
 
 def start_stack(
-    runtime: Runtime, shop: str = "woocommerce", shop_options: dict[str, Any] | None = None, *, shop_webhooks: bool = True
+    runtime: Runtime,
+    shop: str = "woocommerce",
+    shop_options: dict[str, Any] | None = None,
+    *,
+    shop_webhooks: bool = True,
 ) -> Stack:
     from connector.server import EmbeddedServer
 
@@ -202,7 +208,9 @@ def start_stack(
     server.start()
     shop_cls = runtime.plugins.shop_adapters[shop]
     channel_cls = runtime.plugins.channel_adapters["whatsapp"]
-    shop_settings = {k: v for k, v in shop_sandbox.connection_settings().items() if k in {f.name for f in shop_cls.config_fields}}
+    shop_settings = {
+        k: v for k, v in shop_sandbox.connection_settings().items() if k in {f.name for f in shop_cls.config_fields}
+    }
     graph_settings = graph.connection_settings()
     channel_settings = {k: v for k, v in graph_settings.items() if k in {f.name for f in channel_cls.config_fields}}
     shop_row = runtime.connections.create_shop(name="Test shop", platform=shop, settings=shop_settings)
@@ -258,11 +266,13 @@ def _recording(name: str) -> Any:
     params = list(inspect.signature(getattr(hookspecs, name)).parameters)
     # pluggy reads argument names from the signature, so build a function with the spec's names.
     namespace: dict[str, Any] = {"impl": impl}
-    exec(f"def {name}(self, {', '.join(params)}):\n    impl(self, {', '.join(f'{p}={p}' for p in params)})", namespace)  # noqa: S102
+    exec(f"def {name}(self, {', '.join(params)}):\n    impl(self, {', '.join(f'{p}={p}' for p in params)})", namespace)
     return hookimpl(namespace[name])
 
 
 for _hook in (
+    "connector_verify_webhook",
+    "connector_parse_webhook",
     "connector_catalog_changed",
     "connector_stock_changed",
     "connector_order_status_changed",

@@ -80,11 +80,19 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_plugin_settings_are_validated_at_start_up(tmp_path: Path, plugins: Plugins) -> None:
     key = Fernet.generate_key().decode()
     good = load_config(
-        overrides={"database": {"url": f"sqlite:///{tmp_path}/a.db"}, "security": {"encryption_keys": [key]}, "plugins": {"greeter": {"greeting": "Moin"}}}
+        overrides={
+            "database": {"url": f"sqlite:///{tmp_path}/a.db"},
+            "security": {"encryption_keys": [key]},
+            "plugins": {"greeter": {"greeting": "Moin"}},
+        }
     )
     assert Runtime(good, plugins=plugins).plugin_settings["greeter"] == {"greeting": "Moin"}
     bad = load_config(
-        overrides={"database": {"url": f"sqlite:///{tmp_path}/b.db"}, "security": {"encryption_keys": [key]}, "plugins": {"greeter": {"greting": "typo"}}}
+        overrides={
+            "database": {"url": f"sqlite:///{tmp_path}/b.db"},
+            "security": {"encryption_keys": [key]},
+            "plugins": {"greeter": {"greting": "typo"}},
+        }
     )
     with pytest.raises(ConfigError, match="plugins.greeter.greting"):
         Runtime(bad, plugins=plugins)

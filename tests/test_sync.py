@@ -16,9 +16,15 @@ def _write_calls(stack: Stack) -> int:
     return stack.graph.stats()["catalogs"][catalog_id]["write_calls"]
 
 
-def test_full_sync_puts_every_variant_in_the_catalog_with_price_stock_and_availability(quiet_stack: Stack, hooks) -> None:  # noqa: ANN001
+def test_full_sync_puts_every_variant_in_the_catalog_with_price_stock_and_availability(
+    quiet_stack: Stack, hooks
+) -> None:
     summary = quiet_stack.full_sync()
-    shop = {v.external_id: v for v in quiet_stack.runtime.connections.shop_adapter(quiet_stack.shop_id).iter_variants() if v.published}
+    shop = {
+        v.external_id: v
+        for v in quiet_stack.runtime.connections.shop_adapter(quiet_stack.shop_id).iter_variants()
+        if v.published
+    }
     catalog = quiet_stack.catalog()
     assert set(catalog) == set(shop)
     assert summary.created == len(shop) and summary.failed == 0
@@ -28,7 +34,10 @@ def test_full_sync_puts_every_variant_in_the_catalog_with_price_stock_and_availa
         assert catalog[variant.external_id]["availability"] == "out of stock"  # sent as sold out, not dropped
     for variant in shop.values():
         item = catalog[variant.external_id]
-        assert item["price"].startswith(f"{variant.price.amount:.2f}") or Decimal(item["price"].split()[0]) == variant.price.amount
+        assert (
+            item["price"].startswith(f"{variant.price.amount:.2f}")
+            or Decimal(item["price"].split()[0]) == variant.price.amount
+        )
     with quiet_stack.runtime.db.session() as session:
         statuses = {s for (s,) in session.execute(select(CatalogItem.status))}
     assert statuses == {"synced"}
@@ -52,7 +61,9 @@ def test_price_to_sale_price_and_back_updates_only_that_item(quiet_stack: Stack)
     quiet_stack.shop.set_price(variant, price, sale_price=(price * Decimal("0.5")).quantize(Decimal("0.01")))
     summary = run_sync(quiet_stack.runtime, quiet_stack.shop_id, mode="full")
     assert (summary.updated, summary.created, summary.deleted, summary.write_calls) == (1, 0, 0, 1)
-    assert Decimal(quiet_stack.catalog()[variant]["sale_price"].split()[0]) == (price * Decimal("0.5")).quantize(Decimal("0.01"))
+    assert Decimal(quiet_stack.catalog()[variant]["sale_price"].split()[0]) == (price * Decimal("0.5")).quantize(
+        Decimal("0.01")
+    )
     quiet_stack.shop.set_price(variant, price, sale_price=None)
     run_sync(quiet_stack.runtime, quiet_stack.shop_id, mode="full")
     assert not quiet_stack.catalog()[variant].get("sale_price")
@@ -69,11 +80,14 @@ def test_sku_change_does_not_create_a_duplicate(quiet_stack: Stack) -> None:
     assert summary.created == 0
 
 
-def test_deleted_and_unpublished_products_leave_the_catalog(quiet_stack: Stack, hooks) -> None:  # noqa: ANN001
+def test_deleted_and_unpublished_products_leave_the_catalog(quiet_stack: Stack, hooks) -> None:
     quiet_stack.full_sync()
     adapter = quiet_stack.runtime.connections.shop_adapter(quiet_stack.shop_id)
     variants = [v for v in adapter.iter_variants() if v.published]
-    gone, hidden = variants[0].product_external_id, next(v for v in variants if v.product_external_id != variants[0].product_external_id).product_external_id
+    gone, hidden = (
+        variants[0].product_external_id,
+        next(v for v in variants if v.product_external_id != variants[0].product_external_id).product_external_id,
+    )
     gone_ids = {v.external_id for v in variants if v.product_external_id == gone}
     hidden_ids = {v.external_id for v in variants if v.product_external_id == hidden}
     quiet_stack.shop.delete_product(gone)
@@ -86,12 +100,14 @@ def test_deleted_and_unpublished_products_leave_the_catalog(quiet_stack: Stack, 
     assert hidden_ids <= set(quiet_stack.catalog())
 
 
-def test_stock_change_fires_the_hook_and_every_run_is_recorded(stack: Stack, hooks) -> None:  # noqa: ANN001
+def test_stock_change_fires_the_hook_and_every_run_is_recorded(stack: Stack, hooks) -> None:
     stack.full_sync()
     variant = next(v for v in stack.shop.variant_ids() if stack.catalog()[v]["availability"] == "in stock")
     stack.shop.set_stock(variant, 0)
     # The shop's webhook triggers a sync of just that variant in the worker.
-    changes = wait_for(lambda: [c for c in hooks.named("connector_stock_changed") if c["variant_external_id"] == variant])
+    changes = wait_for(
+        lambda: [c for c in hooks.named("connector_stock_changed") if c["variant_external_id"] == variant]
+    )
     assert changes[-1]["old_quantity"] > 0 and changes[-1]["new_quantity"] == 0
     with stack.runtime.db.session() as session:
         runs = list(session.scalars(select(SyncRun).order_by(SyncRun.id)))

@@ -16,7 +16,9 @@ from tests.conftest import Stack, wait_for
 
 def _events(stack: Stack, kind: str = "shop") -> list[WebhookEvent]:
     with stack.runtime.db.session() as session:
-        return list(session.scalars(select(WebhookEvent).where(WebhookEvent.connection_kind == kind).order_by(WebhookEvent.id)))
+        return list(
+            session.scalars(select(WebhookEvent).where(WebhookEvent.connection_kind == kind).order_by(WebhookEvent.id))
+        )
 
 
 def _process_tasks(stack: Stack) -> int:
@@ -24,7 +26,9 @@ def _process_tasks(stack: Stack) -> int:
         return session.scalar(select(func.count()).select_from(Task).where(Task.kind == "webhook.process"))
 
 
-def _replay(stack: Stack, event: WebhookEvent, *, body: bytes | None = None, headers: dict | None = None) -> requests.Response:
+def _replay(
+    stack: Stack, event: WebhookEvent, *, body: bytes | None = None, headers: dict | None = None
+) -> requests.Response:
     sent = {k: v for k, v in event.headers.items() if k.lower() not in ("host", "content-length")}
     sent.update(headers or {})
     return requests.post(event.url, data=event.body if body is None else body, headers=sent, timeout=10)
@@ -61,7 +65,9 @@ def test_forged_signature_is_refused_and_nothing_is_stored(stack: Stack) -> None
     assert tampered.status_code == 401
 
     unsigned_headers = {k: v for k, v in event.headers.items() if k.lower() != "x-wc-webhook-signature"}
-    unsigned = requests.post(event.url, data=event.body, headers={**unsigned_headers, "Content-Length": str(len(event.body))}, timeout=10)
+    unsigned = requests.post(
+        event.url, data=event.body, headers={**unsigned_headers, "Content-Length": str(len(event.body))}, timeout=10
+    )
     assert unsigned.status_code == 401
     assert len(_events(stack)) == 1
 
@@ -112,7 +118,7 @@ def test_whatsapp_verification_handshake(stack: Stack) -> None:
     assert wrong.status_code == 403
 
 
-def test_inbound_whatsapp_message_is_stored_once_however_it_is_redelivered(stack: Stack, hooks) -> None:  # noqa: ANN001
+def test_inbound_whatsapp_message_is_stored_once_however_it_is_redelivered(stack: Stack, hooks) -> None:
     settings = stack.graph.connection_settings()
     stack.graph.customer_text(settings["phone_number_id"], "4915112345678", "Hallo!", name="Erika")
     [event] = wait_for(lambda: [e for e in _events(stack, "channel") if e.status == "processed"])

@@ -31,7 +31,7 @@ def init_api(app: Flask) -> Api:
     return api
 
 
-def _authenticate():  # noqa: ANN202
+def _authenticate():
     """Every admin API request needs ``Authorization: Bearer <token>``; the OpenAPI document is public."""
     if request.path in PUBLIC:
         return None

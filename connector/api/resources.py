@@ -147,7 +147,12 @@ def send_test(data: dict[str, Any], connection_id: int) -> Any:
     try:
         rt.connections.get_channel(connection_id)
         message_id = send_test_message(
-            rt, connection_id, data["to"], text=data.get("text"), template=data.get("template"), language=data["language"]
+            rt,
+            connection_id,
+            data["to"],
+            text=data.get("text"),
+            template=data.get("template"),
+            language=data["language"],
         )
     except NotFound as exc:
         abort(404, message=str(exc))

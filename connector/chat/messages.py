@@ -109,7 +109,13 @@ def register(tasks: TaskRegistry) -> None:
 
 
 def send_test_message(
-    rt: Runtime, channel_connection_id: int, to: str, *, text: str | None = None, template: str | None = None, language: str = "en_US"
+    rt: Runtime,
+    channel_connection_id: int,
+    to: str,
+    *,
+    text: str | None = None,
+    template: str | None = None,
+    language: str = "en_US",
 ) -> int:
     """Queue a test message to ``to`` (a phone number in international format, digits only or with ``+``).
 
@@ -122,7 +128,9 @@ def send_test_message(
     if not recipient.isdigit():
         raise ValueError(f"not a phone number in international format: {to!r}")
     message: model.Outbound = (
-        model.TemplateMessage(name=template, language=language) if template else model.TextMessage(body=text or "Hello from Chatshop Connector!")
+        model.TemplateMessage(name=template, language=language)
+        if template
+        else model.TextMessage(body=text or "Hello from Chatshop Connector!")
     )
     message_id = queue_message(
         rt,

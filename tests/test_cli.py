@@ -1,0 +1,95 @@
+"""The ``connector`` command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def connector(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_every_command_has_help() -> None:
+    top = connector("--help")
+    assert top.returncode == 0
+    for command in (
+        "init",
+        "serve",
+        "demo",
+        "db",
+        "plugins",
+        "connections",
+        "sync",
+        "send-test",
+        "catalog",
+        "runs",
+        "sandbox",
+    ):
+        assert command in top.stdout
+        assert connector(command, "--help").returncode == 0
+    for sub in ("add", "list", "test", "fields"):
+        assert connector("connections", sub, "--help").returncode == 0
+    assert connector("db", "upgrade", "--help").returncode == 0
+
+
+def test_plugins_json_lists_every_built_in_plugin() -> None:
+    result = connector("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)}
+    for name in ("shopify", "woocommerce", "shopware", "whatsapp", "messenger", "meta"):
+        assert plugins[name]["source"] == "built-in"
+        assert plugins[name]["distribution"] == "chatshop-connector"
+    assert set(plugins["messenger"]["adapters"]) == {"messenger", "instagram"}
+
+
+def test_init_creates_config_database_and_token_then_connections_work(tmp_path: Path) -> None:
+    result = connector("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cs_" in result.stdout
+    assert (tmp_path / "connector.toml").stat().st_mode & 0o077 == 0  # secrets: owner only
+    assert connector("init", cwd=tmp_path).returncode != 0  # never overwrites silently
+    current = connector("db", "current", cwd=tmp_path)
+    assert "up to date" in current.stdout
+
+    bad = connector("connections", "add", "shop", "woocommerce", "--set", "store_url=ftp://x", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "store_url" in bad.stderr or "store_url" in bad.stdout
+    assert json.loads(connector("connections", "list", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_invalid_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "connector.toml").write_text("[worker]\nthreads = -1\n")
+    result = connector("connections", "list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "worker.threads" in result.stderr
+
+
+def test_disabled_plugin_is_not_loaded(tmp_path: Path) -> None:
+    result = connector("plugins", "--json", env={"CONNECTOR_PLUGINS__DISABLED": "shopware"})
+    names = {p["name"] for p in json.loads(result.stdout)}
+    assert "shopware" not in names and "shopify" in names
+
+
+@pytest.mark.slow
+def test_demo_once_syncs_the_sandbox_catalog_and_checks_it(tmp_path: Path) -> None:
+    result = connector("demo", "--once", cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["match"] is True
+    assert report["shop_variants"] == report["catalog_items"] >= 100
+    assert report["seconds"] < 60
