@@ -44,7 +44,7 @@ def test_invalid_value_names_the_key(tmp_path: Path) -> None:
 def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[database]\nurll = 'sqlite:///x.db'\n")
-    with pytest.raises(ConfigError, match="database.urll"):
+    with pytest.raises(ConfigError, match=r"database\.urll"):
         load_config(path)
 
 
@@ -94,7 +94,7 @@ def test_plugin_settings_are_validated_at_start_up(tmp_path: Path, plugins: Plug
             "plugins": {"greeter": {"greting": "typo"}},
         }
     )
-    with pytest.raises(ConfigError, match="plugins.greeter.greting"):
+    with pytest.raises(ConfigError, match=r"plugins\.greeter\.greting"):
         Runtime(bad, plugins=plugins)
 
 
