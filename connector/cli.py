@@ -152,6 +152,27 @@ def db_current(state: State) -> None:
     )
 
 
+@cli.command("rotate-keys")
+@pass_state
+def rotate_keys(state: State) -> None:
+    """Re-encrypt every stored secret with the first key of security.encryption_keys (then the old key can go)."""
+    from sqlalchemy import select
+
+    from connector.db.models import ChannelConnection, PluginSetting, ShopConnection
+
+    rt = state.runtime
+    count = 0
+    with rt.db.session() as session:
+        for model in (ShopConnection, ChannelConnection):
+            for row in session.scalars(select(model).where(model.secrets.is_not(None))):
+                row.secrets = rt.secrets.rotate(row.secrets)
+                count += 1
+        for setting in session.scalars(select(PluginSetting).where(PluginSetting.secret.is_not(None))):
+            setting.secret = rt.secrets.rotate(setting.secret)
+            count += 1
+    click.echo(f"re-encrypted {count} secret value(s) with the newest key")
+
+
 @cli.group()
 def tokens() -> None:
     """Admin API tokens."""

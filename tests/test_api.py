@@ -43,12 +43,12 @@ def test_tokens_are_stored_hashed(runtime: Runtime, api_headers: dict[str, str])
 def test_invalid_connection_settings_name_the_field(client: Any, api_headers: dict[str, str]) -> None:
     response = client.post(
         "/api/v1/connections/shops",
-        json={"platform": "woocommerce", "settings": {"store_url": "not a url"}},
+        json={"platform": "woocommerce", "settings": {"shop_url": "not a url"}},
         headers=api_headers,
     )
     assert response.status_code == 422
     errors = response.get_json()["errors"]["settings"]
-    assert "store_url" in errors or any("url" in k for k in errors)
+    assert "shop_url" in errors or any("url" in k for k in errors)
     unknown = client.post(
         "/api/v1/connections/shops", json={"platform": "magento", "settings": {}}, headers=api_headers
     )

@@ -66,9 +66,9 @@ def test_init_creates_config_database_and_token_then_connections_work(tmp_path: 
     current = connector("db", "current", cwd=tmp_path)
     assert "up to date" in current.stdout
 
-    bad = connector("connections", "add", "shop", "woocommerce", "--set", "store_url=ftp://x", cwd=tmp_path)
+    bad = connector("connections", "add", "shop", "woocommerce", "--set", "shop_url=ftp://x", cwd=tmp_path)
     assert bad.returncode == 1
-    assert "store_url" in bad.stderr or "store_url" in bad.stdout
+    assert "shop_url" in bad.stderr or "shop_url" in bad.stdout
     assert json.loads(connector("connections", "list", "--json", cwd=tmp_path).stdout) == []
 
 
@@ -93,3 +93,27 @@ def test_demo_once_syncs_the_sandbox_catalog_and_checks_it(tmp_path: Path) -> No
     assert report["match"] is True
     assert report["shop_variants"] == report["catalog_items"] >= 100
     assert report["seconds"] < 60
+
+
+def test_rotate_keys_re_encrypts_secrets_so_the_old_key_can_go(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from connector.config import load_config
+    from connector.runtime import Runtime
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    (tmp_path / "connector.toml").write_text(f'[security]\nencryption_keys = ["{old}"]\n')
+    assert connector("db", "upgrade", cwd=tmp_path).returncode == 0
+    rt = Runtime(load_config(tmp_path / "connector.toml"))
+    row = rt.connections.create_shop(
+        name="s", platform="woocommerce", settings={"shop_url": "https://shop.example", "consumer_key": "ck_1", "consumer_secret": "cs_1", "webhook_secret": "w"}
+    )
+    assert b"cs_1" not in (tmp_path / "connector.db").read_bytes()  # encrypted at rest
+    rt.close()
+    env = {"CONNECTOR_SECURITY__ENCRYPTION_KEYS": f"{new},{old}"}
+    result = connector("rotate-keys", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    only_new = load_config(tmp_path / "connector.toml", overrides={"security": {"encryption_keys": [new]}})
+    rt = Runtime(only_new)
+    assert rt.connections.settings_of(rt.connections.get_shop(row.id))["consumer_secret"] == "cs_1"
+    rt.close()
