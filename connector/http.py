@@ -26,7 +26,8 @@ from connector.errors import AuthenticationError, NotFound, PlatformError, RateL
 log = logging.getLogger(__name__)
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Multiply every backoff wait by this (``CONNECTOR_HTTP_BACKOFF_SCALE``); tests lower it to keep runs short.
+#: Multiply our own backoff waits by this (``CONNECTOR_HTTP_BACKOFF_SCALE``); tests lower it to keep runs short.
+#: A platform's ``Retry-After`` is never scaled.
 BACKOFF_SCALE = float(os.environ.get("CONNECTOR_HTTP_BACKOFF_SCALE", "1"))
 
 
@@ -99,8 +100,9 @@ class HttpClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Transient) and exc.error.retry_after is not None:
-            return min(exc.error.retry_after, self.backoff_max) * BACKOFF_SCALE
-        base = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(state)
+            # The platform said how long to wait: honour it exactly (tests do not shorten it).
+            return min(exc.error.retry_after, self.backoff_max)
+        base = wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max)(state)
         return base * BACKOFF_SCALE
 
     def request(self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any) -> requests.Response:
