@@ -130,7 +130,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 @pass_state
 def db_upgrade(state: State, revision: str) -> None:
     """Apply migrations up to REVISION."""

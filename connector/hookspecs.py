@@ -15,7 +15,7 @@ first non-``None`` result. The core calls hooks through :class:`connector.plugin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -115,6 +115,32 @@ def connector_register_jobs(jobs: JobRegistry) -> None:
     the job instead of adding a second one.
 
     :param jobs: the registry of scheduled jobs and task handlers.
+    """
+
+
+@hookspec
+def connector_template_dirs() -> Sequence[str]:
+    """Return folders of Jinja templates that override the connector's message texts.
+
+    Notification and chat texts are Jinja templates named ``<kind>/<channel>.<language>.j2`` (with
+    fallbacks to ``<kind>/default.<language>.j2``). Folders returned here are searched before the
+    built-in ones, in plugin registration order, so a plugin or a shop owner (``[templates] dirs`` in
+    the config) can change any text without touching code. Results combine as a list.
+
+    :returns: absolute folder paths.
+    """
+
+
+@hookspec
+def connector_chat_intents() -> Sequence[Any]:
+    """Return extra intents for the conversation engine: menu entries and what they do.
+
+    Each result is a :class:`connector.conversation.intents.Intent` (an id, a menu title per
+    language, keywords that trigger it, and a handler that gets the conversation context and answers
+    with outbound messages). Intents from every plugin combine as a list, after the built-in ones;
+    the WhatsApp menu shows at most 10 entries.
+
+    :returns: intent objects.
     """
 
 

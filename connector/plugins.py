@@ -12,6 +12,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
 import os
@@ -39,6 +40,15 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "connector"
 
+#: Parts of the core written as plugins (datasette's DEFAULT_PLUGINS): always registered, never disabled.
+ESSENTIAL_PLUGINS = (
+    "connector.housekeeping",
+    "connector.notify.plugin",
+    "connector.conversation.plugin",
+    "connector.dashboard.plugin",
+    "connector.cluster.plugin",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PluginInfo:
@@ -64,10 +74,8 @@ class Plugins:
         if os.environ.get("CONNECTOR_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(log.info)
             self.pm.enable_tracing()
-        # Essential core plugins: registered in code, cannot be disabled.
-        from connector import housekeeping
-
-        self.pm.register(housekeeping, name="connector.housekeeping")
+        for module in ESSENTIAL_PLUGINS:
+            self.pm.register(importlib.import_module(module), name=module)
         if load_entry_points:
             self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         # A misspelled hook name fails here, at start-up, not silently at run time.
@@ -129,6 +137,14 @@ class Plugins:
             if declared:
                 fields[impl.plugin_name] = declared
         return fields
+
+    def template_dirs(self) -> list[str]:
+        """Template folders contributed by plugins (``connector_template_dirs``), highest priority first."""
+        return [d for group in self.pm.hook.connector_template_dirs() for d in (group or ())]
+
+    def chat_intents(self) -> list[Any]:
+        """Extra conversation intents from plugins (``connector_chat_intents``)."""
+        return [i for group in self.pm.hook.connector_chat_intents() for i in (group or ())]
 
     # ----------------------------------------------------------------- wiring
 

@@ -17,8 +17,8 @@ def alembic_config(db: Database) -> AlembicConfig:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: the newest)."""
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` (default: every head, the newest of each branch)."""
     cfg = alembic_config(db)
     with db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -32,14 +32,23 @@ def downgrade(db: Database, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def current_revision(db: Database) -> str | None:
+def current_revisions(db: Database) -> set[str]:
     with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def head_revisions(db: Database) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(db)).get_heads())
+
+
+def current_revision(db: Database) -> str | None:
+    """The current revision(s) as one string (``None`` for an empty database)."""
+    return ",".join(sorted(current_revisions(db))) or None
 
 
 def head_revision(db: Database) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    return ",".join(sorted(head_revisions(db))) or None
 
 
 def is_up_to_date(db: Database) -> bool:
-    return current_revision(db) == head_revision(db)
+    return current_revisions(db) == head_revisions(db)

@@ -351,3 +351,17 @@ class JobRun(Base):
     scheduled_for: Mapped[datetime]
     task_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _load_area_models() -> None:
+    """Import every ``connector/db/models_<area>.py`` so all tables share one metadata (and one migration history)."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name.startswith("models_"):
+            importlib.import_module(f"connector.db.{info.name}")
+
+
+_load_area_models()

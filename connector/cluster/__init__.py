@@ -1,0 +1,1 @@
+"""Scale-out: gunicorn web, Celery workers, one leader scheduler on PostgreSQL, global rate limits."""

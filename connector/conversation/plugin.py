@@ -1,0 +1,1 @@
+"""Hook implementations of the conversation subsystem, registered as an essential core plugin."""

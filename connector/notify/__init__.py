@@ -1,0 +1,1 @@
+"""Notifications: shipping status and back-in-stock messages, with consent, the 24-hour window, cost and throughput control."""

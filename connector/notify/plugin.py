@@ -1,0 +1,1 @@
+"""Hook implementations of the notify subsystem, registered as an essential core plugin."""
