@@ -25,7 +25,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from connector.cluster.settings import ClusterSettings
+from connector.conversation.settings import ChatSettings
+from connector.dashboard.settings import DashboardSettings
 from connector.errors import ConfigError
+from connector.notify.settings import NotifySettings
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_CONFIG_PATH = "CONNECTOR_CONFIG"
@@ -77,7 +81,8 @@ class SecurityConfig(_Section):
 
 class WorkerConfig(_Section):
     #: ``embedded``: a thread pool inside ``connector serve`` claims tasks from the database.
-    backend: Literal["embedded"] = "embedded"
+    #: ``celery``: tasks go to Celery workers (``connector worker``); see ``[cluster]``.
+    backend: Literal["embedded", "celery"] = "embedded"
     threads: int = Field(4, ge=1, le=64)
     #: Seconds between polls when the queue is empty.
     poll_interval: float = Field(0.5, gt=0, le=60)
@@ -149,6 +154,10 @@ class Config(BaseSettings):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     #: Where the file came from (not a setting).
     path: Path | None = Field(None, exclude=True)
