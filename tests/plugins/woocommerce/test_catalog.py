@@ -1,0 +1,127 @@
+"""Reading a WooCommerce catalog: mapping, variations, incremental reads, settings and the connection test."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import requests
+from connector_woocommerce.adapter import WooCommerceAdapter
+from connector_woocommerce.sandbox import WooCommerceSandbox
+
+from connector.errors import ConnectionTestError, SettingsError
+from connector.model import Availability
+from connector.sandbox.recorder import WebhookRecorder
+from connector.sandbox.seed import iter_products
+
+from .conftest import API
+
+
+def test_variations_are_mapped_with_the_parent(
+    adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox, api: requests.Session
+) -> None:
+    product = api.get(f"{sandbox.url}{API}/products", params={"type": "variable", "per_page": 1}).json()[0]
+    raw = api.get(f"{sandbox.url}{API}/products/{product['id']}/variations", params={"orderby": "id"}).json()
+    variants = {v.external_id: v for v in adapter.get_variants([str(product["id"])])}
+    assert set(variants) == {str(v["id"]) for v in raw}
+    for item in raw:
+        v = variants[str(item["id"])]
+        options = {a["name"]: a["option"] for a in item["attributes"]}
+        assert v.attributes == options
+        assert v.title == f"{product['name']} - {', '.join(options.values())}"
+        assert v.group_id == v.product_external_id == str(product["id"])
+        assert v.sku == item["sku"] and v.price.amount == Decimal(item["regular_price"])
+        assert v.price.currency == "EUR"
+        assert v.link == item["permalink"] and "attribute_size=" in v.link
+        assert v.image_url == product["images"][0]["src"]
+        assert v.brand == product["brands"][0]["name"] and v.collections == [product["categories"][0]["name"]]
+        assert "<p>" not in v.description and v.description
+        assert v.stock_quantity == item["stock_quantity"]
+
+
+def test_draft_products_are_read_unpublished(adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox) -> None:
+    simple = next(v for v in adapter.iter_variants() if v.external_id == v.product_external_id)
+    sandbox.set_published(simple.external_id, False)
+    (read,) = adapter.get_variants([simple.external_id])
+    assert read.published is False
+
+
+def test_untracked_stock_is_none_and_backorders_are_available(
+    adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox
+) -> None:
+    simple = next(v for v in adapter.iter_variants() if v.external_id == v.product_external_id)
+    with sandbox.store.lock:  # no control endpoint for these: edit the store as wp-admin would
+        post = sandbox.store.posts[int(simple.external_id)]
+        post.manage_stock, post.stock_quantity, post.stock_status = False, None, "onbackorder"
+        sandbox.store._touch(post)
+    (read,) = adapter.get_variants([simple.external_id])
+    assert read.stock_quantity is None and read.availability is Availability.AVAILABLE_FOR_ORDER
+
+
+def test_a_variation_change_brings_its_product_into_the_incremental_read(
+    adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox, api: requests.Session
+) -> None:
+    product = api.get(f"{sandbox.url}{API}/products", params={"type": "variable", "per_page": 1}).json()[0]
+    time.sleep(1.1)
+    since = datetime.now(UTC)
+    sandbox.set_price(str(product["variations"][-1]), Decimal("77.00"))
+    changed = {v.external_id: v for v in adapter.iter_variants(updated_since=since)}
+    assert set(changed) == {str(v) for v in product["variations"]}
+    assert changed[str(product["variations"][-1])].price.amount == Decimal("77.00")
+
+
+def test_get_variants_ignores_unknown_ids(adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox) -> None:
+    known = sandbox.variant_ids()[0]
+    assert [v.external_id for v in adapter.get_variants([known, "999999", "gid://shopify/Product/1"])] == [known]
+
+
+def test_large_catalog_streams_page_by_page() -> None:
+    products = list(iter_products(n_variants=3000))
+    with WooCommerceSandbox(products=products) as sb:
+        adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
+        started = time.monotonic()
+        count = sum(1 for _ in adapter.iter_variants())
+        elapsed = time.monotonic() - started
+    assert count == 3000
+    assert elapsed < 30, f"a 3,000-variant read took {elapsed:.1f}s"
+
+
+# --------------------------------------------------------------------------- settings and connection
+
+
+def test_plain_http_is_refused_for_remote_stores(sandbox: WooCommerceSandbox) -> None:
+    settings = {**sandbox.connection_settings(), "shop_url": "http://shop.example.com"}
+    with pytest.raises(SettingsError) as excinfo:
+        WooCommerceAdapter.validate_settings(settings)
+    assert "https" in excinfo.value.errors["shop_url"]
+    https = WooCommerceAdapter.validate_settings({**settings, "shop_url": "https://shop.example.com/"})
+    assert https["shop_url"] == "https://shop.example.com"
+
+
+def test_connection_reports_site_and_currency(adapter: WooCommerceAdapter) -> None:
+    info = adapter.test_connection()
+    assert info.name == "Chatshop Demo Store" and info.currency == "EUR"
+
+
+def test_read_only_key_is_reported() -> None:
+    with WooCommerceSandbox(options={"key_permissions": "read"}) as sb:
+        adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
+        with pytest.raises(ConnectionTestError, match="Read/Write"):
+            adapter.test_connection()
+
+
+def test_wrong_secret_names_what_to_fix(sandbox: WooCommerceSandbox) -> None:
+    settings = {**sandbox.connection_settings(), "consumer_secret": "cs_wrong"}
+    adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(settings))
+    with pytest.raises(ConnectionTestError, match="Consumer secret is invalid"):
+        adapter.test_connection()
+
+
+def test_a_url_that_is_not_wordpress(sandbox: WooCommerceSandbox) -> None:
+    with WebhookRecorder() as not_wordpress:  # answers 200 with an empty body to everything
+        settings = {**sandbox.connection_settings(), "shop_url": not_wordpress.url}
+        adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(settings))
+        with pytest.raises(ConnectionTestError, match="not a WordPress REST API"):
+            adapter.test_connection()
