@@ -548,21 +548,46 @@ def demo(shop: str, once: bool, port: int, data_dir: str) -> None:
 @cli.command("sandbox")
 @click.argument("name")
 @click.option("--port", default=0, help="Port (default: a free one).")
-def sandbox_cmd(name: str, port: int) -> None:
+@click.option("--variants", type=int, help="A shop sandbox with a generated catalog of about this many variants.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A sandbox option (repeat); values are JSON or text.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line {name, url, settings} when ready.")
+def sandbox_cmd(name: str, port: int, variants: int | None, options: tuple[str, ...], as_json: bool) -> None:
     """Run one platform sandbox on its own, e.g. ``connector sandbox shopify --port 9001``."""
-    import time
+    import signal
+    import threading
 
     sandboxes = Plugins().sandboxes()
     if name not in sandboxes:
         raise click.UsageError(f"no sandbox named {name!r}; installed: {', '.join(sorted(sandboxes))}")
-    sandbox = sandboxes[name](port=port)
+    parsed: dict[str, Any] = {}
+    for pair in options:
+        key, _, value = pair.partition("=")
+        try:
+            parsed[key] = json.loads(value)
+        except ValueError:
+            parsed[key] = value
+    kwargs: dict[str, Any] = {"port": port, "options": parsed}
+    if variants is not None:
+        from connector.sandbox.seed import iter_products
+
+        if sandboxes[name].kind != "shop":
+            raise click.UsageError("--variants only applies to shop sandboxes")
+        kwargs["products"] = list(iter_products(n_variants=variants))
+    sandbox = sandboxes[name](**kwargs)
     url = sandbox.start()
-    click.echo(f"{name} sandbox at {url}")
-    click.echo(json.dumps(sandbox.connection_settings(), indent=2))
+    if as_json:
+        click.echo(json.dumps({"name": name, "url": url, "settings": sandbox.connection_settings()}), nl=True)
+    else:
+        click.echo(f"{name} sandbox at {url}")
+        click.echo(json.dumps(sandbox.connection_settings(), indent=2))
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
+        stop.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         sandbox.stop()
 
 

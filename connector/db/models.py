@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -291,6 +292,8 @@ class OutboundMessage(Base):
         UniqueConstraint("idempotency_key"),
         Index("ix_outbound_messages_channel_message", "channel_message_id"),
         Index("ix_outbound_messages_status", "channel_connection_id", "status"),
+        Index("ix_outbound_messages_sent", "channel_connection_id", "sent_at"),
+        Index("ix_outbound_messages_recipient", "channel_connection_id", "recipient", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -308,6 +311,21 @@ class OutboundMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Notifications only (``None`` for chat replies and test messages): the consent purpose it needs
+    #: (``utility`` | ``marketing``) and what is needed to render it at send time ({language, vars}), when the
+    #: 24-hour window decides between a free-form message and a template.
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    notification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Pricing as estimated when sent: category (service | utility | marketing), recipient country, price.
+    category: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2))
+    cost: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    #: Sent outside the customer's 24-hour window (counts towards the reach limit).
+    outside_window: Mapped[bool | None] = mapped_column(Boolean)
+    #: ``deferred``: when it is tried again; ``skipped``/``deferred``: why.
+    deferred_until: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 # --------------------------------------------------------------------------- work

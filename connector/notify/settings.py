@@ -1,11 +1,129 @@
-"""The [notify] section of the configuration file (validated at start-up with the rest of the config)."""
+"""The [notify] section of the configuration file (validated at start-up with the rest of the config).
+
+Example::
+
+    [notify]
+    daily_budget = 25.0                 # per channel connection, in rate_card_currency
+    reach_limit = 2000                  # 250 | 2000 | 10000 | 100000 | 0 (unlimited)
+    messages_per_second = 80            # per phone number, up to 1,000
+    back_in_stock_factor = 3.0          # a wave tells at most stock x 3 subscribers
+    back_in_stock_category = "marketing"
+
+    [notify.templates.order_shipped]
+    de = "versand_info"                 # approved template name per language
+    en = "order_shipped"
+
+    [notify.rate_card.marketing]
+    DE = 0.1365
+    default = 0.05
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Notification kinds the connector sends.
+KINDS = (
+    "order_confirmed",
+    "order_shipped",
+    "order_out_for_delivery",
+    "order_delayed",
+    "order_delivery_failed",
+    "order_delivered",
+    "back_in_stock",
+)
+
+#: The reach tiers WhatsApp knows (0 = unlimited).
+REACH_TIERS = (250, 2000, 10000, 100000, 0)
+
+
+def _default_rate_card() -> dict[str, dict[str, float]]:
+    # Illustrative per-message prices in EUR (Meta's rate card, mid 2025); set your own from Meta's pricing page.
+    return {
+        "marketing": {"DE": 0.1365, "AT": 0.1365, "CH": 0.1365, "GB": 0.0705, "US": 0.025, "default": 0.06},
+        "utility": {"DE": 0.0550, "AT": 0.0550, "CH": 0.0550, "GB": 0.0220, "US": 0.004, "default": 0.02},
+        "authentication": {"default": 0.03},
+        "service": {"default": 0.0},
+    }
+
+
+def _default_templates() -> dict[str, dict[str, str]]:
+    # The sandbox's approved templates; a real number needs the names approved in WhatsApp Manager.
+    return {"order_shipped": {"en": "order_shipped"}, "back_in_stock": {"en": "back_in_stock"}}
 
 
 class NotifySettings(BaseModel):
     """Settings of this subsystem. Every field needs a default, a type and a comment saying what it does."""
 
     model_config = ConfigDict(extra="forbid")
+
+    #: Send shipping-status notifications from order events.
+    shipping_enabled: bool = True
+    #: Send back-in-stock notifications when a subscribed variant's stock goes from 0 to above 0.
+    back_in_stock_enabled: bool = True
+    #: Language used when a contact has no locale (``de`` or ``en``; any language with templates works).
+    default_language: str = "en"
+    #: Approved WhatsApp template per notification kind and language, used outside the 24-hour window.
+    #: A kind/language without a template is skipped outside the window (with the reason recorded).
+    templates: dict[str, dict[str, str]] = Field(default_factory=_default_templates)
+    #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).
+    template_languages: dict[str, str] = Field(default_factory=lambda: {"en": "en_US", "de": "de"})
+    #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``).
+    rate_card: dict[str, dict[str, float]] = Field(default_factory=_default_rate_card)
+    #: Currency of the rate card and the budget.
+    rate_card_currency: str = "EUR"
+    #: Most a channel connection may spend per UTC day on notifications; ``0`` = no budget. Messages over it are
+    #: deferred to the next day, not dropped.
+    daily_budget: float = Field(0.0, ge=0)
+    #: Unique users a portfolio may reach outside the 24-hour window per moving 24 hours (WhatsApp's messaging
+    #: limit): 250, 2000, 10000, 100000, or 0 for unlimited. The excess is deferred.
+    reach_limit: int = 250
+    #: Messages per second per phone number (WhatsApp: 80 by default, up to 1,000 after Meta's upgrade).
+    messages_per_second: float = Field(80.0, gt=0, le=1000)
+    #: Messages to one recipient per ``pair_window_seconds`` (pacing against error 131056).
+    pair_limit: int = Field(10, ge=1)
+    pair_window_seconds: float = Field(60.0, gt=0)
+    #: Where rate-limit counters live: ``memory`` (one process) or ``database`` (shared by every process).
+    rate_limit_storage: Literal["memory", "database"] = "memory"
+    #: A back-in-stock wave notifies at most ``stock x factor`` subscribers (first come, first served).
+    back_in_stock_factor: float = Field(3.0, gt=0)
+    #: Pricing category of back-in-stock messages: ``marketing`` (Meta's rule) or ``utility`` (tied to an order).
+    back_in_stock_category: Literal["marketing", "utility"] = "marketing"
+    #: A back-in-stock subscription ends after this many days without a notification.
+    back_in_stock_expiry_days: int = Field(90, ge=1)
+    #: Seconds between back-in-stock waves while stock remains and subscribers wait.
+    back_in_stock_wave_interval_seconds: int = Field(300, ge=1)
+    #: Minutes between polls of orders still in flight (the reconcile that catches missed shop webhooks).
+    reconcile_interval_minutes: int = Field(30, ge=1)
+    #: Orders older than this are no longer polled.
+    reconcile_max_age_days: int = Field(30, ge=1)
+    #: A send whose outcome is unknown (the process died mid-send) is sent again only if no status webhook
+    #: settled it within this many seconds and every channel webhook received so far has been processed.
+    unknown_grace_seconds: float = Field(600.0, ge=0)
+    #: How many times a refused send is retried before it is marked failed.
+    max_send_attempts: int = Field(8, ge=1)
+    #: A folder of owner templates searched before plugins' and the built-in ones (``<kind>/<channel>.<lang>.j2``).
+    template_dir: str | None = None
+    #: Requests per minute per client address to the public back-in-stock endpoint.
+    public_subscribe_per_minute: int = Field(10, ge=1)
+    #: The consent text shown next to the checkbox of the public endpoint (stored as proof with each opt-in).
+    public_consent_text: str = (
+        "Yes, I want a WhatsApp message when this product is back in stock. I can reply STOP at any time."
+    )
+
+    @field_validator("reach_limit")
+    @classmethod
+    def _tier(cls, value: int) -> int:
+        if value not in REACH_TIERS:
+            raise ValueError(f"must be one of {', '.join(str(t) for t in REACH_TIERS)} (0 = unlimited)")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _kinds(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        unknown = sorted(set(value) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown notification kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        return value

@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from connector import model
 from connector.adapters import CatalogPush
 from connector.db.models import CatalogItem, ShopConnection, ShopVariant, SyncRun
-from connector.serialization import content_hash, from_json, to_json
+from connector.serialization import from_json, json_hash, to_json
 from connector.work.queue import Retry
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ LEASE = timedelta(minutes=10)
 BATCH_WAIT_SECONDS = 60.0
 
 Progress = Callable[[str, int], None]
+_AVAILABLE = frozenset({model.Availability.IN_STOCK, model.Availability.PREORDER, model.Availability.AVAILABLE_FOR_ORDER})
 
 
 @dataclass(slots=True)
@@ -260,54 +261,55 @@ class CatalogSync:
         with self.db.session() as session:
             existing = {
                 row.external_id: row
-                for row in session.scalars(
-                    select(ShopVariant).where(
-                        ShopVariant.shop_connection_id == self.shop_id, ShopVariant.external_id.in_(by_id)
-                    )
+                for row in session.execute(
+                    select(
+                        ShopVariant.id,
+                        ShopVariant.external_id,
+                        ShopVariant.content_hash,
+                        ShopVariant.stock_quantity,
+                        ShopVariant.listed,
+                    ).where(ShopVariant.shop_connection_id == self.shop_id, ShopVariant.external_id.in_(by_id))
                 )
             }
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for external_id, variant in by_id.items():
                 variant.updated_at = None  # the shop's clock is not content: it must not change the hash
                 data = to_json(variant)
-                digest = content_hash(data)
-                available = variant.availability in (
-                    model.Availability.IN_STOCK,
-                    model.Availability.PREORDER,
-                    model.Availability.AVAILABLE_FOR_ORDER,
-                )
+                digest = json_hash(data)
+                values = {
+                    "product_external_id": variant.product_external_id,
+                    "sku": variant.sku,
+                    "title": variant.title[:500],
+                    "data": data,
+                    "content_hash": digest,
+                    "stock_quantity": variant.stock_quantity,
+                    "available": variant.availability in _AVAILABLE,
+                    "listed": variant.published,
+                    "updated_at": now,
+                }
                 row = existing.get(external_id)
                 if row is None:
-                    session.add(
-                        ShopVariant(
-                            shop_connection_id=self.shop_id,
-                            external_id=external_id,
-                            product_external_id=variant.product_external_id,
-                            sku=variant.sku,
-                            title=variant.title[:500],
-                            data=data,
-                            content_hash=digest,
-                            stock_quantity=variant.stock_quantity,
-                            available=available,
-                            listed=variant.published,
-                            seen_run_id=seen_run,
-                            updated_at=now,
-                        )
+                    inserts.append(
+                        {"shop_connection_id": self.shop_id, "external_id": external_id, "seen_run_id": seen_run, **values}
                     )
                     continue
                 if row.stock_quantity != variant.stock_quantity:
                     self.stock_changes.append((external_id, row.stock_quantity, variant.stock_quantity))
-                if seen_run is not None:
-                    row.seen_run_id = seen_run
                 if row.content_hash != digest or row.listed != variant.published:
-                    row.product_external_id = variant.product_external_id
-                    row.sku = variant.sku
-                    row.title = variant.title[:500]
-                    row.data = data
-                    row.content_hash = digest
-                    row.stock_quantity = variant.stock_quantity
-                    row.available = available
-                    row.listed = variant.published
-                    row.updated_at = now
+                    updates.append({"id": row.id, **values})
+            # Bulk statements: one INSERT and one executemany UPDATE per chunk, not an ORM object per variant.
+            if inserts:
+                session.execute(insert(ShopVariant), inserts)
+            if updates:
+                session.execute(update(ShopVariant), updates)
+            if seen_run is not None and existing:
+                session.execute(
+                    update(ShopVariant)
+                    .where(ShopVariant.id.in_([row.id for row in existing.values()]))
+                    .values(seen_run_id=seen_run)
+                    .execution_options(synchronize_session=False)
+                )
 
     # ------------------------------------------------------------------ stage 2: push
 
@@ -394,67 +396,63 @@ class CatalogSync:
         if not rows:
             return
         now = datetime.now(UTC)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for row, status, errors in rows:
+            sv_id, external_id, _data, digest, _listed, item_id, _status, _pushed = row
+            if status == "invalid":
+                summary.failed += 1
+            else:
+                summary.unchanged += 1
+            values = {"source_hash": digest, "status": status, "errors": errors, "updated_at": now}
+            if item_id is None:
+                inserts.append(
+                    {"channel_connection_id": channel_id, "shop_variant_id": sv_id, "retailer_id": external_id, **values}
+                )
+            else:
+                updates.append({"id": item_id, **values})
+        self._write_items(inserts, updates)
+
+    def _write_items(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
         with self.db.session() as session:
-            for row, status, errors in rows:
-                sv_id, external_id, _data, digest, _listed, item_id, _status, _pushed = row
-                if status == "invalid":
-                    summary.failed += 1
-                else:
-                    summary.unchanged += 1
-                if item_id is None:
-                    session.add(
-                        CatalogItem(
-                            channel_connection_id=channel_id,
-                            shop_variant_id=sv_id,
-                            retailer_id=external_id,
-                            source_hash=digest,
-                            status=status,
-                            errors=errors,
-                            updated_at=now,
-                        )
-                    )
-                else:
-                    session.execute(
-                        update(CatalogItem)
-                        .where(CatalogItem.id == item_id)
-                        .values(source_hash=digest, status=status, errors=errors, updated_at=now)
-                    )
+            if inserts:
+                session.execute(insert(CatalogItem), inserts)
+            if updates:
+                session.execute(update(CatalogItem), updates)
 
     def _send(self, target: CatalogTarget, batch: list[tuple[Any, CatalogPush]], summary: SyncSummary) -> str | None:
         result = target.publisher.push([push for _row, push in batch])
         summary.write_calls += 1
         now = datetime.now(UTC)
-        with self.db.session() as session:
-            for row, push in batch:
-                sv_id, external_id, _data, digest, _listed, item_id, _status, _pushed = row
-                errors = result.item_errors.get(external_id, [])
-                if push.method == "DELETE":
-                    values = {"status": "deleted", "errors": errors, "pushed_fields": None}
-                    summary.deleted += 1
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for row, push in batch:
+            sv_id, external_id, _data, digest, _listed, item_id, _status, _pushed = row
+            errors = result.item_errors.get(external_id, [])
+            if push.method == "DELETE":
+                values: dict[str, Any] = {"status": "deleted", "errors": errors, "pushed_fields": None}
+                summary.deleted += 1
+            else:
+                values = {"status": "error" if errors else "pending", "errors": errors, "pushed_fields": dict(push.fields)}
+                if errors:
+                    summary.failed += 1
+                elif item_id is None:
+                    summary.created += 1
                 else:
-                    values = {
-                        "status": "error" if errors else "pending",
-                        "errors": errors,
-                        "pushed_fields": dict(push.fields),
+                    summary.updated += 1
+            values.update(source_hash=digest, batch_handle=result.handle, pushed_at=now, updated_at=now)
+            if item_id is None:
+                inserts.append(
+                    {
+                        "channel_connection_id": target.channel_connection_id,
+                        "shop_variant_id": sv_id,
+                        "retailer_id": external_id,
+                        **values,
                     }
-                    if errors:
-                        summary.failed += 1
-                    elif item_id is None:
-                        summary.created += 1
-                    else:
-                        summary.updated += 1
-                values.update(source_hash=digest, batch_handle=result.handle, pushed_at=now, updated_at=now)
-                if item_id is None:
-                    session.add(
-                        CatalogItem(
-                            channel_connection_id=target.channel_connection_id,
-                            shop_variant_id=sv_id,
-                            retailer_id=external_id,
-                            **values,
-                        )
-                    )
-                else:
-                    session.execute(update(CatalogItem).where(CatalogItem.id == item_id).values(**values))
+                )
+            else:
+                updates.append({"id": item_id, **values})
+        self._write_items(inserts, updates)
         self.progress("push", len(batch))
         return result.handle
 

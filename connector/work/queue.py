@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector.db import Database
 from connector.db.models import Task
+from connector.db.models_cluster import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class ClaimedTask:
     max_attempts: int
 
 
+#: Decides the tenant group of a new task (``shop:7``); set by the distributed backend, see :mod:`connector.cluster`.
+Grouper = Callable[[Session, str, dict[str, Any]], str]
+
+
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 2 s, attempt 5 up to 32 s, capped at 15 min."""
     return random.uniform(0.5, 1.0) * min(cap, base**attempt)
@@ -58,6 +63,9 @@ class TaskQueue:
         self.max_attempts = max_attempts
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        #: ``None`` in the embedded default. The distributed backend sets it so that every task gets a
+        #: ``task_groups`` row (its tenant) in the same transaction, for fair dispatch across shops.
+        self.grouper: Grouper | None = None
 
     def on_enqueue(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each enqueue in this process (wakes the embedded worker at once)."""
@@ -97,8 +105,7 @@ class TaskQueue:
         self._notify()
         return task_id
 
-    @staticmethod
-    def _add(session: Session, task: Task) -> int | None:
+    def _add(self, session: Session, task: Task) -> int | None:
         if task.idempotency_key is not None:
             exists = session.scalar(select(Task.id).where(Task.idempotency_key == task.idempotency_key))
             if exists is not None:
@@ -106,11 +113,14 @@ class TaskQueue:
             try:
                 with session.begin_nested():
                     session.add(task)
+                    session.flush()
             except IntegrityError:  # enqueued by someone else between our check and our insert
                 return None
         else:
             session.add(task)
             session.flush()
+        if self.grouper is not None:
+            session.add(TaskGroup(task_id=task.id, group_key=self.grouper(session, task.kind, task.args)[:64]))
         return task.id
 
     def claim(self, worker: str, limit: int = 1) -> list[ClaimedTask]:
@@ -139,6 +149,33 @@ class TaskQueue:
                 .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
             ).all()
         return [ClaimedTask(*row) for row in rows]
+
+    def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
+        """Take one task by id (a distributed worker got its id from the broker); ``None`` if it is not claimable.
+
+        Claimable means due and ``pending``/``queued``, or ``running`` with an expired lease (its worker died).
+        A redelivered or duplicated broker message for a task that is running, done or failed claims nothing,
+        so a task id published twice still runs once at a time.
+        """
+        now = datetime.now(UTC)
+        claimable = and_(
+            Task.id == task_id,
+            Task.due_at <= now,
+            or_(Task.status.in_(("pending", "queued")), and_(Task.status == "running", Task.lease_until < now)),
+        )
+        with self.db.session() as session:
+            row = session.execute(
+                update(Task)
+                .where(claimable)
+                .values(
+                    status="running",
+                    lease_until=now + timedelta(seconds=self.lease_seconds),
+                    worker=worker,
+                    attempts=Task.attempts + 1,
+                )
+                .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
+            ).first()
+        return ClaimedTask(*row) if row is not None else None
 
     def extend_lease(self, task_id: int) -> None:
         """Keep a long task's claim (a full sync of a big catalog)."""

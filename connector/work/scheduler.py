@@ -102,8 +102,10 @@ def enqueue_tick(runtime: Runtime, job: Job, now: datetime | None = None) -> int
 class Scheduler:
     """Runs the registry's jobs on an APScheduler ``BackgroundScheduler`` and keeps per-connection jobs current."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, *, extra_jobs: list[Job] | None = None):
         self.runtime = runtime
+        #: Jobs of this scheduler process only (the cluster's liveness tick), kept across refreshes.
+        self.extra_jobs = {job.id: job for job in extra_jobs or []}
         cfg = runtime.config.scheduler
         self._aps = BackgroundScheduler(
             timezone=cfg.timezone,
@@ -128,7 +130,7 @@ class Scheduler:
     def refresh(self) -> None:
         """Bring APScheduler's jobs in line with the registry (connections added or removed)."""
         self.runtime.refresh_jobs()
-        wanted = self.runtime.jobs.jobs
+        wanted = {**self.runtime.jobs.jobs, **self.extra_jobs}
         for aps_job in self._aps.get_jobs():
             if aps_job.id not in wanted and aps_job.id != "connector.scheduler.refresh":
                 aps_job.remove()
@@ -143,7 +145,7 @@ class Scheduler:
             self.refresh, IntervalTrigger(seconds=60), id="connector.scheduler.refresh", replace_existing=True
         )
         self._aps.start()
-        log.info("scheduler started with %d jobs", len(self.runtime.jobs.jobs))
+        log.info("scheduler started with %d jobs", len(self.runtime.jobs.jobs) + len(self.extra_jobs))
 
     def stop(self) -> None:
         if self._aps.running:

@@ -1,0 +1,106 @@
+"""Shared pieces of the benchmarks: sandboxes in their own processes, a connector runtime, and reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+
+@dataclass
+class SandboxProcess:
+    """A sandbox run by ``connector sandbox NAME --json`` in a child process (so its memory and CPU are its own)."""
+
+    name: str
+    variants: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    url: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def start(self, timeout: float = 600) -> SandboxProcess:
+        cmd = [sys.executable, "-m", "connector", "sandbox", self.name, "--json"]
+        if self.variants is not None:
+            cmd += ["--variants", str(self.variants)]
+        for key, value in self.options.items():
+            cmd += ["--option", f"{key}={json.dumps(value)}"]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.process.stdout.readline()
+        if not line or time.monotonic() > deadline:
+            raise RuntimeError(f"sandbox {self.name} did not start")
+        info = json.loads(line)
+        self.url, self.settings = info["url"], info["settings"]
+        return self
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/_sandbox/{path}", timeout=120, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+    }
+
+
+def temp_runtime(**sections: Any) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
+    """A connector runtime on a fresh SQLite database in a temporary folder."""
+    from connector.config import generate_secrets, load_config
+    from connector.db.migrate import upgrade
+    from connector.runtime import Runtime
+
+    folder = tempfile.TemporaryDirectory(prefix="connector-bench-")
+    secrets = generate_secrets()
+    overrides: dict[str, Any] = {
+        "database": {"url": f"sqlite:///{Path(folder.name) / 'bench.db'}"},
+        "security": {"secret_key": secrets["secret_key"], "encryption_keys": [secrets["encryption_key"]]},
+        "scheduler": {"enabled": False},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    rt = Runtime(load_config(overrides=overrides))
+    upgrade(rt.db)
+    return rt, folder
+
+
+def fields_for(adapter_cls: Any, offered: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in adapter_cls.config_fields}
+    return {k: v for k, v in offered.items() if k in names}
+
+
+def report(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    """The JSON object on stdout (with --json), the readable summary on stderr."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    if as_json:
+        print(json.dumps(result))

@@ -1,0 +1,120 @@
+"""Catalog sync benchmark: ``python -m bench catalog --json [--variants 100000] [--shop shopify]``.
+
+A shop sandbox with N generated variants and the Graph sandbox run in their own processes; the
+connector syncs into the sandbox catalog from this process, on SQLite. Measured:
+
+* a full sync: seconds, peak RSS of this process, catalog write calls;
+* a re-sync with nothing changed (incremental, as the hourly job runs it; and a full reconcile);
+* an incremental sync after 1% of the variants changed price or stock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from bench._support import SandboxProcess, fields_for, machine, peak_rss_mb, report, temp_runtime
+
+
+def _write_calls(graph: SandboxProcess) -> int:
+    stats = graph.control("GET", "stats")
+    return sum(c["write_calls"] for c in stats["catalogs"].values())
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench catalog")
+    parser.add_argument("--variants", type=int, default=100_000)
+    parser.add_argument("--shop", default="shopify", choices=["shopify", "woocommerce", "shopware"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from connector.sync.catalog import run_sync
+
+    shop = SandboxProcess(args.shop, variants=args.variants).start()
+    graph = SandboxProcess("graph").start()
+    rt, folder = temp_runtime()
+    try:
+        shop_cls = rt.plugins.shop_adapters[args.shop]
+        channel_cls = rt.plugins.channel_adapters["whatsapp"]
+        shop_row = rt.connections.create_shop(name="bench", platform=args.shop, settings=fields_for(shop_cls, shop.settings))
+        channel_row = rt.connections.create_channel(
+            shop_connection_id=shop_row.id, name="bench", channel="whatsapp", settings=fields_for(channel_cls, graph.settings)
+        )
+        del channel_row
+
+        started = time.perf_counter()
+        full = run_sync(rt, shop_row.id, mode="full", trigger="bench")
+        full_seconds = time.perf_counter() - started
+        full_rss = peak_rss_mb()
+        full_calls = _write_calls(graph)
+
+        calls = _write_calls(graph)
+        started = time.perf_counter()
+        noop = run_sync(rt, shop_row.id, mode="delta", trigger="bench")
+        noop_seconds = time.perf_counter() - started
+        noop_calls = _write_calls(graph) - calls
+
+        calls = _write_calls(graph)
+        started = time.perf_counter()
+        noop_full = run_sync(rt, shop_row.id, mode="full", trigger="bench")
+        noop_full_seconds = time.perf_counter() - started
+        noop_full_calls = _write_calls(graph) - calls
+
+        # Change 1% of the variants in the shop: half price changes, half stock changes.
+        ids = shop.control("GET", "variants")["ids"]
+        changed = ids[:: max(1, len(ids) // max(1, len(ids) // 100))][: len(ids) // 100]
+        session = requests.Session()
+        for i, variant_id in enumerate(changed):
+            if i % 2:
+                session.post(
+                    f"{shop.url}/_sandbox/stock", json={"variant_id": variant_id, "quantity": 1000 + i}, timeout=30
+                ).raise_for_status()
+            else:
+                session.post(
+                    f"{shop.url}/_sandbox/price", json={"variant_id": variant_id, "price": str(Decimal("7.77")), "sale_price": None}, timeout=30
+                ).raise_for_status()
+        time.sleep(1.1)  # shop clocks have one-second resolution; the change must be after the last cursor
+        calls = _write_calls(graph)
+        started = time.perf_counter()
+        incremental = run_sync(rt, shop_row.id, mode="delta", trigger="bench")
+        incremental_seconds = time.perf_counter() - started
+        incremental_calls = _write_calls(graph) - calls
+
+        result: dict[str, Any] = {
+            "shop": args.shop,
+            "variants": full.read,
+            "full_seconds": round(full_seconds, 2),
+            "full_peak_rss_mb": full_rss,
+            "full_write_calls": full_calls,
+            "full_created": full.created,
+            "noop_seconds": round(noop_seconds, 2),
+            "noop_write_calls": noop_calls,
+            "noop_full_seconds": round(noop_full_seconds, 2),
+            "noop_full_write_calls": noop_full_calls,
+            "incremental_changed": incremental.updated + incremental.created,
+            "incremental_seconds": round(incremental_seconds, 2),
+            "incremental_write_calls": incremental_calls,
+            "machine": machine(),
+        }
+        report(
+            result,
+            args.json,
+            [
+                f"catalog benchmark, {args.shop} sandbox, {full.read} variants",
+                f"  full sync:        {full_seconds:7.2f} s, peak RSS {full_rss} MB, {full_calls} write calls ({full.created} items)",
+                f"  re-sync (delta):  {noop_seconds:7.2f} s, {noop_calls} write calls ({noop.changed} changed)",
+                f"  re-sync (full):   {noop_full_seconds:7.2f} s, {noop_full_calls} write calls ({noop_full.changed} changed)",
+                f"  1% changed:       {incremental_seconds:7.2f} s, {incremental_calls} write calls "
+                f"({incremental.updated} updated of {len(changed)} changed in the shop)",
+            ],
+        )
+        return 0
+    finally:
+        rt.close()
+        folder.cleanup()
+        shop.stop()
+        graph.stop()

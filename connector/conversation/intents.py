@@ -1,0 +1,109 @@
+"""Intents: the menu entries of the conversation and what each does. Plugins add their own.
+
+A plugin returns :class:`Intent` objects from ``connector_chat_intents``; the engine shows them in the
+menu after the built-in entries (a WhatsApp list holds 10 rows, so at most 4 plugin entries appear
+there) and runs their handler when the customer picks the entry or writes one of its keywords::
+
+    @hookimpl
+    def connector_chat_intents():
+        def opening_hours(ctx):
+            return [TextMessage(ctx.text("Mon-Fri 9-18", de="Mo-Fr 9-18 Uhr"))]
+
+        return [Intent(id="hours", titles={"en": "Opening hours", "de": "Öffnungszeiten"},
+                       keywords=("hours", "öffnungszeiten"), handler=opening_hours)]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connector import model
+
+if TYPE_CHECKING:
+    from connector.conversation.state import Conversation
+    from connector.runtime import Runtime
+
+_ID = re.compile(r"^[a-z0-9_.-]{1,40}$")
+
+#: The built-in menu entries, in menu order.
+BUILTIN_INTENTS = ("browse", "search", "orders", "address", "back_in_stock", "agent")
+
+
+@dataclass(slots=True)
+class ChatContext:
+    """What an intent handler knows about the conversation it answers.
+
+    ``language`` is ``"en"`` or ``"de"``; ``channel`` the channel adapter's name (``whatsapp``,
+    ``messenger``, ``instagram``); ``message`` the canonical inbound message being answered.
+    """
+
+    runtime: Runtime
+    channel_connection_id: int
+    shop_connection_id: int
+    channel: str
+    contact_id: int
+    contact: model.Contact
+    inbound_id: int
+    message: model.Inbound
+    language: str
+    conversation: Conversation
+
+    def text(self, en: str, **translations: str) -> str:
+        """``en``, or its translation for the conversation's language (``ctx.text("Hi", de="Hallo")``)."""
+        return translations.get(self.language, en)
+
+    def t(self, key: str, **values: Any) -> str:
+        """The template text ``key`` (see :mod:`connector.conversation.texts`) in the conversation's language."""
+        from connector.conversation import texts
+
+        return texts.render(self.runtime, key, self.language, self.channel, **values)
+
+
+Handler = Callable[[ChatContext], Sequence[model.Outbound]]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A menu entry: ``id`` (lowercase, unique), a title per language (at most 20 characters, the smallest
+    menu row any channel shows), trigger ``keywords`` (whole messages, case-insensitive), and a ``handler``
+    that answers with outbound messages."""
+
+    id: str
+    titles: dict[str, str]
+    handler: Handler
+    keywords: tuple[str, ...] = ()
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ValueError(f"intent id must match {_ID.pattern}, got {self.id!r}")
+        if "en" not in self.titles:
+            raise ValueError(f"intent {self.id!r} needs an English title")
+        for language, title in self.titles.items():
+            if not 0 < len(title) <= 20:
+                raise ValueError(f"intent {self.id!r}: title for {language!r} must be 1-20 characters, got {title!r}")
+
+    def title(self, language: str) -> str:
+        """The menu title in ``language`` (English when the plugin gave none)."""
+        return self.titles.get(language) or self.titles["en"]
+
+    def description(self, language: str) -> str:
+        return self.descriptions.get(language) or self.descriptions.get("en", "")
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` (a whole message) is one of the keywords."""
+        return text.strip().casefold() in {k.casefold() for k in self.keywords}
+
+
+def plugin_intents(rt: Runtime) -> list[Intent]:
+    """Intents from plugins (``connector_chat_intents``), built-in ids excluded, first one per id wins."""
+    seen: set[str] = set(BUILTIN_INTENTS)
+    result: list[Intent] = []
+    for intent in rt.plugins.chat_intents():
+        if isinstance(intent, Intent) and intent.id not in seen:
+            seen.add(intent.id)
+            result.append(intent)
+    return result

@@ -1,0 +1,150 @@
+"""Per-contact conversation state in the database, and the short lease that serialises one contact's messages.
+
+The handler of an inbound message works on an in-memory :class:`Conversation`, then writes it back in
+the same transaction as its replies (:func:`save`), together with the id of the message it answered.
+A second run for an already answered message sees that id and does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.db.models_conversation import ConversationState
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+
+#: Keys of ``Conversation.data`` that outlive a flow.
+_KEPT = ("cart", "handled")
+
+
+@dataclass(slots=True)
+class Conversation:
+    """The state of one contact's conversation while a message is handled."""
+
+    contact_id: int
+    language: str | None = None
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    flow_expires_at: datetime | None = None
+    address: dict[str, Any] | None = None
+    verified_orders: list[str] = field(default_factory=list)
+    last_inbound_id: int | None = None
+    silent_until: datetime | None = None
+
+    def start(self, flow: str, step: str | None, minutes: int, **data: Any) -> None:
+        """Open ``flow`` at ``step`` with ``data``; it expires after ``minutes`` without an answer."""
+        kept = {k: self.data[k] for k in _KEPT if k in self.data}
+        self.flow, self.step, self.data = flow, step, {**kept, **data}
+        self.flow_expires_at = datetime.now(UTC) + timedelta(minutes=minutes)
+
+    def clear(self) -> None:
+        """Close the open flow (the chat cart and the handled-message log survive: they are not the flow's)."""
+        kept = {k: self.data[k] for k in _KEPT if k in self.data}
+        self.flow = self.step = None
+        self.data = kept
+        self.flow_expires_at = None
+
+    def handled(self, inbound_id: int) -> bool:
+        """Whether the message ``inbound_id`` was answered already (a re-run after a crash)."""
+        return inbound_id in self.data.get("handled", [])
+
+    def mark_handled(self, inbound_id: int) -> None:
+        """Remember ``inbound_id`` as answered (the last 50 are kept)."""
+        self.data["handled"] = [*self.data.get("handled", []), inbound_id][-50:]
+
+    def in_flow(self, now: datetime | None = None) -> str | None:
+        """The open flow, or ``None`` when none is open or it expired."""
+        if self.flow is None:
+            return None
+        if self.flow_expires_at is not None and self.flow_expires_at < (now or datetime.now(UTC)):
+            return None
+        return self.flow
+
+    def silent(self, now: datetime | None = None) -> bool:
+        """True while a person has the conversation and the bot must not answer."""
+        return self.silent_until is not None and self.silent_until > (now or datetime.now(UTC))
+
+
+def _ensure_row(rt: Runtime, contact_id: int) -> None:
+    with rt.db.session() as session:
+        if session.scalar(select(ConversationState.id).where(ConversationState.contact_id == contact_id)):
+            return
+    try:
+        with rt.db.session() as session:
+            session.add(ConversationState(contact_id=contact_id, data={}, verified_orders=[]))
+    except IntegrityError:
+        pass  # created by a concurrent message of the same contact
+
+
+def acquire(rt: Runtime, contact_id: int, owner_seconds: int) -> datetime | None:
+    """Take the contact's lease for ``owner_seconds``; the lease's expiry, or ``None`` when someone holds it."""
+    _ensure_row(rt, contact_id)
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=owner_seconds)
+    with rt.db.session() as session:
+        taken = session.execute(
+            update(ConversationState)
+            .where(
+                ConversationState.contact_id == contact_id,
+                or_(ConversationState.locked_until.is_(None), ConversationState.locked_until < now),
+            )
+            .values(locked_until=until)
+        ).rowcount
+    return until if taken else None
+
+
+def release(rt: Runtime, contact_id: int) -> None:
+    """Give the lease back."""
+    with rt.db.session() as session:
+        session.execute(
+            update(ConversationState).where(ConversationState.contact_id == contact_id).values(locked_until=None)
+        )
+
+
+def load(rt: Runtime, contact_id: int) -> Conversation:
+    """The contact's stored conversation."""
+    with rt.db.session() as session:
+        row = session.scalar(select(ConversationState).where(ConversationState.contact_id == contact_id))
+        if row is None:
+            return Conversation(contact_id=contact_id)
+        return Conversation(
+            contact_id=contact_id,
+            language=row.language,
+            flow=row.flow,
+            step=row.step,
+            data=dict(row.data or {}),
+            flow_expires_at=row.flow_expires_at,
+            address=dict(row.address) if row.address else None,
+            verified_orders=list(row.verified_orders or []),
+            last_inbound_id=row.last_inbound_id,
+            silent_until=row.silent_until,
+        )
+
+
+def save(session: Session, conversation: Conversation, inbound_id: int) -> None:
+    """Write ``conversation`` back, marking ``inbound_id`` as answered (inside the caller's transaction)."""
+    session.execute(
+        update(ConversationState)
+        .where(ConversationState.contact_id == conversation.contact_id)
+        .values(
+            language=conversation.language,
+            flow=conversation.flow,
+            step=conversation.step,
+            data=conversation.data,
+            flow_expires_at=conversation.flow_expires_at,
+            address=conversation.address,
+            verified_orders=conversation.verified_orders,
+            last_inbound_id=max(inbound_id, conversation.last_inbound_id or 0),
+            silent_until=conversation.silent_until,
+            updated_at=datetime.now(UTC),
+        )
+    )

@@ -1,0 +1,177 @@
+"""The dashboard blueprint: language, login, logout, the first account, error pages, and the shared template context.
+
+The pages themselves live in their own modules (:mod:`.pages`, :mod:`.wizard`, :mod:`.simulator`,
+:mod:`.click_to_chat`, :mod:`.contacts`, :mod:`.plugin_forms`), each adding its routes to the
+blueprint built here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from connector.dashboard import i18n, users
+from connector.dashboard.security import check_csrf, client_address, csrf_token, is_local_request
+from connector.errors import SettingsError
+from connector.web.context import runtime
+
+NAV = (
+    ("dashboard.overview", "Overview"),
+    ("dashboard.wizard", "Setup"),
+    ("dashboard.catalog", "Catalog"),
+    ("dashboard.contacts", "Contacts"),
+    ("dashboard.notifications", "Notifications"),
+    ("dashboard.orders", "Orders from chat"),
+    ("dashboard.plugins", "Plugins"),
+    ("dashboard.jobs", "Jobs"),
+    ("dashboard.click_to_chat", "Click-to-chat"),
+    ("dashboard.simulator", "Chat simulator"),
+)
+
+
+def _(text: str, **values: object) -> str:
+    """Translate ``text`` into this request's language (see :mod:`connector.dashboard.i18n`)."""
+    return i18n.translate(text, g.get("lang", "en"), **values)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only follow ``next`` to a path on this site (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/"):
+        return None
+    return target
+
+
+def create_blueprint(app: Flask) -> Blueprint:
+    """Build the dashboard blueprint for ``app``, with every page module's routes."""
+    rt = app.extensions["connector"]
+    cfg = rt.config.dashboard
+    bp = Blueprint("dashboard", __name__, url_prefix=cfg.url_prefix, template_folder="templates", static_folder="static")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=cfg.session_hours))
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    @bp.before_request
+    def _prepare() -> Response | None:
+        g.lang = i18n.select_language(runtime().config.dashboard.default_language)
+        if not app.config.get("SECRET_KEY"):
+            return Response(
+                "The dashboard needs [security] secret_key to sign sessions: run `connector init`, or set "
+                "CONNECTOR_SECURITY__SECRET_KEY.",
+                status=503,
+                mimetype="text/plain",
+            )
+        check_csrf()
+        return None
+
+    @bp.app_template_global("_")
+    def _translate(text: str, **values: object) -> str:
+        return _(text, **values)
+
+    @bp.context_processor
+    def _context() -> dict[str, Any]:
+        config = runtime().config
+        return {
+            "csrf_token": csrf_token,
+            "lang": g.get("lang", "en"),
+            "languages": i18n.LANGUAGES,
+            "nav": NAV,
+            "demo": config.server.demo,
+            "logged_in": bool(session.get("user_id")),
+            "user_email": session.get("email", ""),
+        }
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[str, int]:
+        if error.code == 400 and error.description == "csrf":
+            message = _("Your form expired or came from another site. Reload the page and try again.")
+        elif error.code == 404:
+            message = _("Page not found.")
+        else:
+            message = _("Request refused: {reason}", reason=error.description or error.name)
+        return render_template("dashboard/error.html", message=message, code=error.code), error.code or 500
+
+    @bp.get("/lang/<code>")
+    def set_language(code: str) -> Response:
+        """Switch the UI language (a link, so it works without JavaScript)."""
+        if code in i18n.LANGUAGES:
+            session["lang"] = code
+        return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.overview"))
+
+    @bp.route("/login", methods=["GET", "POST"])
+    def login() -> Any:
+        """The login form; a POST checks the password under the rate limit."""
+        rt = runtime()
+        if users.count_users(rt) == 0:
+            return redirect(url_for("dashboard.first_user"))
+        error = None
+        status = 200
+        if request.method == "POST":
+            result = users.authenticate(
+                rt, request.form.get("email", ""), request.form.get("password", ""), client_address()
+            )
+            if result.ok:
+                session.clear()
+                session.permanent = True
+                session["user_id"] = result.user_id
+                session["email"] = request.form.get("email", "").strip().lower()
+                if result.language:
+                    session["lang"] = result.language
+                csrf_token()  # a fresh token for the new session
+                return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.overview"))
+            if result.limited_seconds:
+                error = _(
+                    "Too many failed logins. Try again in {minutes} minutes.",
+                    minutes=max(1, -(-result.limited_seconds // 60)),
+                )
+                status = 429
+            else:
+                error = _("Wrong e-mail or password.")
+                status = 401
+        return render_template("dashboard/login.html", error=error), status
+
+    @bp.post("/logout")
+    def logout() -> Response:
+        """End the session (a POST with the CSRF token, so another site cannot log you out)."""
+        lang = session.get("lang")
+        session.clear()
+        if lang:
+            session["lang"] = lang
+        return redirect(url_for("dashboard.login"))
+
+    @bp.route("/first-user", methods=["GET", "POST"])
+    def first_user() -> Any:
+        """Create the first account in the browser: only while none exists, and only from this machine or in demo mode."""
+        rt = runtime()
+        if users.count_users(rt) > 0:
+            return redirect(url_for("dashboard.login"))
+        allowed = rt.config.dashboard.first_user_from_browser and (rt.config.server.demo or is_local_request())
+        if not allowed:
+            return render_template("dashboard/first_user.html", allowed=False, errors={}), 403
+        errors: dict[str, str] = {}
+        if request.method == "POST":
+            try:
+                user_id = users.create_user(
+                    rt, request.form.get("email", ""), request.form.get("password", ""), language=g.lang
+                )
+            except SettingsError as exc:
+                errors = exc.errors
+            else:
+                session.clear()
+                session.permanent = True
+                session["user_id"] = user_id
+                session["email"] = request.form.get("email", "").strip().lower()
+                session["lang"] = g.lang
+                return redirect(url_for("dashboard.wizard"))
+        return render_template("dashboard/first_user.html", allowed=True, errors=errors), 400 if errors else 200
+
+    from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, wizard
+
+    for module in (pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+        module.register(bp)
+    return bp

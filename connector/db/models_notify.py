@@ -1,0 +1,118 @@
+"""Tables of the notify subsystem: consent with proof, back-in-stock subscriptions, the order notification
+ledger, the outbox state timeline and shared rate-limit buckets.
+
+The outbox itself is :class:`connector.db.models.OutboundMessage` (its notify columns come from the
+``notify_0001`` revision).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from connector.db.models import Base, utcnow
+
+
+class Consent(Base):
+    """A contact's current consent for one purpose (``utility``: order updates, ``marketing``: back-in-stock)."""
+
+    __tablename__ = "notify_consents"
+    __table_args__ = (UniqueConstraint("contact_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    #: Where the last opt-in came from (``chat_order``, ``chat_button``, ``public_form``, ``admin_api``, ``keyword``).
+    source: Mapped[str] = mapped_column(String(64))
+    #: The text the customer agreed to (proof).
+    text: Mapped[str] = mapped_column(Text, default="")
+    granted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Every opt-in and opt-out as it happened: the audit trail behind :class:`Consent`."""
+
+    __tablename__ = "notify_consent_events"
+    __table_args__ = (Index("ix_notify_consent_events_contact", "contact_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out
+    source: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackInStockSubscription(Base):
+    """A contact waiting for a variant. ``active_key`` is set only while active, so one contact holds at most one
+    active subscription per variant (NULLs never collide in a unique constraint)."""
+
+    __tablename__ = "notify_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("active_key"),
+        Index("ix_notify_subscriptions_wave", "shop_connection_id", "variant_external_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+    variant_external_id: Mapped[str] = mapped_column(String(255))
+    #: active | notified | expired | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    active_key: Mapped[str | None] = mapped_column(String(400))
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outbound_message_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class OrderNotification(Base):
+    """How far one order's notifications got: a status never moves backwards in the customer's chat."""
+
+    __tablename__ = "notify_orders"
+    __table_args__ = (
+        UniqueConstraint("shop_connection_id", "order_external_id"),
+        Index("ix_notify_orders_in_flight", "in_flight", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(255))
+    #: The highest notification rank queued so far (-1: none).
+    rank: Mapped[int] = mapped_column(Integer, default=-1)
+    last_kind: Mapped[str | None] = mapped_column(String(64))
+    #: Still worth polling (not delivered, cancelled or refunded).
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """One state change of an outbox message (pending, sending, sent, delivered, read, failed, skipped, deferred)."""
+
+    __tablename__ = "notify_outbox_events"
+    __table_args__ = (Index("ix_notify_outbox_events_message", "message_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbound_messages.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimitBucket(Base):
+    """A token bucket shared by every process (:class:`connector.ratelimit.DatabaseStorage`)."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    #: Monotonic-free wall clock of the last refill, as UNIX seconds.
+    updated: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,114 @@
+"""Consent (GDPR): opt-ins per purpose with proof, opt-outs, and the STOP/START keywords.
+
+Purposes: ``utility`` (order updates) and ``marketing`` (back-in-stock, unless configured as utility). No
+business-initiated message goes out without a granted consent for its purpose; every opt-in keeps its source,
+time and the text the customer agreed to (:class:`~connector.db.models_notify.ConsentEvent`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.db.models_notify import Consent, ConsentEvent
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+PURPOSES = ("utility", "marketing")
+
+#: Keywords (case-insensitive, the whole message) that stop every notification, German and English.
+STOP_WORDS = frozenset({"stop", "stopp", "abmelden", "unsubscribe", "abbestellen", "stop alerts", "austragen"})
+#: Keywords that opt back in to every purpose.
+START_WORDS = frozenset({"start", "anmelden", "subscribe", "unstop"})
+
+_CLEAN = re.compile(r"[\s!.,;:]+")
+
+
+def _normalise(text: str) -> str:
+    return _CLEAN.sub(" ", text or "").strip().lower()
+
+
+def is_consent_keyword(text: str) -> bool:
+    """True when ``text`` is a STOP/STOPP/ABMELDEN or START keyword (the notify subsystem answers those)."""
+    word = _normalise(text)
+    return word in STOP_WORDS or word in START_WORDS
+
+
+def keyword_action(text: str) -> str | None:
+    """``"stop"``, ``"start"`` or ``None``."""
+    word = _normalise(text)
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+def _set(session: Session, contact_id: int, purpose: str, *, granted: bool, source: str, text: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
+    now = datetime.now(UTC)
+    row = session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
+    if row is None:
+        row = Consent(contact_id=contact_id, purpose=purpose, granted=granted, source=source, text=text)
+        session.add(row)
+    row.granted = granted
+    row.updated_at = now
+    if granted:
+        row.source, row.text, row.granted_at, row.revoked_at = source, text, now, None
+    else:
+        row.revoked_at = now
+    session.add(
+        ConsentEvent(
+            contact_id=contact_id,
+            purpose=purpose,
+            action="opt_in" if granted else "opt_out",
+            source=source,
+            text=text,
+            at=now,
+        )
+    )
+    session.flush()
+
+
+def record_opt_in(
+    rt: Runtime, *, contact_id: int, purpose: str, source: str, text: str, session: Session | None = None
+) -> None:
+    """Record that the contact agreed to ``purpose`` messages: where (``source``), now, and the ``text`` shown.
+
+    With ``session``, the opt-in joins the caller's transaction (e.g. the order created in chat)."""
+    if session is not None:
+        _set(session, contact_id, purpose, granted=True, source=source, text=text)
+        return
+    with rt.db.session() as own:
+        _set(own, contact_id, purpose, granted=True, source=source, text=text)
+
+
+def record_opt_out(
+    rt: Runtime, *, contact_id: int, purpose: str, source: str, text: str = "", session: Session | None = None
+) -> None:
+    """Record that the contact withdrew consent for ``purpose``; it takes effect for every unsent message."""
+    if session is not None:
+        _set(session, contact_id, purpose, granted=False, source=source, text=text)
+        return
+    with rt.db.session() as own:
+        _set(own, contact_id, purpose, granted=False, source=source, text=text)
+
+
+def consent_in(session: Session, contact_id: int, purpose: str) -> bool:
+    """``has_consent`` inside an open transaction."""
+    granted = session.scalar(
+        select(Consent.granted).where(Consent.contact_id == contact_id, Consent.purpose == purpose)
+    )
+    return bool(granted)
+
+
+def has_consent(rt: Runtime, contact_id: int, purpose: str) -> bool:
+    """True when the contact's latest decision for ``purpose`` is an opt-in."""
+    with rt.db.session() as session:
+        return consent_in(session, contact_id, purpose)
