@@ -40,9 +40,14 @@ def main(argv: list[str]) -> int:
     try:
         shop_cls = rt.plugins.shop_adapters[args.shop]
         channel_cls = rt.plugins.channel_adapters["whatsapp"]
-        shop_row = rt.connections.create_shop(name="bench", platform=args.shop, settings=fields_for(shop_cls, shop.settings))
+        shop_row = rt.connections.create_shop(
+            name="bench", platform=args.shop, settings=fields_for(shop_cls, shop.settings)
+        )
         channel_row = rt.connections.create_channel(
-            shop_connection_id=shop_row.id, name="bench", channel="whatsapp", settings=fields_for(channel_cls, graph.settings)
+            shop_connection_id=shop_row.id,
+            name="bench",
+            channel="whatsapp",
+            settings=fields_for(channel_cls, graph.settings),
         )
         del channel_row
 
@@ -75,7 +80,9 @@ def main(argv: list[str]) -> int:
                 ).raise_for_status()
             else:
                 session.post(
-                    f"{shop.url}/_sandbox/price", json={"variant_id": variant_id, "price": str(Decimal("7.77")), "sale_price": None}, timeout=30
+                    f"{shop.url}/_sandbox/price",
+                    json={"variant_id": variant_id, "price": str(Decimal("7.77")), "sale_price": None},
+                    timeout=30,
                 ).raise_for_status()
         time.sleep(1.1)  # shop clocks have one-second resolution; the change must be after the last cursor
         calls = _write_calls(graph)

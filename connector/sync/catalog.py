@@ -45,12 +45,16 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 500
 #: How far back an incremental read reaches before the cursor, against clock skew between us and the shop.
 CURSOR_OVERLAP = timedelta(minutes=2)
-LEASE = timedelta(minutes=10)
+#: A run renews its lease after every chunk it reads and every batch it pushes; a lease not renewed for this long
+#: belongs to a run that died on another machine.
+LEASE = timedelta(minutes=2)
 #: How long a run waits for the catalog to finish processing its batches before leaving them for later.
 BATCH_WAIT_SECONDS = 60.0
 
 Progress = Callable[[str, int], None]
-_AVAILABLE = frozenset({model.Availability.IN_STOCK, model.Availability.PREORDER, model.Availability.AVAILABLE_FOR_ORDER})
+_AVAILABLE = frozenset(
+    {model.Availability.IN_STOCK, model.Availability.PREORDER, model.Availability.AVAILABLE_FOR_ORDER}
+)
 
 
 @dataclass(slots=True)
@@ -81,6 +85,21 @@ class SyncBusy(Exception):
     """Another sync of the same shop is running."""
 
 
+def _owner_is_dead(owner: str) -> bool:
+    """True when a lease owner (``host:pid:object``) is a process on this machine that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -104,16 +123,17 @@ class CatalogSync:
     def _acquire(self) -> None:
         now = datetime.now(UTC)
         with self.db.session() as session:
+            lease_free = or_(ShopConnection.sync_lease_until.is_(None), ShopConnection.sync_lease_until < now)
+            owner = session.scalar(select(ShopConnection.sync_lease_owner).where(ShopConnection.id == self.shop_id))
+            if owner and _owner_is_dead(owner):
+                lease_free = or_(lease_free, ShopConnection.sync_lease_owner == owner)  # killed on this machine
             result = session.execute(
                 update(ShopConnection)
-                .where(
-                    ShopConnection.id == self.shop_id,
-                    or_(ShopConnection.sync_lease_until.is_(None), ShopConnection.sync_lease_until < now),
-                )
+                .where(ShopConnection.id == self.shop_id, lease_free)
                 .values(sync_lease_until=now + LEASE, sync_lease_owner=self.owner)
             )
             if result.rowcount != 1:
-                raise SyncBusy(f"a sync of shop connection {self.shop_id} is already running")
+                raise SyncBusy(f"a sync of shop connection {self.shop_id} is already running ({owner})")
             # A run still marked running with no lease left was killed: say so instead of leaving it "running".
             session.execute(
                 update(SyncRun)
@@ -291,7 +311,12 @@ class CatalogSync:
                 row = existing.get(external_id)
                 if row is None:
                     inserts.append(
-                        {"shop_connection_id": self.shop_id, "external_id": external_id, "seen_run_id": seen_run, **values}
+                        {
+                            "shop_connection_id": self.shop_id,
+                            "external_id": external_id,
+                            "seen_run_id": seen_run,
+                            **values,
+                        }
                     )
                     continue
                 if row.stock_quantity != variant.stock_quantity:
@@ -407,7 +432,12 @@ class CatalogSync:
             values = {"source_hash": digest, "status": status, "errors": errors, "updated_at": now}
             if item_id is None:
                 inserts.append(
-                    {"channel_connection_id": channel_id, "shop_variant_id": sv_id, "retailer_id": external_id, **values}
+                    {
+                        "channel_connection_id": channel_id,
+                        "shop_variant_id": sv_id,
+                        "retailer_id": external_id,
+                        **values,
+                    }
                 )
             else:
                 updates.append({"id": item_id, **values})
@@ -433,7 +463,11 @@ class CatalogSync:
                 values: dict[str, Any] = {"status": "deleted", "errors": errors, "pushed_fields": None}
                 summary.deleted += 1
             else:
-                values = {"status": "error" if errors else "pending", "errors": errors, "pushed_fields": dict(push.fields)}
+                values = {
+                    "status": "error" if errors else "pending",
+                    "errors": errors,
+                    "pushed_fields": dict(push.fields),
+                }
                 if errors:
                     summary.failed += 1
                 elif item_id is None:
