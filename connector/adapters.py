@@ -132,9 +132,10 @@ class WebhookReply:
 class ParsedWebhook:
     """A verified webhook turned into canonical events.
 
-    ``delivery_id`` is the platform's id for this delivery (``X-Shopify-Webhook-Id``,
-    ``X-WC-Webhook-Delivery-ID``, Shopware ``source.eventId``, or a hash of the body for Meta, which
-    sends none); the core stores the webhook once per delivery id. ``events`` are
+    ``delivery_id`` identifies this delivery so the core stores it once: the platform's id where it is
+    unique per change (``X-Shopify-Webhook-Id``, Shopware ``source.eventId``), the platform's id plus a
+    hash of the body where it is not (WooCommerce's header repeats within one second), or a hash of the
+    body where the platform sends none (Meta). ``events`` are
     :class:`~connector.model.ShopEvent` for shops and ``Inbound``/``DeliveryStatus`` for channels.
     """
 
