@@ -234,9 +234,25 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--shop", "shop_id", type=int, help="For a channel: the shop connection it serves.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting of the plugin (repeat).")
 @click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials after creating it.")
+@click.option(
+    "--delta-minutes",
+    type=click.IntRange(1),
+    help="For a shop: incremental sync interval (default: sync.delta_interval_minutes).",
+)
+@click.option(
+    "--full-at", metavar="HH:MM", help="For a shop: time of the daily full reconcile (default: sync.full_sync_at)."
+)
 @pass_state
 def connections_add(
-    state: State, kind: str, adapter: str, name: str, shop_id: int | None, pairs: tuple[str, ...], test: bool
+    state: State,
+    kind: str,
+    adapter: str,
+    name: str,
+    shop_id: int | None,
+    pairs: tuple[str, ...],
+    test: bool,
+    delta_minutes: int | None,
+    full_at: str | None,
 ) -> None:
     """Create a connection: ``connector connections add shop shopify --set shop_url=... --set access_token=...``.
 
@@ -246,7 +262,17 @@ def connections_add(
     settings = _parse_settings(pairs)
     try:
         if kind == "shop":
-            row = rt.connections.create_shop(name=name, platform=adapter, settings=settings)
+            if full_at is not None:
+                from connector.config import SyncConfig
+
+                SyncConfig(full_sync_at=full_at)  # same validation as the config file
+            row = rt.connections.create_shop(
+                name=name,
+                platform=adapter,
+                settings=settings,
+                delta_interval_minutes=delta_minutes,
+                full_sync_at=full_at,
+            )
         else:
             if shop_id is None:
                 raise click.UsageError("a channel connection needs --shop ID")
@@ -549,7 +575,13 @@ def demo(shop: str, once: bool, port: int, data_dir: str) -> None:
 @click.argument("name")
 @click.option("--port", default=0, help="Port (default: a free one).")
 @click.option("--variants", type=int, help="A shop sandbox with a generated catalog of about this many variants.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A sandbox option (repeat); values are JSON or text.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A sandbox option (repeat); values are JSON or text.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line {name, url, settings} when ready.")
 def sandbox_cmd(name: str, port: int, variants: int | None, options: tuple[str, ...], as_json: bool) -> None:
     """Run one platform sandbox on its own, e.g. ``connector sandbox shopify --port 9001``."""

@@ -36,7 +36,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 def to_json(value: Any) -> Any:
     """A JSON-compatible structure for a canonical value (dataclass, list, dict, Decimal, datetime, enum)."""
-    if value is None or isinstance(value, str | int | float | bool) and not isinstance(value, enum.Enum):
+    if value is None or (isinstance(value, str | int | float | bool) and not isinstance(value, enum.Enum)):
         return value
     cls = type(value)
     if cls.__name__ in _TYPES and _TYPES[cls.__name__] is cls:

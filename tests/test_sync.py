@@ -125,3 +125,62 @@ def test_webhook_driven_sync_is_fast(stack: Stack) -> None:
     stack.shop.set_stock(variant, 0)
     wait_for(lambda: stack.catalog()[variant]["availability"] == "out of stock", timeout=10)
     assert time.monotonic() - started < 10
+
+
+def _variable_products(stack: Stack) -> dict[str, list[str]]:
+    """Product id -> variant ids, for products with more than one variant."""
+    groups: dict[str, list[str]] = {}
+    for v in stack.runtime.connections.shop_adapter(stack.shop_id).iter_variants():
+        groups.setdefault(v.product_external_id, []).append(v.external_id)
+    return {p: ids for p, ids in groups.items() if len(ids) > 1}
+
+
+def test_variant_changing_group_keeps_its_item_and_moves_it(quiet_stack: Stack) -> None:
+    quiet_stack.full_sync()
+    before = quiet_stack.catalog()
+    source, target = list(_variable_products(quiet_stack))[:2]
+    moving = _variable_products(quiet_stack)[source][0]
+    quiet_stack.shop.control("POST", "move", json={"variant_id": moving, "product_id": target})
+    summary = run_sync(quiet_stack.runtime, quiet_stack.shop_id, mode="full")
+    after = quiet_stack.catalog()
+    assert set(after) == set(before)  # same retailer id: no duplicate, nothing lost
+    assert after[moving]["item_group_id"] == target
+    assert summary.created == 0 and summary.deleted == 0 and summary.updated >= 1
+
+
+def _items(stack: Stack) -> dict[str, CatalogItem]:
+    with stack.runtime.db.session() as session:
+        return {i.retailer_id: i for i in session.scalars(select(CatalogItem))}
+
+
+def test_items_our_validation_refuses_stay_out_and_say_why(quiet_stack: Stack) -> None:
+    groups = _variable_products(quiet_stack)
+    product = next(iter(groups))
+    quiet_stack.shop.control("POST", "product", json={"product_id": product, "image": None, "name": "x" * 250})
+    summary = quiet_stack.full_sync()
+    assert summary.failed == len(groups[product])
+    items = _items(quiet_stack)
+    catalog = quiet_stack.catalog()
+    for variant in groups[product]:
+        assert items[variant].status == "invalid"
+        reasons = " ".join(items[variant].errors)
+        assert "image_link" in reasons and "title" in reasons
+        assert variant not in catalog
+    # Fixed in the shop, the items go in on the next sync.
+    quiet_stack.shop.control(
+        "POST", "product", json={"product_id": product, "image": "https://images.example.com/x.jpg", "name": "Fixed"}
+    )
+    run_sync(quiet_stack.runtime, quiet_stack.shop_id, mode="full")
+    assert set(groups[product]) <= set(quiet_stack.catalog())
+    assert {_items(quiet_stack)[v].status for v in groups[product]} == {"synced"}
+
+
+def test_errors_the_catalog_reports_per_item_show_on_the_item(quiet_stack: Stack) -> None:
+    refused = quiet_stack.shop.variant_ids()[2]
+    quiet_stack.graph.set_options(processing_errors={refused: "Image could not be downloaded (HTTP 404)"})
+    summary = quiet_stack.full_sync()
+    assert summary.failed == 1
+    items = _items(quiet_stack)
+    assert items[refused].status == "error"
+    assert items[refused].errors == ["Image could not be downloaded (HTTP 404)"]
+    assert {i.status for r, i in items.items() if r != refused} == {"synced"}

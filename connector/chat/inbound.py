@@ -16,7 +16,17 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 #: Outbox states in the order a message moves through them; a late "sent" never overwrites "read".
-_RANK = {"pending": 0, "sending": 1, "unknown": 1, "sent": 2, "delivered": 3, "read": 4, "failed": 5}
+_RANK = {
+    "pending": 0,
+    "deferred": 0,
+    "sending": 1,
+    "unknown": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "failed": 5,
+    "skipped": 6,
+}
 
 
 def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
@@ -62,7 +72,13 @@ def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
 
 
 def apply_delivery_status(rt: Runtime, channel_id: int, status: model.DeliveryStatus) -> None:
-    """Move an outbox row forward (never backwards) from a channel status webhook."""
+    """Move an outbox row forward (never backwards) from a channel status webhook.
+
+    A status whose message id we never recorded (the process died between the channel's answer and our write)
+    settles the oldest row to that recipient still ``sending``/``unknown`` without an id: the message did go out.
+    """
+    from connector.notify.outbox import record_event
+
     with rt.db.session() as session:
         row = session.scalar(
             select(OutboundMessage).where(
@@ -71,11 +87,32 @@ def apply_delivery_status(rt: Runtime, channel_id: int, status: model.DeliverySt
             )
         )
         if row is None:
-            return
+            row = session.scalar(
+                select(OutboundMessage)
+                .where(
+                    OutboundMessage.channel_connection_id == channel_id,
+                    OutboundMessage.recipient == status.recipient_id,
+                    OutboundMessage.status.in_(("sending", "unknown")),
+                    OutboundMessage.channel_message_id.is_(None),
+                )
+                .order_by(OutboundMessage.id)
+                .limit(1)
+            )
+            if row is None:
+                return
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == row.id)
+                .values(channel_message_id=status.message_id, error=None)
+            )
+            record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
         new = status.state.value
         if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
             return
         values: dict[str, object] = {"status": new}
+        detail = None
         if status.state is model.DeliveryState.FAILED:
-            values["error"] = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
+            detail = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
+            values["error"] = detail
         session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))
+        record_event(session, row.id, new, detail)

@@ -1,1 +1,91 @@
-"""Hook implementations of the cluster subsystem, registered as an essential core plugin."""
+"""Hook implementations of the cluster subsystem, registered as an essential core plugin.
+
+* ``connector_register_cli``: ``connector web``, ``connector worker``, ``connector scheduler`` and
+  ``connector cluster status``;
+* ``connector_register_jobs``: the handler of ``cluster.tick`` (the job itself is added only by the
+  leader scheduler, so the embedded deployment gains no job).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connector import hookimpl
+
+if TYPE_CHECKING:
+    from connector.work.registry import TaskContext
+    from connector.work.scheduler import JobRegistry
+
+
+def _state(ctx: click.Context) -> Any:
+    return ctx.find_root().obj
+
+
+@hookimpl
+def connector_register_cli(cli: click.Group) -> None:
+    """Add the distributed-deployment commands."""
+
+    @cli.command("web")
+    @click.option("--bind", help="host:port (default: server.host:server.port).")
+    @click.option("--workers", type=int, help="gunicorn processes (default: cluster.web_workers).")
+    @click.option("--threads", type=int, help="Threads per process (default: cluster.web_threads).")
+    @click.pass_context
+    def web(ctx: click.Context, bind: str | None, workers: int | None, threads: int | None) -> None:
+        """Run the web app under gunicorn (any number of instances; never runs a scheduler)."""
+        from connector.cluster.processes import check_distributed, run_web
+
+        state = _state(ctx)
+        config = state.config
+        check_distributed(config)
+        run_web(
+            state.config_path,
+            bind=bind or f"{config.server.host}:{config.server.port}",
+            workers=workers or config.cluster.web_workers,
+            threads=threads or config.cluster.web_threads,
+        )
+
+    @cli.command("worker")
+    @click.option("--concurrency", type=int, help="Threads (default: cluster.worker_concurrency).")
+    @click.option("--loglevel", default="INFO", show_default=True)
+    @click.pass_context
+    def worker(ctx: click.Context, concurrency: int | None, loglevel: str) -> None:
+        """Run a Celery worker (any number, on any machines) that runs tasks by id."""
+        from connector.cluster.processes import check_distributed, run_worker
+
+        state = _state(ctx)
+        check_distributed(state.config)
+        run_worker(state.runtime, concurrency=concurrency, loglevel=loglevel)
+
+    @cli.command("scheduler")
+    @click.pass_context
+    def scheduler(ctx: click.Context) -> None:
+        """Run the scheduler: one active instance (PostgreSQL advisory lock), the others stand by."""
+        from connector.cluster.processes import check_distributed, run_scheduler
+
+        state = _state(ctx)
+        check_distributed(state.config)
+        run_scheduler(state.runtime)
+
+    @cli.group("cluster")
+    def cluster() -> None:
+        """Inspect a distributed deployment."""
+
+    @cluster.command("status")
+    @click.pass_context
+    def status(ctx: click.Context) -> None:
+        """Print the leader scheduler's PID, tasks by status and the last ticks, as JSON."""
+        from connector.cluster.status import cluster_status
+
+        click.echo(json.dumps(cluster_status(_state(ctx).runtime), indent=2, default=str))
+
+
+@hookimpl
+def connector_register_jobs(jobs: JobRegistry) -> None:
+    """Register the ``cluster.tick`` handler (the leader scheduler adds the job when ``cluster.tick_seconds`` > 0)."""
+
+    @jobs.task("cluster.tick")
+    def tick(ctx: TaskContext) -> None:
+        """Nothing to do: a tick that reaches ``done`` proves scheduler, relay, broker and worker all work."""

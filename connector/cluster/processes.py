@@ -91,8 +91,15 @@ def run_scheduler(runtime: Runtime, *, shutdown: threading.Event | None = None) 
     _stop_on_signals(shutdown)
     app = make_celery(settings)
     extra = (
-        [Job(id="cluster.tick", task="cluster.tick", trigger="interval", seconds=settings.tick_seconds,
-             description="Cluster liveness: scheduler -> queue -> worker")]
+        [
+            Job(
+                id="cluster.tick",
+                task="cluster.tick",
+                trigger="interval",
+                seconds=settings.tick_seconds,
+                description="Cluster liveness: scheduler -> queue -> worker",
+            )
+        ]
         if settings.tick_seconds
         else []
     )

@@ -67,7 +67,9 @@ RETURNING id
 _UNQUEUE = text("UPDATE tasks SET status = 'pending', lease_until = NULL WHERE id = ANY(:ids) AND status = 'queued'")
 
 
-def select_fair(candidates: list[tuple[int, str]], in_flight: dict[str, int], *, budget: int, per_group: int) -> list[int]:
+def select_fair(
+    candidates: list[tuple[int, str]], in_flight: dict[str, int], *, budget: int, per_group: int
+) -> list[int]:
     """Pick task ids from ``candidates`` (already in round-robin order) within the per-group and total caps."""
     taken: dict[str, int] = defaultdict(int)
     chosen: list[int] = []

@@ -92,7 +92,10 @@ def _split(message: model.Outbound) -> list[model.Outbound] | None:
         paragraphs = message.body.rsplit("\n\n", 1)
         if len(paragraphs) < 2:
             return None
-        return [*(_split_text(paragraphs[0]) or [model.TextMessage(paragraphs[0])]), replace(message, body=paragraphs[1])]
+        return [
+            *(_split_text(paragraphs[0]) or [model.TextMessage(paragraphs[0])]),
+            replace(message, body=paragraphs[1]),
+        ]
     return None
 
 

@@ -1,1 +1,97 @@
-"""Hook implementations of the dashboard subsystem, registered as an essential core plugin."""
+"""Hook implementations of the dashboard subsystem, registered as an essential core plugin.
+
+* ``connector_register_blueprints``: the dashboard (``[dashboard] url_prefix``), its public opt-in route,
+  request ids and ``/metrics`` (:mod:`connector.observability`).
+* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password``.
+
+The dashboard needs no runtime registry of its own: request code reaches the runtime through
+:func:`connector.web.context.runtime`, and it enqueues tasks the core already handles (``catalog.sync``,
+``message.send``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connector import hookimpl
+
+if TYPE_CHECKING:
+    import flask
+
+
+@hookimpl
+def connector_register_blueprints(app: flask.Flask) -> list[Any]:
+    """Mount the dashboard, the public opt-in endpoint and ``/metrics``; give every request an id."""
+    from connector import observability
+
+    runtime = app.extensions["connector"]
+    settings = runtime.config.dashboard
+    if runtime.config.logging.json_format:
+        observability.configure_logging(runtime.config)
+    blueprints = observability.install(app, runtime, metrics=settings.metrics_enabled)
+    if not settings.enabled:
+        return blueprints
+    from connector.dashboard.click_to_chat import public_blueprint
+    from connector.dashboard.web import create_blueprint
+    from connector.dashboard.wizard import demo_sandboxes
+
+    public = public_blueprint()
+    public.url_prefix = settings.url_prefix + "/public"
+    if runtime.config.server.demo:
+        atexit.register(demo_sandboxes(app).stop_all)
+    return [*blueprints, create_blueprint(app), public]
+
+
+@hookimpl
+def connector_register_cli(cli: click.Group) -> None:
+    """Add ``connector doctor`` and the ``connector dashboard`` user commands."""
+
+    @cli.command("doctor")
+    @click.pass_obj
+    def doctor(state: Any) -> None:
+        """Check config, database, migrations, connections, webhooks and the scheduler; print what to fix."""
+        from connector.dashboard.doctor import run_checks
+
+        checks = run_checks(state)
+        marks = {"ok": click.style("✓", fg="green"), "warn": click.style("!", fg="yellow"), "fail": click.style("✗", fg="red")}
+        for check in checks:
+            click.echo(f"{marks[check.status]} {check.name}: {check.detail}")
+            if check.fix:
+                click.echo(f"    fix: {check.fix}")
+        failed = sum(1 for c in checks if c.status == "fail")
+        warned = sum(1 for c in checks if c.status == "warn")
+        click.echo(f"{len(checks)} checks: {failed} failed, {warned} warnings")
+        if failed:
+            sys.exit(1)
+
+    @cli.group("dashboard")
+    def dashboard() -> None:
+        """Dashboard users."""
+
+    @dashboard.command("add-user")
+    @click.argument("email")
+    @click.password_option(help="The password (asked for when not given).")
+    @click.option("--language", type=click.Choice(["en", "de", ""]), default="", help="UI language of this user.")
+    @click.pass_obj
+    def add_user(state: Any, email: str, password: str, language: str) -> None:
+        """Create a dashboard user who logs in with EMAIL."""
+        from connector.dashboard.users import create_user
+
+        create_user(state.runtime, email, password, language=language)
+        click.echo(f"created dashboard user {email.strip().lower()}")
+
+    @dashboard.command("set-password")
+    @click.argument("email")
+    @click.password_option()
+    @click.pass_obj
+    def set_password(state: Any, email: str, password: str) -> None:
+        """Give the dashboard user EMAIL a new password."""
+        from connector.dashboard.users import set_password as change
+
+        if not change(state.runtime, email, password):
+            raise click.UsageError(f"no dashboard user {email}")
+        click.echo("password changed")

@@ -30,19 +30,21 @@ def _as_runtime(value: object) -> Runtime | None:
         return value
     if isinstance(value, TaskContext):
         return value.runtime
-    return None
+    owner = getattr(value, "runtime", None) if value is not None and not isinstance(value, type) else None
+    return owner if isinstance(owner, Runtime) else None
 
 
-def bind(jobs: JobRegistry) -> None:
-    """Remember the runtime that is registering ``jobs`` (called from ``connector_register_jobs``)."""
+def bind(jobs: JobRegistry) -> Runtime | None:
+    """Remember (and return) the runtime registering ``jobs`` (called from ``connector_register_jobs``)."""
     global _latest
     frame = sys._getframe(1)
     while frame is not None:
         candidate = _as_runtime(frame.f_locals.get("self"))
         if candidate is not None and getattr(candidate, "jobs", None) is jobs:
             _latest = weakref.ref(candidate)
-            return
+            return candidate
         frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def use(rt: Runtime) -> contextvars.Token[Runtime | None]:

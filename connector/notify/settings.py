@@ -51,7 +51,7 @@ def _default_rate_card() -> dict[str, dict[str, float]]:
 
 def _default_templates() -> dict[str, dict[str, str]]:
     # The sandbox's approved templates; a real number needs the names approved in WhatsApp Manager.
-    return {"order_shipped": {"en": "order_shipped"}, "back_in_stock": {"en": "back_in_stock"}}
+    return {"order_shipped": {"en": "order_shipped"}}
 
 
 class NotifySettings(BaseModel):

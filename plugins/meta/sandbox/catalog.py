@@ -176,6 +176,7 @@ def items_batch(state: GraphState, catalog: Catalog, params: dict[str, Any], bod
         warnings: list[dict[str, Any]] = []
         invalid_ids: list[str] = []
         applied = 0
+        accepted_then_failed = 0
         for method, data in checked:
             retailer_id = str(data["id"])
             exists = retailer_id in catalog.items
@@ -194,6 +195,13 @@ def items_batch(state: GraphState, catalog: Catalog, params: dict[str, Any], bod
                     item_errors.append(f"Item {retailer_id} already exists; use UPDATE")
                 else:
                     item_errors, item_warnings = item_problems(data, creating)
+                failure = state.options.processing_errors.get(retailer_id)
+                if not item_errors and failure is not None:
+                    # Valid on arrival, refused while the batch is processed: only the batch status says so.
+                    invalid_ids.append(retailer_id)
+                    errors.append({"line": None, "id": retailer_id, "message": failure})
+                    accepted_then_failed += 1
+                    continue
                 if not item_errors:
                     fields = {k: v for k, v in data.items() if k != "id"}
                     if creating:
@@ -214,7 +222,7 @@ def items_batch(state: GraphState, catalog: Catalog, params: dict[str, Any], bod
                 errors.extend({"line": None, "id": retailer_id, "message": m} for m in item_errors)
             warnings.extend({"line": None, "id": retailer_id, "message": m} for m in item_warnings)
         handles: list[str] = []
-        if applied or not invalid_ids:
+        if applied or accepted_then_failed or not invalid_ids:
             handle = "AUj" + secrets.token_urlsafe(24)
             catalog.batches[handle] = Batch(handle, errors, warnings, invalid_ids)
             handles.append(handle)

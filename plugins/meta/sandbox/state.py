@@ -47,6 +47,9 @@ class Options:
     max_payload_bytes: int = 28 * 1024 * 1024
     #: How many ``check_batch_request_status`` polls answer ``in progress`` before ``finished``.
     batch_polls_in_progress: int = 1
+    #: Items Meta accepts in ``items_batch`` but fails while processing the batch (an image it cannot download,
+    #: a policy rejection): retailer id -> message. They are reported only by ``check_batch_request_status``.
+    processing_errors: dict[str, str] = field(default_factory=dict)
     #: HTTP status of throttling errors (130429, 131056, 80014).
     throttle_http_status: int = 429
     #: Customer service window (WhatsApp, Messenger, Instagram) and the Messenger HUMAN_AGENT window.
@@ -72,6 +75,8 @@ class Options:
                 value = float(value)
             elif isinstance(current, list):
                 value = list(value)
+            elif isinstance(current, dict):
+                value = {str(k): str(v) for k, v in dict(value).items()}
             setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:

@@ -508,6 +508,18 @@ def register_control(app: Flask, store: Store, gate: Gate) -> None:
         store.set_published(post_id(data["product_id"]), bool(data["published"]))
         return ok()
 
+    @app.post("/_sandbox/product")
+    def edit_product() -> Response:
+        data = body()
+        store.edit_product(post_id(data["product_id"]), {k: data[k] for k in ("name", "image") if k in data})
+        return ok()
+
+    @app.post("/_sandbox/move")
+    def move() -> Response:
+        data = body()
+        store.move_variation(post_id(data["variant_id"]), post_id(data["product_id"]))
+        return ok()
+
     @app.post("/_sandbox/delete")
     def delete() -> Response:
         store.delete_product(post_id(body()["product_id"]))

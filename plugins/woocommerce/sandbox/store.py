@@ -275,6 +275,31 @@ class Store:
             post.status = "publish" if published else "draft"
             self._product_changed(post)
 
+    def edit_product(self, product_id: int, changes: Mapping[str, Any]) -> None:
+        """Change a product's ``name`` or ``image`` (``None`` removes the image), as an admin edit would."""
+        with self.lock:
+            post = self.product(product_id)
+            for key in ("name", "image"):
+                if key in changes:
+                    setattr(post, key, changes[key])
+            self._product_changed(post)
+
+    def move_variation(self, variation_id: int, product_id: int) -> None:
+        """Re-parent a variation under another variable product (what a product merge does to ``post_parent``)."""
+        with self.lock:
+            post = self._variant(variation_id)
+            target = self.product(product_id)
+            if not post.parent_id or target.type != "variable":
+                raise ApiError(400, "sandbox_not_movable", "only a variation can move, and only to a variable product")
+            old = self.posts[post.parent_id]
+            old.variations.remove(variation_id)
+            target.variations.append(variation_id)
+            post.parent_id = product_id
+            self._variant_ids = None
+            self._json_cache.pop(old.id, None)
+            self._touch(old)
+            self._product_changed(post)
+
     def delete_product(self, product_id: int) -> None:
         with self.lock:
             post = self.product(product_id)

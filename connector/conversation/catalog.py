@@ -1,0 +1,199 @@
+"""Browse and search: the synced catalog (``shop_variants``) as WhatsApp product lists or pick lists.
+
+WhatsApp shows products from the Meta catalog, so there only variants that are in the channel's
+catalog are offered, in product lists of up to ``[chat] products_per_page`` products (30 at most,
+in up to 10 sections), paged with a "More" button. Messenger and Instagram get the same page as a
+pick list (quick replies): tapping a product puts it in the chat cart. Sold-out variants are listed
+in their own section and come with a "notify me" choice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, func, select
+
+from connector import model
+from connector.conversation.replies import menu, short
+from connector.db.models import CatalogItem, ShopVariant
+from connector.serialization import from_json
+
+if TYPE_CHECKING:
+    from connector.conversation.intents import ChatContext
+
+_BUYABLE = frozenset({model.Availability.IN_STOCK, model.Availability.PREORDER, model.Availability.AVAILABLE_FOR_ORDER})
+MAX_RESULTS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A variant as the chat offers it."""
+
+    variant: model.Variant
+    sold_out: bool
+
+    @property
+    def id(self) -> str:
+        return self.variant.external_id
+
+
+def is_sold_out(variant: model.Variant) -> bool:
+    """Sold out: not buyable, or a tracked stock of zero."""
+    return variant.availability not in _BUYABLE or variant.stock_quantity == 0
+
+
+def catalog_id(ctx: ChatContext) -> str | None:
+    """The Meta catalog the channel shows (WhatsApp product lists need it), or ``None``."""
+    publisher = ctx.runtime.connections.channel_adapter(ctx.channel_connection_id).catalog()
+    return publisher.catalog_id if publisher is not None else None
+
+
+def _catalog_channel(ctx: ChatContext, wanted: str) -> int | None:
+    for target in ctx.runtime.connections.catalog_targets(ctx.shop_connection_id):
+        if target.publisher.catalog_id == wanted:
+            return target.channel_connection_id
+    return None
+
+
+def offers(ctx: ChatContext, *, collection: str | None = None, query: str | None = None) -> list[Offer]:
+    """Listed variants of the shop, filtered by collection or search words, available ones first.
+
+    On WhatsApp only variants the catalog holds are returned (a product list cannot show others)."""
+    clauses = [ShopVariant.shop_connection_id == ctx.shop_connection_id, ShopVariant.listed.is_(True)]
+    for word in (query or "").casefold().split()[:5]:
+        like = f"%{word}%"
+        clauses.append(
+            func.lower(ShopVariant.title).like(like) | func.lower(func.coalesce(ShopVariant.sku, "")).like(like)
+        )
+    stmt = select(ShopVariant).where(and_(*clauses)).order_by(ShopVariant.title, ShopVariant.id)
+    catalog = catalog_id(ctx) if ctx.channel == "whatsapp" else None
+    if catalog is not None:
+        owner = _catalog_channel(ctx, catalog)
+        if owner is None:
+            return []
+        stmt = stmt.join(
+            CatalogItem,
+            and_(
+                CatalogItem.shop_variant_id == ShopVariant.id,
+                CatalogItem.channel_connection_id == owner,
+                CatalogItem.status.in_(("synced", "pending")),
+            ),
+        )
+    with ctx.runtime.db.session() as session:
+        rows = list(session.scalars(stmt.limit(MAX_RESULTS * 4 if collection else MAX_RESULTS)))
+    found: list[Offer] = []
+    for row in rows:
+        variant = from_json(row.data)
+        if collection is not None and collection not in variant.collections:
+            continue
+        found.append(Offer(variant, is_sold_out(variant)))
+    found.sort(key=lambda o: o.sold_out)  # stable: titles stay in order within each group
+    return found[:MAX_RESULTS]
+
+
+def collections(ctx: ChatContext) -> list[str]:
+    """Collection names of the listed variants, alphabetically."""
+    names: set[str] = set()
+    with ctx.runtime.db.session() as session:
+        for data in session.scalars(
+            select(ShopVariant.data).where(
+                ShopVariant.shop_connection_id == ctx.shop_connection_id, ShopVariant.listed.is_(True)
+            )
+        ):
+            names.update(data.get("collections") or [])
+    return sorted(names)
+
+
+def browse(ctx: ChatContext, page: int = 0) -> list[model.Outbound]:
+    """The collections as a list (paged), or every product when the shop has no collections."""
+    names = collections(ctx)
+    if not names:
+        return products(ctx, ctx.t("all_products"), offers(ctx), page=0, more_id="all")
+    per_page = ctx.runtime.config.chat.rows_per_page
+    chunk = names[page * per_page : (page + 1) * per_page]
+    rows = [model.ListRow(f"col:0:{name}", short(name), short(name, 72) if len(name) > 20 else "") for name in chunk]
+    if (page + 1) * per_page < len(names):
+        rows.append(model.ListRow(f"cols:{page + 1}", ctx.t("more"), ctx.t("more_desc")))
+    body = ctx.t("collections_body")
+    return [
+        model.ListMessage(body=body, button=short(ctx.t("collections_button")), sections=[model.ListSection("-", rows)])
+    ]
+
+
+def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, more_id: str) -> list[model.Outbound]:
+    """One page of ``found``: a product list (WhatsApp with a catalog) or a pick list, then "notify me" choices
+    for sold-out ones, then a "More" button when pages follow. ``more_id`` is the reply id prefix of the next page."""
+    if not found:
+        return menu(ctx, intro=ctx.t("no_products"))
+    catalog = catalog_id(ctx) if ctx.channel == "whatsapp" else None
+    per_page = ctx.runtime.config.chat.products_per_page if catalog else ctx.runtime.config.chat.rows_per_page
+    pages = math.ceil(len(found) / per_page)
+    page = min(page, pages - 1)
+    chunk = found[page * per_page : (page + 1) * per_page]
+    messages: list[model.Outbound] = []
+    if catalog:
+        messages.append(_product_list(ctx, catalog, title, chunk, count=len(found), page=page, pages=pages))
+        sold_out = [o for o in chunk if o.sold_out]
+        if sold_out:
+            messages.append(_notify_choices(ctx, sold_out))
+        if page + 1 < pages:
+            messages.append(
+                model.ButtonsMessage(
+                    body=ctx.t("next_page_body"), buttons=[model.Button(f"{more_id}:{page + 1}", short(ctx.t("more")))]
+                )
+            )
+        return messages
+    rows = [_pick_row(ctx, o) for o in chunk]
+    if page + 1 < pages:
+        rows.append(model.ListRow(f"{more_id}:{page + 1}", ctx.t("more"), ctx.t("more_desc")))
+    body = ctx.t("products_pick_body", title=title, count=len(found), page=page + 1, pages=pages)
+    return [
+        model.ListMessage(body=body, button=short(ctx.t("products_button")), sections=[model.ListSection("-", rows)])
+    ]
+
+
+def _pick_row(ctx: ChatContext, offer: Offer) -> model.ListRow:
+    price = str(offer.variant.effective_price)
+    if offer.sold_out:
+        return model.ListRow(
+            f"notify:{offer.id}", short(f"🔔 {offer.variant.title}"), short(f"{ctx.t('sold_out_mark')} · {price}", 72)
+        )
+    return model.ListRow(f"add:{offer.id}", short(offer.variant.title), short(f"{offer.variant.title} · {price}", 72))
+
+
+def _product_list(
+    ctx: ChatContext, catalog: str, title: str, chunk: list[Offer], *, count: int, page: int, pages: int
+) -> model.ProductListMessage:
+    available = [o.id for o in chunk if not o.sold_out]
+    sold_out = [o.id for o in chunk if o.sold_out]
+    sections = []
+    if available:
+        sections.append(model.ProductSection(short(ctx.t("section_available"), 24), available))
+    if sold_out:
+        sections.append(model.ProductSection(short(ctx.t("section_sold_out"), 24), sold_out))
+    body = ctx.t("products_body", count=count, page=page + 1, pages=pages)
+    return model.ProductListMessage(catalog_id=catalog, header=short(title, 60), body=body, sections=sections)
+
+
+def _notify_choices(ctx: ChatContext, sold_out: list[Offer]) -> model.Outbound:
+    titles = ", ".join(o.variant.title for o in sold_out[:10])
+    body = ctx.t("sold_out_body", titles=titles)
+    if len(sold_out) == 1:
+        return model.ButtonsMessage(
+            body=body, buttons=[model.Button(f"notify:{sold_out[0].id}", short(ctx.t("notify_button")))]
+        )
+    rows = [model.ListRow(f"notify:{o.id}", short(o.variant.title), short(o.variant.title, 72)) for o in sold_out]
+    return model.ListMessage(body=body, button=short(ctx.t("notify_button")), sections=[model.ListSection("-", rows)])
+
+
+def variant(ctx: ChatContext, external_id: str) -> model.Variant | None:
+    """The synced variant ``external_id`` of this shop, or ``None``."""
+    with ctx.runtime.db.session() as session:
+        data = session.scalar(
+            select(ShopVariant.data).where(
+                ShopVariant.shop_connection_id == ctx.shop_connection_id, ShopVariant.external_id == external_id
+            )
+        )
+    return from_json(data) if data else None

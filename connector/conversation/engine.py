@@ -1,0 +1,330 @@
+"""The conversation engine: one inbound message in, replies out, state saved, all once.
+
+``conversation.handle`` (a task carrying the inbound message row id) does, in order:
+
+1. skip messages the notify subsystem answers (STOP/START) and contacts a person has taken over;
+2. take the contact's lease (a second message of the same contact waits, so answers keep their order);
+3. work out the answer (:func:`dispatch`), calling the shop where needed, outside any transaction;
+4. in ONE transaction: save the state, mark the message answered, queue the replies in the outbox
+   (idempotency keys ``chat:<inbound id>:<n>``) and record a handoff if there was one.
+
+A re-run after a crash finds the message marked answered (or its replies queued) and does nothing;
+order creation inside step 3 is idempotent on its own (:mod:`connector.conversation.checkout`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from connector import model
+from connector.chat.messages import queue_message
+from connector.conversation import address, catalog, checkout, handoff, orders, state
+from connector.conversation.intents import ChatContext, plugin_intents
+from connector.conversation.replies import fit, menu
+from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage
+from connector.serialization import from_json
+from connector.work.queue import Retry
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+    from connector.work.registry import TaskContext
+
+log = logging.getLogger(__name__)
+
+GREETINGS_DE = frozenset({"hallo", "guten tag", "moin", "servus", "grüß gott", "gruss gott", "hallöchen", "menü"})
+GREETINGS_EN = frozenset({"hello", "hi", "hey", "good morning", "good evening", "menu", "start over"})
+CANCEL = frozenset({"cancel", "abbrechen", "abbruch", "back", "zurück"})
+ORDERS_WORDS = frozenset({"orders", "my orders", "bestellungen", "meine bestellungen", "bestellung", "order status"})
+
+
+def language_of(locale: str | None) -> str | None:
+    """``"de"`` or ``"en"`` from a locale such as ``de_DE`` or ``en-GB``; ``None`` for anything else."""
+    if not locale:
+        return None
+    code = re.split(r"[-_]", locale.strip().lower())[0]
+    return code if code in ("de", "en") else None
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.strip().casefold().strip("!?.,").split())
+
+
+def handle_task(ctx: TaskContext, inbound_id: int) -> None:
+    """Task ``conversation.handle``: answer the inbound message ``inbound_id`` (idempotent)."""
+    handle(ctx.runtime, inbound_id)
+
+
+def handle(rt: Runtime, inbound_id: int) -> None:
+    """Answer the stored inbound message ``inbound_id`` once (see the module docstring)."""
+    settings = rt.config.chat
+    if not settings.enabled:
+        return
+    with rt.db.session() as session:
+        row = session.get(InboundMessage, inbound_id)
+        if row is None:
+            return
+        contact_row = session.get(Contact, row.contact_id)
+        channel_row = session.get(ChannelConnection, row.channel_connection_id)
+        if contact_row is None or channel_row is None:
+            return
+        answered = session.scalar(
+            select(OutboundMessage.id).where(OutboundMessage.idempotency_key == f"chat:{inbound_id}:0")
+        )
+    if answered is not None:
+        return
+    message = from_json(row.data)
+    if isinstance(message, model.InboundText) and _is_consent_keyword(message.text):
+        return  # STOP / START: the notify subsystem answers
+    if isinstance(message, model.DeliveryStatus):
+        return
+    if state.acquire(rt, contact_row.id, settings.contact_lock_seconds) is None:
+        raise Retry(0.2, f"contact {contact_row.id} is busy with another message")
+    try:
+        conversation = state.load(rt, contact_row.id)
+        if conversation.handled(inbound_id):
+            return
+        if conversation.silent():
+            conversation.mark_handled(inbound_id)
+            with rt.db.session() as session:
+                state.save(session, conversation, inbound_id)
+            return
+        contact = model.Contact(
+            channel=channel_row.channel,
+            channel_user_id=contact_row.channel_user_id,
+            phone=contact_row.phone,
+            name=contact_row.name or "",
+            locale=contact_row.locale,
+        )
+        language = language_of(contact_row.locale) or conversation.language or settings.default_language
+        ctx = ChatContext(
+            runtime=rt,
+            channel_connection_id=channel_row.id,
+            shop_connection_id=channel_row.shop_connection_id,
+            channel=channel_row.channel,
+            contact_id=contact_row.id,
+            contact=contact,
+            inbound_id=inbound_id,
+            message=message,
+            language=language,
+            conversation=conversation,
+        )
+        _detect_language(ctx)
+        was_silent = conversation.silent()
+        replies = dispatch(ctx)
+        adapter = rt.connections.channel_adapter(channel_row.id)
+        fitted = [part for reply in replies for part in fit(adapter, reply)]
+        conversation.mark_handled(inbound_id)
+        with rt.db.session() as session:
+            state.save(session, conversation, inbound_id)
+            for n, reply in enumerate(fitted):
+                queue_message(
+                    rt,
+                    channel_connection_id=channel_row.id,
+                    recipient=contact_row.channel_user_id,
+                    message=reply,
+                    kind="chat_reply",
+                    idempotency_key=f"chat:{inbound_id}:{n}",
+                    contact_id=contact_row.id,
+                    session=session,
+                )
+            if conversation.silent() and not was_silent:
+                handoff.record(rt, session, ctx, conversation.data.get("handoff_reason", "asked"))
+        rt.queue._notify()
+    finally:
+        state.release(rt, contact_row.id)
+
+
+def _is_consent_keyword(text: str) -> bool:
+    try:
+        from connector.notify.consent import is_consent_keyword
+    except ImportError:  # the notify subsystem is not installed: nobody else answers STOP
+        return False
+    return is_consent_keyword(text)
+
+
+def _detect_language(ctx: ChatContext) -> None:
+    """A greeting in German or English (when the channel tells no locale) sets the conversation's language."""
+    if language_of(ctx.contact.locale) or not isinstance(ctx.message, model.InboundText):
+        return
+    text = _normal(ctx.message.text)
+    found = "de" if text in GREETINGS_DE else "en" if text in GREETINGS_EN and text not in ("hi", "hey") else None
+    if found:
+        ctx.language = ctx.conversation.language = found
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def dispatch(ctx: ChatContext) -> list[model.Outbound]:
+    """The answer to ``ctx.message``: carts become orders, taps run their action, texts continue a flow or
+    trigger an intent, anything else gets the menu."""
+    message = ctx.message
+    if isinstance(message, model.InboundCart):
+        ctx.conversation.clear()
+        return checkout.handle_cart(ctx, list(message.lines))
+    if isinstance(message, model.InboundReply):
+        return _reply(ctx, message.reply_id)
+    if isinstance(message, model.InboundText):
+        return _text(ctx, message.text)
+    return menu(ctx)
+
+
+def _intent(ctx: ChatContext, intent_id: str) -> list[model.Outbound]:
+    conv = ctx.conversation
+    minutes = ctx.runtime.config.chat.flow_timeout_minutes
+    if intent_id == "browse":
+        conv.clear()
+        return catalog.browse(ctx)
+    if intent_id == "search":
+        conv.start("search", "query", minutes)
+        return [model.TextMessage(ctx.t("search_prompt"))]
+    if intent_id == "orders":
+        conv.clear()
+        return orders.my_orders(ctx)
+    if intent_id == "address":
+        conv.clear()
+        return orders.choose_for_address(ctx)
+    if intent_id == "back_in_stock":
+        conv.start("back_in_stock", "query", minutes)
+        return [model.TextMessage(ctx.t("back_in_stock_prompt"))]
+    if intent_id == "agent":
+        return handoff.start(ctx, "asked")
+    for intent in plugin_intents(ctx.runtime):
+        if intent.id == intent_id:
+            conv.clear()
+            return list(intent.handler(ctx))
+    return menu(ctx)
+
+
+def _reply(ctx: ChatContext, reply_id: str) -> list[model.Outbound]:
+    kind, _, rest = reply_id.partition(":")
+    if kind == "menu":
+        return _intent(ctx, rest)
+    if kind == "cols":
+        return catalog.browse(ctx, page=int(rest or 0))
+    if kind == "col":
+        page, _, name = rest.partition(":")
+        return catalog.products(ctx, name, catalog.offers(ctx, collection=name), page=int(page), more_id=f"colp:{name}")
+    if kind == "colp":  # the next page of a collection: colp:<name>:<page>
+        name, _, page = rest.rpartition(":")
+        return catalog.products(ctx, name, catalog.offers(ctx, collection=name), page=int(page), more_id=f"colp:{name}")
+    if kind == "all":
+        return catalog.products(ctx, ctx.t("all_products"), catalog.offers(ctx), page=int(rest or 0), more_id="all")
+    if kind == "find":  # the next page of search results: find:<query>:<page>
+        query, _, page = rest.rpartition(":")
+        return _search(ctx, query, page=int(page))
+    if kind in ("add", "BUY"):
+        return checkout.add_to_cart(ctx, rest)
+    if kind == "notify":
+        return _subscribe(ctx, rest)
+    if kind == "cart":
+        action, _, source = rest.partition(":")
+        if action == "confirm" and source.isdigit():
+            return checkout.confirm(ctx, int(source))
+        if action == "checkout":
+            return checkout.checkout(ctx)
+        ctx.conversation.clear()
+        return [model.TextMessage(ctx.t("cart_change_body")), *catalog.browse(ctx)]
+    if kind == "addr":
+        return address.confirmed(ctx, rest == "yes")
+    if kind == "addr_order":
+        return orders.picked_for_address(ctx, rest)
+    return menu(ctx)
+
+
+def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
+    conv = ctx.conversation
+    text = _normal(raw)
+    if handoff.asks_for_person(raw):
+        return handoff.start(ctx, "keyword")
+    flow = conv.in_flow()
+    if flow and text in CANCEL:
+        conv.clear()
+        return menu(ctx, intro=ctx.t("cancelled"))
+    if text in GREETINGS_DE or text in GREETINGS_EN:
+        conv.clear()
+        return menu(ctx)
+    if flow == "address":
+        return address.answer(ctx, raw)
+    if flow == "lookup":
+        found = orders.ORDER_NUMBER.match(raw.strip())
+        if conv.step == "proof":
+            return orders.proof(ctx, raw)
+        if found:
+            return orders.lookup(ctx, found.group(1), then=conv.data.get("then"))
+    if flow == "search":
+        conv.clear()
+        return _search(ctx, raw.strip(), page=0)
+    if flow == "back_in_stock":
+        conv.clear()
+        return _back_in_stock(ctx, raw.strip())
+    for intent in plugin_intents(ctx.runtime):
+        if intent.matches(raw):
+            conv.clear()
+            return list(intent.handler(ctx))
+    if text in ORDERS_WORDS:
+        conv.clear()
+        return orders.my_orders(ctx)
+    number = orders.ORDER_NUMBER.match(raw.strip())
+    if number:
+        return orders.lookup(ctx, number.group(1))
+    conv.clear()
+    found = catalog.offers(ctx, query=raw.strip()) if len(text) >= 3 else []
+    if found:
+        return catalog.products(
+            ctx, ctx.t("search_title", query=raw.strip()), found, page=0, more_id=f"find:{raw.strip()[:60]}"
+        )
+    return menu(ctx, intro=ctx.t("menu_not_understood", text=raw.strip()[:60]))
+
+
+def _search(ctx: ChatContext, query: str, page: int) -> list[model.Outbound]:
+    found = catalog.offers(ctx, query=query)
+    if not found:
+        return menu(ctx, intro=ctx.t("search_none", query=query[:60]))
+    return catalog.products(
+        ctx, ctx.t("search_title", query=query[:60]), found, page=page, more_id=f"find:{query[:60]}"
+    )
+
+
+def _back_in_stock(ctx: ChatContext, query: str) -> list[model.Outbound]:
+    found = catalog.offers(ctx, query=query)
+    sold_out = [o for o in found if o.sold_out]
+    if not found:
+        return menu(ctx, intro=ctx.t("search_none", query=query[:60]))
+    if not sold_out:
+        return [
+            model.TextMessage(ctx.t("back_in_stock_none_sold_out", query=query[:60])),
+            *catalog.products(
+                ctx, ctx.t("search_title", query=query[:60]), found, page=0, more_id=f"find:{query[:60]}"
+            ),
+        ]
+    if len(sold_out) == 1:
+        return _subscribe(ctx, sold_out[0].id)
+    return catalog.products(
+        ctx, ctx.t("search_title", query=query[:60]), sold_out, page=0, more_id=f"find:{query[:60]}"
+    )
+
+
+def _subscribe(ctx: ChatContext, variant_id: str) -> list[model.Outbound]:
+    """The "notify me" button: a back-in-stock subscription through the notify subsystem."""
+    variant = catalog.variant(ctx, variant_id)
+    title = variant.title if variant is not None else variant_id
+    try:
+        from connector.notify import back_in_stock
+    except ImportError:
+        return [model.TextMessage(ctx.t("back_in_stock_unavailable"))]
+    text = ctx.t("back_in_stock_subscribed", title=title)
+    back_in_stock.subscribe(
+        ctx.runtime,
+        contact_id=ctx.contact_id,
+        shop_connection_id=ctx.shop_connection_id,
+        variant_external_id=variant_id,
+        source=f"chat:{ctx.channel}:{ctx.inbound_id}",
+        consent_text=text,
+    )
+    ctx.conversation.clear()
+    return [model.TextMessage(text)]

@@ -1,0 +1,207 @@
+"""Back-in-stock: subscriptions, and waves of notifications when a variant's stock goes from 0 to above 0.
+
+A wave notifies at most ``ceil(stock x back_in_stock_factor)`` subscribers, first come first served, so 10,000
+people are not told about 3 items; while stock and subscribers remain, the next wave follows after
+``back_in_stock_wave_interval_seconds``. A subscription ends when it is notified, or after
+``back_in_stock_expiry_days``. Each chunk of a wave marks its subscriptions ``notified`` and adds their outbox
+rows in one transaction, so a crash mid-wave neither loses nor repeats a notification.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from connector.db.models import Contact, ShopVariant
+from connector.db.models_notify import BackInStockSubscription
+from connector.notify.consent import record_opt_in
+from connector.notify.outbox import queue_notification
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from connector.runtime import Runtime
+
+CHUNK = 500
+WAVE_TASK = "notify.back_in_stock_wave"
+
+
+def purpose_of(rt: Runtime) -> str:
+    """The consent purpose back-in-stock messages need (``marketing`` unless configured as utility)."""
+    return rt.config.notify.back_in_stock_category
+
+
+def subscribe(
+    rt: Runtime,
+    *,
+    contact_id: int,
+    shop_connection_id: int,
+    variant_external_id: str,
+    source: str,
+    consent_text: str | None = None,
+) -> int:
+    """Subscribe a contact to a variant; returns the subscription id (the existing one if already subscribed).
+
+    With ``consent_text`` (what the customer agreed to), the opt-in is recorded in the same transaction."""
+    key = f"{contact_id}:{shop_connection_id}:{variant_external_id}"
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        if consent_text:
+            record_opt_in(
+                rt, contact_id=contact_id, purpose=purpose_of(rt), source=source, text=consent_text, session=session
+            )
+        existing = session.scalar(select(BackInStockSubscription.id).where(BackInStockSubscription.active_key == key))
+        if existing is not None:
+            return existing
+        row = BackInStockSubscription(
+            contact_id=contact_id,
+            shop_connection_id=shop_connection_id,
+            variant_external_id=variant_external_id,
+            status="active",
+            active_key=key,
+            source=source,
+            created_at=now,
+            expires_at=now + timedelta(days=rt.config.notify.back_in_stock_expiry_days),
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def cancel(rt: Runtime, contact_id: int) -> int:
+    """End every active subscription of a contact (STOP); returns how many ended."""
+    with rt.db.session() as session:
+        return session.execute(
+            update(BackInStockSubscription)
+            .where(BackInStockSubscription.contact_id == contact_id, BackInStockSubscription.status == "active")
+            .values(status="cancelled", active_key=None, ended_at=datetime.now(UTC))
+        ).rowcount
+
+
+def on_stock_changed(
+    rt: Runtime, shop_connection_id: int, variant_external_id: str, old: int | None, new: int | None
+) -> None:
+    """Start a wave when a variant comes back (0 -> above 0)."""
+    if not rt.config.notify.back_in_stock_enabled or old != 0 or not new or new <= 0:
+        return
+    start_wave(rt, shop_connection_id, variant_external_id)
+
+
+def start_wave(rt: Runtime, shop_connection_id: int, variant_external_id: str, *, delay: float = 0) -> int | None:
+    """Enqueue a wave (at most one per variant per wave interval)."""
+    interval = rt.config.notify.back_in_stock_wave_interval_seconds
+    due = datetime.now(UTC) + timedelta(seconds=delay)
+    bucket = int(due.timestamp()) // interval
+    return rt.queue.enqueue(
+        WAVE_TASK,
+        {
+            "shop_connection_id": shop_connection_id,
+            "variant_external_id": variant_external_id,
+            "started": due.isoformat(),
+        },
+        delay=delay,
+        priority=50,
+        idempotency_key=f"bis-wave:{shop_connection_id}:{variant_external_id}:{bucket}",
+    )
+
+
+def _variables(variant: ShopVariant | None, variant_external_id: str) -> dict[str, Any]:
+    data = variant.data if variant is not None else {}
+    price = data.get("sale_price") or data.get("price") or {}
+    return {
+        "title": variant.title if variant is not None else variant_external_id,
+        "price": price.get("amount"),
+        "currency": price.get("currency") or "EUR",
+        "image_url": data.get("image_url"),
+        "link": data.get("link"),
+        "variant_id": variant_external_id,
+    }
+
+
+def _expire(session: Session, now: datetime) -> None:
+    session.execute(
+        update(BackInStockSubscription)
+        .where(BackInStockSubscription.status == "active", BackInStockSubscription.expires_at < now)
+        .values(status="expired", active_key=None, ended_at=now)
+    )
+
+
+def run_wave(rt: Runtime, shop_connection_id: int, variant_external_id: str, started: str) -> int:
+    """Notify the next ``stock x factor`` subscribers; returns how many were queued by this run."""
+    settings = rt.config.notify
+    since = datetime.fromisoformat(started)
+    queued = 0
+    while True:
+        now = datetime.now(UTC)
+        with rt.db.session() as session:
+            _expire(session, now)
+            variant = session.scalar(
+                select(ShopVariant).where(
+                    ShopVariant.shop_connection_id == shop_connection_id,
+                    ShopVariant.external_id == variant_external_id,
+                )
+            )
+            stock = variant.stock_quantity if variant is not None else None
+            if variant is not None and stock is not None and stock <= 0:
+                return queued
+            quota = math.ceil(stock * settings.back_in_stock_factor) if stock is not None else None
+            done = session.scalar(
+                select(func.count(BackInStockSubscription.id)).where(
+                    BackInStockSubscription.shop_connection_id == shop_connection_id,
+                    BackInStockSubscription.variant_external_id == variant_external_id,
+                    BackInStockSubscription.status == "notified",
+                    BackInStockSubscription.ended_at >= since,
+                )
+            )
+            room = CHUNK if quota is None else min(CHUNK, quota - (done or 0))
+            if room <= 0:
+                break
+            subs = list(
+                session.scalars(
+                    select(BackInStockSubscription)
+                    .where(
+                        BackInStockSubscription.shop_connection_id == shop_connection_id,
+                        BackInStockSubscription.variant_external_id == variant_external_id,
+                        BackInStockSubscription.status == "active",
+                    )
+                    .order_by(BackInStockSubscription.id)
+                    .limit(room)
+                )
+            )
+            if not subs:
+                return queued
+            variables = _variables(variant, variant_external_id)
+            contacts = {
+                c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_([s.contact_id for s in subs])))
+            }
+            for sub in subs:
+                message_id = queue_notification(
+                    rt,
+                    session,
+                    contact=contacts[sub.contact_id],
+                    kind="back_in_stock",
+                    purpose=purpose_of(rt),
+                    variables=variables,
+                    idempotency_key=f"bis:{sub.id}",
+                    priority=45,
+                )
+                sub.status, sub.active_key, sub.ended_at, sub.outbound_message_id = "notified", None, now, message_id
+            queued += len(subs)
+        rt.queue._notify()
+    # The wave is full: if subscribers still wait, the next wave looks at the stock again later.
+    with rt.db.session() as session:
+        waiting = session.scalar(
+            select(BackInStockSubscription.id)
+            .where(
+                BackInStockSubscription.shop_connection_id == shop_connection_id,
+                BackInStockSubscription.variant_external_id == variant_external_id,
+                BackInStockSubscription.status == "active",
+            )
+            .limit(1)
+        )
+    if waiting is not None:
+        start_wave(rt, shop_connection_id, variant_external_id, delay=settings.back_in_stock_wave_interval_seconds)
+    return queued

@@ -1,0 +1,72 @@
+"""Notification rows in the outbox and their state timeline.
+
+:func:`queue_notification` adds a notification in the caller's transaction, keyed by an idempotency key, so a
+notification exists exactly when its cause was recorded and a repeated cause adds nothing. What is sent is
+decided at send time (:mod:`connector.notify.policy`): free-form inside the 24-hour window, a template outside.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector import model
+from connector.db.models import Contact, OutboundMessage
+from connector.db.models_notify import OutboxEvent
+from connector.serialization import to_json
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+
+def record_event(session: Session, message_id: int, status: str, detail: str | None = None) -> None:
+    """Append a state change to the message's timeline."""
+    session.add(OutboxEvent(message_id=message_id, status=status, detail=detail))
+
+
+def language_of(contact: Contact | None, fallback: str) -> str:
+    """The contact's language (``de_DE`` -> ``de``), or ``fallback``."""
+    if contact is not None and contact.locale:
+        return contact.locale.replace("-", "_").split("_")[0].lower()
+    return fallback
+
+
+def queue_notification(
+    rt: Runtime,
+    session: Session,
+    *,
+    contact: Contact,
+    kind: str,
+    purpose: str,
+    variables: dict[str, Any],
+    idempotency_key: str,
+    priority: int = 40,
+) -> int | None:
+    """Add a notification for ``contact`` in ``session``'s transaction; ``None`` if the key was queued before."""
+    exists = session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
+    if exists is not None:
+        return None
+    language = language_of(contact, rt.config.notify.default_language)
+    row = OutboundMessage(
+        channel_connection_id=contact.channel_connection_id,
+        contact_id=contact.id,
+        recipient=contact.channel_user_id,
+        kind=kind,
+        payload=to_json(model.TextMessage(body="(rendered when sent)")),
+        idempotency_key=idempotency_key,
+        purpose=purpose,
+        notification={"language": language, "vars": variables},
+        status="pending",
+    )
+    session.add(row)
+    session.flush()
+    record_event(session, row.id, "pending", f"{kind} queued")
+    rt.queue.enqueue(
+        "message.send",
+        {"message_id": row.id, "channel_connection_id": row.channel_connection_id, "recipient": row.recipient},
+        session=session,
+        priority=priority,
+    )
+    return row.id

@@ -1,0 +1,135 @@
+"""What a notification becomes at send time: the rules of business messaging, applied in order.
+
+1. **Consent**: no granted opt-in for the message's purpose -> ``skipped``.
+2. **24-hour window**: inside it, a free-form interactive message rendered from the Jinja texts; outside it, the
+   approved template configured for the kind and language; no template -> ``skipped`` (never a 131047).
+3. **Cost**: the rate-card estimate for the category and the recipient's country.
+4. **Daily budget**: over it -> ``deferred`` to the next UTC day.
+5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from connector import model
+from connector.db.models import Contact, OutboundMessage
+from connector.notify import pricing
+from connector.notify.consent import consent_in
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from connector.notify.render import Renderer
+    from connector.notify.settings import NotifySettings
+
+#: How close to its end a window counts as closed already (the message must arrive while it is open).
+WINDOW_MARGIN = timedelta(minutes=5)
+WINDOW = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class Decision:
+    """``send`` (with the message and its pricing), ``skip`` (with a reason) or ``defer`` (until, why)."""
+
+    action: str
+    message: model.Outbound | None = None
+    reason: str | None = None
+    until: datetime | None = None
+    category: str | None = None
+    country: str | None = None
+    cost: float | None = None
+    outside_window: bool | None = None
+
+
+def category_of(settings: NotifySettings, kind: str) -> str:
+    """The pricing category of a notification kind's template."""
+    return settings.back_in_stock_category if kind == "back_in_stock" else "utility"
+
+
+def window_open(contact: Contact, now: datetime) -> bool:
+    """True while the customer's last message is less than 24 hours (minus a safety margin) old."""
+    last = contact.last_inbound_at
+    return last is not None and now - last < WINDOW - WINDOW_MARGIN
+
+
+def template_parameters(kind: str, variables: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Body and URL-button parameters a kind's template gets (documented in docs/notifications.md)."""
+    name = str(variables.get("name") or "").strip() or "there"
+    number = str(variables.get("number") or "")
+    if kind == "order_shipped":
+        carrier = str(variables.get("carrier") or "our carrier")
+        return [name, number, carrier], [str(variables.get("tracking_number") or number)]
+    if kind == "order_confirmed":
+        return [name, number, f"{variables.get('total', '')} {variables.get('currency', '')}".strip()], []
+    if kind == "back_in_stock":
+        return [str(variables.get("title") or "")], []
+    return [name, number], []
+
+
+def free_form(kind: str, blocks: dict[str, str], variables: dict[str, Any]) -> model.Outbound:
+    """The interactive message for a kind inside the window."""
+    body = blocks["body"]
+    button = blocks.get("button", "")[:20]
+    url = variables.get("tracking_url")
+    if button and url and str(url).startswith(("http://", "https://")):
+        return model.LinkButtonMessage(body=body, display_text=button, url=str(url))
+    if kind == "back_in_stock" and button:
+        return model.ButtonsMessage(body=body, buttons=[model.Button(id="notify:stop-alerts", title=button)])
+    return model.TextMessage(body=body)
+
+
+def decide(
+    session: Session,
+    settings: NotifySettings,
+    renderer: Renderer,
+    row: OutboundMessage,
+    contact: Contact | None,
+    channel: str,
+    now: datetime,
+) -> Decision:
+    """Apply the rules to one notification row (inside the send task's transaction)."""
+    if contact is None:
+        return Decision("skip", reason="the contact was deleted")
+    purpose = row.purpose or "utility"
+    if not consent_in(session, contact.id, purpose):
+        return Decision("skip", reason=f"no opt-in for {purpose} messages")
+    spec = row.notification or {}
+    language = str(spec.get("language") or settings.default_language)
+    variables = dict(spec.get("vars") or {})
+    inside = window_open(contact, now) and not spec.get("force_template")
+    if inside:
+        message = free_form(row.kind, renderer.render(row.kind, channel, language, variables), variables)
+        category = "service"
+    else:
+        name = (settings.templates.get(row.kind) or {}).get(language)
+        if not name:
+            return Decision(
+                "skip",
+                reason=f"outside the 24-hour window and no template configured for {row.kind} in {language!r}",
+            )
+        body, buttons = template_parameters(row.kind, variables)
+        message = model.TemplateMessage(
+            name=name,
+            language=settings.template_languages.get(language, language),
+            body_parameters=body,
+            button_parameters=buttons,
+        )
+        category = category_of(settings, row.kind)
+    country = pricing.country_of(contact.phone or row.recipient)
+    cost = pricing.estimate(settings, category, country, inside_window=inside)
+    decision = Decision(
+        "send", message=message, category=category, country=country, cost=cost, outside_window=not inside
+    )
+    if pricing.over_budget(session, settings, row.channel_connection_id, cost, now):
+        tomorrow = pricing.day_start(now) + timedelta(days=1)
+        return Decision("defer", until=tomorrow, reason=f"daily budget of {settings.daily_budget:g} reached")
+    if not inside:
+        until = pricing.reach_deferral(session, settings, row.channel_connection_id, row.recipient, now)
+        if until is not None:
+            return Decision(
+                "defer", until=until, reason=f"reach limit of {settings.reach_limit} users per 24 h reached"
+            )
+    return decision

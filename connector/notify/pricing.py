@@ -1,0 +1,93 @@
+"""Cost and reach: a price estimate per message from the rate card, the daily budget and the reach limit.
+
+The price of a message depends on its pricing category (``service`` = free-form inside the window, ``utility``,
+``marketing``) and the recipient's country, read from the phone number with ``phonenumbers``. Utility templates
+inside an open window are free (WhatsApp per-message pricing since July 2025).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import phonenumbers
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from connector.db.models import OutboundMessage
+
+if TYPE_CHECKING:
+    from connector.notify.settings import NotifySettings
+
+#: Outbox states that count as "went out" for budget and reach.
+SPENT = ("sending", "unknown", "sent", "delivered", "read")
+
+
+def country_of(phone: str | None) -> str | None:
+    """ISO country code of an international phone number (``4915112345678`` -> ``DE``), ``None`` if unknown."""
+    if not phone:
+        return None
+    digits = phone if phone.startswith("+") else "+" + phone
+    try:
+        number = phonenumbers.parse(digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(number)
+
+
+def estimate(settings: NotifySettings, category: str, country: str | None, *, inside_window: bool) -> float:
+    """The rate-card price of one message."""
+    if category == "service" or (category == "utility" and inside_window):
+        return 0.0
+    card = settings.rate_card.get(category) or {}
+    return float(card.get(country or "", card.get("default", 0.0)))
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent_today(session: Session, channel_id: int, now: datetime) -> float:
+    """What the channel connection spent (estimated) since midnight UTC."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(OutboundMessage.cost), 0.0)).where(
+            OutboundMessage.channel_connection_id == channel_id,
+            OutboundMessage.sent_at >= day_start(now),
+            OutboundMessage.status.in_(SPENT),
+        )
+    )
+    return float(total or 0.0)
+
+
+def over_budget(session: Session, settings: NotifySettings, channel_id: int, cost: float, now: datetime) -> bool:
+    """True when sending a message of ``cost`` would take the day's spend over the budget."""
+    if settings.daily_budget <= 0 or cost <= 0:
+        return False
+    return spent_today(session, channel_id, now) + cost > settings.daily_budget + 1e-9
+
+
+def reach_deferral(
+    session: Session, settings: NotifySettings, channel_id: int, recipient: str, now: datetime
+) -> datetime | None:
+    """When a message outside the window to a *new* user would exceed the reach limit: the time a slot frees up
+    (the oldest reached user's message turns 24 hours old). ``None`` when it may go now."""
+    limit = settings.reach_limit
+    if limit <= 0:
+        return None
+    since = now - timedelta(hours=24)
+    reached = (
+        OutboundMessage.channel_connection_id == channel_id,
+        OutboundMessage.outside_window.is_(True),
+        OutboundMessage.sent_at > since,
+        OutboundMessage.status.in_(SPENT),
+    )
+    already = session.scalar(
+        select(OutboundMessage.id).where(*reached, OutboundMessage.recipient == recipient).limit(1)
+    )
+    if already is not None:
+        return None
+    count = session.scalar(select(func.count(func.distinct(OutboundMessage.recipient))).where(*reached)) or 0
+    if count < limit:
+        return None
+    oldest = session.scalar(select(func.min(OutboundMessage.sent_at)).where(*reached))
+    return (oldest or now) + timedelta(hours=24, seconds=1)
