@@ -62,11 +62,11 @@ def test_the_core_calls_every_hook(stack: Stack, hooks: HookRecorder) -> None:
     wait_for(lambda: hooks.named("connector_inbound_message"))
 
     message_id = send_test_message(rt, stack.channel_id, "+4915112345678", text="Your test message")
-    sent = wait_for(lambda: hooks.named("connector_notification_sent"))
-    assert sent[0]["message_id"] == message_id and sent[0]["kind"] == "test"
+    [sent] = wait_for(lambda: [c for c in hooks.named("connector_notification_sent") if c["message_id"] == message_id])
+    assert sent["kind"] == "test"
     with rt.db.session() as session:
         row = session.scalar(select(OutboundMessage).where(OutboundMessage.id == message_id))
-    assert row.channel_message_id == sent[0]["channel_message_id"]
+    assert row.channel_message_id == sent["channel_message_id"]
     assert stack.graph.messages_to("4915112345678")[-1]["text"]["body"] == "Your test message"
 
     called |= {name for name, _ in hooks.calls}
