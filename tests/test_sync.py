@@ -184,3 +184,28 @@ def test_errors_the_catalog_reports_per_item_show_on_the_item(quiet_stack: Stack
     assert items[refused].status == "error"
     assert items[refused].errors == ["Image could not be downloaded (HTTP 404)"]
     assert {i.status for r, i in items.items() if r != refused} == {"synced"}
+
+
+def test_two_syncs_of_one_shop_never_run_at_once(quiet_stack: Stack) -> None:
+    import threading
+
+    from connector.sync.catalog import SyncBusy
+
+    outcomes: list[str] = []
+    started = threading.Barrier(2)
+
+    def sync() -> None:
+        started.wait()
+        try:
+            run_sync(quiet_stack.runtime, quiet_stack.shop_id, mode="full")
+            outcomes.append("ran")
+        except SyncBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["busy", "ran"]
+    assert quiet_stack.graph.stats()["catalogs"][quiet_stack.graph.connection_settings()["catalog_id"]]["write_calls"] == 1
