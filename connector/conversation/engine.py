@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from connector import model
-from connector.chat.messages import queue_message
-from connector.conversation import address, catalog, checkout, handoff, orders, state
+from connector.conversation import address, catalog, checkout, handoff, orders, outbox, state
 from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
-from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage
+from connector.db.models import ChannelConnection, Contact, InboundMessage
+from connector.db.models_conversation import ChatReply
 from connector.serialization import from_json
 from connector.work.queue import Retry
 
@@ -71,9 +71,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         channel_row = session.get(ChannelConnection, row.channel_connection_id)
         if contact_row is None or channel_row is None:
             return
-        answered = session.scalar(
-            select(OutboundMessage.id).where(OutboundMessage.idempotency_key == f"chat:{inbound_id}:0")
-        )
+        answered = session.scalar(select(ChatReply.id).where(ChatReply.inbound_message_id == inbound_id).limit(1))
     if answered is not None:
         return
     message = from_json(row.data)
@@ -120,17 +118,15 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         conversation.mark_handled(inbound_id)
         with rt.db.session() as session:
             state.save(session, conversation, inbound_id)
-            for n, reply in enumerate(fitted):
-                queue_message(
-                    rt,
-                    channel_connection_id=channel_row.id,
-                    recipient=contact_row.channel_user_id,
-                    message=reply,
-                    kind="chat_reply",
-                    idempotency_key=f"chat:{inbound_id}:{n}",
-                    contact_id=contact_row.id,
-                    session=session,
-                )
+            outbox.store(
+                rt,
+                session,
+                inbound_id=inbound_id,
+                channel_connection_id=channel_row.id,
+                contact_id=contact_row.id,
+                recipient=contact_row.channel_user_id,
+                replies=fitted,
+            )
             if conversation.silent() and not was_silent:
                 handoff.record(rt, session, ctx, conversation.data.get("handoff_reason", "asked"))
         rt.queue._notify()

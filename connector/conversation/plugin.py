@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from connector import hookimpl
-from connector.conversation import engine, handoff
+from connector.conversation import engine, handoff, outbox
 
 if TYPE_CHECKING:
     from connector.model import Inbound
@@ -62,6 +63,20 @@ def connector_register_jobs(jobs: JobRegistry) -> None:
     rt = _runtime_in_stack(2)
     if rt is not None:
         _fallback = weakref.ref(rt)
+        _check_at_startup(rt)
+
+
+def _check_at_startup(rt: Runtime) -> None:
+    """Load plugins' intents and the template search path once at start-up, so a broken plugin shows at once."""
+    from connector.conversation import texts
+    from connector.conversation.intents import Intent
+
+    for intent in rt.plugins.chat_intents():
+        if not isinstance(intent, Intent):
+            log.warning("connector_chat_intents returned %r, not a connector.conversation.intents.Intent", intent)
+    for folder in texts.search_path(rt):
+        if not Path(folder).is_dir():
+            log.warning("chat template folder %s does not exist", folder)
 
 
 @hookimpl
@@ -89,3 +104,15 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound) -> N
             idempotency_key=f"conversation.handle:{inbound_id}",
         )
     rt.queue._notify()
+
+
+@hookimpl
+def connector_notification_sent(
+    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+) -> None:
+    """A chat reply was accepted by the channel: queue the next part of the same answer (keeps replies in order)."""
+    if kind != outbox.KIND:
+        return
+    rt = _runtime()
+    if rt is not None:
+        outbox.advance(rt, message_id)

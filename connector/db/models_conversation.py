@@ -87,3 +87,23 @@ class Handoff(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     notified_at: Mapped[datetime | None]
+
+
+class ChatReply(Base):
+    """One reply to an inbound message, in order. Reply ``n + 1`` enters the outbox only once the channel accepted
+    reply ``n``, so a customer always reads a multi-part answer in the order it was written."""
+
+    __tablename__ = "chat_replies"
+    __table_args__ = (UniqueConstraint("inbound_message_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(128))
+    #: The canonical outbound message (connector.serialization).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The outbox row once queued.
+    outbound_message_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -114,9 +114,39 @@ def upgrade() -> None:
         sa.UniqueConstraint("reference", name=op.f("uq_chat_orders_reference")),
     )
     op.create_index("ix_chat_orders_contact", "chat_orders", ["contact_id", "created_at"], unique=False)
+    op.create_table(
+        "chat_replies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("inbound_message_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("channel_connection_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("recipient", sa.String(length=128), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("outbound_message_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_connection_id"],
+            ["channel_connections.id"],
+            name=op.f("fk_chat_replies_channel_connection_id_channel_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_chat_replies_contact_id_contacts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["inbound_message_id"],
+            ["inbound_messages.id"],
+            name=op.f("fk_chat_replies_inbound_message_id_inbound_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_replies")),
+        sa.UniqueConstraint("inbound_message_id", "seq", name=op.f("uq_chat_replies_inbound_message_id_seq")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("chat_replies")
     op.drop_index("ix_chat_orders_contact", table_name="chat_orders")
     op.drop_table("chat_orders")
     op.drop_index("ix_chat_handoffs_contact", table_name="chat_handoffs")
