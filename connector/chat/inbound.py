@@ -29,6 +29,10 @@ _RANK = {
 }
 
 
+#: How outbox timeline entries written from a channel's status webhook begin.
+STATUS_WEBHOOK = "status webhook"
+
+
 def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
     """The contact's id, creating it on first contact; updates name, phone and the 24-hour window start."""
     with rt.db.session() as session:
@@ -108,11 +112,14 @@ def apply_delivery_status(rt: Runtime, channel_id: int, status: model.DeliverySt
             record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
         new = status.state.value
         if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
+            # Older news; still recorded: it shows how far the channel's status stream has come.
+            record_event(session, row.id, row.status, f"{STATUS_WEBHOOK}: {new} (no change)")
             return
         values: dict[str, object] = {"status": new}
-        detail = None
+        detail = STATUS_WEBHOOK
         if status.state is model.DeliveryState.FAILED:
-            detail = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
-            values["error"] = detail
+            error = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
+            values["error"] = error
+            detail = f"{STATUS_WEBHOOK}: {error}"
         session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))
         record_event(session, row.id, new, detail)

@@ -125,13 +125,41 @@ def _set(rt: Runtime, message_id: int, status: str, detail: str | None = None, *
         record_event(session, message_id, status, detail)
 
 
-def _defer(rt: Runtime, message_id: int, seconds: float, why: str) -> Retry:
+def _defer(rt: Runtime, message_id: int, seconds: float, why: str, *, states: tuple[str, ...]) -> Retry | None:
+    """Mark the row ``deferred`` (only from ``states``) and return the :class:`Retry` that runs the task again."""
     until = datetime.now(UTC) + timedelta(seconds=seconds)
-    _set(rt, message_id, "deferred", f"until {until.isoformat()}: {why}", deferred_until=until, reason=why)
+    with rt.db.session() as session:
+        changed = session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(states))
+            .values(status="deferred", deferred_until=until, reason=why)
+        ).rowcount
+        if not changed:
+            return None
+        record_event(session, message_id, "deferred", f"until {until.isoformat()}: {why}")
     return Retry(seconds, why)
 
 
 # --------------------------------------------------------------------------- interrupted sends
+
+
+def _stream_passed(session: Session, row: OutboundMessage) -> bool:
+    """True when a status webhook arrived for a message this channel sent *after* ``row``: the channel reports
+    in order, so had it accepted ``row``, its status would have come first."""
+    from connector.chat.inbound import STATUS_WEBHOOK
+    from connector.db.models_notify import OutboxEvent
+
+    later = (
+        select(OutboxEvent.id)
+        .join(OutboundMessage, OutboundMessage.id == OutboxEvent.message_id)
+        .where(
+            OutboundMessage.channel_connection_id == row.channel_connection_id,
+            OutboundMessage.sent_at > row.sent_at + timedelta(seconds=1),
+            OutboxEvent.detail.like(f"{STATUS_WEBHOOK}%"),
+        )
+        .limit(1)
+    )
+    return session.scalar(later) is not None
 
 
 def _webhooks_pending(session: Session, channel_id: int) -> bool:
@@ -151,35 +179,57 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
     :class:`Retry` while its outcome may still arrive; False when it was settled meanwhile."""
     grace = rt.config.notify.unknown_grace_seconds
     now = datetime.now(UTC)
+    wait = 0.0
     with rt.db.session() as session:
         row = session.get(OutboundMessage, message_id)
         if row is None or row.status not in ("sending", "unknown") or row.channel_message_id is not None:
             return False
         if row.status == "sending":
-            row.status = "unknown"
-            row.error = "interrupted while sending; waiting for the channel's status webhook"
-            record_event(session, message_id, "unknown", row.error)
-            since = now
+            error = "interrupted while sending; waiting for the channel's status webhook"
+            # ``updated_at`` starts the grace period from here.
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id, OutboundMessage.status == "sending")
+                .values(status="unknown", error=error)
+            )
+            record_event(session, message_id, "unknown", error)
+            wait = grace
         else:
-            since = row.updated_at
-        waited = (now - since).total_seconds()
-        if waited < grace or _webhooks_pending(session, row.channel_connection_id):
-            raise Retry(max(1.0, grace - waited), "outcome unknown: waiting for status webhooks")
-        row.status = "pending"
-        row.error = None
-        record_event(session, message_id, "pending", f"no status webhook within {grace:g}s: the channel never took it")
+            waited = (now - row.updated_at).total_seconds()
+            # Without a later message's status to go by, wait ten grace periods before deciding it never left.
+            passed = row.sent_at is not None and _stream_passed(session, row)
+            if waited < grace or _webhooks_pending(session, row.channel_connection_id):
+                wait = max(1.0, grace - waited)
+            elif not passed and waited < 10 * grace:
+                wait = max(1.0, grace)
+            else:
+                session.execute(
+                    update(OutboundMessage)
+                    .where(OutboundMessage.id == message_id, OutboundMessage.status == "unknown")
+                    .values(status="pending", error=None)
+                )
+                record_event(
+                    session, message_id, "pending", f"no status webhook within {grace:g}s: the channel never took it"
+                )
+    if wait > 0:  # committed above; the task runs again when the status webhooks had their chance
+        raise Retry(max(1.0, wait), "outcome unknown: waiting for status webhooks")
     return True
 
 
 # --------------------------------------------------------------------------- the send task
 
 
-def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMessage, model.Outbound] | None:
-    """Check and claim the row for sending in one transaction: the decision and ``sending`` commit together."""
+def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMessage, model.Outbound] | str | None:
+    """Check and claim the row for sending in one transaction: the decision and ``sending`` commit together.
+
+    Returns the row and the message to send, ``None`` when there is nothing to send, or ``"interrupted"`` for a
+    row a dead process left ``sending``/``unknown``."""
     now = datetime.now(UTC)
     settings = rt.config.notify
     with rt.db.session() as session:
         row = session.get(OutboundMessage, message_id)
+        if row is not None and row.status in ("sending", "unknown") and row.channel_message_id is None:
+            return "interrupted"
         if row is None or row.status not in ("pending", "deferred"):
             return None
         values: dict[str, Any] = {"status": "sending", "attempts": OutboundMessage.attempts + 1, "sent_at": now}
@@ -236,22 +286,21 @@ def _send_task(
             if found is None:
                 return
             channel_connection_id, recipient = found.channel_connection_id, found.recipient
-    with rt.db.session() as session:
-        status = session.scalar(select(OutboundMessage.status).where(OutboundMessage.id == message_id))
-    if status in ("sending", "unknown") and not _settle_interrupted(rt, message_id):
-        return
-    if status not in ("pending", "deferred", "sending", "unknown"):
-        return
     wait = state.throughput.acquire(str(channel_connection_id), timeout=MAX_WAIT)
     if wait > 0:
         raise Retry(wait, "throughput limit of the phone number")
     wait = state.pair.try_acquire(f"{channel_connection_id}:{recipient}")
     if wait > 0:
-        raise _defer(rt, message_id, wait, "pacing messages to this recipient (pair rate limit)")
-    prepared = _prepare(rt, message_id, state)
-    if prepared is None:
+        retry = _defer(rt, message_id, wait, "pacing messages to this recipient", states=("pending", "deferred"))
+        if retry is not None:
+            raise retry
         return
-    row, message = prepared
+    prepared = _prepare(rt, message_id, state)
+    if prepared == "interrupted":
+        prepared = _prepare(rt, message_id, state) if _settle_interrupted(rt, message_id) else None
+    if prepared is None or prepared == "interrupted":
+        return
+    row, message = prepared  # type: ignore[misc]
     adapter = rt.connections.channel_adapter(row.channel_connection_id)
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
@@ -306,13 +355,17 @@ def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) 
         raise Retry(0.1, "window closed: retry as a template")
     if exc.action in (SendAction.RETRY_LATER, SendAction.RETRY) and attempts < rt.config.notify.max_send_attempts:
         delay = exc.retry_after or backoff_seconds(attempts, base=2, cap=300)
+        why = f"channel asked to retry later: {exc}"
         if code == 130429:
             state.throughput.block(str(row.channel_connection_id), delay)
-            raise _defer(rt, row.id, delay, "throughput limit hit (130429): backing off")
-        if code == 131056:
+            why = "throughput limit hit (130429): backing off"
+        elif code == 131056:
             state.pair.block(f"{row.channel_connection_id}:{row.recipient}", delay)
-            raise _defer(rt, row.id, delay, "pair rate limit hit (131056): pacing this recipient")
-        raise _defer(rt, row.id, delay, f"channel asked to retry later: {exc}")
+            why = "pair rate limit hit (131056): pacing this recipient"
+        retry = _defer(rt, row.id, delay, why, states=("sending",))
+        if retry is not None:
+            raise retry
+        return
     _set(rt, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}")
 
 

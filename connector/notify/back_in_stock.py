@@ -10,6 +10,7 @@ rows in one transaction, so a crash mid-wave neither loses nor repeats a notific
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +130,13 @@ def _expire(session: Session, now: datetime) -> None:
     )
 
 
-def run_wave(rt: Runtime, shop_connection_id: int, variant_external_id: str, started: str) -> int:
+def run_wave(
+    rt: Runtime,
+    shop_connection_id: int,
+    variant_external_id: str,
+    started: str,
+    heartbeat: Callable[[], None] | None = None,
+) -> int:
     """Notify the next ``stock x factor`` subscribers; returns how many were queued by this run."""
     settings = rt.config.notify
     since = datetime.fromisoformat(started)
@@ -191,6 +198,8 @@ def run_wave(rt: Runtime, shop_connection_id: int, variant_external_id: str, sta
                 sub.status, sub.active_key, sub.ended_at, sub.outbound_message_id = "notified", None, now, message_id
             queued += len(subs)
         rt.queue._notify()
+        if heartbeat is not None:
+            heartbeat()
     # The wave is full: if subscribers still wait, the next wave looks at the stock again later.
     with rt.db.session() as session:
         waiting = session.scalar(

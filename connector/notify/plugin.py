@@ -32,7 +32,9 @@ def connector_register_jobs(jobs: JobRegistry) -> None:
     def wave(ctx: TaskContext, shop_connection_id: int, variant_external_id: str, started: str) -> None:
         token = runtime_ref.use(ctx.runtime)
         try:
-            back_in_stock.run_wave(ctx.runtime, shop_connection_id, variant_external_id, started)
+            back_in_stock.run_wave(
+                ctx.runtime, shop_connection_id, variant_external_id, started, heartbeat=ctx.extend_lease
+            )
         finally:
             runtime_ref.reset(token)
 

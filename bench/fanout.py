@@ -1,0 +1,189 @@
+"""``python -m bench fanout [--json] [--subscribers N]``: a back-in-stock fan-out against the Graph sandbox.
+
+The sandbox runs in its own process (``connector sandbox graph``) with a per-number limit of 1,000 messages/s.
+The run:
+
+1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly);
+2. notifies N subscribers (default 100,000) through the connector: a worker process runs the wave and the sends,
+   this process receives the status webhooks; reports messages/s, CPU ms per message (worker + web app),
+   peak RSS of the worker, and duplicates and losses counted from the sandbox's own record;
+3. does it again with the worker SIGKILLed at 50% and restarted, and counts again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+harness = importlib.import_module("bench._fanout_harness")
+
+
+def start_sandbox(mps: int) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+    """``connector sandbox graph`` in its own process; returns it, its URL and the connection settings."""
+    options = ["--option", f"mps={mps}", "--option", 'status_flow=["sent"]']
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "graph", "--json", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    return proc, info["url"], info["settings"]
+
+
+def ceiling(url: str, settings: dict[str, Any], seconds: float = 5.0, threads: int = 16) -> float:
+    """Sends/s the sandbox accepts from a plain load generator (no connector in the way)."""
+    endpoint = f"{url}/{settings['api_version']}/{settings['phone_number_id']}/messages"
+    headers = {"Authorization": f"Bearer {settings['access_token']}"}
+    stop = time.monotonic() + seconds
+    counts = [0] * threads
+
+    def run(index: int) -> None:
+        http = requests.Session()
+        n = 0
+        while time.monotonic() < stop:
+            body = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": f"4916{index:02d}{n:07d}",
+                "type": "template",
+                "template": {"name": "hello_world", "language": {"code": "en_US"}},
+            }
+            if http.post(endpoint, json=body, headers=headers, timeout=30).status_code == 200:
+                counts[index] += 1
+            n += 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run, range(threads)))
+    return sum(counts) / (time.monotonic() - started)
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(subscribers: int, *, kill_at: float | None, threads: int, mps: int) -> dict[str, Any]:
+    """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share."""
+    sandbox, url, settings = start_sandbox(mps)
+    folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    try:
+        fan = harness.prepare(
+            folder, subscribers=subscribers, graph_url=url, graph_settings=settings, worker_threads=threads,
+            messages_per_second=mps,
+        )  # fmt: skip
+        server = harness.start_webhook_receiver(fan)
+        cpu_here = time.process_time()
+        harness.start_wave(fan)
+        started = time.monotonic()
+        fan.start_worker()
+        cpu_workers = 0.0
+        peak = 0.0
+        sampling = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not sampling.wait(0.5):
+                if fan.worker is not None:
+                    with contextlib.suppress(OSError):
+                        peak = max(peak, _rss_mb(fan.worker.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        if kill_at is not None:
+            fan.wait(lambda: fan.accepted() >= subscribers * kill_at, timeout=3600, interval=0.05)
+            cpu_workers += _cpu_seconds(fan.worker.pid)
+            fan.kill_worker()
+            fan.start_worker()
+        fan.wait(lambda: fan.accepted() >= subscribers, timeout=7200, interval=0.2)
+        elapsed = time.monotonic() - started
+        fan.wait(fan.finished, timeout=600)
+        cpu_workers += _cpu_seconds(fan.worker.pid)
+        cpu_total = cpu_workers + (time.process_time() - cpu_here)
+        sampling.set()
+        fan.stop_worker()
+        duplicates, lost = fan.count_deliveries()
+        server.stop()
+        fan.runtime.close()
+        return {
+            "messages": subscribers,
+            "seconds": round(elapsed, 2),
+            "messages_per_second": round(subscribers / elapsed, 1),
+            "cpu_ms_per_message": round(1000 * cpu_total / subscribers, 3),
+            "peak_rss_mb": round(peak, 1),
+            "duplicates": duplicates,
+            "lost": lost,
+        }
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; one JSON object on stdout with ``--json``, a summary on stderr."""
+    parser = argparse.ArgumentParser(prog="python -m bench fanout")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=4, help="worker threads")
+    parser.add_argument("--mps", type=int, default=1000, help="the sandbox's and the connector's per-number limit")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the web app's request lines would drown the summary
+
+    sandbox, url, settings = start_sandbox(args.mps)
+    try:
+        ceiling_per_second = ceiling(url, settings)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    plain = run(args.subscribers, kill_at=None, threads=args.threads, mps=args.mps)
+    killed = run(args.subscribers, kill_at=0.5, threads=args.threads, mps=args.mps)
+    result = {
+        **plain,
+        "killed_duplicates": killed["duplicates"],
+        "killed_lost": killed["lost"],
+        "killed_messages_per_second": killed["messages_per_second"],
+        "ceiling_per_second": round(ceiling_per_second, 1),
+        "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
+        "limit_per_second": args.mps,
+        "worker_threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "max_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(
+        f"fanout: {result['messages']} messages at {result['messages_per_second']}/s "
+        f"({result['ratio_to_ceiling']:.0%} of the sandbox's ceiling of {result['ceiling_per_second']}/s), "
+        f"{result['cpu_ms_per_message']} CPU ms/message, worker peak RSS {result['peak_rss_mb']} MB; "
+        f"duplicates {result['duplicates']}, lost {result['lost']}; killed at 50%: duplicates "
+        f"{result['killed_duplicates']}, lost {result['killed_lost']}",
+        file=sys.stderr,
+    )
+    if args.json:
+        print(json.dumps(result))
+    return (
+        0 if not (result["duplicates"] or result["lost"] or result["killed_duplicates"] or result["killed_lost"]) else 1
+    )

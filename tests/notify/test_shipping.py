@@ -1,0 +1,118 @@
+"""Shipping notifications over real HTTP: WooCommerce sandbox webhooks -> connector -> WhatsApp (Graph sandbox)."""
+
+from __future__ import annotations
+
+import uuid
+
+import requests
+
+from tests.conftest import wait_for
+from tests.notify.conftest import StackFactory, customer, place_order, rows, settled
+
+PHONE = "4915112345678"
+
+
+def test_no_opt_in_means_no_message(notify_stack: StackFactory) -> None:
+    stack = notify_stack()
+    order = place_order(stack, PHONE, "no-consent")
+    stack.shop.ship_order(order.external_id, company="DHL", number="0034043416", url="https://dhl.example/t/1")
+
+    [row] = settled(stack, "order_shipped")
+    assert row.status == "skipped"
+    assert row.reason == "no opt-in for utility messages"
+    assert stack.graph.messages_to(PHONE) == []
+
+
+def test_inside_the_window_a_free_form_message_outside_the_approved_template(notify_stack: StackFactory) -> None:
+    stack = notify_stack()
+    writer, silent = "4915100000001", "4915100000002"
+    customer(stack, writer)
+    customer(stack, silent)
+    stack.graph.customer_text(None, writer, "Hallo, wo ist mein Paket?")  # opens the 24-hour window
+    wait_for(lambda: rows(stack, recipient=writer) or _inbound_seen(stack, writer))
+
+    for phone in (writer, silent):
+        order = place_order(stack, phone, f"window-{phone}")
+        stack.shop.ship_order(order.external_id, company="DHL", number=f"TRK{phone[-4:]}", url="https://dhl.example/t")
+    settled(stack, "order_shipped", count=2)
+
+    # (the conversation engine may answer the customer's question too; the notification is the tracking link)
+    [inside] = [m for m in stack.graph.messages_to(writer) if m.get("interactive", {}).get("type") == "cta_url"]
+    assert "TRK0001" in inside["interactive"]["body"]["text"]
+    assert inside["interactive"]["action"]["parameters"]["url"] == "https://dhl.example/t"
+
+    [outside] = stack.graph.messages_to(silent)
+    assert outside["type"] == "template"
+    assert outside["template"]["name"] == "order_shipped"
+    body = next(c for c in outside["template"]["components"] if c["type"] == "body")
+    assert [p["text"] for p in body["parameters"]][1:] == [_number(stack, silent), "DHL"]
+
+    by_recipient = {r.recipient: r for r in rows(stack, kind="order_shipped")}
+    assert by_recipient[writer].category == "service" and by_recipient[writer].cost == 0.0
+    assert by_recipient[silent].category == "utility" and by_recipient[silent].country == "DE"
+    assert by_recipient[silent].cost == 0.055 and by_recipient[silent].outside_window is True
+    assert stack.graph.stats()["whatsapp"]["refused"] == {}  # never a 131047
+
+
+def test_no_template_configured_skips_with_the_reason(notify_stack: StackFactory) -> None:
+    stack = notify_stack(templates={})
+    customer(stack, PHONE)
+    order = place_order(stack, PHONE, "no-template")
+    stack.shop.ship_order(order.external_id, company="DHL", number="1234", url="https://dhl.example/t")
+
+    [row] = settled(stack, "order_shipped")
+    assert row.status == "skipped"
+    assert row.reason == "outside the 24-hour window and no template configured for order_shipped in 'en'"
+    assert stack.graph.messages_to(PHONE) == []
+    assert stack.graph.stats()["whatsapp"]["refused"] == {}
+
+
+def test_duplicate_and_out_of_order_shop_webhooks_send_each_status_once_and_never_backwards(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack(
+        templates={"order_shipped": {"en": "order_shipped"}, "order_delivered": {"en": "order_delivered"}}
+    )
+    stack.graph.add_template("order_delivered", "Hi {{1}}, your order {{2}} has been delivered.")
+    customer(stack, PHONE)
+    order = place_order(stack, PHONE, "dupes")
+    stack.shop.ship_order(order.external_id, company="DHL", number="555", url="https://dhl.example/t")
+    settled(stack, "order_shipped")
+    stack.shop.set_delivery_status(order.external_id, "delivered")
+    settled(stack, "order_delivered")
+
+    # The shop now sends every order webhook again, five times, oldest first (the "shipped" ones arrive after
+    # "delivered"), each with a fresh delivery id as a real retry storm would.
+    deliveries = stack.shop.control("GET", "deliveries")["deliveries"]
+    replayed = [d for d in deliveries if d["headers"].get("X-WC-Webhook-Topic", "").startswith("order.")]
+    assert len(replayed) >= 3
+    for _ in range(5):
+        for delivery in replayed:
+            headers = dict(delivery["headers"], **{"X-WC-Webhook-Delivery-ID": uuid.uuid4().hex})
+            answer = requests.post(delivery["url"], data=delivery["body"].encode(), headers=headers, timeout=10)
+            assert answer.status_code == 200
+    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack), timeout=30)
+
+    kinds = [r.kind for r in rows(stack, recipient=PHONE)]
+    assert kinds == ["order_shipped", "order_delivered"]
+    sent = stack.graph.messages_to(PHONE)
+    assert [m["template"]["name"] for m in sent] == ["order_shipped", "order_delivered"]
+
+
+def _running(stack: object) -> int:
+    return stack.runtime.queue.counts().get("running", 0)  # type: ignore[attr-defined]
+
+
+def _inbound_seen(stack: object, phone: str) -> bool:
+    from sqlalchemy import select
+
+    from connector.db.models import Contact
+
+    with stack.runtime.db.session() as session:  # type: ignore[attr-defined]
+        last = session.scalar(select(Contact.last_inbound_at).where(Contact.channel_user_id == phone))
+    return last is not None
+
+
+def _number(stack: object, phone: str) -> str:
+    [row] = [r for r in rows(stack, kind="order_shipped") if r.recipient == phone]  # type: ignore[arg-type]
+    return str(row.notification["vars"]["number"])
