@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from connector.adapters import ChannelAdapter, ConfigField, ParsedWebhook, ShopAdapter, WebhookRequest
     from connector.connections import ConnectionRef
     from connector.model import Inbound, Order, ShopEvent
+    from connector.runtime import Runtime
     from connector.sandbox.base import Sandbox
     from connector.sync.catalog import SyncSummary
     from connector.work.scheduler import JobRegistry
@@ -105,7 +106,7 @@ def connector_register_cli(cli: click.Group) -> None:
 
 
 @hookspec
-def connector_register_jobs(jobs: JobRegistry) -> None:
+def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     """Add scheduled jobs with fixed ids.
 
     Jobs only *enqueue* work; the worker does it. Call
@@ -115,6 +116,8 @@ def connector_register_jobs(jobs: JobRegistry) -> None:
     the job instead of adding a second one.
 
     :param jobs: the registry of scheduled jobs and task handlers.
+    :param runtime: the runtime being built (config, database, plugins, queue); keep a reference if the
+        plugin's event hooks need it, or better, take the ``runtime`` argument those hooks receive.
     """
 
 
@@ -179,7 +182,9 @@ def connector_parse_webhook(connection: ConnectionRef, request: WebhookRequest) 
 
 
 @hookspec
-def connector_catalog_changed(shop_connection_id: int, channel_connection_id: int, summary: SyncSummary) -> None:
+def connector_catalog_changed(
+    shop_connection_id: int, channel_connection_id: int, summary: SyncSummary, runtime: Runtime
+) -> None:
     """A catalog sync pushed changes to a channel's catalog.
 
     Called once per sync run that created, updated or deleted at least one item; every
@@ -188,12 +193,17 @@ def connector_catalog_changed(shop_connection_id: int, channel_connection_id: in
     :param shop_connection_id: the shop whose catalog was synced.
     :param channel_connection_id: the channel connection whose catalog changed.
     :param summary: counts and timing of the run.
+    :param runtime: the runtime that ran the sync (database, queue, connections).
     """
 
 
 @hookspec
 def connector_stock_changed(
-    shop_connection_id: int, variant_external_id: str, old_quantity: int | None, new_quantity: int | None
+    shop_connection_id: int,
+    variant_external_id: str,
+    old_quantity: int | None,
+    new_quantity: int | None,
+    runtime: Runtime,
 ) -> None:
     """A variant's available stock changed, as seen by a sync or a shop webhook.
 
@@ -204,11 +214,12 @@ def connector_stock_changed(
     :param variant_external_id: the variant's stable external id.
     :param old_quantity: the stock before, ``None`` if not known or not tracked.
     :param new_quantity: the stock now, ``None`` if not tracked.
+    :param runtime: the runtime that saw the change.
     """
 
 
 @hookspec
-def connector_order_status_changed(shop_connection_id: int, order: Order, event: ShopEvent) -> None:
+def connector_order_status_changed(shop_connection_id: int, order: Order, event: ShopEvent, runtime: Runtime) -> None:
     """A shop order was created or changed status, or one of its shipments moved.
 
     Every implementation is called (results ignored). Shipping notifications react to this hook.
@@ -216,11 +227,12 @@ def connector_order_status_changed(shop_connection_id: int, order: Order, event:
     :param shop_connection_id: the shop connection.
     :param order: the order as the shop reports it now.
     :param event: the canonical event that told us (order changed or fulfillment changed).
+    :param runtime: the runtime processing the event.
     """
 
 
 @hookspec
-def connector_inbound_message(channel_connection_id: int, message: Inbound) -> None:
+def connector_inbound_message(channel_connection_id: int, message: Inbound, runtime: Runtime) -> None:
     """A customer message arrived on a channel (text, reply, cart, location, ...).
 
     Called by the worker once per message id, however often the channel redelivers it; every
@@ -228,12 +240,13 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound) -> N
 
     :param channel_connection_id: the channel connection that received it.
     :param message: the canonical inbound message.
+    :param runtime: the runtime processing it (to reply: ``connector.chat.messages.queue_message(runtime, ...)``).
     """
 
 
 @hookspec
 def connector_notification_sent(
-    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str, runtime: Runtime
 ) -> None:
     """A message from the outbox was accepted by the channel.
 
@@ -243,6 +256,7 @@ def connector_notification_sent(
     :param message_id: our outbox row id.
     :param channel_message_id: the channel's id for it (wamid, mid).
     :param kind: what the message was for (``test``, ``order_shipped``, ``back_in_stock``...).
+    :param runtime: the runtime that sent it.
     """
 
 

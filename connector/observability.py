@@ -37,13 +37,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 # --------------------------------------------------------------------------- secrets never logged
 
 _SECRET_PATTERNS = (
+    # HTTP authorization values first, so "Authorization: Bearer <token>" masks the token itself
+    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=\-]+)"),
+    re.compile(r"(?i)(basic\s+)([A-Za-z0-9+/=]{8,})"),
     # key=value and "key": "value" forms of anything named like a credential
     re.compile(
         r"(?i)((?:access_token|token|secret|password|passwd|api_key|apikey|consumer_key|consumer_secret|client_secret|"
-        r"verify_token|app_secret|authorization)[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}]+)"
+        r"verify_token|app_secret)[\"']?\s*[:=]\s*[\"']?)([^\"'&\s,}]+)"
     ),
-    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=\-]+)"),
-    re.compile(r"(?i)(basic\s+)([A-Za-z0-9+/=]{8,})"),
 )
 
 
@@ -144,7 +145,9 @@ class ConnectorCollector:
             ):
                 hooks.add_metric([adapter, status], count)
             yield hooks
-            duplicates = GaugeMetricFamily("connector_webhook_duplicates", "Redelivered webhooks answered as duplicates")
+            duplicates = GaugeMetricFamily(
+                "connector_webhook_duplicates", "Redelivered webhooks answered as duplicates"
+            )
             duplicates.add_metric([], session.scalar(select(func.coalesce(func.sum(WebhookEvent.duplicates), 0))) or 0)
             yield duplicates
             messages = GaugeMetricFamily(
@@ -182,7 +185,9 @@ class ConnectorCollector:
             ):
                 errors.add_metric([channel, "send"], count)
             for adapter, count in session.execute(
-                select(WebhookEvent.adapter, func.count()).where(WebhookEvent.status == "failed").group_by(WebhookEvent.adapter)
+                select(WebhookEvent.adapter, func.count())
+                .where(WebhookEvent.status == "failed")
+                .group_by(WebhookEvent.adapter)
             ):
                 errors.add_metric([adapter, "webhook"], count)
             yield errors

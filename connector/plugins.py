@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from connector.adapters import ChannelAdapter, ConfigField, ParsedWebhook, ShopAdapter, WebhookRequest
     from connector.connections import ConnectionRef
     from connector.model import Inbound, Order, ShopEvent
+    from connector.runtime import Runtime
     from connector.sandbox.base import Sandbox
     from connector.sync.catalog import SyncSummary
     from connector.work.scheduler import JobRegistry
@@ -154,8 +155,8 @@ class Plugins:
     def register_cli(self, cli: click.Group) -> None:
         self.pm.hook.connector_register_cli(cli=cli)
 
-    def register_jobs(self, jobs: JobRegistry) -> None:
-        self.pm.hook.connector_register_jobs(jobs=jobs)
+    def register_jobs(self, jobs: JobRegistry, runtime: Runtime) -> None:
+        self.pm.hook.connector_register_jobs(jobs=jobs, runtime=runtime)
 
     # ----------------------------------------------------------------- webhooks
 
@@ -167,35 +168,51 @@ class Plugins:
 
     # ----------------------------------------------------------------- events
 
-    def catalog_changed(self, shop_connection_id: int, channel_connection_id: int, summary: SyncSummary) -> None:
+    def catalog_changed(
+        self, runtime: Runtime, shop_connection_id: int, channel_connection_id: int, summary: SyncSummary
+    ) -> None:
         self.pm.hook.connector_catalog_changed(
-            shop_connection_id=shop_connection_id, channel_connection_id=channel_connection_id, summary=summary
+            shop_connection_id=shop_connection_id,
+            channel_connection_id=channel_connection_id,
+            summary=summary,
+            runtime=runtime,
         )
 
     def stock_changed(
-        self, shop_connection_id: int, variant_external_id: str, old_quantity: int | None, new_quantity: int | None
+        self,
+        runtime: Runtime,
+        shop_connection_id: int,
+        variant_external_id: str,
+        old_quantity: int | None,
+        new_quantity: int | None,
     ) -> None:
         self.pm.hook.connector_stock_changed(
             shop_connection_id=shop_connection_id,
             variant_external_id=variant_external_id,
             old_quantity=old_quantity,
             new_quantity=new_quantity,
+            runtime=runtime,
         )
 
-    def order_status_changed(self, shop_connection_id: int, order: Order, event: ShopEvent) -> None:
-        self.pm.hook.connector_order_status_changed(shop_connection_id=shop_connection_id, order=order, event=event)
+    def order_status_changed(self, runtime: Runtime, shop_connection_id: int, order: Order, event: ShopEvent) -> None:
+        self.pm.hook.connector_order_status_changed(
+            shop_connection_id=shop_connection_id, order=order, event=event, runtime=runtime
+        )
 
-    def inbound_message(self, channel_connection_id: int, message: Inbound) -> None:
-        self.pm.hook.connector_inbound_message(channel_connection_id=channel_connection_id, message=message)
+    def inbound_message(self, runtime: Runtime, channel_connection_id: int, message: Inbound) -> None:
+        self.pm.hook.connector_inbound_message(
+            channel_connection_id=channel_connection_id, message=message, runtime=runtime
+        )
 
     def notification_sent(
-        self, channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+        self, runtime: Runtime, channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
     ) -> None:
         self.pm.hook.connector_notification_sent(
             channel_connection_id=channel_connection_id,
             message_id=message_id,
             channel_message_id=channel_message_id,
             kind=kind,
+            runtime=runtime,
         )
 
     # ----------------------------------------------------------------- listing

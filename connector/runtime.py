@@ -42,7 +42,7 @@ class Runtime:
         self.connections = ConnectionService(self)
         self._static_jobs: dict[str, Job] = {}
         self._register_core()
-        self.plugins.register_jobs(self.jobs)
+        self.plugins.register_jobs(self.jobs, self)
         self._static_jobs = dict(self.jobs.jobs)
 
     def _validate_plugin_settings(self) -> dict[str, dict[str, Any]]:

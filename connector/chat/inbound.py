@@ -71,7 +71,7 @@ def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
             )
     except IntegrityError:
         return False  # the channel redelivered it
-    rt.plugins.inbound_message(channel_id, message)
+    rt.plugins.inbound_message(rt, channel_id, message)
     return True
 
 

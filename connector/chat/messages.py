@@ -334,7 +334,7 @@ def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
                 .where(OutboundMessage.id == row.id, OutboundMessage.channel_message_id.is_(None))
                 .values(channel_message_id=result.message_id)
             )
-    rt.plugins.notification_sent(row.channel_connection_id, row.id, result.message_id, row.kind)
+    rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
 
 
 def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) -> None:

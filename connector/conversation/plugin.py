@@ -1,20 +1,14 @@
 """Hook implementations of the conversation subsystem, registered as an essential core plugin.
 
-How an event hook finds its runtime: ``connector_inbound_message`` gets no runtime argument, but the
-core fires it from ``connector.chat.inbound.receive(rt, ...)``, so the runtime is a local (``rt``) of a
-caller up the stack; :func:`_runtime` looks for it there (a few frames, no globals involved, correct
-with several runtimes in one process as in tests). The runtime that registered our task handler in
-``connector_register_jobs`` is kept as a fallback (one runtime per process in production). The hook
-only enqueues ``conversation.handle`` with the inbound message row id; the worker answers.
+Event hooks receive the ``runtime`` that fired them. ``connector_inbound_message`` only enqueues
+``conversation.handle`` with the inbound message row id; the worker answers.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -28,42 +22,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_fallback: weakref.ReferenceType[Any] | None = None
-_MAX_FRAMES = 12
-
-
-def _runtime_in_stack(start: int = 2) -> Runtime | None:
-    from connector.runtime import Runtime
-
-    frame = sys._getframe(start)
-    for _ in range(_MAX_FRAMES):
-        if frame is None:
-            return None
-        for name in ("rt", "runtime", "self"):
-            value = frame.f_locals.get(name)
-            if isinstance(value, Runtime):
-                return value
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
-
-
-def _runtime() -> Runtime | None:
-    found = _runtime_in_stack(3)
-    if found is not None:
-        return found
-    return _fallback() if _fallback is not None else None
-
 
 @hookimpl
-def connector_register_jobs(jobs: JobRegistry) -> None:
+def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     """Register the ``conversation.handle`` and ``conversation.notify_owner`` task handlers."""
-    global _fallback
     jobs.task("conversation.handle")(engine.handle_task)
     jobs.task("conversation.notify_owner")(handoff.notify_owner)
-    rt = _runtime_in_stack(2)
-    if rt is not None:
-        _fallback = weakref.ref(rt)
-        _check_at_startup(rt)
+    _check_at_startup(runtime)
 
 
 def _check_at_startup(rt: Runtime) -> None:
@@ -80,12 +45,12 @@ def _check_at_startup(rt: Runtime) -> None:
 
 
 @hookimpl
-def connector_inbound_message(channel_connection_id: int, message: Inbound) -> None:
+def connector_inbound_message(channel_connection_id: int, message: Inbound, runtime: Runtime) -> None:
     """Enqueue ``conversation.handle`` for the stored message, so the worker answers it (once per message)."""
     from connector.db.models import InboundMessage
 
-    rt = _runtime()
-    if rt is None or not rt.config.chat.enabled:
+    rt = runtime
+    if not rt.config.chat.enabled:
         return
     with rt.db.session() as session:
         inbound_id = session.scalar(
@@ -108,11 +73,8 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound) -> N
 
 @hookimpl
 def connector_notification_sent(
-    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str
+    channel_connection_id: int, message_id: int, channel_message_id: str, kind: str, runtime: Runtime
 ) -> None:
     """A chat reply was accepted by the channel: queue the next part of the same answer (keeps replies in order)."""
-    if kind != outbox.KIND:
-        return
-    rt = _runtime()
-    if rt is not None:
-        outbox.advance(rt, message_id)
+    if kind == outbox.KIND:
+        outbox.advance(runtime, message_id)

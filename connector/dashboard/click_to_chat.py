@@ -16,6 +16,7 @@ import segno
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
 from connector.dashboard.security import login_required
+from connector.db.models import ChannelConnection
 from connector.errors import ConnectorError
 from connector.web.context import runtime
 
@@ -110,21 +111,28 @@ def public_blueprint() -> Blueprint:
         if not text:
             return jsonify({"error": "text (the checkbox wording the customer agreed to) is required"}), 400
         try:
-            from connector.notify.consent import record_opt_in
+            from connector.notify.consent import PURPOSES, record_opt_in
+            from connector.notify.contacts import contact_for_phone
         except ImportError:
             return jsonify({"error": "consent storage (the notify module) is not installed on this server"}), 503
+        purposes = data.get("purposes") or list(PURPOSES)
+        if isinstance(purposes, str):
+            purposes = [p.strip() for p in purposes.split(",") if p.strip()]
+        if not isinstance(purposes, list) or any(p not in PURPOSES for p in purposes):
+            return jsonify({"error": f"purposes must be a list of {', '.join(PURPOSES)}"}), 400
         rt = runtime()
-        proof = {
-            "source": "website-widget",
-            "text": text,
-            "page": str(data.get("page") or request.headers.get("Referer") or "")[:500],
-            "ip": request.remote_addr or "",
-            "user_agent": request.headers.get("User-Agent", "")[:300],
-        }
-        try:
-            record_opt_in(rt, channel_connection_id=int(channel_id), phone=phone, proof=proof)
-        except (ConnectorError, ValueError, TypeError) as exc:
-            return jsonify({"error": str(exc)}), 400
+        with rt.db.session() as session:
+            channel = session.get(ChannelConnection, int(channel_id))
+            if channel is None or channel.channel != "whatsapp":
+                return jsonify({"error": f"no WhatsApp channel connection {channel_id}"}), 404
+            contact = contact_for_phone(session, channel.shop_connection_id, phone)
+            if contact is None:
+                return jsonify({"error": "this shop has no enabled WhatsApp channel"}), 404
+            contact_id = contact.id
+        page = str(data.get("page") or request.headers.get("Referer") or "")[:300]
+        source = f"website widget {page}".strip()
+        for purpose in purposes:
+            record_opt_in(rt, contact_id=contact_id, purpose=purpose, source=source[:200], text=text)
         return jsonify({"status": "recorded"})
 
     return bp

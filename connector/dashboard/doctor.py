@@ -95,7 +95,11 @@ def check_connections(rt: Runtime) -> list[Check]:
     checks = []
     shops = rt.connections.shops()
     if not shops:
-        return [Check("connections", "warn", "no shop connected", "open the dashboard's setup, or `connector connections add`")]
+        return [
+            Check(
+                "connections", "warn", "no shop connected", "open the dashboard's setup, or `connector connections add`"
+            )
+        ]
     since = datetime.now(UTC) - WEBHOOK_LOOKBACK
     targets = [("shop", s.id, s.platform, s.name) for s in shops]
     targets += [("channel", c.id, c.channel, c.name) for c in rt.connections.channels()]
@@ -139,28 +143,44 @@ def check_scheduler(rt: Runtime) -> list[Check]:
     with rt.db.session() as session:
         last_tick = session.scalar(select(func.max(JobRun.created_at)))
         stuck = session.scalar(
-            select(func.count()).select_from(Task).where(Task.status == "pending", Task.due_at < now - timedelta(minutes=10))
+            select(func.count())
+            .select_from(Task)
+            .where(Task.status == "pending", Task.due_at < now - timedelta(minutes=10))
         )
         failed = session.scalar(select(func.count()).select_from(Task).where(Task.status == "failed"))
     checks = []
     if last_tick is None:
         checks.append(
-            Check("scheduler", "warn", "no scheduled job has run yet", "start `connector serve` (it runs the scheduler)")
+            Check(
+                "scheduler", "warn", "no scheduled job has run yet", "start `connector serve` (it runs the scheduler)"
+            )
         )
     elif now - last_tick > SCHEDULER_SILENCE:
         checks.append(
-            Check("scheduler", "fail", f"last tick at {last_tick:%Y-%m-%d %H:%M} UTC", "start `connector serve`; check its log")
+            Check(
+                "scheduler",
+                "fail",
+                f"last tick at {last_tick:%Y-%m-%d %H:%M} UTC",
+                "start `connector serve`; check its log",
+            )
         )
     else:
         checks.append(Check("scheduler", "ok", f"last tick at {last_tick:%Y-%m-%d %H:%M} UTC"))
     if stuck:
         checks.append(
-            Check("worker", "fail", f"{stuck} task(s) overdue by more than 10 minutes", "start a worker (`connector serve`)")
+            Check(
+                "worker",
+                "fail",
+                f"{stuck} task(s) overdue by more than 10 minutes",
+                "start a worker (`connector serve`)",
+            )
         )
     else:
         checks.append(Check("worker", "ok", "no overdue tasks"))
     if failed:
-        checks.append(Check("failed tasks", "warn", f"{failed} task(s) gave up", "see the dashboard's overview for errors"))
+        checks.append(
+            Check("failed tasks", "warn", f"{failed} task(s) gave up", "see the dashboard's overview for errors")
+        )
     return checks
 
 

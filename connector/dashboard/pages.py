@@ -32,7 +32,9 @@ def register(bp: Blueprint) -> None:
         status = request.args.get("status") or None
         if status not in (None, "synced", "problem"):
             abort(400, description="status must be synced or problem")
-        return render_template("dashboard/catalog.html", rows=queries.catalog_items(runtime(), status=status), status=status)
+        return render_template(
+            "dashboard/catalog.html", rows=queries.catalog_items(runtime(), status=status), status=status
+        )
 
     @bp.get("/notifications")
     @login_required

@@ -57,7 +57,11 @@ def connector_register_cli(cli: click.Group) -> None:
         from connector.dashboard.doctor import run_checks
 
         checks = run_checks(state)
-        marks = {"ok": click.style("✓", fg="green"), "warn": click.style("!", fg="yellow"), "fail": click.style("✗", fg="red")}
+        marks = {
+            "ok": click.style("✓", fg="green"),
+            "warn": click.style("!", fg="yellow"),
+            "fail": click.style("✗", fg="red"),
+        }
         for check in checks:
             click.echo(f"{marks[check.status]} {check.name}: {check.detail}")
             if check.fix:

@@ -80,26 +80,49 @@ def overview(rt: Runtime) -> Overview:
         for run in session.scalars(
             select(SyncRun).where(SyncRun.status == "failed").order_by(SyncRun.id.desc()).limit(5)
         ):
-            errors.append({"when": run.finished_at or run.started_at, "what": f"sync run {run.id}", "detail": "; ".join(run.errors or [])})
+            errors.append(
+                {
+                    "when": run.finished_at or run.started_at,
+                    "what": f"sync run {run.id}",
+                    "detail": "; ".join(run.errors or []),
+                }
+            )
         for task in session.scalars(select(Task).where(Task.status == "failed").order_by(Task.id.desc()).limit(5)):
-            errors.append({"when": task.finished_at or task.created_at, "what": f"task {task.kind}", "detail": task.last_error or ""})
+            errors.append(
+                {
+                    "when": task.finished_at or task.created_at,
+                    "what": f"task {task.kind}",
+                    "detail": task.last_error or "",
+                }
+            )
         for msg in session.scalars(
-            select(OutboundMessage).where(OutboundMessage.status == "failed").order_by(OutboundMessage.id.desc()).limit(5)
+            select(OutboundMessage)
+            .where(OutboundMessage.status == "failed")
+            .order_by(OutboundMessage.id.desc())
+            .limit(5)
         ):
-            errors.append({"when": msg.updated_at, "what": f"message {msg.id} to {msg.recipient}", "detail": msg.error or ""})
+            errors.append(
+                {"when": msg.updated_at, "what": f"message {msg.id} to {msg.recipient}", "detail": msg.error or ""}
+            )
         for event in session.scalars(
             select(WebhookEvent).where(WebhookEvent.status == "failed").order_by(WebhookEvent.id.desc()).limit(5)
         ):
-            errors.append({"when": event.received_at, "what": f"webhook {event.adapter} {event.topic}", "detail": event.error or ""})
+            errors.append(
+                {
+                    "when": event.received_at,
+                    "what": f"webhook {event.adapter} {event.topic}",
+                    "detail": event.error or "",
+                }
+            )
         errors.sort(key=lambda e: e["when"] or today, reverse=True)
         today_rows = list(session.scalars(select(OutboundMessage).where(OutboundMessage.created_at >= today)))
         by_status: dict[str, int] = {}
         for row in today_rows:
             by_status[row.status] = by_status.get(row.status, 0) + 1
         orders_today = session.scalar(
-            select(func.count()).select_from(InboundMessage).where(
-                InboundMessage.type == "InboundCart", InboundMessage.received_at >= today
-            )
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.type == "InboundCart", InboundMessage.received_at >= today)
         )
         webhooks_today = session.scalar(
             select(func.count()).select_from(WebhookEvent).where(WebhookEvent.received_at >= today)
@@ -143,7 +166,11 @@ def catalog_items(rt: Runtime, *, status: str | None = None, limit: int = 500) -
 def why_not_synced(variant: ShopVariant, item: CatalogItem | None) -> str:
     """A sentence saying why a variant is not (yet) in the catalog as the shop has it, or '' when it is."""
     if not variant.listed:
-        return "unpublished or deleted in the shop: removed from the catalog" if item is None or item.status != "deleted" else ""
+        return (
+            "unpublished or deleted in the shop: removed from the catalog"
+            if item is None or item.status != "deleted"
+            else ""
+        )
     if item is None:
         return "not pushed yet: waiting for the next sync"
     if item.status in ("error", "invalid"):
@@ -207,9 +234,7 @@ def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, A
 def notifications(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
     """Outbox messages with their state timeline and estimated cost, newest first."""
     with rt.db.session() as session:
-        rows = list(
-            session.scalars(select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(limit))
-        )
+        rows = list(session.scalars(select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(limit)))
     result = []
     for row in rows:
         timeline = [("created", row.created_at)]
@@ -270,8 +295,10 @@ def jobs(rt: Runtime) -> list[dict[str, Any]]:
 def webhook_count(rt: Runtime, kind: str, connection_id: int, since: datetime | None = None) -> int:
     """Webhooks stored for one connection (since a time): the wizard's and the doctor's "received" check."""
     with rt.db.session() as session:
-        query = select(func.count()).select_from(WebhookEvent).where(
-            WebhookEvent.connection_kind == kind, WebhookEvent.connection_id == connection_id
+        query = (
+            select(func.count())
+            .select_from(WebhookEvent)
+            .where(WebhookEvent.connection_kind == kind, WebhookEvent.connection_id == connection_id)
         )
         if since is not None:
             query = query.where(WebhookEvent.received_at >= since)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from connector.dashboard.sandboxes import Control, ControlError, graph_control
@@ -28,9 +28,7 @@ DEFAULT_CUSTOMER = {"whatsapp": "4915112345678", "instagram": "7001000000001", "
 def simulator_channels(rt: Runtime) -> list[ChannelConnection]:
     """Channel connections the simulator can play: Meta channels whose Graph URL is a sandbox."""
     return [
-        c
-        for c in rt.connections.channels()
-        if c.channel in SIMULATED_CHANNELS and graph_control(rt, c.id) is not None
+        c for c in rt.connections.channels() if c.channel in SIMULATED_CHANNELS and graph_control(rt, c.id) is not None
     ]
 
 
@@ -50,14 +48,18 @@ def customer_choice(channel: ChannelConnection, control: Control, customer: str,
             payload = {"wa_id": customer, "type": "button", "button": value}
         control.call("POST", "whatsapp/messages", json=payload)
     else:
-        control.call("POST", "messenger/messages", json={"object": _object(channel), "sender": customer, "payload": value})
+        control.call(
+            "POST", "messenger/messages", json={"object": _object(channel), "sender": customer, "payload": value}
+        )
 
 
 def customer_cart(control: Control, customer: str, cart: dict[str, int], catalog_id: str | None) -> None:
     """The customer sends their cart (a WhatsApp ``order`` message, priced from the catalog)."""
     items = [{"product_retailer_id": rid, "quantity": qty} for rid, qty in cart.items()]
     control.call(
-        "POST", "whatsapp/messages", json={"wa_id": customer, "type": "order", "product_items": items, "catalog_id": catalog_id}
+        "POST",
+        "whatsapp/messages",
+        json={"wa_id": customer, "type": "order", "product_items": items, "catalog_id": catalog_id},
     )
 
 
@@ -137,11 +139,18 @@ def register(bp: Blueprint) -> None:
             abort(404, description="no sandbox channel to simulate")
         try:
             entries = transcript(rt, channel, control, customer)
+        except ControlError as exc:
+            return render_template("dashboard/_sim_error.html", error=str(exc))
+        signature = f"{len(entries)}:{entries[-1]['at'] if entries else 0}"
+        if request.args.get("sig") == signature:
+            return Response(status=204)  # nothing new: htmx keeps the page as it is (an open list stays open)
+        try:
             products = catalog_lookup(rt, channel, control)
         except ControlError as exc:
             return render_template("dashboard/_sim_error.html", error=str(exc))
         return render_template(
             "dashboard/_sim_transcript.html",
+            signature=signature,
             entries=entries,
             products=products,
             channel=channel,

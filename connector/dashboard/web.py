@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from connector.dashboard import i18n, users
 from connector.dashboard.security import check_csrf, client_address, csrf_token, is_local_request
@@ -52,7 +52,9 @@ def create_blueprint(app: Flask) -> Blueprint:
     """Build the dashboard blueprint for ``app``, with every page module's routes."""
     rt = app.extensions["connector"]
     cfg = rt.config.dashboard
-    bp = Blueprint("dashboard", __name__, url_prefix=cfg.url_prefix, template_folder="templates", static_folder="static")
+    bp = Blueprint(
+        "dashboard", __name__, url_prefix=cfg.url_prefix, template_folder="templates", static_folder="static"
+    )
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=cfg.session_hours))
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
@@ -90,7 +92,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     def _http_error(error: HTTPException) -> tuple[str, int]:
         if error.code == 400 and error.description == "csrf":
             message = _("Your form expired or came from another site. Reload the page and try again.")
-        elif error.code == 404:
+        elif error.code == 404 and (error.description or "") == NotFound.description:
             message = _("Page not found.")
         else:
             message = _("Request refused: {reason}", reason=error.description or error.name)

@@ -16,7 +16,7 @@ from connector.dashboard import queries
 from connector.dashboard.sandboxes import ControlError, DemoSandboxes, graph_control, settings_for, shop_control
 from connector.dashboard.security import login_required
 from connector.db.models import CatalogItem, ChannelConnection, OutboundMessage, ShopVariant, SyncRun
-from connector.errors import ConfigError, ConnectionTestError, NotFound, SettingsError
+from connector.errors import ConfigError, ConnectionTestError, SettingsError
 from connector.web.context import runtime
 
 if TYPE_CHECKING:
@@ -80,9 +80,9 @@ def sync_progress(rt: Runtime, shop_id: int, channel_id: int | None) -> dict[str
             select(SyncRun).where(SyncRun.shop_connection_id == shop_id).order_by(SyncRun.id.desc()).limit(1)
         ).first()
         listed = s.scalar(
-            select(func.count()).select_from(ShopVariant).where(
-                ShopVariant.shop_connection_id == shop_id, ShopVariant.listed
-            )
+            select(func.count())
+            .select_from(ShopVariant)
+            .where(ShopVariant.shop_connection_id == shop_id, ShopVariant.listed)
         )
         pushed = 0
         if channel_id is not None:
@@ -190,7 +190,9 @@ def register(bp: Blueprint) -> None:
         shop = current_shop(rt)
         if shop is None:
             return redirect(url_for("dashboard.wizard_shop"))
-        channel_name = request.values.get("channel") or ("whatsapp" if "whatsapp" in rt.plugins.channel_adapters else "")
+        channel_name = request.values.get("channel") or (
+            "whatsapp" if "whatsapp" in rt.plugins.channel_adapters else ""
+        )
         cls = rt.plugins.channel_adapters.get(channel_name)
         values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "channel", "name", "action")}
         if request.method == "GET" or request.form.get("action") == "choose":
@@ -291,7 +293,9 @@ def register(bp: Blueprint) -> None:
                     },
                 )
             except ControlError as exc:
-                problems.append(f"{channel.channel}: {exc}. Check that this server is reachable at {info['channel_url']}")
+                problems.append(
+                    f"{channel.channel}: {exc}. Check that this server is reachable at {info['channel_url']}"
+                )
         session["wizard_message"] = "; ".join(problems) if problems else "registered"
         return redirect(url_for("dashboard.wizard_webhooks"))
 
@@ -412,7 +416,7 @@ def register(bp: Blueprint) -> None:
         """The test message's outbox state (polled by htmx until delivered or failed)."""
         message_id = session.get("wizard_message_id")
         if message_id is None:
-            raise NotFound("no test message sent yet", status=404)
+            abort(404, description="no test message sent yet")
         with runtime().db.session() as s:
             row = s.get(OutboundMessage, message_id)
             channel = s.get(ChannelConnection, row.channel_connection_id) if row else None

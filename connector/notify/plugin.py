@@ -1,7 +1,6 @@
 """Hook implementations of the notify subsystem, registered as an essential core plugin.
 
-Event hooks get no runtime; :func:`connector.notify.runtime_ref.current` finds the runtime of the code that
-fired the hook (see that module). Order events are turned into outbox rows right there (database writes only,
+Event hooks receive the ``runtime`` that fired them. Order events are turned into outbox rows right there (database writes only,
 no network I/O); stock changes enqueue a back-in-stock wave task.
 """
 
@@ -11,11 +10,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from connector import hookimpl, model
-from connector.notify import back_in_stock, keywords, runtime_ref, shipping
+from connector.notify import back_in_stock, keywords, shipping
 
 if TYPE_CHECKING:
     import flask
 
+    from connector.runtime import Runtime
     from connector.work.registry import TaskContext
     from connector.work.scheduler import JobRegistry
 
@@ -23,52 +23,47 @@ log = logging.getLogger(__name__)
 
 
 @hookimpl
-def connector_register_jobs(jobs: JobRegistry) -> None:
+def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     """The back-in-stock wave task and the reconcile poll of orders in flight."""
-    rt = runtime_ref.bind(jobs)
-    minutes = rt.config.notify.reconcile_interval_minutes if rt is not None else 30
+    minutes = runtime.config.notify.reconcile_interval_minutes
 
     @jobs.task(back_in_stock.WAVE_TASK)
     def wave(ctx: TaskContext, shop_connection_id: int, variant_external_id: str, started: str) -> None:
-        token = runtime_ref.use(ctx.runtime)
-        try:
-            back_in_stock.run_wave(
-                ctx.runtime, shop_connection_id, variant_external_id, started, heartbeat=ctx.extend_lease
-            )
-        finally:
-            runtime_ref.reset(token)
+        back_in_stock.run_wave(
+            ctx.runtime, shop_connection_id, variant_external_id, started, heartbeat=ctx.extend_lease
+        )
 
     @jobs.task("notify.reconcile_orders")
     def reconcile_orders(ctx: TaskContext) -> None:
-        token = runtime_ref.use(ctx.runtime)
-        try:
-            shipping.reconcile(ctx.runtime)
-        finally:
-            runtime_ref.reset(token)
+        shipping.reconcile(ctx.runtime)
 
     jobs.interval("notify.reconcile_orders", task="notify.reconcile_orders", minutes=minutes)
 
 
 @hookimpl
-def connector_order_status_changed(shop_connection_id: int, order: model.Order, event: model.ShopEvent) -> None:
+def connector_order_status_changed(
+    shop_connection_id: int, order: model.Order, event: model.ShopEvent, runtime: Runtime
+) -> None:
     """Queue the shipping notification the order's new state calls for (once per order and status)."""
-    shipping.on_order(runtime_ref.current(), shop_connection_id, order)
+    shipping.on_order(runtime, shop_connection_id, order)
 
 
 @hookimpl
 def connector_stock_changed(
-    shop_connection_id: int, variant_external_id: str, old_quantity: int | None, new_quantity: int | None
+    shop_connection_id: int,
+    variant_external_id: str,
+    old_quantity: int | None,
+    new_quantity: int | None,
+    runtime: Runtime,
 ) -> None:
     """A variant back in stock starts a wave of back-in-stock notifications."""
-    back_in_stock.on_stock_changed(
-        runtime_ref.current(), shop_connection_id, variant_external_id, old_quantity, new_quantity
-    )
+    back_in_stock.on_stock_changed(runtime, shop_connection_id, variant_external_id, old_quantity, new_quantity)
 
 
 @hookimpl
-def connector_inbound_message(channel_connection_id: int, message: model.Inbound) -> None:
+def connector_inbound_message(channel_connection_id: int, message: model.Inbound, runtime: Runtime) -> None:
     """STOP/STOPP/ABMELDEN/START and "Stop alerts" change consent at once and are confirmed to the customer."""
-    keywords.handle(runtime_ref.current(), channel_connection_id, message)
+    keywords.handle(runtime, channel_connection_id, message)
 
 
 @hookimpl

@@ -200,9 +200,9 @@ class CatalogSync:
             self._finish(summary)
             self._release()
         for variant_id, old, new in self.stock_changes:
-            self.runtime.plugins.stock_changed(self.shop_id, variant_id, old, new)
+            self.runtime.plugins.stock_changed(self.runtime, self.shop_id, variant_id, old, new)
         for channel_id in changed_targets:
-            self.runtime.plugins.catalog_changed(self.shop_id, channel_id, summary)
+            self.runtime.plugins.catalog_changed(self.runtime, self.shop_id, channel_id, summary)
         return summary
 
     def _finish(self, summary: SyncSummary) -> None:

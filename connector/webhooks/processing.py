@@ -69,7 +69,7 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
             catalog_ids.extend([event.object_id, *event.variant_ids])
         elif event.kind in (ShopEventKind.ORDER_CHANGED, ShopEventKind.FULFILLMENT_CHANGED):
             order = event.order or rt.connections.shop_adapter(shop_id).get_order(event.object_id)
-            rt.plugins.order_status_changed(shop_id, order, event)
+            rt.plugins.order_status_changed(rt, shop_id, order, event)
         elif event.kind is ShopEventKind.APP_UNINSTALLED:
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)
             with rt.db.session() as session:

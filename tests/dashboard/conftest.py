@@ -1,0 +1,193 @@
+"""Fixtures for the dashboard: a connector in demo mode on a real port, a logged-in browser (Playwright driving
+Debian's Chromium), and a fully connected stack with real data for the page tests.
+
+Chromium comes from the system (``apt-get install chromium``), never from ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connector.config import generate_secrets, load_config
+from connector.dashboard.users import create_user
+from connector.db.migrate import upgrade
+from connector.plugins import Plugins
+from connector.runtime import Runtime
+from connector.server import EmbeddedServer
+
+CHROMIUM = os.environ.get("CONNECTOR_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+EMAIL = "owner@example.com"
+PASSWORD = "correct horse battery"
+
+
+def dashboard_config(database_url: str, **dashboard: Any) -> Any:
+    secrets = generate_secrets()
+    return load_config(
+        overrides={
+            "database": {"url": database_url},
+            "security": {"secret_key": secrets["secret_key"], "encryption_keys": [secrets["encryption_key"]]},
+            "scheduler": {"enabled": False},
+            "worker": {"threads": 2, "poll_interval": 0.05},
+            "server": {"host": "127.0.0.1", "port": 0, "demo": True},
+            "dashboard": dashboard,
+        }
+    )
+
+
+class Live:
+    """A connector (web app + embedded worker) in demo mode on a real port, with one dashboard user."""
+
+    def __init__(self, runtime: Runtime, server: EmbeddedServer):
+        self.runtime = runtime
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def dashboard(self, path: str = "") -> str:
+        return f"{self.url}/dashboard{path}"
+
+    def stop(self) -> None:
+        self.server.stop()
+        holder = self.server.app.extensions.get("dashboard_sandboxes")
+        if holder is not None:
+            holder.stop_all()
+        self.runtime.close()
+
+
+def start_live(tmp_path: Path, plugins: Plugins, **dashboard: Any) -> Live:
+    runtime = Runtime(dashboard_config(f"sqlite:///{tmp_path / 'connector.db'}", **dashboard), plugins=plugins)
+    upgrade(runtime.db)
+    server = EmbeddedServer(runtime, port=0, scheduler=False)
+    runtime.config.server.public_url = server.url
+    server.start()
+    create_user(runtime, EMAIL, PASSWORD)
+    return Live(runtime, server)
+
+
+@pytest.fixture
+def live(tmp_path: Path, plugins: Plugins) -> Iterator[Live]:
+    """The connector in demo mode on a real port, with a dashboard user and no connections yet."""
+    server = start_live(tmp_path, plugins)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from Debian, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser tab (own cookies), English UI, phone-sized when ``mobile`` is asked for."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    context.close()
+
+
+def log_in(page: Any, live: Live, password: str = PASSWORD) -> None:
+    page.goto(live.dashboard("/login"))
+    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class Connected:
+    """``live`` plus a WooCommerce sandbox and the Graph sandbox, connected, webhooks subscribed, synced."""
+
+    def __init__(self, live: Live, shop: Any, graph: Any, shop_id: int, channel_id: int):
+        self.live = live
+        self.shop = shop
+        self.graph = graph
+        self.shop_id = shop_id
+        self.channel_id = channel_id
+
+
+@pytest.fixture
+def connected(live: Live) -> Iterator[Connected]:
+    """A connected, fully synced demo stack (created through the same services the wizard uses)."""
+    from connector.dashboard.sandboxes import settings_for
+    from connector.sync.catalog import run_sync
+
+    rt = live.runtime
+    sandboxes = rt.plugins.sandboxes()
+    shop = sandboxes["woocommerce"]()
+    graph = sandboxes["graph"]()
+    shop.start()
+    graph.start()
+    try:
+        shop_row = rt.connections.create_shop(
+            name="Demo shop",
+            platform="woocommerce",
+            settings=settings_for(rt.plugins.shop_adapters["woocommerce"], shop.connection_settings()),
+        )
+        channel_row = rt.connections.create_channel(
+            shop_connection_id=shop_row.id,
+            name="Demo number",
+            channel="whatsapp",
+            settings=settings_for(rt.plugins.channel_adapters["whatsapp"], graph.connection_settings()),
+        )
+        rt.connections.shop_adapter(shop_row.id).register_webhooks(
+            rt.connections.webhook_url("woocommerce", shop_row.id)
+        )
+        graph.subscribe_webhooks(
+            rt.connections.webhook_url("whatsapp", channel_row.id),
+            object="whatsapp_business_account",
+            verify_token=graph.connection_settings()["verify_token"],
+        )
+        run_sync(rt, shop_row.id, mode="full", trigger="manual")
+        yield Connected(live, shop, graph, shop_row.id, channel_row.id)
+    finally:
+        shop.stop()
+        graph.stop()
+
+
+def get_json(url: str) -> Any:
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
