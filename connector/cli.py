@@ -540,7 +540,10 @@ def serve(state: State, host: str | None, port: int | None, no_scheduler: bool, 
     from connector.db.migrate import is_up_to_date
     from connector.server import serve_forever
 
+    from connector.observability import configure_logging
+
     rt = state.runtime
+    configure_logging(rt.config)
     if not is_up_to_date(rt.db):
         raise ConfigError("the database schema is not up to date: run `connector db upgrade` first")
     serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)

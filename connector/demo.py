@@ -144,6 +144,15 @@ def run_demo(*, shop: str = "woocommerce", once: bool = False, port: int = 8080,
         _say(f"Shop sandbox ({shop}): {shop_sandbox.url}")
         _say(f"WhatsApp/Graph sandbox: {graph.url}")
         _say(f"Connector: {server.url}  (admin API {server.url}/api/v1, health {server.url}/healthz)")
+        if not once:
+            import secrets as _secrets
+
+            from connector.dashboard.users import create_user
+
+            password = _secrets.token_urlsafe(9)
+            create_user(rt, "demo@example.com", password)
+            _say(f"Dashboard: {server.url}/dashboard  (log in as demo@example.com / {password})")
+            _say(f"Chat simulator: {server.url}/dashboard/simulator  (be the customer on WhatsApp or Instagram)")
         _say("Syncing the demo catalog into the sandbox WhatsApp catalog...")
         summary = run_sync(rt, shop_conn.id, mode="full", trigger="demo")
         _say(

@@ -56,6 +56,22 @@ class Runtime:
                 raise ConfigError(f"invalid configuration: {problems}") from None
         return result
 
+    def plugin_config(self, plugin: str) -> dict[str, Any]:
+        """A plugin's settings as they apply now: the config file's ``[plugins.<name>]`` values, overlaid with
+        those saved in the dashboard (``plugin_settings`` table, secrets decrypted)."""
+        from sqlalchemy import select
+
+        from connector.db.models import PluginSetting
+
+        values = dict(self.plugin_settings.get(plugin, {}))
+        with self.db.session() as session:
+            for row in session.scalars(select(PluginSetting).where(PluginSetting.plugin == plugin)):
+                if row.secret:
+                    values[row.key] = self.secrets.decrypt(row.secret)
+                elif row.value is not None:
+                    values[row.key] = row.value.get("value")
+        return values
+
     def _register_core(self) -> None:
         # Imported here: these modules register their task handlers and need the runtime's registries.
         from connector.chat import messages

@@ -9,7 +9,7 @@ Broker messages carry only task ids. Delivery settings follow the outbox rules:
 * the claim is an atomic ``UPDATE ... WHERE status IN ('pending', 'queued') RETURNING`` on the row, so a
   redelivered or duplicated message for a task that already runs or ran does nothing, and a task whose
   worker died is claimable again once its lease ran out (the relay republishes it);
-* no Celery ``rate_limit`` (per worker only): limits are global, in Redis (:mod:`.redis_limits`);
+* no Celery ``rate_limit`` (per worker only): the send task's limits use Redis (:mod:`.redis_limits`);
 * no broker ETA/countdown: delays live in ``tasks.due_at`` and the relay publishes a task when it is due.
 """
 
@@ -27,7 +27,6 @@ from celery import Celery
 from connector.work.worker import run_task
 
 if TYPE_CHECKING:
-    from connector.cluster.gate import SendGate
     from connector.cluster.settings import ClusterSettings
     from connector.runtime import Runtime
 
@@ -36,15 +35,14 @@ log = logging.getLogger(__name__)
 TASK_NAME = "connector.run"
 
 _runtime: Runtime | None = None
-_gate: SendGate | None = None
 _runtime_lock = threading.Lock()
 
 
-def bind_runtime(runtime: Runtime, gate: SendGate | None = None) -> None:
-    """Set the runtime (and rate-limit gate) Celery tasks of this process run with (``connector worker``)."""
-    global _runtime, _gate
+def bind_runtime(runtime: Runtime) -> None:
+    """Set the runtime Celery tasks of this process run with (``connector worker`` does this before starting)."""
+    global _runtime
     with _runtime_lock:
-        _runtime, _gate = runtime, gate
+        _runtime = runtime
 
 
 def make_celery(settings: ClusterSettings) -> Celery:
@@ -76,11 +74,6 @@ def make_celery(settings: ClusterSettings) -> Celery:
         claimed = runtime.queue.claim_id(int(task_id), worker)
         if claimed is None:
             return
-        if _gate is not None:
-            delay = _gate.delay_for(runtime, claimed)
-            if delay > 0:
-                runtime.queue.retry(claimed.id, delay, "global rate limit", count_attempt=False)
-                return
         run_task(runtime, claimed)
 
     return app

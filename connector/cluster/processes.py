@@ -31,11 +31,24 @@ def check_distributed(config: Config) -> None:
 
 
 def activate(runtime: Runtime) -> Runtime:
-    """Make ``runtime`` enqueue the distributed way: every new task gets its tenant group (fair dispatch)."""
+    """Make ``runtime`` work the distributed way.
+
+    * every new task gets its tenant group (fair dispatch by the relay);
+    * the send task's rate limiters (per phone number, per recipient) keep their buckets in Redis, so the
+      limits hold across all workers. (Until ``[notify] rate_limit_storage`` offers ``"redis"``, the
+      storage of this runtime's limiters is swapped here; the limiter objects and rates stay the notify
+      subsystem's.)
+    """
+    from connector.chat.messages import sender_state
     from connector.cluster.groups import TenantGrouper
+    from connector.cluster.redis_limits import RedisStorage
 
     check_distributed(runtime.config)
     runtime.queue.grouper = TenantGrouper()
+    storage = RedisStorage(runtime.config.cluster.redis_url)
+    state = sender_state(runtime)
+    state.throughput.storage = storage
+    state.pair.storage = storage
     return runtime
 
 
@@ -47,15 +60,12 @@ def _stop_on_signals(event: threading.Event) -> None:
 def run_worker(runtime: Runtime, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
     """Run a Celery worker (thread pool) that claims and runs task ids, plus a relay thread if configured."""
     from connector.cluster.celery_app import bind_runtime, make_celery, publisher
-    from connector.cluster.gate import SendGate
-    from connector.cluster.redis_limits import RedisRateLimiter
     from connector.cluster.relay import RelayThread
 
     settings = runtime.config.cluster
     activate(runtime)
     app = make_celery(settings)
-    gate = SendGate(RedisRateLimiter(settings.redis_url), settings)
-    bind_runtime(runtime, gate if gate.active else None)
+    bind_runtime(runtime)
     relay = RelayThread(runtime, settings, publisher(app, settings)) if settings.relay_in_workers else None
     if relay:
         relay.start()

@@ -1,64 +1,62 @@
-"""Global rate limits in Redis: one budget per key (phone number, shop) shared by every worker process.
+"""A Redis storage for :mod:`connector.ratelimit`: token buckets shared by every worker process.
 
-Celery's ``rate_limit`` is per worker, so N workers would send N times the allowed rate. Here every
-permit comes from one atomic Lua script (GCRA, the "generic cell rate algorithm" of token buckets):
-Redis keeps, per key, the theoretical arrival time of the next request; a permit is granted when
-that time minus the burst allowance is not in the future, otherwise the caller learns how long to
-wait. One round trip per permit, no clock skew between workers (Redis' own ``TIME`` is the clock),
-keys expire on their own when idle.
+Celery's ``rate_limit`` is per worker, so N workers would send N times the allowed rate. This storage keeps
+each bucket (``tokens``, ``updated``) in one Redis hash and changes it only inside a Lua script, which Redis
+runs atomically: the per-phone-number throughput and per-recipient pacing of :mod:`connector.chat.messages`
+then hold globally, whatever the number of workers and machines. It follows the storage protocol in
+:mod:`connector.ratelimit` exactly (a new bucket starts full; ``block`` owes ``seconds * rate`` tokens); an
+idle bucket expires once it would be full again.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from typing import Any
 
 import redis
 
-_GCRA = """
-local key = KEYS[1]
-local interval = tonumber(ARGV[1])   -- microseconds per permit
-local burst = tonumber(ARGV[2])      -- permits that may go at once
-local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', key) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - interval * burst
-if allow_at > now then
-  return allow_at - now
+_TAKE = """
+local rate, burst, cost, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens, updated = tonumber(state[1]), tonumber(state[2])
+if tokens == nil then tokens, updated = burst, now end
+if now > updated then
+  tokens = math.min(burst, tokens + (now - updated) * rate)
+  updated = now
 end
-redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return 0
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(updated))
+redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tokens) / rate + 1) * 1000))
+return tostring(wait)
+"""
+
+_BLOCK = """
+local seconds, rate, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'tokens', tostring(-seconds * rate), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((seconds + 60) * 1000))
+return 1
 """
 
 
-class RedisRateLimiter:
-    """``acquire(key, rate, per)``: a permit now (returns 0.0) or the seconds to wait before asking again."""
+class RedisStorage:
+    """Token buckets in Redis (``<prefix><key>`` hashes), atomic per key across every client."""
 
     def __init__(self, url: str, *, prefix: str = "connector:rl:"):
         self.client: Any = redis.Redis.from_url(url)
         self.prefix = prefix
-        self._script = self.client.register_script(_GCRA)
+        self._take = self.client.register_script(_TAKE)
+        self._block = self.client.register_script(_BLOCK)
 
-    def acquire(self, key: str, rate: float, per: float = 1.0, *, burst: float = 1.0, cost: float = 1.0) -> float:
-        """Ask for ``cost`` permits of a budget of ``rate`` per ``per`` seconds; 0.0 when granted."""
-        interval_us = int(per / rate * 1_000_000)
-        wait_us = int(self._script(keys=[self.prefix + key], args=[interval_us, burst, cost]))
-        return wait_us / 1_000_000
+    def take(self, key: str, *, rate: float, burst: float, cost: float, now: float) -> float:
+        """Take ``cost`` tokens from ``key``; 0.0 if taken, else seconds until they will be there."""
+        wait = float(self._take(keys=[self.prefix + key], args=[rate, burst, cost, repr(now)]))
+        return wait if math.isfinite(wait) else 0.0
 
-    def wait(self, key: str, rate: float, per: float = 1.0, *, burst: float = 1.0, timeout: float = 60.0) -> bool:
-        """Block until a permit is granted (True) or ``timeout`` seconds passed (False)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            delay = self.acquire(key, rate, per, burst=burst)
-            if delay <= 0:
-                return True
-            if time.monotonic() + delay > deadline:
-                return False
-            time.sleep(delay)
+    def block(self, key: str, *, seconds: float, rate: float, burst: float, now: float) -> None:
+        """Let nothing through ``key`` for ``seconds``."""
+        self._block(keys=[self.prefix + key], args=[seconds, rate, repr(now)])
 
-    def reset(self, key: str) -> None:
-        """Forget a key's state (tests, an operator lifting a limit)."""
+    def forget(self, key: str) -> None:
+        """Drop a bucket (an operator lifting a backoff; tests)."""
         self.client.delete(self.prefix + key)

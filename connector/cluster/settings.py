@@ -44,8 +44,3 @@ class ClusterSettings(BaseModel):
     #: gunicorn processes and threads per process for ``connector web``.
     web_workers: int = Field(2, ge=1)
     web_threads: int = Field(4, ge=1)
-    #: Global send budget per WhatsApp number (channel connection), messages per second, across all
-    #: workers (Redis). 0 = no limit here (Meta's default is 80/s per number).
-    phone_messages_per_second: float = Field(0, ge=0)
-    #: Global send budget per shop (all its numbers together), messages per second. 0 = no limit.
-    shop_messages_per_second: float = Field(0, ge=0)

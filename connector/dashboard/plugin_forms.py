@@ -22,21 +22,9 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 
-def stored_overrides(rt: Runtime, plugin: str) -> dict[str, Any]:
-    """Values saved in the dashboard for ``plugin`` (secrets decrypted)."""
-    values: dict[str, Any] = {}
-    with rt.db.session() as session:
-        for row in session.scalars(select(PluginSetting).where(PluginSetting.plugin == plugin)):
-            if row.secret:
-                values[row.key] = rt.secrets.decrypt(row.secret)
-            elif row.value is not None:
-                values[row.key] = row.value.get("value")
-    return values
-
-
 def effective_settings(rt: Runtime, plugin: str) -> dict[str, Any]:
     """A plugin's settings as they apply now: the config file's, overlaid with those saved in the dashboard."""
-    return {**rt.plugin_settings.get(plugin, {}), **stored_overrides(rt, plugin)}
+    return rt.plugin_config(plugin)
 
 
 def save_settings(rt: Runtime, plugin: str, fields: list[ConfigField], form: dict[str, str]) -> dict[str, Any]:

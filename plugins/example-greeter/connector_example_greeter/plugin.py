@@ -26,7 +26,7 @@ def connector_config_fields() -> list[ConfigField]:
 
 def _greeting() -> str:
     runtime = current_app.extensions["connector"]
-    return runtime.plugin_settings.get("greeter", {}).get("greeting", "Hello")
+    return runtime.plugin_config("greeter").get("greeting", "Hello")
 
 
 @hookimpl
