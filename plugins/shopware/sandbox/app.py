@@ -199,12 +199,18 @@ def create_app(store: ShopStore) -> Flask:
         body = _body()
         associations = _associations(body, PRODUCT_ASSOCIATIONS, "product")
         inherit = request.headers.get("sw-inheritance") in ("1", "true")
+        key = json.dumps(associations, sort_keys=True)
         with store.lock:
-            # The id-sorted list is kept up to date, so the common case pages without sorting.
-            records = store.sorted_records() if body.get("sort") else list(store.products.values())
+            # The id-sorted list is kept up to date, so the common case pages without sorting; indexes narrow
+            # the records a filter can match, and each product's JSON is cached until it changes.
+            records = store.search_products(body)
             page, total = _search(body, records, store.resolve_product, max_limit, presorted=True)
-            data = [store.product_json(r, inherit=inherit, associations=associations) for r in page]
-        return _json({"total": total, "data": data, "aggregations": []})
+            data = ", ".join(
+                store.product_json_text(r, inherit=inherit, associations=associations, key=key) for r in page
+            )
+        # The same text as json.dumps({"total": ..., "data": [...], "aggregations": []}).
+        text = f'{{"total": {json.dumps(total)}, "data": [{data}], "aggregations": []}}'
+        return Response(text, mimetype="application/json")
 
     @app.post("/api/search/order")
     def search_order() -> Response:

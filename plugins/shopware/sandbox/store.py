@@ -3,6 +3,10 @@
 Records follow Shopware's data model (UUID hex ids, variants as child products with ``parentId``,
 orders with deliveries, transactions and order addresses). Every change bumps ``updatedAt`` and
 queues the app webhooks subscribed to the event, signed with the app's shop secret.
+
+Product searches are answered from indexes (:mod:`~connector_shopware.sandbox.index`) and a cache of each
+product's JSON, so products must only change through the store's methods (which call :meth:`ShopStore._written`
+or :meth:`ShopStore._changed`), never by assigning to a record behind the store's back.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector_shopware.sandbox.entities import product_json
+from connector_shopware.sandbox.index import ProductIndex
 
 from connector.sandbox.seed import SeedProduct
 from connector.sandbox.webhooks import WebhookSender
@@ -114,6 +119,9 @@ class ShopStore:
         self.sorted_ids: list[str] = []
         self._sorted_cache: list[dict[str, Any]] | None = None
         self.children: dict[str, list[str]] = {}
+        self.index = ProductIndex(self.products, self.children, self.sorted_ids)
+        #: product id -> {(inherit, associations as JSON): the product's JSON text}
+        self._json_cache: dict[str, dict[tuple[bool, str], str]] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.options_: dict[str, dict[str, Any]] = {}
@@ -147,6 +155,8 @@ class ShopStore:
         for seed in products:
             self._add_seed_product(seed, created)
         self.sorted_ids.sort()
+        self.index.build()
+        self.sorted_records()
 
     def _group(self, name: str) -> str:
         group_id = sw_id("group", name)
@@ -248,6 +258,19 @@ class ShopStore:
         self.sorted_ids.append(record["id"])
         if record["parentId"]:
             self.children.setdefault(record["parentId"], []).append(record["id"])
+        self.index.add(record)
+        self._changed(record)
+
+    def _changed(self, record: dict[str, Any]) -> None:
+        """Forget the cached JSON a change to ``record`` can alter: its own, its variants' and its parent's."""
+        cache = self._json_cache
+        if not cache:
+            return
+        cache.pop(record["id"], None)
+        if record["parentId"]:
+            cache.pop(record["parentId"], None)  # its ``children`` association
+        for child in self.children.get(record["id"], ()):
+            cache.pop(child, None)  # they inherit from it
 
     def _seo(self, product_id: str, path: str) -> None:
         self.seo_urls[product_id] = [
@@ -353,6 +376,38 @@ class ShopStore:
             return self.products[record["parentId"]].get(key)
         return value
 
+    def search_products(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The products a search body's ``filter`` and ``ids`` can match, in the order the search walks them.
+
+        With a ``sort`` that is id order, else insertion order. Indexes narrow the list when they can; the
+        caller still applies the criteria to every record returned (lock held).
+        """
+        by_id = bool(body.get("sort"))
+        found = None
+        if body.get("filter") or body.get("ids") is not None:
+            found = self.index.candidates(body.get("filter") or [], body.get("ids"))
+        if found is not None and len(found) * 4 <= len(self.products):
+            return self.index.ordered(found, by_id=by_id)
+        everything = self.sorted_records() if by_id else list(self.products.values())
+        if found is not None:  # a large share of the catalog: one pass beats sorting the ids
+            return [r for r in everything if r["id"] in found]
+        return everything
+
+    def product_json_text(
+        self, record: dict[str, Any], *, inherit: bool, associations: dict[str, Any], key: str
+    ) -> str:
+        """``json.dumps`` of :meth:`product_json`, cached per product until it (or its family) changes.
+
+        ``key`` identifies ``associations`` (e.g. their JSON with sorted keys)."""
+        entries = self._json_cache.get(record["id"])
+        if entries is None:
+            entries = self._json_cache[record["id"]] = {}
+        text = entries.get((inherit, key))
+        if text is None:
+            data = self.product_json(record, inherit=inherit, associations=associations)
+            text = entries[(inherit, key)] = json.dumps(data, default=str)
+        return text
+
     def product_json(self, record: dict[str, Any], *, inherit: bool, associations: dict[str, Any]) -> dict[str, Any]:
         parent = self.products.get(record["parentId"] or "")
         out = product_json(
@@ -388,7 +443,8 @@ class ShopStore:
     def _written(self, records: Sequence[dict[str, Any]], fields: list[str], operation: str = "update") -> None:
         moment = now()
         for record in records:
-            record["updatedAt"] = moment
+            self.index.set_date(record, "updatedAt", moment)
+            self._changed(record)
         payload = [
             {
                 "entity": "product",
@@ -435,6 +491,9 @@ class ShopStore:
             removed = [self.products[c] for c in self.children.pop(product_id, [])] + [record]
             self._sorted_cache = None
             for r in removed:
+                self._changed(r)
+                self._json_cache.pop(r["id"], None)
+                self.index.remove(r)
                 del self.products[r["id"]]
                 index = bisect.bisect_left(self.sorted_ids, r["id"])
                 if index < len(self.sorted_ids) and self.sorted_ids[index] == r["id"]:
@@ -443,6 +502,7 @@ class ShopStore:
             if record["parentId"] and record["parentId"] in self.children:
                 self.children[record["parentId"]].remove(product_id)
                 self.products[record["parentId"]]["childCount"] -= 1
+                self._changed(self.products[record["parentId"]])
             payload = [
                 {"entity": "product", "operation": "delete", "primaryKey": r["id"], "updatedFields": []}
                 for r in removed
