@@ -538,9 +538,8 @@ def send_test(
 def serve(state: State, host: str | None, port: int | None, no_scheduler: bool, no_worker: bool) -> None:
     """Run the web app with the embedded worker and scheduler (one process does everything)."""
     from connector.db.migrate import is_up_to_date
-    from connector.server import serve_forever
-
     from connector.observability import configure_logging
+    from connector.server import serve_forever
 
     rt = state.runtime
     configure_logging(rt.config)

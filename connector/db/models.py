@@ -87,6 +87,9 @@ class ShopConnection(Base):
     full_sync_at: Mapped[str | None] = mapped_column(String(5))
     #: Where the last incremental read ended (the shop's updated-at clock).
     delta_cursor: Mapped[datetime | None]
+    #: Every variant change stored before this time has reached every catalog: an incremental sync only
+    #: looks at variants changed since (a killed run does not move it, so its changes are looked at again).
+    pushed_through: Mapped[datetime | None]
     #: A lease held by the sync running now: two syncs of one shop never run at once.
     sync_lease_until: Mapped[datetime | None]
     sync_lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -151,6 +154,7 @@ class ShopVariant(Base):
     __table_args__ = (
         UniqueConstraint("shop_connection_id", "external_id"),
         Index("ix_shop_variants_product", "shop_connection_id", "product_external_id"),
+        Index("ix_shop_variants_changed", "shop_connection_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -172,6 +172,7 @@ class CatalogSync:
         self._heartbeat = heartbeat or self._heartbeat
         self._acquire()
         started = time.monotonic()
+        started_at = datetime.now(UTC)
         with self.db.session() as session:
             run = SyncRun(shop_connection_id=self.shop_id, mode=mode, trigger=trigger, heartbeat_at=datetime.now(UTC))
             session.add(run)
@@ -184,13 +185,16 @@ class CatalogSync:
                 self._read_items(adapter, variant_ids or [], summary)
             else:
                 self._read_all(adapter, summary, full=mode == "full")
+            since = self._pushed_through() if mode != "full" else None
             for target in self.runtime.connections.catalog_targets(self.shop_id):
                 before = summary.changed
-                handles = self._push(target, summary)
+                channel_since = since if since is not None and self._target_older_than(target, since) else None
+                handles = self._push(target, summary, channel_since)
                 self._check_batches(target, handles, summary)
                 if summary.changed > before:
                     changed_targets.append(target.channel_connection_id)
             summary.status = "succeeded" if not summary.failed else "succeeded_with_errors"
+            self._advance_pushed_through(started_at)
         except Exception as exc:
             summary.status = "failed"
             summary.errors.append(f"{type(exc).__name__}: {exc}")
@@ -222,6 +226,34 @@ class CatalogSync:
                     write_calls=summary.write_calls,
                     errors=summary.errors[:50],
                 )
+            )
+
+    # ------------------------------------------------------------------ push watermark
+
+    def _pushed_through(self) -> datetime | None:
+        with self.db.session() as session:
+            return session.scalar(select(ShopConnection.pushed_through).where(ShopConnection.id == self.shop_id))
+
+    def _target_older_than(self, target: CatalogTarget, moment: datetime) -> bool:
+        """A channel connected after ``moment`` has never received the older variants: it needs a full look."""
+        from connector.db.models import ChannelConnection
+
+        with self.db.session() as session:
+            created = session.scalar(
+                select(ChannelConnection.created_at).where(ChannelConnection.id == target.channel_connection_id)
+            )
+        return created is not None and created < moment
+
+    def _advance_pushed_through(self, started_at: datetime) -> None:
+        # Everything stored before this run started has now been pushed (or settled) everywhere.
+        with self.db.session() as session:
+            session.execute(
+                update(ShopConnection)
+                .where(
+                    ShopConnection.id == self.shop_id,
+                    or_(ShopConnection.pushed_through.is_(None), ShopConnection.pushed_through < started_at),
+                )
+                .values(pushed_through=started_at)
             )
 
     # ------------------------------------------------------------------ stage 1: read
@@ -338,8 +370,9 @@ class CatalogSync:
 
     # ------------------------------------------------------------------ stage 2: push
 
-    def _candidates(self, channel_id: int, after_id: int, limit: int) -> list[Any]:
-        """Variants whose catalog item must change, in id order after ``after_id``."""
+    def _candidates(self, channel_id: int, after_id: int, limit: int, since: datetime | None) -> list[Any]:
+        """Variants whose catalog item must change, in id order after ``after_id``; with ``since``, only among
+        the variants stored since then (an incremental sync need not compare the whole catalog)."""
         item = CatalogItem
         needs_upsert = and_(
             ShopVariant.listed.is_(True),
@@ -374,7 +407,7 @@ class CatalogSync:
         with self.db.session() as session:
             return list(session.execute(query).all())
 
-    def _push(self, target: CatalogTarget, summary: SyncSummary) -> list[str]:
+    def _push(self, target: CatalogTarget, summary: SyncSummary, since: datetime | None = None) -> list[str]:
         publisher = target.publisher
         batch_size = max(1, min(self.runtime.config.sync.batch_size, publisher.max_batch_size))
         handles: list[str] = []
@@ -389,7 +422,9 @@ class CatalogSync:
                 pending.clear()
                 self._renew()
 
-        while rows := self._candidates(target.channel_connection_id, after_id, batch_size):
+        # A second of slack: timestamps written by the previous run may share its start second.
+        floor = since - timedelta(seconds=1) if since is not None else None
+        while rows := self._candidates(target.channel_connection_id, after_id, batch_size, floor):
             after_id = rows[-1][0]
             quiet: list[tuple[Any, str, list[str]]] = []  # rows settled without a push: (row, status, errors)
             for row in rows:
