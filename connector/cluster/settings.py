@@ -16,7 +16,7 @@ class ClusterSettings(BaseModel):
 
     #: Celery broker. RabbitMQ (the recommended broker, see docs/operations.md) or ``redis://...``.
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
-    #: Redis for the global rate limits (per phone number, per shop) shared by every worker.
+    #: Redis for the global rate limits (per phone number, per recipient) shared by every worker.
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: The broker queue the relay publishes task ids to and ``connector worker`` consumes.
     queue: str = "connector.tasks"
