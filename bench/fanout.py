@@ -33,9 +33,14 @@ import requests
 harness = importlib.import_module("bench._fanout_harness")
 
 
-def start_sandbox(mps: int) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
-    """``connector sandbox graph`` in its own process; returns it, its URL and the connection settings."""
+def start_sandbox(mps: int, statuses_per_webhook: int = 1) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+    """``connector sandbox graph`` in its own process; returns it, its URL and the connection settings.
+
+    ``statuses_per_webhook``: how many queued statuses the sandbox may put in one webhook (Meta batches them into
+    one ``statuses`` array too). The sandbox sends its webhooks one at a time from a single thread; with one
+    status per webhook that thread, not the connector, caps the rate at which statuses come back."""
     options = ["--option", f"mps={mps}", "--option", 'status_flow=["sent"]']
+    options += ["--option", f"statuses_per_webhook={statuses_per_webhook}"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "graph", "--json", *options],
         stdout=subprocess.PIPE,
@@ -88,9 +93,11 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(subscribers: int, *, kill_at: float | None, threads: int, mps: int) -> dict[str, Any]:
+def run(
+    subscribers: int, *, kill_at: float | None, threads: int, mps: int, statuses_per_webhook: int = 1
+) -> dict[str, Any]:
     """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share."""
-    sandbox, url, settings = start_sandbox(mps)
+    sandbox, url, settings = start_sandbox(mps, statuses_per_webhook)
     folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     try:
         fan = harness.prepare(
@@ -151,6 +158,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=4, help="worker threads")
     parser.add_argument("--mps", type=int, default=1000, help="the sandbox's and the connector's per-number limit")
+    parser.add_argument(
+        "--statuses-per-webhook", type=int, default=50, help="most statuses the sandbox puts in one webhook"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the web app's request lines would drown the summary
 
@@ -160,8 +170,9 @@ def main(argv: list[str]) -> int:
     finally:
         sandbox.terminate()
         sandbox.wait(10)
-    plain = run(args.subscribers, kill_at=None, threads=args.threads, mps=args.mps)
-    killed = run(args.subscribers, kill_at=0.5, threads=args.threads, mps=args.mps)
+    options = {"threads": args.threads, "mps": args.mps, "statuses_per_webhook": args.statuses_per_webhook}
+    plain = run(args.subscribers, kill_at=None, **options)
+    killed = run(args.subscribers, kill_at=0.5, **options)
     result = {
         **plain,
         "killed_duplicates": killed["duplicates"],
@@ -171,6 +182,7 @@ def main(argv: list[str]) -> int:
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
         "limit_per_second": args.mps,
         "worker_threads": args.threads,
+        "statuses_per_webhook": args.statuses_per_webhook,
         "cpu_count": os.cpu_count(),
         "max_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

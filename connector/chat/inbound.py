@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector import model
 from connector.db.models import Contact, InboundMessage, OutboundMessage
@@ -75,51 +76,66 @@ def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
     return True
 
 
-def apply_delivery_status(rt: Runtime, channel_id: int, status: model.DeliveryStatus) -> None:
+def apply_delivery_status(
+    rt: Runtime,
+    channel_id: int,
+    status: model.DeliveryStatus,
+    *,
+    session: Session | None = None,
+) -> None:
     """Move an outbox row forward (never backwards) from a channel status webhook.
 
     A status whose message id we never recorded (the process died between the channel's answer and our write)
     settles the oldest row to that recipient still ``sending``/``unknown`` without an id: the message did go out.
+    With ``session``, it joins that transaction (the webhook request stores the event and applies its statuses
+    together).
     """
+    if session is None:
+        with rt.db.session() as own:
+            _apply_status(own, channel_id, status)
+        return
+    _apply_status(session, channel_id, status)
+
+
+def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus) -> None:
     from connector.notify.outbox import record_event
 
-    with rt.db.session() as session:
+    row = session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.channel_connection_id == channel_id,
+            OutboundMessage.channel_message_id == status.message_id,
+        )
+    )
+    if row is None:
         row = session.scalar(
-            select(OutboundMessage).where(
+            select(OutboundMessage)
+            .where(
                 OutboundMessage.channel_connection_id == channel_id,
-                OutboundMessage.channel_message_id == status.message_id,
+                OutboundMessage.recipient == status.recipient_id,
+                OutboundMessage.status.in_(("sending", "unknown")),
+                OutboundMessage.channel_message_id.is_(None),
             )
+            .order_by(OutboundMessage.id)
+            .limit(1)
         )
         if row is None:
-            row = session.scalar(
-                select(OutboundMessage)
-                .where(
-                    OutboundMessage.channel_connection_id == channel_id,
-                    OutboundMessage.recipient == status.recipient_id,
-                    OutboundMessage.status.in_(("sending", "unknown")),
-                    OutboundMessage.channel_message_id.is_(None),
-                )
-                .order_by(OutboundMessage.id)
-                .limit(1)
-            )
-            if row is None:
-                return
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == row.id)
-                .values(channel_message_id=status.message_id, error=None)
-            )
-            record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
-        new = status.state.value
-        if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
-            # Older news; still recorded: it shows how far the channel's status stream has come.
-            record_event(session, row.id, row.status, f"{STATUS_WEBHOOK}: {new} (no change)")
             return
-        values: dict[str, object] = {"status": new}
-        detail = STATUS_WEBHOOK
-        if status.state is model.DeliveryState.FAILED:
-            error = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
-            values["error"] = error
-            detail = f"{STATUS_WEBHOOK}: {error}"
-        session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))
-        record_event(session, row.id, new, detail)
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == row.id)
+            .values(channel_message_id=status.message_id, error=None)
+        )
+        record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
+    new = status.state.value
+    if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
+        # Older news; still recorded: it shows how far the channel's status stream has come.
+        record_event(session, row.id, row.status, f"{STATUS_WEBHOOK}: {new} (no change)")
+        return
+    values: dict[str, object] = {"status": new}
+    detail = STATUS_WEBHOOK
+    if status.state is model.DeliveryState.FAILED:
+        error = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
+        values["error"] = error
+        detail = f"{STATUS_WEBHOOK}: {error}"
+    session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))
+    record_event(session, row.id, new, detail)

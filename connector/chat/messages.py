@@ -14,14 +14,24 @@ States: ``pending -> sending -> sent -> delivered -> read``, or ``failed``, ``sk
 never sends it blindly. A status webhook settles an unknown row (matched by recipient when its wamid was never
 recorded); only when none came within ``[notify] unknown_grace_seconds`` and every channel webhook received so
 far has been processed is it sent again, because then the channel never accepted it.
+
+Fan-outs (a back-in-stock wave) use ``message.send_batch`` instead (:func:`enqueue_batches`): one task for up to
+:data:`BATCH_SIZE` rows of one channel connection. It takes the throughput tokens for the whole batch at once,
+checks and claims every row in **one** transaction (the same rules, row by row, so budget and reach still see the
+rows claimed before them), sends them concurrently, and records every outcome in **one** transaction. Rows it
+cannot finish itself (an interrupted send, a deferral, a refusal to retry) get their own ``message.send`` task in
+the transaction that changed them, so the single-message rules above settle them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 import weakref
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +56,14 @@ log = logging.getLogger(__name__)
 
 #: Longest a send task waits in-thread for the throughput limit before it reschedules itself.
 MAX_WAIT = 2.0
+#: The batch task's kind, the most rows one batch sends, and how many requests one process has in flight.
+BATCH_TASK = "message.send_batch"
+BATCH_SIZE = 50
+SEND_CONCURRENCY = 8
+#: A batch row whose request could not start within this many seconds of its claim (``sent_at``) is not sent
+#: but put back: an interrupted send is judged by the status webhooks of messages claimed more than a second
+#: after it, which only works while ``sent_at`` is within that margin of the real request.
+SEND_WINDOW = 0.5
 
 
 def queue_message(
@@ -99,6 +117,16 @@ class _Sender:
     throughput: RateLimiter
     pair: RateLimiter
     renderer: Renderer
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads batch sends run on (shared by every batch of the process, so requests in flight stay
+        within :data:`SEND_CONCURRENCY` and the HTTP connection pool)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(SEND_CONCURRENCY, thread_name_prefix="send")
+            return self._pool
 
 
 _senders: weakref.WeakKeyDictionary[Any, _Sender] = weakref.WeakKeyDictionary()
@@ -121,23 +149,27 @@ def sender_state(rt: Runtime) -> _Sender:
 
 def _set(rt: Runtime, message_id: int, status: str, detail: str | None = None, **values: object) -> None:
     with rt.db.session() as session:
-        session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(status=status, **values))
-        record_event(session, message_id, status, detail)
+        _set_in(session, message_id, status, detail, **values)
+
+
+def _defer_in(session: Session, message_id: int, seconds: float, why: str, *, states: tuple[str, ...]) -> Retry | None:
+    """Mark the row ``deferred`` (only from ``states``) in ``session``; the :class:`Retry` that runs it again."""
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    changed = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(states))
+        .values(status="deferred", deferred_until=until, reason=why)
+    ).rowcount
+    if not changed:
+        return None
+    record_event(session, message_id, "deferred", f"until {until.isoformat()}: {why}")
+    return Retry(seconds, why)
 
 
 def _defer(rt: Runtime, message_id: int, seconds: float, why: str, *, states: tuple[str, ...]) -> Retry | None:
     """Mark the row ``deferred`` (only from ``states``) and return the :class:`Retry` that runs the task again."""
-    until = datetime.now(UTC) + timedelta(seconds=seconds)
     with rt.db.session() as session:
-        changed = session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(states))
-            .values(status="deferred", deferred_until=until, reason=why)
-        ).rowcount
-        if not changed:
-            return None
-        record_event(session, message_id, "deferred", f"until {until.isoformat()}: {why}")
-    return Retry(seconds, why)
+        return _defer_in(session, message_id, seconds, why, states=states)
 
 
 # --------------------------------------------------------------------------- interrupted sends
@@ -156,6 +188,20 @@ def _stream_passed(session: Session, row: OutboundMessage) -> bool:
             OutboundMessage.channel_connection_id == row.channel_connection_id,
             OutboundMessage.sent_at > row.sent_at + timedelta(seconds=1),
             OutboxEvent.detail.like(f"{STATUS_WEBHOOK}%"),
+        )
+        .limit(1)
+    )
+    return session.scalar(later) is not None
+
+
+def _accepted_later(session: Session, row: OutboundMessage) -> bool:
+    """True when the channel accepted a message of this connection claimed more than a second after ``row``."""
+    later = (
+        select(OutboundMessage.id)
+        .where(
+            OutboundMessage.channel_connection_id == row.channel_connection_id,
+            OutboundMessage.sent_at > row.sent_at + timedelta(seconds=1),
+            OutboundMessage.channel_message_id.is_not(None),
         )
         .limit(1)
     )
@@ -196,11 +242,14 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
             wait = grace
         else:
             waited = (now - row.updated_at).total_seconds()
-            # Without a later message's status to go by, wait ten grace periods before deciding it never left.
+            # Without a later message's status to go by, wait ten grace periods before deciding it never left;
+            # while the channel still owes the status of a message it accepted after this one, its status
+            # stream is behind and will pass this row in order: wait for that (up to a hundred grace periods).
             passed = row.sent_at is not None and _stream_passed(session, row)
+            behind = not passed and row.sent_at is not None and _accepted_later(session, row)
             if waited < grace or _webhooks_pending(session, row.channel_connection_id):
                 wait = max(1.0, grace - waited)
-            elif not passed and waited < 10 * grace:
+            elif not passed and waited < (100 if behind else 10) * grace:
                 wait = max(1.0, grace)
             else:
                 session.execute(
@@ -219,59 +268,90 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
 # --------------------------------------------------------------------------- the send task
 
 
+def _claim(
+    rt: Runtime,
+    session: Session,
+    row: OutboundMessage,
+    contact: Contact | None,
+    channel: str,
+    now: datetime,
+    state: _Sender,
+) -> model.Outbound | None:
+    """Apply the rules to a ``pending``/``deferred`` row and mark it ``sending``, in ``session``'s transaction.
+
+    Returns the message to send, or ``None`` when the row was skipped or deferred (a deferral enqueues the
+    ``message.send`` task that tries again)."""
+    settings = rt.config.notify
+    message_id = row.id
+    values: dict[str, Any] = {"status": "sending", "attempts": OutboundMessage.attempts + 1, "sent_at": now}
+    if row.notification is not None:
+        decision = policy.decide(session, settings, state.renderer, row, contact, channel, now)
+        if decision.action == "skip":
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id)
+                .values(status="skipped", reason=decision.reason)
+            )
+            record_event(session, message_id, "skipped", decision.reason)
+            return None
+        if decision.action == "defer":
+            assert decision.until is not None
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id)
+                .values(status="deferred", reason=decision.reason, deferred_until=decision.until)
+            )
+            record_event(session, message_id, "deferred", f"until {decision.until.isoformat()}: {decision.reason}")
+            delay = max(1.0, (decision.until - now).total_seconds())
+            rt.queue.enqueue(
+                "message.send",
+                {"message_id": message_id},
+                session=session,
+                delay=delay,
+                priority=40,
+                idempotency_key=f"deferred:{message_id}:{decision.until.isoformat()}",
+            )
+            return None
+        assert decision.message is not None
+        message = decision.message
+        values.update(
+            payload=to_json(message),
+            category=decision.category,
+            country=decision.country,
+            cost=decision.cost,
+            currency=settings.rate_card_currency,
+            outside_window=decision.outside_window,
+            reason=None,
+            deferred_until=None,
+        )
+    else:
+        message = from_json(row.payload)
+    session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values))
+    record_event(session, message_id, "sending")
+    return message
+
+
 def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMessage, model.Outbound] | str | None:
     """Check and claim the row for sending in one transaction: the decision and ``sending`` commit together.
 
     Returns the row and the message to send, ``None`` when there is nothing to send, or ``"interrupted"`` for a
     row a dead process left ``sending``/``unknown``."""
     now = datetime.now(UTC)
-    settings = rt.config.notify
     with rt.db.session() as session:
         row = session.get(OutboundMessage, message_id)
         if row is not None and row.status in ("sending", "unknown") and row.channel_message_id is None:
             return "interrupted"
         if row is None or row.status not in ("pending", "deferred"):
             return None
-        values: dict[str, Any] = {"status": "sending", "attempts": OutboundMessage.attempts + 1, "sent_at": now}
+        contact = None
+        channel = ""
         if row.notification is not None:
             contact = session.get(Contact, row.contact_id) if row.contact_id else None
             connection = session.get(ChannelConnection, row.channel_connection_id)
             channel = connection.channel if connection is not None else ""
-            decision = policy.decide(session, settings, state.renderer, row, contact, channel, now)
-            if decision.action == "skip":
-                row.status, row.reason = "skipped", decision.reason
-                record_event(session, message_id, "skipped", decision.reason)
-                return None
-            if decision.action == "defer":
-                assert decision.until is not None
-                row.status, row.reason, row.deferred_until = "deferred", decision.reason, decision.until
-                record_event(session, message_id, "deferred", f"until {decision.until.isoformat()}: {decision.reason}")
-                delay = max(1.0, (decision.until - now).total_seconds())
-                rt.queue.enqueue(
-                    "message.send",
-                    {"message_id": message_id},
-                    session=session,
-                    delay=delay,
-                    priority=40,
-                    idempotency_key=f"deferred:{message_id}:{decision.until.isoformat()}",
-                )
-                return None
-            assert decision.message is not None
-            message = decision.message
-            values.update(
-                payload=to_json(message),
-                category=decision.category,
-                country=decision.country,
-                cost=decision.cost,
-                currency=settings.rate_card_currency,
-                outside_window=decision.outside_window,
-                reason=None,
-                deferred_until=None,
-            )
-        else:
-            message = from_json(row.payload)
-        session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values))
-        record_event(session, message_id, "sending")
+        message = _claim(rt, session, row, contact, channel, now, state)
+        if message is None:
+            return None
         return row, message
 
 
@@ -318,41 +398,50 @@ def _send_task(
     _sent(rt, row, result)
 
 
+def _record_sent(session: Session, message_id: int, result: model.SendResult) -> None:
+    # A status webhook may have settled the row already (matched by recipient): never move it backwards.
+    changed = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(("sending", "unknown")))
+        .values(status="sent", channel_message_id=result.message_id, error=None)
+    ).rowcount
+    if changed:
+        record_event(session, message_id, "sent", result.message_id)
+    else:
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message_id, OutboundMessage.channel_message_id.is_(None))
+            .values(channel_message_id=result.message_id)
+        )
+
+
 def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
     with rt.db.session() as session:
-        # A status webhook may have settled the row already (matched by recipient): never move it backwards.
-        changed = session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == row.id, OutboundMessage.status.in_(("sending", "unknown")))
-            .values(status="sent", channel_message_id=result.message_id, error=None)
-        ).rowcount
-        if changed:
-            record_event(session, row.id, "sent", result.message_id)
-        else:
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == row.id, OutboundMessage.channel_message_id.is_(None))
-                .values(channel_message_id=result.message_id)
-            )
+        _record_sent(session, row.id, result)
     rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
 
 
-def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) -> None:
-    """The channel refused the message: retry later, switch to a template, or give up, as ``exc.action`` says."""
+def _set_in(session: Session, message_id: int, status: str, detail: str | None = None, **values: object) -> None:
+    session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(status=status, **values))
+    record_event(session, message_id, status, detail)
+
+
+def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError, state: _Sender) -> Retry | None:
+    """The channel refused the message: retry later, switch to a template, or give up, as ``exc.action`` says.
+    Records it in ``session``; returns the :class:`Retry` that sends it again, if any."""
     attempts = (row.attempts or 0) + 1
     code = exc.code
     if exc.action is SendAction.USE_TEMPLATE and row.notification is not None:
         # Our clock said the window was open; the channel disagrees. Try again as a template (or skip).
-        with rt.db.session() as session:
-            spec = dict(row.notification)
-            spec["force_template"] = True
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == row.id)
-                .values(status="pending", notification=spec, error=str(exc))
-            )
-            record_event(session, row.id, "pending", "window closed (131047): retrying as a template")
-        raise Retry(0.1, "window closed: retry as a template")
+        spec = dict(row.notification)
+        spec["force_template"] = True
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == row.id)
+            .values(status="pending", notification=spec, error=str(exc))
+        )
+        record_event(session, row.id, "pending", "window closed (131047): retrying as a template")
+        return Retry(0.1, "window closed: retry as a template")
     if exc.action in (SendAction.RETRY_LATER, SendAction.RETRY) and attempts < rt.config.notify.max_send_attempts:
         delay = exc.retry_after or backoff_seconds(attempts, base=2, cap=300)
         why = f"channel asked to retry later: {exc}"
@@ -362,16 +451,201 @@ def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) 
         elif code == 131056:
             state.pair.block(f"{row.channel_connection_id}:{row.recipient}", delay)
             why = "pair rate limit hit (131056): pacing this recipient"
-        retry = _defer(rt, row.id, delay, why, states=("sending",))
-        if retry is not None:
-            raise retry
+        return _defer_in(session, row.id, delay, why, states=("sending",))
+    _set_in(session, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}")
+    return None
+
+
+def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) -> None:
+    with rt.db.session() as session:
+        retry = _refusal(rt, session, row, exc, state)
+    if retry is not None:
+        raise retry
+
+
+# --------------------------------------------------------------------------- batches (fan-outs)
+
+
+def enqueue_batches(
+    rt: Runtime, session: Session, channel_connection_id: int, messages: list[tuple[int, str]], *, priority: int = 45
+) -> int:
+    """Enqueue ``message.send_batch`` tasks for outbox rows ``(id, recipient)`` of one channel connection, in
+    ``session``'s transaction (so the rows and their sends commit together). Returns how many tasks."""
+    tasks = 0
+    for start in range(0, len(messages), BATCH_SIZE):
+        chunk = [[message_id, recipient] for message_id, recipient in messages[start : start + BATCH_SIZE]]
+        args = {"channel_connection_id": channel_connection_id, "messages": chunk}
+        rt.queue.enqueue(BATCH_TASK, args, session=session, priority=priority)
+        tasks += 1
+    return tasks
+
+
+def _follow_up(rt: Runtime, session: Session, row: OutboundMessage, delay: float) -> None:
+    """Hand one row of a batch to its own ``message.send`` task (the single-message rules settle it)."""
+    args = {"message_id": row.id, "channel_connection_id": row.channel_connection_id, "recipient": row.recipient}
+    rt.queue.enqueue("message.send", args, session=session, delay=max(0.0, delay), priority=40)
+
+
+def _tokens(limiter: RateLimiter, key: str, wanted: int, timeout: float) -> tuple[int, float]:
+    """Take up to ``wanted`` tokens (in pieces no larger than the burst), waiting at most ``timeout``.
+    Returns how many were taken and, when not all, the seconds until the next piece."""
+    deadline = time.monotonic() + timeout
+    taken = 0
+    while taken < wanted:
+        step = min(wanted - taken, max(1, int(limiter.burst)))
+        wait = limiter.acquire(key, timeout=max(0.0, deadline - time.monotonic()), cost=step)
+        if wait > 0:
+            return taken, wait
+        taken += step
+    return taken, 0.0
+
+
+def _prepare_batch(
+    rt: Runtime,
+    channel_connection_id: int,
+    ids: list[int],
+    paced: dict[int, float],
+    later: list[list[Any]],
+    later_delay: float,
+    state: _Sender,
+) -> tuple[list[tuple[OutboundMessage, model.Outbound]], float]:
+    """One transaction: apply the rules to every row of the batch and mark the ones to send ``sending``.
+    Returns them and the ``time.monotonic()`` of their ``sent_at``."""
+    grace = rt.config.notify.unknown_grace_seconds
+    claimed: list[tuple[OutboundMessage, model.Outbound]] = []
+    with rt.db.session() as session:
+        connection = session.get(ChannelConnection, channel_connection_id)
+        # The write lock is ours from here: ``sent_at`` is the time of the claim, not of the wait for the lock.
+        now, at = datetime.now(UTC), time.monotonic()
+        channel = connection.channel if connection is not None else ""
+        rows = {r.id: r for r in session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids)))}
+        contact_ids = {r.contact_id for r in rows.values() if r.contact_id is not None}
+        contacts = (
+            {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))}
+            if contact_ids
+            else {}
+        )
+        for message_id in ids:
+            row = rows.get(message_id)
+            if row is None:
+                continue
+            if row.status == "sending" and row.channel_message_id is None:
+                # Left by a batch that died mid-send: never sent blindly; the single-message task waits for the
+                # channel's status webhook (the row's ``unknown`` and its task commit together).
+                error = "interrupted while sending; waiting for the channel's status webhook"
+                _set_in(session, message_id, "unknown", error, error=error)
+                _follow_up(rt, session, row, grace)
+                continue
+            if row.status != "pending":
+                continue  # done, or in the hands of its own message.send task (deferred, unknown)
+            if message_id in paced:
+                retry = _defer_in(
+                    session, message_id, paced[message_id], "pacing messages to this recipient", states=("pending",)
+                )
+                if retry is not None:
+                    _follow_up(rt, session, row, retry.delay)
+                continue
+            contact = contacts.get(row.contact_id) if row.contact_id is not None else None
+            message = _claim(rt, session, row, contact, channel, now, state)
+            if message is not None:
+                claimed.append((row, message))
+        if later:
+            args = {"channel_connection_id": channel_connection_id, "messages": later}
+            rt.queue.enqueue(BATCH_TASK, args, session=session, delay=later_delay, priority=45)
+    return claimed, at
+
+
+class _NotSent(Exception):
+    """The row's send window passed before a thread was free: it was not sent (certain), and goes back."""
+
+
+def _send_one(
+    adapter: Any, row: OutboundMessage, message: model.Outbound, claimed: float
+) -> model.SendResult | Exception:
+    if time.monotonic() - claimed > SEND_WINDOW:
+        return _NotSent()
+    to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
+    try:
+        return adapter.send(to, message)  # type: ignore[no-any-return]
+    except Exception as exc:  # recorded by the caller, row by row
+        return exc
+
+
+def _record_batch(
+    rt: Runtime, outcomes: list[tuple[OutboundMessage, model.SendResult | Exception]], state: _Sender
+) -> list[tuple[OutboundMessage, model.SendResult]]:
+    """One transaction: every outcome of a batch. Returns the rows the channel accepted."""
+    grace = rt.config.notify.unknown_grace_seconds
+    sent: list[tuple[OutboundMessage, model.SendResult]] = []
+    again: list[list[Any]] = []
+    with rt.db.session() as session:
+        for row, outcome in outcomes:
+            if isinstance(outcome, _NotSent):
+                session.execute(
+                    update(OutboundMessage)
+                    .where(OutboundMessage.id == row.id, OutboundMessage.status == "sending")
+                    .values(status="pending", sent_at=None, attempts=OutboundMessage.attempts - 1)
+                )
+                record_event(session, row.id, "pending", "not sent within its send window; queued again")
+                again.append([row.id, row.recipient])
+            elif isinstance(outcome, model.SendResult):
+                _record_sent(session, row.id, outcome)
+                sent.append((row, outcome))
+            elif isinstance(outcome, MessageLimitError):
+                _set_in(session, row.id, "failed", str(outcome), error=f"message breaks a channel limit: {outcome}")
+            elif isinstance(outcome, SendError):
+                retry = _refusal(rt, session, row, outcome, state)
+                if retry is not None:
+                    _follow_up(rt, session, row, retry.delay)
+            else:
+                # The request may or may not have reached the channel: do not resend blindly.
+                detail = f"{type(outcome).__name__}: {outcome}"
+                log.warning("message %s: outcome unknown: %s", row.id, detail)
+                _set_in(session, row.id, "unknown", detail, error=detail)
+                _follow_up(rt, session, row, grace)
+        if again:
+            args = {"channel_connection_id": outcomes[0][0].channel_connection_id, "messages": again}
+            rt.queue.enqueue(BATCH_TASK, args, session=session, priority=45)
+    return sent
+
+
+def _send_batch_task(ctx: TaskContext, channel_connection_id: int, messages: list[list[Any]]) -> None:
+    """Send up to :data:`BATCH_SIZE` outbox rows of one channel connection: tokens, one transaction to check
+    and claim, concurrent sends, one transaction for the outcomes."""
+    rt = ctx.runtime
+    state = sender_state(rt)
+    if not messages:
         return
-    _set(rt, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}")
+    taken, wait = _tokens(state.throughput, str(channel_connection_id), len(messages), MAX_WAIT)
+    if taken == 0:
+        raise Retry(wait, "throughput limit of the phone number")
+    now_batch, later = messages[:taken], messages[taken:]
+    paced: dict[int, float] = {}
+    for message_id, recipient in now_batch:
+        pause = state.pair.try_acquire(f"{channel_connection_id}:{recipient}")
+        if pause > 0:
+            paced[int(message_id)] = pause
+    ids = [int(m[0]) for m in now_batch]
+    adapter = rt.connections.channel_adapter(channel_connection_id)  # before the claim: sends start right after it
+    claimed, started = _prepare_batch(rt, channel_connection_id, ids, paced, later, wait, state)
+    if later:
+        rt.queue._notify()
+    if not claimed:
+        return
+    pool = state.pool()
+    futures = [pool.submit(_send_one, adapter, row, message, started) for row, message in claimed]
+    outcomes = [(row, future.result()) for (row, _), future in zip(claimed, futures, strict=True)]
+    sent = _record_batch(rt, outcomes, state)
+    if len(sent) < len(outcomes):
+        rt.queue._notify()
+    for row, result in sent:
+        rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
 
 
 def register(tasks: TaskRegistry) -> None:
-    """Register the ``message.send`` task handler."""
+    """Register the ``message.send`` and ``message.send_batch`` task handlers."""
     tasks.register("message.send", _send_task)
+    tasks.register(BATCH_TASK, _send_batch_task)
 
 
 def send_test_message(

@@ -4,7 +4,8 @@ A wave notifies at most ``ceil(stock x back_in_stock_factor)`` subscribers, firs
 people are not told about 3 items; while stock and subscribers remain, the next wave follows after
 ``back_in_stock_wave_interval_seconds``. A subscription ends when it is notified, or after
 ``back_in_stock_expiry_days``. Each chunk of a wave marks its subscriptions ``notified`` and adds their outbox
-rows in one transaction, so a crash mid-wave neither loses nor repeats a notification.
+rows in one transaction, so a crash mid-wave neither loses nor repeats a notification. The rows of a chunk are
+sent by ``message.send_batch`` tasks (enqueued in that same transaction), not one task per message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
+from connector.chat.messages import enqueue_batches
 from connector.db.models import Contact, ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
@@ -184,18 +186,25 @@ def run_wave(
             contacts = {
                 c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_([s.contact_id for s in subs])))
             }
+            to_send: dict[int, list[tuple[int, str]]] = {}
             for sub in subs:
+                contact = contacts[sub.contact_id]
                 message_id = queue_notification(
                     rt,
                     session,
-                    contact=contacts[sub.contact_id],
+                    contact=contact,
                     kind="back_in_stock",
                     purpose=purpose_of(rt),
                     variables=variables,
                     idempotency_key=f"bis:{sub.id}",
                     priority=45,
+                    send_task=False,
                 )
+                if message_id is not None:
+                    to_send.setdefault(contact.channel_connection_id, []).append((message_id, contact.channel_user_id))
                 sub.status, sub.active_key, sub.ended_at, sub.outbound_message_id = "notified", None, now, message_id
+            for channel_id, messages in to_send.items():
+                enqueue_batches(rt, session, channel_id, messages, priority=45)
             queued += len(subs)
         rt.queue._notify()
         if heartbeat is not None:

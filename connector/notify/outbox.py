@@ -43,8 +43,12 @@ def queue_notification(
     variables: dict[str, Any],
     idempotency_key: str,
     priority: int = 40,
+    send_task: bool = True,
 ) -> int | None:
-    """Add a notification for ``contact`` in ``session``'s transaction; ``None`` if the key was queued before."""
+    """Add a notification for ``contact`` in ``session``'s transaction; ``None`` if the key was queued before.
+
+    With ``send_task=False`` no ``message.send`` task is enqueued: the caller sends the row in a batch
+    (:func:`connector.chat.messages.enqueue_batches`) in the same transaction."""
     exists = session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
     if exists is not None:
         return None
@@ -63,6 +67,8 @@ def queue_notification(
     session.add(row)
     session.flush()
     record_event(session, row.id, "pending", f"{kind} queued")
+    if not send_task:
+        return row.id
     rt.queue.enqueue(
         "message.send",
         {"message_id": row.id, "channel_connection_id": row.channel_connection_id, "recipient": row.recipient},

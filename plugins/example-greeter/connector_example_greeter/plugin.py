@@ -35,7 +35,7 @@ def connector_register_blueprints(app: Flask) -> list[Blueprint]:
     bp = Blueprint("greeter", __name__, url_prefix="/greeter")
 
     @bp.get("/hello/<name>")
-    def hello(name: str):  # noqa: ANN202
+    def hello(name: str):
         return jsonify({"message": f"{_greeting()}, {name}!", "inbound_seen": sum(seen.values())})
 
     return [bp]
