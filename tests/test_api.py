@@ -48,7 +48,7 @@ def test_invalid_connection_settings_name_the_field(client: Any, api_headers: di
     )
     assert response.status_code == 422
     errors = response.get_json()["errors"]["settings"]
-    assert "shop_url" in errors or any("url" in k for k in errors)
+    assert "shop_url" in errors
     unknown = client.post(
         "/api/v1/connections/shops", json={"platform": "magento", "settings": {}}, headers=api_headers
     )

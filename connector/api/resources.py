@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import jsonify
@@ -165,13 +166,7 @@ def send_test(data: dict[str, Any], connection_id: int) -> Any:
 @plugins_bp.response(200, s.PluginOut(many=True))
 def list_plugins() -> Any:
     """Every loaded plugin: name, kind, version, and where it came from."""
-    return [info.__dict__ if hasattr(info, "__dict__") else _asdict(info) for info in runtime().plugins.describe()]
-
-
-def _asdict(info: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(info)
+    return [asdict(info) for info in runtime().plugins.describe()]
 
 
 @sync_bp.route("/")

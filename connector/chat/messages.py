@@ -103,7 +103,7 @@ def queue_message(
         return add(session)
     with rt.db.session() as own:
         message_id = add(own)
-    rt.queue._notify()
+    rt.queue.notify()
     return message_id
 
 
@@ -629,7 +629,7 @@ def _send_batch_task(ctx: TaskContext, channel_connection_id: int, messages: lis
     adapter = rt.connections.channel_adapter(channel_connection_id)  # before the claim: sends start right after it
     claimed, started = _prepare_batch(rt, channel_connection_id, ids, paced, later, wait, state)
     if later:
-        rt.queue._notify()
+        rt.queue.notify()
     if not claimed:
         return
     pool = state.pool()
@@ -637,7 +637,7 @@ def _send_batch_task(ctx: TaskContext, channel_connection_id: int, messages: lis
     outcomes = [(row, future.result()) for (row, _), future in zip(claimed, futures, strict=True)]
     sent = _record_batch(rt, outcomes, state)
     if len(sent) < len(outcomes):
-        rt.queue._notify()
+        rt.queue.notify()
     for row, result in sent:
         rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
 

@@ -129,7 +129,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
             )
             if conversation.silent() and not was_silent:
                 handoff.record(rt, session, ctx, conversation.data.get("handoff_reason", "asked"))
-        rt.queue._notify()
+        rt.queue.notify()
     finally:
         state.release(rt, contact_row.id)
 

@@ -90,4 +90,4 @@ def advance(rt: Runtime, message_id: int) -> None:
             return
         queued = _queue(rt, session, int(found.group(1)), int(found.group(2)) + 1)
     if queued:
-        rt.queue._notify()
+        rt.queue.notify()

@@ -68,7 +68,7 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound, runt
             priority=10,
             idempotency_key=f"conversation.handle:{inbound_id}",
         )
-    rt.queue._notify()
+    rt.queue.notify()
 
 
 @hookimpl

@@ -206,7 +206,7 @@ def run_wave(
             for channel_id, messages in to_send.items():
                 enqueue_batches(rt, session, channel_id, messages, priority=45)
             queued += len(subs)
-        rt.queue._notify()
+        rt.queue.notify()
         if heartbeat is not None:
             heartbeat()
     # The wave is full: if subscribers still wait, the next wave looks at the stock again later.

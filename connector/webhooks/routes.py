@@ -162,7 +162,7 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
             )
         return jsonify({"status": "duplicate", "id": first}), 200
     if queued:
-        rt.queue._notify()
+        rt.queue.notify()
     return jsonify({"status": "accepted", "id": event.id}), 200
 
 

@@ -71,7 +71,8 @@ class TaskQueue:
         """Call ``callback`` after each enqueue in this process (wakes the embedded worker at once)."""
         self._listeners.append(callback)
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake this process's workers now (call after committing a transaction that enqueued tasks)."""
         for callback in self._listeners:
             callback()
 
@@ -102,7 +103,7 @@ class TaskQueue:
             return self._add(session, task)
         with self.db.session() as own:
             task_id = self._add(own, task)
-        self._notify()
+        self.notify()
         return task_id
 
     def _add(self, session: Session, task: Task) -> int | None:
@@ -206,7 +207,7 @@ class TaskQueue:
             values["attempts"] = Task.attempts - 1
         with self.db.session() as session:
             session.execute(update(Task).where(Task.id == task_id).values(**values))
-        self._notify()
+        self.notify()
 
     def fail(self, task_id: int, error: str) -> None:
         """Give up on the task; it stays in the table with its error for the owner to see."""

@@ -95,7 +95,7 @@ def enqueue_tick(runtime: Runtime, job: Job, now: datetime | None = None) -> int
             session.add(JobRun(job_id=job.id, scheduled_for=scheduled_for, task_id=task_id))
     except IntegrityError:
         return None
-    runtime.queue._notify()
+    runtime.queue.notify()
     return task_id
 
 
