@@ -220,6 +220,13 @@ def _webhooks_pending(session: Session, channel_id: int) -> bool:
     )
 
 
+def _in_doubt(rt: Runtime, message_id: int) -> bool:
+    """True for a row left ``sending``/``unknown`` without the channel's message id: it may or may not have left."""
+    with rt.db.session() as session:
+        row = session.get(OutboundMessage, message_id)
+        return row is not None and row.status in ("sending", "unknown") and row.channel_message_id is None
+
+
 def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
     """A row left ``sending``/``unknown`` by a dead process. True when it may be sent again now; raises
     :class:`Retry` while its outcome may still arrive; False when it was settled meanwhile."""
@@ -366,6 +373,11 @@ def _send_task(
             if found is None:
                 return
             channel_connection_id, recipient = found.channel_connection_id, found.recipient
+    # A row a dead process left in doubt is settled first, before it takes any tokens: while it waits for its
+    # status webhook this task runs again and again, and each run must not count as a message to the recipient
+    # (ten runs would exhaust the recipient's pacing and strand the row).
+    if _in_doubt(rt, message_id) and not _settle_interrupted(rt, message_id):
+        return
     wait = state.throughput.acquire(str(channel_connection_id), timeout=MAX_WAIT)
     if wait > 0:
         raise Retry(wait, "throughput limit of the phone number")
@@ -376,10 +388,8 @@ def _send_task(
             raise retry
         return
     prepared = _prepare(rt, message_id, state)
-    if prepared == "interrupted":
-        prepared = _prepare(rt, message_id, state) if _settle_interrupted(rt, message_id) else None
     if prepared is None or prepared == "interrupted":
-        return
+        return  # nothing to send, or in doubt again (another process died with it since): its task comes back
     row, message = prepared  # type: ignore[misc]
     adapter = rt.connections.channel_adapter(row.channel_connection_id)
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)

@@ -1,5 +1,7 @@
 """A worker process SIGKILLed in the middle of a back-in-stock fan-out loses and duplicates nothing.
 
+Also: a single send left in doubt by a dead worker is sent once, however long it waits for its status webhook.
+
 The worker runs alone in a subprocess; this process keeps the connector's web app (which stores the sandbox's
 status webhooks while the worker is dead, as Meta's retries would reach a restarted connector). After the
 restart, sends left ``sending`` become ``unknown`` and are settled by those status webhooks; only sends the
@@ -13,10 +15,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import select, update
+
+from connector.db.models import Contact, OutboundMessage
+from connector.db.models_notify import OutboxEvent
+from connector.notify.outbox import queue_notification
 from connector.plugins import Plugins
 from connector.sandbox.base import Sandbox
+from tests.conftest import wait_for
+from tests.notify.conftest import StackFactory, customer, rows
 
 # The harness is the benchmark's (bench/_fanout_harness.py); the worker subprocess imports it the same way.
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -64,3 +74,51 @@ def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nothing(tmp_path: Path
         fan.stop_worker()
         server.stop()
         fan.runtime.close()
+
+
+def test_a_send_left_in_doubt_is_sent_once_even_when_its_wait_outlasts_the_recipients_pacing(
+    notify_stack: StackFactory,
+) -> None:
+    """A row a dead worker left ``sending`` (never accepted by the channel) waits for a status webhook, running
+    its task again every grace period. Those runs are not messages to the customer: they must not use up the
+    recipient's pacing (2 per minute here), or the row would be dropped instead of sent once the wait is over."""
+    stack = notify_stack(
+        templates={"order_delivered": {"en": "order_delivered"}}, pair_limit=2, unknown_grace_seconds=0.2
+    )
+    stack.graph.add_template("order_delivered", "Hi {{1}}, your order {{2}} has been delivered.")
+    rt = stack.runtime
+    phone = "4915199990001"
+    contact_id = customer(stack, phone)
+    with rt.db.session() as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        message_id = queue_notification(
+            rt, session, contact=contact, kind="order_delivered", purpose="utility",
+            variables={"name": "Erika", "number": "1001"},
+            idempotency_key="test:in-doubt", send_task=False,
+        )  # fmt: skip
+        assert message_id is not None
+        # What a SIGKILL between the claim and the channel's answer leaves behind (the batch's re-run then hands
+        # the row to its own message.send task).
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message_id)
+            .values(status="sending", sent_at=datetime.now(UTC), attempts=1)
+        )
+        rt.queue.enqueue(
+            "message.send",
+            {"message_id": message_id, "channel_connection_id": stack.channel_id, "recipient": phone},
+            session=session,
+        )
+    rt.queue.notify()
+
+    def sent() -> OutboundMessage | None:
+        [row] = rows(stack, id=message_id)
+        return row if row.status in ("sent", "delivered", "read") else None
+
+    row = wait_for(sent, timeout=30)
+    assert row.attempts == 2
+    assert len(stack.graph.messages_to(phone)) == 1
+    with rt.db.session() as session:
+        timeline = [e.status for e in session.scalars(select(OutboxEvent).where(OutboxEvent.message_id == message_id))]
+    assert timeline[:5] == ["pending", "unknown", "pending", "sending", "sent"]
