@@ -309,6 +309,22 @@ class CatalogPublisher(abc.ABC):
         return []
 
 
+@dataclass(frozen=True, slots=True)
+class ProductOffer:
+    """One product of a product list as the chat offers it, for channels that draw product cards themselves.
+
+    ``action`` is the button the card's main postback carries: the core chooses its id (``add:<variant id>`` to
+    buy, ``notify:<variant id>`` for a sold-out variant) and handles the tap like any other reply, so a channel
+    never decides what a tap means. ``note`` goes before the price (``Sold out``); ``view_title`` labels the
+    button that opens the product page (``variant.link``)."""
+
+    variant: model.Variant
+    action: model.Button
+    sold_out: bool = False
+    note: str = ""
+    view_title: str = "View"
+
+
 class ChannelAdapter(WebhookHandler):
     """A messaging channel (WhatsApp Cloud API, Messenger, Instagram, ...)."""
 
@@ -317,6 +333,14 @@ class ChannelAdapter(WebhookHandler):
     config_fields: ClassVar[Sequence[ConfigField]] = ()
     #: Which outbound message types the channel can show natively; others are rendered by fallback.
     supports: ClassVar[frozenset[type[model.Outbound]]] = frozenset()
+    #: The adapter's own outbound dataclasses (an envelope around canonical messages, say). The core registers
+    #: them, and the dataclasses in their fields, with :mod:`connector.serialization` when it loads the plugin,
+    #: so they survive the outbox (stored as JSON, sent later by any worker).
+    outbound_types: ClassVar[Sequence[type]] = ()
+    #: True when the channel shows a :class:`~connector.model.ProductListMessage` as cards drawn from the
+    #: products' own data (:meth:`present_products`) rather than from a commerce catalog by retailer id; the chat
+    #: then offers products that way even without a catalog.
+    product_cards: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any]):
         self.settings = dict(settings)
@@ -340,3 +364,30 @@ class ChannelAdapter(WebhookHandler):
     def catalog(self) -> CatalogPublisher | None:
         """The commerce catalog this channel shows, or ``None`` if it has none."""
         return None
+
+    def present_products(self, message: model.ProductListMessage, offers: Sequence[ProductOffer]) -> model.Outbound:
+        """The message that shows the product list ``message`` on this channel; ``offers`` hold the data of every
+        product it names (same order, same ids), for channels that draw the cards themselves.
+
+        The default returns ``message`` unchanged: a channel with a commerce catalog (WhatsApp) shows products by
+        retailer id. A channel with :attr:`product_cards` overrides it (Messenger and Instagram wrap the list with
+        generic-template cards built from ``offers``)."""
+        return message
+
+    @classmethod
+    def notification_message(
+        cls, message: model.Outbound, *, inside_window: bool, order_update: bool
+    ) -> model.Outbound | None:
+        """``message`` as this channel must send it when the business starts the conversation (a notification),
+        or ``None`` when the channel does not allow it.
+
+        :param message: the free-form message rendered from the notification texts.
+        :param inside_window: the customer wrote within the last 24 hours (minus a safety margin).
+        :param order_update: the message is a non-promotional update about an order the customer placed
+            (shipping status); back-in-stock alerts are not.
+
+        The default sends inside the window only. Channels whose approved templates reach customers outside it
+        (WhatsApp: ``TemplateMessage`` in :attr:`supports`) never get here for that case: the core sends the
+        configured template instead. Messenger sends order updates outside the window with the
+        ``POST_PURCHASE_UPDATE`` message tag where the channel accepts it."""
+        return message if inside_window else None

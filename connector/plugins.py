@@ -83,12 +83,14 @@ class Plugins:
         self.pm.check_pending()
         self._shop_adapters: dict[str, type[ShopAdapter]] | None = None
         self._channel_adapters: dict[str, type[ChannelAdapter]] | None = None
+        self._register_outbound_types()
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register a plugin object in code (tests, embedding). Clears cached adapter registries."""
         result = self.pm.register(plugin, name=name)
         self.pm.check_pending()
         self._shop_adapters = self._channel_adapters = None
+        self._register_outbound_types()
         return result
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> None:
@@ -96,6 +98,17 @@ class Plugins:
         self._shop_adapters = self._channel_adapters = None
 
     # ----------------------------------------------------------------- adapters
+
+    def _register_outbound_types(self) -> None:
+        """Make every channel adapter's ``outbound_types`` storable (:func:`connector.serialization.register_types`).
+
+        Done as plugins load, before any worker reads an outbox row a channel plugin's message type is in. Goes
+        through the adapter hook directly: a name clash is reported where the adapters are indexed, not here."""
+        from connector.serialization import register_types
+
+        for group in self.pm.hook.connector_register_channel_adapters():
+            for cls in group or ():
+                register_types(*getattr(cls, "outbound_types", ()))
 
     @staticmethod
     def _index(classes: Iterable[Sequence[Any]], kind: str) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""Browse and search: the synced catalog (``shop_variants``) as WhatsApp product lists or pick lists.
+"""Browse and search: the synced catalog (``shop_variants``) as product lists, product cards or pick lists.
 
 WhatsApp shows products from the Meta catalog, so there only variants that are in the channel's
 catalog are offered, in product lists of up to ``[chat] products_per_page`` products (30 at most,
-in up to 10 sections), paged with a "More" button. Messenger and Instagram get the same page as a
-pick list (quick replies): tapping a product puts it in the chat cart. Sold-out variants are listed
-in their own section and come with a "notify me" choice.
+in up to 10 sections), paged with a "More" button. Channels that draw product cards themselves
+(``ChannelAdapter.product_cards``: Messenger and Instagram) get the same page as a product list handed to
+``ChannelAdapter.present_products`` with each product's data (:class:`~connector.adapters.ProductOffer`):
+generic-template carousels whose "Buy" taps reply ``add:<id>`` (into the chat cart) and whose sold-out cards
+offer "Notify me" (``notify:<id>``). Any other channel gets a pick list. Sold-out variants are listed in
+their own section and come with a "notify me" choice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, select
 
 from connector import model
+from connector.adapters import ProductOffer
 from connector.conversation.replies import menu, short
 from connector.db.models import CatalogItem, ShopVariant
 from connector.serialization import from_json
@@ -123,21 +127,32 @@ def browse(ctx: ChatContext, page: int = 0) -> list[model.Outbound]:
 
 
 def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, more_id: str) -> list[model.Outbound]:
-    """One page of ``found``: a product list (WhatsApp with a catalog) or a pick list, then "notify me" choices
-    for sold-out ones, then a "More" button when pages follow. ``more_id`` is the reply id prefix of the next page."""
+    """One page of ``found``: a product list (WhatsApp with a catalog) then "notify me" choices for sold-out ones,
+    product cards (Messenger, Instagram: sold-out cards carry their own "notify me"), or a pick list; then a
+    "More" button when pages follow. ``more_id`` is the reply id prefix of the next page."""
     if not found:
         return menu(ctx, intro=ctx.t("no_products"))
+    adapter = ctx.runtime.connections.channel_adapter(ctx.channel_connection_id)
     catalog = catalog_id(ctx) if ctx.channel == "whatsapp" else None
-    per_page = ctx.runtime.config.chat.products_per_page if catalog else ctx.runtime.config.chat.rows_per_page
+    cards = adapter.product_cards
+    per_page = ctx.runtime.config.chat.products_per_page if catalog or cards else ctx.runtime.config.chat.rows_per_page
     pages = math.ceil(len(found) / per_page)
     page = min(page, pages - 1)
     chunk = found[page * per_page : (page + 1) * per_page]
     messages: list[model.Outbound] = []
-    if catalog:
-        messages.append(_product_list(ctx, catalog, title, chunk, count=len(found), page=page, pages=pages))
-        sold_out = [o for o in chunk if o.sold_out]
-        if sold_out:
-            messages.append(_notify_choices(ctx, sold_out))
+    if catalog or cards:
+        if cards:
+            # Cards are drawn from the products' own data: no catalog needed (its id, if any, is only carried along).
+            listing = _product_list(
+                ctx, catalog_id(ctx) or "", title, chunk, count=len(found), page=page, pages=pages, cards=True
+            )
+            messages.append(adapter.present_products(listing, _offers_of(ctx, listing, chunk)))
+        else:
+            assert catalog is not None
+            messages.append(_product_list(ctx, catalog, title, chunk, count=len(found), page=page, pages=pages))
+            sold_out = [o for o in chunk if o.sold_out]
+            if sold_out:
+                messages.append(_notify_choices(ctx, sold_out))
         if page + 1 < pages:
             messages.append(
                 model.ButtonsMessage(
@@ -164,7 +179,15 @@ def _pick_row(ctx: ChatContext, offer: Offer) -> model.ListRow:
 
 
 def _product_list(
-    ctx: ChatContext, catalog: str, title: str, chunk: list[Offer], *, count: int, page: int, pages: int
+    ctx: ChatContext,
+    catalog: str,
+    title: str,
+    chunk: list[Offer],
+    *,
+    count: int,
+    page: int,
+    pages: int,
+    cards: bool = False,
 ) -> model.ProductListMessage:
     available = [o.id for o in chunk if not o.sold_out]
     sold_out = [o.id for o in chunk if o.sold_out]
@@ -173,8 +196,36 @@ def _product_list(
         sections.append(model.ProductSection(short(ctx.t("section_available"), 24), available))
     if sold_out:
         sections.append(model.ProductSection(short(ctx.t("section_sold_out"), 24), sold_out))
-    body = ctx.t("products_body", count=count, page=page + 1, pages=pages)
+    if cards:
+        body = ctx.t(
+            "products_cards_body",
+            count=count,
+            page=page + 1,
+            pages=pages,
+            buy=short(ctx.t("buy_button")),
+            notify=short(ctx.t("notify_button")),
+        )
+    else:
+        body = ctx.t("products_body", count=count, page=page + 1, pages=pages)
     return model.ProductListMessage(catalog_id=catalog, header=short(title, 60), body=body, sections=sections)
+
+
+def _offers_of(ctx: ChatContext, listing: model.ProductListMessage, chunk: list[Offer]) -> list[ProductOffer]:
+    """What a card shows and does for each product of ``listing``, in its order: "Buy" (``add:<id>``, the same
+    reply as a pick-list row) or, sold out, "Notify me" (``notify:<id>``) with the mark before the price."""
+    by_id = {o.id: o for o in chunk}
+    buy, notify = short(ctx.t("buy_button")), short(ctx.t("notify_button"))
+    view, mark = short(ctx.t("view_button")), ctx.t("sold_out_mark")
+    result: list[ProductOffer] = []
+    for section in listing.sections:
+        for variant_id in section.retailer_ids:
+            offer = by_id[variant_id]
+            if offer.sold_out:
+                action = model.Button(f"notify:{offer.id}", notify)
+                result.append(ProductOffer(offer.variant, action, sold_out=True, note=mark, view_title=view))
+            else:
+                result.append(ProductOffer(offer.variant, model.Button(f"add:{offer.id}", buy), view_title=view))
+    return result
 
 
 def _notify_choices(ctx: ChatContext, sold_out: list[Offer]) -> model.Outbound:

@@ -21,6 +21,7 @@ from connector.chat.messages import enqueue_batches
 from connector.db.models import Contact, ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
+from connector.notify.contacts import chat_languages
 from connector.notify.outbox import queue_notification
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ def run_wave(
             contacts = {
                 c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_([s.contact_id for s in subs])))
             }
+            languages = chat_languages(session, list(contacts))
             to_send: dict[int, list[tuple[int, str]]] = {}
             for sub in subs:
                 contact = contacts[sub.contact_id]
@@ -199,6 +201,7 @@ def run_wave(
                     idempotency_key=f"bis:{sub.id}",
                     priority=45,
                     send_task=False,
+                    language=languages.get(contact.id),
                 )
                 if message_id is not None:
                     to_send.setdefault(contact.channel_connection_id, []).append((message_id, contact.channel_user_id))

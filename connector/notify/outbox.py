@@ -44,15 +44,17 @@ def queue_notification(
     idempotency_key: str,
     priority: int = 40,
     send_task: bool = True,
+    language: str | None = None,
 ) -> int | None:
     """Add a notification for ``contact`` in ``session``'s transaction; ``None`` if the key was queued before.
 
     With ``send_task=False`` no ``message.send`` task is enqueued: the caller sends the row in a batch
-    (:func:`connector.chat.messages.enqueue_batches`) in the same transaction."""
+    (:func:`connector.chat.messages.enqueue_batches`) in the same transaction. ``language`` overrides the
+    contact's (the language a chat was held in, when the channel tells no locale)."""
     exists = session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
     if exists is not None:
         return None
-    language = language_of(contact, rt.config.notify.default_language)
+    language = language or language_of(contact, rt.config.notify.default_language)
     row = OutboundMessage(
         channel_connection_id=contact.channel_connection_id,
         contact_id=contact.id,

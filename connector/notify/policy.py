@@ -3,9 +3,15 @@
 1. **Consent**: no granted opt-in for the message's purpose -> ``skipped``.
 2. **24-hour window**: inside it, a free-form interactive message rendered from the Jinja texts; outside it, the
    approved template configured for the kind and language; no template -> ``skipped`` (never a 131047).
-3. **Cost**: the rate-card estimate for the category and the recipient's country.
+   Channels without templates (Messenger, Instagram: no ``TemplateMessage`` in the adapter's ``supports``) say
+   themselves what may go outside the window (``ChannelAdapter.notification_message``): an order update with
+   the ``POST_PURCHASE_UPDATE`` tag on Messenger; anything else -> ``skipped`` with the reason (promotional
+   messages such as back-in-stock alerts cannot be tagged), never sent into a refusal.
+3. **Cost**: the rate-card estimate for the category and the recipient's country (WhatsApp's per-message
+   pricing; Messenger and Instagram messages cost nothing and their user ids are no phone numbers).
 4. **Daily budget**: over it -> ``deferred`` to the next UTC day.
-5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up.
+5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up
+   (WhatsApp's messaging limit; template channels only).
 """
 
 from __future__ import annotations
@@ -22,8 +28,21 @@ from connector.notify.consent import consent_in
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from connector.adapters import ChannelAdapter
     from connector.notify.render import Renderer
     from connector.notify.settings import NotifySettings
+
+#: Notification kinds that are updates about an order the customer placed (not promotional).
+ORDER_UPDATES = frozenset(
+    {
+        "order_confirmed",
+        "order_shipped",
+        "order_out_for_delivery",
+        "order_delayed",
+        "order_delivery_failed",
+        "order_delivered",
+    }
+)
 
 #: How close to its end a window counts as closed already (the message must arrive while it is open).
 WINDOW_MARGIN = timedelta(minutes=5)
@@ -100,9 +119,20 @@ def decide(
     language = str(spec.get("language") or settings.default_language)
     variables = dict(spec.get("vars") or {})
     inside = window_open(contact, now) and not spec.get("force_template")
-    if inside:
-        message = free_form(row.kind, renderer.render(row.kind, channel, language, variables), variables)
-        category = "service"
+    adapter = renderer.channels.get(channel)
+    # Unknown adapters keep the WhatsApp rules (templates outside the window, priced by phone number).
+    templates = adapter is None or model.TemplateMessage in adapter.supports
+    if inside or not templates:
+        message: model.Outbound | None = free_form(
+            row.kind, renderer.render(row.kind, channel, language, variables), variables
+        )
+        if adapter is not None:
+            message = adapter.notification_message(
+                message, inside_window=inside, order_update=row.kind in ORDER_UPDATES
+            )
+        if message is None:
+            return Decision("skip", reason=_not_allowed(adapter, row.kind))
+        category = "service" if inside else category_of(settings, row.kind)
     else:
         name = (settings.templates.get(row.kind) or {}).get(language)
         if not name:
@@ -118,18 +148,32 @@ def decide(
             button_parameters=buttons,
         )
         category = category_of(settings, row.kind)
-    country = pricing.country_of(contact.phone or row.recipient)
-    cost = pricing.estimate(settings, category, country, inside_window=inside)
+    if templates:
+        country = pricing.country_of(contact.phone or row.recipient)
+        cost = pricing.estimate(settings, category, country, inside_window=inside)
+    else:
+        # A PSID / IGSID is no phone number (7100000000001 would read as Russia), and these messages are free.
+        country, cost = pricing.country_of(contact.phone), 0.0
     decision = Decision(
         "send", message=message, category=category, country=country, cost=cost, outside_window=not inside
     )
     if pricing.over_budget(session, settings, row.channel_connection_id, cost, now):
         tomorrow = pricing.day_start(now) + timedelta(days=1)
         return Decision("defer", until=tomorrow, reason=f"daily budget of {settings.daily_budget:g} reached")
-    if not inside:
+    if not inside and templates:
         until = pricing.reach_deferral(session, settings, row.channel_connection_id, row.recipient, now)
         if until is not None:
             return Decision(
                 "defer", until=until, reason=f"reach limit of {settings.reach_limit} users per 24 h reached"
             )
     return decision
+
+
+def _not_allowed(adapter: type[ChannelAdapter] | None, kind: str) -> str:
+    """Why a notification cannot go out on a channel without templates."""
+    label = adapter.label if adapter is not None else "this channel"
+    if kind in ORDER_UPDATES:
+        return f"outside the 24-hour window and {label} accepts no message tag for order updates"
+    if kind == "back_in_stock":
+        return f"promotional messages cannot be sent outside the 24-hour window on {label}"
+    return f"outside the 24-hour window and {label} has no message tag for {kind} messages"

@@ -10,6 +10,7 @@ blocks ``body`` and, where the message has a button, ``button``. Filters: ``mone
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from babel.numbers import format_currency
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 if TYPE_CHECKING:
+    from connector.adapters import ChannelAdapter
     from connector.runtime import Runtime
 
 BUILTIN = Path(__file__).parent / "templates"
@@ -49,11 +51,21 @@ def _environment(dirs: list[str], language: str) -> Environment:
 
 
 class Renderer:
-    """Renders notification texts for one runtime (folders are read once; templates are cached by Jinja)."""
+    """Renders notification texts for one runtime (folders are read once; templates are cached by Jinja).
 
-    def __init__(self, dirs: list[str], default_language: str = "en"):
+    It also knows the runtime's channel adapter classes by name (``channels``): what shape a notification takes
+    on a channel (a template, a tagged message, nothing) is the channel's to say
+    (``ChannelAdapter.notification_message``)."""
+
+    def __init__(
+        self,
+        dirs: list[str],
+        default_language: str = "en",
+        channels: Mapping[str, type[ChannelAdapter]] | None = None,
+    ):
         self.dirs = dirs
         self.default_language = default_language
+        self.channels: Mapping[str, type[ChannelAdapter]] = dict(channels or {})
         self._envs: dict[str, Environment] = {}
 
     @classmethod
@@ -62,7 +74,7 @@ class Renderer:
         dirs = [settings.template_dir] if settings.template_dir else []
         dirs += list(rt.plugins.template_dirs())
         dirs.append(str(BUILTIN))
-        return cls([d for d in dirs if d and os.path.isdir(d)], settings.default_language)
+        return cls([d for d in dirs if d and os.path.isdir(d)], settings.default_language, rt.plugins.channel_adapters)
 
     def _env(self, language: str) -> Environment:
         env = self._envs.get(language)

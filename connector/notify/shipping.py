@@ -1,9 +1,11 @@
 """Shipping-status notifications: order events become one notification per order and status, never backwards.
 
-An order's notification kind comes from its most advanced shipment (or its status when the shop reports no
-shipments). ``notify_orders`` remembers the highest rank queued per order; an event at or below it (a duplicate
-webhook, or one arriving out of order) queues nothing. The notification row and the new rank commit together,
-and the idempotency key ``order:<shop>:<order>:<kind>`` stops a second row for the same status.
+The customer is told in the chat they bought in (a chat order, on WhatsApp, Messenger or Instagram), else on the
+shop's WhatsApp number for the order's phone. An order's notification kind comes from its most advanced shipment
+(or its status when the shop reports no shipments). ``notify_orders`` remembers the highest rank queued per order;
+an event at or below it (a duplicate webhook, or one arriving out of order) queues nothing. The notification row
+and the new rank commit together, and the idempotency key ``order:<shop>:<order>:<kind>`` stops a second row for
+the same status.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import select
 
 from connector import model
 from connector.db.models_notify import OrderNotification
-from connector.notify.contacts import contact_for_phone
+from connector.notify.contacts import chat_language, contact_for_order, contact_for_phone
 from connector.notify.outbox import queue_notification
 
 if TYPE_CHECKING:
@@ -99,11 +101,15 @@ def on_order(rt: Runtime, shop_connection_id: int, order: model.Order) -> int | 
             return None  # nothing to say, a duplicate, or older news than what the customer already has
         ledger.rank, ledger.last_kind = RANKS[kind], kind
         customer = order.customer
-        contact = contact_for_phone(
-            session, shop_connection_id, customer.phone, name=customer.name, locale=customer.locale
-        )
+        # Bought in chat: told in that chat (Messenger and Instagram have no phone number to go by).
+        contact = contact_for_order(session, shop_connection_id, order.external_id, order.reference)
+        language = chat_language(session, contact) if contact is not None else None
         if contact is None:
-            log.info("order %s: no WhatsApp number to notify (%s)", order.number, kind)
+            contact = contact_for_phone(
+                session, shop_connection_id, customer.phone, name=customer.name, locale=customer.locale
+            )
+        if contact is None:
+            log.info("order %s: not bought in chat and no WhatsApp number to notify (%s)", order.number, kind)
             return None
         return queue_notification(
             rt,
@@ -113,6 +119,7 @@ def on_order(rt: Runtime, shop_connection_id: int, order: model.Order) -> int | 
             purpose="utility",
             variables=variables_for(order, shipment),
             idempotency_key=f"order:{shop_connection_id}:{order.external_id}:{kind}",
+            language=language,
         )
 
 

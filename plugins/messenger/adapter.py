@@ -16,7 +16,7 @@ import requests
 from connector_messenger import render, send_errors
 from connector_messenger.config import INSTAGRAM_FIELDS, MESSENGER_FIELDS
 from connector_messenger.limits import INSTAGRAM, MESSENGER, Limits
-from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, envelope
+from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, ProductCard, envelope
 from connector_messenger.webhooks import parse_messaging
 from connector_meta import signature
 from connector_meta.catalog import MetaCatalog
@@ -28,6 +28,7 @@ from connector.adapters import (
     ConfigField,
     ConnectionInfo,
     ParsedWebhook,
+    ProductOffer,
     WebhookReply,
     WebhookRequest,
 )
@@ -63,6 +64,10 @@ class MetaMessagingAdapter(ChannelAdapter):
     #: Message tags the channel accepts.
     allowed_tags: ClassVar[frozenset[MessageTag]] = frozenset(MessageTag)
     supports = SUPPORTED
+    # MetaSend (and the ProductCard objects in it) is stored in the outbox like any canonical message.
+    outbound_types: ClassVar[Sequence[type]] = (MetaSend,)
+    # No catalog needed: product lists become generic-template carousels drawn from the products' own data.
+    product_cards = True
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
@@ -125,6 +130,25 @@ class MetaMessagingAdapter(ChannelAdapter):
             if self._catalog is None:
                 self._catalog = MetaCatalog(self.graph, str(catalog_id))
             return self._catalog
+
+    # ----------------------------------------------------------------- messages the core asks for
+
+    def present_products(self, message: model.ProductListMessage, offers: Sequence[ProductOffer]) -> model.Outbound:
+        """The product list with a card per offer: rendered as its text, then carousels of up to 10 cards."""
+        return MetaSend(message=message, products=tuple(ProductCard.from_offer(offer) for offer in offers))
+
+    @classmethod
+    def notification_message(
+        cls, message: model.Outbound, *, inside_window: bool, order_update: bool
+    ) -> model.Outbound | None:
+        """Inside the window a proactive ``UPDATE``; outside it only an order update, tagged
+        ``POST_PURCHASE_UPDATE`` where the channel accepts that tag (Messenger; not Instagram). Promotional
+        messages (back in stock) cannot go outside the window on either channel: ``None``."""
+        if inside_window:
+            return MetaSend(message=message, messaging_type=MessagingType.UPDATE)
+        if order_update and MessageTag.POST_PURCHASE_UPDATE in cls.allowed_tags:
+            return MetaSend(message=message, tag=MessageTag.POST_PURCHASE_UPDATE)
+        return None
 
     # ----------------------------------------------------------------- sending
 

@@ -12,6 +12,11 @@ import enum
 from dataclasses import dataclass, field
 
 from connector import model
+from connector.adapters import ProductOffer
+
+#: Generic-template element title and subtitle, and button titles (see ``limits.py``; the same on both channels).
+TITLE_CHARS = 80
+BUTTON_CHARS = 20
 
 
 class MessagingType(enum.StrEnum):
@@ -53,6 +58,9 @@ class ProductCard:
     view_title: str = "View"
     #: More postback buttons after View and Buy (e.g. "Sizes"); an element holds at most 3 buttons in all.
     extra_buttons: tuple[model.Button, ...] = ()
+    #: The card's main postback instead of ``Buy`` / ``BUY:<retailer_id>`` (the chat's ``add:<id>``, or
+    #: ``notify:<id>`` titled "Notify me" on a sold-out product).
+    action: model.Button | None = None
 
     @classmethod
     def from_variant(cls, variant: model.Variant, retailer_id: str | None = None) -> ProductCard:
@@ -63,6 +71,22 @@ class ProductCard:
             price=variant.effective_price,
             image_url=variant.image_url,
             url=variant.link or None,
+        )
+
+    @classmethod
+    def from_offer(cls, offer: ProductOffer) -> ProductCard:
+        """A card for a product the chat offers: its action, and the note (``Sold out``) before the price."""
+        variant = offer.variant
+        price = str(variant.effective_price)
+        return cls(
+            retailer_id=variant.external_id,
+            title=_shortened(variant.title, TITLE_CHARS),
+            subtitle=_shortened(f"{offer.note} · {price}" if offer.note else price, TITLE_CHARS),
+            price=variant.effective_price,
+            image_url=_web_url(variant.image_url),
+            url=_web_url(variant.link),
+            view_title=_shortened(offer.view_title, BUTTON_CHARS),
+            action=offer.action,
         )
 
     @property
@@ -94,6 +118,16 @@ class MetaSend(model.Outbound):
     @property
     def effective_type(self) -> MessagingType:
         return MessagingType.MESSAGE_TAG if self.tag is not None else self.messaging_type
+
+
+def _shortened(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _web_url(url: str | None) -> str | None:
+    # A card may only link to the web; anything else (empty, relative, data:) is left out instead of refused.
+    return url if url and url.startswith(("https://", "http://")) else None
 
 
 def envelope(message: model.Outbound) -> MetaSend:

@@ -134,13 +134,16 @@ def _element(card: ProductCard, field: str, limits: Limits) -> dict[str, Any]:
                 "title": _check_text(card.view_title, f"{field}.view_title", limits.button_title),
             }
         )
-    buttons.append(
-        {
-            "type": "postback",
-            "title": _check_text(card.buy_title, f"{field}.buy_title", limits.button_title),
-            "payload": _check_text(f"BUY:{card.retailer_id}", f"{field}.retailer_id", limits.payload_chars),
-        }
-    )
+    if card.action is not None:
+        buttons.append(_postback(card.action, f"{field}.action", limits))
+    else:
+        buttons.append(
+            {
+                "type": "postback",
+                "title": _check_text(card.buy_title, f"{field}.buy_title", limits.button_title),
+                "payload": _check_text(f"BUY:{card.retailer_id}", f"{field}.retailer_id", limits.payload_chars),
+            }
+        )
     buttons += [_postback(b, f"{field}.extra_buttons[{i}]", limits) for i, b in enumerate(card.extra_buttons)]
     if len(buttons) > limits.element_buttons:
         raise MessageLimitError(

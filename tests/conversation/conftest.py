@@ -190,6 +190,10 @@ def visible_text(body: dict[str, Any]) -> str:
     parts.append(payload.get("text", ""))
     for button in payload.get("buttons") or []:
         parts.append(f"{button.get('title', '')} {button.get('url', '')}")
+    for element in payload.get("elements") or []:  # generic-template cards (Messenger, Instagram)
+        parts.append(f"{element.get('title', '')} {element.get('subtitle', '')}")
+        for button in element.get("buttons") or []:
+            parts.append(f"{button.get('title', '')} {button.get('url', '')}")
     return "\n".join(p for p in parts if p)
 
 
@@ -205,6 +209,8 @@ def reply_ids(replies: list[dict[str, Any]]) -> list[str]:
         ids.extend(r["payload"] for r in message.get("quick_replies") or [])
         payload = (message.get("attachment") or {}).get("payload") or {}
         ids.extend(b["payload"] for b in payload.get("buttons") or [] if b.get("type") == "postback")
+        for element in payload.get("elements") or []:  # generic-template cards (Messenger, Instagram)
+            ids.extend(b["payload"] for b in element.get("buttons") or [] if b.get("type") == "postback")
     return ids
 
 
