@@ -134,6 +134,7 @@ def run(
         cpu_total = cpu_workers + (time.process_time() - cpu_here)
         sampling.set()
         fan.stop_worker()
+        sandbox_cpu = _cpu_seconds(sandbox.pid)  # before the counting, which is the sandbox's work, not ours
         duplicates, lost = fan.count_deliveries()
         server.stop()
         fan.runtime.close()
@@ -142,6 +143,8 @@ def run(
             "seconds": round(elapsed, 2),
             "messages_per_second": round(subscribers / elapsed, 1),
             "cpu_ms_per_message": round(1000 * cpu_total / subscribers, 3),
+            "worker_cpu_ms_per_message": round(1000 * cpu_workers / subscribers, 3),
+            "sandbox_cpu_ms_per_message": round(1000 * sandbox_cpu / subscribers, 3),
             "peak_rss_mb": round(peak, 1),
             "duplicates": duplicates,
             "lost": lost,

@@ -88,6 +88,14 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "chatshop-connector", **(headers or {})})
         self.session.auth = auth
+        # What ``trust_env`` would look up on every request (proxy variables, a CA bundle, ~/.netrc) is resolved
+        # once here: per request, those lookups cost more CPU than a send to a platform nearby. Credentials always
+        # come from the connection's settings, never from ~/.netrc.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial

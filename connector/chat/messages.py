@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import model
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
+from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, SendAction, SendError
-from connector.notify import policy
+from connector.notify import policy, pricing
 from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
@@ -107,6 +108,13 @@ def queue_message(
     return message_id
 
 
+def _outbox_update() -> Update:
+    """``UPDATE outbound_messages`` without the ORM's matching of loaded objects: the senders read only columns
+    that these updates never change (id, recipient, connection, kind), and the matching cost more CPU per
+    message than the send."""
+    return update(OutboundMessage).execution_options(synchronize_session=False)
+
+
 # --------------------------------------------------------------------------- per-runtime send state
 
 
@@ -156,7 +164,7 @@ def _defer_in(session: Session, message_id: int, seconds: float, why: str, *, st
     """Mark the row ``deferred`` (only from ``states``) in ``session``; the :class:`Retry` that runs it again."""
     until = datetime.now(UTC) + timedelta(seconds=seconds)
     changed = session.execute(
-        update(OutboundMessage)
+        _outbox_update()
         .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(states))
         .values(status="deferred", deferred_until=until, reason=why)
     ).rowcount
@@ -179,7 +187,6 @@ def _stream_passed(session: Session, row: OutboundMessage) -> bool:
     """True when a status webhook arrived for a message this channel sent *after* ``row``: the channel reports
     in order, so had it accepted ``row``, its status would have come first."""
     from connector.chat.inbound import STATUS_WEBHOOK
-    from connector.db.models_notify import OutboxEvent
 
     later = (
         select(OutboxEvent.id)
@@ -241,7 +248,7 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
             error = "interrupted while sending; waiting for the channel's status webhook"
             # ``updated_at`` starts the grace period from here.
             session.execute(
-                update(OutboundMessage)
+                _outbox_update()
                 .where(OutboundMessage.id == message_id, OutboundMessage.status == "sending")
                 .values(status="unknown", error=error)
             )
@@ -260,7 +267,7 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
                 wait = max(1.0, grace)
             else:
                 session.execute(
-                    update(OutboundMessage)
+                    _outbox_update()
                     .where(OutboundMessage.id == message_id, OutboundMessage.status == "unknown")
                     .values(status="pending", error=None)
                 )
@@ -275,6 +282,47 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
 # --------------------------------------------------------------------------- the send task
 
 
+@dataclass
+class _BatchWrites:
+    """The writes of one batch transaction, made with a few statements instead of a few per message.
+
+    ``consents``: every ``(contact, purpose)`` opt-in of the batch's contacts, read in one query; ``tally``: the
+    spend and reach of the batch's decisions, which the database sees only when the batch is written."""
+
+    consents: dict[tuple[int, str], bool] = field(default_factory=dict)
+    tally: pricing.Tally = field(default_factory=lambda: pricing.Tally())
+    claims: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def claim(self, message_id: int, values: dict[str, Any]) -> None:
+        """Mark the row ``sending`` with ``values`` (``attempts`` is counted up in SQL)."""
+        columns = {k: v for k, v in values.items() if k != "attempts"}
+        self.claims.setdefault(tuple(sorted(columns)), []).append({"b_id": message_id, **_bound(columns)})
+        self.event(message_id, "sending")
+
+    def event(self, message_id: int, status: str, detail: str | None = None) -> None:
+        self.events.append({"message_id": message_id, "status": status, "detail": detail, "at": datetime.now(UTC)})
+
+    def flush(self, session: Session) -> None:
+        """Run the collected statements: one ``executemany`` UPDATE per set of columns, one INSERT of events."""
+        table = OutboundMessage.__table__
+        for columns, params in self.claims.items():
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(attempts=table.c.attempts + 1, **{c: bindparam(f"b_{c}") for c in columns})
+            )
+            session.execute(statement, params)
+        if self.events:
+            session.execute(insert(OutboxEvent), self.events)
+        self.claims.clear()
+        self.events.clear()
+
+
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"b_{key}": value for key, value in values.items()}
+
+
 def _claim(
     rt: Runtime,
     session: Session,
@@ -283,19 +331,24 @@ def _claim(
     channel: str,
     now: datetime,
     state: _Sender,
+    writes: _BatchWrites | None = None,
 ) -> model.Outbound | None:
     """Apply the rules to a ``pending``/``deferred`` row and mark it ``sending``, in ``session``'s transaction.
 
     Returns the message to send, or ``None`` when the row was skipped or deferred (a deferral enqueues the
-    ``message.send`` task that tries again)."""
+    ``message.send`` task that tries again). With ``writes`` (a batch), the ``sending`` update and its event are
+    collected there and written with the rest of the batch's."""
     settings = rt.config.notify
     message_id = row.id
     values: dict[str, Any] = {"status": "sending", "attempts": OutboundMessage.attempts + 1, "sent_at": now}
     if row.notification is not None:
-        decision = policy.decide(session, settings, state.renderer, row, contact, channel, now)
+        consents, tally = (writes.consents, writes.tally) if writes is not None else (None, None)
+        decision = policy.decide(
+            session, settings, state.renderer, row, contact, channel, now, consents=consents, tally=tally
+        )
         if decision.action == "skip":
             session.execute(
-                update(OutboundMessage)
+                _outbox_update()
                 .where(OutboundMessage.id == message_id)
                 .values(status="skipped", reason=decision.reason)
             )
@@ -304,7 +357,7 @@ def _claim(
         if decision.action == "defer":
             assert decision.until is not None
             session.execute(
-                update(OutboundMessage)
+                _outbox_update()
                 .where(OutboundMessage.id == message_id)
                 .values(status="deferred", reason=decision.reason, deferred_until=decision.until)
             )
@@ -333,7 +386,10 @@ def _claim(
         )
     else:
         message = from_json(row.payload)
-    session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(**values))
+    if writes is not None:
+        writes.claim(message_id, values)
+        return message
+    session.execute(_outbox_update().where(OutboundMessage.id == message_id).values(**values))
     record_event(session, message_id, "sending")
     return message
 
@@ -411,7 +467,7 @@ def _send_task(
 def _record_sent(session: Session, message_id: int, result: model.SendResult) -> None:
     # A status webhook may have settled the row already (matched by recipient): never move it backwards.
     changed = session.execute(
-        update(OutboundMessage)
+        _outbox_update()
         .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(("sending", "unknown")))
         .values(status="sent", channel_message_id=result.message_id, error=None)
     ).rowcount
@@ -419,9 +475,41 @@ def _record_sent(session: Session, message_id: int, result: model.SendResult) ->
         record_event(session, message_id, "sent", result.message_id)
     else:
         session.execute(
-            update(OutboundMessage)
+            _outbox_update()
             .where(OutboundMessage.id == message_id, OutboundMessage.channel_message_id.is_(None))
             .values(channel_message_id=result.message_id)
+        )
+
+
+def _record_sent_many(session: Session, results: list[tuple[int, model.SendResult]]) -> None:
+    """:func:`_record_sent` for a batch, in three statements whatever its size."""
+    if not results:
+        return
+    table = OutboundMessage.__table__
+    wamids = {message_id: result.message_id for message_id, result in results}
+    channel_id = case(wamids, value=table.c.id)
+    changed = set(
+        session.scalars(
+            update(table)
+            .where(table.c.id.in_(wamids), table.c.status.in_(("sending", "unknown")))
+            .values(status="sent", channel_message_id=channel_id, error=None)
+            .returning(table.c.id)
+        )
+    )
+    now = datetime.now(UTC)
+    events = [
+        {"message_id": message_id, "status": "sent", "detail": wamids[message_id], "at": now}
+        for message_id, _ in results
+        if message_id in changed
+    ]
+    if events:
+        session.execute(insert(OutboxEvent), events)
+    settled = [message_id for message_id in wamids if message_id not in changed]
+    if settled:  # a status webhook got there first: keep its status, add the id it lacked
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(settled), table.c.channel_message_id.is_(None))
+            .values(channel_message_id=case({m: wamids[m] for m in settled}, value=table.c.id))
         )
 
 
@@ -432,7 +520,7 @@ def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
 
 
 def _set_in(session: Session, message_id: int, status: str, detail: str | None = None, **values: object) -> None:
-    session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id).values(status=status, **values))
+    session.execute(_outbox_update().where(OutboundMessage.id == message_id).values(status=status, **values))
     record_event(session, message_id, status, detail)
 
 
@@ -446,7 +534,7 @@ def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError
         spec = dict(row.notification)
         spec["force_template"] = True
         session.execute(
-            update(OutboundMessage)
+            _outbox_update()
             .where(OutboundMessage.id == row.id)
             .values(status="pending", notification=spec, error=str(exc))
         )
@@ -523,7 +611,7 @@ def _prepare_batch(
     Returns them and the ``time.monotonic()`` of their ``sent_at``."""
     grace = rt.config.notify.unknown_grace_seconds
     claimed: list[tuple[OutboundMessage, model.Outbound]] = []
-    with rt.db.session() as session:
+    with rt.db.session() as session, session.no_autoflush:
         connection = session.get(ChannelConnection, channel_connection_id)
         # The write lock is ours from here: ``sent_at`` is the time of the claim, not of the wait for the lock.
         now, at = datetime.now(UTC), time.monotonic()
@@ -535,6 +623,12 @@ def _prepare_batch(
             if contact_ids
             else {}
         )
+        writes = _BatchWrites()
+        if contact_ids:
+            found = session.execute(
+                select(Consent.contact_id, Consent.purpose, Consent.granted).where(Consent.contact_id.in_(contact_ids))
+            )
+            writes.consents = {(contact_id, purpose): granted for contact_id, purpose, granted in found}
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
@@ -556,9 +650,10 @@ def _prepare_batch(
                     _follow_up(rt, session, row, retry.delay)
                 continue
             contact = contacts.get(row.contact_id) if row.contact_id is not None else None
-            message = _claim(rt, session, row, contact, channel, now, state)
+            message = _claim(rt, session, row, contact, channel, now, state, writes)
             if message is not None:
                 claimed.append((row, message))
+        writes.flush(session)
         if later:
             args = {"channel_connection_id": channel_connection_id, "messages": later}
             rt.queue.enqueue(BATCH_TASK, args, session=session, delay=later_delay, priority=45)
@@ -588,19 +683,21 @@ def _record_batch(
     grace = rt.config.notify.unknown_grace_seconds
     sent: list[tuple[OutboundMessage, model.SendResult]] = []
     again: list[list[Any]] = []
-    with rt.db.session() as session:
+    with rt.db.session() as session, session.no_autoflush:
+        accepted = [(row, outcome) for row, outcome in outcomes if isinstance(outcome, model.SendResult)]
+        sent.extend(accepted)
+        _record_sent_many(session, [(row.id, result) for row, result in accepted])
         for row, outcome in outcomes:
+            if isinstance(outcome, model.SendResult):
+                continue  # recorded above
             if isinstance(outcome, _NotSent):
                 session.execute(
-                    update(OutboundMessage)
+                    _outbox_update()
                     .where(OutboundMessage.id == row.id, OutboundMessage.status == "sending")
                     .values(status="pending", sent_at=None, attempts=OutboundMessage.attempts - 1)
                 )
                 record_event(session, row.id, "pending", "not sent within its send window; queued again")
                 again.append([row.id, row.recipient])
-            elif isinstance(outcome, model.SendResult):
-                _record_sent(session, row.id, outcome)
-                sent.append((row, outcome))
             elif isinstance(outcome, MessageLimitError):
                 _set_in(session, row.id, "failed", str(outcome), error=f"message breaks a channel limit: {outcome}")
             elif isinstance(outcome, SendError):

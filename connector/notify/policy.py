@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -108,12 +109,22 @@ def decide(
     contact: Contact | None,
     channel: str,
     now: datetime,
+    *,
+    consents: Mapping[tuple[int, str], bool] | None = None,
+    tally: pricing.Tally | None = None,
 ) -> Decision:
-    """Apply the rules to one notification row (inside the send task's transaction)."""
+    """Apply the rules to one notification row (inside the send task's transaction).
+
+    ``consents``: the opt-ins ``(contact id, purpose) -> granted`` of every contact concerned, when the caller
+    read them for a whole batch in the same transaction; otherwise they are read here. ``tally``: the batch's
+    spend and reach so far (see :class:`~connector.notify.pricing.Tally`); a decision to send counts into it."""
     if contact is None:
         return Decision("skip", reason="the contact was deleted")
     purpose = row.purpose or "utility"
-    if not consent_in(session, contact.id, purpose):
+    granted = (
+        consents.get((contact.id, purpose), False) if consents is not None else consent_in(session, contact.id, purpose)
+    )
+    if not granted:
         return Decision("skip", reason=f"no opt-in for {purpose} messages")
     spec = row.notification or {}
     language = str(spec.get("language") or settings.default_language)
@@ -157,15 +168,17 @@ def decide(
     decision = Decision(
         "send", message=message, category=category, country=country, cost=cost, outside_window=not inside
     )
-    if pricing.over_budget(session, settings, row.channel_connection_id, cost, now):
+    if pricing.over_budget(session, settings, row.channel_connection_id, cost, now, tally):
         tomorrow = pricing.day_start(now) + timedelta(days=1)
         return Decision("defer", until=tomorrow, reason=f"daily budget of {settings.daily_budget:g} reached")
     if not inside and templates:
-        until = pricing.reach_deferral(session, settings, row.channel_connection_id, row.recipient, now)
+        until = pricing.reach_deferral(session, settings, row.channel_connection_id, row.recipient, now, tally)
         if until is not None:
             return Decision(
                 "defer", until=until, reason=f"reach limit of {settings.reach_limit} users per 24 h reached"
             )
+    if tally is not None and tally.spent is not None:
+        tally.spent += cost
     return decision
 
 

@@ -7,6 +7,7 @@ inside an open window are free (WhatsApp per-message pricing since July 2025).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
 
 #: Outbox states that count as "went out" for budget and reach.
 SPENT = ("sending", "unknown", "sent", "delivered", "read")
+
+
+@dataclass
+class Tally:
+    """A channel connection's spend today and its reach count, read once in a transaction and counted up as the
+    transaction decides to send. A batch decides many messages before it writes any of them, so the database
+    alone would not see the earlier ones; reading once also saves two queries per message."""
+
+    spent: float | None = None
+    reach_count: int | None = None
+    #: Users reached outside the window by this transaction's messages.
+    reached: set[str] = field(default_factory=set)
 
 
 def country_of(phone: str | None) -> str | None:
@@ -59,20 +72,32 @@ def spent_today(session: Session, channel_id: int, now: datetime) -> float:
     return float(total or 0.0)
 
 
-def over_budget(session: Session, settings: NotifySettings, channel_id: int, cost: float, now: datetime) -> bool:
+def over_budget(
+    session: Session, settings: NotifySettings, channel_id: int, cost: float, now: datetime, tally: Tally | None = None
+) -> bool:
     """True when sending a message of ``cost`` would take the day's spend over the budget."""
     if settings.daily_budget <= 0 or cost <= 0:
         return False
-    return spent_today(session, channel_id, now) + cost > settings.daily_budget + 1e-9
+    if tally is None:
+        return spent_today(session, channel_id, now) + cost > settings.daily_budget + 1e-9
+    if tally.spent is None:
+        tally.spent = spent_today(session, channel_id, now)
+    return tally.spent + cost > settings.daily_budget + 1e-9
 
 
 def reach_deferral(
-    session: Session, settings: NotifySettings, channel_id: int, recipient: str, now: datetime
+    session: Session,
+    settings: NotifySettings,
+    channel_id: int,
+    recipient: str,
+    now: datetime,
+    tally: Tally | None = None,
 ) -> datetime | None:
     """When a message outside the window to a *new* user would exceed the reach limit: the time a slot frees up
-    (the oldest reached user's message turns 24 hours old). ``None`` when it may go now."""
+    (the oldest reached user's message turns 24 hours old). ``None`` when it may go now (with ``tally``, the user
+    then counts as reached)."""
     limit = settings.reach_limit
-    if limit <= 0:
+    if limit <= 0 or (tally is not None and recipient in tally.reached):
         return None
     since = now - timedelta(hours=24)
     reached = (
@@ -86,8 +111,14 @@ def reach_deferral(
     )
     if already is not None:
         return None
-    count = session.scalar(select(func.count(func.distinct(OutboundMessage.recipient))).where(*reached)) or 0
+    if tally is not None and tally.reach_count is not None:
+        count = tally.reach_count
+    else:
+        count = session.scalar(select(func.count(func.distinct(OutboundMessage.recipient))).where(*reached)) or 0
     if count < limit:
+        if tally is not None:
+            tally.reach_count = count + 1
+            tally.reached.add(recipient)
         return None
     oldest = session.scalar(select(func.min(OutboundMessage.sent_at)).where(*reached))
     return (oldest or now) + timedelta(hours=24, seconds=1)
