@@ -4,7 +4,9 @@ The shop sandbox (WooCommerce by default) and the Graph sandbox run in their own
 (web app + embedded worker) runs in this one on SQLite. For each cart the latency runs from the webhook's
 arrival at the connector (``webhook_events.received_at``) until both the order exists in the shop (the
 shop answered ``create_order``) and the channel accepted the reply with the payment link (``sent_at`` of
-the outbox row). Then every cart webhook is delivered a second time, and each customer sends the same
+the outbox row). ``arrival_spread_ms`` is how far apart the first and the last cart webhook arrived (the
+Graph sandbox delivers them one at a time, as fast as the connector takes them in), ``wall_seconds`` the
+time from the first customer's send to the last finished order. Then every cart webhook is delivered a second time, and each customer sends the same
 cart again (a double tap): ``duplicate_orders`` counts shop orders beyond one per customer.
 """
 
@@ -133,6 +135,9 @@ def main(argv: list[str]) -> int:
         first_arrival = min(arrival.values())
         last_done = max(max(order_at, sent_at) for _, order_at, sent_at, _ in done)
         span = (last_done - first_arrival).total_seconds()
+        # The Graph sandbox delivers webhooks one after the other, each answered only once the connector stored it:
+        # how far apart the carts arrive shows how fast the connector takes them in while it works.
+        arrival_spread = (max(arrival.values()) - first_arrival).total_seconds()
 
         # Redeliver every cart webhook, and let every customer tap "send" again.
         url = rt.connections.webhook_url("whatsapp", channel.id)
@@ -172,6 +177,7 @@ def main(argv: list[str]) -> int:
             "p99_ms": round(_percentile(latencies, 0.99), 1) if latencies else None,
             "max_ms": round(max(latencies), 1) if latencies else None,
             "orders_per_second": round(len(done) / span, 1) if span > 0 else None,
+            "arrival_spread_ms": round(arrival_spread * 1000, 1),
             "wall_seconds": round(wall, 2),
             "duplicate_orders": max(0, created - args.customers),
             "missing_orders": max(0, args.customers - created),
@@ -186,6 +192,7 @@ def main(argv: list[str]) -> int:
                 f"  completed:   {len(latencies)} of {args.customers}",
                 f"  latency:     p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms",
                 f"  throughput:  {result['orders_per_second']} orders/s",
+                f"  arrivals:    the cart webhooks reached the connector within {result['arrival_spread_ms']} ms",
                 f"  duplicates:  {result['duplicate_orders']} after redelivering every webhook and a double tap each",
             ],
         )

@@ -37,41 +37,50 @@ STATUS_WEBHOOK = "status webhook"
 def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
     """The contact's id, creating it on first contact; updates name, phone and the 24-hour window start."""
     with rt.db.session() as session:
-        contact = session.scalar(
-            select(Contact).where(
-                Contact.channel_connection_id == channel_id, Contact.channel_user_id == person.channel_user_id
-            )
+        return _upsert_contact(session, channel_id, person, inbound_at)
+
+
+def _upsert_contact(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
+    contact = session.scalar(
+        select(Contact).where(
+            Contact.channel_connection_id == channel_id, Contact.channel_user_id == person.channel_user_id
         )
-        if contact is None:
-            contact = Contact(channel_connection_id=channel_id, channel_user_id=person.channel_user_id)
-            session.add(contact)
-        contact.phone = person.phone or contact.phone
-        contact.name = person.name or contact.name
-        contact.locale = person.locale or contact.locale
-        if inbound_at is not None and (contact.last_inbound_at is None or inbound_at > contact.last_inbound_at):
-            contact.last_inbound_at = inbound_at
-        session.flush()
-        return contact.id
+    )
+    if contact is None:
+        contact = Contact(channel_connection_id=channel_id, channel_user_id=person.channel_user_id)
+        session.add(contact)
+    contact.phone = person.phone or contact.phone
+    contact.name = person.name or contact.name
+    contact.locale = person.locale or contact.locale
+    if inbound_at is not None and (contact.last_inbound_at is None or inbound_at > contact.last_inbound_at):
+        contact.last_inbound_at = inbound_at
+    session.flush()
+    return contact.id
 
 
 def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
     """Store a customer message and fire ``connector_inbound_message``. False if it was seen before."""
     received = message.timestamp or datetime.now(UTC)
-    contact_id = upsert_contact(rt, channel_id, message.sender, inbound_at=received)
-    try:
-        with rt.db.session() as session:
-            session.add(
-                InboundMessage(
-                    channel_connection_id=channel_id,
-                    contact_id=contact_id,
-                    message_id=message.message_id,
-                    type=type(message).__name__,
-                    data=to_json(message),
-                    received_at=received,
+    # The contact and the message in one transaction (each one on SQLite waits for the write lock).
+    with rt.db.session() as session:
+        contact_id = _upsert_contact(session, channel_id, message.sender, received)
+        try:
+            with session.begin_nested():
+                session.add(
+                    InboundMessage(
+                        channel_connection_id=channel_id,
+                        contact_id=contact_id,
+                        message_id=message.message_id,
+                        type=type(message).__name__,
+                        data=to_json(message),
+                        received_at=received,
+                    )
                 )
-            )
-    except IntegrityError:
-        return False  # the channel redelivered it
+            stored = True
+        except IntegrityError:
+            stored = False  # the channel redelivered it
+    if not stored:
+        return False
     rt.plugins.inbound_message(rt, channel_id, message)
     return True
 

@@ -147,7 +147,7 @@ def confirmed(ctx: ChatContext, yes: bool) -> list[model.Outbound]:
 
 def change(ctx: ChatContext, order_id: str, number: str, address: model.Address, shown: str) -> list[model.Outbound]:
     """Update the order's delivery address in the shop, unless it shipped."""
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
+    adapter = ctx.shop()
     try:
         order = adapter.get_order(order_id)
         if order.shipped:

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector import model
 from connector.conversation.catalog import is_sold_out
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from connector.conversation.intents import ChatContext
 
 log = logging.getLogger(__name__)
+
+_ORDERS = ChatOrder.__table__
 
 
 def cart_hash(lines: list[model.CartLine]) -> str:
@@ -66,9 +69,8 @@ def lines_from_json(data: list[dict[str, Any]]) -> list[model.CartLine]:
 def check(ctx: ChatContext, lines: list[model.CartLine]) -> tuple[list[model.CartLine], list[str], list[str]]:
     """Compare the cart with the shop now: the lines that can be ordered (quantities and prices as the shop has
     them), what changed (one sentence each), and the sold-out variant ids."""
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
     ids = [line.variant_external_id for line in lines]
-    live = {v.external_id: v for v in adapter.get_variants(ids)}
+    live = {v.external_id: v for v in ctx.shop().get_variants(ids)}
     checked: list[model.CartLine] = []
     issues: list[str] = []
     sold_out: list[str] = []
@@ -172,13 +174,15 @@ def _order_from(ctx: ChatContext, source_inbound_id: int) -> ChatOrder | None:
 
 
 def _claim(ctx: ChatContext, lines: list[model.CartLine], source_inbound_id: int) -> ChatOrder:
-    """The order row for this cart: the one of a re-run or double tap, or a new ``creating`` claim."""
+    """The order row for this cart: the one of a re-run or double tap, or a new ``creating`` claim (committed
+    before the shop is called, in one transaction with the look for an earlier one)."""
     digest = cart_hash(lines)
     window = timedelta(minutes=ctx.runtime.config.chat.duplicate_cart_minutes)
+    same_message = select(ChatOrder).where(
+        ChatOrder.inbound_message_id == source_inbound_id, ChatOrder.cart_hash == digest
+    )
     with ctx.runtime.db.session() as session:
-        row = session.scalar(
-            select(ChatOrder).where(ChatOrder.inbound_message_id == source_inbound_id, ChatOrder.cart_hash == digest)
-        )
+        row = session.scalar(same_message)
         if row is None and window:
             row = session.scalar(
                 select(ChatOrder)
@@ -192,28 +196,22 @@ def _claim(ctx: ChatContext, lines: list[model.CartLine], source_inbound_id: int
             )
         if row is not None:
             return row
-    try:
-        with ctx.runtime.db.session() as session:
-            row = ChatOrder(
-                contact_id=ctx.contact_id,
-                channel_connection_id=ctx.channel_connection_id,
-                shop_connection_id=ctx.shop_connection_id,
-                inbound_message_id=source_inbound_id,
-                cart_hash=digest,
-                reference=f"chat-{ctx.channel_connection_id}-{source_inbound_id}-{digest[:10]}",
-                cart={"lines": lines_to_json(lines)},
-                status="creating",
-            )
-            session.add(row)
-            session.flush()
-            return row
-    except IntegrityError:  # claimed by a concurrent run of the same message
-        with ctx.runtime.db.session() as session:
-            return session.scalars(
-                select(ChatOrder).where(
-                    ChatOrder.inbound_message_id == source_inbound_id, ChatOrder.cart_hash == digest
-                )
-            ).one()
+        row = ChatOrder(
+            contact_id=ctx.contact_id,
+            channel_connection_id=ctx.channel_connection_id,
+            shop_connection_id=ctx.shop_connection_id,
+            inbound_message_id=source_inbound_id,
+            cart_hash=digest,
+            reference=f"chat-{ctx.channel_connection_id}-{source_inbound_id}-{digest[:10]}",
+            cart={"lines": lines_to_json(lines)},
+            status="creating",
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # claimed by a concurrent run of the same message
+            return session.scalars(same_message).one()
+        return row
 
 
 def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: int) -> list[model.Outbound]:
@@ -231,9 +229,8 @@ def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: i
         locale=ctx.language,
     )
     cart = model.Cart(lines=lines_from_json(row.cart["lines"]), reference=row.reference)
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
     try:
-        order = adapter.create_order(cart, customer, address)
+        order = ctx.shop().create_order(cart, customer, address)
     except PlatformError as exc:
         if exc.retryable:
             raise  # the task runs again; the claim row makes the retry reuse the same reference
@@ -249,21 +246,32 @@ def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: i
             ]
         return _failed(ctx, row, str(exc))
     summary = _summary_data(order)
-    with ctx.runtime.db.session() as session:
-        stored = session.get(ChatOrder, row.id)
-        assert stored is not None
-        stored.status = "created"
-        stored.order_external_id = order.external_id
-        stored.order_number = order.number
-        stored.payment_url = order.payment_url
-        stored.cart = {**stored.cart, "summary": summary}
-        stored.error = None
-        _record_opt_in(ctx, session, order, row.reference)
+    opt_in_text = ctx.t("order_summary", **{**summary, "number": order.number})
+
+    def record(session: Session) -> None:
+        # Joins the transaction that stores the answer: a crash before it leaves the claim ``creating``, and the
+        # re-run finds the shop's order by ``cart.reference`` instead of creating another. The claim is ours
+        # (the contact's lease), so its cart is the one read at the claim.
+        session.execute(
+            update(_ORDERS)
+            .where(_ORDERS.c.id == row.id)
+            .values(
+                status="created",
+                order_external_id=order.external_id,
+                order_number=order.number,
+                payment_url=order.payment_url,
+                cart={**row.cart, "summary": summary},
+                error=None,
+            )
+        )
+        _record_opt_in(ctx, session, order, row.reference, opt_in_text)
+
+    ctx.on_save(record)
     conv.data.pop("cart", None)  # the chat cart became an order
     return _summary_messages(ctx, summary, order.payment_url)
 
 
-def _record_opt_in(ctx: ChatContext, session: Any, order: model.Order, reference: str) -> None:
+def _record_opt_in(ctx: ChatContext, session: Session, order: model.Order, reference: str, text: str) -> None:
     from connector.notify import consent
 
     consent.record_opt_in(
@@ -271,7 +279,7 @@ def _record_opt_in(ctx: ChatContext, session: Any, order: model.Order, reference
         contact_id=ctx.contact_id,
         purpose="utility",
         source=f"chat_order:{ctx.channel}:{order.number}:{reference}",
-        text=ctx.t("order_summary", **{**_summary_data(order), "number": order.number}),
+        text=text,
         session=session,
     )
 

@@ -18,7 +18,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from connector import model
 from connector.conversation import address, catalog, checkout, handoff, orders, outbox, state
@@ -53,6 +53,20 @@ def _normal(text: str) -> str:
     return " ".join(text.strip().casefold().strip("!?.,").split())
 
 
+#: The message, its contact and channel, and whether it was answered already: one statement, built once.
+_MESSAGE = (
+    select(
+        InboundMessage,
+        Contact,
+        ChannelConnection,
+        select(ChatReply.id).where(ChatReply.inbound_message_id == InboundMessage.id).exists().label("answered"),
+    )
+    .join(Contact, Contact.id == InboundMessage.contact_id)
+    .join(ChannelConnection, ChannelConnection.id == InboundMessage.channel_connection_id)
+    .where(InboundMessage.id == bindparam("inbound_id"))
+)
+
+
 def handle_task(ctx: TaskContext, inbound_id: int) -> None:
     """Task ``conversation.handle``: answer the inbound message ``inbound_id`` (idempotent)."""
     handle(ctx.runtime, inbound_id)
@@ -63,32 +77,32 @@ def handle(rt: Runtime, inbound_id: int) -> None:
     settings = rt.config.chat
     if not settings.enabled:
         return
+    # One transaction reads the message, its contact and channel, takes the contact's lease and loads the state:
+    # on SQLite every transaction queues for the one write lock, so each one saved is latency for everyone.
     with rt.db.session() as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is None:
+        found = session.execute(_MESSAGE, {"inbound_id": inbound_id}).first()
+        if found is None:
             return
-        contact_row = session.get(Contact, row.contact_id)
-        channel_row = session.get(ChannelConnection, row.channel_connection_id)
-        if contact_row is None or channel_row is None:
+        row, contact_row, channel_row, answered = found
+        if answered:
             return
-        answered = session.scalar(select(ChatReply.id).where(ChatReply.inbound_message_id == inbound_id).limit(1))
-    if answered is not None:
-        return
-    message = from_json(row.data)
-    if isinstance(message, model.InboundText) and _is_consent_keyword(message.text):
-        return  # STOP / START: the notify subsystem answers
-    if isinstance(message, model.DeliveryStatus):
-        return
-    if state.acquire(rt, contact_row.id, settings.contact_lock_seconds) is None:
+        message = from_json(row.data)
+        if isinstance(message, model.InboundText) and _is_consent_keyword(message.text):
+            return  # STOP / START: the notify subsystem answers
+        if isinstance(message, model.DeliveryStatus):
+            return
+        conversation = state.acquire_and_load(session, contact_row.id, settings.contact_lock_seconds)
+    if conversation is None:
         raise Retry(0.2, f"contact {contact_row.id} is busy with another message")
+    saved = False
     try:
-        conversation = state.load(rt, contact_row.id)
         if conversation.handled(inbound_id):
             return
         if conversation.silent():
             conversation.mark_handled(inbound_id)
             with rt.db.session() as session:
-                state.save(session, conversation, inbound_id)
+                state.save(session, conversation, inbound_id, release=True)
+            saved = True
             return
         contact = model.Contact(
             channel=channel_row.channel,
@@ -116,9 +130,13 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         adapter = rt.connections.channel_adapter(channel_row.id)
         fitted = [part for reply in replies for part in fit(adapter, reply)]
         conversation.mark_handled(inbound_id)
+        # ONE transaction: what the answer recorded (an order's outcome, an opt-in), the state with the lease given
+        # back, the replies with the first one queued, and a handoff.
         with rt.db.session() as session:
-            state.save(session, conversation, inbound_id)
-            outbox.store(
+            for write in ctx.writes:
+                write(session)
+            state.save(session, conversation, inbound_id, release=True)
+            first = outbox.store(
                 rt,
                 session,
                 inbound_id=inbound_id,
@@ -129,9 +147,13 @@ def handle(rt: Runtime, inbound_id: int) -> None:
             )
             if conversation.silent() and not was_silent:
                 handoff.record(rt, session, ctx, conversation.data.get("handoff_reason", "asked"))
+        saved = True
+        if first is not None and len(fitted) == 1:
+            outbox.remember_last(rt, first)
         rt.queue.notify()
     finally:
-        state.release(rt, contact_row.id)
+        if not saved:
+            state.release(rt, contact_row.id)
 
 
 def _is_consent_keyword(text: str) -> bool:

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from connector import model
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from connector.adapters import ShopAdapter
     from connector.conversation.state import Conversation
     from connector.runtime import Runtime
 
@@ -50,6 +53,20 @@ class ChatContext:
     message: model.Inbound
     language: str
     conversation: Conversation
+    #: Writes that join the transaction storing the answer (see :meth:`on_save`).
+    writes: list[Callable[[Session], None]] = field(default_factory=list)
+    _shop: ShopAdapter | None = None
+
+    def shop(self) -> ShopAdapter:
+        """The shop connection's adapter (looked up once per message: each lookup reads the connection row)."""
+        if self._shop is None:
+            self._shop = self.runtime.connections.shop_adapter(self.shop_connection_id)
+        return self._shop
+
+    def on_save(self, write: Callable[[Session], None]) -> None:
+        """Run ``write(session)`` in the one transaction that saves the state and queues the replies, so an answer
+        and what it records (an order's outcome, an opt-in) commit together, in one transaction instead of two."""
+        self.writes.append(write)
 
     def text(self, en: str, **translations: str) -> str:
         """``en``, or its translation for the conversation's language (``ctx.text("Hi", de="Hallo")``)."""

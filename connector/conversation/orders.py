@@ -30,7 +30,7 @@ def _digits(phone: str | None) -> str:
 
 def owned_orders(ctx: ChatContext) -> list[model.Order]:
     """The contact's recent orders, newest first (at most ``[chat] recent_orders``)."""
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
+    adapter = ctx.shop()
     limit = ctx.runtime.config.chat.recent_orders
     found: dict[str, model.Order] = {}
     if ctx.contact.phone:
@@ -105,7 +105,7 @@ def lookup(ctx: ChatContext, number: str, then: str | None = None) -> list[model
     """Order ``number``: shown to its owner; anyone else is asked for the postcode or email on it first.
 
     ``then="address"`` continues with an address change once ownership is clear."""
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
+    adapter = ctx.shop()
     matches = [o for o in adapter.find_orders(number=number, limit=1) if o.number.lstrip("#") == number.lstrip("#")]
     if not matches:
         ctx.conversation.clear()
@@ -135,7 +135,7 @@ def proof(ctx: ChatContext, text: str) -> list[model.Outbound]:
     """The answer to "postcode or email?": show the order when it matches, refuse when it does not."""
     data = dict(ctx.conversation.data)
     ctx.conversation.clear()
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
+    adapter = ctx.shop()
     try:
         order = adapter.get_order(data["order_id"])
     except NotFound:
@@ -183,7 +183,7 @@ def address_for(ctx: ChatContext, order: model.Order) -> list[model.Outbound]:
 
 def picked_for_address(ctx: ChatContext, order_id: str) -> list[model.Outbound]:
     """The customer picked an order from the address list (only their own orders are accepted)."""
-    adapter = ctx.runtime.connections.shop_adapter(ctx.shop_connection_id)
+    adapter = ctx.shop()
     try:
         order = adapter.get_order(order_id)
     except NotFound:

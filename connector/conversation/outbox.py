@@ -10,9 +10,11 @@ Outbox idempotency keys are ``chat:<inbound id>:<n>``, so a repeated advance que
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import model
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 
 KIND = "chat_reply"
 _KEY = re.compile(r"^chat:(\d+):(\d+)$")
+#: Outbox rows (per runtime) known to be the last part of their answer, so :func:`advance` need not look for a
+#: next one. Only a shortcut: a row not in it (another process queued it, or this one restarted) is looked up.
+_LAST: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+_LAST_LIMIT = 10_000
+_last_lock = threading.Lock()
 
 
 def key(inbound_id: int, seq: int) -> str:
@@ -42,45 +49,68 @@ def store(
     contact_id: int,
     recipient: str,
     replies: list[model.Outbound],
-) -> None:
-    """Write ``replies`` for ``inbound_id`` and queue the first, inside the caller's transaction."""
-    for seq, reply in enumerate(replies):
-        session.add(
-            ChatReply(
-                inbound_message_id=inbound_id,
-                seq=seq,
-                channel_connection_id=channel_connection_id,
-                contact_id=contact_id,
-                recipient=recipient,
-                payload=to_json(reply),
-            )
+) -> int | None:
+    """Write ``replies`` for ``inbound_id`` and queue the first, inside the caller's transaction. Returns the
+    outbox row of the first reply when it was queued now."""
+    rows = [
+        ChatReply(
+            inbound_message_id=inbound_id,
+            seq=seq,
+            channel_connection_id=channel_connection_id,
+            contact_id=contact_id,
+            recipient=recipient,
+            payload=to_json(reply),
         )
+        for seq, reply in enumerate(replies)
+    ]
+    session.add_all(rows)
     session.flush()
-    if replies:
-        _queue(rt, session, inbound_id, 0)
+    return _queue(rt, session, inbound_id, 0, rows[0], replies[0]) if replies else None
 
 
-def _queue(rt: Runtime, session: Session, inbound_id: int, seq: int) -> bool:
-    row = session.scalar(select(ChatReply).where(ChatReply.inbound_message_id == inbound_id, ChatReply.seq == seq))
+def remember_last(rt: Runtime, outbound_id: int) -> None:
+    """Remember (after the commit that queued it) that outbox row ``outbound_id`` is the last part of its answer."""
+    with _last_lock:
+        known = _LAST.setdefault(rt, set())
+        if len(known) >= _LAST_LIMIT:
+            known.clear()  # rows never sent (their process died) would pile up otherwise; the lookup still works
+        known.add(outbound_id)
+
+
+def _queue(
+    rt: Runtime,
+    session: Session,
+    inbound_id: int,
+    seq: int,
+    row: ChatReply | None = None,
+    message: model.Outbound | None = None,
+) -> int | None:
     if row is None:
-        return False
+        row = session.scalar(select(ChatReply).where(ChatReply.inbound_message_id == inbound_id, ChatReply.seq == seq))
+    if row is None:
+        return None
     outbound_id = queue_message(
         rt,
         channel_connection_id=row.channel_connection_id,
         recipient=row.recipient,
-        message=from_json(row.payload),
+        message=message if message is not None else from_json(row.payload),
         kind=KIND,
         idempotency_key=key(inbound_id, seq),
         contact_id=row.contact_id,
         session=session,
     )
     if outbound_id is not None:
-        session.execute(update(ChatReply).where(ChatReply.id == row.id).values(outbound_message_id=outbound_id))
-    return outbound_id is not None
+        row.outbound_message_id = outbound_id
+    return outbound_id
 
 
 def advance(rt: Runtime, message_id: int) -> None:
     """The channel accepted outbox row ``message_id``: if it was a chat reply, queue the next part."""
+    with _last_lock:
+        known = _LAST.get(rt)
+        if known is not None and message_id in known:
+            known.discard(message_id)
+            return
     with rt.db.session() as session:
         idempotency_key = session.scalar(
             select(OutboundMessage.idempotency_key).where(OutboundMessage.id == message_id)
@@ -89,5 +119,5 @@ def advance(rt: Runtime, message_id: int) -> None:
         if found is None:
             return
         queued = _queue(rt, session, int(found.group(1)), int(found.group(2)) + 1)
-    if queued:
+    if queued is not None:
         rt.queue.notify()

@@ -74,12 +74,12 @@ class Conversation:
         return self.silent_until is not None and self.silent_until > (now or datetime.now(UTC))
 
 
-def _ensure_row(rt: Runtime, contact_id: int) -> None:
-    with rt.db.session() as session:
-        if session.scalar(select(ConversationState.id).where(ConversationState.contact_id == contact_id)):
-            return
+def ensure_row(session: Session, contact_id: int) -> None:
+    """Create the contact's state row if it has none yet (inside the caller's transaction)."""
+    if session.scalar(select(ConversationState.id).where(ConversationState.contact_id == contact_id)):
+        return
     try:
-        with rt.db.session() as session:
+        with session.begin_nested():
             session.add(ConversationState(contact_id=contact_id, data={}, verified_orders=[]))
     except IntegrityError:
         pass  # created by a concurrent message of the same contact
@@ -87,19 +87,74 @@ def _ensure_row(rt: Runtime, contact_id: int) -> None:
 
 def acquire(rt: Runtime, contact_id: int, owner_seconds: int) -> datetime | None:
     """Take the contact's lease for ``owner_seconds``; the lease's expiry, or ``None`` when someone holds it."""
-    _ensure_row(rt, contact_id)
+    with rt.db.session() as session:
+        ensure_row(session, contact_id)
+        return acquire_in(session, contact_id, owner_seconds)
+
+
+def acquire_in(session: Session, contact_id: int, owner_seconds: int) -> datetime | None:
+    """:func:`acquire` inside the caller's transaction (the contact's state row must exist)."""
     now = datetime.now(UTC)
     until = now + timedelta(seconds=owner_seconds)
-    with rt.db.session() as session:
-        taken = session.execute(
-            update(ConversationState)
-            .where(
-                ConversationState.contact_id == contact_id,
-                or_(ConversationState.locked_until.is_(None), ConversationState.locked_until < now),
-            )
-            .values(locked_until=until)
-        ).rowcount
+    taken = session.execute(
+        update(ConversationState)
+        .where(
+            ConversationState.contact_id == contact_id,
+            or_(ConversationState.locked_until.is_(None), ConversationState.locked_until < now),
+        )
+        .values(locked_until=until)
+    ).rowcount
     return until if taken else None
+
+
+_STATE = ConversationState.__table__
+_STATE_COLUMNS = (
+    "language",
+    "flow",
+    "step",
+    "data",
+    "flow_expires_at",
+    "address",
+    "verified_orders",
+    "last_inbound_id",
+    "silent_until",
+)
+
+
+def acquire_and_load(session: Session, contact_id: int, owner_seconds: int) -> Conversation | None:
+    """Take the contact's lease and load its conversation in one statement (creating the state row on first
+    contact), inside the caller's transaction; ``None`` when someone else holds the lease."""
+    now = datetime.now(UTC)
+    statement = (
+        update(_STATE)
+        .where(
+            _STATE.c.contact_id == contact_id,
+            or_(_STATE.c.locked_until.is_(None), _STATE.c.locked_until < now),
+        )
+        .values(locked_until=now + timedelta(seconds=owner_seconds))
+        .returning(*(_STATE.c[name] for name in _STATE_COLUMNS))
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        if session.scalar(select(_STATE.c.id).where(_STATE.c.contact_id == contact_id)) is not None:
+            return None  # leased by another message of this contact
+        ensure_row(session, contact_id)
+        row = session.execute(statement).first()
+        if row is None:
+            return None
+    values = row._mapping
+    return Conversation(
+        contact_id=contact_id,
+        language=values["language"],
+        flow=values["flow"],
+        step=values["step"],
+        data=dict(values["data"] or {}),
+        flow_expires_at=values["flow_expires_at"],
+        address=dict(values["address"]) if values["address"] else None,
+        verified_orders=list(values["verified_orders"] or []),
+        last_inbound_id=values["last_inbound_id"],
+        silent_until=values["silent_until"],
+    )
 
 
 def release(rt: Runtime, contact_id: int) -> None:
@@ -113,25 +168,32 @@ def release(rt: Runtime, contact_id: int) -> None:
 def load(rt: Runtime, contact_id: int) -> Conversation:
     """The contact's stored conversation."""
     with rt.db.session() as session:
-        row = session.scalar(select(ConversationState).where(ConversationState.contact_id == contact_id))
-        if row is None:
-            return Conversation(contact_id=contact_id)
-        return Conversation(
-            contact_id=contact_id,
-            language=row.language,
-            flow=row.flow,
-            step=row.step,
-            data=dict(row.data or {}),
-            flow_expires_at=row.flow_expires_at,
-            address=dict(row.address) if row.address else None,
-            verified_orders=list(row.verified_orders or []),
-            last_inbound_id=row.last_inbound_id,
-            silent_until=row.silent_until,
-        )
+        return load_in(session, contact_id)
 
 
-def save(session: Session, conversation: Conversation, inbound_id: int) -> None:
-    """Write ``conversation`` back, marking ``inbound_id`` as answered (inside the caller's transaction)."""
+def load_in(session: Session, contact_id: int) -> Conversation:
+    """:func:`load` inside the caller's transaction."""
+    row = session.scalar(select(ConversationState).where(ConversationState.contact_id == contact_id))
+    if row is None:
+        return Conversation(contact_id=contact_id)
+    return Conversation(
+        contact_id=contact_id,
+        language=row.language,
+        flow=row.flow,
+        step=row.step,
+        data=dict(row.data or {}),
+        flow_expires_at=row.flow_expires_at,
+        address=dict(row.address) if row.address else None,
+        verified_orders=list(row.verified_orders or []),
+        last_inbound_id=row.last_inbound_id,
+        silent_until=row.silent_until,
+    )
+
+
+def save(session: Session, conversation: Conversation, inbound_id: int, *, release: bool = False) -> None:
+    """Write ``conversation`` back, marking ``inbound_id`` as answered (inside the caller's transaction); with
+    ``release``, the contact's lease is given back in the same statement."""
+    extra: dict[str, Any] = {"locked_until": None} if release else {}
     session.execute(
         update(ConversationState)
         .where(ConversationState.contact_id == conversation.contact_id)
@@ -146,5 +208,6 @@ def save(session: Session, conversation: Conversation, inbound_id: int) -> None:
             last_inbound_id=max(inbound_id, conversation.last_inbound_id or 0),
             silent_until=conversation.silent_until,
             updated_at=datetime.now(UTC),
+            **extra,
         )
     )

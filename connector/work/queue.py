@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connector.db import Database
@@ -49,6 +50,42 @@ class ClaimedTask:
 Grouper = Callable[[Session, str, dict[str, Any]], str]
 
 
+_tasks = Task.__table__
+_now = bindparam("now", type_=_tasks.c.due_at.type)
+_lease = bindparam("lease", type_=_tasks.c.lease_until.type)
+#: The claim's statements, built once: a worker claims after every task, and building and ORM-compiling them each
+#: time cost more than running them. Plain table statements skip the ORM's bulk-update bookkeeping too.
+_DUE = and_(
+    _tasks.c.due_at <= _now,
+    or_(_tasks.c.status == "pending", and_(_tasks.c.status == "running", _tasks.c.lease_until < _now)),
+)
+_CLAIM_IDS = (
+    select(_tasks.c.id)
+    .where(_DUE)
+    .order_by(_tasks.c.priority, _tasks.c.due_at, _tasks.c.id)
+    .limit(bindparam("limit", type_=_tasks.c.id.type))
+)
+_CLAIM_IDS_LOCKED = _CLAIM_IDS.with_for_update(skip_locked=True)
+_TAKE = (
+    update(_tasks)
+    .where(_tasks.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="running", lease_until=_lease, worker=bindparam("worker"), attempts=_tasks.c.attempts + 1)
+    .returning(_tasks.c.id, _tasks.c.kind, _tasks.c.args, _tasks.c.attempts, _tasks.c.max_attempts)
+)
+_INSERT = insert(_tasks).returning(_tasks.c.id)
+_INSERT_NEW_SQLITE = (
+    sqlite.insert(_tasks).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_tasks.c.id)
+)
+_INSERT_NEW_PG = (
+    postgresql.insert(_tasks).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_tasks.c.id)
+)
+_DONE = (
+    update(_tasks)
+    .where(_tasks.c.id == bindparam("task_id"))
+    .values(status="done", finished_at=_now, lease_until=None, last_error=None)
+)
+
+
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 2 s, attempt 5 up to 32 s, capped at 15 min."""
     return random.uniform(0.5, 1.0) * min(cap, base**attempt)
@@ -63,6 +100,7 @@ class TaskQueue:
         self.max_attempts = max_attempts
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
         #: ``None`` in the embedded default. The distributed backend sets it so that every task gets a
         #: ``task_groups`` row (its tenant) in the same transaction, for fair dispatch across shops.
         self.grouper: Grouper | None = None
@@ -72,9 +110,26 @@ class TaskQueue:
         self._listeners.append(callback)
 
     def notify(self) -> None:
-        """Wake this process's workers now (call after committing a transaction that enqueued tasks)."""
+        """Wake this process's workers now (call after committing a transaction that enqueued tasks).
+
+        Inside :meth:`next_claim_here` (a worker thread running a task) the first call wakes nobody: that thread
+        claims as soon as its task returns, and a second thread woken for the same follow-up (a webhook's
+        conversation, a conversation's reply) would only spend a claim finding it gone."""
+        local = self._local
+        if getattr(local, "absorb", False):
+            local.absorb = False
+            return
         for callback in self._listeners:
             callback()
+
+    @contextmanager
+    def next_claim_here(self) -> Iterator[None]:
+        """Mark this thread as one that claims again right after this block (see :meth:`notify`)."""
+        self._local.absorb = True
+        try:
+            yield
+        finally:
+            self._local.absorb = False
 
     def enqueue(
         self,
@@ -91,64 +146,52 @@ class TaskQueue:
 
         With ``idempotency_key``, a second enqueue with the same key adds nothing and returns ``None``.
         """
-        task = Task(
-            kind=kind,
-            args=args or {},
-            priority=priority,
-            due_at=datetime.now(UTC) + timedelta(seconds=delay),
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts or self.max_attempts,
-        )
+        values: dict[str, Any] = {
+            "kind": kind,
+            "args": args or {},
+            "priority": priority,
+            "due_at": datetime.now(UTC) + timedelta(seconds=delay),
+            "idempotency_key": idempotency_key,
+            "max_attempts": max_attempts or self.max_attempts,
+        }
         if session is not None:
-            return self._add(session, task)
+            return self._add(session, values)
         with self.db.session() as own:
-            task_id = self._add(own, task)
+            task_id = self._add(own, values)
         self.notify()
         return task_id
 
-    def _add(self, session: Session, task: Task) -> int | None:
-        if task.idempotency_key is not None:
-            exists = session.scalar(select(Task.id).where(Task.idempotency_key == task.idempotency_key))
-            if exists is not None:
-                return None
-            try:
-                with session.begin_nested():
-                    session.add(task)
-                    session.flush()
-            except IntegrityError:  # enqueued by someone else between our check and our insert
-                return None
+    def _add(self, session: Session, values: dict[str, Any]) -> int | None:
+        # A plain insert: a task is written once and never read back here, so the ORM's unit of work is overhead.
+        if values["idempotency_key"] is None:
+            task_id = session.execute(_INSERT, values).scalar_one()
         else:
-            session.add(task)
-            session.flush()
+            # An existing key (enqueued before, or by someone else a moment ago) inserts nothing and returns no row.
+            insert_new = _INSERT_NEW_PG if self.db.is_postgres else _INSERT_NEW_SQLITE
+            task_id = session.execute(insert_new, values).scalar_one_or_none()
+            if task_id is None:
+                return None
         if self.grouper is not None:
-            session.add(TaskGroup(task_id=task.id, group_key=self.grouper(session, task.kind, task.args)[:64]))
-        return task.id
+            group = self.grouper(session, values["kind"], values["args"])[:64]
+            session.add(TaskGroup(task_id=task_id, group_key=group))
+        return int(task_id)
 
-    def claim(self, worker: str, limit: int = 1) -> list[ClaimedTask]:
-        """Take up to ``limit`` due tasks (pending, or running with an expired lease), most urgent first."""
+    def claim(self, worker: str, limit: int = 1, *, complete: int | None = None) -> list[ClaimedTask]:
+        """Take up to ``limit`` due tasks (pending, or running with an expired lease), most urgent first.
+
+        ``complete``: a task this worker just finished, marked done in the same transaction (a worker claims its
+        next task right after each one, and on SQLite every transaction waits for the one write lock)."""
         now = datetime.now(UTC)
-        due = and_(
-            Task.due_at <= now,
-            or_(Task.status == "pending", and_(Task.status == "running", Task.lease_until < now)),
-        )
-        with self.db.session() as session:
-            query = select(Task.id).where(due).order_by(Task.priority, Task.due_at, Task.id).limit(limit)
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            ids = list(session.scalars(query))
+        # A plain connection, no ORM session: nothing here needs one, and a worker claims after every task.
+        with self.db.engine.begin() as conn:
+            if complete is not None:
+                conn.execute(_DONE, {"task_id": complete, "now": now})
+            query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
+            ids = list(conn.scalars(query, {"now": now, "limit": limit}))
             if not ids:
                 return []
-            rows = session.execute(
-                update(Task)
-                .where(Task.id.in_(ids))
-                .values(
-                    status="running",
-                    lease_until=now + timedelta(seconds=self.lease_seconds),
-                    worker=worker,
-                    attempts=Task.attempts + 1,
-                )
-                .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
-            ).all()
+            params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
+            rows = conn.execute(_TAKE, params).all()
         return [ClaimedTask(*row) for row in rows]
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
@@ -188,12 +231,8 @@ class TaskQueue:
             )
 
     def complete(self, task_id: int) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(status="done", finished_at=datetime.now(UTC), lease_until=None, last_error=None)
-            )
+        with self.db.engine.begin() as conn:
+            conn.execute(_DONE, {"task_id": task_id, "now": datetime.now(UTC)})
 
     def retry(self, task_id: int, delay: float, error: str, *, count_attempt: bool = True) -> None:
         """Put the task back, due in ``delay`` seconds. ``count_attempt=False`` gives the attempt back."""

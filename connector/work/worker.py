@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 
 def run_task(runtime: Runtime, task: ClaimedTask) -> bool:
     """Run one claimed task and record its outcome. Returns True when it finished for good (done or failed)."""
+    outcome = _run(runtime, task)
+    if outcome is None:
+        runtime.queue.complete(task.id)
+        return True
+    return outcome
+
+
+def _run(runtime: Runtime, task: ClaimedTask) -> bool | None:
+    """Run one claimed task; record a retry or a failure. ``None`` when the handler succeeded and the task is
+    still to be marked done (the embedded worker does that in the transaction of its next claim)."""
     queue = runtime.queue
     handler = runtime.tasks.get(task.kind)
     if handler is None:
@@ -54,8 +64,7 @@ def run_task(runtime: Runtime, task: ClaimedTask) -> bool:
         log.error("task %s %s failed for good: %s\n%s", task.id, task.kind, detail, traceback.format_exc())
         queue.fail(task.id, detail)
         return True
-    queue.complete(task.id)
-    return True
+    return None
 
 
 class EmbeddedWorker:
@@ -73,10 +82,11 @@ class EmbeddedWorker:
         runtime.queue.on_enqueue(self.wake)
 
     def wake(self) -> None:
-        """New work was enqueued in this process: stop waiting and claim it now."""
+        """New work was enqueued in this process: one idle thread stops waiting and claims it now (a thread that
+        finishes a task claims the next one anyway; waking them all would cost a claim each for one task)."""
         with self._wake:
             self._pending_wakeups += 1
-            self._wake.notify_all()
+            self._wake.notify()
 
     def start(self) -> None:
         for i in range(self.threads):
@@ -86,27 +96,40 @@ class EmbeddedWorker:
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
-        self.wake()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
 
     def _loop(self) -> None:
         worker = f"{self.name}:{threading.current_thread().name}"
+        queue = self.runtime.queue
+        done: int | None = None  # a finished task, marked done in the transaction of the next claim
         while not self._stop.is_set():
             try:
-                claimed = self.runtime.queue.claim(worker)
+                claimed = queue.claim(worker, complete=done)
+                done = None
             except Exception:  # the database went away for a moment: log, wait, try again
                 log.exception("claiming a task failed")
                 self._stop.wait(self.poll_interval * 4)
                 continue
             if claimed:
-                run_task(self.runtime, claimed[0])
+                with queue.next_claim_here():
+                    outcome = _run(self.runtime, claimed[0])
+                if outcome is None:
+                    done = claimed[0].id
                 continue
             with self._wake:
                 if self._pending_wakeups == 0:
                     self._wake.wait(self.poll_interval)
-                self._pending_wakeups = 0
+                if self._pending_wakeups > 0:
+                    self._pending_wakeups -= 1
+        if done is not None:
+            try:
+                queue.complete(done)
+            except Exception:  # its lease runs out and it runs again: handlers are idempotent
+                log.exception("marking task %s done failed", done)
 
 
 def drain(runtime: Runtime, *, max_tasks: int | None = None, worker: str = "cli") -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -51,6 +52,11 @@ _LOOPBACK_HOSTS = {"localhost"}
 _REFERENCE_SCAN_PAGES = 3
 #: Attempts at creating one order when the store answers 5xx (each preceded by a reference lookup).
 _CREATE_ATTEMPTS = 3
+#: The most variation -> parent product ids one adapter remembers (a few MB at most); beyond it, it starts over.
+_PARENT_HINTS = 200_000
+#: A cart line whose variant a live read (``get_variants``) found this recently is ordered without looking it up
+#: again: the chat checks a cart against the shop right before it orders it.
+_FRESH_SECONDS = 60.0
 
 
 def _is_loopback(url: str) -> bool:
@@ -117,6 +123,12 @@ class WooCommerceAdapter(ShopAdapter):
             self.settings["shop_url"], self.settings["consumer_key"], self.settings["consumer_secret"]
         )
         self._currency: str | None = None
+        # Variation id -> parent product id, learned from every read. WooCommerce can only list variations per
+        # parent, so without it a cart check costs three requests per variation; a hint is only a shortcut: a
+        # variation not found under its hinted parent is looked up by id as before.
+        self._parents: dict[str, str] = {}
+        # Variant id -> time.monotonic() of the last live read that found it (see _FRESH_SECONDS).
+        self._seen: dict[str, float] = {}
 
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,13 +211,28 @@ class WooCommerceAdapter(ShopAdapter):
         currency = self.currency()
         try:
             if product.get("type") == "variable":
+                parent_id = str(product["id"])
+                if len(self._parents) > _PARENT_HINTS:
+                    self._parents.clear()
                 for variation in self._variations(product) if variations is None else variations:
                     if only is None or str(variation["id"]) in only:
+                        self._parents[str(variation["id"])] = parent_id
                         yield variation_variant(product, variation, currency)
             elif product.get("type") != "grouped":  # a grouped product is a container, not a buyable item
                 yield simple_variant(product, currency)
         except MappingError as exc:
             log.warning("WooCommerce product %s skipped: %s", product.get("id"), exc)
+
+    def _variations_by_id(self, product: Mapping[str, Any], ids: set[str]) -> list[dict[str, Any]]:
+        """The variations ``ids`` of a variable product that are still its own (one request per 100)."""
+        ordered = sorted(ids, key=lambda i: (len(i), i))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ordered), MAX_PER_PAGE):
+            chunk = ordered[start : start + MAX_PER_PAGE]
+            found += self.client.get(
+                f"products/{product['id']}/variations", {"include": ",".join(chunk), "per_page": MAX_PER_PAGE}
+            )
+        return found
 
     def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
         params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any"}
@@ -226,16 +253,30 @@ class WooCommerceAdapter(ShopAdapter):
     def get_variants(self, external_ids: Sequence[str]) -> list[model.Variant]:
         wanted = {str(i) for i in external_ids if str(i).isdigit()}  # WooCommerce ids are numbers
         found: dict[str, model.Variant] = {}
-        ids = sorted(wanted, key=lambda i: (len(i), i))
+        # Variations under the parent they had when last read, asked for with their parents in the same request.
+        hinted: dict[str, set[str]] = {}
+        for vid in wanted:
+            parent = self._parents.get(vid)
+            if parent is not None and parent not in wanted:
+                hinted.setdefault(parent, set()).add(vid)
+        ids = sorted(wanted | set(hinted), key=lambda i: (len(i), i))
         for start in range(0, len(ids), MAX_PER_PAGE):
             chunk = ids[start : start + MAX_PER_PAGE]
             products = self.client.get(
                 "products", {"include": ",".join(chunk), "status": "any", "per_page": MAX_PER_PAGE}
             )
             for product in products:
-                for variant in self._variants_of(product):
+                pid = str(product["id"])
+                if pid in wanted:
+                    variants = self._variants_of(product)
+                elif pid in hinted and product.get("type") == "variable":
+                    variants = self._variants_of(product, hinted[pid], self._variations_by_id(product, hinted[pid]))
+                else:
+                    continue
+                for variant in variants:
                     found[variant.external_id] = variant
-        # The rest are variation ids: /products/<id> answers them with their parent_id.
+        # The rest are variation ids read for the first time (or moved): /products/<id> answers them with their
+        # parent_id.
         parents: dict[str, set[str]] = {}
         for vid in wanted - set(found) - {v.product_external_id for v in found.values()}:
             try:
@@ -249,9 +290,14 @@ class WooCommerceAdapter(ShopAdapter):
                 product = self.client.get(f"products/{parent_id}")
             except NotFound:
                 continue
-            for variant in self._variants_of(product, only):
+            for variant in self._variants_of(product, only, self._variations_by_id(product, only)):
                 found[variant.external_id] = variant
-        return [v for v in found.values() if v.external_id in wanted or v.product_external_id in wanted]
+        result = [v for v in found.values() if v.external_id in wanted or v.product_external_id in wanted]
+        now = time.monotonic()
+        if len(self._seen) > _PARENT_HINTS:
+            self._seen = {k: t for k, t in list(self._seen.items()) if now - t < _FRESH_SECONDS}
+        self._seen.update((v.external_id, now) for v in result)
+        return result
 
     # ----------------------------------------------------------------- webhooks
 
@@ -322,7 +368,15 @@ class WooCommerceAdapter(ShopAdapter):
         return None
 
     def _line_item(self, line: model.CartLine) -> dict[str, Any]:
-        item = self.client.get(f"products/{line.variant_external_id}")
+        vid = line.variant_external_id
+        seen = self._seen.get(vid)
+        if seen is not None and time.monotonic() - seen < _FRESH_SECONDS:
+            # Just read live: a variation id goes in ``product_id`` as it is. WooCommerce resolves a line's product
+            # with ``wc_get_product()`` and ``WC_Order_Item_Product::set_product()`` files a variation under its
+            # parent (``get_product_id_from_line_item`` in the orders controller).
+            return {"product_id": int(vid), "quantity": line.quantity}
+        # Not read lately: make sure it still exists (WooCommerce would add a line without a product otherwise).
+        item = self.client.get(f"products/{vid}")
         if item.get("type") == "variation":
             return {"product_id": int(item["parent_id"]), "variation_id": int(item["id"]), "quantity": line.quantity}
         return {"product_id": int(item["id"]), "quantity": line.quantity}

@@ -260,8 +260,9 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
             if search:
                 filters.append(lambda p: search in p.name.lower())
             if include is not None:
-                wanted = set(include)
-                ids = [i for i in ids if i in wanted]
+                # Top-level products only (variations are not in ``/products`` lists), ascending like ``ids``:
+                # looked up, not scanned, so a cart check does not cost a pass over the whole catalog.
+                ids = sorted({i for i in include if i in store.posts and store.posts[i].type != "variation"})
             if filters:
                 ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
             if orderby == "title":
@@ -297,7 +298,8 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
             parent = store.product(product_id)
             ids = list(parent.variations)
             if include is not None:
-                ids = [i for i in ids if i in set(include)]
+                wanted = set(include)
+                ids = [i for i in ids if i in wanted]
             if after is not None:
                 ids = [i for i in ids if store.posts[i].modified > after]
             if descending:
@@ -339,7 +341,7 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
             if include is not None:
                 orders = [o for o in orders if o["id"] in set(include)]
             if search:
-                orders = [o for o in orders if search in _order_search_text(o)]
+                orders = [o for o in orders if search in store.search_text(o)]
             if orderby == "modified":
                 orders.sort(key=lambda o: (o["date_modified_gmt"], o["id"]))
             if descending:
@@ -453,13 +455,6 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
 
     register_control(app, store, gate)
     return app
-
-
-def _order_search_text(order: dict[str, Any]) -> str:
-    parts = [str(order["id"]), str(order["number"])]
-    parts += [str(v) for v in order["billing"].values()] + [str(v) for v in order["shipping"].values()]
-    parts += [str(item["name"]) for item in order["line_items"]]
-    return " ".join(parts).lower()
 
 
 def register_control(app: Flask, store: Store, gate: Gate) -> None:

@@ -137,6 +137,9 @@ class Store:
         self._next_id = 10
         self._json_cache: dict[int, dict[str, Any]] = {}
         self._variant_ids: list[str] | None = None
+        # Order id -> the lowercased text ``?search=`` matches, kept until the order changes: every chat order is
+        # preceded by a search for its reference, which would otherwise rebuild this text for every order.
+        self._search_text: dict[int, str] = {}
         created = now()
         for seed in products:
             self._add_seed(seed, created)
@@ -325,6 +328,16 @@ class Store:
 
     # ----------------------------------------------------------------- orders
 
+    def search_text(self, order: Mapping[str, Any]) -> str:
+        """What WooCommerce's order search looks in (ids, addresses, item names), lowercased. Call with the lock."""
+        text = self._search_text.get(order["id"])
+        if text is None:
+            parts = [str(order["id"]), str(order["number"])]
+            parts += [str(v) for v in order["billing"].values()] + [str(v) for v in order["shipping"].values()]
+            parts += [str(item["name"]) for item in order["line_items"]]
+            text = self._search_text[order["id"]] = " ".join(parts).lower()
+        return text
+
     def order(self, order_id: int) -> dict[str, Any]:
         order = self.orders.get(order_id)
         if order is None:
@@ -460,6 +473,7 @@ class Store:
     def update_order(self, order_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         with self.lock:
             order = self.order(order_id)
+            self._search_text.pop(order_id, None)
             if "status" in body:
                 if body["status"] not in ORDER_STATUSES:
                     raise invalid_param("status", f"status is not one of {', '.join(ORDER_STATUSES)}.")
