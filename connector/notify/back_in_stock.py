@@ -22,7 +22,7 @@ from connector.db.models import Contact, ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
 from connector.notify.contacts import chat_languages
-from connector.notify.outbox import queue_notification
+from connector.notify.outbox import queue_notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -188,21 +188,18 @@ def run_wave(
                 c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_([s.contact_id for s in subs])))
             }
             languages = chat_languages(session, list(contacts))
+            created = queue_notifications(
+                rt,
+                session,
+                kind="back_in_stock",
+                purpose=purpose_of(rt),
+                variables=variables,
+                recipients=[(contacts[sub.contact_id], f"bis:{sub.id}", languages.get(sub.contact_id)) for sub in subs],
+            )
             to_send: dict[int, list[tuple[int, str]]] = {}
             for sub in subs:
                 contact = contacts[sub.contact_id]
-                message_id = queue_notification(
-                    rt,
-                    session,
-                    contact=contact,
-                    kind="back_in_stock",
-                    purpose=purpose_of(rt),
-                    variables=variables,
-                    idempotency_key=f"bis:{sub.id}",
-                    priority=45,
-                    send_task=False,
-                    language=languages.get(contact.id),
-                )
+                message_id = created.get(f"bis:{sub.id}")
                 if message_id is not None:
                     to_send.setdefault(contact.channel_connection_id, []).append((message_id, contact.channel_user_id))
                 sub.status, sub.active_key, sub.ended_at, sub.outbound_message_id = "notified", None, now, message_id

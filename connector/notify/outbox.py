@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from connector import model
@@ -78,3 +78,57 @@ def queue_notification(
         priority=priority,
     )
     return row.id
+
+
+def queue_notifications(
+    rt: Runtime,
+    session: Session,
+    *,
+    kind: str,
+    purpose: str,
+    variables: dict[str, Any],
+    recipients: list[tuple[Contact, str, str | None]],
+) -> dict[str, int]:
+    """:func:`queue_notification` (without send tasks) for many contacts at once: ``recipients`` holds
+    ``(contact, idempotency key, language or None)``. Returns the new rows' ids by idempotency key; keys queued
+    before get none. A few statements whatever the number (a back-in-stock wave queues hundreds at a time)."""
+    if not recipients:
+        return {}
+    keys = [key for _, key, _ in recipients]
+    taken = set(
+        session.scalars(select(OutboundMessage.idempotency_key).where(OutboundMessage.idempotency_key.in_(keys)))
+    )
+    payload = to_json(model.TextMessage(body="(rendered when sent)"))
+    fallback = rt.config.notify.default_language
+    rows = [
+        {
+            "channel_connection_id": contact.channel_connection_id,
+            "contact_id": contact.id,
+            "recipient": contact.channel_user_id,
+            "kind": kind,
+            "payload": payload,
+            "idempotency_key": key,
+            "purpose": purpose,
+            "notification": {"language": language or language_of(contact, fallback), "vars": variables},
+            "status": "pending",
+        }
+        for contact, key, language in recipients
+        if key not in taken
+    ]
+    if not rows:
+        return {}
+    table = OutboundMessage.__table__
+    created = {
+        key: message_id
+        for message_id, key in session.execute(
+            insert(table).returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True), rows
+        )
+    }
+    session.execute(
+        insert(OutboxEvent),
+        [
+            {"message_id": message_id, "status": "pending", "detail": f"{kind} queued"}
+            for message_id in created.values()
+        ],
+    )
+    return created

@@ -121,4 +121,7 @@ def test_a_send_left_in_doubt_is_sent_once_even_when_its_wait_outlasts_the_recip
     assert len(stack.graph.messages_to(phone)) == 1
     with rt.db.session() as session:
         timeline = [e.status for e in session.scalars(select(OutboxEvent).where(OutboxEvent.message_id == message_id))]
-    assert timeline[:5] == ["pending", "unknown", "pending", "sending", "sent"]
+    # Sent once: one claim after the wait; then the channel's statuses (a status webhook may beat the send's own
+    # record of "sent", so the next state is whichever came first).
+    assert timeline[:4] == ["pending", "unknown", "pending", "sending"]
+    assert timeline.count("sending") == 1 and timeline[4] in ("sent", "delivered", "read")
