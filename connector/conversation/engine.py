@@ -87,8 +87,8 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         if answered:
             return
         message = from_json(row.data)
-        if isinstance(message, model.InboundText) and _is_consent_keyword(message.text):
-            return  # STOP / START: the notify subsystem answers
+        if _is_consent_message(message):
+            return  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
         if isinstance(message, model.DeliveryStatus):
             return
         conversation = state.acquire_and_load(session, contact_row.id, settings.contact_lock_seconds)
@@ -156,12 +156,14 @@ def handle(rt: Runtime, inbound_id: int) -> None:
             state.release(rt, contact_row.id)
 
 
-def _is_consent_keyword(text: str) -> bool:
+def _is_consent_message(message: model.Inbound) -> bool:
+    """A STOP/START keyword, or a tap on a back-in-stock alert's "Stop alerts" button (whose id would otherwise
+    read as a ``notify:<variant>`` subscription)."""
     try:
-        from connector.notify.consent import is_consent_keyword
+        from connector.notify.keywords import action_for
     except ImportError:  # the notify subsystem is not installed: nobody else answers STOP
         return False
-    return is_consent_keyword(text)
+    return action_for(message) is not None
 
 
 def _detect_language(ctx: ChatContext) -> None:

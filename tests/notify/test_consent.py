@@ -56,3 +56,33 @@ def test_stop_takes_effect_at_once_is_confirmed_and_start_undoes_it(
         ("marketing", "opt_in", "keyword"),
     ]
     assert proof["history"][0]["text"] == "I want utility messages on WhatsApp"
+
+
+def test_a_tap_on_stop_alerts_opts_out_of_alerts_and_is_not_read_as_a_subscription(
+    notify_stack: StackFactory,
+) -> None:
+    from sqlalchemy import select
+
+    from connector.db.models_notify import BackInStockSubscription
+    from tests.notify.test_back_in_stock import BIS_TEMPLATE, _sold_out_variant, _subscribers
+
+    stack = notify_stack(templates=BIS_TEMPLATE)
+    variant = _sold_out_variant(stack)
+    [phone] = _subscribers(stack, variant, 1)
+    stack.graph.customer_text(None, phone, "hi")  # inside the window: the alert comes with its buttons
+    wait_for(lambda: stack.graph.messages_to(phone))
+    stack.shop.set_stock(variant, 5)
+    alert = wait_for(lambda: [m for m in stack.graph.messages_to(phone) if m["type"] == "interactive"
+                              and "back" in m["interactive"]["body"]["text"]])  # fmt: skip
+    [button] = alert[0]["interactive"]["action"]["buttons"]
+
+    stack.graph.customer_press_button(None, phone, button["reply"]["id"])
+    wait_for(lambda: [t for t in _texts(stack, phone) if "START" in t])
+    contact_id = customer(stack, phone, purposes=())
+    assert not has_consent(stack.runtime, contact_id, "marketing")
+    with stack.runtime.db.session() as session:
+        subscriptions = session.scalars(
+            select(BackInStockSubscription.variant_external_id).where(BackInStockSubscription.contact_id == contact_id)
+        ).all()
+    assert subscriptions == [variant]  # the one it had; the tap subscribed to nothing
+    assert not [t for t in _texts(stack, phone) if "stop-alerts" in t]
