@@ -25,6 +25,9 @@ from connector.errors import AuthenticationError, NotFound, PlatformError, RateL
 
 log = logging.getLogger(__name__)
 
+#: Connections kept open per host: at least as many as requests a process has in flight (the fan-out sends
+#: :data:`connector.chat.messages.SEND_CONCURRENCY` at once per process).
+POOL_SIZE = 32
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Multiply our own backoff waits by this (``CONNECTOR_HTTP_BACKOFF_SCALE``); tests lower it to keep runs short.
 #: A platform's ``Retry-After`` is never scaled.
@@ -86,6 +89,10 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.platform = platform
         self.session = requests.Session()
+        # Keep a connection per concurrent request (requests keeps 10 per host and drops the rest after use).
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": "chatshop-connector", **(headers or {})})
         self.session.auth = auth
         # What ``trust_env`` would look up on every request (proxy variables, a CA bundle, ~/.netrc) is resolved

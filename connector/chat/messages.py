@@ -60,7 +60,7 @@ MAX_WAIT = 2.0
 #: The batch task's kind, the most rows one batch sends, and how many requests one process has in flight.
 BATCH_TASK = "message.send_batch"
 BATCH_SIZE = 50
-SEND_CONCURRENCY = 8
+SEND_CONCURRENCY = 16
 #: A batch row whose request could not start within this many seconds of its claim (``sent_at``) is not sent
 #: but put back: an interrupted send is judged by the status webhooks of messages claimed more than a second
 #: after it, which only works while ``sent_at`` is within that margin of the real request.

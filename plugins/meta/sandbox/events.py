@@ -194,6 +194,9 @@ class WebhookHub:
             self._wake.clear()
             batch_size = max(1, self.state.options.statuses_per_webhook)
             while self._pending:
+                # Like Meta, fold the statuses that wait into one webhook: the next one is built only when the
+                # previous one is out, so a busy receiver gets fewer, fuller webhooks instead of a growing queue.
+                self.sender.wait_idle(1.0)
                 phone_number_id, first = self._pending.popleft()
                 statuses = [first]
                 while self._pending and len(statuses) < batch_size and self._pending[0][0] == phone_number_id:
