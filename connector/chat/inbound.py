@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,61 @@ def apply_delivery_status(
             _apply_status(own, channel_id, status)
         return
     _apply_status(session, channel_id, status)
+
+
+def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[model.DeliveryStatus]) -> None:
+    """:func:`apply_delivery_status` for a whole webhook's statuses in ``session``'s transaction, in a few
+    statements: Meta folds up to hundreds of statuses into one webhook during a fan-out, and each statement
+    there holds the write lock the senders wait for. Statuses apply in order (a later one in the same webhook
+    sees the earlier ones' effect); the rare ones (a message id we never recorded, a failure) go one by one."""
+    table = OutboundMessage.__table__
+    wanted = {s.message_id for s in statuses}
+    current: dict[str, tuple[int, str]] = {
+        wamid: (message_id, status)
+        for message_id, wamid, status in session.execute(
+            select(table.c.id, table.c.channel_message_id, table.c.status).where(
+                table.c.channel_connection_id == channel_id, table.c.channel_message_id.in_(wanted)
+            )
+        )
+    }
+    moves: dict[int, str] = {}
+    events: list[dict[str, object]] = []
+    now = datetime.now(UTC)
+    for status in statuses:
+        found = current.get(status.message_id)
+        if found is None or status.state is model.DeliveryState.FAILED:
+            _flush_moves(session, moves, events)
+            _apply_status(session, channel_id, status)
+            current.pop(status.message_id, None)  # read again if it comes up once more
+            continue
+        message_id, old = found
+        new = status.state.value
+        if _RANK.get(new, 0) <= _RANK.get(old, 0):
+            events.append({"message_id": message_id, "status": old, "detail": f"{STATUS_WEBHOOK}: {new} (no change)",
+                           "at": now})  # fmt: skip
+            continue
+        moves[message_id] = new
+        current[status.message_id] = (message_id, new)
+        events.append({"message_id": message_id, "status": new, "detail": STATUS_WEBHOOK, "at": now})
+    _flush_moves(session, moves, events)
+
+
+def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str, object]]) -> None:
+    """Write the collected status moves (one UPDATE per new status) and events (one INSERT)."""
+    from connector.db.models_notify import OutboxEvent
+
+    table = OutboundMessage.__table__
+    by_status: dict[str, list[int]] = {}
+    for message_id, new in moves.items():
+        by_status.setdefault(new, []).append(message_id)
+    for new, ids in by_status.items():
+        # Never backwards, even if another transaction moved a row since it was read (PostgreSQL).
+        lower = [name for name, rank in _RANK.items() if rank < _RANK.get(new, 0)]
+        session.execute(update(table).where(table.c.id.in_(ids), table.c.status.in_(lower)).values(status=new))
+    if events:
+        session.execute(insert(OutboxEvent), events)
+    moves.clear()
+    events.clear()
 
 
 def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus) -> None:

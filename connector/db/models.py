@@ -294,7 +294,7 @@ class OutboundMessage(Base):
     __tablename__ = "outbound_messages"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
-        Index("ix_outbound_messages_channel_message", "channel_message_id"),
+        Index("ix_outbound_messages_channel_message", "channel_connection_id", "channel_message_id"),
         Index("ix_outbound_messages_status", "channel_connection_id", "status"),
         Index("ix_outbound_messages_sent", "channel_connection_id", "sent_at"),
         Index("ix_outbound_messages_recipient", "channel_connection_id", "recipient", "status"),

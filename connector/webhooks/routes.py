@@ -27,7 +27,7 @@ from werkzeug.datastructures import Headers
 
 from connector import model
 from connector.adapters import WebhookRequest
-from connector.chat.inbound import apply_delivery_status
+from connector.chat.inbound import apply_delivery_statuses
 from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
@@ -171,8 +171,7 @@ def _apply_statuses(rt: Runtime, session: Session, event: WebhookEvent, statuses
     rolled back) when applying fails; the worker then processes the event as any other."""
     try:
         with session.begin_nested():
-            for status in statuses:
-                apply_delivery_status(rt, event.connection_id, status, session=session)
+            apply_delivery_statuses(session, event.connection_id, statuses)
             event.status, event.processed_at = "processed", datetime.now(UTC)
             session.flush()
     except Exception:
