@@ -1,20 +1,25 @@
 """Scale-out benchmark: ``python -m bench scale --json [--shops 1000] [--big-variants 100000]``.
 
-Runs the distributed deployment as real processes (``connector worker`` x1/x2 and ``connector scheduler``
-for the relay) on a fresh PostgreSQL database with RabbitMQ and Redis, the sandboxes in their own processes.
+Runs the distributed deployment as real processes (``connector worker`` and ``connector scheduler`` for the
+relay) on a fresh PostgreSQL database with RabbitMQ and Redis, the sandboxes in their own processes.
 
-* fan-out messages/s with 1 and 2 workers, "rate limit off" (10 numbers at 1,000/s each, far above what the
-  machine reaches) and "limited" (1 number at 1,000/s): rate = messages / (last send - first send);
+* fan-out messages/s with 1 and 2 default workers, "rate limit off" (10 numbers at 1,000/s each, far above
+  what the machine reaches) and "limited" (1 number at 1,000/s): rate = messages / (last send - first send);
 * ``--shops`` delta syncs whose hourly ticks are spread over ``--window`` seconds (an hour compressed
   ``3600 / window`` times, so the load per second equals ``shops * 3600 / window`` shops syncing hourly):
-  share started within ``--tolerance`` seconds of their due time, and the p99 delay;
-* the same while one shop runs a full sync of ``--big-variants`` variants.
+  share started within ``--tolerance`` seconds of their due time, and the p99 delay. The small shops are
+  spread over sandbox processes (``--shops-per-server``), as real shops live on different servers. Topology of a large
+  deployment (docs/scaling.md): 2 workers of the regular queue and 1 bulk worker (``--queues <bulk>
+  --nice 10``);
+* the same while one shop runs a full sync of ``--big-variants`` variants, in that topology, and (for
+  comparison, unless ``--no-one-queue``) with 2 default workers that consume both queues at normal priority.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import tempfile
 import time
 import uuid
@@ -24,9 +29,12 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench._cluster import Cluster, start_cluster
 from bench._support import SandboxProcess, machine, report
 
 ADMIN_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+#: Niceness of the bulk worker in the split topology (as docs/scaling.md recommends).
+BULK_NICE = 10
 
 
 def _database() -> tuple[str, Any]:
@@ -44,19 +52,38 @@ def _database() -> tuple[str, Any]:
     return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False), drop
 
 
-def _cluster(notify: dict[str, Any]) -> tuple[Any, Any]:
+def _cluster(notify: dict[str, Any]) -> tuple[Cluster, Any]:
     """A migrated database and a cluster with only the relay (scheduler) up; workers start later."""
-    from tests.cluster.conftest import start_cluster
-
     url, drop = _database()
     folder = tempfile.mkdtemp(prefix="connector-scale-")
     c = start_cluster(Path(folder), url, web=False, workers=0, schedulers=1, notify=notify, tick_seconds=0)
     return c, drop
 
 
-def _start_workers(c: Any, count: int) -> None:
+def _start_workers(c: Cluster, count: int, *, split: bool = False) -> None:
+    """``count`` default workers (every queue); with ``split`` they consume only the regular queue and one
+    niced worker consumes the bulk queue."""
+    settings = c.runtime.config.cluster
+    only = ["--queues", settings.queue] if split else []
     for i in range(count):
-        c.start(f"worker{i + 1}", "worker", "--loglevel", "WARNING")
+        c.start_worker(f"worker{i + 1}", *only)
+    if split:
+        c.start_worker("bulk", "--queues", settings.bulk_queue, "--nice", str(BULK_NICE))
+
+
+def _commit() -> str:
+    """The code measured: ``git describe`` of this checkout (``-dirty`` with uncommitted changes)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def _channels(rt: Any, graph: SandboxProcess, shop_id: int, count: int) -> list[int]:
@@ -126,8 +153,15 @@ def fanout(workers: int, messages: int, *, numbers: int, shop: SandboxProcess, g
 
 
 def syncs(
-    shops: int, *, window: float, tolerance: float, big_variants: int, shop: SandboxProcess, workers: int
-) -> dict[str, float]:
+    shops: int,
+    *,
+    window: float,
+    tolerance: float,
+    big_variants: int,
+    shop_servers: list[SandboxProcess],
+    workers: int,
+    split: bool,
+) -> dict[str, Any]:
     """On-time share and p99 delay of ``shops`` delta syncs spread over ``window`` s (with a big full sync if asked)."""
     from connector.db.models import SyncRun, Task
 
@@ -135,9 +169,10 @@ def syncs(
     big: SandboxProcess | None = None
     try:
         rt = c.runtime
-        ids = [_shop(rt, shop, f"shop {n}") for n in range(shops)]
-        _start_workers(c, workers)
+        ids = [_shop(rt, shop_servers[n % len(shop_servers)], f"shop {n}") for n in range(shops)]
+        _start_workers(c, workers, split=split)
         time.sleep(3)  # workers connected
+        big_id = None
         if big_variants:
             big = SandboxProcess("woocommerce", variants=big_variants).start()
             big_id = _shop(rt, big, "big shop")
@@ -179,12 +214,34 @@ def syncs(
         delays += [float(window + 600)] * (shops - len(delays))  # never started: count as very late
         on_time = sum(1 for d in delays if d <= tolerance) / shops
         p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
-        return {"on_time_share": round(on_time, 4), "delay_p99_seconds": round(p99, 2)}
+        result: dict[str, Any] = {"on_time_share": round(on_time, 4), "delay_p99_seconds": round(p99, 2)}
+        if big_id is not None:
+            result["big_sync_seconds"] = _big_sync_seconds(rt, big_id, timeout=600)
+        return result
     finally:
         c.stop()
         drop()
         if big is not None:
             big.stop()
+
+
+def _big_sync_seconds(rt: Any, shop_id: int, *, timeout: float) -> float | None:
+    """How long the big shop's full sync took (waiting up to ``timeout`` s for it to end; ``None`` if not)."""
+    from connector.db.models import SyncRun
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with rt.db.session() as session:
+            run = session.execute(
+                select(SyncRun.status, SyncRun.started_at, SyncRun.finished_at).where(
+                    SyncRun.shop_connection_id == shop_id
+                )
+            ).first()
+        if run is not None and run.finished_at is not None:
+            return round((run.finished_at - run.started_at).total_seconds(), 1) if run.status == "succeeded" else None
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(1)
 
 
 def main(argv: list[str]) -> int:
@@ -194,26 +251,43 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tolerance", type=float, default=5.0, help="a sync started within this many s is on time")
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--big-variants", type=int, default=100_000)
+    parser.add_argument(
+        "--shops-per-server",
+        type=int,
+        default=100,
+        help="small shops served by one sandbox process (each shop's adapter keeps its own keep-alive connections, "
+        "so one process standing in for 1,000 shops' servers runs out of connections)",
+    )
+    parser.add_argument("--no-fanout", action="store_true", help="skip the fan-out measurements")
+    parser.add_argument("--no-one-queue", action="store_true", help="skip the comparison without a bulk worker")
+    parser.add_argument("--no-syncs", action="store_true", help="only the fan-out measurements")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     shop = SandboxProcess("woocommerce").start()
     graph = SandboxProcess("graph", options={"mps": 100_000, "pair_limit": 1_000_000}).start()
+    servers = [shop] + [
+        SandboxProcess("woocommerce").start()
+        for _ in range(1, 1 if args.no_syncs else -(-args.shops // max(1, args.shops_per_server)))
+    ]
+    sync_args = {"window": args.window, "tolerance": args.tolerance, "shop_servers": servers, "workers": 2}
+    one = two = limited = None
+    one_queue: dict[str, Any] = {}
+    calm: dict[str, Any] = {}
+    busy: dict[str, Any] = {}
     try:
-        one = fanout(1, args.messages, numbers=10, shop=shop, graph=graph)
-        two = fanout(2, args.messages, numbers=10, shop=shop, graph=graph)
-        limited = fanout(2, args.messages, numbers=1, shop=shop, graph=graph)
-        calm = syncs(args.shops, window=args.window, tolerance=args.tolerance, big_variants=0, shop=shop, workers=2)
-        busy = syncs(
-            args.shops,
-            window=args.window,
-            tolerance=args.tolerance,
-            big_variants=args.big_variants,
-            shop=shop,
-            workers=2,
-        )
+        if not args.no_fanout:
+            one = fanout(1, args.messages, numbers=10, shop=shop, graph=graph)
+            two = fanout(2, args.messages, numbers=10, shop=shop, graph=graph)
+            limited = fanout(2, args.messages, numbers=1, shop=shop, graph=graph)
+        if not args.no_syncs:
+            calm = syncs(args.shops, big_variants=0, split=True, **sync_args)
+            busy = syncs(args.shops, big_variants=args.big_variants, split=True, **sync_args)
+        if not args.no_syncs and not args.no_one_queue:
+            one_queue = syncs(args.shops, big_variants=args.big_variants, split=False, **sync_args)
     finally:
-        shop.stop()
+        for server in servers:
+            server.stop()
         graph.stop()
     result = {
         "fanout_1_worker_per_second": one,
@@ -224,22 +298,34 @@ def main(argv: list[str]) -> int:
         "sync_window_seconds": args.window,
         "time_compression": round(3600 / args.window, 1),
         "on_time_tolerance_seconds": args.tolerance,
-        "on_time_share": calm["on_time_share"],
-        "delay_p99_seconds": calm["delay_p99_seconds"],
-        "on_time_share_during_big_sync": busy["on_time_share"],
-        "delay_p99_seconds_during_big_sync": busy["delay_p99_seconds"],
+        "sync_topology": f"2 regular workers + 1 bulk worker (nice {BULK_NICE}), 1 scheduler",
+        "on_time_share": calm.get("on_time_share"),
+        "delay_p99_seconds": calm.get("delay_p99_seconds"),
+        "on_time_share_during_big_sync": busy.get("on_time_share"),
+        "delay_p99_seconds_during_big_sync": busy.get("delay_p99_seconds"),
+        "big_sync_seconds": busy.get("big_sync_seconds"),
+        "on_time_share_during_big_sync_one_queue": one_queue.get("on_time_share"),
+        "delay_p99_seconds_during_big_sync_one_queue": one_queue.get("delay_p99_seconds"),
+        "big_sync_seconds_one_queue": one_queue.get("big_sync_seconds"),
         "big_sync_variants": args.big_variants,
+        "shops_per_server": args.shops_per_server,
+        "code": _commit(),
         "machine": machine(),
     }
-    report(
-        result,
-        args.json,
-        [
-            f"fan-out: 1 worker {one}/s, 2 workers {two}/s, 2 workers on one number at 1,000/s {limited}/s",
+    lines = []
+    if calm:
+        lines += [
             f"{args.shops} shops, hourly ticks compressed into {args.window:g}s: {calm['on_time_share']:.1%} on time "
             f"(<= {args.tolerance:g}s), p99 delay {calm['delay_p99_seconds']}s",
-            f"during a {args.big_variants}-variant full sync: {busy['on_time_share']:.1%} on time, "
-            f"p99 {busy['delay_p99_seconds']}s",
-        ],
-    )
+            f"during a {args.big_variants}-variant full sync on the bulk worker: {busy['on_time_share']:.1%} on time, "
+            f"p99 {busy['delay_p99_seconds']}s (full sync {busy['big_sync_seconds']}s)",
+        ]
+    if one is not None:
+        lines.insert(0, f"fan-out: 1 worker {one}/s, 2 workers {two}/s, 2 workers on one number at 1,000/s {limited}/s")
+    if one_queue:
+        lines.append(
+            f"the same with 2 default workers and no bulk worker: {one_queue['on_time_share']:.1%} on time, "
+            f"p99 {one_queue['delay_p99_seconds']}s (full sync {one_queue['big_sync_seconds']}s)"
+        )
+    report(result, args.json, lines)
     return 0

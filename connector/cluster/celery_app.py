@@ -10,7 +10,9 @@ Broker messages carry only task ids. Delivery settings follow the outbox rules:
   redelivered or duplicated message for a task that already runs or ran does nothing, and a task whose
   worker died is claimable again once its lease ran out (the relay republishes it);
 * no Celery ``rate_limit`` (per worker only): the send task's limits use Redis (:mod:`.redis_limits`);
-* no broker ETA/countdown: delays live in ``tasks.due_at`` and the relay publishes a task when it is due.
+* no broker ETA/countdown: delays live in ``tasks.due_at`` and the relay publishes a task when it is due;
+* two queues, ``cluster.queue`` and ``cluster.bulk_queue`` (full syncs): the relay picks the queue, a worker
+  consumes the ones ``--queues`` names (both by default).
 """
 
 from __future__ import annotations
@@ -79,12 +81,12 @@ def make_celery(settings: ClusterSettings) -> Celery:
     return app
 
 
-def publisher(app: Celery, settings: ClusterSettings) -> Callable[[list[int]], None]:
-    """A function that publishes task ids to the queue, reusing one broker connection per call."""
+def publisher(app: Celery) -> Callable[[list[int], str], None]:
+    """A function that publishes task ids to a queue, reusing one broker connection per call."""
 
-    def publish(ids: list[int]) -> None:
+    def publish(ids: list[int], queue: str) -> None:
         with app.producer_or_acquire() as producer:
             for task_id in ids:
-                app.send_task(TASK_NAME, args=[task_id], queue=settings.queue, producer=producer)
+                app.send_task(TASK_NAME, args=[task_id], queue=queue, producer=producer)
 
     return publish

@@ -48,16 +48,40 @@ def connector_register_cli(cli: click.Group) -> None:
         )
 
     @cli.command("worker")
-    @click.option("--concurrency", type=int, help="Threads (default: cluster.worker_concurrency).")
+    @click.option(
+        "--concurrency",
+        type=click.IntRange(1, 256),
+        help="Threads (default: cluster.worker_concurrency; bulk queue only: cluster.bulk_in_flight).",
+    )
+    @click.option(
+        "--queues",
+        metavar="NAMES",
+        help="Comma-separated broker queues to consume (cluster.queue, cluster.bulk_queue); default: both.",
+    )
+    @click.option(
+        "--nice",
+        type=click.IntRange(0, 19),
+        default=0,
+        show_default=True,
+        help="Lower this worker's CPU priority (like nice(1)); for the bulk worker, e.g. 10.",
+    )
     @click.option("--loglevel", default="INFO", show_default=True)
     @click.pass_context
-    def worker(ctx: click.Context, concurrency: int | None, loglevel: str) -> None:
-        """Run a Celery worker (any number, on any machines) that runs tasks by id."""
-        from connector.cluster.processes import check_distributed, run_worker
+    def worker(ctx: click.Context, concurrency: int | None, queues: str | None, nice: int, loglevel: str) -> None:
+        """Run a Celery worker (any number, on any machines) that runs tasks by id.
+
+        Without --queues it consumes every queue; a large deployment adds one worker with
+        `--queues connector.bulk --nice 10` for full syncs (docs/scaling.md).
+        """
+        from connector.cluster.processes import check_distributed, run_worker, worker_queues
 
         state = _state(ctx)
         check_distributed(state.config)
-        run_worker(state.runtime, concurrency=concurrency, loglevel=loglevel)
+        try:
+            chosen = worker_queues(state.config.cluster, queues)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--queues") from None
+        run_worker(state.runtime, concurrency=concurrency, loglevel=loglevel, queues=chosen, nice=nice)
 
     @cli.command("scheduler")
     @click.pass_context

@@ -6,16 +6,19 @@ group); each ``run_*`` function is what its CLI command runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConfigError
 
 if TYPE_CHECKING:
+    from connector.cluster.settings import ClusterSettings
     from connector.config import Config
     from connector.runtime import Runtime
 
@@ -57,25 +60,72 @@ def _stop_on_signals(event: threading.Event) -> None:
         signal.signal(sig, lambda *_: event.set())
 
 
-def run_worker(runtime: Runtime, *, concurrency: int | None = None, loglevel: str = "INFO") -> None:
-    """Run a Celery worker (thread pool) that claims and runs task ids, plus a relay thread if configured."""
+def worker_queues(settings: ClusterSettings, names: str | None) -> list[str]:
+    """The broker queues a worker consumes: ``names`` (comma-separated), or every queue when ``None``.
+
+    Raises ``ValueError`` for a name that is neither ``cluster.queue`` nor ``cluster.bulk_queue``: the relay
+    never publishes anywhere else, so such a worker would idle while tasks wait.
+    """
+    known = list(dict.fromkeys([settings.queue, settings.bulk_queue]))
+    if names is None:
+        return known
+    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip()))
+    unknown = [n for n in chosen if n not in known]
+    if unknown or not chosen:
+        raise ValueError(f"{', '.join(unknown) or 'no queue'}: choose from {', '.join(known)}")
+    return chosen
+
+
+def lower_priority(increment: int) -> int:
+    """Lower this process's CPU priority by ``increment`` (like ``nice -n``); returns the new nice value.
+
+    On Linux a nice value belongs to a thread, so every thread that already exists is lowered too; threads
+    started later inherit it from the thread that starts them.
+    """
+    value = min(19, os.getpriority(os.PRIO_PROCESS, 0) + increment)
+    tasks = Path("/proc/self/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, tid, value)
+    return value
+
+
+def run_worker(
+    runtime: Runtime,
+    *,
+    concurrency: int | None = None,
+    loglevel: str = "INFO",
+    queues: list[str] | None = None,
+    nice: int = 0,
+) -> None:
+    """Run a Celery worker (thread pool) that claims and runs task ids, plus a relay thread if configured.
+
+    ``queues`` defaults to both queues (a lone ``connector worker`` runs everything). A worker of the bulk
+    queue alone defaults to ``bulk_in_flight`` threads and runs no relay (it is meant to be niced: the
+    relay's latency matters to the regular tasks). ``nice`` lowers this process's CPU priority.
+    """
     from connector.cluster.celery_app import bind_runtime, make_celery, publisher
     from connector.cluster.relay import RelayThread
 
     settings = runtime.config.cluster
+    queues = queues or worker_queues(settings, None)
+    regular = settings.queue in queues
+    if nice:
+        lower_priority(nice)
     activate(runtime)
     app = make_celery(settings)
     bind_runtime(runtime)
-    relay = RelayThread(runtime, settings, publisher(app, settings)) if settings.relay_in_workers else None
+    relay = RelayThread(runtime, settings, publisher(app)) if settings.relay_in_workers and regular else None
     if relay:
         relay.start()
+    threads = concurrency or (settings.worker_concurrency if regular else settings.bulk_in_flight)
     try:
         app.worker_main(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={concurrency or settings.worker_concurrency}",
-                f"--queues={settings.queue}",
+                f"--concurrency={threads}",
+                f"--queues={','.join(queues)}",
                 f"--hostname=connector@{socket.gethostname()}:{os.getpid()}",
                 f"--loglevel={loglevel}",
                 "--without-gossip",
@@ -117,7 +167,7 @@ def run_scheduler(runtime: Runtime, *, shutdown: threading.Event | None = None) 
 
     def start() -> None:
         running["scheduler"] = Scheduler(runtime, extra_jobs=extra)
-        running["relay"] = RelayThread(runtime, settings, publisher(app, settings))
+        running["relay"] = RelayThread(runtime, settings, publisher(app))
         running["scheduler"].start()
         running["relay"].start()
         print(f"scheduler {os.getpid()} is the leader", flush=True)

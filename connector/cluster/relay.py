@@ -2,12 +2,18 @@
 
 The ``tasks`` table stays the truth (an outbox); the broker only carries task ids. One pass:
 
-1. count the tasks in flight (``queued`` or ``running`` with a live lease) per tenant group;
-2. pick due tasks round-robin across groups (``row_number() OVER (PARTITION BY group)``), at most
-   ``tenant_in_flight`` in flight per group and ``max_in_flight`` overall;
+1. count the tasks in flight (``queued`` or ``running`` with a live lease) per tenant group and lane;
+2. per lane, pick due tasks round-robin across groups (``row_number() OVER (PARTITION BY group)``):
+   regular tasks at most ``tenant_in_flight`` in flight per group and ``max_in_flight`` overall; bulk
+   tasks (``cluster.bulk_tasks``: full syncs) at most one per group and ``bulk_in_flight`` overall;
 3. lock them with ``FOR UPDATE SKIP LOCKED`` (several relays never pick the same row), mark them
    ``queued`` with a lease of ``requeue_after_seconds``, commit;
-4. publish their ids (after the commit: no transaction is held across network I/O).
+4. publish their ids, regular ones to ``cluster.queue`` and bulk ones to ``cluster.bulk_queue`` (after the
+   commit: no transaction is held across network I/O).
+
+The lanes are why a big shop's full sync does not slow the small shops down: it waits for and runs in
+its own queue (consumed by a dedicated, niced bulk worker in a large deployment), and its own budget
+keeps thousands of due nightly reconciles from taking the regular tasks' ``max_in_flight``.
 
 A task whose message is lost (broker restart, publish failure) or whose worker died (lease ran out)
 is due again and gets published again; a worker claims by id atomically, so a duplicate message runs
@@ -21,6 +27,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -32,15 +39,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[list[int]], None]
+#: ``publish(task_ids, queue_name)``: send the ids to that broker queue.
+Publisher = Callable[[list[int], str], None]
 
 _GROUP = "coalesce(g.group_key, t.kind)"
 _REQUEUABLE = "(t.status = 'pending' OR (t.status IN ('queued', 'running') AND t.lease_until < :now))"
+#: Whether task ``t`` belongs to the bulk lane: its kind, or ``kind:mode``, is in ``:bulk_tasks`` (the setting).
+#: ``:bulk_kinds`` (the kinds named there) guards the JSON lookup, so other tasks' arguments are never parsed.
+BULK_SQL = (
+    "(t.kind = ANY(:bulk_tasks) OR (t.kind = ANY(:bulk_kinds)"
+    " AND (t.kind || ':' || coalesce(t.args ->> 'mode', '')) = ANY(:bulk_tasks)))"
+)
+
+
+def bulk_params(settings: ClusterSettings) -> dict[str, list[str]]:
+    """The parameters :data:`BULK_SQL` needs."""
+    tasks = list(settings.bulk_tasks)
+    return {"bulk_tasks": tasks, "bulk_kinds": sorted({t.split(":", 1)[0] for t in tasks})}
+
 
 _IN_FLIGHT = text(f"""
-SELECT {_GROUP} AS grp, count(*) FROM tasks t LEFT JOIN task_groups g ON g.task_id = t.id
+SELECT {_GROUP} AS grp, {BULK_SQL} AS bulk, count(*) FROM tasks t LEFT JOIN task_groups g ON g.task_id = t.id
 WHERE t.status IN ('queued', 'running') AND t.lease_until >= :now
-GROUP BY 1
+GROUP BY 1, 2
 """)
 
 _CANDIDATES = text(f"""
@@ -48,7 +69,7 @@ SELECT id, grp FROM (
     SELECT t.id, {_GROUP} AS grp, t.priority, t.due_at,
            row_number() OVER (PARTITION BY {_GROUP} ORDER BY t.priority, t.due_at, t.id) AS rn
     FROM tasks t LEFT JOIN task_groups g ON g.task_id = t.id
-    WHERE t.due_at <= :now AND {_REQUEUABLE}
+    WHERE t.due_at <= :now AND {_REQUEUABLE} AND {BULK_SQL} = :bulk
 ) c
 WHERE rn <= :per_group
 ORDER BY rn, priority, due_at, id
@@ -65,6 +86,25 @@ RETURNING id
 """)
 
 _UNQUEUE = text("UPDATE tasks SET status = 'pending', lease_until = NULL WHERE id = ANY(:ids) AND status = 'queued'")
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """One broker queue and its caps: how many tasks may be in flight in total and per tenant group."""
+
+    bulk: bool
+    queue: str
+    budget: int
+    per_group: int
+
+
+def lanes(settings: ClusterSettings) -> list[Lane]:
+    """The regular lane, and the bulk lane when ``bulk_tasks`` names any task."""
+    regular = Lane(False, settings.queue, settings.max_in_flight, settings.tenant_in_flight)
+    if not settings.bulk_tasks:
+        return [regular]
+    # One bulk task per shop at a time: a shop's syncs exclude each other anyway, and the bulk slots are few.
+    return [regular, Lane(True, settings.bulk_queue, settings.bulk_in_flight, 1)]
 
 
 def select_fair(
@@ -84,37 +124,50 @@ def select_fair(
 
 
 def publish_due(runtime: Runtime, settings: ClusterSettings, publish: Publisher) -> int:
-    """One relay pass; returns how many task ids were published."""
+    """One relay pass over every lane; returns how many task ids were published."""
     now = datetime.now(UTC)
+    lane_params = bulk_params(settings)
+    chosen: list[tuple[Lane, list[int]]] = []
     with runtime.db.session() as session:
-        in_flight = {grp: count for grp, count in session.execute(_IN_FLIGHT, {"now": now}).all()}
-        budget = settings.max_in_flight - sum(in_flight.values())
-        if budget <= 0:
-            return 0
-        candidates = [
-            (row[0], row[1])
-            for row in session.execute(
-                _CANDIDATES, {"now": now, "per_group": settings.tenant_in_flight, "scan": budget * 4}
-            ).all()
-        ]
-        ids = select_fair(candidates, in_flight, budget=budget, per_group=settings.tenant_in_flight)
-        if not ids:
+        in_flight: dict[bool, dict[str, int]] = {False: {}, True: {}}
+        for grp, bulk, count in session.execute(_IN_FLIGHT, {"now": now, **lane_params}).all():
+            in_flight[bool(bulk)][grp] = count
+        for lane in lanes(settings):
+            budget = lane.budget - sum(in_flight[lane.bulk].values())
+            if budget <= 0:
+                continue
+            params = {
+                "now": now,
+                **lane_params,
+                "bulk": lane.bulk,
+                "per_group": lane.per_group,
+                "scan": budget * 4,
+            }
+            candidates = [(row[0], row[1]) for row in session.execute(_CANDIDATES, params).all()]
+            ids = select_fair(candidates, in_flight[lane.bulk], budget=budget, per_group=lane.per_group)
+            if ids:
+                chosen.append((lane, ids))
+        if not chosen:
             return 0
         lease_until = now + timedelta(seconds=settings.requeue_after_seconds)
-        marked = list(session.scalars(_LOCK_AND_MARK, {"ids": ids, "now": now, "lease_until": lease_until}))
-    if not marked:
-        return 0
-    order = {task_id: i for i, task_id in enumerate(ids)}
-    marked.sort(key=order.__getitem__)
+        every = [task_id for _, ids in chosen for task_id in ids]
+        marked = set(session.scalars(_LOCK_AND_MARK, {"ids": every, "now": now, "lease_until": lease_until}))
+    published: list[int] = []
     try:
-        publish(marked)
+        for lane, ids in chosen:
+            batch = [task_id for task_id in ids if task_id in marked]  # in round-robin order
+            if batch:
+                publish(batch, lane.queue)
+                published += batch
     except Exception:
-        # Hand them back at once instead of waiting for the lease; whatever was published is claimed anyway.
-        log.exception("publishing %d task ids failed; they go back to pending", len(marked))
+        # Hand the rest back at once instead of waiting for the lease; whatever was published is claimed anyway.
+        done = set(published)
+        rest = [task_id for task_id in marked if task_id not in done]
+        log.exception("publishing %d task ids failed; they go back to pending", len(rest))
         with runtime.db.session() as session:
-            session.execute(_UNQUEUE, {"ids": marked})
+            session.execute(_UNQUEUE, {"ids": rest})
         raise
-    return len(marked)
+    return len(published)
 
 
 class RelayThread:

@@ -18,8 +18,20 @@ class ClusterSettings(BaseModel):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     #: Redis for the global rate limits (per phone number, per recipient) shared by every worker.
     redis_url: str = "redis://127.0.0.1:6379/0"
-    #: The broker queue the relay publishes task ids to and ``connector worker`` consumes.
-    queue: str = "connector.tasks"
+    #: The broker queue of regular tasks (sends, webhooks, delta syncs, jobs): the relay publishes their ids
+    #: there; ``connector worker`` consumes it (and the bulk queue) unless ``--queues`` says otherwise.
+    queue: str = Field("connector.tasks", min_length=1)
+    #: The broker queue of bulk tasks (see ``bulk_tasks``), so a dedicated, lower-priority worker
+    #: (``connector worker --queues connector.bulk --nice 10``) can run them and the regular workers keep
+    #: their threads and CPU for small shops. A worker started without ``--queues`` consumes both queues.
+    bulk_queue: str = Field("connector.bulk", min_length=1)
+    #: Tasks that go to ``bulk_queue``: a task kind (``notify.back_in_stock_wave``) or ``kind:mode`` to
+    #: match the task's ``mode`` argument too (``catalog.sync:full``: full syncs, not delta syncs).
+    bulk_tasks: list[str] = ["catalog.sync:full"]
+    #: At most this many bulk tasks are published-but-unfinished at once (in their own budget, so a night
+    #: of thousands of due full syncs never takes the regular tasks' ``max_in_flight``). Set it to the
+    #: number of threads consuming ``bulk_queue`` across the cluster.
+    bulk_in_flight: int = Field(2, ge=1)
     #: Key of the PostgreSQL advisory lock that elects the one active ``connector scheduler``.
     leader_lock_id: int = 727_274_001
     #: How often a standby scheduler tries to take the lock, and the leader checks it still holds it (s).

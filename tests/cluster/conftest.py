@@ -1,33 +1,24 @@
 """A real cluster: ``connector web``, ``connector worker`` and ``connector scheduler`` as separate processes
 on a fresh PostgreSQL database, RabbitMQ as the broker and Redis for the global rate limits; the shop and
-Graph sandboxes run in the test process.
+Graph sandboxes run in the test process. The launcher itself is :mod:`bench._cluster` (the scale benchmark
+uses it too).
 
 Without RabbitMQ, Redis or PostgreSQL these tests are skipped locally, and fail when ``CI=true``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connector.config import generate_secrets, load_config
-from connector.db.migrate import upgrade
+from bench._cluster import BROKER_URL, CONNECTOR, REDIS_URL
 from connector.runtime import Runtime
-from tests.conftest import IN_CI, wait_for
-
-BROKER_URL = os.environ.get("CONNECTOR_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CONNECTOR = str(Path(sys.executable).with_name("connector"))
+from tests.conftest import IN_CI
 
 
 def _reachable(url: str, default_port: int) -> str | None:
@@ -53,172 +44,33 @@ def services(postgres_admin: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster_db(services: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for the module's cluster."""
+def new_database(services: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh PostgreSQL databases for the module's clusters; drops them after the module."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"connector_cluster_{uuid.uuid4().hex[:12]}"
     admin = create_engine(services, isolation_level="AUTOCOMMIT")
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"connector_cluster_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        names.append(name)
+        return make_url(services).set(database=name).render_as_string(hide_password=False)
+
+    yield create
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(services).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        for name in names:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_config(
-    path: Path, database_url: str, *, public_url: str = "", notify: dict[str, Any] | None = None, **cluster: Any
-) -> Path:
-    """A TOML config for the cluster processes: PostgreSQL, the celery backend, short leases and ticks."""
-    secrets = generate_secrets()
-    settings = {
-        "broker_url": BROKER_URL,
-        "redis_url": REDIS_URL,
-        "queue": f"connector.test.{uuid.uuid4().hex[:8]}",
-        "leader_lock_id": 700_000_000 + uuid.uuid4().int % 100_000_000,
-        "tick_seconds": 2,
-        "leader_poll_seconds": 1.0,
-        "relay_interval": 0.05,
-        "requeue_after_seconds": 15,
-        "worker_concurrency": 8,
-        **cluster,
-    }
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return repr(v) if isinstance(v, int | float) else f'"{v}"'
-
-    lines = [
-        "[database]",
-        f'url = "{database_url}"',
-        "[security]",
-        f'secret_key = "{secrets["secret_key"]}"',
-        f'encryption_keys = ["{secrets["encryption_key"]}"]',
-        "[worker]",
-        'backend = "celery"',
-        "lease_seconds = 10",
-        "[cluster]",
-        *(f"{k} = {value(v)}" for k, v in settings.items()),
-        "[notify]",
-        *(f"{k} = {value(v)}" for k, v in (notify or {}).items()),
-    ]
-    if public_url:
-        lines += ["[server]", f'public_url = "{public_url}"']
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Cluster:
-    """The processes of one deployment, their logs, and a runtime of the test process on the same database."""
-
-    def __init__(self, config: Path, logs: Path):
-        self.config = config
-        self.logs = logs
-        self.runtime = Runtime(load_config(config))
-        from connector.cluster.processes import activate
-
-        activate(self.runtime)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.web_url = ""
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start ``connector --config CONFIG ARGS...`` as process ``name`` (output in ``logs/name.log``)."""
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [CONNECTOR, "--config", str(self.config), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.procs[name] = proc
-        return proc
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(sig)
-        proc.wait(10)
-
-    def leader(self) -> str | None:
-        """The scheduler process that logged it is the leader last (and is still alive)."""
-        for name, proc in self.procs.items():
-            if name.startswith("scheduler") and proc.poll() is None and "is the leader" in self.log(name):
-                return name
-        return None
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.procs.clear()
-        self._delete_queue()
-        self.runtime.close()
-
-    def _delete_queue(self) -> None:
-        from kombu import Connection
-
-        settings = self.runtime.config.cluster
-        with Connection(settings.broker_url) as conn, contextlib.suppress(Exception):  # never declared: fine
-            conn.default_channel.queue_delete(settings.queue)
-
-
-def start_cluster(
-    tmp: Path,
-    database_url: str,
-    *,
-    web: bool,
-    workers: int,
-    schedulers: int,
-    notify: dict[str, Any] | None = None,
-    **cluster: Any,
-) -> Cluster:
-    """Migrate, then start the processes and wait until the web answers and a leader is elected."""
-    port = free_port()
-    web_url = f"http://127.0.0.1:{port}"
-    config = write_config(tmp / "connector.toml", database_url, public_url=web_url, notify=notify, **cluster)
-    c = Cluster(config, tmp)
-    upgrade(c.runtime.db)
-    if web:
-        c.start("web", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8")
-        c.web_url = web_url
-    for i in range(workers):
-        c.start(f"worker{i + 1}", "worker", "--loglevel", "WARNING")
-    for i in range(schedulers):
-        c.start(f"scheduler{i + 1}", "scheduler")
-    import requests
-
-    def web_up() -> bool:
-        try:
-            return requests.get(f"{c.web_url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        if web:
-            wait_for(web_up, timeout=30, interval=0.2)
-        if schedulers:
-            wait_for(c.leader, timeout=30, interval=0.2)
-    except AssertionError:
-        logs = "\n".join(f"--- {n}\n{c.log(n)[-2000:]}" for n in c.procs)
-        c.stop()
-        raise AssertionError(f"cluster did not come up:\n{logs}") from None
-    return c
+@pytest.fixture(scope="module")
+def cluster_db(new_database: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database for the module's main cluster."""
+    return new_database()
 
 
 def connect_sandboxes(rt: Runtime, shop_sandbox: Any, graph: Any, name: str = "Shop") -> tuple[int, int]:

@@ -1,30 +1,38 @@
-"""The distributed deployment, as separate processes: web (gunicorn) + 2 Celery workers + 2 schedulers on
-PostgreSQL and RabbitMQ, with the sandboxes in this process counting what reaches the platforms."""
+"""The distributed deployment, as separate processes on PostgreSQL and RabbitMQ, with the sandboxes counting
+what reaches the platforms. Two clusters, each shared by the tests of this module that fit it:
+
+* ``cluster``: web (gunicorn) + 2 default Celery workers (every queue) + 2 schedulers;
+* ``split_cluster``: 2 workers of the regular queue + 1 niced worker of the bulk queue + 1 scheduler, with a
+  low per-number send rate.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 from sqlalchemy import func, select
 
-from connector.db.models import JobRun, OutboundMessage, Task
+from bench._cluster import CONNECTOR, Cluster, start_cluster
+from bench._support import SandboxProcess
+from connector.db.models import JobRun, OutboundMessage, SyncRun, Task
 from tests.cluster.conftest import (
-    Cluster,
     RemoteGraph,
     connect_sandboxes,
     fan_out,
     open_windows,
     sandbox_bodies,
     sandbox_messages,
-    start_cluster,
 )
 from tests.conftest import wait_for
 
@@ -58,6 +66,40 @@ def cluster(cluster_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )
     yield c
     c.stop()
+
+
+@pytest.fixture(scope="module")
+def split_cluster(new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The topology of a large deployment: ``worker1`` and ``worker2`` consume only the regular queue,
+    ``worker3`` only the bulk queue, niced; one scheduler. 40 messages/s per number (the rate-limit test)."""
+    run = uuid.uuid4().hex[:8]
+    queue, bulk = f"connector.test.{run}", f"connector.test.{run}.bulk"
+    c = start_cluster(
+        tmp_path_factory.mktemp("split"),
+        new_database(),
+        web=False,
+        workers=[["--queues", queue], ["--queues", queue], ["--queues", bulk, "--nice", "10"]],
+        schedulers=1,
+        notify={"messages_per_second": 40, "pair_limit": 1_000_000},
+        queue=queue,
+        bulk_queue=bulk,
+    )
+    yield c
+    c.stop()
+
+
+def _pid(task_worker: str | None) -> int:
+    """The process id in ``Task.worker`` (``host:pid:thread``)."""
+    assert task_worker is not None
+    return int(task_worker.split(":")[1])
+
+
+def _task(rt: Any, task_id: int | None) -> Task:
+    with rt.db.session() as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        session.expunge(task)
+        return task
 
 
 def _outbox(rt: Any, tag: str) -> Counter[str]:
@@ -106,6 +148,23 @@ def test_web_enqueues_and_a_worker_runs_it(cluster: Cluster, sandboxes: tuple[An
     assert set(shop.variant_ids()) <= in_catalog and in_catalog
     with rt.db.session() as session:
         assert session.get(Task, task_id).worker.count(":") >= 2  # ran in a worker process, not here
+
+
+def test_a_worker_started_without_queues_consumes_both_queues(cluster: Cluster, sandboxes: tuple[Any, Any]) -> None:
+    """`connector worker` alone runs everything: the broker counts both default workers on the regular and
+    the bulk queue, and a full sync (bulk) and a delta sync (regular) both run on them."""
+    shop, graph = sandboxes
+    rt = cluster.runtime
+    settings = rt.config.cluster
+    assert cluster.queue_consumers() == {settings.queue: 2, settings.bulk_queue: 2}
+    full_shop, _ = connect_sandboxes(rt, shop, graph, name="Default full")
+    delta_shop, _ = connect_sandboxes(rt, shop, graph, name="Default delta")
+    full = rt.queue.enqueue("catalog.sync", {"shop_connection_id": full_shop, "mode": "full", "trigger": "api"})
+    delta = rt.queue.enqueue("catalog.sync", {"shop_connection_id": delta_shop, "mode": "delta", "trigger": "api"})
+    _wait(cluster, lambda: {_task(rt, full).status, _task(rt, delta).status} == {"done"}, 60, "both syncs")
+    workers = {cluster.procs["worker1"].pid, cluster.procs["worker2"].pid}
+    assert _pid(_task(rt, full).worker) in workers
+    assert _pid(_task(rt, delta).worker) in workers
 
 
 def test_killing_the_leader_scheduler_hands_over_within_30s_without_double_ticks(cluster: Cluster) -> None:
@@ -199,22 +258,12 @@ def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster
     assert _outbox(rt, "fan") == Counter({"sent": total})
 
 
-def test_the_per_number_rate_limit_holds_across_two_workers(
-    postgres_url: str, services: str, plugins: Any, tmp_path: Path
-) -> None:
+def test_the_per_number_rate_limit_holds_across_two_workers(split_cluster: Cluster, sandboxes: tuple[Any, Any]) -> None:
     """40 messages/s per number with 2 workers: the Graph sandbox (limit 85/s) never answers 130429, and
     no second has more than the bucket allows (40 burst + 40 refill); per-process limits would allow 160/s."""
     graph = RemoteGraph(mps=85, pair_limit=1_000_000)
-    shop = plugins.sandboxes()["woocommerce"]()
-    shop.start()
-    c = start_cluster(
-        tmp_path,
-        postgres_url,
-        web=False,
-        workers=2,
-        schedulers=1,
-        notify={"messages_per_second": 40, "pair_limit": 1_000_000},
-    )
+    shop, _ = sandboxes
+    c = split_cluster
     try:
         rt = c.runtime
         _, channel = connect_sandboxes(rt, shop, graph, name="Limited shop")
@@ -235,6 +284,77 @@ def test_the_per_number_rate_limit_holds_across_two_workers(
             }
         assert len(senders) == 2  # both worker processes sent
     finally:
-        c.stop()
         graph.stop()
-        shop.stop()
+
+
+#: Variants of the big shop: its full sync keeps the bulk worker busy for well over the small shops' syncs.
+BIG_VARIANTS = 20_000
+
+
+def test_a_full_sync_runs_on_the_bulk_worker_while_small_shops_sync_on_the_regular_workers(
+    split_cluster: Cluster, sandboxes: tuple[Any, Any]
+) -> None:
+    """A big shop's full sync goes to the bulk queue (only the niced bulk worker consumes it); while it runs,
+    small shops' delta syncs run on the regular workers and finish, instead of waiting behind it."""
+    c = split_cluster
+    rt = c.runtime
+    shop, _ = sandboxes
+    regular = {c.procs["worker1"].pid, c.procs["worker2"].pid}
+    bulk = c.procs["worker3"].pid
+    settings = rt.config.cluster
+    assert c.queue_consumers() == {settings.queue: 2, settings.bulk_queue: 1}
+    assert psutil.Process(bulk).nice() == 10  # what `ps` shows the operator
+    big = SandboxProcess("woocommerce", variants=BIG_VARIANTS).start()
+    try:
+        names = {f.name for f in rt.plugins.shop_adapters["woocommerce"].config_fields}
+        big_id = rt.connections.create_shop(
+            name="Big shop", platform="woocommerce", settings={k: v for k, v in big.settings.items() if k in names}
+        ).id
+        small_ids = [
+            rt.connections.create_shop(
+                name=f"Small shop {n}",
+                platform="woocommerce",
+                settings={k: v for k, v in shop.connection_settings().items() if k in names},
+            ).id
+            for n in range(4)
+        ]
+        full = rt.queue.enqueue("catalog.sync", {"shop_connection_id": big_id, "mode": "full", "trigger": "api"})
+        _wait(c, lambda: _task(rt, full).status == "running", 30, "the full sync to start")
+        assert _pid(_task(rt, full).worker) == bulk
+        status = subprocess.run(
+            [CONNECTOR, "--config", str(c.config), "cluster", "status"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        lanes = json.loads(status.stdout)["lanes"]
+        assert lanes["bulk"]["queue"] == settings.bulk_queue and lanes["bulk"]["running"] == 1
+        deltas = [
+            rt.queue.enqueue("catalog.sync", {"shop_connection_id": s, "mode": "delta", "trigger": "schedule"})
+            for s in small_ids
+        ]
+        _wait(c, lambda: all(_task(rt, t).status == "done" for t in deltas), 60, "the small shops' delta syncs")
+        assert _task(rt, full).status == "running"  # the bulk worker is still busy with the big shop
+        assert {_pid(_task(rt, t).worker) for t in deltas} <= regular
+        _wait(c, lambda: _task(rt, full).status == "done", 600, "the big shop's full sync")
+        assert _pid(_task(rt, full).worker) == bulk
+        with rt.db.session() as session:
+            run = session.scalars(select(SyncRun).where(SyncRun.shop_connection_id == big_id)).one()
+            assert run.status == "succeeded", run.errors
+    finally:
+        big.stop()
+
+
+def test_a_worker_refuses_a_queue_the_relay_never_publishes_to(split_cluster: Cluster) -> None:
+    """A typo in --queues is a clear usage error naming the real queues, not a worker idling forever."""
+    settings = split_cluster.runtime.config.cluster
+    result = subprocess.run(
+        [CONNECTOR, "--config", str(split_cluster.config), "worker", "--queues", "connector.typo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "connector.typo" in result.stderr
+    assert settings.queue in result.stderr and settings.bulk_queue in result.stderr
