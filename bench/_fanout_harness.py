@@ -53,37 +53,51 @@ class Fanout:
     channel_id: int = 0
     verify_token: str = ""
     shop_id: int = 0
-    worker: subprocess.Popen[bytes] | None = None
+    #: Worker processes started together (each an embedded worker on the same database).
+    processes: int = 1
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
-    # ------------------------------------------------------------------ worker process
+    # ------------------------------------------------------------------ worker processes
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes] | None:
+        """The first worker process, if running."""
+        return self.workers[0] if self.workers else None
 
     def start_worker(self) -> None:
+        """Start the worker processes."""
         env = dict(os.environ, CONNECTOR_CONFIG=str(self.config_path))
-        log = open(self.folder / "worker.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "bench._fanout_worker", str(self.config_path)],
-            env=env,
-            stdout=log,
-            stderr=log,
-            cwd=str(Path(__file__).resolve().parent.parent),
-        )
+        for _ in range(self.processes):
+            log = open(self.folder / "worker.log", "ab")  # noqa: SIM115 - the child keeps it
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench._fanout_worker", str(self.config_path)],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    cwd=str(Path(__file__).resolve().parent.parent),
+                )
+            )
 
     def kill_worker(self) -> None:
-        """SIGKILL: no cleanup, no finally blocks, like a power cut."""
-        assert self.worker is not None
-        os.kill(self.worker.pid, signal.SIGKILL)
-        self.worker.wait()
-        self.worker = None
+        """SIGKILL every worker process: no cleanup, no finally blocks, like a power cut."""
+        assert self.workers
+        for worker in self.workers:
+            os.kill(worker.pid, signal.SIGKILL)
+        for worker in self.workers:
+            worker.wait()
+        self.workers.clear()
 
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.terminate()
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
             try:
-                self.worker.wait(10)
+                worker.wait(10)
             except subprocess.TimeoutExpired:
-                self.worker.kill()
-            self.worker = None
+                worker.kill()
+        self.workers.clear()
 
     # ------------------------------------------------------------------ state
 
@@ -137,9 +151,11 @@ def prepare(
     worker_threads: int = 8,
     messages_per_second: float = 1000,
     notify: dict[str, Any] | None = None,
+    processes: int = 1,
 ) -> Fanout:
     """Write the config, migrate, and insert a shop, a WhatsApp channel and ``subscribers`` opted-in subscribers
-    waiting for one sold-out variant (bulk inserts: preparing 100,000 takes seconds)."""
+    waiting for one sold-out variant (bulk inserts: preparing 100,000 takes seconds). With several worker
+    ``processes``, the rate limits are kept in the database so they hold across them."""
     folder.mkdir(parents=True, exist_ok=True)
     secrets = generate_secrets()
     settings = {
@@ -148,6 +164,7 @@ def prepare(
         "messages_per_second": messages_per_second,
         "back_in_stock_factor": 1.0,
         "unknown_grace_seconds": 3.0,
+        **({"rate_limit_storage": "database"} if processes > 1 else {}),
         **(notify or {}),
     }
     config_path = folder / "connector.toml"
@@ -183,7 +200,15 @@ def prepare(
         },
         timeout=30,
     )
-    fan = Fanout(folder, config_path, rt, graph_url, subscribers, verify_token=graph_settings["verify_token"])
+    fan = Fanout(
+        folder,
+        config_path,
+        rt,
+        graph_url,
+        subscribers,
+        verify_token=graph_settings["verify_token"],
+        processes=processes,
+    )
     now = datetime.now(UTC)
     with rt.db.session() as session:
         shop = ShopConnection(name="Bench shop", platform="woocommerce", settings={})

@@ -94,7 +94,13 @@ def _rss_mb(pid: int) -> float:
 
 
 def run(
-    subscribers: int, *, kill_at: float | None, threads: int, mps: int, statuses_per_webhook: int = 1
+    subscribers: int,
+    *,
+    kill_at: float | None,
+    threads: int,
+    mps: int,
+    statuses_per_webhook: int = 1,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share."""
     sandbox, url, settings = start_sandbox(mps, statuses_per_webhook)
@@ -102,7 +108,7 @@ def run(
     try:
         fan = harness.prepare(
             folder, subscribers=subscribers, graph_url=url, graph_settings=settings, worker_threads=threads,
-            messages_per_second=mps,
+            messages_per_second=mps, processes=processes,
         )  # fmt: skip
         server = harness.start_webhook_receiver(fan)
         cpu_here = time.process_time()
@@ -116,21 +122,21 @@ def run(
         def sample() -> None:
             nonlocal peak
             while not sampling.wait(0.5):
-                if fan.worker is not None:
+                for worker in list(fan.workers):
                     with contextlib.suppress(OSError):
-                        peak = max(peak, _rss_mb(fan.worker.pid))
+                        peak = max(peak, _rss_mb(worker.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         if kill_at is not None:
             fan.wait(lambda: fan.accepted() >= subscribers * kill_at, timeout=3600, interval=0.05)
-            cpu_workers += _cpu_seconds(fan.worker.pid)
+            cpu_workers += sum(_cpu_seconds(w.pid) for w in fan.workers)
             fan.kill_worker()
             fan.start_worker()
         fan.wait(lambda: fan.accepted() >= subscribers, timeout=7200, interval=0.2)
         elapsed = time.monotonic() - started
         fan.wait(fan.finished, timeout=600)
-        cpu_workers += _cpu_seconds(fan.worker.pid)
+        cpu_workers += sum(_cpu_seconds(w.pid) for w in fan.workers)
         cpu_total = cpu_workers + (time.process_time() - cpu_here)
         sampling.set()
         fan.stop_worker()
@@ -159,7 +165,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench fanout")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=4, help="worker threads")
+    parser.add_argument("--threads", type=int, default=4, help="worker threads per worker process")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (embedded workers, one database)")
     parser.add_argument("--mps", type=int, default=1000, help="the sandbox's and the connector's per-number limit")
     parser.add_argument(
         "--statuses-per-webhook", type=int, default=50, help="most statuses the sandbox puts in one webhook"
@@ -173,7 +180,10 @@ def main(argv: list[str]) -> int:
     finally:
         sandbox.terminate()
         sandbox.wait(10)
-    options = {"threads": args.threads, "mps": args.mps, "statuses_per_webhook": args.statuses_per_webhook}
+    options = {
+        "threads": args.threads, "mps": args.mps, "statuses_per_webhook": args.statuses_per_webhook,
+        "processes": args.processes,
+    }  # fmt: skip
     plain = run(args.subscribers, kill_at=None, **options)
     killed = run(args.subscribers, kill_at=0.5, **options)
     result = {
@@ -185,6 +195,7 @@ def main(argv: list[str]) -> int:
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
         "limit_per_second": args.mps,
         "worker_threads": args.threads,
+        "worker_processes": args.processes,
         "statuses_per_webhook": args.statuses_per_webhook,
         "cpu_count": os.cpu_count(),
         "max_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -106,7 +106,14 @@ def test_rotate_keys_re_encrypts_secrets_so_the_old_key_can_go(tmp_path: Path) -
     assert connector("db", "upgrade", cwd=tmp_path).returncode == 0
     rt = Runtime(load_config(tmp_path / "connector.toml"))
     row = rt.connections.create_shop(
-        name="s", platform="woocommerce", settings={"shop_url": "https://shop.example", "consumer_key": "ck_1", "consumer_secret": "cs_1", "webhook_secret": "w"}
+        name="s",
+        platform="woocommerce",
+        settings={
+            "shop_url": "https://shop.example",
+            "consumer_key": "ck_1",
+            "consumer_secret": "cs_1",
+            "webhook_secret": "w",
+        },
     )
     assert b"cs_1" not in (tmp_path / "connector.db").read_bytes()  # encrypted at rest
     rt.close()

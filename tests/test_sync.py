@@ -208,4 +208,6 @@ def test_two_syncs_of_one_shop_never_run_at_once(quiet_stack: Stack) -> None:
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["busy", "ran"]
-    assert quiet_stack.graph.stats()["catalogs"][quiet_stack.graph.connection_settings()["catalog_id"]]["write_calls"] == 1
+    assert (
+        quiet_stack.graph.stats()["catalogs"][quiet_stack.graph.connection_settings()["catalog_id"]]["write_calls"] == 1
+    )

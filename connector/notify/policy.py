@@ -25,6 +25,7 @@ from connector import model
 from connector.db.models import Contact, OutboundMessage
 from connector.notify import pricing
 from connector.notify.consent import consent_in
+from connector.notify.settings import KINDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,16 +35,7 @@ if TYPE_CHECKING:
     from connector.notify.settings import NotifySettings
 
 #: Notification kinds that are updates about an order the customer placed (not promotional).
-ORDER_UPDATES = frozenset(
-    {
-        "order_confirmed",
-        "order_shipped",
-        "order_out_for_delivery",
-        "order_delayed",
-        "order_delivery_failed",
-        "order_delivered",
-    }
-)
+ORDER_UPDATES = frozenset(kind for kind in KINDS if kind.startswith("order_"))
 
 #: How close to its end a window counts as closed already (the message must arrive while it is open).
 WINDOW_MARGIN = timedelta(minutes=5)
