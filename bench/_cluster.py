@@ -69,6 +69,8 @@ def write_config(
             return "true" if v else "false"
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):  # an inline table
+            return "{" + ", ".join(f'"{k}" = {value(x)}' for k, x in v.items()) + "}"
         return repr(v) if isinstance(v, int | float) else f'"{v}"'
 
     lines = [

@@ -209,23 +209,11 @@ def prepare(
         verify_token=graph_settings["verify_token"],
         processes=processes,
     )
-    now = datetime.now(UTC)
     with rt.db.session() as session:
         shop = ShopConnection(name="Bench shop", platform="woocommerce", settings={})
         session.add(shop)
         session.flush()
         fan.shop_id = shop.id
-        session.add(
-            ShopVariant(
-                shop_connection_id=shop.id,
-                external_id=VARIANT,
-                product_external_id=VARIANT,
-                title="Limited sneaker",
-                data={"price": {"amount": "89.90", "currency": "EUR"}},
-                content_hash="x",
-                stock_quantity=math.ceil(subscribers / settings["back_in_stock_factor"]),
-            )
-        )
     channel_fields = {
         k: graph_settings[k]
         for k in ("phone_number_id", "access_token", "app_secret", "verify_token", "waba_id", "catalog_id", "graph_url")
@@ -234,14 +222,36 @@ def prepare(
         shop_connection_id=fan.shop_id, name="Bench number", channel="whatsapp", settings=channel_fields
     )
     fan.channel_id = channel.id
+    add_subscribers(
+        rt, fan.shop_id, [channel.id], subscribers, stock=math.ceil(subscribers / settings["back_in_stock_factor"])
+    )
+    return fan
+
+
+def add_subscribers(rt: Runtime, shop_id: int, channel_ids: list[int], count: int, *, stock: int) -> None:
+    """The sold-out-then-restocked variant (``stock`` left) and ``count`` opted-in contacts subscribed to it, spread
+    over ``channel_ids`` in turn (bulk inserts: 100,000 take seconds)."""
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        session.add(
+            ShopVariant(
+                shop_connection_id=shop_id,
+                external_id=VARIANT,
+                product_external_id=VARIANT,
+                title="Limited sneaker",
+                data={"price": {"amount": "89.90", "currency": "EUR"}},
+                content_hash="x",
+                stock_quantity=stock,
+            )
+        )
     with rt.db.engine.begin() as conn:
-        for start in range(0, subscribers, 5000):
-            block = range(start, min(subscribers, start + 5000))
+        for start in range(0, count, 5000):
+            block = range(start, min(count, start + 5000))
             conn.execute(
                 insert(Contact),
                 [
-                    {"channel_connection_id": channel.id, "channel_user_id": phone(i), "phone": "+" + phone(i),
-                     "name": "", "created_at": now}
+                    {"channel_connection_id": channel_ids[i % len(channel_ids)], "channel_user_id": phone(i),
+                     "phone": "+" + phone(i), "name": "", "created_at": now}
                     for i in block
                 ],
             )  # fmt: skip
@@ -255,11 +265,10 @@ def prepare(
             )  # fmt: skip
             conn.execute(
                 insert(BackInStockSubscription),
-                [{"contact_id": c, "shop_connection_id": fan.shop_id, "variant_external_id": VARIANT,
-                  "status": "active", "active_key": f"{c}:{fan.shop_id}:{VARIANT}", "source": "bench",
+                [{"contact_id": c, "shop_connection_id": shop_id, "variant_external_id": VARIANT,
+                  "status": "active", "active_key": f"{c}:{shop_id}:{VARIANT}", "source": "bench",
                   "created_at": now, "expires_at": now + timedelta(days=30)} for c in chunk],
             )  # fmt: skip
-    return fan
 
 
 def start_webhook_receiver(fan: Fanout) -> Any:

@@ -18,6 +18,7 @@ relay) on a fresh PostgreSQL database with RabbitMQ and Redis, the sandboxes in 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import requests
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -108,31 +110,35 @@ def _shop(rt: Any, shop: SandboxProcess, name: str) -> int:
 
 
 def fanout(workers: int, messages: int, *, numbers: int, shop: SandboxProcess, graph: SandboxProcess) -> float:
-    """Messages per second sent by ``workers`` worker processes."""
-    from connector import model
-    from connector.chat.messages import queue_message
+    """Messages per second sent by ``workers`` worker processes: a back-in-stock wave to ``messages`` opted-in
+    subscribers spread over ``numbers`` channel connections, as a restock fires it (batched sends)."""
     from connector.db.models import OutboundMessage
+    from connector.notify.back_in_stock import start_wave
 
-    c, drop = _cluster({"messages_per_second": 1000, "pair_limit": 1_000_000})
+    harness = importlib.import_module("bench._fanout_harness")
+    c, drop = _cluster(
+        {
+            "messages_per_second": 1000,
+            "pair_limit": 1_000_000,
+            "reach_limit": 0,
+            "back_in_stock_factor": 1.0,
+            "templates": {"back_in_stock": {"en": "bis_text"}},
+        }
+    )
     try:
         rt = c.runtime
         shop_id = _shop(rt, shop, "fan-out shop")
         channels = _channels(rt, graph, shop_id, numbers)
-        people = [f"4917{n:08d}" for n in range(100)]
-        for wa_id in people:
-            graph.control("POST", "whatsapp/messages", json={"wa_id": wa_id, "type": "text", "text": "hi"})
-        for start in range(0, messages, 500):
-            with rt.db.session() as session:
-                for n in range(start, min(messages, start + 500)):
-                    queue_message(
-                        rt,
-                        channel_connection_id=channels[n % len(channels)],
-                        recipient=people[n % len(people)],
-                        message=model.TextMessage(body=f"bench #{n}"),
-                        kind="test",
-                        idempotency_key=f"bench:{n}",
-                        session=session,
-                    )
+        answer = requests.post(
+            f"{graph.url}/_sandbox/templates",
+            json={"name": "bis_text", "language": "en_US", "category": "MARKETING",
+                  "components": [{"type": "BODY", "text": "{{1}} is back in stock. Reply to order it."}]},
+            timeout=30,
+        )  # fmt: skip
+        if answer.status_code != 200 and "exist" not in answer.text:  # the first measurement created it
+            answer.raise_for_status()
+        harness.add_subscribers(rt, shop_id, channels, messages, stock=messages)
+        start_wave(rt, shop_id, harness.VARIANT)
         _start_workers(c, workers)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -249,7 +255,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--shops", type=int, default=1000)
     parser.add_argument("--window", type=float, default=120.0, help="seconds the shops' hourly ticks spread over")
     parser.add_argument("--tolerance", type=float, default=5.0, help="a sync started within this many s is on time")
-    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--messages", type=int, default=20_000, help="subscribers of the fan-out wave")
     parser.add_argument("--big-variants", type=int, default=100_000)
     parser.add_argument(
         "--shops-per-server",
