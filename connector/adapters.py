@@ -361,6 +361,12 @@ class ChannelAdapter(WebhookHandler):
     def send(self, recipient: model.Contact, message: model.Outbound) -> model.SendResult:
         """Validate, then send. Raise :class:`~connector.errors.SendError` with the action the core must take."""
 
+    def send_tracked(self, recipient: model.Contact, message: model.Outbound, reference: str) -> model.SendResult:
+        """:meth:`send`, with ``reference`` (the outbox row id) attached where the channel echoes such data in its
+        status webhooks (WhatsApp: ``biz_opaque_callback_data``), so a status whose message id was never
+        recorded (the sender died in between) is matched to exactly its row. The default ignores it."""
+        return self.send(recipient, message)
+
     def catalog(self) -> CatalogPublisher | None:
         """The commerce catalog this channel shows, or ``None`` if it has none."""
         return None

@@ -404,6 +404,9 @@ class DeliveryStatus:
     errors: list[dict[str, Any]] = field(default_factory=list)
     pricing: dict[str, Any] | None = None
     conversation: dict[str, Any] | None = None
+    #: What the sender attached to the message for its own matching (WhatsApp's ``biz_opaque_callback_data``:
+    #: the connector's outbox row id), echoed in every status.
+    callback_data: str | None = None
 
 
 # --------------------------------------------------------------------------- outbound chat

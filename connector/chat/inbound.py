@@ -170,7 +170,26 @@ def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatu
             OutboundMessage.channel_message_id == status.message_id,
         )
     )
+    if row is None and status.callback_data and status.callback_data.isdigit():
+        # The row id we sent along (WhatsApp's biz_opaque_callback_data): exactly this message's row.
+        row = session.scalar(
+            select(OutboundMessage).where(
+                OutboundMessage.id == int(status.callback_data),
+                OutboundMessage.channel_connection_id == channel_id,
+                OutboundMessage.channel_message_id.is_(None),
+            )
+        )
+        if row is not None:
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == row.id)
+                .values(channel_message_id=status.message_id, error=None)
+            )
+            record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
+        else:
+            return  # its row has its message id already (another status got there first), or is not ours
     if row is None:
+        # Without callback data (channels that echo none): the oldest in-doubt row to that recipient.
         row = session.scalar(
             select(OutboundMessage)
             .where(

@@ -450,7 +450,7 @@ def _send_task(
     adapter = rt.connections.channel_adapter(row.channel_connection_id)
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
-        result = adapter.send(to, message)
+        result = adapter.send_tracked(to, message, str(message_id))
     except MessageLimitError as exc:
         _set(rt, message_id, "failed", str(exc), error=f"message breaks a channel limit: {exc}")
         return
@@ -671,7 +671,7 @@ def _send_one(
         return _NotSent()
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
-        return adapter.send(to, message)  # type: ignore[no-any-return]
+        return adapter.send_tracked(to, message, str(row.id))  # type: ignore[no-any-return]
     except Exception as exc:  # recorded by the caller, row by row
         return exc
 

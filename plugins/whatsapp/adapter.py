@@ -134,12 +134,22 @@ class WhatsAppAdapter(ChannelAdapter):
 
         A timeout after the request left is reported as ``RETRY``; the core should reconcile through
         status webhooks (matched by wamid) before resending, since WhatsApp has no idempotency key."""
+        return self._send(recipient, message, None)
+
+    def send_tracked(self, recipient: model.Contact, message: model.Outbound, reference: str) -> model.SendResult:
+        """:meth:`send` with ``reference`` as ``biz_opaque_callback_data`` (at most 512 characters), which
+        WhatsApp echoes in every status webhook of the message."""
+        return self._send(recipient, message, reference[:512])
+
+    def _send(self, recipient: model.Contact, message: model.Outbound, reference: str | None) -> model.SendResult:
         message = self._with_catalog(message)
         validate_message(message, self.limits)
         to = self.recipient_id(recipient)
         if not to:
             raise SendError("recipient has no WhatsApp id or phone number", action=SendAction.UNDELIVERABLE)
         payload = render_message(to, message)
+        if reference is not None:
+            payload["biz_opaque_callback_data"] = reference
         try:
             answer = self.graph.post_json(f"{self.phone_number_id}/messages", json=payload)
         except PlatformError as exc:

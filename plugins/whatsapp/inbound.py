@@ -253,4 +253,5 @@ def _parse_status(status: dict[str, Any], where: str) -> model.DeliveryStatus | 
         errors=[e for e in errors if isinstance(e, dict)],
         pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
         conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
+        callback_data=callback if isinstance(callback := status.get("biz_opaque_callback_data"), str) else None,
     )

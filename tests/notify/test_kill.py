@@ -124,3 +124,50 @@ def test_a_send_left_in_doubt_is_sent_once_even_when_its_wait_outlasts_the_recip
     # record of "sent", so the next state is whichever came first).
     assert timeline[:4] == ["pending", "unknown", "pending", "sending"]
     assert timeline.count("sending") == 1 and timeline[4] in ("sent", "delivered", "read")
+
+
+def test_a_status_is_matched_to_exactly_its_row_by_the_callback_data_not_to_an_older_row_of_the_recipient(
+    notify_stack: StackFactory,
+) -> None:
+    """Two rows to one customer are ``sending`` without a message id (one from a worker that died, one whose
+    worker has not recorded its answer yet). The status of the second must settle the second: the row id
+    travels as WhatsApp's ``biz_opaque_callback_data`` and comes back in every status."""
+    from connector import model
+
+    stack = notify_stack()
+    rt = stack.runtime
+    phone = "4915199990002"
+    contact_id = customer(stack, phone)
+    stack.graph.customer_text(None, phone, "hi")  # open the window: free-form text may go
+    ids = []
+    with rt.db.session() as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        for n in (1, 2):
+            message_id = queue_notification(
+                rt, session, contact=contact, kind="order_delivered", purpose="utility",
+                variables={"name": "Erika", "number": str(n)}, idempotency_key=f"test:exact:{n}", send_task=False,
+            )  # fmt: skip
+            assert message_id is not None
+            ids.append(message_id)
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids))
+            .values(status="sending", sent_at=datetime.now(UTC), attempts=1)
+        )
+    older, newer = ids
+    adapter = rt.connections.channel_adapter(stack.channel_id)
+    to = model.Contact(channel="whatsapp", channel_user_id=phone, phone=phone)
+    result = adapter.send_tracked(to, model.TextMessage(body="your order 2 was delivered"), str(newer))
+
+    def settled() -> list[OutboundMessage] | None:
+        found = {r.id: r for r in rows(stack) if r.id in ids}
+        return list(found.values()) if found[newer].channel_message_id else None
+
+    wait_for(settled, timeout=15)
+    found = {r.id: r for r in rows(stack) if r.id in ids}
+    assert found[newer].channel_message_id == result.message_id
+    assert found[newer].status in ("sent", "delivered", "read")
+    assert (found[older].status, found[older].channel_message_id) == ("sending", None)
+    [sent] = [m for m in stack.graph.messages_to(phone) if m["type"] == "text" and "order 2" in m["text"]["body"]]
+    assert sent["biz_opaque_callback_data"] == str(newer)

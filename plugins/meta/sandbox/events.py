@@ -139,9 +139,16 @@ class WebhookHub:
         }
 
     def queue_statuses(
-        self, phone_number_id: str, wamid: str, wa_id: str, template: Template | None, window_open: bool
+        self,
+        phone_number_id: str,
+        wamid: str,
+        wa_id: str,
+        template: Template | None,
+        window_open: bool,
+        callback_data: str | None = None,
     ) -> None:
-        """Plan the status flow of one accepted message (sent -> delivered -> read, or a failure)."""
+        """Plan the status flow of one accepted message (sent -> delivered -> read, or a failure); every status
+        echoes the send's ``biz_opaque_callback_data``, as WhatsApp does."""
         options = self.state.options
         now = int(self.state.now())
         if template is not None:
@@ -167,6 +174,8 @@ class WebhookHub:
             flow = shuffled
         for name in flow:
             status: dict[str, Any] = {"id": wamid, "status": name, "timestamp": str(now), "recipient_id": wa_id}
+            if callback_data is not None:
+                status["biz_opaque_callback_data"] = callback_data
             if name == "failed":
                 code = options.status_fail_code
                 title = ERROR_TITLES.get(code, "Message failed to send")

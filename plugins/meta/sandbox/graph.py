@@ -137,6 +137,14 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         try:
             with state.lock:
                 to, _kind, template = whatsapp.validate_send(state, body)
+                callback = body.get("biz_opaque_callback_data")
+                if callback is not None and (not isinstance(callback, str) or len(callback) > 512):
+                    raise GraphError(
+                        100,
+                        "(#100) Invalid parameter",
+                        details="biz_opaque_callback_data must be a string of at most 512 characters",
+                        whatsapp=True,
+                    )
                 wa_id = _digits(to)
                 now = state.now()
                 if wa_id in options.bad_recipients:
@@ -183,7 +191,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             with state.lock:
                 state.refused[f"whatsapp:{error.code}"] += 1
             raise
-        hub.queue_statuses(phone_number_id, wamid, wa_id, template, window_open)
+        hub.queue_statuses(phone_number_id, wamid, wa_id, template, window_open, callback_data=callback)
         answer: dict[str, Any] = {"input": to, "wa_id": wa_id}
         message: dict[str, Any] = {"id": wamid}
         if template is not None:
