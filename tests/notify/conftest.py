@@ -17,6 +17,7 @@ from connector.notify.consent import record_opt_in
 from connector.notify.contacts import contact_for_phone
 from connector.plugins import Plugins
 from connector.runtime import Runtime
+from connector.sandbox.base import Sandbox
 from tests.conftest import Stack, make_config, start_stack, stop_stack, wait_for
 
 StackFactory = Callable[..., Stack]
@@ -110,6 +111,15 @@ class ApiClient:
 
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.http.post(self.base + path, timeout=10, **kwargs)
+
+
+@pytest.fixture
+def graph(plugins: Plugins) -> Iterator[Sandbox]:
+    """A Graph sandbox on its own (1,000 messages/s; statuses sent, delivered) for the fan-out harness tests."""
+    sandbox = plugins.sandboxes()["graph"](options={"mps": 1000, "status_flow": ["sent", "delivered"]})
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
 
 
 @pytest.fixture

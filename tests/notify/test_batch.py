@@ -10,31 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
+from bench import _fanout_harness as harness
 from connector.chat.messages import BATCH_TASK
 from connector.db.models import Task, WebhookEvent
 from connector.db.models_notify import OutboxEvent
 from connector.notify.consent import record_opt_out
 from connector.notify.contacts import contact_for_phone
-from connector.plugins import Plugins
 from connector.sandbox.base import Sandbox
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import StackFactory, rows, settled
 from tests.notify.test_back_in_stock import BIS_TEMPLATE, _sold_out_variant, _subscribers, _with_template
-
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-harness = importlib.import_module("bench._fanout_harness")
 
 
 def _tasks(stack: Stack, kind: str) -> int:
@@ -93,14 +84,6 @@ def test_a_wave_is_sent_in_batches_with_the_same_rules_and_statuses_come_in_the_
 
 
 SUBSCRIBERS = 600
-
-
-@pytest.fixture
-def graph(plugins: Plugins) -> Iterator[Sandbox]:
-    sandbox = plugins.sandboxes()["graph"](options={"mps": 1000, "status_flow": ["sent", "delivered"]})
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
 
 
 def test_a_worker_killed_while_a_batch_is_on_the_wire_duplicates_and_loses_nothing(

@@ -10,38 +10,20 @@ sandbox never accepted are sent again. The count comes from the Graph sandbox's 
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
+from bench import _fanout_harness as harness
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
 from connector.notify.outbox import queue_notification
-from connector.plugins import Plugins
 from connector.sandbox.base import Sandbox
 from tests.conftest import wait_for
 from tests.notify.conftest import StackFactory, customer, rows
 
-# The harness is the benchmark's (bench/_fanout_harness.py); the worker subprocess imports it the same way.
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-harness = importlib.import_module("bench._fanout_harness")
-
 SUBSCRIBERS = 400
-
-
-@pytest.fixture
-def graph(plugins: Plugins) -> Iterator[Sandbox]:
-    sandbox = plugins.sandboxes()["graph"](options={"mps": 1000, "status_flow": ["sent", "delivered"]})
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
 
 
 def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nothing(tmp_path: Path, graph: Sandbox) -> None:
