@@ -74,7 +74,7 @@ def test_usage_headers_give_the_highest_percentage_and_regain_time() -> None:
 def test_graph_client_base_url_and_bearer_token() -> None:
     client = GraphClient(graph_url="https://graph.example/", api_version="v25.0", access_token="tok")
     assert client.base_url == "https://graph.example/v25.0"
-    assert client.http.session.headers["Authorization"] == "Bearer tok"
+    assert client.http.headers["Authorization"] == "Bearer tok"
 
 
 # --------------------------------------------------------------------------- signature
