@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -47,7 +47,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: A platform's ``Retry-After`` is never scaled.
 BACKOFF_SCALE = float(os.environ.get("CONNECTOR_HTTP_BACKOFF_SCALE", "1"))
 #: urllib3 itself never retries (that is :class:`HttpClient`'s job, with backoff); it only follows redirects.
-_FOLLOW_REDIRECTS_ONLY = urllib3.Retry(total=False, connect=0, read=0, status=0, other=0, redirect=10)
+_FOLLOW_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 
 
@@ -88,6 +88,26 @@ def basic_auth_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
+def _without_none(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Query or form pairs, leaving out ``None`` values as ``requests`` does (a list value repeats the key)."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if item is not None:
+                pairs.append((key, item))
+    return pairs
+
+
+def _merge_headers(base: dict[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """``base`` with ``extra`` on top; header names compare case-insensitively (HTTP's rule)."""
+    if not extra:
+        return dict(base)
+    replaced = {name.lower() for name in extra}
+    merged = {name: value for name, value in base.items() if name.lower() not in replaced}
+    merged.update(extra)
+    return merged
+
+
 def _timeout(value: float | tuple[float, float] | None) -> urllib3.Timeout:
     if isinstance(value, tuple):
         return urllib3.Timeout(connect=value[0], read=value[1])
@@ -122,7 +142,6 @@ class HttpClient:
         if auth is not None:
             self.headers["Authorization"] = basic_auth_header(*auth)
         self.timeout = timeout
-        self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.error_detail = error_detail
@@ -134,8 +153,18 @@ class HttpClient:
         )
         self._managers: dict[tuple[str, str], urllib3.PoolManager] = {}
         self._managers_lock = threading.Lock()
+        self.max_attempts = max_attempts
+
+    @property
+    def max_attempts(self) -> int:
+        """Tries per request, the first included."""
+        return self._max_attempts
+
+    @max_attempts.setter
+    def max_attempts(self, value: int) -> None:
+        self._max_attempts = value
         self._retrying = Retrying(  # tenacity keeps a call's state per thread: one instance serves every thread
-            stop=stop_after_attempt(max_attempts),
+            stop=stop_after_attempt(value),
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             reraise=True,
@@ -201,18 +230,21 @@ class HttpClient:
         method = method.upper()
         retry_server_errors = idempotent if idempotent is not None else method in _IDEMPOTENT
         url = self.url(path)
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"
-        sent_headers = {**self.headers, **headers} if headers else dict(self.headers)
+        if params and (query := urlencode(_without_none(params))):
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
         body: bytes | None = None
+        content_type: str | None = None
         if json is not None:
             body = jsonlib.dumps(json, allow_nan=False).encode()
-            sent_headers.setdefault("Content-Type", "application/json")
+            content_type = "application/json"
         elif isinstance(data, Mapping):
-            body = urlencode(data, doseq=True).encode()
-            sent_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            body = urlencode(_without_none(data)).encode()
+            content_type = "application/x-www-form-urlencoded"
         elif data is not None:
             body = data.encode() if isinstance(data, str) else data
+        sent_headers = _merge_headers(self.headers, headers)
+        if content_type is not None and not (headers and any(name.lower() == "content-type" for name in headers)):
+            sent_headers["Content-Type"] = content_type
         urllib3_timeout = self._default_timeout if timeout is None else _timeout(timeout)
         manager = self._manager(url)
 
@@ -230,7 +262,9 @@ class HttpClient:
                 )
             except urllib3.exceptions.HTTPError as exc:
                 reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
-                timed_out = isinstance(reason, urllib3.exceptions.TimeoutError)
+                # A refused connection is a NewConnectionError, which urllib3 files under its timeouts.
+                refused = isinstance(reason, urllib3.exceptions.NewConnectionError)
+                timed_out = not refused and isinstance(reason, urllib3.exceptions.TimeoutError)
                 what = "timed out" if timed_out else f"unreachable ({reason})"
                 error = PlatformError(f"{self.platform} {what} at {url}", retryable=True)
                 if retry_server_errors:
@@ -239,7 +273,7 @@ class HttpClient:
             response = self._response(raw, method, url, sent_headers, stream)
             if response.status_code < 400:
                 return response
-            detail = self.error_detail(response) if self.error_detail else None
+            detail = self._detail(response)
             error = error_from_response(response, self.platform, detail)
             if response.status_code == 429 or (response.status_code >= 500 and retry_server_errors):
                 log.info("%s: %s, retrying", self.platform, error)
@@ -250,6 +284,15 @@ class HttpClient:
             return self._retrying(attempt)
         except _Transient as exc:
             raise exc.error from None
+
+    def _detail(self, response: requests.Response) -> str | None:
+        if self.error_detail is None:
+            return None
+        try:
+            return self.error_detail(response)
+        except Exception:  # an error page the plugin did not expect must still become a PlatformError
+            log.debug("%s: could not read the error body", self.platform, exc_info=True)
+            return None
 
     @staticmethod
     def _response(
@@ -262,7 +305,11 @@ class HttpClient:
         response.headers = CaseInsensitiveDict(raw.headers)
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
-        response.url = (raw.geturl() or url) if raw.retries and raw.retries.history else url  # after redirects
+        history = raw.retries.history if raw.retries else ()
+        if history and history[-1].redirect_location:  # followed redirects: the URL that answered
+            response.url = urljoin(history[-1].url if "://" in history[-1].url else url, history[-1].redirect_location)
+        else:
+            response.url = url
         request = requests.PreparedRequest()
         request.method, request.url, request.headers = method, url, CaseInsensitiveDict(headers)
         response.request = request

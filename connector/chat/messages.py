@@ -296,8 +296,7 @@ class _BatchWrites:
 
     def claim(self, message_id: int, values: dict[str, Any]) -> None:
         """Mark the row ``sending`` with ``values`` (``attempts`` is counted up in SQL)."""
-        columns = {k: v for k, v in values.items() if k != "attempts"}
-        self.claims.setdefault(tuple(sorted(columns)), []).append({"b_id": message_id, **_bound(columns)})
+        self.claims.setdefault(tuple(sorted(values)), []).append({"b_id": message_id, **_bound(values)})
         self.event(message_id, "sending")
 
     def event(self, message_id: int, status: str, detail: str | None = None) -> None:
@@ -340,7 +339,8 @@ def _claim(
     collected there and written with the rest of the batch's."""
     settings = rt.config.notify
     message_id = row.id
-    values: dict[str, Any] = {"status": "sending", "attempts": OutboundMessage.attempts + 1, "sent_at": now}
+    # ``attempts`` is counted up in SQL: by the batch's UPDATE, or by the single statement below.
+    values: dict[str, Any] = {"status": "sending", "sent_at": now}
     if row.notification is not None:
         consents, tally = (writes.consents, writes.tally) if writes is not None else (None, None)
         decision = policy.decide(
@@ -389,7 +389,9 @@ def _claim(
     if writes is not None:
         writes.claim(message_id, values)
         return message
-    session.execute(_outbox_update().where(OutboundMessage.id == message_id).values(**values))
+    session.execute(
+        _outbox_update().where(OutboundMessage.id == message_id).values(attempts=OutboundMessage.attempts + 1, **values)
+    )
     record_event(session, message_id, "sending")
     return message
 

@@ -37,15 +37,42 @@ class Tally:
 
 
 def country_of(phone: str | None) -> str | None:
-    """ISO country code of an international phone number (``4915112345678`` -> ``DE``), ``None`` if unknown."""
+    """ISO country code of an international phone number (``4915112345678`` -> ``DE``), ``None`` if unknown.
+
+    The answer is ``phonenumbers``' (``region_code_for_number`` of the parsed number). For a plain digit string
+    whose calling code belongs to one country only (most of them), that is the country of the code, found
+    without a full parse: a fan-out prices every message, and the parse was 6% of its CPU."""
     if not phone:
         return None
     digits = phone if phone.startswith("+") else "+" + phone
+    national = _single_region_number(digits)
+    if national is not None:
+        return national
     try:
         number = phonenumbers.parse(digits, None)
     except phonenumbers.NumberParseException:
         return None
     return phonenumbers.region_code_for_number(number)
+
+
+def _single_region_number(number: str) -> str | None:
+    """The region of ``+<digits>`` when its calling code has exactly one region; ``None`` to ask the full parse."""
+    digits = number[1:]
+    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):  # no calling code starts with 0
+        return None
+    for size in (1, 2, 3):  # calling codes are prefix-free, 1 to 3 digits
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if regions is not None:
+            national_length = len(digits) - size
+            # The lengths a parse accepts for a national number; anything else is the parse's to refuse.
+            if len(regions) == 1 and _MIN_NATIONAL <= national_length <= _MAX_NATIONAL:
+                return regions[0]
+            return None
+    return None
+
+
+#: ``phonenumbers``' bounds for the national significant number's length.
+_MIN_NATIONAL, _MAX_NATIONAL = 2, 17
 
 
 def estimate(settings: NotifySettings, category: str, country: str | None, *, inside_window: bool) -> float:
