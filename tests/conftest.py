@@ -11,6 +11,7 @@ locally, but fail when ``CI=true``: CI must never pass by skipping them.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,9 +185,17 @@ class Stack:
         return {item.get("retailer_id") or item.get("id"): item for item in items}
 
     def full_sync(self) -> Any:
-        from connector.sync.catalog import run_sync
+        """A full sync now; if a sync a shop webhook started is still running, the full sync waits for it."""
+        from connector.sync.catalog import SyncBusy, run_sync
 
-        return run_sync(self.runtime, self.shop_id, mode="full", trigger="manual")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return run_sync(self.runtime, self.shop_id, mode="full", trigger="manual")
+            except SyncBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def start_stack(
