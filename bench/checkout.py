@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psutil
 import requests
 
 from bench._support import SandboxProcess, fields_for, machine, report, temp_runtime
@@ -27,6 +28,34 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+class _SqlCounter:
+    """Counts the connector's SQL transactions and the statements sent to the driver (savepoints included) until
+    :meth:`stop`."""
+
+    def __init__(self, engine: Any):
+        from sqlalchemy import event
+
+        self.engine, self.transactions, self.statements = engine, 0, 0
+        self._event = event
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "before_cursor_execute", self._statement)
+
+    def _begin(self, *_: Any) -> None:
+        self.transactions += 1
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1
+
+    def stop(self) -> None:
+        self._event.remove(self.engine, "begin", self._begin)
+        self._event.remove(self.engine, "before_cursor_execute", self._statement)
 
 
 def main(argv: list[str]) -> int:
@@ -91,6 +120,13 @@ def main(argv: list[str]) -> int:
             response.raise_for_status()
             return response.json()["message"]["id"]
 
+        processes = {
+            "connector": psutil.Process(),
+            "shop": psutil.Process(shop.process.pid),
+            "graph": psutil.Process(graph.process.pid),
+        }
+        cpu_before = {name: _cpu_seconds(p) for name, p in processes.items()}
+        sql = _SqlCounter(rt.db.engine)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.customers) as pool:
             wamids = list(pool.map(send, range(args.customers)))
@@ -116,6 +152,11 @@ def main(argv: list[str]) -> int:
             time.sleep(0.1)
             done = finished()
         wall = time.perf_counter() - started
+        sql.stop()
+        cpu_ms = {
+            name: round((_cpu_seconds(p) - cpu_before[name]) * 1000 / max(1, len(done)), 1)
+            for name, p in processes.items()
+        }
         with rt.db.session() as session:
             events = session.execute(
                 select(WebhookEvent.received_at, WebhookEvent.body).where(
@@ -181,6 +222,12 @@ def main(argv: list[str]) -> int:
             "wall_seconds": round(wall, 2),
             "duplicate_orders": max(0, created - args.customers),
             "missing_orders": max(0, args.customers - created),
+            "cpu_ms_per_order": {**cpu_ms, "total": round(sum(cpu_ms.values()), 1)},
+            # Includes the bench's own polling for finished orders (one statement every 0.1 s).
+            "sql_per_order": {
+                "transactions": round(sql.transactions / max(1, len(done)), 1),
+                "statements": round(sql.statements / max(1, len(done)), 1),
+            },
             "worker_threads": args.threads,
             "machine": machine(),
         }
@@ -193,6 +240,8 @@ def main(argv: list[str]) -> int:
                 f"  latency:     p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms",
                 f"  throughput:  {result['orders_per_second']} orders/s",
                 f"  arrivals:    the cart webhooks reached the connector within {result['arrival_spread_ms']} ms",
+                f"  CPU/order:   {result['cpu_ms_per_order']} ms (the connector's includes the bench's own 50 sends)",
+                f"  SQL/order:   {result['sql_per_order']}",
                 f"  duplicates:  {result['duplicate_orders']} after redelivering every webhook and a double tap each",
             ],
         )

@@ -4,6 +4,7 @@ building their adapters."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,13 @@ from connector.errors import ConnectionTestError, NotFound, PlatformError, Setti
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
+
+
+#: How long a connection row read to build its adapter or ref is reused. Every task of a chat order needs an
+#: adapter (the webhook, the conversation, the send), and on SQLite every transaction, reads too, queues for the
+#: one write lock: a settings change made by another process takes effect within this time, one made through
+#: this service (:meth:`ConnectionService.delete`, :meth:`ConnectionService.invalidate`) at once.
+ROW_TTL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,7 @@ class ConnectionService:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self._adapters: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._rows: dict[tuple[str, int], tuple[float, ShopConnection | ChannelConnection]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ settings
@@ -142,10 +151,29 @@ class ConnectionService:
             if row is None:
                 raise NotFound(f"no {kind} connection {connection_id}", status=404)
             session.delete(row)
+        self.invalidate(kind, connection_id)
+
+    def invalidate(self, kind: Literal["shop", "channel"], connection_id: int) -> None:
+        """Forget the cached row and adapter of a connection changed or deleted in this process (the next use reads
+        it again)."""
         with self._lock:
+            self._rows.pop((kind, connection_id), None)
             self._adapters.pop((kind, connection_id), None)
 
     # ------------------------------------------------------------------ adapters
+
+    def _row(self, kind: Literal["shop", "channel"], connection_id: int) -> ShopConnection | ChannelConnection:
+        """The connection's row, read at most once per :data:`ROW_TTL` (a detached row: read it, never change it).
+        Raises :class:`NotFound`."""
+        key = (kind, connection_id)
+        now = time.monotonic()
+        hit = self._rows.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = self.get_shop(connection_id) if kind == "shop" else self.get_channel(connection_id)
+        with self._lock:
+            self._rows[key] = (now + ROW_TTL, row)
+        return row
 
     def _adapter(self, kind: str, row: ShopConnection | ChannelConnection, cls: type) -> Any:
         # One adapter per connection, rebuilt when its stored settings change.
@@ -160,19 +188,23 @@ class ConnectionService:
             return adapter
 
     def shop_adapter(self, shop_id: int) -> ShopAdapter:
-        row = self.get_shop(shop_id)
+        """The shop connection's adapter (one per connection, rebuilt when its settings change; see :data:`ROW_TTL`)."""
+        row = self._row("shop", shop_id)
+        assert isinstance(row, ShopConnection)
         return self._adapter("shop", row, self.shop_adapter_class(row.platform))
 
     def channel_adapter(self, channel_id: int) -> ChannelAdapter:
-        row = self.get_channel(channel_id)
+        """The channel connection's adapter (as :meth:`shop_adapter`)."""
+        row = self._row("channel", channel_id)
+        assert isinstance(row, ChannelConnection)
         return self._adapter("channel", row, self.channel_adapter_class(row.channel))
 
     def ref(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionRef:
-        if kind == "shop":
-            row = self.get_shop(connection_id)
+        """Which connection ``connection_id`` is (see :data:`ROW_TTL`). Raises :class:`NotFound`."""
+        row = self._row(kind, connection_id)
+        if isinstance(row, ShopConnection):
             return ConnectionRef("shop", row.id, row.platform, row.name)
-        channel = self.get_channel(connection_id)
-        return ConnectionRef("channel", channel.id, channel.channel, channel.name)
+        return ConnectionRef("channel", row.id, row.channel, row.name)
 
     def test(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionInfo:
         """Make one live call with the stored credentials. Raises :class:`ConnectionTestError` saying what to fix."""

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 
 import requests
 from sqlalchemy import func, select
@@ -100,6 +101,34 @@ def test_unknown_plugin_or_connection_is_404(stack: Stack) -> None:
     assert requests.post(f"{stack.url}/webhooks/woocommerce/999", data=b"{}", timeout=5).status_code == 404
     # The channel connection's id under the wrong plugin name.
     assert requests.post(f"{stack.url}/webhooks/messenger/{stack.channel_id}", data=b"{}", timeout=5).status_code == 404
+
+
+def test_a_deleted_connection_refuses_webhooks_at_once(stack: Stack) -> None:
+    # A delivery reads the connection, which is then kept for a moment; deleting it in this process ends that.
+    token = stack.graph.connection_settings()["verify_token"]
+    params = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "42"}
+    assert requests.get(stack.channel_webhook_url(), params=params, timeout=5).status_code == 200
+    stack.runtime.connections.delete("channel", stack.channel_id)
+    assert requests.get(stack.channel_webhook_url(), params=params, timeout=5).status_code == 404
+
+
+def test_deliveries_share_one_kept_alive_connection(stack: Stack) -> None:
+    # Meta and the shops send webhooks over HTTP/1.1 connections they keep open: two requests, one socket.
+    host, port = stack.url.removeprefix("http://").split(":")
+    token = stack.graph.connection_settings()["verify_token"]
+    path = f"/webhooks/whatsapp/{stack.channel_id}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge="
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        stream = sock.makefile("rb")
+        for challenge in ("1", "2"):
+            sock.sendall(f"GET {path}{challenge} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            status = stream.readline()
+            headers = {}
+            while (line := stream.readline().strip()) != b"":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = stream.read(int(headers["content-length"]))
+            assert (status.split()[1], body) == (b"200", challenge.encode())
+            assert headers.get("connection", "").lower() != "close"
 
 
 def test_whatsapp_verification_handshake(stack: Stack) -> None:

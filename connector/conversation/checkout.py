@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ORDERS = ChatOrder.__table__
+_INSERT_CLAIM = insert(_ORDERS)
 
 
 def cart_hash(lines: list[model.CartLine]) -> str:
@@ -173,45 +174,59 @@ def _order_from(ctx: ChatContext, source_inbound_id: int) -> ChatOrder | None:
         )
 
 
+#: This message's claim for a cart.
+_MINE = (ChatOrder.inbound_message_id == bindparam("b_inbound")) & (ChatOrder.cart_hash == bindparam("b_hash"))
+_SAME_MESSAGE = select(ChatOrder).where(_MINE)
+#: This message's claim first, else the newest recent claim of the same cart by the contact (a double tap): one
+#: statement, built once.
+_EARLIER_OR_DOUBLE_TAP = (
+    select(ChatOrder)
+    .where(
+        _MINE
+        | (
+            (ChatOrder.contact_id == bindparam("b_contact"))
+            & (ChatOrder.cart_hash == bindparam("b_hash"))
+            & ChatOrder.status.in_(("creating", "created"))
+            & (ChatOrder.created_at >= bindparam("b_since", type_=ChatOrder.__table__.c.created_at.type))
+        )
+    )
+    .order_by(case((_MINE, 0), else_=1), ChatOrder.id.desc())
+    .limit(1)
+)
+
+
 def _claim(ctx: ChatContext, lines: list[model.CartLine], source_inbound_id: int) -> ChatOrder:
     """The order row for this cart: the one of a re-run or double tap, or a new ``creating`` claim (committed
     before the shop is called, in one transaction with the look for an earlier one)."""
     digest = cart_hash(lines)
     window = timedelta(minutes=ctx.runtime.config.chat.duplicate_cart_minutes)
-    same_message = select(ChatOrder).where(
-        ChatOrder.inbound_message_id == source_inbound_id, ChatOrder.cart_hash == digest
-    )
+    params = {"b_inbound": source_inbound_id, "b_hash": digest}
+    if window:
+        earlier = _EARLIER_OR_DOUBLE_TAP
+        params.update(b_contact=ctx.contact_id, b_since=datetime.now(UTC) - window)
+    else:
+        earlier = _SAME_MESSAGE
     with ctx.runtime.db.session() as session:
-        row = session.scalar(same_message)
-        if row is None and window:
-            row = session.scalar(
-                select(ChatOrder)
-                .where(
-                    ChatOrder.contact_id == ctx.contact_id,
-                    ChatOrder.cart_hash == digest,
-                    ChatOrder.status.in_(("creating", "created")),
-                    ChatOrder.created_at >= datetime.now(UTC) - window,
-                )
-                .order_by(ChatOrder.id.desc())
-            )
+        row = session.scalars(earlier, params).first()
         if row is not None:
             return row
-        row = ChatOrder(
-            contact_id=ctx.contact_id,
-            channel_connection_id=ctx.channel_connection_id,
-            shop_connection_id=ctx.shop_connection_id,
-            inbound_message_id=source_inbound_id,
-            cart_hash=digest,
-            reference=f"chat-{ctx.channel_connection_id}-{source_inbound_id}-{digest[:10]}",
-            cart={"lines": lines_to_json(lines)},
-            status="creating",
-        )
+        values: dict[str, Any] = {
+            "contact_id": ctx.contact_id,
+            "channel_connection_id": ctx.channel_connection_id,
+            "shop_connection_id": ctx.shop_connection_id,
+            "inbound_message_id": source_inbound_id,
+            "cart_hash": digest,
+            "reference": f"chat-{ctx.channel_connection_id}-{source_inbound_id}-{digest[:10]}",
+            "cart": {"lines": lines_to_json(lines)},
+            "status": "creating",
+        }
         try:
             with session.begin_nested():
-                session.add(row)
+                # A plain INSERT: the row is only read from here on (the answer's transaction updates it by id).
+                claim_id = session.execute(_INSERT_CLAIM, values).inserted_primary_key[0]
         except IntegrityError:  # claimed by a concurrent run of the same message
-            return session.scalars(same_message).one()
-        return row
+            return session.scalars(_SAME_MESSAGE, params).one()
+        return ChatOrder(id=claim_id, **values)
 
 
 def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: int) -> list[model.Outbound]:

@@ -53,12 +53,19 @@ def _normal(text: str) -> str:
     return " ".join(text.strip().casefold().strip("!?.,").split())
 
 
-#: The message, its contact and channel, and whether it was answered already: one statement, built once.
+#: The message, its contact and channel, and whether it was answered already: one statement, built once, of plain
+#: columns (no ORM objects to load).
 _MESSAGE = (
     select(
-        InboundMessage,
-        Contact,
-        ChannelConnection,
+        InboundMessage.data,
+        Contact.id.label("contact_id"),
+        Contact.channel_user_id,
+        Contact.phone,
+        Contact.name,
+        Contact.locale,
+        ChannelConnection.id.label("channel_id"),
+        ChannelConnection.channel,
+        ChannelConnection.shop_connection_id,
         select(ChatReply.id).where(ChatReply.inbound_message_id == InboundMessage.id).exists().label("answered"),
     )
     .join(Contact, Contact.id == InboundMessage.contact_id)
@@ -83,17 +90,16 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         found = session.execute(_MESSAGE, {"inbound_id": inbound_id}).first()
         if found is None:
             return
-        row, contact_row, channel_row, answered = found
-        if answered:
+        if found.answered:
             return
-        message = from_json(row.data)
+        message = from_json(found.data)
         if _is_consent_message(message):
             return  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
         if isinstance(message, model.DeliveryStatus):
             return
-        conversation = state.acquire_and_load(session, contact_row.id, settings.contact_lock_seconds)
+        conversation = state.acquire_and_load(session, found.contact_id, settings.contact_lock_seconds)
     if conversation is None:
-        raise Retry(0.2, f"contact {contact_row.id} is busy with another message")
+        raise Retry(0.2, f"contact {found.contact_id} is busy with another message")
     saved = False
     try:
         if conversation.handled(inbound_id):
@@ -105,19 +111,19 @@ def handle(rt: Runtime, inbound_id: int) -> None:
             saved = True
             return
         contact = model.Contact(
-            channel=channel_row.channel,
-            channel_user_id=contact_row.channel_user_id,
-            phone=contact_row.phone,
-            name=contact_row.name or "",
-            locale=contact_row.locale,
+            channel=found.channel,
+            channel_user_id=found.channel_user_id,
+            phone=found.phone,
+            name=found.name or "",
+            locale=found.locale,
         )
-        language = language_of(contact_row.locale) or conversation.language or settings.default_language
+        language = language_of(found.locale) or conversation.language or settings.default_language
         ctx = ChatContext(
             runtime=rt,
-            channel_connection_id=channel_row.id,
-            shop_connection_id=channel_row.shop_connection_id,
-            channel=channel_row.channel,
-            contact_id=contact_row.id,
+            channel_connection_id=found.channel_id,
+            shop_connection_id=found.shop_connection_id,
+            channel=found.channel,
+            contact_id=found.contact_id,
             contact=contact,
             inbound_id=inbound_id,
             message=message,
@@ -127,7 +133,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         _detect_language(ctx)
         was_silent = conversation.silent()
         replies = dispatch(ctx)
-        adapter = rt.connections.channel_adapter(channel_row.id)
+        adapter = rt.connections.channel_adapter(found.channel_id)
         fitted = [part for reply in replies for part in fit(adapter, reply)]
         conversation.mark_handled(inbound_id)
         # ONE transaction: what the answer recorded (an order's outcome, an opt-in), the state with the lease given
@@ -140,9 +146,9 @@ def handle(rt: Runtime, inbound_id: int) -> None:
                 rt,
                 session,
                 inbound_id=inbound_id,
-                channel_connection_id=channel_row.id,
-                contact_id=contact_row.id,
-                recipient=contact_row.channel_user_id,
+                channel_connection_id=found.channel_id,
+                contact_id=found.contact_id,
+                recipient=found.channel_user_id,
                 replies=fitted,
             )
             if conversation.silent() and not was_silent:
@@ -153,7 +159,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         rt.queue.notify()
     finally:
         if not saved:
-            state.release(rt, contact_row.id)
+            state.release(rt, found.contact_id)
 
 
 def _is_consent_message(message: model.Inbound) -> bool:

@@ -14,7 +14,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from connector import model
@@ -35,6 +35,9 @@ _LAST_LIMIT = 10_000
 _last_lock = threading.Lock()
 
 
+_REPLIES = ChatReply.__table__
+
+
 def key(inbound_id: int, seq: int) -> str:
     """The outbox idempotency key of reply ``seq`` to inbound message ``inbound_id``."""
     return f"chat:{inbound_id}:{seq}"
@@ -52,20 +55,36 @@ def store(
 ) -> int | None:
     """Write ``replies`` for ``inbound_id`` and queue the first, inside the caller's transaction. Returns the
     outbox row of the first reply when it was queued now."""
-    rows = [
-        ChatReply(
-            inbound_message_id=inbound_id,
-            seq=seq,
-            channel_connection_id=channel_connection_id,
-            contact_id=contact_id,
-            recipient=recipient,
-            payload=to_json(reply),
-        )
-        for seq, reply in enumerate(replies)
-    ]
-    session.add_all(rows)
-    session.flush()
-    return _queue(rt, session, inbound_id, 0, rows[0], replies[0]) if replies else None
+    if not replies:
+        return None
+    # The first reply enters the outbox first, so every reply row goes in with one INSERT (no ORM objects to flush,
+    # no UPDATE to note the outbox row afterwards).
+    first = queue_message(
+        rt,
+        channel_connection_id=channel_connection_id,
+        recipient=recipient,
+        message=replies[0],
+        kind=KIND,
+        idempotency_key=key(inbound_id, 0),
+        contact_id=contact_id,
+        session=session,
+    )
+    session.execute(
+        insert(_REPLIES),
+        [
+            {
+                "inbound_message_id": inbound_id,
+                "seq": seq,
+                "channel_connection_id": channel_connection_id,
+                "contact_id": contact_id,
+                "recipient": recipient,
+                "payload": to_json(reply),
+                "outbound_message_id": first if seq == 0 else None,
+            }
+            for seq, reply in enumerate(replies)
+        ],
+    )
+    return first
 
 
 def remember_last(rt: Runtime, outbound_id: int) -> None:

@@ -48,12 +48,14 @@ def _check_at_startup(rt: Runtime) -> None:
 def connector_inbound_message(channel_connection_id: int, message: Inbound, runtime: Runtime) -> None:
     """Enqueue ``conversation.handle`` for the stored message, so the worker answers it (once per message)."""
     from connector.db.models import InboundMessage
+    from connector.webhooks.processing import stored_inbound_id
 
     rt = runtime
     if not rt.config.chat.enabled:
         return
     with rt.db.session() as session:
-        inbound_id = session.scalar(
+        # The webhook processing that stored the message knows its row id; anyone else firing the hook does not.
+        inbound_id = stored_inbound_id(channel_connection_id, message.message_id) or session.scalar(
             select(InboundMessage.id).where(
                 InboundMessage.channel_connection_id == channel_connection_id,
                 InboundMessage.message_id == message.message_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -121,27 +121,37 @@ _STATE_COLUMNS = (
 )
 
 
+#: Take a free (or expired) lease and read the state: one statement, built once.
+_ACQUIRE = (
+    update(_STATE)
+    .where(
+        _STATE.c.contact_id == bindparam("b_contact_id"),
+        or_(
+            _STATE.c.locked_until.is_(None),
+            _STATE.c.locked_until < bindparam("b_now", type_=_STATE.c.locked_until.type),
+        ),
+    )
+    .values(locked_until=bindparam("b_until", type_=_STATE.c.locked_until.type))
+    .returning(*(_STATE.c[name] for name in _STATE_COLUMNS))
+)
+
+
 def acquire_and_load(session: Session, contact_id: int, owner_seconds: int) -> Conversation | None:
     """Take the contact's lease and load its conversation in one statement (creating the state row on first
     contact), inside the caller's transaction; ``None`` when someone else holds the lease."""
     now = datetime.now(UTC)
-    statement = (
-        update(_STATE)
-        .where(
-            _STATE.c.contact_id == contact_id,
-            or_(_STATE.c.locked_until.is_(None), _STATE.c.locked_until < now),
-        )
-        .values(locked_until=now + timedelta(seconds=owner_seconds))
-        .returning(*(_STATE.c[name] for name in _STATE_COLUMNS))
-    )
-    row = session.execute(statement).first()
+    until = now + timedelta(seconds=owner_seconds)
+    row = session.execute(_ACQUIRE, {"b_contact_id": contact_id, "b_now": now, "b_until": until}).first()
     if row is None:
-        if session.scalar(select(_STATE.c.id).where(_STATE.c.contact_id == contact_id)) is not None:
-            return None  # leased by another message of this contact
-        ensure_row(session, contact_id)
-        row = session.execute(statement).first()
-        if row is None:
-            return None
+        # No row, or a row leased by another message of this contact: creating it already leased tells which.
+        try:
+            with session.begin_nested():
+                session.execute(
+                    insert(_STATE).values(contact_id=contact_id, data={}, verified_orders=[], locked_until=until)
+                )
+        except IntegrityError:
+            return None  # leased by another message of this contact (or created by it just now)
+        return Conversation(contact_id=contact_id)
     values = row._mapping
     return Conversation(
         contact_id=contact_id,
@@ -190,24 +200,26 @@ def load_in(session: Session, contact_id: int) -> Conversation:
     )
 
 
+#: The state written back, the lease kept or given back: statements built once (bound per call by column name).
+_SAVE = update(_STATE).where(_STATE.c.contact_id == bindparam("b_contact_id"))
+
+
 def save(session: Session, conversation: Conversation, inbound_id: int, *, release: bool = False) -> None:
     """Write ``conversation`` back, marking ``inbound_id`` as answered (inside the caller's transaction); with
     ``release``, the contact's lease is given back in the same statement."""
-    extra: dict[str, Any] = {"locked_until": None} if release else {}
-    session.execute(
-        update(ConversationState)
-        .where(ConversationState.contact_id == conversation.contact_id)
-        .values(
-            language=conversation.language,
-            flow=conversation.flow,
-            step=conversation.step,
-            data=conversation.data,
-            flow_expires_at=conversation.flow_expires_at,
-            address=conversation.address,
-            verified_orders=conversation.verified_orders,
-            last_inbound_id=max(inbound_id, conversation.last_inbound_id or 0),
-            silent_until=conversation.silent_until,
-            updated_at=datetime.now(UTC),
-            **extra,
-        )
-    )
+    values: dict[str, Any] = {
+        "b_contact_id": conversation.contact_id,
+        "language": conversation.language,
+        "flow": conversation.flow,
+        "step": conversation.step,
+        "data": conversation.data,
+        "flow_expires_at": conversation.flow_expires_at,
+        "address": conversation.address,
+        "verified_orders": conversation.verified_orders,
+        "last_inbound_id": max(inbound_id, conversation.last_inbound_id or 0),
+        "silent_until": conversation.silent_until,
+        "updated_at": datetime.now(UTC),
+    }
+    if release:
+        values["locked_until"] = None
+    session.execute(_SAVE, values)

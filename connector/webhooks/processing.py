@@ -7,31 +7,53 @@ inbound messages (once per message id) and update the outbox from delivery statu
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
 from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
-from connector.db.models import ShopConnection, WebhookEvent
+from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.model import ShopEvent, ShopEventKind
+from connector.serialization import to_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connector.runtime import Runtime
     from connector.work.registry import TaskContext, TaskRegistry
 
 log = logging.getLogger(__name__)
 
 
+_EVENTS = WebhookEvent.__table__
+_MESSAGES = InboundMessage.__table__
+_STORE_MESSAGE = insert(_MESSAGES)
+
+#: What processing needs of a stored delivery: plain columns (no ORM object), one statement built once.
+_EVENT = select(
+    _EVENTS.c.status,
+    _EVENTS.c.connection_kind,
+    _EVENTS.c.connection_id,
+    _EVENTS.c.method,
+    _EVENTS.c.url,
+    _EVENTS.c.headers,
+    _EVENTS.c.query,
+    _EVENTS.c.body,
+).where(_EVENTS.c.id == bindparam("event_id"))
+
+
 def _process(ctx: TaskContext, event_id: int) -> None:
     rt = ctx.runtime
     with rt.db.session() as session:
-        event = session.get(WebhookEvent, event_id)
-        if event is None or event.status == "processed":
-            return  # a second run of this task after a crash: already done
+        event = session.execute(_EVENT, {"event_id": event_id}).first()
+    if event is None or event.status == "processed":
+        return  # a second run of this task after a crash: already done
     raw = WebhookRequest(
         method=event.method,
         url=event.url,
@@ -39,26 +61,73 @@ def _process(ctx: TaskContext, event_id: int) -> None:
         query=event.query,
         body=event.body,
     )
-    ref = rt.connections.ref(event.connection_kind, event.connection_id)
-    if event.connection_kind == "shop":
-        adapter = rt.connections.shop_adapter(event.connection_id)
-    else:
-        adapter = rt.connections.channel_adapter(event.connection_id)
+    kind, connection_id = event.connection_kind, event.connection_id
+    ref = rt.connections.ref(kind, connection_id)
+    adapter = (
+        rt.connections.shop_adapter(connection_id) if kind == "shop" else rt.connections.channel_adapter(connection_id)
+    )
     parsed = rt.plugins.parse_webhook(ref, raw) or adapter.parse_webhook(raw)
-    if event.connection_kind == "shop":
-        handle_shop_events(rt, event.connection_id, parsed.events)
-    else:
+    processed = update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="processed", error=None)
+    if kind == "shop":
+        handle_shop_events(rt, connection_id, parsed.events)
+        with rt.db.session() as session:
+            session.execute(processed.values(processed_at=datetime.now(UTC)))
+        return
+    # A channel event: its contacts, messages and statuses, and the event marked processed, in ONE transaction
+    # (on SQLite each one queues for the write lock); then connector_inbound_message for each new message.
+    stored: list[tuple[model.Inbound, int]] = []
+    with rt.db.session() as session:
         for item in parsed.events:
             if isinstance(item, model.DeliveryStatus):
-                inbound.apply_delivery_status(rt, event.connection_id, item)
+                inbound.apply_delivery_status(rt, connection_id, item, session=session)
             elif isinstance(item, model.Inbound):
-                inbound.receive(rt, event.connection_id, item)
-    with rt.db.session() as session:
-        session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == event_id)
-            .values(status="processed", processed_at=datetime.now(UTC), error=None)
-        )
+                inbound_id = _store_inbound(session, connection_id, item)
+                if inbound_id is not None:
+                    stored.append((item, inbound_id))
+        session.execute(processed.values(processed_at=datetime.now(UTC)))
+    for message, inbound_id in stored:
+        _stored.ids = (connection_id, message.message_id, inbound_id)
+        try:
+            rt.plugins.inbound_message(rt, connection_id, message)
+        finally:
+            _stored.ids = None
+
+
+#: The message whose ``connector_inbound_message`` hook runs in this thread, with its row id (see
+#: :func:`stored_inbound_id`).
+_stored = threading.local()
+
+
+def stored_inbound_id(channel_connection_id: int, message_id: str) -> int | None:
+    """The ``inbound_messages`` row id of the message whose ``connector_inbound_message`` hook this thread is
+    running, when this module stored it; ``None`` otherwise (the hook implementation looks it up)."""
+    ids = getattr(_stored, "ids", None)
+    if ids is not None and ids[0] == channel_connection_id and ids[1] == message_id:
+        return ids[2]
+    return None
+
+
+def _store_inbound(session: Session, channel_id: int, message: model.Inbound) -> int | None:
+    """Store a customer message and its contact (as :func:`connector.chat.inbound.receive`, inside the caller's
+    transaction): the new row's id, or ``None`` when the channel delivered it before."""
+    received = message.timestamp or datetime.now(UTC)
+    # The contact exactly as receive() upserts it (one source of truth for names, locale and the 24-hour window).
+    contact_id = inbound._upsert_contact(session, channel_id, message.sender, received)
+    try:
+        with session.begin_nested():
+            return session.execute(
+                _STORE_MESSAGE,
+                {
+                    "channel_connection_id": channel_id,
+                    "contact_id": contact_id,
+                    "message_id": message.message_id,
+                    "type": type(message).__name__,
+                    "data": to_json(message),
+                    "received_at": received,
+                },
+            ).inserted_primary_key[0]
+    except IntegrityError:
+        return None  # the channel redelivered it
 
 
 def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> None:
@@ -74,6 +143,7 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)
             with rt.db.session() as session:
                 session.execute(update(ShopConnection).where(ShopConnection.id == shop_id).values(enabled=False))
+            rt.connections.invalidate("shop", shop_id)
     if catalog_ids:
         rt.queue.enqueue(
             "catalog.sync",

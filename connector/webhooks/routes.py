@@ -14,14 +14,11 @@ applying fail, the savepoint is rolled back and the event is stored for the work
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
@@ -42,32 +39,20 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
-
-#: How long a connection's ref and adapter are reused between webhooks. On SQLite every transaction, reads too,
-#: takes the write lock, so two reads per webhook would queue behind the worker's writes on every delivery.
-CONNECTION_TTL = 1.0
-
-_connections: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], tuple[float, ConnectionRef, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-_connections_lock = threading.Lock()
+_EVENTS = WebhookEvent.__table__
+#: The INSERT of a delivery, built once (its values are bound per call).
+_STORE = insert(_EVENTS)
 
 
 def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: int) -> tuple[ConnectionRef, Any]:
-    """The connection's ref and adapter, read at most once per :data:`CONNECTION_TTL` per process (a settings
-    change or a deleted connection takes effect within that time). Raises :class:`NotFound`."""
-    now = time.monotonic()
-    with _connections_lock:
-        cache = _connections.setdefault(rt, {})
-        hit = cache.get((kind, connection_id))
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
+    """The connection's ref and adapter. The connection service reads its row at most once per
+    :data:`connector.connections.ROW_TTL` (on SQLite every transaction, reads too, takes the write lock, so a read
+    per webhook would queue behind the worker's writes on every delivery); a deletion takes effect at once.
+    Raises :class:`NotFound`."""
     ref = rt.connections.ref(kind, connection_id)
     adapter = (
         rt.connections.shop_adapter(connection_id) if kind == "shop" else rt.connections.channel_adapter(connection_id)
     )
-    with _connections_lock:
-        cache[(kind, connection_id)] = (now + CONNECTION_TTL, ref, adapter)
     return ref, adapter
 
 
@@ -116,66 +101,62 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         log.info("webhook for %s %s malformed: %r", kind, connection_id, exc)
         return _error(400, f"malformed payload: {type(exc).__name__}: {exc}")
 
-    event = WebhookEvent(
+    delivery_id = parsed.delivery_id[:255]
+    statuses_only = (
+        kind == "channel"
+        and bool(parsed.events)
+        and all(isinstance(item, model.DeliveryStatus) for item in parsed.events)
+    )
+    now = datetime.now(UTC)
+    # A plain INSERT (no ORM object to track, no statement to build); a status-only delivery goes in as processed,
+    # its statuses applied in the same transaction.
+    store = dict(
         connection_kind=kind,
         connection_id=connection_id,
         adapter=adapter_name,
-        delivery_id=parsed.delivery_id[:255],
+        delivery_id=delivery_id,
         topic=parsed.topic[:255],
         method=raw.method,
         url=raw.url,
         headers=dict(raw.headers.items()),
         query=dict(raw.query),
         body=raw.body,
-    )
-    statuses_only = (
-        kind == "channel"
-        and bool(parsed.events)
-        and all(isinstance(item, model.DeliveryStatus) for item in parsed.events)
+        status="processed" if statuses_only else "received",
+        received_at=now,
+        processed_at=now if statuses_only else None,
     )
     queued = True
     try:
         with rt.db.session() as session:
-            session.add(event)
-            session.flush()
-            if statuses_only and _apply_statuses(rt, session, event, parsed.events):
+            event_id = session.execute(_STORE, store).inserted_primary_key[0]
+            if statuses_only and _apply_statuses(session, event_id, connection_id, parsed.events):
                 queued = False
             else:
-                rt.queue.enqueue("webhook.process", {"event_id": event.id}, session=session, priority=10)
+                rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=10)
     except IntegrityError:
+        same = (
+            (_EVENTS.c.connection_kind == kind)
+            & (_EVENTS.c.connection_id == connection_id)
+            & (_EVENTS.c.delivery_id == delivery_id)
+        )
         with rt.db.session() as session:
-            session.execute(
-                update(WebhookEvent)
-                .where(
-                    WebhookEvent.connection_kind == kind,
-                    WebhookEvent.connection_id == connection_id,
-                    WebhookEvent.delivery_id == event.delivery_id,
-                )
-                .values(duplicates=WebhookEvent.duplicates + 1)
-            )
-            first = session.scalar(
-                select(WebhookEvent.id).where(
-                    WebhookEvent.connection_kind == kind,
-                    WebhookEvent.connection_id == connection_id,
-                    WebhookEvent.delivery_id == event.delivery_id,
-                )
-            )
+            session.execute(update(_EVENTS).where(same).values(duplicates=_EVENTS.c.duplicates + 1))
+            first = session.scalar(select(_EVENTS.c.id).where(same))
         return jsonify({"status": "duplicate", "id": first}), 200
     if queued:
         rt.queue.notify()
-    return jsonify({"status": "accepted", "id": event.id}), 200
+    return jsonify({"status": "accepted", "id": event_id}), 200
 
 
-def _apply_statuses(rt: Runtime, session: Session, event: WebhookEvent, statuses: list[Any]) -> bool:
-    """Apply a status-only delivery in the transaction that stores it. False (nothing applied: its savepoint is
-    rolled back) when applying fails; the worker then processes the event as any other."""
+def _apply_statuses(session: Session, event_id: int, channel_id: int, statuses: list[Any]) -> bool:
+    """Apply a status-only delivery (stored as processed) in the transaction that stores it. False (nothing applied:
+    its savepoint is rolled back, the event is marked received again) when applying fails; the worker then processes
+    the event as any other."""
     try:
         with session.begin_nested():
-            apply_delivery_statuses(session, event.connection_id, statuses)
-            event.status, event.processed_at = "processed", datetime.now(UTC)
-            session.flush()
+            apply_delivery_statuses(session, channel_id, statuses)
     except Exception:
-        log.exception("webhook %s: applying its statuses failed; the worker will process it", event.id)
-        event.status, event.processed_at = "received", None
+        log.exception("webhook %s: applying its statuses failed; the worker will process it", event_id)
+        session.execute(update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="received", processed_at=None))
         return False
     return True
