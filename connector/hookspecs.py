@@ -236,7 +236,10 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound, runt
     """A customer message arrived on a channel (text, reply, cart, location, ...).
 
     Called by the worker once per message id, however often the channel redelivers it; every
-    implementation is called (results ignored).
+    implementation is called (results ignored). The message is stored before the hook runs; if the
+    worker dies or an implementation raises before the webhook's task is done, the task's next run
+    calls the hook again for the same message, so nothing a customer wrote goes unanswered. Make what
+    you do safe to repeat: e.g. enqueue work with an idempotency key made from ``message.message_id``.
 
     :param channel_connection_id: the channel connection that received it.
     :param message: the canonical inbound message.

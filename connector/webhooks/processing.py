@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
@@ -24,6 +24,7 @@ from connector.serialization import to_json
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+    from sqlalchemy.sql.dml import Update
 
     from connector.runtime import Runtime
     from connector.work.registry import TaskContext, TaskRegistry
@@ -52,8 +53,14 @@ def _process(ctx: TaskContext, event_id: int) -> None:
     rt = ctx.runtime
     with rt.db.session() as session:
         event = session.execute(_EVENT, {"event_id": event_id}).first()
-    if event is None or event.status == "processed":
-        return  # a second run of this task after a crash: already done
+    if event is None:
+        return
+    # Processed, yet its task runs again: an earlier run stored everything and then died, or a hook raised, before
+    # the task was done. The customer messages' hooks may not have run: run them again (below). Once per message
+    # id is what hook implementations dedupe on (the conversation enqueues with an idempotency key).
+    rerun = event.status == "processed"
+    if rerun and (event.connection_kind != "channel" or ctx.task.attempts <= 1):
+        return
     raw = WebhookRequest(
         method=event.method,
         url=event.url,
@@ -75,9 +82,26 @@ def _process(ctx: TaskContext, event_id: int) -> None:
         return
     # A channel event: its contacts, messages and statuses, and the event marked processed, in ONE transaction
     # (on SQLite each one queues for the write lock); then connector_inbound_message for each new message.
+    if rerun:
+        stored = _stored_earlier(rt, connection_id, [item for item in parsed.events if isinstance(item, model.Inbound)])
+    else:
+        stored = _store_channel_events(rt, connection_id, parsed.events, processed)
+    for message, inbound_id in stored:
+        _stored.ids = (connection_id, message.message_id, inbound_id)
+        try:
+            rt.plugins.inbound_message(rt, connection_id, message)
+        finally:
+            _stored.ids = None
+
+
+def _store_channel_events(
+    rt: Runtime, connection_id: int, events: list[Any], processed: Update
+) -> list[tuple[model.Inbound, int]]:
+    """Contacts, messages and statuses, and the event marked processed (``processed``), in one transaction:
+    the messages stored now, with their row ids."""
     stored: list[tuple[model.Inbound, int]] = []
     with rt.db.session() as session:
-        for item in parsed.events:
+        for item in events:
             if isinstance(item, model.DeliveryStatus):
                 inbound.apply_delivery_status(rt, connection_id, item, session=session)
             elif isinstance(item, model.Inbound):
@@ -85,12 +109,22 @@ def _process(ctx: TaskContext, event_id: int) -> None:
                 if inbound_id is not None:
                     stored.append((item, inbound_id))
         session.execute(processed.values(processed_at=datetime.now(UTC)))
-    for message, inbound_id in stored:
-        _stored.ids = (connection_id, message.message_id, inbound_id)
-        try:
-            rt.plugins.inbound_message(rt, connection_id, message)
-        finally:
-            _stored.ids = None
+    return stored
+
+
+def _stored_earlier(rt: Runtime, connection_id: int, messages: list[model.Inbound]) -> list[tuple[model.Inbound, int]]:
+    """The customer messages of an event stored by an earlier run, with their row ids."""
+    if not messages:
+        return []
+    with rt.db.session() as session:
+        found = session.execute(
+            select(InboundMessage.message_id, InboundMessage.id).where(
+                InboundMessage.channel_connection_id == connection_id,
+                InboundMessage.message_id.in_([m.message_id for m in messages]),
+            )
+        )
+        ids = {message_id: row_id for message_id, row_id in found}
+    return [(message, ids[message.message_id]) for message in messages if message.message_id in ids]
 
 
 #: The message whose ``connector_inbound_message`` hook runs in this thread, with its row id (see
@@ -158,8 +192,17 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
 
 
 def _mark_failed(ctx: TaskContext, event_id: int, error: str) -> None:
+    """Record the error; an event already stored and processed stays ``processed`` (only a hook failed: the task's
+    next run fires the hooks again)."""
     with ctx.runtime.db.session() as session:
-        session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(status="failed", error=error))
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .values(
+                status=case((WebhookEvent.status == "processed", "processed"), else_="failed"),
+                error=error,
+            )
+        )
 
 
 def _process_task(ctx: TaskContext, event_id: int) -> None:
