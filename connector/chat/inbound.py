@@ -37,10 +37,11 @@ STATUS_WEBHOOK = "status webhook"
 def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
     """The contact's id, creating it on first contact; updates name, phone and the 24-hour window start."""
     with rt.db.session() as session:
-        return _upsert_contact(session, channel_id, person, inbound_at)
+        return upsert_contact_in(session, channel_id, person, inbound_at)
 
 
-def _upsert_contact(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
+def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
+    """:func:`upsert_contact` inside the caller's transaction (e.g. with the message that came in)."""
     contact = session.scalar(
         select(Contact).where(
             Contact.channel_connection_id == channel_id, Contact.channel_user_id == person.channel_user_id
@@ -63,7 +64,7 @@ def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
     received = message.timestamp or datetime.now(UTC)
     # The contact and the message in one transaction (each one on SQLite waits for the write lock).
     with rt.db.session() as session:
-        contact_id = _upsert_contact(session, channel_id, message.sender, received)
+        contact_id = upsert_contact_in(session, channel_id, message.sender, received)
         try:
             with session.begin_nested():
                 session.add(

@@ -146,7 +146,7 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     transaction): the new row's id, or ``None`` when the channel delivered it before."""
     received = message.timestamp or datetime.now(UTC)
     # The contact exactly as receive() upserts it (one source of truth for names, locale and the 24-hour window).
-    contact_id = inbound._upsert_contact(session, channel_id, message.sender, received)
+    contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
             return session.execute(
