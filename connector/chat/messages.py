@@ -227,6 +227,22 @@ def _webhooks_pending(session: Session, channel_id: int) -> bool:
     )
 
 
+def _webhooks_since(session: Session, channel_id: int, since: datetime) -> bool:
+    """True when the channel delivered a webhook (statuses or messages) since ``since``: its stream is alive."""
+    return (
+        session.scalar(
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.connection_kind == "channel",
+                WebhookEvent.connection_id == channel_id,
+                WebhookEvent.received_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _in_doubt(rt: Runtime, message_id: int) -> bool:
     """True for a row left ``sending``/``unknown`` without the channel's message id: it may or may not have left."""
     with rt.db.session() as session:
@@ -256,14 +272,21 @@ def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
             wait = grace
         else:
             waited = (now - row.updated_at).total_seconds()
-            # Without a later message's status to go by, wait ten grace periods before deciding it never left;
-            # while the channel still owes the status of a message it accepted after this one, its status
-            # stream is behind and will pass this row in order: wait for that (up to a hundred grace periods).
+            # Without a later message's status to go by, wait ten grace periods before deciding it never left.
+            # While the channel still owes the status of a message it accepted after this one and its webhooks
+            # keep coming, its status stream is behind and will pass this row: wait for that, however far behind
+            # it is (a fan-out can outpace it by minutes), up to a thousand grace periods (about Meta's week of
+            # webhook retries with the default grace). Giving up earlier is what resent messages that had left.
             passed = row.sent_at is not None and _stream_passed(session, row)
-            behind = not passed and row.sent_at is not None and _accepted_later(session, row)
+            behind = (
+                not passed
+                and row.sent_at is not None
+                and _accepted_later(session, row)
+                and _webhooks_since(session, row.channel_connection_id, now - timedelta(seconds=10 * grace))
+            )
             if waited < grace or _webhooks_pending(session, row.channel_connection_id):
                 wait = max(1.0, grace - waited)
-            elif not passed and waited < (100 if behind else 10) * grace:
+            elif not passed and waited < (1000 if behind else 10) * grace:
                 wait = max(1.0, grace)
             else:
                 session.execute(

@@ -10,17 +10,18 @@ sandbox never accepted are sent again. The count comes from the Graph sandbox's 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bench import _fanout_harness as harness
-from connector.db.models import Contact, OutboundMessage
+from connector.db.models import Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import OutboxEvent
 from connector.notify.outbox import queue_notification
 from connector.sandbox.base import Sandbox
-from tests.conftest import wait_for
+from tests.conftest import Stack, wait_for
 from tests.notify.conftest import StackFactory, customer, rows
 
 SUBSCRIBERS = 400
@@ -154,3 +155,71 @@ def test_a_status_is_matched_to_exactly_its_row_by_the_callback_data_not_to_an_o
     assert (found[older].status, found[older].channel_message_id) == ("sending", None)
     [sent] = [m for m in stack.graph.messages_to(phone) if m["type"] == "text" and "order 2" in m["text"]["body"]]
     assert sent["biz_opaque_callback_data"] == str(newer)
+
+
+def received_webhooks(stack: Stack) -> int:
+    with stack.runtime.db.session() as session:
+        return session.scalar(select(func.count()).select_from(WebhookEvent)) or 0
+
+
+def test_a_send_in_doubt_waits_for_a_status_stream_that_is_behind_and_is_resent_once_it_falls_silent(
+    notify_stack: StackFactory,
+) -> None:
+    """A fan-out can outpace the channel's status webhooks by minutes. A row left in doubt must not be resent
+    while the channel still owes the status of a message it accepted later and its webhooks keep coming (the
+    status may yet prove this one left: resending it duplicated messages), however many grace periods that takes;
+    once the channel falls silent, the row is sent (once)."""
+    grace = 0.5
+    stack = notify_stack(
+        templates={"order_delivered": {"en": "order_delivered"}}, pair_limit=100, unknown_grace_seconds=grace
+    )
+    stack.graph.add_template("order_delivered", "Hi {{1}}, your order {{2}} has been delivered.")
+    rt = stack.runtime
+    rt.config.chat.enabled = False  # the chatty customer's messages get no replies (their statuses would pass the row)
+    doubtful, later, chatty = "4915199990011", "4915199990012", "4915199990013"
+    claimed = datetime.now(UTC) - timedelta(seconds=150 * grace)  # in doubt for 150 grace periods already
+    ids = {}
+    contacts = {phone: customer(stack, phone) for phone in (doubtful, later)}
+    # The channel's webhooks are coming (a customer chatting) when the row's task first runs.
+    stack.graph.customer_text(None, chatty, "hello")
+    wait_for(lambda: received_webhooks(stack) > 0)
+    with rt.db.session() as session:
+        for phone in (doubtful, later):
+            contact = session.get(Contact, contacts[phone])
+            assert contact is not None
+            ids[phone] = queue_notification(
+                rt, session, contact=contact, kind="order_delivered", purpose="utility",
+                variables={"name": "Erika", "number": phone[-4:]},
+                idempotency_key=f"test:behind:{phone}", send_task=False,
+            )  # fmt: skip
+        # What a SIGKILL between the claim and the channel's answer leaves behind, its grace long over ...
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == ids[doubtful])
+            .values(status="unknown", sent_at=claimed, updated_at=claimed, attempts=1)
+        )
+        # ... and a message the channel accepted two seconds after it, whose status has not come yet.
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == ids[later])
+            .values(status="sent", sent_at=claimed + timedelta(seconds=2), channel_message_id="wamid.later")
+        )
+        rt.queue.enqueue(
+            "message.send",
+            {"message_id": ids[doubtful], "channel_connection_id": stack.channel_id, "recipient": doubtful},
+            session=session,
+        )
+    rt.queue.notify()
+
+    def status() -> str:
+        [row] = rows(stack, id=ids[doubtful])
+        return row.status
+
+    # The channel's webhooks keep coming (a customer chatting): the row keeps waiting, its task re-running.
+    for n in range(12):
+        stack.graph.customer_text(None, chatty, f"message {n}")
+        time.sleep(0.4)
+        assert status() == "unknown" and stack.graph.messages_to(doubtful) == []
+    # Silence: after ten grace periods without a webhook, the row is sent, once.
+    wait_for(lambda: status() in ("sent", "delivered", "read"), timeout=30)
+    assert len(stack.graph.messages_to(doubtful)) == 1
