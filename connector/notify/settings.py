@@ -99,8 +99,10 @@ class NotifySettings(BaseModel):
     reconcile_interval_minutes: int = Field(30, ge=1)
     #: Orders older than this are no longer polled.
     reconcile_max_age_days: int = Field(30, ge=1)
-    #: A send whose outcome is unknown (the process died mid-send) is sent again only if no status webhook
-    #: settled it within this many seconds and every channel webhook received so far has been processed.
+    #: A send whose outcome is unknown (the process died mid-send) waits for the channel's status webhooks:
+    #: it is sent again once every webhook received is processed and either a status came for a message sent
+    #: after it (the stream passed it) or none settled it within 10x this many seconds; while the channel's
+    #: webhooks keep coming but still owe a later message's status, it waits up to 1,000x this.
     unknown_grace_seconds: float = Field(600.0, ge=0)
     #: How many times a refused send is retried before it is marked failed.
     max_send_attempts: int = Field(8, ge=1)
