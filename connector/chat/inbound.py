@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import model
-from connector.db.models import Contact, InboundMessage, OutboundMessage
-from connector.serialization import to_json
+from connector.db.models import Contact, OutboundMessage
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -57,33 +55,6 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
         contact.last_inbound_at = inbound_at
     session.flush()
     return contact.id
-
-
-def receive(rt: Runtime, channel_id: int, message: model.Inbound) -> bool:
-    """Store a customer message and fire ``connector_inbound_message``. False if it was seen before."""
-    received = message.timestamp or datetime.now(UTC)
-    # The contact and the message in one transaction (each one on SQLite waits for the write lock).
-    with rt.db.session() as session:
-        contact_id = upsert_contact_in(session, channel_id, message.sender, received)
-        try:
-            with session.begin_nested():
-                session.add(
-                    InboundMessage(
-                        channel_connection_id=channel_id,
-                        contact_id=contact_id,
-                        message_id=message.message_id,
-                        type=type(message).__name__,
-                        data=to_json(message),
-                        received_at=received,
-                    )
-                )
-            stored = True
-        except IntegrityError:
-            stored = False  # the channel redelivered it
-    if not stored:
-        return False
-    rt.plugins.inbound_message(rt, channel_id, message)
-    return True
 
 
 def apply_delivery_status(

@@ -142,10 +142,10 @@ def stored_inbound_id(channel_connection_id: int, message_id: str) -> int | None
 
 
 def _store_inbound(session: Session, channel_id: int, message: model.Inbound) -> int | None:
-    """Store a customer message and its contact (as :func:`connector.chat.inbound.receive`, inside the caller's
-    transaction): the new row's id, or ``None`` when the channel delivered it before."""
+    """Store a customer message and its contact (inside the caller's transaction): the new row's id, or ``None``
+    when the channel delivered it before."""
     received = message.timestamp or datetime.now(UTC)
-    # The contact exactly as receive() upserts it (one source of truth for names, locale and the 24-hour window).
+    # The contact as every path upserts it (one source of truth for names, locale and the 24-hour window).
     contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
