@@ -199,6 +199,10 @@ class ConnectionService:
         assert isinstance(row, ChannelConnection)
         return self._adapter("channel", row, self.channel_adapter_class(row.channel))
 
+    def adapter(self, kind: Literal["shop", "channel"], connection_id: int) -> ShopAdapter | ChannelAdapter:
+        """:meth:`shop_adapter` or :meth:`channel_adapter`, by ``kind``."""
+        return self.shop_adapter(connection_id) if kind == "shop" else self.channel_adapter(connection_id)
+
     def ref(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionRef:
         """Which connection ``connection_id`` is (see :data:`ROW_TTL`). Raises :class:`NotFound`."""
         row = self._row(kind, connection_id)
@@ -208,7 +212,7 @@ class ConnectionService:
 
     def test(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionInfo:
         """Make one live call with the stored credentials. Raises :class:`ConnectionTestError` saying what to fix."""
-        adapter = self.shop_adapter(connection_id) if kind == "shop" else self.channel_adapter(connection_id)
+        adapter = self.adapter(kind, connection_id)
         try:
             return adapter.test_connection()
         except ConnectionTestError:

@@ -70,9 +70,7 @@ def _process(ctx: TaskContext, event_id: int) -> None:
     )
     kind, connection_id = event.connection_kind, event.connection_id
     ref = rt.connections.ref(kind, connection_id)
-    adapter = (
-        rt.connections.shop_adapter(connection_id) if kind == "shop" else rt.connections.channel_adapter(connection_id)
-    )
+    adapter = rt.connections.adapter(kind, connection_id)
     parsed = rt.plugins.parse_webhook(ref, raw) or adapter.parse_webhook(raw)
     processed = update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="processed", error=None)
     if kind == "shop":

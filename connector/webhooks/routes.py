@@ -49,11 +49,7 @@ def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: in
     :data:`connector.connections.ROW_TTL` (on SQLite every transaction, reads too, takes the write lock, so a read
     per webhook would queue behind the worker's writes on every delivery); a deletion takes effect at once.
     Raises :class:`NotFound`."""
-    ref = rt.connections.ref(kind, connection_id)
-    adapter = (
-        rt.connections.shop_adapter(connection_id) if kind == "shop" else rt.connections.channel_adapter(connection_id)
-    )
-    return ref, adapter
+    return rt.connections.ref(kind, connection_id), rt.connections.adapter(kind, connection_id)
 
 
 def _error(status: int, reason: str) -> tuple[Response, int]:
