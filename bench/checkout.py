@@ -37,25 +37,26 @@ def _cpu_seconds(process: psutil.Process) -> float:
 
 class _SqlCounter:
     """Counts the connector's SQL transactions and the statements sent to the driver (savepoints included) until
-    :meth:`stop`."""
+    :meth:`stop`. The listeners stay attached (SQLAlchemy's event lists must not change while the worker's threads
+    run through them); they just stop counting."""
 
     def __init__(self, engine: Any):
         from sqlalchemy import event
 
-        self.engine, self.transactions, self.statements = engine, 0, 0
-        self._event = event
+        self.transactions, self.statements, self.counting = 0, 0, True
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "before_cursor_execute", self._statement)
 
     def _begin(self, *_: Any) -> None:
-        self.transactions += 1
+        if self.counting:
+            self.transactions += 1
 
     def _statement(self, *_: Any) -> None:
-        self.statements += 1
+        if self.counting:
+            self.statements += 1
 
     def stop(self) -> None:
-        self._event.remove(self.engine, "begin", self._begin)
-        self._event.remove(self.engine, "before_cursor_execute", self._statement)
+        self.counting = False
 
 
 def main(argv: list[str]) -> int:

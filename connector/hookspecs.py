@@ -223,6 +223,9 @@ def connector_order_status_changed(shop_connection_id: int, order: Order, event:
     """A shop order was created or changed status, or one of its shipments moved.
 
     Every implementation is called (results ignored). Shipping notifications react to this hook.
+    The same change can be reported more than once (the shop retries or repeats webhooks, the reconcile job
+    polls, and a worker that died before marking the webhook processed handles it again): make what you do
+    safe to repeat, as the shipping notifications are (once per order and status).
 
     :param shop_connection_id: the shop connection.
     :param order: the order as the shop reports it now.

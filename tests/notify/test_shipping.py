@@ -116,3 +116,36 @@ def _inbound_seen(stack: object, phone: str) -> bool:
 def _number(stack: object, phone: str) -> str:
     [row] = [r for r in rows(stack, kind="order_shipped") if r.recipient == phone]  # type: ignore[arg-type]
     return str(row.notification["vars"]["number"])
+
+
+def test_a_shop_webhook_handled_again_after_a_crash_notifies_once(notify_stack: StackFactory) -> None:
+    """The worker handles a shop webhook, then dies before marking it processed: the task's next run handles the
+    same stored delivery again, and the customer still gets one shipping message."""
+    from sqlalchemy import update
+
+    from connector.db.models import WebhookEvent
+
+    stack = notify_stack()
+    customer(stack, PHONE)
+    order = place_order(stack, PHONE, "crash")
+    stack.shop.ship_order(order.external_id, company="DHL", number="777", url="https://dhl.example/t/777")
+    settled(stack, "order_shipped")
+    with stack.runtime.db.session() as session:
+        shipped = [
+            e.id for e in session.query(WebhookEvent).filter(WebhookEvent.connection_kind == "shop") if b"777" in e.body
+        ]
+        assert shipped
+        # What a crash between handling and the "processed" mark leaves behind: the delivery still "received",
+        # its task run again.
+        session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(shipped)).values(status="received"))
+        for event_id in shipped:
+            stack.runtime.queue.enqueue("webhook.process", {"event_id": event_id}, session=session)
+    stack.runtime.queue.notify()
+    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack), timeout=30)
+    with stack.runtime.db.session() as session:
+        again = session.query(WebhookEvent).filter(WebhookEvent.id.in_(shipped)).all()
+    assert {e.status for e in again} == {"processed"}
+
+    assert [r.kind for r in rows(stack, recipient=PHONE)] == ["order_shipped"]
+    sent = stack.graph.messages_to(PHONE)
+    assert len(sent) == 1 and "777" in str(sent[0])
