@@ -236,6 +236,8 @@ class WebhookEvent(Base):
     __table_args__ = (
         UniqueConstraint("connection_kind", "connection_id", "delivery_id"),
         Index("ix_webhook_events_received", "received_at"),
+        # The in-doubt rule's "has this channel delivered anything lately?" (connector.chat.messages).
+        Index("ix_webhook_events_connection_received", "connection_kind", "connection_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
