@@ -96,7 +96,12 @@ def queue_message(
         s.add(row)
         s.flush()
         record_event(s, row.id, "pending", f"{kind} queued")
-        args = {"message_id": row.id, "channel_connection_id": channel_connection_id, "recipient": recipient}
+        args = {
+            "message_id": row.id,
+            "channel_connection_id": channel_connection_id,
+            "recipient": recipient,
+            "fresh": True,  # queued with its row: its first run needs no in-doubt check (see _send_task)
+        }
         rt.queue.enqueue("message.send", args, session=s, priority=30)
         return row.id
 
@@ -444,7 +449,11 @@ def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMess
 
 
 def _send_task(
-    ctx: TaskContext, message_id: int, channel_connection_id: int | None = None, recipient: str | None = None
+    ctx: TaskContext,
+    message_id: int,
+    channel_connection_id: int | None = None,
+    recipient: str | None = None,
+    fresh: bool = False,
 ) -> None:
     rt = ctx.runtime
     state = sender_state(rt)
@@ -456,8 +465,10 @@ def _send_task(
             channel_connection_id, recipient = found.channel_connection_id, found.recipient
     # A row a dead process left in doubt is settled first, before it takes any tokens: while it waits for its
     # status webhook this task runs again and again, and each run must not count as a message to the recipient
-    # (ten runs would exhaust the recipient's pacing and strand the row).
-    if _in_doubt(rt, message_id) and not _settle_interrupted(rt, message_id):
+    # (ten runs would exhaust the recipient's pacing and strand the row). The first run of the task queued with a
+    # new row (``fresh``: every chat reply's) cannot find it in doubt, and skips the extra read; should it, _prepare
+    # below still refuses to send it.
+    if not (fresh and ctx.task.attempts == 1) and _in_doubt(rt, message_id) and not _settle_interrupted(rt, message_id):
         return
     wait = state.throughput.acquire(str(channel_connection_id), timeout=MAX_WAIT)
     if wait > 0:
