@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connector_shopify import mapping, queries, webhooks
-from connector_shopify.client import ShopifyGraphQL
+from connector_shopify import mapping, queries, scopes, webhooks
+from connector_shopify.client import AccessDenied, ShopifyGraphQL
 
 from connector import model
 from connector.adapters import (
@@ -137,8 +137,11 @@ class ShopifyAdapter(ShopAdapter):
         return self._shop
 
     def test_connection(self) -> ConnectionInfo:
+        """Read the shop and the token's access scopes in one call; fail naming every scope the connector lacks."""
         try:
-            shop = self.gql.execute(queries.SHOP)["shop"]
+            data = self.gql.execute(queries.SHOP)
+        except AccessDenied as exc:
+            raise ConnectionTestError(str(exc)) from exc
         except AuthenticationError as exc:
             raise ConnectionTestError(
                 "Shopify refused the Admin API access token. Copy the token (shpat_...) again from your custom app's "
@@ -153,10 +156,26 @@ class ShopifyAdapter(ShopAdapter):
             raise ConnectionTestError(
                 f"Could not reach Shopify at {self.shop_url}: {exc}. Check the shop URL and that the shop is online."
             ) from exc
+        shop = data["shop"]
+        granted = sorted(s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or [])
+        lacking = scopes.missing(granted)
+        if lacking:
+            raise ConnectionTestError(
+                f"The Shopify app's access token lacks {len(lacking)} access "
+                f"scope{'s' if len(lacking) > 1 else ''} the connector needs: "
+                f"{scopes.explain(lacking)}. In the Shopify admin open Settings > Apps and sales channels > "
+                "Develop apps > your app > Configuration, tick these Admin API scopes (a write_ scope includes its "
+                f"read_ scope), save, update the app's installation and test again. Granted now: "
+                f"{', '.join(granted) or 'none'}."
+            )
         return ConnectionInfo(
             name=shop["name"],
             currency=shop["currencyCode"],
-            details={"domain": shop["myshopifyDomain"], "api_version": self.settings.get("api_version")},
+            details={
+                "domain": shop["myshopifyDomain"],
+                "api_version": self.settings.get("api_version"),
+                "access_scopes": granted,
+            },
         )
 
     # ----------------------------------------------------------------- catalog
@@ -273,6 +292,12 @@ class ShopifyAdapter(ShopAdapter):
     def _bulk_variants(self) -> Iterator[model.Variant]:
         shop = self._shop_info()
         op = self._wait_bulk(self._start_bulk(queries.BULK_CATALOG))
+        if op["status"] != "COMPLETED" and op.get("errorCode") == "ACCESS_DENIED":
+            raise AccessDenied(
+                "Shopify denied the bulk catalog read (ACCESS_DENIED): the app's access token lacks read_products. "
+                "Grant it in the app's Admin API scopes and test the connection again.",
+                scopes=["read_products"],
+            )
         if op["status"] != "COMPLETED":
             raise PlatformError(f"Shopify bulk catalog read ended {op['status']} ({op.get('errorCode')})")
         if not op.get("url"):

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from connector_shopify import scopes
 
-from connector.errors import PlatformError, RateLimited
+from connector.errors import AuthenticationError, PlatformError, RateLimited
 from connector.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,36 @@ def _error_detail(response: requests.Response) -> str | None:
     except ValueError:
         return None
     return errors if isinstance(errors, str) else (str(errors) if errors else None)
+
+
+class AccessDenied(AuthenticationError):
+    """Shopify answered ``ACCESS_DENIED``: the app's token lacks an access scope. ``scopes`` names the missing ones."""
+
+    def __init__(self, message: str, *, scopes: list[str], status: int | None = None):
+        super().__init__(message, status=status, code="ACCESS_DENIED")
+        self.scopes = scopes
+
+
+def _access_denied(errors: list[Any], status: int) -> AccessDenied:
+    denied = [e for e in errors if isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "ACCESS_DENIED"]
+    # One entry per denied field; its requiredAccess may offer alternatives ("`a` access scope or `b` access scope").
+    needed: dict[str, list[str]] = {}
+    for error in denied:
+        text = (error.get("extensions") or {}).get("requiredAccess") or error.get("message", "")
+        alternatives = scopes.named_in(text)
+        if alternatives:
+            needed.setdefault(alternatives[0], alternatives[1:])
+    details = "; ".join(str(e.get("message")) for e in denied)
+    if needed:
+        named = ", ".join(f"{h} (or {' or '.join(alt)})" if alt else h for h, alt in needed.items())
+        fix = (
+            f"The app's access token lacks the access scope {named}: grant it in the app's Admin API scopes "
+            "(Shopify admin > Settings > Apps and sales channels > Develop apps), update the installation and "
+            "test the connection again."
+        )
+    else:
+        fix = "The app's access token lacks an access scope this call needs; check the app's Admin API scopes."
+    return AccessDenied(f"Shopify denied access ({details}). {fix}", scopes=list(needed), status=status)
 
 
 class ShopifyGraphQL:
@@ -91,7 +122,10 @@ class ShopifyGraphQL:
     def execute(
         self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True
     ) -> dict[str, Any]:
-        """Run ``query`` and return its ``data``; raise :class:`PlatformError` for GraphQL errors."""
+        """Run ``query`` and return its ``data``; raise :class:`PlatformError` for GraphQL errors.
+
+        A missing access scope (``ACCESS_DENIED``) raises :class:`AccessDenied` naming the scope; it is never retried.
+        """
         payload = {"query": query, "variables": variables or {}}
         for _ in range(self.max_throttle_retries + 1):
             self._wait_for(self._costs.get(query, DEFAULT_COST))
@@ -109,6 +143,8 @@ class ShopifyGraphQL:
                 codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
                 if "THROTTLED" in codes:
                     continue  # _wait_for at the top of the loop sleeps until the bucket holds the cost
+                if "ACCESS_DENIED" in codes:
+                    raise _access_denied(errors, response.status_code)
                 messages = "; ".join(e.get("message", str(e)) if isinstance(e, dict) else str(e) for e in errors)
                 raise PlatformError(
                     f"Shopify rejected the query: {messages}",

@@ -13,7 +13,13 @@ VARIANT_FIELDS = """
   inventoryItem { id tracked }
 """
 
-SHOP = "query Shop { shop { name currencyCode myshopifyDomain primaryDomain { url } } }"
+# The connection test reads the granted access scopes in the same round trip (currentAppInstallation needs no scope).
+SHOP = """
+query Shop {
+  shop { name currencyCode myshopifyDomain primaryDomain { url } }
+  currentAppInstallation { accessScopes { handle } }
+}
+"""
 
 VARIANTS_PAGE = f"""
 query VariantsPage($first: Int!, $after: String, $query: String) {{

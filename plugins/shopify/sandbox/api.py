@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import graphql
-from connector_shopify.sandbox import resolvers, rest
+from connector_shopify.sandbox import access, resolvers, rest
 from connector_shopify.sandbox.bucket import CostBucket
 from connector_shopify.sandbox.bulk import BulkRunner
 from connector_shopify.sandbox.executor import Context, ExecutionError, Executor
@@ -43,8 +43,10 @@ class ShopApi:
         max_query_cost: int,
         max_page_size: int,
         throttle_status: int,
+        access_scopes: list[str],
     ):
         self.store = store
+        self.access_scopes = access_scopes  # as granted; write_X implies read_X when checked
         self.access_token = access_token
         self.client_secret = client_secret
         self.api_version = api_version
@@ -110,12 +112,21 @@ class ShopApi:
         ctx = Context(document=document, variables=variables, store=self.store)
         try:
             with self.store.lock:
-                data = self.executor.execute(ctx, operation)
+                denied, null_data = access.denied_root_fields(self.executor, self.access_scopes, operation, ctx)
+                data: dict[str, Any] | None = self.executor.execute(ctx, operation, skip=denied)
         except ExecutionError as exc:
             self.bucket.refund(cost - min(ctx.cost, cost))
             return 200, {"errors": [exc.as_json()], "extensions": {"cost": self._cost(cost, ctx.cost)}}, headers
         actual = min(ctx.cost, cost)
         self.bucket.refund(cost - actual)
+        if denied:
+            # A denied non-null root field nulls the whole of `data`, as GraphQL's null propagation does.
+            payload = {
+                "data": None if null_data else data,
+                "errors": [error.as_json() for error in denied.values()],
+                "extensions": {"cost": self._cost(cost, actual)},
+            }
+            return 200, payload, headers
         return 200, {"data": data, "extensions": {"cost": self._cost(cost, actual)}}, headers
 
     def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:

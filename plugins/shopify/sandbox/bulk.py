@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import graphql
+from connector_shopify.sandbox import access
 from connector_shopify.sandbox.executor import BulkChildren, Context, ExecutionError
 from connector_shopify.sandbox.schema import admin_schema, parse_and_validate
 from connector_shopify.sandbox.store import gid, iso, now
@@ -109,6 +110,11 @@ class BulkRunner:
         try:
             with api.store.lock:
                 lines, roots = self._lines(document, operation)
+        except access.AccessDenied as exc:
+            with api.store.lock:
+                op.update(status="FAILED", errorCode="ACCESS_DENIED", completedAt=iso(now()))
+                op["_error"] = exc.message
+            return
         except ExecutionError as exc:
             with api.store.lock:
                 op.update(status="FAILED", errorCode="INTERNAL_SERVER_ERROR", completedAt=iso(now()))
@@ -144,7 +150,11 @@ class BulkRunner:
             )
         from graphql.execution.values import get_argument_values
 
-        items = resolver(None, get_argument_values(field_def, root, None), ctx)
+        args = get_argument_values(field_def, root, None)
+        needs = access.required("QueryRoot", root.name.value, args)
+        if needs and not access.effective(self.api.access_scopes) & set(needs):
+            raise access.AccessDenied(root.name.value, needs, [root.name.value], root)
+        items = resolver(None, args, ctx)
         node_type, selection = executor.node_selection(root.selection_set, conn_type, ctx)
         lines: list[str] = []
         roots = 0

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from connector_shopify.sandbox import rest
+from connector_shopify.sandbox.access import parse_scopes
 from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.store import gid, iso, now
 from flask import Blueprint, abort, jsonify, request
@@ -213,6 +214,22 @@ def blueprint(api: ShopApi, faults: Faults) -> Blueprint:
         """Drain the cost bucket by ``points`` (throttling tests)."""
         api.bucket.drain(float(body().get("points", api.bucket.maximum)))
         return jsonify(api.bucket.status())
+
+    @bp.get("/access_scopes")
+    def access_scopes() -> Any:
+        with store.lock:
+            return jsonify(access_scopes=list(api.access_scopes))
+
+    @bp.post("/access_scopes")
+    def set_access_scopes() -> Any:
+        """Replace the scopes granted to the token (``{"scopes": [...]}`` or a comma-separated string)."""
+        try:
+            granted = parse_scopes(body().get("scopes"))
+        except ValueError as exc:
+            abort(400, str(exc))
+        with store.lock:
+            api.access_scopes = granted
+        return jsonify(access_scopes=granted)
 
     @bp.post("/webhooks")
     def subscribe() -> Any:

@@ -9,7 +9,7 @@ matters when a benchmark pages through 100,000 variants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,13 +85,18 @@ class Executor:
 
     # ----------------------------------------------------------------- public
 
-    def execute(self, ctx: Context, operation: OperationDefinitionNode) -> dict[str, Any]:
+    def execute(self, ctx: Context, operation: OperationDefinitionNode, skip: Collection[str] = ()) -> dict[str, Any]:
+        """Run ``operation``; root fields whose response key is in ``skip`` (access denied) are ``null``, not run."""
         if operation.operation is graphql.OperationType.MUTATION:
             root_type = self.schema.mutation_type
             ctx.cost += MUTATION_COST * len(operation.selection_set.selections)
         else:
             root_type = self.schema.query_type
-        return self.complete_object({}, root_type, operation.selection_set, ctx, [], count=False)
+        result: dict[str, Any] = {}
+        for node in self.fields(operation.selection_set, root_type.name, ctx):
+            key = node.alias.value if node.alias else node.name.value
+            result[key] = None if key in skip else self.resolve_field({}, root_type, node, ctx, [key])
+        return result
 
     def fields(self, selection_set: SelectionSetNode, type_name: str, ctx: Context) -> Iterable[FieldNode]:
         """Collect the fields of a selection set for a concrete type (fragments and @skip/@include applied)."""
@@ -109,9 +114,9 @@ class Executor:
                     yield from self.fields(fragment.selection_set, type_name, ctx)
 
     def complete_object(
-        self, source: Any, type_: Any, selection_set: SelectionSetNode, ctx: Context, path: list, count: bool = True
+        self, source: Any, type_: Any, selection_set: SelectionSetNode, ctx: Context, path: list
     ) -> dict[str, Any]:
-        if count and not ctx.bulk:
+        if not ctx.bulk:
             ctx.cost += type_weight(type_.name)
         result: dict[str, Any] = {}
         for node in self.fields(selection_set, type_.name, ctx):

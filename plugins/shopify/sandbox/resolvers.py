@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from connector_shopify.sandbox import search
+from connector_shopify.sandbox import access, search
 from connector_shopify.sandbox.executor import Context
 from connector_shopify.sandbox.pagination import connection, list_connection
 from connector_shopify.sandbox.store import gid, gid_num, iso, money_bag, now
@@ -93,6 +93,17 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
 
         return resolve
 
+    def node(_s: Any, args: dict[str, Any], _ctx: Context) -> Any:
+        record = store.node(args["id"])
+        access.check_node(api.access_scopes, record, ["node"])
+        return record
+
+    def nodes(_s: Any, args: dict[str, Any], _ctx: Context) -> Any:
+        records = [store.node(i) for i in args["ids"]]
+        for index, record in enumerate(records):
+            access.check_node(api.access_scopes, record, ["nodes", index])
+        return records
+
     def current_bulk(_s: Any, args: dict[str, Any], _ctx: Context) -> Any:
         kind = args.get("type") or "QUERY"
         ops = [op for op in store.bulk_ops.values() if op["type"] == kind]
@@ -115,8 +126,9 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
         ("QueryRoot", "productVariant"): by_kind("ProductVariant"),
         ("QueryRoot", "order"): by_kind("Order"),
         ("QueryRoot", "inventoryItem"): by_kind("InventoryItem"),
-        ("QueryRoot", "node"): lambda _s, a, _c: store.node(a["id"]),
-        ("QueryRoot", "nodes"): lambda _s, a, _c: [store.node(i) for i in a["ids"]],
+        ("QueryRoot", "node"): node,
+        ("QueryRoot", "nodes"): nodes,
+        ("QueryRoot", "currentAppInstallation"): lambda _s, _a, _c: access.app_installation(api.access_scopes),
         ("QueryRoot", "currentBulkOperation"): current_bulk,
         ("QueryRoot", "webhookSubscriptions"): webhook_subscriptions,
         ("Product", "variants"): lambda s, a, c: list_connection(s["_variants"], a, c, page_max),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector_shopify.sandbox.access import DEFAULT_SCOPES, parse_scopes
 from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.app import create_app
 from connector_shopify.sandbox.store import Store
@@ -21,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "max_query_cost": 1000,
     "max_page_size": 250,
     "throttle_status": 200,  # Shopify historically answers THROTTLED with 200; 429 is seen too
+    "access_scopes": list(DEFAULT_SCOPES),  # granted to the token: everything the connector needs
 }
 
 
@@ -29,7 +31,8 @@ class ShopifySandbox(ShopSandbox):
 
     Options (``options=``): ``access_token``, ``client_secret``, ``api_version``, ``shop_domain``,
     ``bucket_size`` (maximumAvailable), ``restore_rate`` (points/s), ``max_query_cost``,
-    ``max_page_size`` and ``throttle_status`` (200 or 429 for THROTTLED answers).
+    ``max_page_size``, ``throttle_status`` (200 or 429 for THROTTLED answers) and ``access_scopes``
+    (the scopes granted to the token, a list or comma-separated string; ``write_X`` implies ``read_X``).
     """
 
     name = "shopify"
@@ -49,6 +52,7 @@ class ShopifySandbox(ShopSandbox):
             max_query_cost=int(opts["max_query_cost"]),
             max_page_size=int(opts["max_page_size"]),
             throttle_status=int(opts["throttle_status"]),
+            access_scopes=parse_scopes(opts["access_scopes"]),
         )
         return create_app(self.api)
 
@@ -68,6 +72,10 @@ class ShopifySandbox(ShopSandbox):
     def throttle(self, points: float | None = None) -> dict[str, Any]:
         """Drain the cost bucket (by ``points``, default all of it); returns the new throttle status."""
         return self.control("POST", "throttle", json={} if points is None else {"points": points})
+
+    def set_access_scopes(self, scopes: list[str]) -> list[str]:
+        """Grant the token exactly ``scopes`` from now on (as if the merchant changed the app's scopes)."""
+        return self.control("POST", "access_scopes", json={"scopes": scopes})["access_scopes"]
 
     def uninstall(self) -> None:
         """Send ``app/uninstalled`` as if the merchant removed the app."""
