@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector.db.models_notify import Consent, ConsentEvent
@@ -49,31 +49,43 @@ def keyword_action(text: str) -> str | None:
     return None
 
 
+_CONSENTS = Consent.__table__
+#: The contact's consent row for a purpose, and the audit trail's INSERT: plain statements built once (a purchase in
+#: chat records an opt-in with every order).
+_FIND = select(_CONSENTS.c.id).where(
+    _CONSENTS.c.contact_id == bindparam("contact_id"), _CONSENTS.c.purpose == bindparam("purpose")
+)
+_ADD_EVENT = insert(ConsentEvent.__table__)
+
+
 def _set(session: Session, contact_id: int, purpose: str, *, granted: bool, source: str, text: str) -> None:
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
     now = datetime.now(UTC)
-    row = session.scalar(select(Consent).where(Consent.contact_id == contact_id, Consent.purpose == purpose))
-    if row is None:
-        row = Consent(contact_id=contact_id, purpose=purpose, granted=granted, source=source, text=text)
-        session.add(row)
-    row.granted = granted
-    row.updated_at = now
+    values: dict[str, object] = {"granted": granted, "updated_at": now}
     if granted:
-        row.source, row.text, row.granted_at, row.revoked_at = source, text, now, None
+        values.update(source=source, text=text, granted_at=now, revoked_at=None)
     else:
-        row.revoked_at = now
-    session.add(
-        ConsentEvent(
-            contact_id=contact_id,
-            purpose=purpose,
-            action="opt_in" if granted else "opt_out",
-            source=source,
-            text=text,
-            at=now,
+        values.update(revoked_at=now)
+    found = session.scalar(_FIND, {"contact_id": contact_id, "purpose": purpose})
+    if found is None:
+        # A first opt-out still records where it came from (the row's source is the last opt-in's otherwise).
+        session.execute(
+            insert(_CONSENTS), {"contact_id": contact_id, "purpose": purpose, "source": source, "text": text, **values}
         )
+    else:
+        session.execute(update(_CONSENTS).where(_CONSENTS.c.id == found).values(**values))
+    session.execute(
+        _ADD_EVENT,
+        {
+            "contact_id": contact_id,
+            "purpose": purpose,
+            "action": "opt_in" if granted else "opt_out",
+            "source": source,
+            "text": text,
+            "at": now,
+        },
     )
-    session.flush()
 
 
 def record_opt_in(
