@@ -67,6 +67,11 @@ SEND_CONCURRENCY = 16
 SEND_WINDOW = 0.5
 
 
+#: Whether an idempotency key was queued before, and the outbox row's INSERT: plain statements built once.
+_QUEUED = select(OutboundMessage.__table__.c.id).where(OutboundMessage.__table__.c.idempotency_key == bindparam("key"))
+_QUEUE = insert(OutboundMessage.__table__)
+
+
 def queue_message(
     rt: Runtime,
     *,
@@ -81,29 +86,29 @@ def queue_message(
     """Add a message to the outbox and enqueue its send. ``None`` if that idempotency key was queued before."""
 
     def add(s: Session) -> int | None:
-        existing = s.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
-        if existing is not None:
+        if s.scalar(_QUEUED, {"key": idempotency_key}) is not None:
             return None
-        row = OutboundMessage(
-            channel_connection_id=channel_connection_id,
-            contact_id=contact_id,
-            recipient=recipient,
-            kind=kind,
-            payload=to_json(message),
-            idempotency_key=idempotency_key,
-            status="pending",
-        )
-        s.add(row)
-        s.flush()
-        record_event(s, row.id, "pending", f"{kind} queued")
+        message_id = s.execute(
+            _QUEUE,
+            {
+                "channel_connection_id": channel_connection_id,
+                "contact_id": contact_id,
+                "recipient": recipient,
+                "kind": kind,
+                "payload": to_json(message),
+                "idempotency_key": idempotency_key,
+                "status": "pending",
+            },
+        ).inserted_primary_key[0]
+        record_event(s, message_id, "pending", f"{kind} queued")
         args = {
-            "message_id": row.id,
+            "message_id": message_id,
             "channel_connection_id": channel_connection_id,
             "recipient": recipient,
             "fresh": True,  # queued with its row: its first run needs no in-doubt check (see _send_task)
         }
         rt.queue.enqueue("message.send", args, session=s, priority=30)
-        return row.id
+        return int(message_id)
 
     if session is not None:
         return add(session)
