@@ -334,12 +334,61 @@ class ShopEvent:
 
 
 @dataclass(slots=True)
+class Referral:
+    """Where the customer came from when they wrote: an ad, a post, a link carrying a ``ref``, or a product.
+
+    ``source_type`` is the channel's word for the source (WhatsApp ``ad`` / ``post``; Messenger and Instagram
+    ``ADS``, ``SHORTLINK``, ...; ``product`` when the customer wrote from a product and nothing else is said).
+    ``product_retailer_id`` is the catalog item the customer asked about (WhatsApp's ``referred_product``, an
+    Instagram Shop product, a product ad): a retailer id, i.e. the variant's ``external_id``; ``catalog_id`` is its
+    catalog when the channel names one. ``ad_click_id`` is WhatsApp's ``ctwa_clid``; ``ref`` the parameter of an
+    m.me / ig.me link or ad. ``raw`` keeps the channel's object verbatim, so nothing the shop owner may want is lost.
+    """
+
+    source_type: str = ""
+    source_id: str = ""
+    source_url: str = ""
+    headline: str = ""
+    body: str = ""
+    ad_click_id: str = ""
+    ref: str = ""
+    product_retailer_id: str = ""
+    catalog_id: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_untagged(cls, raw: dict[str, Any]) -> Referral:
+        """A referral stored before it was typed: the channel's object verbatim (WhatsApp's ``referral`` with
+        ``referred_product`` folded in, or a Messenger / Instagram ``referral``). Used when reading old rows."""
+        product = raw.get("referred_product") if isinstance(raw.get("referred_product"), dict) else {}
+        ads = raw.get("ads_context_data") if isinstance(raw.get("ads_context_data"), dict) else {}
+        shop_product = raw.get("product") if isinstance(raw.get("product"), dict) else {}
+        retailer_id = product.get("product_retailer_id") or shop_product.get("id") or ads.get("product_id") or ""
+        return cls(
+            source_type=str(raw.get("source_type") or raw.get("source") or ("product" if retailer_id else "")),
+            source_id=str(raw.get("source_id") or raw.get("ad_id") or ads.get("post_id") or ""),
+            source_url=str(raw.get("source_url") or ""),
+            headline=str(raw.get("headline") or ads.get("ad_title") or ""),
+            body=str(raw.get("body") or ""),
+            ad_click_id=str(raw.get("ctwa_clid") or ""),
+            ref=str(raw.get("ref") or ""),
+            product_retailer_id=str(retailer_id),
+            catalog_id=str(product.get("catalog_id") or ""),
+            raw=dict(raw),
+        )
+
+
+@dataclass(slots=True)
 class Inbound:
-    """Base of everything a channel webhook can bring in. ``message_id`` is the channel's id (wamid, mid)."""
+    """Base of everything a channel webhook can bring in. ``message_id`` is the channel's id (wamid, mid).
+
+    ``referral`` says where the customer came from when the channel tells (a Click-to-WhatsApp ad, a product they
+    wrote from, an m.me link): kept on the stored message as the source of the conversation."""
 
     message_id: str
     sender: Contact
     timestamp: datetime | None = None
+    referral: Referral | None = None
 
 
 @dataclass(slots=True)
@@ -376,10 +425,10 @@ class InboundLocation(Inbound):
 
 @dataclass(slots=True)
 class InboundOther(Inbound):
-    """A message type we do not act on (image, sticker, reaction, ...); kept so nothing is silently lost."""
+    """A message type we do not act on (image, sticker, reaction, a standalone referral...); kept so nothing is
+    silently lost."""
 
     type: str = ""
-    referral: dict[str, Any] | None = None
 
 
 class DeliveryState(enum.StrEnum):

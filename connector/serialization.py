@@ -169,7 +169,18 @@ def _converter(hint: Any) -> Converter:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return lambda v: from_json(v) if isinstance(v, dict) else v
+        # A field typed since rows were stored holds an untagged dict in those rows; a class that can read them
+        # says so with a ``from_untagged`` classmethod (``model.Referral``: the channel's object verbatim).
+        untagged = getattr(hint, "from_untagged", None)
+
+        def rebuild(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value
+            if "__type__" not in value and untagged is not None:
+                return untagged(value)
+            return from_json(value)
+
+        return rebuild
     return _identity
 
 

@@ -8,6 +8,9 @@ in up to 10 sections), paged with a "More" button. Channels that draw product ca
 generic-template carousels whose "Buy" taps reply ``add:<id>`` (into the chat cart) and whose sold-out cards
 offer "Notify me" (``notify:<id>``). Any other channel gets a pick list. Sold-out variants are listed in
 their own section and come with a "notify me" choice.
+
+A customer who writes from a product (:func:`product`) gets that one product: WhatsApp's single product message
+and a "Buy" (or, sold out, "notify me") button; a card with the same choice on Messenger and Instagram.
 """
 
 from __future__ import annotations
@@ -237,6 +240,74 @@ def _notify_choices(ctx: ChatContext, sold_out: list[Offer]) -> model.Outbound:
         )
     rows = [model.ListRow(f"notify:{o.id}", short(o.variant.title), short(o.variant.title, 72)) for o in sold_out]
     return model.ListMessage(body=body, button=short(ctx.t("notify_button")), sections=[model.ListSection("-", rows)])
+
+
+def offer(ctx: ChatContext, external_id: str) -> Offer | None:
+    """The listed variant ``external_id`` of this shop as the chat offers it, or ``None`` (unknown, or unlisted)."""
+    with ctx.runtime.db.session() as session:
+        data = session.scalar(
+            select(ShopVariant.data).where(
+                ShopVariant.shop_connection_id == ctx.shop_connection_id,
+                ShopVariant.external_id == external_id,
+                ShopVariant.listed.is_(True),
+            )
+        )
+    if not data:
+        return None
+    found = from_json(data)
+    return Offer(found, is_sold_out(found))
+
+
+def _in_catalog(ctx: ChatContext, catalog: str, variant_id: str) -> bool:
+    """Whether the channel's catalog holds ``variant_id`` (a single product message names nothing else)."""
+    owner = _catalog_channel(ctx, catalog)
+    if owner is None:
+        return False
+    with ctx.runtime.db.session() as session:
+        return (
+            session.scalar(
+                select(CatalogItem.id)
+                .join(ShopVariant, ShopVariant.id == CatalogItem.shop_variant_id)
+                .where(
+                    CatalogItem.channel_connection_id == owner,
+                    CatalogItem.status.in_(("synced", "pending")),
+                    ShopVariant.shop_connection_id == ctx.shop_connection_id,
+                    ShopVariant.external_id == variant_id,
+                )
+            )
+            is not None
+        )
+
+
+def product(ctx: ChatContext, found: Offer) -> list[model.Outbound]:
+    """The one product a customer asked about, with what they can do: "Buy" (``add:<id>``) or, sold out,
+    "notify me" (``notify:<id>``).
+
+    Messenger and Instagram get a card (a one-product list through ``present_products``); WhatsApp the single
+    product message when the catalog holds it, then the choice as a reply button; other channels the choice alone,
+    with the title and price in its text."""
+    adapter = ctx.runtime.connections.channel_adapter(ctx.channel_connection_id)
+    title, price = found.variant.title, str(found.variant.effective_price)
+    buy, notify = short(ctx.t("buy_button")), short(ctx.t("notify_button"))
+    if adapter.product_cards:
+        section = ctx.t("section_sold_out" if found.sold_out else "section_available")
+        listing = model.ProductListMessage(
+            catalog_id=catalog_id(ctx) or "",
+            header=short(title, 60),
+            body=ctx.t("product_card_body", title=title, sold_out=found.sold_out, buy=buy, notify=notify),
+            sections=[model.ProductSection(short(section, 24), [found.id])],
+        )
+        return [adapter.present_products(listing, _offers_of(ctx, listing, [found]))]
+    messages: list[model.Outbound] = []
+    catalog = catalog_id(ctx) if ctx.channel == "whatsapp" else None
+    if catalog and _in_catalog(ctx, catalog, found.id):
+        messages.append(model.ProductMessage(catalog, found.id, body=ctx.t("product_body", title=title)))
+    if found.sold_out:
+        messages.append(_notify_choices(ctx, [found]))
+    else:
+        body = ctx.t("product_buy_body", title=title, price=price, buy=buy)
+        messages.append(model.ButtonsMessage(body=body, buttons=[model.Button(f"add:{found.id}", buy)]))
+    return messages
 
 
 def variant(ctx: ChatContext, external_id: str) -> model.Variant | None:

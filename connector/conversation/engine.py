@@ -186,9 +186,21 @@ def _detect_language(ctx: ChatContext) -> None:
 
 
 def dispatch(ctx: ChatContext) -> list[model.Outbound]:
-    """The answer to ``ctx.message``: carts become orders, taps run their action, texts continue a flow or
-    trigger an intent, anything else gets the menu."""
+    """The answer to ``ctx.message``: carts become orders, taps run their action, a message written from a product
+    gets that product, texts continue a flow or trigger an intent, anything else gets the menu."""
     message = ctx.message
+    if (
+        isinstance(message, model.InboundOther)
+        and message.type == "referral"
+        and message.message_id.endswith("#referral")
+    ):
+        # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
+        return []
+    product_id = message.referral.product_retailer_id if message.referral is not None else ""
+    # A cart or a tap says what to do already; asking for a person wins over the product.
+    wants_person = isinstance(message, model.InboundText) and handoff.asks_for_person(message.text)
+    if product_id and not wants_person and not isinstance(message, model.InboundCart | model.InboundReply):
+        return _asked_about(ctx, product_id)
     if isinstance(message, model.InboundCart):
         ctx.conversation.clear()
         return checkout.handle_cart(ctx, list(message.lines))
@@ -197,6 +209,16 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     if isinstance(message, model.InboundText):
         return _text(ctx, message.text)
     return menu(ctx)
+
+
+def _asked_about(ctx: ChatContext, product_id: str) -> list[model.Outbound]:
+    """A message written from a product ("Message business" on WhatsApp, an Instagram Shop product, a product ad):
+    that product with "Buy" or "notify me"; a product the shop no longer lists gets a clear text and the menu."""
+    ctx.conversation.clear()
+    found = catalog.offer(ctx, product_id)
+    if found is None:
+        return menu(ctx, intro=ctx.t("product_unknown"))
+    return catalog.product(ctx, found)
 
 
 def _intent(ctx: ChatContext, intent_id: str) -> list[model.Outbound]:

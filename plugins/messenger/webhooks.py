@@ -11,7 +11,12 @@ are epoch milliseconds. Events handled:
 * ``delivery`` (``mids``) -> ``DeliveryStatus(DELIVERED)`` per mid;
 * ``read``: Instagram's ``read.mid`` -> ``DeliveryStatus(READ)``; Messenger's ``read.watermark`` (no mid) ->
   :class:`WatermarkStatus` (everything sent before the watermark was read);
-* ``reaction`` -> ``InboundOther(type="reaction")``; ``referral`` (m.me links, ads) -> ``InboundOther``.
+* ``reaction`` -> ``InboundOther(type="reaction")``; a standalone ``referral`` (an m.me / ig.me link or an ad that
+  opened an existing thread) -> ``InboundOther(type="referral")``.
+
+A ``referral`` on a message or on its own becomes :class:`connector.model.Referral` on the event: ``source`` /
+``type`` / ``ref`` / ``ad_id`` as they come, an ad's ``ads_context_data`` (title, post, ``product_id``), and an
+Instagram Shop ``product.id`` as the referred product's retailer id.
 
 Other events (optins, handover, ``standby`` for secondary receivers) carry nothing the connector acts on.
 """
@@ -65,6 +70,24 @@ def _id(value: Any, where: str) -> str:
     return str(ident)
 
 
+def _referral(value: Any, where: str) -> model.Referral:
+    """A Messenger / Instagram ``referral``: an m.me / ig.me link (``ref``, ``source``, ``type``), an ad (``ad_id``,
+    ``ads_context_data``) or the Instagram Shop product the customer wrote from (``product.id``)."""
+    raw = _obj(value, where)
+    ads = raw.get("ads_context_data") if isinstance(raw.get("ads_context_data"), dict) else {}
+    product = raw.get("product") if isinstance(raw.get("product"), dict) else {}
+    retailer_id = product.get("id") or ads.get("product_id") or ""
+    return model.Referral(
+        source_type=str(raw.get("source") or ("product" if retailer_id else "")),
+        source_id=str(raw.get("ad_id") or ads.get("post_id") or ""),
+        source_url=str(raw.get("referer_uri") or ""),
+        headline=str(ads.get("ad_title") or ""),
+        ref=str(raw.get("ref") or ""),
+        product_retailer_id=str(retailer_id),
+        raw=dict(raw),
+    )
+
+
 class _EventParser:
     """Turns one ``messaging[]`` event into zero or more canonical events."""
 
@@ -97,7 +120,7 @@ class _EventParser:
             mid = f"reaction:{reaction.get('mid', '')}:{sender}:{event.get('timestamp')}"
             return [model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="reaction")]
         if "referral" in event:
-            referral = _obj(event["referral"], f"{where}.referral")
+            referral = _referral(event["referral"], f"{where}.referral")
             mid = f"referral:{sender}:{recipient}:{event.get('timestamp')}"
             return [
                 model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="referral", referral=referral)
@@ -112,7 +135,7 @@ class _EventParser:
             raise WebhookRejected(400, f"{where}.message.mid is missing")
         if message.get("is_deleted"):
             return [model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="deleted")]
-        referral = message.get("referral") if isinstance(message.get("referral"), dict) else None
+        referral = _referral(message["referral"], f"{where}.message.referral") if "referral" in message else None
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict) and "payload" in quick_reply:
             return [
@@ -123,11 +146,12 @@ class _EventParser:
                     reply_id=str(quick_reply["payload"]),
                     title=str(message.get("text", "")),
                     kind="quick_reply",
+                    referral=referral,
                 )
             ]
         text = message.get("text")
         if isinstance(text, str) and text:
-            return [model.InboundText(message_id=mid, sender=contact, timestamp=when, text=text)]
+            return [model.InboundText(message_id=mid, sender=contact, timestamp=when, text=text, referral=referral)]
         attachments = message.get("attachments") or []
         if attachments:
             first = _obj(attachments[0], f"{where}.message.attachments[0]")
@@ -143,6 +167,7 @@ class _EventParser:
                         latitude=float(coordinates.get("lat", 0.0)),
                         longitude=float(coordinates.get("long", 0.0)),
                         name=str(first.get("title", "")),
+                        referral=referral,
                     )
                 ]
             return [
@@ -169,6 +194,8 @@ class _EventParser:
             reply_id=str(payload),
             title=str(postback.get("title", "")),
             kind="postback",
+            # "Get Started" in a new thread opened from an m.me / ig.me link or an ad carries the referral here.
+            referral=_referral(postback["referral"], "postback.referral") if "referral" in postback else None,
         )
 
     def _read(self, read: dict[str, Any], reader: str, when: datetime | None) -> model.DeliveryStatus:

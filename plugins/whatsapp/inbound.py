@@ -8,6 +8,8 @@ Pure: no network, so the core can parse before acknowledging and again in the wo
   ``(message_id, state)``.
 * The sender is keyed on ``wa_id``/``from`` (the phone number) and on the business-scoped user id
   (``from_user_id`` / ``contacts[].user_id``) when the phone number is absent (usernames, 2026).
+* A Click-to-WhatsApp ``referral`` and ``context.referred_product`` (written from a catalog item) ride on the
+  message itself as :class:`~connector.model.Referral`: one message, one event, one answer.
 """
 
 from __future__ import annotations
@@ -135,67 +137,77 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
         "message_id": str(message_id),
         "sender": _sender(message, contacts, where),
         "timestamp": _timestamp(message.get("timestamp")),
+        "referral": _referral(message, where),
     }
-    context = message.get("context") or {}
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
     content = message.get(kind) if isinstance(message.get(kind), dict) else {}
-    event: Any
     if kind == "text":
-        event = model.InboundText(**base, text=str(content.get("body") or ""))
-    elif kind == "interactive" and content.get("type") in ("button_reply", "list_reply"):
+        return [model.InboundText(**base, text=str(content.get("body") or ""))]
+    if kind == "interactive" and content.get("type") in ("button_reply", "list_reply"):
         reply = content.get(content["type"]) or {}
-        event = model.InboundReply(
-            **base,
-            reply_id=str(reply.get("id") or ""),
-            title=str(reply.get("title") or ""),
-            kind="button" if content["type"] == "button_reply" else "list",
-            context_message_id=context.get("id"),
-        )
-    elif kind == "button":  # a template's quick-reply button
-        event = model.InboundReply(
-            **base,
-            reply_id=str(content.get("payload") or ""),
-            title=str(content.get("text") or ""),
-            kind="template_button",
-            context_message_id=context.get("id"),
-        )
-    elif kind == "order":
-        event = _parse_order(content, base, where)
-    elif kind == "location":
+        return [
+            model.InboundReply(
+                **base,
+                reply_id=str(reply.get("id") or ""),
+                title=str(reply.get("title") or ""),
+                kind="button" if content["type"] == "button_reply" else "list",
+                context_message_id=context.get("id"),
+            )
+        ]
+    if kind == "button":  # a template's quick-reply button
+        return [
+            model.InboundReply(
+                **base,
+                reply_id=str(content.get("payload") or ""),
+                title=str(content.get("text") or ""),
+                kind="template_button",
+                context_message_id=context.get("id"),
+            )
+        ]
+    if kind == "order":
+        return [_parse_order(content, base, where)]
+    if kind == "location":
         try:
             latitude, longitude = float(content["latitude"]), float(content["longitude"])
         except (KeyError, TypeError, ValueError):
             raise WebhookRejected(400, f"{where}.location needs numeric latitude and longitude") from None
-        event = model.InboundLocation(
-            **base,
-            latitude=latitude,
-            longitude=longitude,
-            name=str(content.get("name") or ""),
-            address=str(content.get("address") or ""),
-        )
-    else:
-        subtype = content.get("type") if kind == "interactive" else None
-        event = model.InboundOther(
-            **base, type=f"{kind}.{subtype}" if subtype else str(kind), referral=_referral(message)
-        )
-        return [event]
-    referral = _referral(message)
-    if referral is None:
-        return [event]
-    # The canonical text/reply/cart types have no referral field; keep the ad or product the customer came
-    # from as a companion event with its own id, so per-message dedupe keeps both.
-    companion = model.InboundOther(
-        **{**base, "message_id": f"{message_id}#referral"}, type="referral", referral=referral
+        return [
+            model.InboundLocation(
+                **base,
+                latitude=latitude,
+                longitude=longitude,
+                name=str(content.get("name") or ""),
+                address=str(content.get("address") or ""),
+            )
+        ]
+    subtype = content.get("type") if kind == "interactive" else None
+    return [model.InboundOther(**base, type=f"{kind}.{subtype}" if subtype else str(kind))]
+
+
+def _referral(message: dict[str, Any], where: str) -> model.Referral | None:
+    """Where the customer came from: a Click-to-WhatsApp ad or post (``referral``) and/or the product they wrote
+    from ("Message business" on a catalog item: ``context.referred_product``)."""
+    ad = message.get("referral")
+    context = message.get("context")
+    product = context.get("referred_product") if isinstance(context, dict) else None
+    if ad is None and product is None:
+        return None
+    if not isinstance(ad, dict | None) or not isinstance(product, dict | None):
+        raise WebhookRejected(400, f"{where}.referral and {where}.context.referred_product must be objects")
+    ad, product = ad or {}, product or {}
+    raw = {**ad, "referred_product": product} if product else dict(ad)
+    retailer_id = str(product.get("product_retailer_id") or "")
+    return model.Referral(
+        source_type=str(ad.get("source_type") or ("product" if retailer_id else "")),
+        source_id=str(ad.get("source_id") or ""),
+        source_url=str(ad.get("source_url") or ""),
+        headline=str(ad.get("headline") or ""),
+        body=str(ad.get("body") or ""),
+        ad_click_id=str(ad.get("ctwa_clid") or ""),
+        product_retailer_id=retailer_id,
+        catalog_id=str(product.get("catalog_id") or ""),
+        raw=raw,
     )
-    return [event, companion]
-
-
-def _referral(message: dict[str, Any]) -> dict[str, Any] | None:
-    """The Click-to-WhatsApp ``referral`` and/or ``context.referred_product`` (a question about a product)."""
-    referral = dict(message["referral"]) if isinstance(message.get("referral"), dict) else {}
-    product = (message.get("context") or {}).get("referred_product")
-    if isinstance(product, dict):
-        referral["referred_product"] = product
-    return referral or None
 
 
 def _parse_order(order: dict[str, Any], base: dict[str, Any], where: str) -> model.InboundCart:

@@ -97,6 +97,90 @@ def _messenger_choice(payload: str) -> Any:
     return match
 
 
+#: The fields of a Click-to-WhatsApp ``referral`` (whatsapp-cloud-api.md §9), all strings.
+CTWA_FIELDS = (
+    "source_url",
+    "source_id",
+    "source_type",
+    "headline",
+    "body",
+    "media_type",
+    "image_url",
+    "video_url",
+    "thumbnail_url",
+    "ctwa_clid",
+)
+#: A Messenger / Instagram ``referral`` (messaging_referrals): ``ref``, ``source``, ``type``, an ad's ``ad_id`` and
+#: ``ads_context_data``, or an Instagram Shop ``product``.
+MESSENGER_REFERRAL_FIELDS = ("ref", "source", "type", "ad_id", "ads_context_data", "product")
+ADS_CONTEXT_FIELDS = ("ad_title", "photo_url", "video_url", "post_id", "product_id", "flow_id")
+
+
+def _strings(data: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
+    if not isinstance(data, dict) or not data:
+        raise ControlError(f"{where} must be a non-empty object")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ControlError(f"{where} has unknown fields {', '.join(unknown)}; known: {', '.join(allowed)}")
+    if not all(isinstance(v, str) and v for v in data.values()):
+        raise ControlError(f"{where} values must be non-empty strings")
+    return dict(data)
+
+
+def _catalog_item(state: GraphState, catalog_id: str, retailer_id: Any, where: str) -> None:
+    """A customer can only write from a product the catalog shows."""
+    catalog = state.catalogs.get(catalog_id)
+    if catalog is None:
+        raise ControlError(f"unknown catalog {catalog_id}")
+    if not isinstance(retailer_id, str) or retailer_id not in catalog.items:
+        raise ControlError(f"{where}: product {retailer_id!r} is not in catalog {catalog_id}")
+
+
+def _ctwa_referral(data: Any) -> dict[str, str]:
+    """A Click-to-WhatsApp ad (or post) referral as Meta puts it on the customer's first message."""
+    referral = _strings(data, CTWA_FIELDS, "referral")
+    if referral.get("source_type") not in ("ad", "post"):
+        raise ControlError("referral.source_type must be ad or post")
+    for required in ("source_url", "source_id"):
+        if required not in referral:
+            raise ControlError(f"referral.{required} is required")
+    return referral
+
+
+def _messenger_referral(state: GraphState, data: Any, object_name: str) -> dict[str, Any]:
+    """A Messenger / Instagram referral: an m.me / ig.me link (``ref``, ``source``, ``type``), an ad (``ad_id``,
+    ``source: ADS``, ``ads_context_data``) or, on Instagram, the Shop product the customer wrote from."""
+    if not isinstance(data, dict) or not data:
+        raise ControlError("referral must be a non-empty object")
+    unknown = sorted(set(data) - set(MESSENGER_REFERRAL_FIELDS))
+    if unknown:
+        raise ControlError(f"referral has unknown fields {', '.join(unknown)}")
+    referral: dict[str, Any] = {}
+    if "product" in data:
+        if object_name != "instagram":
+            raise ControlError("referral.product exists on Instagram only (a message from an Instagram Shop product)")
+        product = data["product"]
+        if not isinstance(product, dict) or set(product) != {"id"}:
+            raise ControlError("referral.product must be {id}")
+        _catalog_item(state, state.business.catalog_id, product["id"], "referral.product.id")
+        referral["product"] = {"id": product["id"]}
+    flat = {k: v for k, v in data.items() if k not in ("product", "ads_context_data")}
+    if flat:
+        referral.update(_strings(flat, ("ref", "source", "type", "ad_id"), "referral"))
+        if "source" not in referral or "type" not in referral:
+            raise ControlError("referral needs source (SHORTLINK, ADS, ...) and type (OPEN_THREAD)")
+    if "ads_context_data" in data:
+        if referral.get("source") != "ADS" or "ad_id" not in referral:
+            raise ControlError("referral.ads_context_data comes only with source ADS and an ad_id")
+        ads = _strings(data["ads_context_data"], ADS_CONTEXT_FIELDS, "referral.ads_context_data")
+        if "product_id" in ads:
+            _catalog_item(state, state.business.catalog_id, ads["product_id"], "referral.ads_context_data.product_id")
+        referral["ads_context_data"] = ads
+    if not referral:
+        raise ControlError("referral is empty")
+    return referral
+
+
 def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     """Routes under ``/_sandbox/``. Not authenticated: they stand in for customers and for Meta's dashboard."""
     bp = Blueprint("graph_control", __name__, url_prefix="/_sandbox")
@@ -188,6 +272,22 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             message.update(type="location", location=location)
         else:
             raise ControlError("type must be text, list_reply, button, order or location")
+        if data.get("referred_product") is not None:
+            # "Message business" on a catalog item: WhatsApp names the product in the message's context.
+            if kind != "text":
+                raise ControlError("referred_product comes only with a text (the customer's question)")
+            product = data["referred_product"]
+            if not isinstance(product, dict) or not product.get("product_retailer_id"):
+                raise ControlError("referred_product needs a product_retailer_id")
+            catalog_id = str(product.get("catalog_id") or business.catalog_id)
+            _catalog_item(state, catalog_id, product["product_retailer_id"], "referred_product")
+            message["context"] = {
+                "from": business.display_phone_number,
+                "id": state.new_wamid(),
+                "referred_product": {"catalog_id": catalog_id, "product_retailer_id": product["product_retailer_id"]},
+            }
+        if data.get("referral") is not None:
+            message["referral"] = _ctwa_referral(data["referral"])
         return phone_number_id, wa_id, message
 
     def _order(data: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +359,20 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                     event["postback"] = {"title": title, "payload": payload, "mid": mid}
             elif data.get("text"):
                 event["message"] = {"mid": mid, "text": str(data["text"])}
-            else:
-                raise ControlError("send text, or payload (a quick reply or postback the customer was offered)")
+            elif data.get("referral") is None:
+                raise ControlError(
+                    "send text, payload (a quick reply or postback the customer was offered) or referral"
+                )
+            if data.get("referral") is not None:
+                referral = _messenger_referral(state, data["referral"], object_name)
+                if "postback" in event:
+                    raise ControlError("a referral comes with a text message or on its own, not with a postback")
+                if "message" in event:
+                    event["message"]["referral"] = referral
+                else:  # messaging_referrals: the customer opened an existing thread from a link or an ad
+                    if "product" in referral:
+                        raise ControlError("an Instagram Shop product referral comes with the customer's message")
+                    event["referral"] = referral
             state.messenger_users[sender] = MessengerUser(sender, object_name, account_id, now)
         delivered = hub.messaging_event(object_name, account_id, event)
         return jsonify({"event": event, "webhook_queued": delivered})

@@ -225,7 +225,8 @@ def test_reaction(messenger: MessengerAdapter) -> None:
 def test_referral_event(messenger: MessengerAdapter) -> None:
     payload = page(event({"referral": {"ref": "spring-sale", "source": "SHORTLINK", "type": "OPEN_THREAD"}}))
     [other] = parse(messenger, payload)
-    assert other.type == "referral" and other.referral["ref"] == "spring-sale"
+    assert other.type == "referral" and other.referral is not None
+    assert (other.referral.ref, other.referral.source_type) == ("spring-sale", "SHORTLINK")
 
 
 def test_entries_of_other_pages_and_standby_are_skipped(messenger: MessengerAdapter) -> None:
@@ -308,7 +309,8 @@ def test_instagram_shop_product_referral_is_kept(instagram: InstagramAdapter) ->
         recipient=IG_ID,
     )
     [other] = parse(instagram, ig(product))
-    assert other.referral == {"product": {"id": "shop42-v9001"}}
+    assert other.referral is not None and other.referral.product_retailer_id == "shop42-v9001"
+    assert other.referral.raw == {"product": {"id": "shop42-v9001"}}
 
 
 def test_instagram_refuses_page_webhooks(instagram: InstagramAdapter) -> None:

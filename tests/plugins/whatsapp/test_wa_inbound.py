@@ -180,7 +180,7 @@ def test_unsupported_message_with_errors(adapter) -> None:
     assert isinstance(event, model.InboundOther) and event.type == "unsupported"
 
 
-def test_click_to_whatsapp_referral_is_kept(adapter) -> None:
+def test_click_to_whatsapp_referral_is_kept_on_the_message(adapter) -> None:
     referral = {
         "source_url": "https://fb.me/ad",
         "source_id": "120",
@@ -191,23 +191,73 @@ def test_click_to_whatsapp_referral_is_kept(adapter) -> None:
         "image_url": "https://x/i.jpg",
         "ctwa_clid": "ARAk",
     }
-    events = parse_one(adapter, message("text", {"body": "Is this available?"}, referral=referral))
-    text, companion = events
+    typed = model.Referral(
+        source_type="ad",
+        source_id="120",
+        source_url="https://fb.me/ad",
+        headline="Sale",
+        body="50%",
+        ad_click_id="ARAk",
+        raw=referral,
+    )
+    # one event per message: the referral rides on it (no companion event that would get its own answer)
+    (text,) = parse_one(adapter, message("text", {"body": "Is this available?"}, referral=referral))
     assert isinstance(text, model.InboundText) and text.text == "Is this available?"
-    assert isinstance(companion, model.InboundOther) and companion.type == "referral"
-    assert companion.referral == referral and companion.message_id == "wamid.text#referral"
+    assert text.message_id == "wamid.text" and text.referral == typed
     (image,) = parse_one(adapter, message("image", {"id": "1"}, referral=referral))
-    assert image.referral == referral
+    assert isinstance(image, model.InboundOther) and image.referral == typed
+    (plain,) = parse_one(adapter, message("text", {"body": "hi"}))
+    assert plain.referral is None
 
 
-def test_referred_product_question_is_kept(adapter) -> None:
+def test_referred_product_question_names_the_product(adapter) -> None:
     ctx = {
         "from": "972123456789",
         "id": "wamid.x",
         "referred_product": {"catalog_id": "354160437058781", "product_retailer_id": "SKU1"},
     }
-    _, companion = parse_one(adapter, message("text", {"body": "In blue?"}, context=ctx))
-    assert companion.referral == {"referred_product": {"catalog_id": "354160437058781", "product_retailer_id": "SKU1"}}
+    (text,) = parse_one(adapter, message("text", {"body": "In blue?"}, context=ctx))
+    assert isinstance(text, model.InboundText) and text.text == "In blue?"
+    assert text.referral == model.Referral(
+        source_type="product",
+        product_retailer_id="SKU1",
+        catalog_id="354160437058781",
+        raw={"referred_product": {"catalog_id": "354160437058781", "product_retailer_id": "SKU1"}},
+    )
+
+
+def test_a_malformed_referral_is_refused(adapter) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        parse_one(adapter, message("text", {"body": "x"}, referral="ad"))
+    assert refused.value.status == 400 and "referral" in refused.value.reason
+
+
+def test_an_old_companion_row_still_loads_with_a_typed_referral() -> None:
+    """Rows stored before referrals were typed hold the raw dict on ``InboundOther``; they load as ``Referral``."""
+    from connector.serialization import from_json, to_json
+
+    raw = {
+        "source_type": "ad",
+        "source_id": "120",
+        "ctwa_clid": "ARAk",
+        "referred_product": {"product_retailer_id": "7"},
+    }
+    old = {
+        "__type__": "InboundOther",
+        "message_id": "wamid.1#referral",
+        "sender": {"__type__": "Contact", "channel": "whatsapp", "channel_user_id": "49151"},
+        "timestamp": "2026-01-02T03:04:05+00:00",
+        "type": "referral",
+        "referral": raw,
+    }
+    loaded = from_json(old)
+    assert isinstance(loaded, model.InboundOther) and loaded.type == "referral"
+    assert loaded.referral == model.Referral(
+        source_type="ad", source_id="120", ad_click_id="ARAk", product_retailer_id="7", raw=raw
+    )
+    assert from_json(to_json(loaded)) == loaded  # and round-trips in the new shape
+    text = {"__type__": "InboundText", "message_id": "m", "sender": old["sender"], "text": "hi"}
+    assert from_json(text).referral is None  # old rows without the field
 
 
 def test_business_scoped_user_id_when_the_phone_is_hidden(adapter) -> None:
