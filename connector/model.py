@@ -560,13 +560,65 @@ class CatalogMessage(Outbound):
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateParameter:
+    """Base of a typed template variable. A plain ``str`` in a template's parameter list is a text variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextParameter(TemplateParameter):
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyParameter(TemplateParameter):
+    """An amount the recipient's app formats in their locale; ``fallback`` is shown where it cannot."""
+
+    fallback: str
+    code: str  # ISO 4217
+    amount_1000: int  # the amount times 1,000 (12.50 EUR -> 12500)
+
+
+@dataclass(frozen=True, slots=True)
+class DateTimeParameter(TemplateParameter):
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaParameter(TemplateParameter):
+    """Base of the media a header shows: a public https URL the channel downloads."""
+
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageParameter(MediaParameter):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentParameter(MediaParameter):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VideoParameter(MediaParameter):
+    pass
+
+
+#: One template variable. ``TemplateParameter`` comes first so a stored dict is rebuilt as one; plain strings
+#: (every row stored before typed parameters existed) stay strings.
+TemplateValue = TemplateParameter | str
+
+
+@dataclass(frozen=True, slots=True)
 class TemplateMessage(Outbound):
-    """An approved template. ``body_parameters`` fill ``{{1}}``, ``{{2}}``...; ``button_parameters`` fill URL buttons."""
+    """An approved template. ``body_parameters`` fill ``{{1}}``, ``{{2}}``...; ``button_parameters`` fill URL buttons;
+    ``header_parameters`` hold the text header's variable or the media header's :class:`MediaParameter`."""
 
     name: str
     language: str
-    body_parameters: list[str] = field(default_factory=list)
-    header_parameters: list[str] = field(default_factory=list)
+    body_parameters: list[TemplateValue] = field(default_factory=list)
+    header_parameters: list[TemplateValue] = field(default_factory=list)
     button_parameters: list[str] = field(default_factory=list)
 
 

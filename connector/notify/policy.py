@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from connector import model
@@ -67,18 +68,50 @@ def window_open(contact: Contact, now: datetime) -> bool:
     return last is not None and now - last < WINDOW - WINDOW_MARGIN
 
 
-def template_parameters(kind: str, variables: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Body and URL-button parameters a kind's template gets (documented in docs/notifications.md)."""
+def template_parameters(
+    kind: str, variables: dict[str, Any], *, currency: bool = False
+) -> tuple[list[model.TemplateValue], list[str]]:
+    """Body and URL-button parameters a kind's template gets (documented in docs/notifications.md).
+
+    ``currency``: the template takes ``order_confirmed``'s total as a currency parameter (``currency_templates``)."""
     name = str(variables.get("name") or "").strip() or "there"
     number = str(variables.get("number") or "")
     if kind == "order_shipped":
         carrier = str(variables.get("carrier") or "our carrier")
         return [name, number, carrier], [str(variables.get("tracking_number") or number)]
     if kind == "order_confirmed":
-        return [name, number, f"{variables.get('total', '')} {variables.get('currency', '')}".strip()], []
+        text = f"{variables.get('total', '')} {variables.get('currency', '')}".strip()
+        money = _money(variables, fallback=text) if currency else None
+        return [name, number, money or text], []
     if kind == "back_in_stock":
         return [str(variables.get("title") or "")], []
     return [name, number], []
+
+
+def _money(variables: dict[str, Any], *, fallback: str) -> model.CurrencyParameter | None:
+    """The order total as a currency parameter; None when the total or its currency is missing or malformed."""
+    code = str(variables.get("currency") or "").upper()
+    try:
+        amount = Decimal(str(variables.get("total")))
+    except InvalidOperation:
+        return None
+    if len(code) != 3 or not amount.is_finite():
+        return None
+    return model.CurrencyParameter(fallback=fallback, code=code, amount_1000=int((amount * 1000).to_integral_value()))
+
+
+def template_header(
+    settings: NotifySettings, template: str, kind: str, variables: dict[str, Any]
+) -> tuple[list[model.TemplateValue], str | None]:
+    """The header parameters of ``template`` (``template_headers``), or why it cannot be sent (no image)."""
+    if settings.template_headers.get(template) != "image":
+        return [], None
+    link = str(variables.get("image_url") or "")
+    if not link.startswith(("http://", "https://")):
+        title = variables.get("title")
+        subject = f'"{title}"' if title else f"the {kind} notification"
+        return [], f"template {template} needs an image header and {subject} has no image"
+    return [model.ImageParameter(link=link)], None
 
 
 def free_form(kind: str, blocks: dict[str, str], variables: dict[str, Any]) -> model.Outbound:
@@ -143,11 +176,16 @@ def decide(
                 "skip",
                 reason=f"outside the 24-hour window and no template configured for {row.kind} in {language!r}",
             )
-        body, buttons = template_parameters(row.kind, variables)
+        header, missing = template_header(settings, name, row.kind, variables)
+        if missing:
+            # A send without the header's media would be refused (132000): say why instead.
+            return Decision("skip", reason=missing)
+        body, buttons = template_parameters(row.kind, variables, currency=name in settings.currency_templates)
         message = model.TemplateMessage(
             name=name,
             language=settings.template_languages.get(language, language),
             body_parameters=body,
+            header_parameters=header,
             button_parameters=buttons,
         )
         category = category_of(settings, row.kind)

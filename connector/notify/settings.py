@@ -13,6 +13,9 @@ Example::
     de = "versand_info"                 # approved template name per language
     en = "order_shipped"
 
+    [notify.template_headers]
+    back_in_stock = "image"             # this template's header is the variant's image
+
     [notify.rate_card.marketing]
     DE = 0.1365
     default = 0.05
@@ -68,6 +71,11 @@ class NotifySettings(BaseModel):
     #: Approved WhatsApp template per notification kind and language, used outside the 24-hour window.
     #: A kind/language without a template is skipped outside the window (with the reason recorded).
     templates: dict[str, dict[str, str]] = Field(default_factory=_default_templates)
+    #: Media header of an approved template, by template name: ``image`` sends the variant's image (back-in-stock;
+    #: a notification without an image is skipped). Templates not listed have no header variable.
+    template_headers: dict[str, Literal["image"]] = Field(default_factory=lambda: {"back_in_stock": "image"})
+    #: Templates, by name, whose order total (``order_confirmed``'s ``{{3}}``) is a currency parameter, not text.
+    currency_templates: list[str] = Field(default_factory=list)
     #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).
     template_languages: dict[str, str] = Field(default_factory=lambda: {"en": "en_US", "de": "de"})
     #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``).

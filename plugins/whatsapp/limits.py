@@ -53,6 +53,7 @@ _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
 # Meta refuses template parameters with new-lines, tabs or more than 4 consecutive spaces.
 _BAD_PARAMETER = re.compile(r"[\n\t]| {5,}")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def _length(value: str | None, field: str, limit: int, *, required: bool) -> None:
@@ -173,7 +174,8 @@ def _template(message: model.TemplateMessage, limits: WhatsAppLimits) -> None:
     if len(message.header_parameters) > limits.template_header_parameters:
         raise MessageLimitError(
             "header_parameters",
-            f"a text header takes {limits.template_header_parameters} variable, got {len(message.header_parameters)}",
+            f"a header takes one media parameter or the text header's {limits.template_header_parameters} variable, "
+            f"got {len(message.header_parameters)}",
             limit=limits.template_header_parameters,
         )
     if len(message.button_parameters) > limits.template_url_buttons:
@@ -182,24 +184,72 @@ def _template(message: model.TemplateMessage, limits: WhatsAppLimits) -> None:
             f"a template has at most {limits.template_url_buttons} URL buttons, got {len(message.button_parameters)}",
             limit=limits.template_url_buttons,
         )
-    for group, values, limit in (
-        ("header_parameters", message.header_parameters, limits.template_header),
-        ("body_parameters", message.body_parameters, limits.template_body),
-        ("button_parameters", message.button_parameters, 2000),
-    ):
+    for index, value in enumerate(message.header_parameters):
+        where = f"header_parameters[{index}]"
+        if isinstance(value, model.MediaParameter):
+            _media(value, where)
+        elif _text_of(value) is None:
+            raise MessageLimitError(where, f"a header takes text or an image, document or video, not {_kind(value)}")
+    for index, value in enumerate(message.body_parameters):
+        where = f"body_parameters[{index}]"
+        if isinstance(value, model.CurrencyParameter):
+            _currency(value, where)
+        elif isinstance(value, model.DateTimeParameter):
+            _length(value.fallback, f"{where}.fallback", limits.template_body, required=True)
+        elif _text_of(value) is None:
+            raise MessageLimitError(where, f"a body takes text, currency or date_time parameters, not {_kind(value)}")
+    texts = {
+        "header_parameters": (message.header_parameters, limits.template_header),
+        "body_parameters": (message.body_parameters, limits.template_body),
+        "button_parameters": (message.button_parameters, 2000),
+    }
+    for group, (values, limit) in texts.items():
         for index, value in enumerate(values):
-            _length(value, f"{group}[{index}]", limit, required=True)
-            if _BAD_PARAMETER.search(value):
+            text = _text_of(value)
+            if text is None:
+                continue
+            _length(text, f"{group}[{index}]", limit, required=True)
+            if _BAD_PARAMETER.search(text):
                 raise MessageLimitError(
                     f"{group}[{index}]",
                     "template parameters cannot contain new-lines, tabs or more than 4 spaces in a row",
                 )
-    total = sum(len(v) for v in message.body_parameters)
+    total = sum(len(text) for text in map(_text_of, message.body_parameters) if text is not None)
     if total > limits.template_body:
         raise MessageLimitError(
             "body_parameters",
             f"together {total} characters, the body limit is {limits.template_body}",
             limit=limits.template_body,
+        )
+
+
+def _text_of(value: model.TemplateValue) -> str | None:
+    """The text of a text parameter (a plain ``str`` or :class:`~connector.model.TextParameter`), else None."""
+    if isinstance(value, str):
+        return value
+    return value.text if isinstance(value, model.TextParameter) else None
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _media(value: model.MediaParameter, where: str) -> None:
+    if type(value) not in (model.ImageParameter, model.DocumentParameter, model.VideoParameter):
+        raise MessageLimitError(where, f"{_kind(value)} is no image, document or video")
+    parsed = urlparse(value.link or "")
+    # WhatsApp downloads the media itself: it needs an absolute URL it can reach.
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise MessageLimitError(f"{where}.link", f"must be an absolute http(s) URL, got {value.link!r}")
+
+
+def _currency(value: model.CurrencyParameter, where: str) -> None:
+    _length(value.fallback, f"{where}.fallback", 1024, required=True)
+    if not _CURRENCY.match(value.code or ""):
+        raise MessageLimitError(f"{where}.code", f"must be an ISO 4217 code such as 'EUR', got {value.code!r}")
+    if not isinstance(value.amount_1000, int) or isinstance(value.amount_1000, bool):
+        raise MessageLimitError(
+            f"{where}.amount_1000", f"must be a whole number (the amount x 1,000), got {value.amount_1000!r}"
         )
 
 

@@ -88,19 +88,41 @@ def _row(row: model.ListRow) -> dict[str, Any]:
 
 
 def _template(message: model.TemplateMessage) -> dict[str, Any]:
-    """Header and body parameters are text; each button parameter fills the URL suffix of the URL button at the
-    same position (``index`` "0", "1"), so create templates with their URL buttons first."""
+    """Header and body parameters are typed (a plain ``str`` is text); each button parameter fills the URL suffix of
+    the URL button at the same position (``index`` "0", "1"), so create templates with their URL buttons first."""
     components: list[dict[str, Any]] = []
     if message.header_parameters:
-        components.append({"type": "header", "parameters": [_text(p) for p in message.header_parameters]})
+        components.append({"type": "header", "parameters": [_parameter(p) for p in message.header_parameters]})
     if message.body_parameters:
-        components.append({"type": "body", "parameters": [_text(p) for p in message.body_parameters]})
+        components.append({"type": "body", "parameters": [_parameter(p) for p in message.body_parameters]})
     for index, value in enumerate(message.button_parameters):
         components.append({"type": "button", "sub_type": "url", "index": str(index), "parameters": [_text(value)]})
     template: dict[str, Any] = {"name": message.name, "language": {"code": message.language, "policy": "deterministic"}}
     if components:
         template["components"] = components
     return template
+
+
+#: The parameter ``type`` of each media parameter class (whatsapp-cloud-api.md §2, template).
+_MEDIA = {model.ImageParameter: "image", model.DocumentParameter: "document", model.VideoParameter: "video"}
+
+
+def _parameter(value: model.TemplateValue) -> dict[str, Any]:
+    """One template parameter object: text, currency, date_time or a header's image / document / video."""
+    match value:
+        case str():
+            return _text(value)
+        case model.TextParameter():
+            return _text(value.text)
+        case model.CurrencyParameter():
+            currency = {"fallback_value": value.fallback, "code": value.code, "amount_1000": value.amount_1000}
+            return {"type": "currency", "currency": currency}
+        case model.DateTimeParameter():
+            return {"type": "date_time", "date_time": {"fallback_value": value.fallback}}
+        case model.MediaParameter() if type(value) in _MEDIA:
+            kind = _MEDIA[type(value)]
+            return {"type": kind, kind: {"link": value.link}}
+    raise TypeError(f"WhatsApp cannot render the template parameter {value!r}")
 
 
 def _text(value: str) -> dict[str, str]:

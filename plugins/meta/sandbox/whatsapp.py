@@ -332,9 +332,13 @@ def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]
                 params = sent.get(("button", index), [])
                 if dynamic and len(params) != 1:
                     raise _mismatch(f"button {index}", len(params), 1)
+    has_header = any(str(c.get("type", "")).upper() == "HEADER" for c in template.components)
     for kind, index in sent:
         if kind == "button" and not _has_button(template, index):
             raise invalid_value(f"Button at index {index} does not exist in the template")
+        if kind == "header" and not has_header and sent[(kind, index)]:
+            # Parameters for a header the approved template does not have: Meta counts them against none.
+            raise _mismatch("header", len(sent[(kind, index)]), 0)
 
 
 def _has_button(template: Template, index: int) -> bool:

@@ -155,3 +155,74 @@ def test_unknown_outbound_type_is_refused() -> None:
 
     with pytest.raises(MessageLimitError):
         validate_message(Sticker())
+
+
+# --------------------------------------------------------------------------- typed template parameters
+
+
+def test_typed_template_parameters_render_per_the_reference() -> None:
+    message = model.TemplateMessage(
+        "order_shipped",
+        "en_US",
+        [
+            model.TextParameter("#1001"),
+            model.CurrencyParameter("$12.50", "USD", 12500),
+            model.DateTimeParameter("May 21, 2026"),
+            "plain",
+        ],
+        [model.ImageParameter("https://shop.example/parcel.png")],
+        ["track/1001"],
+    )
+    components = render_message("49151", message)["template"]["components"]
+    assert components == [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://shop.example/parcel.png"}}]},
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "text": "#1001"},
+                {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
+                {"type": "date_time", "date_time": {"fallback_value": "May 21, 2026"}},
+                {"type": "text", "text": "plain"},
+            ],
+        },
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "track/1001"}]},
+    ]
+    for media, kind in ((model.DocumentParameter, "document"), (model.VideoParameter, "video")):
+        header = render_message("49151", model.TemplateMessage("t", "de", [], [media("https://x.example/f")]))
+        assert header["template"]["components"][0]["parameters"] == [
+            {"type": kind, kind: {"link": "https://x.example/f"}}
+        ]
+
+
+def test_typed_template_parameters_are_accepted_and_text_limits_apply_to_text_only() -> None:
+    long_fallback = model.CurrencyParameter("€" + "9" * 1000, "EUR", 1)  # not a text parameter: no 1024 sum
+    validate_message(
+        model.TemplateMessage(
+            "back_in_stock",
+            "en_US",
+            ["x" * 1000, long_fallback, model.DateTimeParameter("tomorrow")],
+            [model.ImageParameter("https://shop.example/a.png")],
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "field"),
+    [
+        ([], [model.ImageParameter("https://a.example/i.png"), "Anna"], "header_parameters"),
+        ([], [model.ImageParameter("/relative.png")], "header_parameters[0].link"),
+        ([], [model.CurrencyParameter("€1", "EUR", 1000)], "header_parameters[0]"),
+        ([], [model.TextParameter("h" * 61)], "header_parameters[0]"),
+        ([model.ImageParameter("https://a.example/i.png")], [], "body_parameters[0]"),
+        ([model.CurrencyParameter("€1", "euro", 1000)], [], "body_parameters[0].code"),
+        ([model.CurrencyParameter("", "EUR", 1000)], [], "body_parameters[0].fallback"),
+        ([model.DateTimeParameter("")], [], "body_parameters[0].fallback"),
+        ([model.TextParameter("two\nlines")], [], "body_parameters[0]"),
+    ],
+)
+def test_broken_typed_template_parameters_are_refused_naming_the_field(
+    body: list[model.TemplateValue], header: list[model.TemplateValue], field: str
+) -> None:
+    with pytest.raises(MessageLimitError) as caught:
+        validate_message(model.TemplateMessage("back_in_stock", "en_US", body, header))
+    assert caught.value.field == field
