@@ -166,6 +166,12 @@ GERMAN: dict[str, str] = {
     "Tasks in the queue": "Aufgaben in der Warteschlange",
     "Webhooks today": "Webhooks heute",
     "Active connections": "Aktive Verbindungen",
+    "Came from": "Herkunft",
+    "Ad": "Anzeige",
+    "Post": "Beitrag",
+    "Other": "Sonstiges",
+    "on {date}": "am {date}",
+    "last touch, 7 days": "letzter Kontakt, 7 Tage",
 }
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, or_, select
 
+from connector import model
 from connector.db.models import (
     CatalogItem,
     ChannelConnection,
@@ -22,11 +23,18 @@ from connector.db.models import (
     Task,
     WebhookEvent,
 )
+from connector.serialization import from_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connector.runtime import Runtime
 
 WINDOW = timedelta(hours=24)
+#: How long a referral counts as the source of an order placed in chat (simple last-touch attribution).
+ATTRIBUTION_WINDOW = timedelta(days=7)
+#: At most this many referral-carrying messages are read for one orders page (newest first).
+MAX_REFERRAL_CANDIDATES = 2000
 #: Outbox states a message passes through, in order (for the timeline).
 MESSAGE_STATES = ("pending", "sending", "sent", "delivered", "read")
 
@@ -190,13 +198,15 @@ def contacts(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
     """Contacts with their channel, window state, and consent and subscriptions when the notify module has them."""
     now = datetime.now(UTC)
     with rt.db.session() as session:
-        rows = []
-        for contact, channel in session.execute(
+        found = session.execute(
             select(Contact, ChannelConnection)
             .join(ChannelConnection, ChannelConnection.id == Contact.channel_connection_id)
             .order_by(Contact.id.desc())
             .limit(limit)
-        ).all():
+        ).all()
+        first = first_referrals(session, [contact.id for contact, _ in found])
+        rows = []
+        for contact, channel in found:
             until = contact.last_inbound_at + WINDOW if contact.last_inbound_at else None
             rows.append(
                 {
@@ -205,9 +215,147 @@ def contacts(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
                     "window_until": until if until and until > now else None,
                     "consents": extension_rows(session, "consent", contact.id),
                     "subscriptions": extension_rows(session, "subscription", contact.id),
+                    "came_from": first.get(contact.id),
                 }
             )
     return rows
+
+
+@dataclass(slots=True)
+class Source:
+    """Where a customer came from, for the pages: ``kind`` is an English label the template translates (``Ad``,
+    ``Post``, ``Link``, ``Product``, ``Other``), ``text`` what the channel named (headline, ref, product)."""
+
+    kind: str
+    text: str
+    received_at: datetime
+    #: Everything the channel said, for the tooltip (full ad id, click id, URL).
+    detail: str
+
+
+def _referral_rows() -> Any:
+    """A portable pre-filter for stored messages that carry a referral object.
+
+    Every stored message has a ``referral`` key (``null`` when the channel said nothing). JSON operators differ
+    between SQLite and PostgreSQL, so this matches the JSON text instead: a quote inside a customer's text is
+    escaped there (``\\"``), so only the key itself matches. Python then reads and checks each candidate."""
+    text = cast(InboundMessage.data, String)
+    return or_(text.like('%"referral": {%'), text.like('%"referral":{%'))
+
+
+def _referral_of(data: Any) -> model.Referral | None:
+    """The typed referral of a stored message (rows stored before it was typed hold the channel's dict)."""
+    raw = data.get("referral") if isinstance(data, dict) else None
+    if not isinstance(raw, dict) or not raw:
+        return None
+    try:
+        referral = from_json(raw) if "__type__" in raw else model.Referral.from_untagged(raw)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return referral if isinstance(referral, model.Referral) else None
+
+
+def _named(referral: model.Referral, noun: str) -> str:
+    """``Spring sale (ad 12021234…)``: the headline (or ref, body) and the shortened id; the full id is in
+    :attr:`Source.detail`."""
+    name = referral.headline or referral.ref or referral.body or referral.source_url
+    identifier = referral.source_id
+    short = f"{noun} {identifier if len(identifier) <= 10 else identifier[:8] + '…'}" if identifier else ""
+    if name and short:
+        return f"{name} ({short})"
+    return name or short or noun
+
+
+def describe_referral(
+    referral: model.Referral, received_at: datetime, products: dict[str, ShopVariant] | None = None
+) -> Source | None:
+    """A referral as one line for the shop owner: ``Ad: Spring sale (ad 12021234…)``, ``Link: ref=newsletter``,
+    ``Product: Beanie (BEANIE-RED)``. ``products`` maps retailer ids to the shop's variants, for their titles."""
+    kind = referral.source_type.lower()
+    detail = "; ".join(
+        f"{name}: {value}"
+        for name, value in (
+            ("source", referral.source_type),
+            ("id", referral.source_id),
+            ("url", referral.source_url),
+            ("ref", referral.ref),
+            ("ctwa_clid", referral.ad_click_id),
+            ("product", referral.product_retailer_id),
+        )
+        if value
+    )
+    if kind in ("ad", "ads") or referral.ad_click_id:
+        return Source("Ad", _named(referral, "ad"), received_at, detail)
+    if kind == "post":
+        return Source("Post", _named(referral, "post"), received_at, detail)
+    if referral.ref:
+        return Source("Link", f"ref={referral.ref}", received_at, detail)
+    if referral.product_retailer_id:
+        variant = (products or {}).get(referral.product_retailer_id)
+        if variant is None:
+            return Source("Product", referral.product_retailer_id, received_at, detail)
+        return Source("Product", f"{variant.title} ({variant.sku or variant.external_id})", received_at, detail)
+    if referral.source_type or referral.source_url:
+        return Source("Other", referral.source_type or referral.source_url, received_at, detail)
+    return None
+
+
+def _products(session: Session, referrals: list[tuple[int, model.Referral]]) -> dict[tuple[int, str], ShopVariant]:
+    """The shop variants the referrals name, by (channel connection id, retailer id), in one query."""
+    wanted = {r.product_retailer_id for _, r in referrals if r.product_retailer_id}
+    if not wanted:
+        return {}
+    found: dict[tuple[int, str], ShopVariant] = {}
+    for channel_id, variant in session.execute(
+        select(ChannelConnection.id, ShopVariant)
+        .join(ShopVariant, ShopVariant.shop_connection_id == ChannelConnection.shop_connection_id)
+        .where(
+            ChannelConnection.id.in_({channel_id for channel_id, _ in referrals}),
+            ShopVariant.external_id.in_(wanted),
+        )
+    ).all():
+        found[(channel_id, variant.external_id)] = variant
+    return found
+
+
+def _sources(
+    session: Session, rows: list[tuple[int, int, int, datetime, Any]]
+) -> dict[int, tuple[int, datetime, Source]]:
+    """Rows ``(message id, contact id, channel id, received_at, data)`` that really carry a referral, described:
+    message id -> (contact id, received_at, source)."""
+    typed = [(row, referral) for row in rows if (referral := _referral_of(row[4])) is not None]
+    products: dict[int, dict[str, ShopVariant]] = {}
+    for (channel_id, retailer_id), variant in _products(session, [(row[2], r) for row, r in typed]).items():
+        products.setdefault(channel_id, {})[retailer_id] = variant
+    result: dict[int, tuple[int, datetime, Source]] = {}
+    for (message_id, contact_id, channel_id, received_at, _), referral in typed:
+        source = describe_referral(referral, received_at, products.get(channel_id))
+        if source is not None:
+            result[message_id] = (contact_id, received_at, source)
+    return result
+
+
+def first_referrals(session: Session, contact_ids: list[int]) -> dict[int, Source]:
+    """Each contact's first referral (where they first came from), by contact id; contacts without one are absent.
+
+    Reads one message per contact: the earliest that carries a referral object (see :func:`_referral_rows`)."""
+    if not contact_ids:
+        return {}
+    earliest = (
+        select(func.min(InboundMessage.id))
+        .where(InboundMessage.contact_id.in_(contact_ids), _referral_rows())
+        .group_by(InboundMessage.contact_id)
+    )
+    rows = session.execute(
+        select(
+            InboundMessage.id,
+            InboundMessage.contact_id,
+            InboundMessage.channel_connection_id,
+            InboundMessage.received_at,
+            InboundMessage.data,
+        ).where(InboundMessage.id.in_(earliest))
+    ).all()
+    return {contact_id: source for contact_id, _, source in _sources(session, [tuple(r) for r in rows]).values()}
 
 
 def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, Any]]:
@@ -247,7 +395,10 @@ def notifications(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
-    """Carts customers sent in chat (``InboundCart`` messages), with their lines and total."""
+    """Carts customers sent in chat (``InboundCart`` messages), with their lines, total and source.
+
+    The source is a simple last-touch attribution (not Meta's): the contact's latest referral received up to the
+    cart message (the cart's own included), if it is at most :data:`ATTRIBUTION_WINDOW` older than the cart."""
     with rt.db.session() as session:
         found = session.execute(
             select(InboundMessage, Contact)
@@ -256,6 +407,7 @@ def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
             .order_by(InboundMessage.id.desc())
             .limit(limit)
         ).all()
+        sources = _order_sources(session, [message for message, _ in found])
     result = []
     for message, contact in found:
         total = Decimal(0)
@@ -268,7 +420,52 @@ def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
             currency = price.get("currency") or currency
             total += amount * quantity
             lines.append({"id": line.get("variant_external_id", ""), "quantity": quantity, "price": amount})
-        result.append({"message": message, "contact": contact, "lines": lines, "total": total, "currency": currency})
+        result.append(
+            {
+                "message": message,
+                "contact": contact,
+                "lines": lines,
+                "total": total,
+                "currency": currency,
+                "source": sources.get(message.id),
+            }
+        )
+    return result
+
+
+def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, Source]:
+    """Cart message id -> the source of its conversation (see :func:`orders`), read in one bounded query."""
+    if not carts:
+        return {}
+    earliest = min(cart.received_at for cart in carts) - ATTRIBUTION_WINDOW
+    rows = session.execute(
+        select(
+            InboundMessage.id,
+            InboundMessage.contact_id,
+            InboundMessage.channel_connection_id,
+            InboundMessage.received_at,
+            InboundMessage.data,
+        )
+        .where(
+            InboundMessage.contact_id.in_({cart.contact_id for cart in carts}),
+            InboundMessage.id <= max(cart.id for cart in carts),
+            InboundMessage.received_at >= earliest,
+            _referral_rows(),
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(MAX_REFERRAL_CANDIDATES)
+    ).all()
+    by_contact: dict[int, list[tuple[int, datetime, Source]]] = {}
+    for message_id, (contact_id, received_at, source) in sorted(
+        _sources(session, [tuple(r) for r in rows]).items(), reverse=True
+    ):
+        by_contact.setdefault(contact_id, []).append((message_id, received_at, source))
+    result: dict[int, Source] = {}
+    for cart in carts:
+        for message_id, received_at, source in by_contact.get(cart.contact_id, []):  # newest first: last touch wins
+            if message_id <= cart.id and cart.received_at - ATTRIBUTION_WINDOW <= received_at <= cart.received_at:
+                result[cart.id] = source
+                break
     return result
 
 

@@ -87,9 +87,33 @@ class GraphSandbox(ChannelSandbox):
         body = {"phone_number_id": phone_number_id, "wa_id": wa_id, **payload}
         return self.control("POST", "whatsapp/messages", json=body)["message"]
 
-    def customer_text(self, phone_number_id: str | None, wa_id: str, text: str, *, name: str | None = None) -> str:
-        """The customer ``wa_id`` writes ``text``; opens the 24 h window. Returns the inbound wamid."""
-        return self._wa(phone_number_id, wa_id, {"type": "text", "text": text, "name": name})["id"]
+    def customer_text(
+        self,
+        phone_number_id: str | None,
+        wa_id: str,
+        text: str,
+        *,
+        name: str | None = None,
+        referred_product: str | Mapping[str, str] | None = None,
+        referral: Mapping[str, str] | None = None,
+    ) -> str:
+        """The customer ``wa_id`` writes ``text``; opens the 24 h window. Returns the inbound wamid.
+
+        ``referred_product``: they wrote with "Message business" on a catalog item (its retailer id, or
+        ``{"product_retailer_id", "catalog_id"}`` for another catalog); WhatsApp names it in
+        ``context.referred_product``. ``referral``: they came from a Click-to-WhatsApp ad or post (``source_type``,
+        ``source_url``, ``source_id``, ``headline``, ``body``, ``ctwa_clid``, ... as Meta sends them). The control
+        API refuses what Meta would never send (a product not in the catalog, unknown referral fields)."""
+        payload: dict[str, Any] = {"type": "text", "text": text, "name": name}
+        if referred_product is not None:
+            payload["referred_product"] = (
+                {"product_retailer_id": referred_product}
+                if isinstance(referred_product, str)
+                else dict(referred_product)
+            )
+        if referral is not None:
+            payload["referral"] = dict(referral)
+        return self._wa(phone_number_id, wa_id, payload)["id"]
 
     def customer_pick_row(self, phone_number_id: str | None, wa_id: str, row_id: str) -> dict[str, Any]:
         """The customer picks row ``row_id`` of the newest list message that offers it."""
@@ -130,11 +154,24 @@ class GraphSandbox(ChannelSandbox):
 
     # ------------------------------------------------------------------ Messenger / Instagram customers
 
-    def messenger_text(self, user_id: str, text: str, *, object: str = "page") -> dict[str, Any]:
-        """A Messenger (``object="page"``) or Instagram (``"instagram"``) user writes ``text``."""
-        return self.control("POST", "messenger/messages", json={"object": object, "sender": user_id, "text": text})[
-            "event"
-        ]
+    def messenger_text(
+        self, user_id: str, text: str, *, object: str = "page", referral: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A Messenger (``object="page"``) or Instagram (``"instagram"``) user writes ``text``.
+
+        ``referral`` rides on the message as Meta puts it there: an m.me / ig.me link (``{"ref", "source":
+        "SHORTLINK", "type": "OPEN_THREAD"}``), an ad (``source: "ADS"``, ``ad_id``, ``ads_context_data``) or, on
+        Instagram, the Shop product written from (``{"product": {"id": retailer_id}}``)."""
+        body: dict[str, Any] = {"object": object, "sender": user_id, "text": text}
+        if referral is not None:
+            body["referral"] = dict(referral)
+        return self.control("POST", "messenger/messages", json=body)["event"]
+
+    def messenger_referral(self, user_id: str, referral: Mapping[str, Any], *, object: str = "page") -> dict[str, Any]:
+        """The user opens an existing thread from a link or an ad without writing: a ``messaging_referrals`` event
+        carrying ``referral`` (``ref``, ``source``, ``type``, ``ad_id``, ``ads_context_data``)."""
+        body = {"object": object, "sender": user_id, "referral": dict(referral)}
+        return self.control("POST", "messenger/messages", json=body)["event"]
 
     def messenger_choose(
         self, user_id: str, payload: str, *, object: str = "page", title: str | None = None
