@@ -167,3 +167,30 @@ def test_a_messenger_selection_becomes_an_order(chat_stack: ChatStack, greeting:
     assert len(chat_stack.shop.orders()) == before + 1
     [order] = chat_orders(chat_stack)
     assert order.cart["lines"][0]["variant"] == pick.split(":", 1)[1]
+
+
+def test_carts_delivered_concurrently_and_out_of_order_each_become_one_order(chat_stack: ChatStack) -> None:
+    """Meta delivers webhooks concurrently (at-least-once, unordered): eight customers send carts at once while
+    their replies' statuses arrive shuffled, and every cart still becomes exactly one order and one answer whose
+    outbox row ends at the highest status the channel reported."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chat_stack.graph.set_options(webhook_concurrency=4, status_out_of_order=True)
+    items = chat_stack.in_stock(3)
+    customers = [chat_stack.whatsapp_customer(f"Kunde {n}") for n in range(8)]
+    before = len(chat_stack.shop.orders())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sent = list(pool.map(lambda c: chat_stack.graph.customer_cart(None, c.user_id, {items[0]: 1, items[1]: 1})["id"],
+                             customers))  # fmt: skip
+    for customer, mid in zip(customers, sent, strict=True):
+        replies = customer.replies_to(mid)
+        assert any(r.get("interactive", {}).get("type") == "cta_url" for r in replies), "a payment link"
+    assert len(chat_stack.shop.orders()) == before + 8
+    assert len(chat_orders(chat_stack)) == 8
+    assert chat_stack.graph.wait_webhooks()["failed"] == 0
+
+    def reply_statuses() -> set[str]:
+        with chat_stack.runtime.db.session() as session:
+            return set(session.scalars(select(OutboundMessage.status).where(OutboundMessage.kind == "chat_reply")))
+
+    wait_for(lambda: reply_statuses() == {"read"}, timeout=20)

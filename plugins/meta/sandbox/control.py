@@ -433,6 +433,7 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 state.options.update(body())
             except (ValueError, TypeError) as exc:
                 raise ControlError(str(exc)) from exc
+            hub.sender.set_concurrency(state.options.webhook_concurrency)
             return jsonify(state.options.as_dict())
 
     @bp.post("/templates")

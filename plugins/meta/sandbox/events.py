@@ -56,7 +56,7 @@ class WebhookHub:
 
     def __init__(self, state: GraphState):
         self.state = state
-        self.sender = WebhookSender()
+        self.sender = WebhookSender(concurrency=state.options.webhook_concurrency)
         self.subscriptions: dict[str, str] = {}
         self.sent = 0
         self._pending: deque[tuple[str, dict[str, Any]]] = deque()
@@ -203,9 +203,9 @@ class WebhookHub:
             self._wake.clear()
             batch_size = max(1, self.state.options.statuses_per_webhook)
             while self._pending:
-                # Like Meta, fold the statuses that wait into one webhook: the next one is built only when the
-                # previous one is out, so a busy receiver gets fewer, fuller webhooks instead of a growing queue.
-                self.sender.wait_idle(1.0)
+                # Like Meta, fold the statuses that wait into one webhook: the next one is built only when a
+                # delivery slot is free, so a busy receiver gets fewer, fuller webhooks instead of a growing queue.
+                self.sender.wait_slot(1.0)
                 phone_number_id, first = self._pending.popleft()
                 statuses = [first]
                 while self._pending and len(statuses) < batch_size and self._pending[0][0] == phone_number_id:

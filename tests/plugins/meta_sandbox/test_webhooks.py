@@ -169,3 +169,40 @@ def test_subscription_with_verify_token_requires_the_echoed_challenge(sandbox, v
     (handshake,) = recorder.requests
     assert handshake.method == "GET" and handshake.query["hub.mode"] == "subscribe"
     assert handshake.query["hub.verify_token"] == "s3cret" and handshake.query["hub.challenge"].isdigit()
+
+
+@pytest.fixture
+def slow_endpoint() -> Iterator[tuple[str, dict[str, int]]]:
+    """A receiver that takes 0.2 s per webhook and notes how many it was answering at once."""
+    import threading
+    import time
+
+    seen = {"now": 0, "most": 0, "received": 0}
+    lock = threading.Lock()
+    app = Flask("slow")
+
+    @app.post("/hook")
+    def hook() -> str:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        time.sleep(0.2)
+        with lock:
+            seen["now"] -= 1
+            seen["received"] += 1
+        return "ok"
+
+    with SandboxServer(app) as server:
+        yield server.url + "/hook", seen
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_webhooks_go_out_one_at_a_time_or_concurrently_as_meta_delivers(graph, sandbox, slow_endpoint, concurrency):
+    url, seen = slow_endpoint
+    sandbox.subscribe_webhooks(url, object="whatsapp_business_account")
+    sandbox.set_options(webhook_concurrency=concurrency)
+    for n in range(4):
+        assert graph.send_whatsapp(TEMPLATE, to=f"49151000001{n:02d}").status_code == 200
+    assert sandbox.wait_webhooks()  # every status delivered (12), whichever order
+    assert seen["received"] == 12 and seen["now"] == 0
+    assert seen["most"] == 1 if concurrency == 1 else seen["most"] > 1
