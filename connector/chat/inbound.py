@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from connector import model
 from connector.db.models import Contact, OutboundMessage
+from connector.db.models_notify import OutboxEvent
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -27,6 +28,22 @@ _RANK = {
     "skipped": 6,
 }
 
+
+#: The states a status may move a row out of (those ranked below it).
+_LOWER = {new: [name for name, rank in _RANK.items() if rank < new_rank] for new, new_rank in _RANK.items()}
+
+_OUTBOX = OutboundMessage.__table__
+#: The statements of a status webhook, built once (most of a fan-out's webhooks are statuses).
+_ROWS_BY_WAMID = select(_OUTBOX.c.id, _OUTBOX.c.channel_message_id, _OUTBOX.c.status).where(
+    _OUTBOX.c.channel_connection_id == bindparam("channel_id"),
+    _OUTBOX.c.channel_message_id.in_(bindparam("wamids", expanding=True)),
+)
+_MOVE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.status.in_(bindparam("lower", expanding=True)))
+    .values(status=bindparam("new"))
+)
+_ADD_EVENTS = insert(OutboxEvent.__table__)
 
 #: How outbox timeline entries written from a channel's status webhook begin.
 STATUS_WEBHOOK = "status webhook"
@@ -99,15 +116,10 @@ def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[mo
     statements: Meta folds up to hundreds of statuses into one webhook during a fan-out, and each statement
     there holds the write lock the senders wait for. Statuses apply in order (a later one in the same webhook
     sees the earlier ones' effect); the rare ones (a message id we never recorded, a failure) go one by one."""
-    table = OutboundMessage.__table__
-    wanted = {s.message_id for s in statuses}
+    wanted = list({s.message_id for s in statuses})
     current: dict[str, tuple[int, str]] = {
         wamid: (message_id, status)
-        for message_id, wamid, status in session.execute(
-            select(table.c.id, table.c.channel_message_id, table.c.status).where(
-                table.c.channel_connection_id == channel_id, table.c.channel_message_id.in_(wanted)
-            )
-        )
+        for message_id, wamid, status in session.execute(_ROWS_BY_WAMID, {"channel_id": channel_id, "wamids": wanted})
     }
     moves: dict[int, str] = {}
     events: list[dict[str, object]] = []
@@ -133,18 +145,14 @@ def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[mo
 
 def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str, object]]) -> None:
     """Write the collected status moves (one UPDATE per new status) and events (one INSERT)."""
-    from connector.db.models_notify import OutboxEvent
-
-    table = OutboundMessage.__table__
     by_status: dict[str, list[int]] = {}
     for message_id, new in moves.items():
         by_status.setdefault(new, []).append(message_id)
     for new, ids in by_status.items():
         # Never backwards, even if another transaction moved a row since it was read (PostgreSQL).
-        lower = [name for name, rank in _RANK.items() if rank < _RANK.get(new, 0)]
-        session.execute(update(table).where(table.c.id.in_(ids), table.c.status.in_(lower)).values(status=new))
+        session.execute(_MOVE, {"ids": ids, "lower": _LOWER.get(new, []), "new": new})
     if events:
-        session.execute(insert(OutboxEvent), events)
+        session.execute(_ADD_EVENTS, events)
     moves.clear()
     events.clear()
 
