@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -157,54 +157,45 @@ def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str,
     events.clear()
 
 
+#: The slow path's lookups (a status for a message id not recorded yet, or a failure): plain columns, built once.
+_ROW_BY_WAMID = select(_OUTBOX.c.id, _OUTBOX.c.status).where(
+    _OUTBOX.c.channel_connection_id == bindparam("channel_id"), _OUTBOX.c.channel_message_id == bindparam("wamid")
+)
+_ROW_BY_CALLBACK = select(_OUTBOX.c.id, _OUTBOX.c.status).where(
+    _OUTBOX.c.id == bindparam("row_id"),
+    _OUTBOX.c.channel_connection_id == bindparam("channel_id"),
+    _OUTBOX.c.channel_message_id.is_(None),
+)
+_ROW_IN_DOUBT_FOR = (
+    select(_OUTBOX.c.id, _OUTBOX.c.status)
+    .where(
+        _OUTBOX.c.channel_connection_id == bindparam("channel_id"),
+        _OUTBOX.c.recipient == bindparam("recipient"),
+        _OUTBOX.c.status.in_(("sending", "unknown")),
+        _OUTBOX.c.channel_message_id.is_(None),
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(1)
+)
+
+
 def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus) -> None:
     from connector.notify.outbox import record_event
 
-    row = session.scalar(
-        select(OutboundMessage).where(
-            OutboundMessage.channel_connection_id == channel_id,
-            OutboundMessage.channel_message_id == status.message_id,
-        )
-    )
-    if row is None and status.callback_data and status.callback_data.isdigit():
+    row = session.execute(_ROW_BY_WAMID, {"channel_id": channel_id, "wamid": status.message_id}).first()
+    # (a row id: digits, and no more than a 64-bit integer holds)
+    if row is None and status.callback_data and status.callback_data.isdigit() and len(status.callback_data) <= 18:
         # The row id we sent along (WhatsApp's biz_opaque_callback_data): exactly this message's row.
-        row = session.scalar(
-            select(OutboundMessage).where(
-                OutboundMessage.id == int(status.callback_data),
-                OutboundMessage.channel_connection_id == channel_id,
-                OutboundMessage.channel_message_id.is_(None),
-            )
-        )
-        if row is not None:
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == row.id)
-                .values(channel_message_id=status.message_id, error=None)
-            )
-            record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
-        else:
+        row = session.execute(_ROW_BY_CALLBACK, {"row_id": int(status.callback_data), "channel_id": channel_id}).first()
+        if row is None:
             return  # its row has its message id already (another status got there first), or is not ours
+        _reconcile(session, row.id, row.status, status.message_id, record_event)
     if row is None:
         # Without callback data (channels that echo none): the oldest in-doubt row to that recipient.
-        row = session.scalar(
-            select(OutboundMessage)
-            .where(
-                OutboundMessage.channel_connection_id == channel_id,
-                OutboundMessage.recipient == status.recipient_id,
-                OutboundMessage.status.in_(("sending", "unknown")),
-                OutboundMessage.channel_message_id.is_(None),
-            )
-            .order_by(OutboundMessage.id)
-            .limit(1)
-        )
+        row = session.execute(_ROW_IN_DOUBT_FOR, {"channel_id": channel_id, "recipient": status.recipient_id}).first()
         if row is None:
             return
-        session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == row.id)
-            .values(channel_message_id=status.message_id, error=None)
-        )
-        record_event(session, row.id, row.status, f"reconciled from a status webhook: {status.message_id}")
+        _reconcile(session, row.id, row.status, status.message_id, record_event)
     new = status.state.value
     if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
         # Older news; still recorded: it shows how far the channel's status stream has come.
@@ -216,5 +207,12 @@ def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatu
         error = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
         values["error"] = error
         detail = f"{STATUS_WEBHOOK}: {error}"
-    session.execute(update(OutboundMessage).where(OutboundMessage.id == row.id).values(**values))
+    session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(**values))
     record_event(session, row.id, new, detail)
+
+
+def _reconcile(session: Session, row_id: int, row_status: str, wamid: str, record_event: Any) -> None:
+    """Note the channel's message id on a row whose send did not record it (the status came first, or the process
+    died before)."""
+    session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row_id).values(channel_message_id=wamid, error=None))
+    record_event(session, row_id, row_status, f"reconciled from a status webhook: {wamid}")

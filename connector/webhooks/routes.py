@@ -8,7 +8,7 @@ rest. A redelivery (same delivery id) is acknowledged and counted, never process
 A channel delivery that carries only delivery statuses (sent/delivered/read/failed: most of a fan-out's
 webhooks) needs no network I/O and fires no hook, so it is applied to the outbox right here, in the
 transaction that stores the event (stored as ``processed``, still deduplicated and kept for audit). Should
-applying fail, the savepoint is rolled back and the event is stored for the worker as any other.
+applying fail, that transaction rolls back and the event is stored again for the worker as any other.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from connector.connections import ConnectionRef
     from connector.runtime import Runtime
 
@@ -121,14 +119,8 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         received_at=now,
         processed_at=now if statuses_only else None,
     )
-    queued = True
     try:
-        with rt.db.session() as session:
-            event_id = session.execute(_STORE, store).inserted_primary_key[0]
-            if statuses_only and _apply_statuses(session, event_id, connection_id, parsed.events):
-                queued = False
-            else:
-                rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=10)
+        event_id, queued = _store(rt, connection_id, store, parsed.events if statuses_only else None)
     except IntegrityError:
         same = (
             (_EVENTS.c.connection_kind == kind)
@@ -144,15 +136,29 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
     return jsonify({"status": "accepted", "id": event_id}), 200
 
 
-def _apply_statuses(session: Session, event_id: int, channel_id: int, statuses: list[Any]) -> bool:
-    """Apply a status-only delivery (stored as processed) in the transaction that stores it. False (nothing applied:
-    its savepoint is rolled back, the event is marked received again) when applying fails; the worker then processes
-    the event as any other."""
-    try:
-        with session.begin_nested():
-            apply_delivery_statuses(session, channel_id, statuses)
-    except Exception:
-        log.exception("webhook %s: applying its statuses failed; the worker will process it", event_id)
-        session.execute(update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="received", processed_at=None))
-        return False
-    return True
+class _NotApplied(Exception):
+    """Applying a status-only delivery's statuses failed (the transaction that stored it rolls back)."""
+
+
+def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: list[Any] | None) -> tuple[int, bool]:
+    """Store a delivery: with ``statuses`` (a status-only delivery) stored as processed with its statuses applied in
+    the same transaction, otherwise (or should applying fail) with a ``webhook.process`` task for the worker. Returns
+    the event id and whether a task was queued. Raises ``IntegrityError`` for a delivery id stored before."""
+    if statuses is not None:
+        try:
+            with rt.db.session() as session:
+                event_id = session.execute(_STORE, store).inserted_primary_key[0]
+                try:
+                    apply_delivery_statuses(session, connection_id, statuses)
+                except Exception as exc:
+                    raise _NotApplied from exc
+            return int(event_id), False
+        except _NotApplied:
+            # No savepoint per delivery (most of a fan-out's webhooks are statuses): the rare failure rolls the whole
+            # transaction back, and the delivery is stored again below for the worker to process as any other.
+            log.exception("channel %s: applying a status webhook's statuses failed; the worker will", connection_id)
+            store = {**store, "status": "received", "processed_at": None}
+    with rt.db.session() as session:
+        event_id = session.execute(_STORE, store).inserted_primary_key[0]
+        rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=10)
+    return int(event_id), True
