@@ -448,22 +448,23 @@ def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, S
         )
         .where(
             InboundMessage.contact_id.in_({cart.contact_id for cart in carts}),
-            InboundMessage.id <= max(cart.id for cart in carts),
+            # By the channel's own timestamps, not by arrival: Meta delivers webhooks in no guaranteed order.
+            InboundMessage.received_at <= max(cart.received_at for cart in carts),
             InboundMessage.received_at >= earliest,
             _referral_rows(),
         )
-        .order_by(InboundMessage.id.desc())
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(MAX_REFERRAL_CANDIDATES)
     ).all()
-    by_contact: dict[int, list[tuple[int, datetime, Source]]] = {}
-    for message_id, (contact_id, received_at, source) in sorted(
-        _sources(session, [tuple(r) for r in rows]).items(), reverse=True
-    ):
-        by_contact.setdefault(contact_id, []).append((message_id, received_at, source))
+    by_contact: dict[int, list[tuple[datetime, int, Source]]] = {}
+    for message_id, (contact_id, received_at, source) in _sources(session, [tuple(r) for r in rows]).items():
+        by_contact.setdefault(contact_id, []).append((received_at, message_id, source))
+    for found in by_contact.values():
+        found.sort(reverse=True)  # newest first (the channel's time, then arrival): the last touch wins
     result: dict[int, Source] = {}
     for cart in carts:
-        for message_id, received_at, source in by_contact.get(cart.contact_id, []):  # newest first: last touch wins
-            if message_id <= cart.id and cart.received_at - ATTRIBUTION_WINDOW <= received_at <= cart.received_at:
+        for received_at, _, source in by_contact.get(cart.contact_id, []):
+            if cart.received_at - ATTRIBUTION_WINDOW <= received_at <= cart.received_at:
                 result[cart.id] = source
                 break
     return result

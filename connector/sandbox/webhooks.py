@@ -45,8 +45,13 @@ class WebhookSender:
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._sessions = threading.local()  # one requests.Session per delivering thread
         self._lock = threading.Condition()
-        self._in_flight = 0
-        self._outstanding = 0  # queued or in flight
+        self._in_flight = 0  # concurrent lane: being delivered
+        self._waiting = 0  # concurrent lane: queued, not taken yet
+        self._outstanding = 0  # both lanes: queued or in flight
+        #: The ordered lane: deliveries that must arrive one after the other (Messenger's message events).
+        self._ordered: queue.Queue[Delivery | None] = queue.Queue()
+        self._ordered_thread = threading.Thread(target=self._run_ordered, name="sandbox-webhooks-ordered", daemon=True)
+        self._ordered_thread.start()
         self._concurrency = 1
         self._threads: list[threading.Thread] = []
         self._idle = threading.Event()
@@ -70,14 +75,19 @@ class WebhookSender:
                 thread.start()
             self._lock.notify_all()
 
-    def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        """Queue one delivery; it is sent in the background."""
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], *, ordered: bool = False) -> Delivery:
+        """Queue one delivery; it is sent in the background. ``ordered`` ones go out one after the other whatever
+        the concurrency (a platform that promises order for them)."""
         delivery = Delivery(url=url, body=body, headers=dict(headers))
         self.deliveries.append(delivery)
         with self._lock:
             self._outstanding += 1
             self._idle.clear()
-            self._queue.put(delivery)
+            if ordered:
+                self._ordered.put(delivery)
+            else:
+                self._waiting += 1
+                self._queue.put(delivery)
         return delivery
 
     def deliver_now(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
@@ -92,16 +102,15 @@ class WebhookSender:
         return self._idle.wait(timeout)
 
     def wait_slot(self, timeout: float = 10.0) -> bool:
-        """Block until nothing waits in the queue and fewer than ``concurrency`` deliveries are in flight: a
-        delivery built now goes out at once (a sender that folds waiting events into one uses this)."""
+        """Block until nothing waits in the (unordered) queue and fewer than ``concurrency`` deliveries are in
+        flight: a delivery built now goes out at once (a sender that folds waiting events into one uses this)."""
         with self._lock:
-            return self._lock.wait_for(
-                lambda: self._outstanding == self._in_flight < self._concurrency, timeout=timeout
-            )
+            return self._lock.wait_for(lambda: self._waiting == 0 and self._in_flight < self._concurrency, timeout)
 
     def close(self) -> None:
         for _ in self._threads:
             self._queue.put(None)
+        self._ordered.put(None)
 
     def _attempt(self, delivery: Delivery) -> None:
         try:
@@ -122,18 +131,37 @@ class WebhookSender:
             if delivery is None:
                 return
             with self._lock:
+                self._waiting -= 1
                 self._in_flight += 1
                 self._lock.notify_all()  # a slot-waiter may build the next delivery now
             try:
-                for attempt in range(self.max_attempts):
-                    self._attempt(delivery)
-                    if delivery.delivered or 400 <= delivery.attempts[-1] < 500:
-                        break
-                    time.sleep(self.backoff * (2**attempt))
+                self._deliver(delivery)
             finally:
                 with self._lock:
                     self._in_flight -= 1
-                    self._outstanding -= 1
-                    if self._outstanding == 0:
-                        self._idle.set()
-                    self._lock.notify_all()
+                    self._done()
+
+    def _run_ordered(self) -> None:
+        while True:
+            delivery = self._ordered.get()
+            if delivery is None:
+                return
+            try:
+                self._deliver(delivery)
+            finally:
+                with self._lock:
+                    self._done()
+
+    def _deliver(self, delivery: Delivery) -> None:
+        for attempt in range(self.max_attempts):
+            self._attempt(delivery)
+            if delivery.delivered or 400 <= delivery.attempts[-1] < 500:
+                break
+            time.sleep(self.backoff * (2**attempt))
+
+    def _done(self) -> None:
+        """One delivery attempted to the end (the caller holds the lock)."""
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._idle.set()
+        self._lock.notify_all()

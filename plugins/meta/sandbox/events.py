@@ -94,7 +94,10 @@ class WebhookHub:
         if url is None:
             return False
         body = encode(payload)
-        self.sender.send(url, body, sign(body, self.state.business.app_secret))
+        # Meta: WhatsApp webhooks are at-least-once and unordered (sent concurrently); Messenger and Instagram message
+        # events "are always sent in order".
+        ordered = object_name != "whatsapp_business_account"
+        self.sender.send(url, body, sign(body, self.state.business.app_secret), ordered=ordered)
         self.sent += 1
         return True
 

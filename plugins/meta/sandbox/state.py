@@ -39,9 +39,10 @@ class Options:
     status_out_of_order: bool = False
     #: How many statuses one webhook may carry (Meta sometimes batches them).
     statuses_per_webhook: int = 1
-    #: Webhooks in flight at once. Meta delivers concurrently, so at-least-once and in no guaranteed order; 1 sends
-    #: them one after the other, each once the previous one was answered.
-    webhook_concurrency: int = 1
+    #: WhatsApp webhooks in flight at once. Meta delivers them concurrently, at-least-once and in no guaranteed
+    #: order; 1 sends them one after the other, each once the previous one was answered. Messenger and Instagram
+    #: events always go out in order (Meta promises that for message events).
+    webhook_concurrency: int = 4
     #: ``items_batch`` calls per catalog per minute -> 80014 above it.
     catalog_calls_per_minute: int = 600
     #: Items per ``items_batch`` call (Meta: 5,000).
