@@ -33,14 +33,18 @@ import requests
 harness = importlib.import_module("bench._fanout_harness")
 
 
-def start_sandbox(mps: int, statuses_per_webhook: int = 1) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+def start_sandbox(
+    mps: int, statuses_per_webhook: int = 1, webhook_concurrency: int = 4
+) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
     """``connector sandbox graph`` in its own process; returns it, its URL and the connection settings.
 
     ``statuses_per_webhook``: how many queued statuses the sandbox may put in one webhook (Meta batches them into
-    one ``statuses`` array too). The sandbox sends its webhooks one at a time from a single thread; with one
-    status per webhook that thread, not the connector, caps the rate at which statuses come back."""
+    one ``statuses`` array too); it folds the statuses that wait for a free delivery slot. ``webhook_concurrency``:
+    webhooks in flight at once (Meta delivers concurrently; 1 sends them one after the other, which folds more
+    statuses into each webhook)."""
     options = ["--option", f"mps={mps}", "--option", 'status_flow=["sent"]']
     options += ["--option", f"statuses_per_webhook={statuses_per_webhook}"]
+    options += ["--option", f"webhook_concurrency={webhook_concurrency}"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "graph", "--json", *options],
         stdout=subprocess.PIPE,
@@ -100,10 +104,11 @@ def run(
     threads: int,
     mps: int,
     statuses_per_webhook: int = 1,
+    webhook_concurrency: int = 4,
     processes: int = 1,
 ) -> dict[str, Any]:
     """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share."""
-    sandbox, url, settings = start_sandbox(mps, statuses_per_webhook)
+    sandbox, url, settings = start_sandbox(mps, statuses_per_webhook, webhook_concurrency)
     folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     try:
         fan = harness.prepare(
@@ -171,6 +176,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--statuses-per-webhook", type=int, default=50, help="most statuses the sandbox puts in one webhook"
     )
+    parser.add_argument(
+        "--webhook-concurrency",
+        type=int,
+        default=4,
+        help="webhooks the sandbox delivers at once (its default, as Meta delivers concurrently; 1: one at a time)",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the web app's request lines would drown the summary
 
@@ -182,7 +193,7 @@ def main(argv: list[str]) -> int:
         sandbox.wait(10)
     options = {
         "threads": args.threads, "mps": args.mps, "statuses_per_webhook": args.statuses_per_webhook,
-        "processes": args.processes,
+        "webhook_concurrency": args.webhook_concurrency, "processes": args.processes,
     }  # fmt: skip
     plain = run(args.subscribers, kill_at=None, **options)
     killed = run(args.subscribers, kill_at=0.5, **options)
@@ -197,6 +208,7 @@ def main(argv: list[str]) -> int:
         "worker_threads": args.threads,
         "worker_processes": args.processes,
         "statuses_per_webhook": args.statuses_per_webhook,
+        "webhook_concurrency": args.webhook_concurrency,
         "cpu_count": os.cpu_count(),
         "max_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
