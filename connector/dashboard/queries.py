@@ -335,6 +335,16 @@ def _sources(
     return result
 
 
+#: What :func:`_sources` reads of a message that carries a referral.
+_SOURCE_COLUMNS = (
+    InboundMessage.id,
+    InboundMessage.contact_id,
+    InboundMessage.channel_connection_id,
+    InboundMessage.received_at,
+    InboundMessage.data,
+)
+
+
 def first_referrals(session: Session, contact_ids: list[int]) -> dict[int, Source]:
     """Each contact's first referral (where they first came from), by contact id; contacts without one are absent.
 
@@ -346,15 +356,7 @@ def first_referrals(session: Session, contact_ids: list[int]) -> dict[int, Sourc
         .where(InboundMessage.contact_id.in_(contact_ids), _referral_rows())
         .group_by(InboundMessage.contact_id)
     )
-    rows = session.execute(
-        select(
-            InboundMessage.id,
-            InboundMessage.contact_id,
-            InboundMessage.channel_connection_id,
-            InboundMessage.received_at,
-            InboundMessage.data,
-        ).where(InboundMessage.id.in_(earliest))
-    ).all()
+    rows = session.execute(select(*_SOURCE_COLUMNS).where(InboundMessage.id.in_(earliest))).all()
     return {contact_id: source for contact_id, _, source in _sources(session, [tuple(r) for r in rows]).values()}
 
 
@@ -439,13 +441,7 @@ def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, S
         return {}
     earliest = min(cart.received_at for cart in carts) - ATTRIBUTION_WINDOW
     rows = session.execute(
-        select(
-            InboundMessage.id,
-            InboundMessage.contact_id,
-            InboundMessage.channel_connection_id,
-            InboundMessage.received_at,
-            InboundMessage.data,
-        )
+        select(*_SOURCE_COLUMNS)
         .where(
             InboundMessage.contact_id.in_({cart.contact_id for cart in carts}),
             # By the channel's own timestamps, not by arrival: Meta delivers webhooks in no guaranteed order.
