@@ -47,7 +47,10 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: A platform's ``Retry-After`` is never scaled.
 BACKOFF_SCALE = float(os.environ.get("CONNECTOR_HTTP_BACKOFF_SCALE", "1"))
 #: urllib3 itself never retries (that is :class:`HttpClient`'s job, with backoff); it only follows redirects.
-_FOLLOW_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
+_MAX_REDIRECTS = 10
+_FOLLOW_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=_MAX_REDIRECTS)
+#: Headers not sent on to another host after a redirect (urllib3's own list for the redirects it follows).
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 
 
@@ -246,19 +249,11 @@ class HttpClient:
         if content_type is not None and not (headers and any(name.lower() == "content-type" for name in headers)):
             sent_headers["Content-Type"] = content_type
         urllib3_timeout = self._default_timeout if timeout is None else _timeout(timeout)
-        manager = self._manager(url)
 
         def attempt() -> requests.Response:
             try:
-                raw = manager.urlopen(
-                    method,
-                    url,
-                    body=body,
-                    headers=sent_headers,
-                    timeout=urllib3_timeout,
-                    retries=_FOLLOW_REDIRECTS_ONLY,
-                    preload_content=not stream,
-                    decode_content=True,
+                raw, final_method, final_url, final_headers = self._open(
+                    method, url, body, sent_headers, urllib3_timeout, stream
                 )
             except urllib3.exceptions.HTTPError as exc:
                 reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
@@ -270,7 +265,7 @@ class HttpClient:
                 if retry_server_errors:
                     raise _Transient(error) from exc
                 raise error from exc
-            response = self._response(raw, method, url, sent_headers, stream)
+            response = self._response(raw, final_method, final_url, final_headers, stream)
             if response.status_code < 400:
                 return response
             detail = self._detail(response)
@@ -284,6 +279,44 @@ class HttpClient:
             return self._retrying(attempt)
         except _Transient as exc:
             raise exc.error from None
+
+    def _open(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: urllib3.Timeout,
+        stream: bool,
+    ) -> tuple[urllib3.BaseHTTPResponse, str, str, dict[str, str]]:
+        """Send the request, following redirects as browsers and ``requests`` do: urllib3 follows them itself but
+        keeps the method on a 301 or 302, where a POST (or any method but GET and HEAD) becomes a GET without its
+        body. Returns the response and the method, URL and headers of the request that got it."""
+        for _ in range(_MAX_REDIRECTS):
+            follow = method in ("GET", "HEAD")
+            raw = self._manager(url).urlopen(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                timeout=timeout,
+                retries=_FOLLOW_REDIRECTS_ONLY,
+                redirect=follow,
+                preload_content=not stream,
+                decode_content=True,
+            )
+            location = raw.get_redirect_location() if not follow else None
+            if not location:
+                return raw, method, url, headers
+            raw.drain_conn()
+            target = urljoin(url, location)
+            if raw.status in (301, 302, 303):
+                method, body = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}
+            if urlsplit(target).netloc != urlsplit(url).netloc:  # credentials stay with the host they were for
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
+            url = target
+        raise urllib3.exceptions.MaxRetryError(None, url, "too many redirects")  # type: ignore[arg-type]
 
     def _detail(self, response: requests.Response) -> str | None:
         if self.error_detail is None:

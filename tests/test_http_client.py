@@ -56,6 +56,12 @@ class Platform:
         def moved() -> Response:
             return redirect("/echo/landed?via=moved", code=302)
 
+        @app.post("/submitted/<int:code>")
+        def submitted(code: int) -> Response:
+            # 301/302/303 after a POST: browsers and requests fetch the new place with a GET; 307/308 repeat the POST.
+            target = request.args.get("to", "/echo/after")
+            return redirect(target, code=code)
+
         @app.get("/lines")
         def lines() -> Response:
             return Response("\n".join(LINES), mimetype="text/plain")
@@ -201,6 +207,30 @@ def test_redirects_are_followed_and_url_is_the_final_one(client: HttpClient, pla
     assert got["path"] == "/echo/landed" and got["query"] == [["via", "moved"]]
     assert got["headers"]["Authorization"] == "Bearer t0ken"  # same host: credentials stay
     assert response.url == f"{platform.server.url}/echo/landed?via=moved"
+
+
+@pytest.mark.parametrize("code", [301, 302, 303])
+def test_a_post_redirected_with_301_302_or_303_is_followed_with_a_get_without_its_body(
+    client: HttpClient, platform: Platform, code: int
+) -> None:
+    response = client.post(f"submitted/{code}", json={"order": 1})
+    got = echoed(response)
+    assert got["method"] == "GET" and got["path"] == "/echo/after"
+    assert got["body_b64"] == "" and "Content-Type" not in got["headers"]
+    assert got["headers"]["Authorization"] == "Bearer t0ken"  # same host: credentials stay
+    assert response.request.method == "GET" and response.url == f"{platform.server.url}/echo/after"
+
+
+@pytest.mark.parametrize("code", [307, 308])
+def test_a_post_redirected_with_307_or_308_is_repeated_with_its_body(client: HttpClient, code: int) -> None:
+    got = echoed(client.post(f"submitted/{code}", json={"order": 1}))
+    assert got["method"] == "POST" and got["path"] == "/echo/after" and got["json"] == {"order": 1}
+
+
+def test_credentials_are_not_sent_on_to_another_host(client: HttpClient, platform: Platform) -> None:
+    other = platform.server.url.replace("127.0.0.1", "localhost")  # the same server under another host name
+    got = echoed(client.post("submitted/302", params={"to": f"{other}/echo/elsewhere"}, json={}))
+    assert got["path"] == "/echo/elsewhere" and "Authorization" not in got["headers"]
 
 
 def test_url_without_a_redirect_is_the_requested_one(client: HttpClient, platform: Platform) -> None:
