@@ -75,6 +75,9 @@ class SendAction(enum.StrEnum):
     UNDELIVERABLE = "undeliverable"  # the recipient cannot get messages: do not retry
     BUG = "bug"  # we sent something invalid: fail loudly with the detail
     RETRY = "retry"  # transient platform failure (5xx, timeout before sending)
+    #: The channel's setup is broken (access token expired or revoked, a permission or the payment method missing,
+    #: the account locked): no message can go out until the owner fixes it. Keep the message and try again later.
+    CONFIG = "config"
 
 
 class SendError(PlatformError):

@@ -581,6 +581,8 @@ def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError
         )
         record_event(session, row.id, "pending", "window closed (131047): retrying as a template")
         return Retry(0.1, "window closed: retry as a template")
+    if exc.action is SendAction.CONFIG:
+        return _setup_broken(rt, session, row, exc, state)
     if exc.action in (SendAction.RETRY_LATER, SendAction.RETRY) and attempts < rt.config.notify.max_send_attempts:
         delay = exc.retry_after or backoff_seconds(attempts, base=2, cap=300)
         why = f"channel asked to retry later: {exc}"
@@ -593,6 +595,30 @@ def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError
         return _defer_in(session, row.id, delay, why, states=("sending",))
     _set_in(session, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}")
     return None
+
+
+def _setup_broken(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError, state: _Sender) -> Retry | None:
+    """The channel's setup is broken (token, permission, payment): nothing about this message is wrong, and no
+    message of this channel can go out until the owner fixes it. Keep the row and try again every
+    ``setup_retry_seconds`` (the channel's other sends wait as long, so one probe a period reaches the channel, not
+    a whole fan-out's worth); fail it only ``setup_retry_hours`` after it was queued."""
+    settings = rt.config.notify
+    queued = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    if datetime.now(UTC) - queued > timedelta(hours=settings.setup_retry_hours):
+        error = f"config: {exc}; the channel's setup was not fixed within {settings.setup_retry_hours:g} h"
+        _set_in(session, row.id, "failed", error, error=error)
+        return None
+    delay = settings.setup_retry_seconds
+    state.throughput.block(str(row.channel_connection_id), delay)
+    log.warning("channel connection %s cannot send until its setup is fixed: %s", row.channel_connection_id, exc)
+    why = f"the channel's setup needs the owner (kept, tried again every {delay:g} s): {exc}"
+    # Not counted as an attempt: the message did nothing wrong, however long the owner takes.
+    session.execute(
+        _outbox_update()
+        .where(OutboundMessage.id == row.id)
+        .values(attempts=OutboundMessage.attempts - 1, error=str(exc))
+    )
+    return _defer_in(session, row.id, delay, why, states=("sending",))
 
 
 def _refused(rt: Runtime, row: OutboundMessage, exc: SendError, state: _Sender) -> None:

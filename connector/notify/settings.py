@@ -114,6 +114,11 @@ class NotifySettings(BaseModel):
     unknown_grace_seconds: float = Field(600.0, ge=0)
     #: How many times a refused send is retried before it is marked failed.
     max_send_attempts: int = Field(8, ge=1)
+    #: A send refused because the channel's setup is broken (token expired or revoked, permission or payment
+    #: missing) is kept and tried again every this many seconds (the channel's other sends wait as long) ...
+    setup_retry_seconds: float = Field(300.0, gt=0)
+    #: ... until the owner fixed the setup, for at most this many hours after it was queued; then it is failed.
+    setup_retry_hours: float = Field(72.0, gt=0)
     #: A folder of owner templates searched before plugins' and the built-in ones (``<kind>/<channel>.<lang>.j2``).
     template_dir: str | None = None
     #: Requests per minute per client address to the public back-in-stock endpoint.

@@ -12,8 +12,9 @@ code / subcode        meaning                                                   
 2, 1200               unexpected / temporary send failure                         RETRY
 4, 17, 32, 613        app / user / page / API rate limit                          RETRY_LATER
 80006                 Messenger business-use-case rate limit                      RETRY_LATER
-100 (other), 1, 190,  invalid parameter, bad JSON, invalid token, permissions     BUG
-200-299, 230, 10
+190, 10, 200-299,     invalid or expired token, permissions, policy block         CONFIG
+230, 368
+100 (other), 1        invalid parameter, bad JSON                                 BUG
 ====================  ==========================================================  ===============
 
 \\* Outside the window a message can only go with a message tag. A human agent's reply is resent once
@@ -31,6 +32,8 @@ from connector.errors import PlatformError, RateLimited, SendAction, SendError
 WINDOW_SUBCODES = frozenset({2018278, 2534022})
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80006})
 TRANSIENT_CODES = frozenset({1200, 2})
+#: The Page's setup is broken, not the message: the token (190), a permission (10, 200-299), a policy block (368).
+SETUP_CODES = frozenset({190, 10, 368, *range(200, 300)})
 
 
 def outside_window(error: GraphErrorInfo) -> bool:
@@ -50,6 +53,8 @@ def action_for(error: GraphErrorInfo) -> SendAction:
         return SendAction.RETRY_LATER
     if error.code in TRANSIENT_CODES:
         return SendAction.RETRY
+    if error.code in SETUP_CODES or error.status == 401:
+        return SendAction.CONFIG
     return SendAction.BUG
 
 

@@ -19,6 +19,9 @@ RETRY_LATER_CODES = frozenset({4, 80007, 130429, 131048, 131049, 131056, 133016}
 UNDELIVERABLE_CODES = frozenset({131026, 131021, 131050, 130472, 130497})
 #: Transient platform trouble: unknown error, service unavailable, maintenance, generic error.
 RETRY_CODES = frozenset({1, 2, 131000, 131016, 131057, 135000})
+#: The setup is broken, not the message: token (0, 190), permissions (3, 10, 200-299, 131005), account locked
+#: (131031), payment (131042), phone number registration (131045), policy block (368). The owner must act.
+SETUP_CODES = frozenset({0, 190, 3, 10, 131005, 131031, 131042, 131045, 368, *range(200, 300)})
 
 # When a retry is worth it, how long to wait if Meta gives no hint (seconds).
 _RETRY_LATER_WAIT = {131049: 24 * 3600.0, 131056: 6.0}
@@ -32,11 +35,13 @@ def action_for(code: int | None, status: int | None) -> SendAction:
         return SendAction.RETRY_LATER
     if code in UNDELIVERABLE_CODES:
         return SendAction.UNDELIVERABLE
+    if code in SETUP_CODES or status == 401:
+        return SendAction.CONFIG
     if code in RETRY_CODES or status is None or status >= 500:
         return SendAction.RETRY
     if status == 429:
         return SendAction.RETRY_LATER
-    # 100, 131008, 131009, 132xxx template errors, auth/permission/config errors: we (or the setup) are wrong.
+    # 100, 131008, 131009, 132xxx template errors: the message is wrong.
     return SendAction.BUG
 
 

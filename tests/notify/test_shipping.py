@@ -6,6 +6,7 @@ import uuid
 
 import requests
 
+from connector.db.models import OutboundMessage
 from tests.conftest import wait_for
 from tests.notify.conftest import StackFactory, customer, place_order, rows, settled
 
@@ -149,3 +150,30 @@ def test_a_shop_webhook_handled_again_after_a_crash_notifies_once(notify_stack: 
     assert [r.kind for r in rows(stack, recipient=PHONE)] == ["order_shipped"]
     sent = stack.graph.messages_to(PHONE)
     assert len(sent) == 1 and "777" in str(sent[0])
+
+
+def test_a_broken_account_keeps_the_notification_until_the_owner_fixed_it_then_sends_it_once(
+    notify_stack: StackFactory,
+) -> None:
+    """Meta refuses every send while the business has a payment problem (131042). Nothing is wrong with the
+    message: it is kept (deferred, not failed, its attempts not used up) and tried again until the owner fixed
+    the payment method at Meta, then sent once."""
+    stack = notify_stack(setup_retry_seconds=0.5, max_send_attempts=2)
+    customer(stack, PHONE)
+    stack.graph.set_options(account_problem=131042)
+    order = place_order(stack, PHONE, "payment")
+    stack.shop.ship_order(order.external_id, company="DHL", number="888", url="https://dhl.example/t/888")
+
+    def refused_a_few_times() -> OutboundMessage | None:
+        found = rows(stack, kind="order_shipped")
+        if not found or found[0].status != "deferred":
+            return None
+        return found[0] if stack.graph.stats()["whatsapp"]["refused"].get("131042", 0) >= 3 else None
+
+    row = wait_for(refused_a_few_times, timeout=20)  # more refusals than max_send_attempts allows for a bad message
+    assert "setup needs the owner" in (row.reason or "") and "131042" in (row.error or "")
+    assert stack.graph.messages_to(PHONE) == []
+
+    stack.graph.set_options(account_problem=0)  # the owner fixed the payment method
+    wait_for(lambda: rows(stack, kind="order_shipped")[0].status in ("sent", "delivered", "read"), timeout=20)
+    assert len(stack.graph.messages_to(PHONE)) == 1

@@ -131,6 +131,16 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             return jsonify(_send_messenger({business.instagram_account_id}))
         raise unknown_object(node, "post")
 
+    def _account_problem(code: int) -> GraphError:
+        titles = {
+            131042: ("Business eligibility payment issue", "Message failed to send because there were one or more "
+                     "errors related to your payment method."),
+            131031: ("Business Account locked", "The WhatsApp Business Account is restricted or disabled."),
+            368: ("Temporarily blocked for policies violations", "The account is restricted for violating policies."),
+        }  # fmt: skip
+        title, details = titles.get(code, ("Account problem", "The WhatsApp Business Account cannot send messages."))
+        return GraphError(code, title, details=details, whatsapp=True)
+
     def _send_whatsapp(phone_number_id: str) -> dict[str, Any]:
         body = json_body()
         options = state.options
@@ -147,6 +157,8 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                     )
                 wa_id = _digits(to)
                 now = state.now()
+                if options.account_problem:
+                    raise _account_problem(options.account_problem)
                 if wa_id in options.bad_recipients:
                     raise GraphError(
                         131026,

@@ -59,6 +59,10 @@ class Options:
     #: Customer service window (WhatsApp, Messenger, Instagram) and the Messenger HUMAN_AGENT window.
     window_hours: float = 24.0
     human_agent_days: float = 7.0
+    #: A problem with the business's WhatsApp setup that refuses every send until cleared (``0`` = none), as
+    #: Meta does: 131042 (payment method), 131031 (account locked), 368 (blocked for a policy violation). The owner
+    #: fixes it at Meta, so the connector's settings stay the same.
+    account_problem: int = 0
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
 

@@ -86,7 +86,8 @@ def send(adapter: MessengerAdapter) -> model.SendResult:
         (400, meta_error(551, "This person isn't available right now."), SendAction.UNDELIVERABLE, 551),
         (400, meta_error(100, "No matching user found", 2018001), SendAction.UNDELIVERABLE, "100/2018001"),
         (400, meta_error(100, "Invalid parameter"), SendAction.BUG, 100),
-        (401, meta_error(190, "Invalid OAuth access token."), SendAction.BUG, 190),
+        (401, meta_error(190, "Invalid OAuth access token."), SendAction.CONFIG, 190),
+        (400, meta_error(200, "Requires pages_messaging permission to manage the object"), SendAction.CONFIG, 200),
         (
             400,
             meta_error(10, "This message is sent outside of allowed window.", 2018278),

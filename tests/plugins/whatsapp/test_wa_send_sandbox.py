@@ -164,10 +164,10 @@ def test_unknown_product_and_template_are_bugs(sandbox, adapter: WhatsAppAdapter
     assert (error.action, error.code) == (SendAction.BUG, 132000)
 
 
-def test_wrong_token_is_a_bug_not_a_retry(adapter: WhatsAppAdapter) -> None:
+def test_wrong_token_is_a_setup_problem_for_the_owner_not_a_bad_message(adapter: WhatsAppAdapter) -> None:
     broken = WhatsAppAdapter({**adapter.settings, "access_token": "expired"})
     error = send_error(broken, model.TemplateMessage("hello_world", "en_US"))
-    assert (error.action, error.code) == (SendAction.BUG, 190)
+    assert (error.action, error.code) == (SendAction.CONFIG, 190)
     assert "credentials" in str(error)
 
 
