@@ -144,6 +144,39 @@ class ConnectionService:
             raise NotFound(f"no channel connection {channel_id}", status=404)
         return row
 
+    def update_settings(
+        self,
+        kind: Literal["shop", "channel"],
+        connection_id: int,
+        changes: Mapping[str, Any],
+        *,
+        name: str | None = None,
+    ) -> ShopConnection | ChannelConnection:
+        """Change some of a connection's settings (a new access token, another API version) and keep the rest: the
+        merged settings are validated like new ones, secrets encrypted again. The connection keeps its id, so its
+        webhook URL, contacts, orders and outbox stay. Raises :class:`NotFound` or :class:`SettingsError`."""
+        model = ShopConnection if kind == "shop" else ChannelConnection
+        with self.runtime.db.session() as session:
+            row = session.get(model, connection_id)
+            if row is None:
+                raise NotFound(f"no {kind} connection {connection_id}", status=404)
+            cls = (
+                self.shop_adapter_class(row.platform)  # type: ignore[union-attr]
+                if kind == "shop"
+                else self.channel_adapter_class(row.channel)  # type: ignore[union-attr]
+            )
+            known = {f.name for f in cls.config_fields}
+            unknown = sorted(set(changes) - known)
+            if unknown:
+                raise SettingsError({key: f"{cls.label} has no setting {key!r}" for key in unknown})
+            cleaned = cls.validate_settings({**self.settings_of(row), **changes})
+            row.settings, row.secrets = self._split(cls.config_fields, cleaned)
+            if name:
+                row.name = name
+            session.flush()
+        self.invalidate(kind, connection_id)
+        return row
+
     def delete(self, kind: Literal["shop", "channel"], connection_id: int) -> None:
         model = ShopConnection if kind == "shop" else ChannelConnection
         with self.runtime.db.session() as session:

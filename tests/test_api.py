@@ -90,6 +90,27 @@ def test_connection_lifecycle_over_the_api(quiet_stack: Stack) -> None:
     result = client.post(f"/api/v1/connections/shop/{wrong['id']}/test", headers=headers).get_json()
     assert result["ok"] is False and result["error"]
 
+    # The owner fixes the wrong secret in place: only the changed field is sent, the rest (and the id, and so the
+    # webhook URL) stays, and the connection works.
+    fixed = client.patch(
+        f"/api/v1/connections/shop/{wrong['id']}",
+        json={"name": "fixed", "settings": {name: settings[name] for name in secret_fields}},
+        headers=headers,
+    )
+    assert fixed.status_code == 200, fixed.get_json()
+    assert fixed.get_json()["name"] == "fixed" and fixed.get_json()["webhook_url"] == wrong["webhook_url"]
+    assert not secret_fields & set(fixed.get_json()["settings"])
+    assert client.post(f"/api/v1/connections/shop/{wrong['id']}/test", headers=headers).get_json()["ok"] is True
+    unknown = client.patch(
+        f"/api/v1/connections/shop/{wrong['id']}", json={"settings": {"colour": "red"}}, headers=headers
+    )
+    assert unknown.status_code == 422 and "colour" in unknown.get_json()["errors"]["settings"]
+    emptied = client.patch(
+        f"/api/v1/connections/shop/{wrong['id']}", json={"settings": {"url": "not a url"}}, headers=headers
+    )
+    assert emptied.status_code == 422 and "url" in emptied.get_json()["errors"]["settings"]
+    assert client.patch("/api/v1/connections/shop/99999", json={"settings": {}}, headers=headers).status_code == 404
+
     listed = client.get("/api/v1/connections/", headers=headers).get_json()
     assert {c["id"] for c in listed if c["kind"] == "shop"} >= {body["id"], wrong["id"]}
     assert client.delete(f"/api/v1/connections/shop/{wrong['id']}", headers=headers).status_code == 204

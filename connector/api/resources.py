@@ -115,6 +115,24 @@ class ConnectionItem(MethodView):
         except NotFound as exc:
             abort(404, message=str(exc))
 
+    @connections.arguments(s.ConnectionPatch)
+    @connections.response(200, s.ConnectionOut)
+    def patch(self, data: dict[str, Any], kind: str, connection_id: int) -> dict[str, Any]:
+        """Change some settings of a connection (a rotated access token, say) and keep the rest, its id and its
+        webhook URL. The merged settings are validated like new ones; test the connection afterwards."""
+        try:
+            row = runtime().connections.update_settings(
+                kind,  # type: ignore[arg-type]
+                connection_id,
+                data["settings"],
+                name=data.get("name"),
+            )
+        except NotFound as exc:
+            abort(404, message=str(exc))
+        except SettingsError as exc:
+            _settings_error(exc)
+        return _out(row)
+
     @connections.response(204)
     def delete(self, kind: str, connection_id: int) -> None:
         """Delete a connection (a shop's channels, items and runs go with it)."""

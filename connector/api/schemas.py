@@ -25,6 +25,14 @@ class ChannelConnectionIn(Schema):
     settings = fields.Dict(required=True)
 
 
+class ConnectionPatch(Schema):
+    name = fields.String(load_default=None, allow_none=True)
+    settings = fields.Dict(
+        load_default=dict,
+        metadata={"description": "only the settings to change (e.g. a new access token); the others are kept"},
+    )
+
+
 class ConnectionOut(Schema):
     id = fields.Integer()
     kind = fields.String()
