@@ -16,17 +16,10 @@ from connector.notify.policy import template_parameters
 from connector.serialization import from_json, to_json
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import StackFactory, customer, place_order, settled
+from tests.notify.test_back_in_stock import _sold_out_variant
 
 #: The demo template (IMAGE header, body "{{1}} is back in stock. Reply to order it.").
 DEMO_TEMPLATE = {"back_in_stock": {"en": "back_in_stock"}}
-
-
-def _sold_out_variant(stack: Stack) -> str:
-    stack.full_sync()
-    variant = next(v for v in stack.shop.variant_ids() if stack.catalog()[v]["availability"] == "in stock")
-    stack.shop.set_stock(variant, 0)
-    wait_for(lambda: stack.catalog()[variant]["availability"] == "out of stock")
-    return variant
 
 
 def _synced(stack: Stack, variant: str) -> ShopVariant:
