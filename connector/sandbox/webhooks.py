@@ -53,6 +53,7 @@ class WebhookSender:
         self._ordered_thread = threading.Thread(target=self._run_ordered, name="sandbox-webhooks-ordered", daemon=True)
         self._ordered_thread.start()
         self._concurrency = 1
+        self._closed = False
         self._threads: list[threading.Thread] = []
         self._idle = threading.Event()
         self._idle.set()
@@ -108,6 +109,9 @@ class WebhookSender:
             return self._lock.wait_for(lambda: self._waiting == 0 and self._in_flight < self._concurrency, timeout)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()  # threads standing by beyond the concurrency end too
         for _ in self._threads:
             self._queue.put(None)
         self._ordered.put(None)
@@ -126,7 +130,9 @@ class WebhookSender:
     def _run(self, index: int) -> None:
         while True:
             with self._lock:  # a thread beyond the current concurrency stands by
-                self._lock.wait_for(lambda: index < self._concurrency)
+                self._lock.wait_for(lambda: index < self._concurrency or self._closed)
+                if self._closed and index >= self._concurrency:
+                    return
             delivery = self._queue.get()
             if delivery is None:
                 return

@@ -206,3 +206,14 @@ def test_webhooks_go_out_one_at_a_time_or_concurrently_as_meta_delivers(graph, s
     assert sandbox.wait_webhooks()  # every status delivered (12), whichever order
     assert seen["received"] == 12 and seen["now"] == 0
     assert seen["most"] == 1 if concurrency == 1 else seen["most"] > 1
+
+
+def test_a_closed_sender_ends_all_its_threads_even_those_standing_by() -> None:
+    from connector.sandbox.webhooks import WebhookSender
+
+    sender = WebhookSender(concurrency=4)
+    sender.set_concurrency(1)  # three threads now stand by
+    sender.close()
+    for thread in [*sender._threads, sender._ordered_thread]:
+        thread.join(timeout=5)
+        assert not thread.is_alive(), thread.name
