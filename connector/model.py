@@ -367,7 +367,7 @@ class Referral:
         return cls(
             source_type=str(raw.get("source_type") or raw.get("source") or ("product" if retailer_id else "")),
             source_id=str(raw.get("source_id") or raw.get("ad_id") or ads.get("post_id") or ""),
-            source_url=str(raw.get("source_url") or ""),
+            source_url=str(raw.get("source_url") or raw.get("referer_uri") or ""),  # WhatsApp / Messenger
             headline=str(raw.get("headline") or ads.get("ad_title") or ""),
             body=str(raw.get("body") or ""),
             ad_click_id=str(raw.get("ctwa_clid") or ""),

@@ -102,7 +102,7 @@ class _EventParser:
         if "message" in event:
             return self._message(_obj(event["message"], f"{where}.message"), contact, when, where)
         if "postback" in event:
-            return [self._postback(_obj(event["postback"], f"{where}.postback"), contact, when)]
+            return [self._postback(_obj(event["postback"], f"{where}.postback"), contact, when, where)]
         if "delivery" in event:
             delivery = _obj(event["delivery"], f"{where}.delivery")
             mids = delivery.get("mids") or []
@@ -181,7 +181,9 @@ class _EventParser:
             ]
         return [model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="unknown", referral=referral)]
 
-    def _postback(self, postback: dict[str, Any], contact: model.Contact, when: datetime | None) -> model.InboundReply:
+    def _postback(
+        self, postback: dict[str, Any], contact: model.Contact, when: datetime | None, where: str
+    ) -> model.InboundReply:
         payload = postback.get("payload")
         if payload is None:
             raise WebhookRejected(400, "postback.payload is missing")
@@ -195,7 +197,7 @@ class _EventParser:
             title=str(postback.get("title", "")),
             kind="postback",
             # "Get Started" in a new thread opened from an m.me / ig.me link or an ad carries the referral here.
-            referral=_referral(postback["referral"], "postback.referral") if "referral" in postback else None,
+            referral=_referral(postback["referral"], f"{where}.postback.referral") if "referral" in postback else None,
         )
 
     def _read(self, read: dict[str, Any], reader: str, when: datetime | None) -> model.DeliveryStatus:

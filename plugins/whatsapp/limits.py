@@ -16,6 +16,13 @@ from urllib.parse import urlparse
 from connector import model
 from connector.errors import MessageLimitError
 
+#: The parameter ``type`` of each media parameter class a template header takes (whatsapp-cloud-api.md §2).
+MEDIA_TYPES: dict[type, str] = {
+    model.ImageParameter: "image",
+    model.DocumentParameter: "document",
+    model.VideoParameter: "video",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class WhatsAppLimits:
@@ -235,7 +242,7 @@ def _kind(value: object) -> str:
 
 
 def _media(value: model.MediaParameter, where: str) -> None:
-    if type(value) not in (model.ImageParameter, model.DocumentParameter, model.VideoParameter):
+    if type(value) not in MEDIA_TYPES:
         raise MessageLimitError(where, f"{_kind(value)} is no image, document or video")
     parsed = urlparse(value.link or "")
     # WhatsApp downloads the media itself: it needs an absolute URL it can reach.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector_whatsapp.limits import MEDIA_TYPES
+
 from connector import model
 
 
@@ -103,10 +105,6 @@ def _template(message: model.TemplateMessage) -> dict[str, Any]:
     return template
 
 
-#: The parameter ``type`` of each media parameter class (whatsapp-cloud-api.md §2, template).
-_MEDIA = {model.ImageParameter: "image", model.DocumentParameter: "document", model.VideoParameter: "video"}
-
-
 def _parameter(value: model.TemplateValue) -> dict[str, Any]:
     """One template parameter object: text, currency, date_time or a header's image / document / video."""
     match value:
@@ -119,8 +117,8 @@ def _parameter(value: model.TemplateValue) -> dict[str, Any]:
             return {"type": "currency", "currency": currency}
         case model.DateTimeParameter():
             return {"type": "date_time", "date_time": {"fallback_value": value.fallback}}
-        case model.MediaParameter() if type(value) in _MEDIA:
-            kind = _MEDIA[type(value)]
+        case model.MediaParameter() if type(value) in MEDIA_TYPES:
+            kind = MEDIA_TYPES[type(value)]
             return {"type": kind, kind: {"link": value.link}}
     raise TypeError(f"WhatsApp cannot render the template parameter {value!r}")
 

@@ -429,8 +429,11 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.post("/options")
     def set_options() -> Response:
         with state.lock:
+            values = body()
             try:
-                state.options.update(body())
+                if "webhook_concurrency" in values and not 1 <= int(values["webhook_concurrency"]) <= 64:
+                    raise ValueError("webhook_concurrency must be between 1 and 64")
+                state.options.update(values)
             except (ValueError, TypeError) as exc:
                 raise ControlError(str(exc)) from exc
             hub.sender.set_concurrency(state.options.webhook_concurrency)

@@ -232,6 +232,9 @@ def _check_parameter(param: Any, path: str) -> None:
         for name in ("fallback_value", "code", "amount_1000"):
             if currency.get(name) in (None, ""):
                 raise missing_parameter(f"{path}.currency.{name} is required")
+        amount = currency["amount_1000"]
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise invalid_parameter(f"Param {path}.currency.amount_1000 must be an integer", whatsapp=True)
     elif kind == "date_time":
         if not _obj(param.get("date_time"), f"{path}.date_time").get("fallback_value"):
             raise missing_parameter(f"{path}.date_time.fallback_value is required")
@@ -243,6 +246,12 @@ def _check_parameter(param: Any, path: str) -> None:
         _text(param.get("payload"), f"{path}.payload", 1000)
     else:
         raise invalid_parameter(f"Param {path}.type is invalid", whatsapp=True)
+
+
+def _format_mismatch(details: str) -> GraphError:
+    return GraphError(
+        132012, "Parameter format does not match format in the created template", details=details, whatsapp=True
+    )
 
 
 def _mismatch(where: str, got: int, expected: int) -> GraphError:
@@ -305,27 +314,20 @@ def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]
             params = sent.get(("body", 0), [])
             if len(params) != len(expected):
                 raise _mismatch("body", len(params), len(expected))
+            if any(p.get("type") not in ("text", "currency", "date_time") for p in params):
+                raise _format_mismatch("body: variables take text, currency or date_time parameters")
             named = [p for p in expected if not p.isdigit()]
             if named and sorted(p.get("parameter_name", "") for p in params) != sorted(named):
-                raise GraphError(
-                    132012,
-                    "Parameter format does not match format in the created template",
-                    details=f"body: named parameters {named} expected",
-                    whatsapp=True,
-                )
+                raise _format_mismatch(f"body: named parameters {named} expected")
         elif kind == "HEADER":
             fmt = str(component.get("format", "TEXT")).upper()
             params = sent.get(("header", 0), [])
             expected_count = len(placeholders(component.get("text"))) if fmt == "TEXT" else 1
             if len(params) != expected_count:
                 raise _mismatch("header", len(params), expected_count)
-            if fmt != "TEXT" and params[0].get("type") != fmt.lower():
-                raise GraphError(
-                    132012,
-                    "Parameter format does not match format in the created template",
-                    details=f"header: expected a {fmt.lower()} parameter",
-                    whatsapp=True,
-                )
+            wanted = "text" if fmt == "TEXT" else fmt.lower()
+            if any(p.get("type") != wanted for p in params):
+                raise _format_mismatch(f"header: expected a {wanted} parameter")
         elif kind == "BUTTONS":
             for index, button in enumerate(component.get("buttons") or []):
                 dynamic = str(button.get("type", "")).upper() == "URL" and placeholders(button.get("url"))

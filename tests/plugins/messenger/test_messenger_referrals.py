@@ -80,3 +80,14 @@ def test_a_referral_that_is_not_an_object_is_refused(messenger: MessengerAdapter
     with pytest.raises(WebhookRejected) as refused:
         parse(messenger, page(event(body)))
     assert refused.value.status == 400 and "referral must be an object" in refused.value.reason
+
+
+def test_an_old_stored_link_referral_keeps_its_url() -> None:
+    """Rows stored before referrals were typed hold Messenger's object verbatim; its ``referer_uri`` is the URL."""
+    old = {"ref": "newsletter", "source": "SHORTLINK", "type": "OPEN_THREAD", "referer_uri": "https://m.me/shop?ref=n"}
+    referral = model.Referral.from_untagged(old)
+    assert (referral.ref, referral.source_url, referral.source_type) == (
+        "newsletter",
+        "https://m.me/shop?ref=n",
+        "SHORTLINK",
+    )

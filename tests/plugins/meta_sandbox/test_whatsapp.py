@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 CUSTOMER = "4915112345678"
 
@@ -155,6 +156,21 @@ def test_template_parameters_are_checked_against_the_approved_template(graph):
         0, {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://shop.example/a.png"}}]}
     )
     assert graph.error(graph.send_whatsapp(with_header))["code"] == 132000
+    # As on Meta: a body variable takes no image, and a currency amount is an integer of thousandths.
+    image_body = shipped([*three[:2], {"type": "image", "image": {"link": "https://shop.example/a.png"}}])
+    assert graph.error(graph.send_whatsapp(image_body))["code"] == 132012
+    money = {"type": "currency", "currency": {"fallback_value": "12.50 EUR", "code": "EUR", "amount_1000": "abc"}}
+    assert graph.error(graph.send_whatsapp(shipped([*three[:2], money])))["code"] == 100
+    money["currency"]["amount_1000"] = 12500
+    assert graph.send_whatsapp(shipped([*three[:2], money])).status_code == 200
+
+
+def test_webhook_concurrency_is_bounded(sandbox):
+    with pytest.raises(requests.HTTPError):
+        sandbox.set_options(webhook_concurrency=100_000)
+    with pytest.raises(requests.HTTPError):
+        sandbox.set_options(webhook_concurrency=0)
+    assert sandbox.set_options(webhook_concurrency=2)["webhook_concurrency"] == 2
 
 
 def test_templates_created_through_the_api_can_be_sent(graph):
