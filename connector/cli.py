@@ -288,6 +288,32 @@ def connections_add(
         _report_test(rt, kind, row.id)
 
 
+@connections.command("set")
+@click.argument("kind", type=click.Choice(["shop", "channel"]))
+@click.argument("connection_id", type=int)
+@click.option("--name", default=None, help="A new name for the connection.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting to change (repeat).")
+@click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials after the change.")
+@pass_state
+def connections_set(
+    state: State, kind: str, connection_id: int, name: str | None, pairs: tuple[str, ...], test: bool
+) -> None:
+    """Change some settings of a connection and keep the rest, its id and webhook URL:
+    ``connector connections set channel 2 --set access_token=EAAG...`` (a rotated token)."""
+    rt = state.runtime
+    try:
+        rt.connections.update_settings(kind, connection_id, _parse_settings(pairs), name=name)  # type: ignore[arg-type]
+    except NotFound as exc:
+        raise click.UsageError(str(exc)) from None
+    except SettingsError as exc:
+        for field, problem in exc.errors.items():
+            console.print(f"[red]{field}[/red]: {problem}")
+        sys.exit(1)
+    click.echo(f"updated {kind} connection {connection_id}")
+    if test and not _report_test(rt, kind, connection_id):
+        sys.exit(1)
+
+
 @connections.command("fields")
 @click.argument("adapter")
 @pass_state

@@ -42,7 +42,7 @@ def test_every_command_has_help() -> None:
     ):
         assert command in top.stdout
         assert connector(command, "--help").returncode == 0
-    for sub in ("add", "list", "test", "fields"):
+    for sub in ("add", "set", "list", "test", "fields"):
         assert connector("connections", sub, "--help").returncode == 0
     assert connector("db", "upgrade", "--help").returncode == 0
 
@@ -70,6 +70,20 @@ def test_init_creates_config_database_and_token_then_connections_work(tmp_path: 
     assert bad.returncode == 1
     assert "shop_url" in bad.stderr or "shop_url" in bad.stdout
     assert json.loads(connector("connections", "list", "--json", cwd=tmp_path).stdout) == []
+
+    # A connection's settings change in place (a rotated token): the rest and its id stay, bad values are refused.
+    made = connector(
+        "connections", "add", "shop", "woocommerce", "--no-test", "--set", "shop_url=https://shop.example",
+        "--set", "consumer_key=ck_old", "--set", "consumer_secret=cs_old", "--set", "webhook_secret=w", cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    changed = connector("connections", "set", "shop", "1", "--no-test", "--set", "consumer_key=ck_new", cwd=tmp_path)
+    assert changed.returncode == 0 and "updated shop connection 1" in changed.stdout, changed.stderr
+    bad = connector("connections", "set", "shop", "1", "--no-test", "--set", "shop_url=ftp://x", cwd=tmp_path)
+    assert bad.returncode == 1 and "shop_url" in bad.stdout + bad.stderr
+    assert connector("connections", "set", "shop", "9", "--set", "consumer_key=x", cwd=tmp_path).returncode == 2
+    [shop] = json.loads(connector("connections", "list", "--json", cwd=tmp_path).stdout)
+    assert shop["id"] == 1
 
 
 def test_invalid_config_fails_at_start_naming_the_key(tmp_path: Path) -> None:
