@@ -74,10 +74,14 @@ def _create_and_test(rt: Runtime, kind: str, create: Any) -> tuple[Any, dict[str
 
 
 def sync_progress(rt: Runtime, shop_id: int, channel_id: int | None) -> dict[str, Any]:
-    """The newest sync run of a shop with live counts: variants read so far and catalog items pushed."""
+    """The newest full sync of a shop with live counts: variants read so far and catalog items pushed. Only full
+    runs: a shop webhook's targeted sync (the wizard's own test webhook starts one) must not take over the bar."""
     with rt.db.session() as s:
         run = s.scalars(
-            select(SyncRun).where(SyncRun.shop_connection_id == shop_id).order_by(SyncRun.id.desc()).limit(1)
+            select(SyncRun)
+            .where(SyncRun.shop_connection_id == shop_id, SyncRun.mode == "full")
+            .order_by(SyncRun.id.desc())
+            .limit(1)
         ).first()
         listed = s.scalar(
             select(func.count())

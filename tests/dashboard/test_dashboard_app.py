@@ -197,3 +197,17 @@ def test_dashboard_add_user_command(runtime: Runtime, tmp_path: Path, language: 
     assert authenticate(runtime, EMAIL, PASSWORD, "127.0.0.1").language == language
     again = run_cli("--config", str(path), "dashboard", "add-user", EMAIL, "--password", PASSWORD)
     assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_the_wizard_progress_bar_follows_the_full_sync_not_a_webhook_triggered_one(connected: Connected) -> None:
+    """A shop webhook starts a targeted sync (the wizard's own test webhook does); it must not take over the bar of
+    the first full sync, which then showed 0% next to "Sync finished"."""
+    from connector.dashboard.wizard import sync_progress
+    from connector.db.models import SyncRun
+
+    rt = connected.live.runtime
+    with rt.db.session() as session:
+        session.add(SyncRun(shop_connection_id=connected.shop_id, mode="items", trigger="webhook", status="running"))
+    progress = sync_progress(rt, connected.shop_id, connected.channel_id)
+    assert progress["run"].mode == "full" and progress["run"].status == "succeeded"
+    assert progress["percent"] == 100
