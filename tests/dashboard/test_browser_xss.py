@@ -187,6 +187,9 @@ def test_hostile_titles_names_and_messages_are_shown_as_text_on_every_page(hosti
     assert state["xss"] is None
     assert [v.split(" ")[0] for v in state["violations"]] == ["script-src-elem"]
 
+    # The poll still tells the server what it shows (without eval): unchanged transcripts are not re-sent.
+    assert any(r.status == 204 and "/simulator/transcript" in r.url for r in responses)
+
     # Every response the browser got (pages, htmx polls, static files, redirects) carried the protections.
     assert responses
     for response in responses:
@@ -204,3 +207,11 @@ def test_every_response_of_the_web_app_carries_the_browser_protections(live: Liv
         response = requests.get(live.url + path, timeout=10, allow_redirects=False)
         assert response.status_code == status, path
         assert_protected(response)
+
+
+def test_another_site_cannot_frame_the_dashboard(live: Live, page: Any) -> None:
+    # a page of another origin (about:blank here) embeds the login form, as a clickjacking page would
+    page.set_content(f'<iframe id="framed" src="{live.dashboard("/login")}"></iframe>', wait_until="load")
+    framed = next(f for f in page.frames if f != page.main_frame)
+    assert not framed.url.startswith(live.url), framed.url  # the browser refused to show it
+    assert page.frame_locator("#framed").locator("#email").count() == 0
