@@ -172,8 +172,8 @@ def create_blueprint(app: Flask) -> Blueprint:
                 return redirect(url_for("dashboard.wizard"))
         return render_template("dashboard/first_user.html", allowed=True, errors=errors), 400 if errors else 200
 
-    from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, wizard
+    from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, templating, wizard
 
-    for module in (pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+    for module in (templating, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
         module.register(bp)
     return bp

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,27 +135,30 @@ class Connected:
         self.channel_id = channel_id
 
 
-@pytest.fixture
-def connected(live: Live) -> Iterator[Connected]:
-    """A connected, fully synced demo stack (created through the same services the wizard uses)."""
+@contextmanager
+def connected_stack(
+    live: Live, *, products: Any = None, shop_name: str = "Demo shop", channel_name: str = "Demo number"
+) -> Iterator[Connected]:
+    """Connect ``live`` to a WooCommerce sandbox (seeded with ``products``, default the demo catalog) and the Graph
+    sandbox through the same services the wizard uses, subscribe the webhooks and run a full sync."""
     from connector.dashboard.sandboxes import settings_for
     from connector.sync.catalog import run_sync
 
     rt = live.runtime
     sandboxes = rt.plugins.sandboxes()
-    shop = sandboxes["woocommerce"]()
+    shop = sandboxes["woocommerce"](products=products)
     graph = sandboxes["graph"]()
     shop.start()
     graph.start()
     try:
         shop_row = rt.connections.create_shop(
-            name="Demo shop",
+            name=shop_name,
             platform="woocommerce",
             settings=settings_for(rt.plugins.shop_adapters["woocommerce"], shop.connection_settings()),
         )
         channel_row = rt.connections.create_channel(
             shop_connection_id=shop_row.id,
-            name="Demo number",
+            name=channel_name,
             channel="whatsapp",
             settings=settings_for(rt.plugins.channel_adapters["whatsapp"], graph.connection_settings()),
         )
@@ -171,6 +175,13 @@ def connected(live: Live) -> Iterator[Connected]:
     finally:
         shop.stop()
         graph.stop()
+
+
+@pytest.fixture
+def connected(live: Live) -> Iterator[Connected]:
+    """A connected, fully synced demo stack (created through the same services the wizard uses)."""
+    with connected_stack(live) as stack:
+        yield stack
 
 
 def get_json(url: str) -> Any:

@@ -1,0 +1,26 @@
+/* The dashboard's few behaviours, bound by data attributes: the Content-Security-Policy allows no inline
+   script or on*= handlers, so templates mark elements and this file (served from our origin) acts on them. */
+(function () {
+  "use strict";
+
+  // <select data-submit-action="choose">: changing it submits its form with that action.
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest ? event.target.closest("select[data-submit-action]") : null;
+    if (!select || !select.form) return;
+    var action = select.form.querySelector("[name=action]");
+    if (action) action.value = select.dataset.submitAction;
+    select.form.submit();
+  });
+
+  // <input data-select-on-click>: a click selects the whole value, ready to copy.
+  document.addEventListener("click", function (event) {
+    var input = event.target.closest ? event.target.closest("[data-select-on-click]") : null;
+    if (input) input.select();
+  });
+
+  // <form data-confirm="question">: submitting asks first.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+})();
