@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from connector import model
 from connector.chat.messages import queue_message
-from connector.db.models import Contact
+from connector.db.models import ChannelConnection, Contact
 from connector.db.models_notify import BackInStockSubscription, ConsentRequest
 from connector.notify.consent import record_opt_in, stopped_on_channel
 from connector.notify.outbox import language_of
@@ -128,7 +128,8 @@ def prompt(rt: Runtime, request_id: int) -> bool:
         if any(stopped_on_channel(session, contact.id, p) for p in row.purposes.split(",")):
             return False
         row.prompted_at = now
-        channel = rt.connections.get_channel(contact.channel_connection_id).channel
+        # Read here: another session would wait for this one's write lock on SQLite.
+        channel = session.get(ChannelConnection, contact.channel_connection_id).channel  # type: ignore[union-attr]
         # The question names the purposes in our own words: the form's text is the requester's, not to be echoed.
         language = language_of(contact, rt.config.notify.default_language)
         texts = _render(rt, "consent_prompt", channel, language, purposes=row.purposes.split(","))

@@ -145,7 +145,11 @@ def test_inside_the_window_the_customer_confirms_with_a_button(notify_stack: Sta
     wait_for(lambda: [t for t in _texts(stack, VICTIM) if t.startswith("Thank you, confirmed")])
     contact_id = customer(stack, VICTIM, purposes=())
     assert has_consent(stack.runtime, contact_id, "utility") and has_consent(stack.runtime, contact_id, "marketing")
-    questions = [m for m in stack.graph.messages_to(VICTIM) if m["type"] == "interactive"]
+    questions = [
+        m
+        for m in stack.graph.messages_to(VICTIM)
+        if m["type"] == "interactive" and "confirm" in m["interactive"]["body"]["text"]
+    ]
     assert len(questions) == 1
 
 
