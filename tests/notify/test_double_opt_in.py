@@ -158,7 +158,12 @@ def test_an_unconfirmed_request_expires(notify_stack: StackFactory) -> None:
     answer = _ask(stack, VICTIM, "42").json()
     expires_at = datetime.fromisoformat(answer["expires_at"])
     wait_for(lambda: datetime.now(UTC) > expires_at, timeout=30)
+    # The scheduled expiry (every 15 minutes) ends it without anyone writing ...
+    stack.runtime.queue.enqueue("notify.expire_consent_requests", {})
+    stack.runtime.queue.notify()
+    wait_for(lambda: _subscriptions(stack) == {VICTIM: "expired"})
 
+    # ... and the code no longer confirms anything.
     stack.graph.customer_text(None, VICTIM, answer["confirm_text"])
     wait_for(lambda: [t for t in _texts(stack, VICTIM) if "unknown or has expired" in t])
     contact_id = customer(stack, VICTIM, purposes=())
