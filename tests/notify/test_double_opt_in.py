@@ -219,3 +219,16 @@ def test_hostile_input_to_the_public_endpoints_gets_a_reason(notify_stack: Stack
     ):
         response = requests.post(url, json=bad, timeout=10)
         assert response.status_code == 400 and reason in response.json()["message"]
+
+
+def test_a_stop_cancels_what_the_web_asked_for(notify_stack: StackFactory) -> None:
+    stack = notify_stack()
+    answer = _ask(stack, VICTIM, "42").json()
+    stack.graph.customer_text(None, VICTIM, "Stopp")
+    wait_for(lambda: [t for t in _texts(stack, VICTIM) if "START" in t])
+    assert _subscriptions(stack) == {VICTIM: "cancelled"}
+
+    stack.graph.customer_text(None, VICTIM, answer["confirm_text"])  # an old code confirms nothing after STOP
+    wait_for(lambda: [t for t in _texts(stack, VICTIM) if "unknown or has expired" in t])
+    contact_id = customer(stack, VICTIM, purposes=())
+    assert not has_consent(stack.runtime, contact_id, "marketing")
