@@ -296,6 +296,7 @@ def _record_opt_in(ctx: ChatContext, session: Session, order: model.Order, refer
         source=f"chat_order:{ctx.channel}:{order.number}:{reference}",
         text=text,
         session=session,
+        on_channel=True,  # the customer's purchase in chat
     )
 
 

@@ -163,13 +163,13 @@ def handle(rt: Runtime, inbound_id: int) -> None:
 
 
 def _is_consent_message(message: model.Inbound) -> bool:
-    """A STOP/START keyword, or a tap on a back-in-stock alert's "Stop alerts" button (whose id would otherwise
-    read as a ``notify:<variant>`` subscription)."""
+    """A STOP/START keyword, a tap on a back-in-stock alert's "Stop alerts" button (whose id would otherwise
+    read as a ``notify:<variant>`` subscription), or a double opt-in confirmation."""
     try:
-        from connector.notify.keywords import action_for
+        from connector.notify.keywords import answered_here
     except ImportError:  # the notify subsystem is not installed: nobody else answers STOP
         return False
-    return action_for(message) is not None
+    return answered_here(message)
 
 
 def _detect_language(ctx: ChatContext) -> None:
@@ -373,6 +373,7 @@ def _subscribe(ctx: ChatContext, variant_id: str) -> list[model.Outbound]:
         variant_external_id=variant_id,
         source=f"chat:{ctx.channel}:{ctx.inbound_id}",
         consent_text=text,
+        on_channel=True,  # the customer's own tap in chat
     )
     ctx.conversation.clear()
     return [model.TextMessage(text)]

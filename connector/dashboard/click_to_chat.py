@@ -1,8 +1,8 @@
 """Click-to-chat: per WhatsApp number a wa.me link with prefilled text, a QR code (PNG, SVG) and a website widget.
 
-The widget (a button plus an opt-in checkbox) posts consent to the public opt-in endpoint
-(:func:`connector.notify.consent.record_opt_in` through ``/dashboard/public/opt-in``) and then opens
-the chat.
+The widget (a button plus an opt-in checkbox) posts an opt-in request to the public endpoint
+``/dashboard/public/opt-in`` and then opens the chat with the confirmation text prefilled: the consent is granted
+only when the customer sends it on WhatsApp (double opt-in, :mod:`connector.notify.double_opt_in`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def whatsapp_numbers(rt: Runtime) -> list[dict[str, Any]]:
             number, problem = "", str(exc)
         text = rt.config.dashboard.click_to_chat_text
         numbers.append(
-            {"channel": channel, "number": number, "problem": problem, "link": wa_link(number, text) if number else ""}
+            {
+                "channel": channel,
+                "number": number,
+                "digits": re.sub(r"\D", "", number),
+                "problem": problem,
+                "link": wa_link(number, text) if number else "",
+            }
         )
     return numbers
 
@@ -80,6 +86,13 @@ def register(bp: Blueprint) -> None:
         return Response(buffer.getvalue(), mimetype=mimetype)
 
 
+def _too_many(wait: int) -> Response:
+    response = jsonify({"error": "too many requests; try again later"})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(max(1, wait))
+    return response
+
+
 def public_blueprint() -> Blueprint:
     """Routes without login: the opt-in endpoint the website widget posts to (CORS open, JSON or form)."""
     bp = Blueprint("dashboard_public", __name__, url_prefix="/public")
@@ -93,9 +106,20 @@ def public_blueprint() -> Blueprint:
 
     @bp.route("/opt-in", methods=["POST", "OPTIONS"])
     def opt_in() -> Any:
-        """Record a customer's opt-in from the website widget: phone, channel, the checkbox text they agreed to."""
+        """Record a customer's opt-in *request* from the website widget (phone, channel, the checkbox text they
+        agreed to); it is granted when the customer sends the answer's ``confirm_text`` on WhatsApp."""
         if request.method == "OPTIONS":
             return Response(status=204)
+        try:
+            from connector.notify import double_opt_in
+            from connector.notify.consent import PURPOSES
+            from connector.notify.contacts import contact_for_phone
+            from connector.notify.public_limits import address_wait, phone_wait
+        except ImportError:
+            return jsonify({"error": "consent storage (the notify module) is not installed on this server"}), 503
+        wait = address_wait()
+        if wait:
+            return _too_many(wait)
         data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         if not isinstance(data, dict):
             return jsonify({"error": "send a JSON object or a form"}), 400
@@ -110,17 +134,16 @@ def public_blueprint() -> Blueprint:
         text = str(data.get("text") or "")[:1000]
         if not text:
             return jsonify({"error": "text (the checkbox wording the customer agreed to) is required"}), 400
-        try:
-            from connector.notify.consent import PURPOSES, record_opt_in
-            from connector.notify.contacts import contact_for_phone
-        except ImportError:
-            return jsonify({"error": "consent storage (the notify module) is not installed on this server"}), 503
         purposes = data.get("purposes") or list(PURPOSES)
         if isinstance(purposes, str):
             purposes = [p.strip() for p in purposes.split(",") if p.strip()]
         if not isinstance(purposes, list) or any(p not in PURPOSES for p in purposes):
             return jsonify({"error": f"purposes must be a list of {', '.join(PURPOSES)}"}), 400
+        wait = phone_wait(phone)
+        if wait:
+            return _too_many(wait)
         rt = runtime()
+        page = str(data.get("page") or request.headers.get("Referer") or "")[:300]
         with rt.db.session() as session:
             channel = session.get(ChannelConnection, int(channel_id))
             if channel is None or channel.channel != "whatsapp":
@@ -128,11 +151,17 @@ def public_blueprint() -> Blueprint:
             contact = contact_for_phone(session, channel.shop_connection_id, phone)
             if contact is None:
                 return jsonify({"error": "this shop has no enabled WhatsApp channel"}), 404
-            contact_id = contact.id
-        page = str(data.get("page") or request.headers.get("Referer") or "")[:300]
-        source = f"website widget {page}".strip()
-        for purpose in purposes:
-            record_opt_in(rt, contact_id=contact_id, purpose=purpose, source=source[:200], text=text)
-        return jsonify({"status": "recorded"})
+            pending = double_opt_in.request(
+                rt,
+                session,
+                contact=contact,
+                purposes=purposes,
+                source=f"website widget {page}".strip(),
+                text=text,
+                client=request.remote_addr or "",
+            )
+        double_opt_in.prompt(rt, pending.id)
+        body = {"status": "pending", "confirm_text": pending.confirm_text, "expires_at": pending.expires_at.isoformat()}
+        return jsonify(body), 202
 
     return bp

@@ -154,6 +154,10 @@ GERMAN: dict[str, str] = {
     "Website widget": "Website-Widget",
     "Chat with us on WhatsApp": "Schreiben Sie uns auf WhatsApp",
     "Paste this into your website.": "Fügen Sie das in Ihre Website ein.",
+    "Ticking the box only asks for consent: the widget opens WhatsApp with a confirmation message prefilled, and "
+    "messages are allowed once the customer sends it from their own number (double opt-in).": "Das Häkchen bittet "
+    "nur um Einwilligung: Das Widget öffnet WhatsApp mit einer vorausgefüllten Bestätigung, und Nachrichten sind erst "
+    "erlaubt, wenn die Kundin oder der Kunde sie von der eigenen Nummer sendet (Double-Opt-in).",
     "No WhatsApp number connected yet.": "Noch keine WhatsApp-Nummer verbunden.",
     "Start setup": "Einrichtung starten",
     "Nothing is connected yet.": "Noch ist nichts verbunden.",

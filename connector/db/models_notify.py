@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.db.models import Base, utcnow
@@ -47,6 +47,38 @@ class ConsentEvent(Base):
     source: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The customer's own message on the channel decided it (STOP/START, a purchase or a confirmation in chat). A
+    #: customer's STOP holds against every opt-in that is not one (:func:`connector.notify.consent.record_opt_in`).
+    on_channel: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ConsentRequest(Base):
+    """An opt-in asked for from the web (double opt-in): pending until the customer confirms it on the channel with
+    ``code``, then ``confirmed`` with that message as proof; ``expired`` when unconfirmed past ``expires_at``."""
+
+    __tablename__ = "notify_consent_requests"
+    __table_args__ = (UniqueConstraint("code"), Index("ix_notify_consent_requests_contact", "contact_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    #: Comma-separated purposes the form asked for (``utility``, ``marketing``).
+    purposes: Mapped[str] = mapped_column(String(64))
+    #: What the customer sends on the channel to confirm (``OPTIN-`` and six letters or digits).
+    code: Mapped[str] = mapped_column(String(16))
+    #: pending | confirmed | expired | cancelled (the customer sent STOP)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: Where the request came from (``public_form``, ``website widget <page>``) and the form's wording (proof).
+    source: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    #: The client address that posted the form.
+    client: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    #: When the confirmation question was sent in the customer's 24-hour window (at most once).
+    prompted_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    #: The channel message that confirmed it (proof): its id and text.
+    confirmation: Mapped[str | None] = mapped_column(Text)
 
 
 class BackInStockSubscription(Base):
@@ -63,7 +95,7 @@ class BackInStockSubscription(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
     variant_external_id: Mapped[str] = mapped_column(String(255))
-    #: active | notified | expired | cancelled
+    #: pending (a web subscription awaiting its confirmation on the channel) | active | notified | expired | cancelled
     status: Mapped[str] = mapped_column(String(16), default="active")
     active_key: Mapped[str | None] = mapped_column(String(400))
     source: Mapped[str] = mapped_column(String(64))
@@ -71,6 +103,8 @@ class BackInStockSubscription(Base):
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     outbound_message_id: Mapped[int | None] = mapped_column(Integer)
+    #: The :class:`ConsentRequest` a pending subscription waits for.
+    consent_request_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class OrderNotification(Base):

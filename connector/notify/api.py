@@ -2,7 +2,8 @@
 
 A plain Flask blueprint under ``/api/v1/notifications`` (bearer token checked with
 :func:`connector.api.auth.check_token`, like the rest of the admin API) and ``/public/back-in-stock`` (no token;
-rate-limited per client address; answers CORS so a shop's product page can call it).
+rate-limited per client address and per phone number; answers CORS so a shop's product page can call it; records
+only a request the customer confirms on WhatsApp).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from sqlalchemy import select
 from connector.api.auth import check_token
 from connector.db.models import Contact, OutboundMessage, ShopConnection
 from connector.db.models_notify import BackInStockSubscription, Consent, ConsentEvent, OutboxEvent
-from connector.notify import back_in_stock
-from connector.notify.consent import PURPOSES, record_opt_in, record_opt_out
+from connector.notify import back_in_stock, double_opt_in
+from connector.notify.consent import PURPOSES, ConsentRefused, record_opt_in, record_opt_out
 from connector.notify.contacts import contact_for_phone, digits
 from connector.notify.pricing import SPENT
-from connector.ratelimit import MemoryStorage, RateLimiter
+from connector.notify.public_limits import address_wait, phone_wait
 from connector.web.context import runtime
 
 
@@ -178,14 +179,17 @@ def admin_blueprint() -> Blueprint:
         consent_text = data.get("consent_text")
         if consent_text is not None and not isinstance(consent_text, str):
             abort(_error(400, "consent_text must be a string"))
-        sub_id = back_in_stock.subscribe(
-            rt,
-            contact_id=contact_id,
-            shop_connection_id=shop_id,
-            variant_external_id=variant,
-            source=str(data.get("source") or "admin_api"),
-            consent_text=consent_text,
-        )
+        try:
+            sub_id = back_in_stock.subscribe(
+                rt,
+                contact_id=contact_id,
+                shop_connection_id=shop_id,
+                variant_external_id=variant,
+                source=str(data.get("source") or "admin_api")[:64],
+                consent_text=consent_text,
+            )
+        except ConsentRefused as exc:
+            abort(_error(409, str(exc)))
         return jsonify({"id": sub_id, "contact_id": contact_id}), 201
 
     @bp.get("/consent/<int:contact_id>")
@@ -220,9 +224,12 @@ def admin_blueprint() -> Blueprint:
         with rt.db.session() as session:
             if session.get(Contact, contact_id) is None:
                 return _error(404, f"no contact {contact_id}")
-        source = str(data.get("source") or "admin_api")
+        source = str(data.get("source") or "admin_api")[:64]
         if data["granted"]:
-            record_opt_in(rt, contact_id=contact_id, purpose=purpose, source=source, text=str(text))
+            try:
+                record_opt_in(rt, contact_id=contact_id, purpose=purpose, source=source, text=str(text))
+            except ConsentRefused as exc:
+                return _error(409, str(exc))
         else:
             record_opt_out(rt, contact_id=contact_id, purpose=purpose, source=source, text=str(text or ""))
         return get_consent(contact_id)
@@ -230,10 +237,17 @@ def admin_blueprint() -> Blueprint:
     return bp
 
 
+def too_many(wait: int) -> Response:
+    """A 429 with ``Retry-After`` (whole seconds)."""
+    response = _error(429, "too many requests; try again later")
+    response.headers["Retry-After"] = str(max(1, wait))
+    return response
+
+
 def public_blueprint() -> Blueprint:
-    """``POST /public/back-in-stock``: a product page subscribes a phone number, with the consent checkbox ticked."""
+    """``POST /public/back-in-stock``: a product page asks to subscribe a phone number, with the consent checkbox
+    ticked. The subscription stays pending until the customer confirms it on WhatsApp (double opt-in)."""
     bp = Blueprint("notify_public", __name__, url_prefix="/public")
-    limiter_holder: dict[str, RateLimiter] = {}
 
     def cors(response: Response) -> Response:
         response.headers["Access-Control-Allow-Origin"] = "*"
@@ -252,17 +266,9 @@ def public_blueprint() -> Blueprint:
     @bp.post("/back-in-stock")
     def subscribe() -> tuple[Response, int] | Response:
         rt = runtime()
-        per_minute = rt.config.notify.public_subscribe_per_minute
-        limiter = limiter_holder.get("limiter")
-        if limiter is None:
-            limiter = limiter_holder["limiter"] = RateLimiter.sliding(
-                MemoryStorage(), limit=per_minute, window=60.0, prefix="public:"
-            )
-        wait = limiter.try_acquire(request.remote_addr or "unknown")
-        if wait > 0:
-            response = _error(429, "too many requests; try again later")
-            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-            return response
+        wait = address_wait()
+        if wait:
+            return too_many(wait)
         data = _body()
         if data.get("consent") is not True:
             return _error(400, "the consent checkbox must be ticked (consent: true)")
@@ -271,23 +277,45 @@ def public_blueprint() -> Blueprint:
             return _error(400, "phone must be a number in international format, e.g. +4915112345678")
         shop_id = _int(data.get("shop_connection_id"), "shop_connection_id")
         variant = str(data.get("variant_external_id") or "").strip()
-        if not variant:
-            return _error(400, "variant_external_id is required")
+        if not variant or len(variant) > 255:
+            return _error(400, "variant_external_id is required (at most 255 characters)")
+        language = data.get("language")
+        if language is not None and (not isinstance(language, str) or len(language) > 16):
+            return _error(400, "language must be a short language code such as de or en_US")
+        wait = phone_wait(phone)
+        if wait:
+            return too_many(wait)
         with rt.db.session() as session:
             if session.get(ShopConnection, shop_id) is None:
                 return _error(404, f"no shop {shop_id}")
-            contact = contact_for_phone(session, shop_id, phone, locale=data.get("language"))
+            contact = contact_for_phone(session, shop_id, phone, locale=language)
             if contact is None:
                 return _error(404, "this shop has no WhatsApp channel")
-            contact_id = contact.id
-        sub_id = back_in_stock.subscribe(
-            rt,
-            contact_id=contact_id,
-            shop_connection_id=shop_id,
-            variant_external_id=variant,
-            source="public_form",
-            consent_text=rt.config.notify.public_consent_text,
-        )
-        return jsonify({"subscribed": True, "id": sub_id}), 201
+            pending = double_opt_in.request(
+                rt,
+                session,
+                contact=contact,
+                purposes=[back_in_stock.purpose_of(rt)],
+                source="public_form",
+                text=rt.config.notify.public_consent_text,
+                client=request.remote_addr or "",
+            )
+            sub_id = back_in_stock.subscribe_pending(
+                session,
+                contact_id=contact.id,
+                shop_connection_id=shop_id,
+                variant_external_id=variant,
+                source="public_form",
+                request_id=pending.id,
+                expires_at=pending.expires_at,
+            )
+        double_opt_in.prompt(rt, pending.id)
+        body = {
+            "status": "pending",
+            "id": sub_id,
+            "confirm_text": pending.confirm_text,
+            "expires_at": _iso(pending.expires_at),
+        }
+        return jsonify(body), 202
 
     return bp

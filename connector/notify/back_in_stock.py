@@ -3,7 +3,8 @@
 A wave notifies at most ``ceil(stock x back_in_stock_factor)`` subscribers, first come first served, so 10,000
 people are not told about 3 items; while stock and subscribers remain, the next wave follows after
 ``back_in_stock_wave_interval_seconds``. A subscription ends when it is notified, or after
-``back_in_stock_expiry_days``. Each chunk of a wave marks its subscriptions ``notified`` and adds their outbox
+``back_in_stock_expiry_days``. A subscription made on the web is ``pending`` until the customer confirms it on the
+channel (:mod:`connector.notify.double_opt_in`); waves only see active ones. Each chunk of a wave marks its subscriptions ``notified`` and adds their outbox
 rows in one transaction, so a crash mid-wave neither loses nor repeats a notification. The rows of a chunk are
 sent by ``message.send_batch`` tasks (enqueued in that same transaction), not one task per message.
 """
@@ -46,16 +47,25 @@ def subscribe(
     variant_external_id: str,
     source: str,
     consent_text: str | None = None,
+    on_channel: bool = False,
 ) -> int:
     """Subscribe a contact to a variant; returns the subscription id (the existing one if already subscribed).
 
-    With ``consent_text`` (what the customer agreed to), the opt-in is recorded in the same transaction."""
+    With ``consent_text`` (what the customer agreed to), the opt-in is recorded in the same transaction;
+    ``on_channel``: the customer asked in chat (see :func:`connector.notify.consent.record_opt_in`, which raises
+    :class:`~connector.notify.consent.ConsentRefused` for anyone else after the customer's STOP)."""
     key = f"{contact_id}:{shop_connection_id}:{variant_external_id}"
     now = datetime.now(UTC)
     with rt.db.session() as session:
         if consent_text:
             record_opt_in(
-                rt, contact_id=contact_id, purpose=purpose_of(rt), source=source, text=consent_text, session=session
+                rt,
+                contact_id=contact_id,
+                purpose=purpose_of(rt),
+                source=source,
+                text=consent_text,
+                session=session,
+                on_channel=on_channel,
             )
         existing = session.scalar(select(BackInStockSubscription.id).where(BackInStockSubscription.active_key == key))
         if existing is not None:
@@ -75,12 +85,52 @@ def subscribe(
         return row.id
 
 
+def subscribe_pending(
+    session: Session,
+    *,
+    contact_id: int,
+    shop_connection_id: int,
+    variant_external_id: str,
+    source: str,
+    request_id: int,
+    expires_at: datetime,
+) -> int:
+    """A subscription waiting for its consent request's confirmation (the same one when asked twice); it expires
+    with the request. Returns its id."""
+    existing = session.scalar(
+        select(BackInStockSubscription.id).where(
+            BackInStockSubscription.consent_request_id == request_id,
+            BackInStockSubscription.shop_connection_id == shop_connection_id,
+            BackInStockSubscription.variant_external_id == variant_external_id,
+            BackInStockSubscription.status == "pending",
+        )
+    )
+    if existing is not None:
+        return existing
+    row = BackInStockSubscription(
+        contact_id=contact_id,
+        shop_connection_id=shop_connection_id,
+        variant_external_id=variant_external_id,
+        status="pending",
+        source=source,
+        created_at=datetime.now(UTC),
+        expires_at=expires_at,
+        consent_request_id=request_id,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
 def cancel(rt: Runtime, contact_id: int) -> int:
-    """End every active subscription of a contact (STOP); returns how many ended."""
+    """End every active or pending subscription of a contact (STOP); returns how many ended."""
     with rt.db.session() as session:
         return session.execute(
             update(BackInStockSubscription)
-            .where(BackInStockSubscription.contact_id == contact_id, BackInStockSubscription.status == "active")
+            .where(
+                BackInStockSubscription.contact_id == contact_id,
+                BackInStockSubscription.status.in_(("active", "pending")),
+            )
             .values(status="cancelled", active_key=None, ended_at=datetime.now(UTC))
         ).rowcount
 

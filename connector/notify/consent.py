@@ -3,6 +3,10 @@
 Purposes: ``utility`` (order updates) and ``marketing`` (back-in-stock, unless configured as utility). No
 business-initiated message goes out without a granted consent for its purpose; every opt-in keeps its source,
 time and the text the customer agreed to (:class:`~connector.db.models_notify.ConsentEvent`).
+
+A customer's STOP on the channel holds until the customer opts in again on the channel (START, a purchase or a
+confirmation in chat): an opt-in from anywhere else (a web form, the admin API, an import) is refused with
+:class:`ConsentRefused`. Opt-ins from the web are only requests until confirmed (:mod:`connector.notify.double_opt_in`).
 """
 
 from __future__ import annotations
@@ -58,9 +62,30 @@ _FIND = select(_CONSENTS.c.id).where(
 _ADD_EVENT = insert(ConsentEvent.__table__)
 
 
-def _set(session: Session, contact_id: int, purpose: str, *, granted: bool, source: str, text: str) -> None:
+class ConsentRefused(ValueError):
+    """An opt-in from outside the channel for a contact whose latest decision is their own STOP on the channel."""
+
+
+def stopped_on_channel(session: Session, contact_id: int, purpose: str) -> bool:
+    """True when the contact's latest consent event for ``purpose`` is an opt-out they sent on the channel."""
+    latest = session.execute(
+        select(ConsentEvent.action, ConsentEvent.on_channel)
+        .where(ConsentEvent.contact_id == contact_id, ConsentEvent.purpose == purpose)
+        .order_by(ConsentEvent.id.desc())
+        .limit(1)
+    ).first()
+    return latest is not None and latest.action == "opt_out" and bool(latest.on_channel)
+
+
+def _set(
+    session: Session, contact_id: int, purpose: str, *, granted: bool, source: str, text: str, on_channel: bool
+) -> None:
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
+    if granted and not on_channel and stopped_on_channel(session, contact_id, purpose):
+        raise ConsentRefused(
+            f"the customer sent STOP for {purpose} messages; only the customer can opt in again (by sending START)"
+        )
     now = datetime.now(UTC)
     values: dict[str, object] = {"granted": granted, "updated_at": now}
     if granted:
@@ -84,32 +109,51 @@ def _set(session: Session, contact_id: int, purpose: str, *, granted: bool, sour
             "source": source,
             "text": text,
             "at": now,
+            "on_channel": on_channel,
         },
     )
 
 
 def record_opt_in(
-    rt: Runtime, *, contact_id: int, purpose: str, source: str, text: str, session: Session | None = None
+    rt: Runtime,
+    *,
+    contact_id: int,
+    purpose: str,
+    source: str,
+    text: str,
+    session: Session | None = None,
+    on_channel: bool = False,
 ) -> None:
     """Record that the contact agreed to ``purpose`` messages: where (``source``), now, and the ``text`` shown.
 
+    ``on_channel``: the customer's own message on the channel is the opt-in (START, a purchase or a confirmation
+    in chat); only such an opt-in overrides the customer's STOP, any other raises :class:`ConsentRefused`.
     With ``session``, the opt-in joins the caller's transaction (e.g. the order created in chat)."""
     if session is not None:
-        _set(session, contact_id, purpose, granted=True, source=source, text=text)
+        _set(session, contact_id, purpose, granted=True, source=source, text=text, on_channel=on_channel)
         return
     with rt.db.session() as own:
-        _set(own, contact_id, purpose, granted=True, source=source, text=text)
+        _set(own, contact_id, purpose, granted=True, source=source, text=text, on_channel=on_channel)
 
 
 def record_opt_out(
-    rt: Runtime, *, contact_id: int, purpose: str, source: str, text: str = "", session: Session | None = None
+    rt: Runtime,
+    *,
+    contact_id: int,
+    purpose: str,
+    source: str,
+    text: str = "",
+    session: Session | None = None,
+    on_channel: bool = False,
 ) -> None:
-    """Record that the contact withdrew consent for ``purpose``; it takes effect for every unsent message."""
+    """Record that the contact withdrew consent for ``purpose``; it takes effect for every unsent message.
+
+    ``on_channel``: the customer said so on the channel (STOP); then only the customer can opt in again."""
     if session is not None:
-        _set(session, contact_id, purpose, granted=False, source=source, text=text)
+        _set(session, contact_id, purpose, granted=False, source=source, text=text, on_channel=on_channel)
         return
     with rt.db.session() as own:
-        _set(own, contact_id, purpose, granted=False, source=source, text=text)
+        _set(own, contact_id, purpose, granted=False, source=source, text=text, on_channel=on_channel)
 
 
 def consent_in(session: Session, contact_id: int, purpose: str) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from connector import model
 from connector.chat.messages import queue_message
 from connector.db.models import Contact
-from connector.notify import back_in_stock
+from connector.notify import back_in_stock, double_opt_in
 from connector.notify.consent import PURPOSES, keyword_action, record_opt_in, record_opt_out
 from connector.notify.outbox import language_of
 from connector.notify.render import Renderer
@@ -33,6 +33,12 @@ def action_for(message: model.Inbound) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def answered_here(message: model.Inbound) -> bool:
+    """True for the messages the notify subsystem answers (the chat bot stays silent on them): a STOP/START
+    keyword, a "Stop alerts" tap, or a double opt-in confirmation."""
+    return action_for(message) is not None or double_opt_in.is_confirmation(message)
+
+
 def handle(rt: Runtime, channel_connection_id: int, message: model.Inbound) -> bool:
     """Apply a STOP/START keyword or a "Stop alerts" tap and confirm it; False when the message is neither."""
     found = action_for(message)
@@ -51,7 +57,15 @@ def handle(rt: Runtime, channel_connection_id: int, message: model.Inbound) -> b
         said = getattr(message, "text", "") or getattr(message, "title", "")
         for purpose in purposes:
             if action == "stop":
-                record_opt_out(rt, contact_id=contact.id, purpose=purpose, source="keyword", text=said, session=session)
+                record_opt_out(
+                    rt,
+                    contact_id=contact.id,
+                    purpose=purpose,
+                    source="keyword",
+                    text=said,
+                    session=session,
+                    on_channel=True,
+                )
             else:
                 record_opt_in(
                     rt,
@@ -60,7 +74,10 @@ def handle(rt: Runtime, channel_connection_id: int, message: model.Inbound) -> b
                     source="keyword",
                     text=f"The customer wrote {said!r} to opt in again.",
                     session=session,
+                    on_channel=True,
                 )
+        if action == "stop":
+            double_opt_in.cancel(session, contact.id)
         language = language_of(contact, rt.config.notify.default_language)
         contact_id, recipient = contact.id, contact.channel_user_id
     if action == "stop":

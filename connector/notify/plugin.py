@@ -7,10 +7,11 @@ no network I/O); stock changes enqueue a back-in-stock wave task.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connector import hookimpl, model
-from connector.notify import back_in_stock, keywords, shipping
+from connector.notify import back_in_stock, double_opt_in, keywords, shipping
 
 if TYPE_CHECKING:
     import flask
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
-    """The back-in-stock wave task and the reconcile poll of orders in flight."""
+    """The back-in-stock wave task, the reconcile poll of orders in flight and the expiry of unconfirmed web
+    opt-ins."""
     minutes = runtime.config.notify.reconcile_interval_minutes
 
     @jobs.task(back_in_stock.WAVE_TASK)
@@ -38,6 +40,13 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
         shipping.reconcile(ctx.runtime)
 
     jobs.interval("notify.reconcile_orders", task="notify.reconcile_orders", minutes=minutes)
+
+    @jobs.task("notify.expire_consent_requests")
+    def expire_consent_requests(ctx: TaskContext) -> None:
+        with ctx.runtime.db.session() as session:
+            double_opt_in.expire(session, datetime.now(UTC))
+
+    jobs.interval("notify.expire_consent_requests", task="notify.expire_consent_requests", minutes=15)
 
 
 @hookimpl
@@ -62,8 +71,10 @@ def connector_stock_changed(
 
 @hookimpl
 def connector_inbound_message(channel_connection_id: int, message: model.Inbound, runtime: Runtime) -> None:
-    """STOP/STOPP/ABMELDEN/START and "Stop alerts" change consent at once and are confirmed to the customer."""
-    keywords.handle(runtime, channel_connection_id, message)
+    """STOP/STOPP/ABMELDEN/START and "Stop alerts" change consent at once and are confirmed to the customer; a
+    confirmation code (or the "Yes" button) confirms a double opt-in asked for on the web."""
+    if not keywords.handle(runtime, channel_connection_id, message):
+        double_opt_in.handle(runtime, channel_connection_id, message)
 
 
 @hookimpl

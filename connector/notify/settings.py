@@ -121,8 +121,12 @@ class NotifySettings(BaseModel):
     setup_retry_hours: float = Field(72.0, gt=0)
     #: A folder of owner templates searched before plugins' and the built-in ones (``<kind>/<channel>.<lang>.j2``).
     template_dir: str | None = None
-    #: Requests per minute per client address to the public back-in-stock endpoint.
+    #: Requests per minute per client address to the public endpoints (back-in-stock, the widget's opt-in).
     public_subscribe_per_minute: int = Field(10, ge=1)
+    #: Requests per hour per phone number to the public endpoints (whoever sends them).
+    public_requests_per_phone_per_hour: int = Field(5, ge=1)
+    #: Hours a web opt-in or back-in-stock subscription waits for the customer's confirmation on the channel.
+    double_opt_in_expiry_hours: float = Field(48.0, gt=0)
     #: The consent text shown next to the checkbox of the public endpoint (stored as proof with each opt-in).
     public_consent_text: str = (
         "Yes, I want a WhatsApp message when this product is back in stock. I can reply STOP at any time."

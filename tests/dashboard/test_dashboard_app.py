@@ -19,6 +19,7 @@ from connector.dashboard.users import authenticate, create_user
 from connector.db.models import PluginSetting
 from connector.observability import JsonFormatter, RedactingFilter, RequestIdFilter, redact
 from connector.runtime import Runtime
+from tests.conftest import wait_for
 
 from .conftest import EMAIL, PASSWORD, Connected, csrf_of
 
@@ -111,7 +112,7 @@ def test_plugin_settings_forms_store_secrets_encrypted(runtime: Runtime) -> None
     assert effective_settings(runtime, "greeter") == {"greeting": "Servus", "api_key": "k-123"}
 
 
-def test_the_widget_opt_in_records_consent_with_its_proof(connected: Connected) -> None:
+def test_the_widget_opt_in_is_granted_once_confirmed_on_whatsapp(connected: Connected) -> None:
     import requests
 
     from connector.notify.consent import consent_in
@@ -134,13 +135,21 @@ def test_the_widget_opt_in_records_consent_with_its_proof(connected: Connected) 
         response = requests.post(url, json=bad, timeout=10)
         assert response.status_code == 400 and reason in response.json()["error"]
     response = requests.post(url, json=body, timeout=10, headers={"Origin": "https://shop.example"})
-    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.status_code == 202 and response.headers["Access-Control-Allow-Origin"] == "*"
     from connector.db.models import Contact
 
     rt = connected.live.runtime
     with rt.db.session() as session:
         contact = session.scalars(select(Contact).where(Contact.channel_user_id == "4915199900011")).one()
-        assert consent_in(session, contact.id, "marketing") and consent_in(session, contact.id, "utility")
+        assert not consent_in(session, contact.id, "marketing")  # a request only, until confirmed on WhatsApp
+    # The customer sends the prefilled confirmation from their own number: now it counts, with that message as proof.
+    connected.graph.customer_text(None, "4915199900011", response.json()["confirm_text"])
+
+    def confirmed() -> bool:
+        with rt.db.session() as session:
+            return consent_in(session, contact.id, "marketing") and consent_in(session, contact.id, "utility")
+
+    wait_for(confirmed)
 
 
 def run_cli(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -110,16 +110,19 @@ def test_the_public_endpoint_needs_the_consent_box_and_is_rate_limited(notify_st
     refused = requests.post(url, json=payload, timeout=10)
     assert refused.status_code == 400 and "consent" in refused.json()["message"]
     created = requests.post(url, json={**payload, "consent": True}, timeout=10)
-    assert created.status_code == 201 and created.headers["Access-Control-Allow-Origin"] == "*"
+    assert created.status_code == 202 and created.headers["Access-Control-Allow-Origin"] == "*"
     again = requests.post(url, json={**payload, "consent": True}, timeout=10)
     assert again.json()["id"] == created.json()["id"]  # one subscription per person and variant
     limited = requests.post(url, json={**payload, "consent": True}, timeout=10)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert requests.post(url, data="nonsense", timeout=10).status_code in (400, 429)
 
+    # The customer confirms on WhatsApp: the opt-in keeps the form's text and the confirming message.
+    stack.graph.customer_text(None, "4917000001", created.json()["confirm_text"])
+    wait_for(lambda: _api(stack).get("/api/v1/notifications/subscriptions").json()["items"][0]["status"] == "active")
     contact_id = _api(stack).get("/api/v1/notifications/subscriptions").json()["items"][0]["contact_id"]
     proof = _api(stack).get(f"/api/v1/notifications/consent/{contact_id}").json()
-    assert proof["consent"]["marketing"]["source"] == "public_form"
+    assert proof["consent"]["marketing"]["source"].startswith("double_opt_in:")
     assert "back in stock" in proof["consent"]["marketing"]["text"]
 
 
