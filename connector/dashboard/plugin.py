@@ -2,7 +2,8 @@
 
 * ``connector_register_blueprints``: the dashboard (``[dashboard] url_prefix``), its public opt-in route,
   request ids and ``/metrics`` (:mod:`connector.observability`).
-* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password``.
+* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password / setup-link /
+  deactivate / activate / end-sessions``.
 
 The dashboard needs no runtime registry of its own: request code reaches the runtime through
 :func:`connector.web.context.runtime`, and it enqueues tasks the core already handles (``catalog.sync``,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -93,9 +95,53 @@ def connector_register_cli(cli: click.Group) -> None:
     @click.password_option()
     @click.pass_obj
     def set_password(state: Any, email: str, password: str) -> None:
-        """Give the dashboard user EMAIL a new password."""
+        """Give the dashboard user EMAIL a new password (their open sessions end)."""
         from connector.dashboard.users import set_password as change
 
         if not change(state.runtime, email, password):
             raise click.UsageError(f"no dashboard user {email}")
-        click.echo("password changed")
+        click.echo("password changed; the user's sessions ended")
+
+    @dashboard.command("setup-link")
+    @click.pass_obj
+    def setup_link_command(state: Any) -> None:
+        """Print a new one-time link to create the first dashboard user (older links stop working)."""
+        from connector.dashboard import setup_link
+        from connector.dashboard.users import count_users
+
+        if count_users(state.runtime):
+            raise click.UsageError("a dashboard user exists already; use `connector dashboard add-user`")
+        click.echo(setup_link.link(state.runtime, setup_link.new_token(state.runtime)))
+
+    def _user_command(name: str, done: str, change: Callable[[Any, str], bool]) -> None:
+        @dashboard.command(name)
+        @click.argument("email")
+        @click.pass_obj
+        def command(state: Any, email: str) -> None:
+            if not change(state.runtime, email):
+                raise click.UsageError(f"no dashboard user {email}")
+            click.echo(done)
+
+        command.help = change.__doc__
+
+    def deactivate(rt: Any, email: str) -> bool:
+        """Refuse the dashboard user EMAIL's logins and end their sessions."""
+        from connector.dashboard.users import set_active
+
+        return set_active(rt, email, False)
+
+    def activate(rt: Any, email: str) -> bool:
+        """Let the deactivated dashboard user EMAIL log in again."""
+        from connector.dashboard.users import set_active
+
+        return set_active(rt, email, True)
+
+    def end_sessions(rt: Any, email: str) -> bool:
+        """Log the dashboard user EMAIL out everywhere (every browser's session ends)."""
+        from connector.dashboard.users import end_sessions as end
+
+        return end(rt, email=email)
+
+    _user_command("deactivate", "user deactivated; their sessions ended", deactivate)
+    _user_command("activate", "user activated", activate)
+    _user_command("end-sessions", "every session of the user ended", end_sessions)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from connector.config import Config, load_config
 from connector.runtime import Runtime
+from connector.web import proxy
 from connector.web.context import runtime as current_runtime
 
 
@@ -21,6 +22,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     app.config["SECRET_KEY"] = runtime.config.security.secret_key or None
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["connector"] = runtime
+    proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 
     from connector.api import init_api
     from connector.webhooks.routes import bp as webhooks_bp
