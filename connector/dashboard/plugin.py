@@ -2,6 +2,7 @@
 
 * ``connector_register_blueprints``: the dashboard (``[dashboard] url_prefix``), its public opt-in route,
   request ids and ``/metrics`` (:mod:`connector.observability`).
+* ``connector_register_jobs``: ``dashboard.prune_login_throttle`` (hourly) forgets spent login-throttle rows.
 * ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password / setup-link /
   deactivate / activate / end-sessions``.
 
@@ -23,6 +24,9 @@ from connector import hookimpl
 
 if TYPE_CHECKING:
     import flask
+
+    from connector.work.registry import TaskContext
+    from connector.work.scheduler import JobRegistry
 
 
 @hookimpl
@@ -46,6 +50,18 @@ def connector_register_blueprints(app: flask.Flask) -> list[Any]:
     if runtime.config.server.demo:
         atexit.register(demo_sandboxes(app).stop_all)
     return [*blueprints, create_blueprint(app), public]
+
+
+@hookimpl
+def connector_register_jobs(jobs: JobRegistry) -> None:
+    """Prune the login throttle hourly."""
+    jobs.interval("dashboard.prune_login_throttle", task="dashboard.prune_login_throttle", hours=1)
+
+    @jobs.task("dashboard.prune_login_throttle")
+    def prune_login_throttle(ctx: TaskContext) -> None:
+        from connector.dashboard import throttle
+
+        throttle.prune(ctx.runtime)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.db.models_dashboard import LoginThrottle
@@ -83,3 +83,18 @@ def clear(rt: Runtime, keys: tuple[str, ...]) -> None:
             .where(LoginThrottle.key.in_(keys))
             .values(failures=0, last_failure_at=None, blocked_until=None)
         )
+
+
+def prune(rt: Runtime, now: datetime | None = None) -> int:
+    """Delete the rows that no longer hold anything back (failures forgotten, no wait pending); how many went.
+    Run hourly as ``dashboard.prune_login_throttle``, so guesses at many names or addresses leave no pile."""
+    now = now or datetime.now(UTC)
+    forgotten = now - timedelta(seconds=rt.config.dashboard.login_window_seconds)
+    with rt.db.session() as session:
+        result = session.execute(
+            delete(LoginThrottle).where(
+                or_(LoginThrottle.last_failure_at.is_(None), LoginThrottle.last_failure_at < forgotten),
+                or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until < now),
+            )
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

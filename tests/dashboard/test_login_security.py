@@ -17,7 +17,8 @@ import requests
 from sqlalchemy import func, select
 
 from connector.dashboard import setup_link
-from connector.db.models_dashboard import DashboardUser, LoginAttempt
+from connector.db.models import Task
+from connector.db.models_dashboard import DashboardUser, LoginAttempt, LoginThrottle
 from connector.plugins import Plugins
 
 from .conftest import EMAIL, PASSWORD, Live, config_file, csrf_of, run_cli, start_live, wait_until
@@ -310,3 +311,36 @@ def test_the_throttle_backs_off_exponentially_instead_of_locking_out(serve: Call
         wait_until(lambda: _log_in(live, requests.Session(), "wrong password!").status_code == 401, timeout=30)
         waits.append(int(_log_in(live, requests.Session(), "wrong password!").headers["Retry-After"]))
     assert waits[0] < waits[1] < waits[2]
+
+
+def test_spent_throttle_rows_are_pruned_by_the_hourly_job(serve: Callable[..., Live]) -> None:
+    live = serve(login_max_failures=1, login_backoff_seconds=1, login_window_seconds=10)
+    assert "dashboard.prune_login_throttle" in live.runtime.jobs.jobs
+    for i in range(3):  # guesses at three names leave three name rows and one address row
+        data = {"csrf_token": "", "email": f"guess{i}@example.com", "password": "wrong password!"}
+        client = requests.Session()
+        data["csrf_token"] = _login_form(live, client)
+        wait_until(lambda c=client, d=data: c.post(live.dashboard("/login"), data=d).status_code == 401, timeout=30)
+
+    def throttle_rows() -> int:
+        with live.runtime.db.session() as session:
+            return session.scalar(select(func.count()).select_from(LoginThrottle)) or 0
+
+    assert throttle_rows() == 4
+    live.runtime.queue.enqueue("dashboard.prune_login_throttle")  # nothing is spent yet: all stay
+    wait_until(lambda: _task_done(live), timeout=30)
+    assert throttle_rows() == 4
+
+    def newest_failure() -> datetime:
+        with live.runtime.db.session() as session:
+            return session.scalar(select(func.max(LoginThrottle.last_failure_at)))
+
+    wait_until(lambda: (datetime.now(UTC) - newest_failure()).total_seconds() > 11, timeout=30)
+    live.runtime.queue.enqueue("dashboard.prune_login_throttle")
+    wait_until(lambda: throttle_rows() == 0, timeout=30)
+
+
+def _task_done(live: Live) -> bool:
+    with live.runtime.db.session() as session:
+        statuses = session.scalars(select(Task.status).where(Task.kind == "dashboard.prune_login_throttle")).all()
+    return bool(statuses) and all(status == "done" for status in statuses)
