@@ -145,12 +145,17 @@ def create_blueprint(app: Flask) -> Blueprint:
         if users.count_users(rt) > 0:
             return redirect(url_for("dashboard.login"))
         token = request.values.get("token", "")
-        refused = render_template("dashboard/first_user.html", allowed=False, errors={}, token=""), 403
+
+        def refused() -> tuple[str, int]:
+            return render_template("dashboard/first_user.html", allowed=False, errors={}, token=""), 403
+
         if not rt.config.dashboard.first_user_from_browser:
-            return refused
+            return refused()
+        # Checked before hashing a password, so posts without a valid link cost no argon2 work.
+        if not setup_link.is_valid(rt, token):
+            # An invalid link right after another request created the user: that request won the race.
+            return redirect(url_for("dashboard.login")) if users.count_users(rt) else refused()
         errors: dict[str, str] = {}
-        if request.method == "GET" and not setup_link.is_valid(rt, token):
-            return refused
         if request.method == "POST":
             try:
                 result = users.create_first_user(
@@ -159,7 +164,7 @@ def create_blueprint(app: Flask) -> Blueprint:
             except users.FirstUserExists:  # another request won the race
                 return redirect(url_for("dashboard.login"))
             except users.InvalidSetupToken:
-                return refused
+                return refused()
             except SettingsError as exc:
                 errors = exc.errors
             else:

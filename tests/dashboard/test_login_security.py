@@ -16,10 +16,13 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from connector.config import load_config
 from connector.dashboard import setup_link
+from connector.dashboard.users import create_user
 from connector.db.models import Task
 from connector.db.models_dashboard import DashboardUser, LoginAttempt, LoginThrottle
 from connector.plugins import Plugins
+from connector.runtime import Runtime
 
 from .conftest import EMAIL, PASSWORD, Live, config_file, csrf_of, run_cli, start_live, wait_until
 
@@ -123,14 +126,24 @@ def test_concurrent_first_user_posts_create_exactly_one_admin(database_url: str,
     assert requests.get(live.dashboard(f"/first-user?token={token}"), allow_redirects=False).status_code == 302
 
 
-def test_connector_init_prints_a_setup_link_that_creates_the_first_user(tmp_path: Path) -> None:
+def test_connector_init_prints_a_setup_link_and_setup_link_replaces_it(tmp_path: Path, plugins: Plugins) -> None:
     target = tmp_path / "connector.toml"
     result = run_cli("init", "--path", str(target), "--database-url", f"sqlite:///{tmp_path / 'init.db'}")
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if "first dashboard user" in x)
-    assert "/dashboard/first-user?token=" in line
+    first = line.split("/dashboard/first-user?token=")[1].strip()
     again = run_cli("--config", str(target), "dashboard", "setup-link")
-    assert again.returncode == 0 and "/dashboard/first-user?token=" in again.stdout
+    assert again.returncode == 0, again.stderr
+    second = again.stdout.split("/dashboard/first-user?token=")[1].strip()
+    runtime = Runtime(load_config(target), plugins=plugins)
+    try:
+        assert setup_link.is_valid(runtime, second) and not setup_link.is_valid(runtime, first)
+        create_user(runtime, EMAIL, PASSWORD)
+    finally:
+        runtime.close()
+    # Once a user exists there is nothing to set up.
+    late = run_cli("--config", str(target), "dashboard", "setup-link")
+    assert late.returncode != 0 and "exists already" in late.stderr
 
 
 # ------------------------------------------------------------------------------------------------- trusted proxies
