@@ -160,13 +160,19 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(serve: Callable[..., Li
     assert _checked_passwords(live) == 2
 
 
-def test_forwarded_headers_from_a_trusted_proxy_are_believed(serve: Callable[..., Live]) -> None:
-    live = serve(
-        server={"trusted_proxies": ["127.0.0.1"]},
-        login_max_failures=2,
+def _behind_a_proxy(serve: Callable[..., Live], *, failures: int, account_cap: int) -> Live:
+    """A connector trusting a reverse proxy on 127.0.0.1 (this test client plays it), with a long back-off per
+    address and at most ``account_cap`` seconds per login name."""
+    return serve(
+        server={"trusted_proxies": ["127.0.0.0/8"]},
+        login_max_failures=failures,
         login_backoff_seconds=60,
-        login_account_max_backoff_seconds=2,
+        login_account_max_backoff_seconds=account_cap,
     )
+
+
+def test_forwarded_headers_from_a_trusted_proxy_are_believed(serve: Callable[..., Live]) -> None:
+    live = _behind_a_proxy(serve, failures=2, account_cap=2)
     attacker = {"X-Forwarded-For": ATTACKER_ADDRESS}
     for _ in range(2):
         assert _log_in(live, requests.Session(), "wrong password!", attacker).status_code == 401
@@ -290,12 +296,7 @@ def test_forty_concurrent_wrong_passwords_check_at_most_the_limit(
 
 
 def test_the_owner_still_gets_in_from_another_address(serve: Callable[..., Live]) -> None:
-    live = serve(
-        server={"trusted_proxies": ["127.0.0.0/8"]},
-        login_max_failures=5,
-        login_backoff_seconds=60,
-        login_account_max_backoff_seconds=3,
-    )
+    live = _behind_a_proxy(serve, failures=5, account_cap=3)
     attacker = {"X-Forwarded-For": ATTACKER_ADDRESS}
     clients = [requests.Session() for _ in range(40)]
     forms = [_login_form(live, c, attacker) for c in clients]
