@@ -99,7 +99,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 def init(path: str, database_url: str, force: bool) -> None:
-    """Write a config file with fresh secrets, create the database, and print an admin API token."""
+    """Write a config file with fresh secrets, create the database, and print an admin API token and a one-time
+    link to create the first dashboard user."""
     from connector.api.auth import create_token
     from connector.config import generate_secrets
     from connector.db.migrate import upgrade
@@ -122,6 +123,11 @@ def init(path: str, database_url: str, force: bool) -> None:
     token = create_token(runtime, "created by connector init")
     click.echo(f"Wrote {target} and created the database.")
     click.echo(f"Admin API token (shown once): {token}")
+    from connector.dashboard import setup_link
+
+    click.echo(
+        f"Create the first dashboard user (link works once): {setup_link.link(runtime, setup_link.new_token(runtime))}"
+    )
 
 
 @cli.group()

@@ -10,6 +10,7 @@ An invalid value stops start-up with an error that names the key and the problem
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -35,6 +36,13 @@ ENV_PREFIX = "CONNECTOR_"
 ENV_CONFIG_PATH = "CONNECTOR_CONFIG"
 
 
+def _comma_list(value: Any) -> Any:
+    """An environment variable's ``a,b`` as ``["a", "b"]``; anything else unchanged."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +55,26 @@ class ServerConfig(_Section):
     public_url: str | None = None
     #: Offer the dashboard's test pages and sandbox links (set by ``connector demo``).
     demo: bool = False
+    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For/-Proto/-Host/-Port``
+    #: headers are believed. Empty: trust none, every client is the direct peer.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: How many trusted proxies stand in a row in front of the connector (read that many forwarded values).
+    proxy_hops: int = Field(1, ge=1, le=10)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is no IP address or network") from None
+        return networks
 
 
 class DatabaseConfig(_Section):

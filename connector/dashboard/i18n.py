@@ -30,8 +30,8 @@ GERMAN: dict[str, str] = {
     "Language": "Sprache",
     "Menu": "Menü",
     "Wrong e-mail or password.": "E-Mail oder Passwort ist falsch.",
-    "Too many failed logins. Try again in {minutes} minutes.": (
-        "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in {minutes} Minuten erneut."
+    "Too many failed logins. Try again in {seconds} seconds.": (
+        "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in {seconds} Sekunden erneut."
     ),
     "Your form expired or came from another site. Reload the page and try again.": (
         "Das Formular ist abgelaufen oder kam von einer anderen Seite. Laden Sie die Seite neu und versuchen Sie es erneut."

@@ -2,7 +2,9 @@
 
 * ``connector_register_blueprints``: the dashboard (``[dashboard] url_prefix``), its public opt-in route,
   request ids and ``/metrics`` (:mod:`connector.observability`).
-* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password``.
+* ``connector_register_jobs``: ``dashboard.prune_login_throttle`` (hourly) forgets spent login-throttle rows.
+* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password / setup-link /
+  deactivate / activate / end-sessions``.
 
 The dashboard needs no runtime registry of its own: request code reaches the runtime through
 :func:`connector.web.context.runtime`, and it enqueues tasks the core already handles (``catalog.sync``,
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,6 +24,9 @@ from connector import hookimpl
 
 if TYPE_CHECKING:
     import flask
+
+    from connector.work.registry import TaskContext
+    from connector.work.scheduler import JobRegistry
 
 
 @hookimpl
@@ -44,6 +50,18 @@ def connector_register_blueprints(app: flask.Flask) -> list[Any]:
     if runtime.config.server.demo:
         atexit.register(demo_sandboxes(app).stop_all)
     return [*blueprints, create_blueprint(app), public]
+
+
+@hookimpl
+def connector_register_jobs(jobs: JobRegistry) -> None:
+    """Prune the login throttle hourly."""
+    jobs.interval("dashboard.prune_login_throttle", task="dashboard.prune_login_throttle", hours=1)
+
+    @jobs.task("dashboard.prune_login_throttle")
+    def prune_login_throttle(ctx: TaskContext) -> None:
+        from connector.dashboard import throttle
+
+        throttle.prune(ctx.runtime)
 
 
 @hookimpl
@@ -93,9 +111,53 @@ def connector_register_cli(cli: click.Group) -> None:
     @click.password_option()
     @click.pass_obj
     def set_password(state: Any, email: str, password: str) -> None:
-        """Give the dashboard user EMAIL a new password."""
+        """Give the dashboard user EMAIL a new password (their open sessions end)."""
         from connector.dashboard.users import set_password as change
 
         if not change(state.runtime, email, password):
             raise click.UsageError(f"no dashboard user {email}")
-        click.echo("password changed")
+        click.echo("password changed; the user's sessions ended")
+
+    @dashboard.command("setup-link")
+    @click.pass_obj
+    def setup_link_command(state: Any) -> None:
+        """Print a new one-time link to create the first dashboard user (older links stop working)."""
+        from connector.dashboard import setup_link
+        from connector.dashboard.users import count_users
+
+        if count_users(state.runtime):
+            raise click.UsageError("a dashboard user exists already; use `connector dashboard add-user`")
+        click.echo(setup_link.link(state.runtime, setup_link.new_token(state.runtime)))
+
+    def _user_command(name: str, done: str, change: Callable[[Any, str], bool]) -> None:
+        @dashboard.command(name)
+        @click.argument("email")
+        @click.pass_obj
+        def command(state: Any, email: str) -> None:
+            if not change(state.runtime, email):
+                raise click.UsageError(f"no dashboard user {email}")
+            click.echo(done)
+
+        command.help = change.__doc__
+
+    def deactivate(rt: Any, email: str) -> bool:
+        """Refuse the dashboard user EMAIL's logins and end their sessions."""
+        from connector.dashboard.users import set_active
+
+        return set_active(rt, email, False)
+
+    def activate(rt: Any, email: str) -> bool:
+        """Let the deactivated dashboard user EMAIL log in again."""
+        from connector.dashboard.users import set_active
+
+        return set_active(rt, email, True)
+
+    def end_sessions(rt: Any, email: str) -> bool:
+        """Log the dashboard user EMAIL out everywhere (every browser's session ends)."""
+        from connector.dashboard.users import end_sessions as end
+
+        return end(rt, email=email)
+
+    _user_command("deactivate", "user deactivated; their sessions ended", deactivate)
+    _user_command("activate", "user activated", activate)
+    _user_command("end-sessions", "every session of the user ended", end_sessions)

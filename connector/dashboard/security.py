@@ -34,13 +34,9 @@ def check_csrf() -> None:
 
 
 def client_address() -> str:
-    """The client's address for the login rate limit (the direct peer; put a proxy's ProxyFix in front if needed)."""
+    """The client's address for the login throttle: the direct peer, or what a trusted proxy forwarded
+    (``[server] trusted_proxies``, see :mod:`connector.web.proxy`)."""
     return request.remote_addr or "unknown"
-
-
-def is_local_request() -> bool:
-    """True when the browser runs on this machine (the first-user page is only offered there)."""
-    return client_address() in ("127.0.0.1", "::1", "localhost")
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:

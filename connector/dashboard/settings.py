@@ -18,15 +18,24 @@ class DashboardSettings(BaseModel):
     url_prefix: str = Field("/dashboard", pattern=r"^/[a-z0-9_\-/]*[a-z0-9_\-]$")
     #: UI language when neither the user's choice nor the browser's Accept-Language says otherwise.
     default_language: Literal["en", "de"] = "en"
-    #: Failed logins allowed per client address (and per login name) within ``login_window_seconds``.
+    #: Failed logins per client address (and per login name) before each further attempt has to wait.
     login_max_failures: int = Field(5, ge=1, le=1000)
-    #: The sliding window of the login rate limit, in seconds.
+    #: Failures are forgotten this many seconds after the last one.
     login_window_seconds: int = Field(900, ge=10)
-    #: A dashboard session ends after this many hours.
+    #: The first wait after ``login_max_failures`` failures, in seconds; it doubles with every further failure.
+    login_backoff_seconds: float = Field(2.0, gt=0, le=3600)
+    #: The longest wait for a client address that keeps failing, in seconds.
+    login_max_backoff_seconds: int = Field(900, ge=1)
+    #: The longest wait for a login name that keeps failing (from anywhere), in seconds: how long someone
+    #: guessing the owner's password can delay the owner's own login from another address.
+    login_account_max_backoff_seconds: int = Field(60, ge=1)
+    #: A dashboard session ends this many hours after the login (the cookie's lifetime too).
     session_hours: int = Field(12, ge=1, le=24 * 30)
-    #: Allow creating the first dashboard user in the browser when none exists, from this machine only
-    #: (or anywhere in demo mode). Otherwise use ``connector dashboard add-user``.
+    #: Allow creating the first dashboard user in the browser, through the one-time setup link that
+    #: ``connector init`` and ``connector dashboard setup-link`` print. Otherwise use ``connector dashboard add-user``.
     first_user_from_browser: bool = True
+    #: A setup link works for this many hours.
+    setup_link_hours: int = Field(24, ge=1, le=24 * 30)
     #: Estimated cost of one business-initiated (template) message, for the "cost today" figures.
     template_message_cost: float = Field(0.05, ge=0)
     #: Currency of the cost estimates.

@@ -1,19 +1,24 @@
-"""Dashboard users: creating them, checking passwords (argon2id), and the login rate limit."""
+"""Dashboard users: creating them (the first one through a setup link), checking passwords (argon2id) under the
+login throttle, and ending their sessions (each session carries the user's ``session_version``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from connector.dashboard import setup_link, throttle
 from connector.db.models_dashboard import DashboardUser, LoginAttempt
 from connector.errors import SettingsError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connector.runtime import Runtime
 
 _hasher = PasswordHasher()
@@ -22,12 +27,22 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD_LENGTH = 10
 
 
+class FirstUserExists(Exception):
+    """The first user was created already (by another request, or on the command line)."""
+
+
+class InvalidSetupToken(Exception):
+    """The setup link's token is unknown, used or expired (``connector dashboard setup-link`` prints a new one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     """The outcome of a login attempt: the user on success, else why not (and how long to wait when limited)."""
 
     user_id: int | None = None
     language: str = ""
+    #: Goes into the session; the session dies when the user's version moves on.
+    session_version: int = 0
     limited_seconds: int = 0
 
     @property
@@ -40,13 +55,13 @@ def _normalise(email: str) -> str:
 
 
 def count_users(rt: Runtime) -> int:
-    """How many dashboard users exist (0 means the first-run account page is offered)."""
+    """How many dashboard users exist (0 means the first-user page is offered to holders of a setup link)."""
     with rt.db.session() as session:
         return session.scalar(select(func.count()).select_from(DashboardUser)) or 0
 
 
-def create_user(rt: Runtime, email: str, password: str, *, language: str = "") -> int:
-    """Add a user; raises :class:`SettingsError` naming the field that is wrong."""
+def _checked(email: str, password: str) -> str:
+    """The normalised login name; raises :class:`SettingsError` naming the field that is wrong."""
     email = _normalise(email)
     problems: dict[str, str] = {}
     if "@" not in email or len(email) > 254:
@@ -55,6 +70,12 @@ def create_user(rt: Runtime, email: str, password: str, *, language: str = "") -
         problems["password"] = f"use at least {MIN_PASSWORD_LENGTH} characters"
     if problems:
         raise SettingsError(problems)
+    return email
+
+
+def create_user(rt: Runtime, email: str, password: str, *, language: str = "") -> int:
+    """Add a user; raises :class:`SettingsError` naming the field that is wrong."""
+    email = _checked(email, password)
     with rt.db.session() as session:
         if session.scalar(select(DashboardUser.id).where(DashboardUser.email == email)) is not None:
             raise SettingsError({"email": f"a user {email} exists already"})
@@ -64,39 +85,88 @@ def create_user(rt: Runtime, email: str, password: str, *, language: str = "") -
         return user.id
 
 
-def set_password(rt: Runtime, email: str, password: str) -> bool:
-    """Replace a user's password; ``False`` if there is no such user."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise SettingsError({"password": f"use at least {MIN_PASSWORD_LENGTH} characters"})
+def create_first_user(rt: Runtime, email: str, password: str, token: str, *, language: str = "") -> LoginResult:
+    """Create the first user with a setup link's ``token``, in one guarded transaction: of any number of
+    concurrent calls exactly one succeeds. Raises :class:`FirstUserExists` when a user exists (or another call
+    won), :class:`InvalidSetupToken`, or
+    :class:`SettingsError` naming a wrong field. Returns the new user, logged in."""
+    password_hash = _hasher.hash(password)  # slow: outside the transaction that holds the lock
     with rt.db.session() as session:
-        user = session.scalar(select(DashboardUser).where(DashboardUser.email == _normalise(email)))
+        if rt.db.is_postgres:
+            # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the table locked so that
+            # two transactions cannot both see "no users yet".
+            session.execute(text("LOCK TABLE dashboard_users IN SHARE ROW EXCLUSIVE MODE"))
+        if session.scalar(select(func.count()).select_from(DashboardUser)):
+            raise FirstUserExists()
+        if not setup_link.consume(session, token):
+            raise InvalidSetupToken()
+        email = _checked(email, password)  # a wrong field rolls back, so the token stays usable
+        user = DashboardUser(email=email, password_hash=password_hash, language=language)
+        session.add(user)
+        session.flush()
+        return LoginResult(user_id=user.id, language=language, session_version=user.session_version)
+
+
+def _find(session: Session, email: str) -> DashboardUser | None:
+    return session.scalar(select(DashboardUser).where(DashboardUser.email == _normalise(email)))
+
+
+def _update(rt: Runtime, email: str, **values: object) -> bool:
+    """Set ``values`` on the user EMAIL and end their sessions; ``False`` if there is no such user."""
+    with rt.db.session() as session:
+        user = _find(session, email)
         if user is None:
             return False
-        user.password_hash = _hasher.hash(password)
+        for name, value in values.items():
+            setattr(user, name, value)
+        user.session_version += 1
         return True
 
 
-def _failures_since(rt: Runtime, client: str, email: str, since: datetime) -> tuple[int, datetime | None]:
+def set_password(rt: Runtime, email: str, password: str) -> bool:
+    """Replace a user's password and end their sessions; ``False`` if there is no such user."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SettingsError({"password": f"use at least {MIN_PASSWORD_LENGTH} characters"})
+    return _update(rt, email, password_hash=_hasher.hash(password))
+
+
+def set_active(rt: Runtime, email: str, active: bool) -> bool:
+    """(De)activate a user; deactivating ends their sessions and refuses their logins. ``False``: no such user."""
+    return _update(rt, email, active=active)
+
+
+def end_sessions(rt: Runtime, *, user_id: int | None = None, email: str = "") -> bool:
+    """End every session of the user (by id or login name): their cookies stop working. ``False``: no such user."""
+    if user_id is None:
+        return _update(rt, email)
     with rt.db.session() as session:
-        query = select(func.count(), func.min(LoginAttempt.attempted_at)).where(
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.attempted_at >= since,
-            (LoginAttempt.client == client) | (LoginAttempt.email == email),
+        user = session.get(DashboardUser, user_id)
+        if user is None:
+            return False
+        user.session_version += 1
+        return True
+
+
+def session_is_current(rt: Runtime, user_id: object, version: object) -> bool:
+    """Whether a session of ``user_id`` made at ``version`` still counts (the user exists, is active and has not
+    logged out, changed the password or been deactivated since)."""
+    if not isinstance(user_id, int) or not isinstance(version, int):
+        return False
+    with rt.db.session() as session:
+        current = session.scalar(
+            select(DashboardUser.session_version).where(DashboardUser.id == user_id, DashboardUser.active)
         )
-        count, oldest = session.execute(query).one()
-    return int(count or 0), oldest
+    return current == version
 
 
 def authenticate(rt: Runtime, email: str, password: str, client: str) -> LoginResult:
-    """Check a login, recording the attempt. Refuses without checking while the rate limit holds."""
-    cfg = rt.config.dashboard
+    """Check a login under the throttle, recording the attempt. While the throttle holds, nothing is checked."""
     email = _normalise(email)[:254]
+    keys = throttle.keys_for(client, email)
+    wait = throttle.reserve(rt, keys)
+    if wait > 0:
+        return LoginResult(limited_seconds=max(1, math.ceil(wait)))
     now = datetime.now(UTC)
-    window = timedelta(seconds=cfg.login_window_seconds)
-    failures, oldest = _failures_since(rt, client, email, now - window)
-    if failures >= cfg.login_max_failures:
-        wait = int(((oldest or now) + window - now).total_seconds()) + 1
-        return LoginResult(limited_seconds=max(wait, 1))
     with rt.db.session() as session:
         user = session.scalar(select(DashboardUser).where(DashboardUser.email == email, DashboardUser.active))
         stored = user.password_hash if user is not None else _DUMMY_HASH
@@ -114,4 +184,5 @@ def authenticate(rt: Runtime, email: str, password: str, client: str) -> LoginRe
                     row.password_hash = _hasher.hash(password)
     if not valid or user is None:
         return LoginResult()
-    return LoginResult(user_id=user.id, language=user.language)
+    throttle.clear(rt, keys)
+    return LoginResult(user_id=user.id, language=user.language, session_version=user.session_version)

@@ -7,15 +7,14 @@ blueprint built here.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 
-from connector.dashboard import i18n, users
-from connector.dashboard.security import check_csrf, client_address, csrf_token, is_local_request
+from connector.dashboard import i18n, sessions, setup_link, users
+from connector.dashboard.security import check_csrf, client_address, csrf_token
 from connector.errors import SettingsError
 from connector.web.context import runtime
 
@@ -55,8 +54,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     bp = Blueprint(
         "dashboard", __name__, url_prefix=cfg.url_prefix, template_folder="templates", static_folder="static"
     )
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=cfg.session_hours))
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    sessions.configure(app, cfg)
 
     @bp.before_request
     def _prepare() -> Response | None:
@@ -68,6 +66,7 @@ def create_blueprint(app: Flask) -> Blueprint:
                 status=503,
                 mimetype="text/plain",
             )
+        sessions.drop_if_stale(runtime())
         check_csrf()
         return None
 
@@ -118,59 +117,61 @@ def create_blueprint(app: Flask) -> Blueprint:
                 rt, request.form.get("email", ""), request.form.get("password", ""), client_address()
             )
             if result.ok:
-                session.clear()
-                session.permanent = True
-                session["user_id"] = result.user_id
-                session["email"] = request.form.get("email", "").strip().lower()
-                if result.language:
-                    session["lang"] = result.language
+                sessions.start(result, request.form.get("email", ""), result.language)
                 csrf_token()  # a fresh token for the new session
                 return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.overview"))
             if result.limited_seconds:
-                error = _(
-                    "Too many failed logins. Try again in {minutes} minutes.",
-                    minutes=max(1, -(-result.limited_seconds // 60)),
-                )
-                status = 429
-            else:
-                error = _("Wrong e-mail or password.")
-                status = 401
+                error = _("Too many failed logins. Try again in {seconds} seconds.", seconds=result.limited_seconds)
+                page = render_template("dashboard/login.html", error=error)
+                return page, 429, {"Retry-After": str(result.limited_seconds)}
+            error = _("Wrong e-mail or password.")
+            status = 401
         return render_template("dashboard/login.html", error=error), status
 
     @bp.post("/logout")
     def logout() -> Response:
-        """End the session (a POST with the CSRF token, so another site cannot log you out)."""
-        lang = session.get("lang")
-        session.clear()
-        if lang:
-            session["lang"] = lang
+        """End the session, and every copy of its cookie: the user's session version moves on (a POST with the
+        CSRF token, so another site cannot log you out)."""
+        if isinstance(session.get("user_id"), int):
+            users.end_sessions(runtime(), user_id=session["user_id"])
+        sessions.end()
         return redirect(url_for("dashboard.login"))
 
     @bp.route("/first-user", methods=["GET", "POST"])
     def first_user() -> Any:
-        """Create the first account in the browser: only while none exists, and only from this machine or in demo mode."""
+        """Create the first account in the browser: only while none exists, and only with a valid one-time setup
+        link's token (``connector init`` / ``connector dashboard setup-link`` print it)."""
         rt = runtime()
         if users.count_users(rt) > 0:
             return redirect(url_for("dashboard.login"))
-        allowed = rt.config.dashboard.first_user_from_browser and (rt.config.server.demo or is_local_request())
-        if not allowed:
-            return render_template("dashboard/first_user.html", allowed=False, errors={}), 403
+        token = request.values.get("token", "")
+
+        def refused() -> tuple[str, int]:
+            return render_template("dashboard/first_user.html", allowed=False, errors={}, token=""), 403
+
+        if not rt.config.dashboard.first_user_from_browser:
+            return refused()
+        # Checked before hashing a password, so posts without a valid link cost no argon2 work.
+        if not setup_link.is_valid(rt, token):
+            # An invalid link right after another request created the user: that request won the race.
+            return redirect(url_for("dashboard.login")) if users.count_users(rt) else refused()
         errors: dict[str, str] = {}
         if request.method == "POST":
             try:
-                user_id = users.create_user(
-                    rt, request.form.get("email", ""), request.form.get("password", ""), language=g.lang
+                result = users.create_first_user(
+                    rt, request.form.get("email", ""), request.form.get("password", ""), token, language=g.lang
                 )
+            except users.FirstUserExists:  # another request won the race
+                return redirect(url_for("dashboard.login"))
+            except users.InvalidSetupToken:
+                return refused()
             except SettingsError as exc:
                 errors = exc.errors
             else:
-                session.clear()
-                session.permanent = True
-                session["user_id"] = user_id
-                session["email"] = request.form.get("email", "").strip().lower()
-                session["lang"] = g.lang
+                sessions.start(result, request.form.get("email", ""), g.lang)
                 return redirect(url_for("dashboard.wizard"))
-        return render_template("dashboard/first_user.html", allowed=True, errors=errors), 400 if errors else 200
+        page = render_template("dashboard/first_user.html", allowed=True, errors=errors, token=token)
+        return page, 400 if errors else 200
 
     from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, templating, wizard
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from connector.config import Config, load_config
 from connector.runtime import Runtime
-from connector.web import headers
+from connector.web import headers, proxy
 from connector.web.context import runtime as current_runtime
 
 
@@ -23,6 +23,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["connector"] = runtime
     headers.install(app)
+    proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 
     from connector.api import init_api
     from connector.webhooks.routes import bp as webhooks_bp

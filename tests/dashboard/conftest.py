@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +38,7 @@ EMAIL = "owner@example.com"
 PASSWORD = "correct horse battery"
 
 
-def dashboard_config(database_url: str, **dashboard: Any) -> Any:
+def dashboard_config(database_url: str, server: dict[str, Any] | None = None, **dashboard: Any) -> Any:
     secrets = generate_secrets()
     return load_config(
         overrides={
@@ -44,7 +46,7 @@ def dashboard_config(database_url: str, **dashboard: Any) -> Any:
             "security": {"secret_key": secrets["secret_key"], "encryption_keys": [secrets["encryption_key"]]},
             "scheduler": {"enabled": False},
             "worker": {"threads": 2, "poll_interval": 0.05},
-            "server": {"host": "127.0.0.1", "port": 0, "demo": True},
+            "server": {"host": "127.0.0.1", "port": 0, "demo": True, **(server or {})},
             "dashboard": dashboard,
         }
     )
@@ -72,13 +74,26 @@ class Live:
         self.runtime.close()
 
 
-def start_live(tmp_path: Path, plugins: Plugins, **dashboard: Any) -> Live:
-    runtime = Runtime(dashboard_config(f"sqlite:///{tmp_path / 'connector.db'}", **dashboard), plugins=plugins)
+def start_live(
+    tmp_path: Path,
+    plugins: Plugins,
+    *,
+    user: bool = True,
+    server: dict[str, Any] | None = None,
+    database_url: str | None = None,
+    **dashboard: Any,
+) -> Live:
+    """Serve a connector on a free port (on SQLite in ``tmp_path`` unless ``database_url`` says otherwise);
+    ``user``: with the dashboard user EMAIL / PASSWORD; ``server`` and ``dashboard``: overrides of those config
+    sections."""
+    database_url = database_url or f"sqlite:///{tmp_path / 'connector.db'}"
+    runtime = Runtime(dashboard_config(database_url, server, **dashboard), plugins=plugins)
     upgrade(runtime.db)
     server = EmbeddedServer(runtime, port=0, scheduler=False)
     runtime.config.server.public_url = server.url
     server.start()
-    create_user(runtime, EMAIL, PASSWORD)
+    if user:
+        create_user(runtime, EMAIL, PASSWORD)
     return Live(runtime, server)
 
 
@@ -202,3 +217,21 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
         time.sleep(interval)
+
+
+def run_cli(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``connector`` command as a user runs it (plugins' commands included)."""
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def config_file(tmp_path: Path, runtime: Runtime) -> Path:
+    """A config file a ``connector`` command can use to reach ``runtime``'s database."""
+    cfg = runtime.config
+    path = tmp_path / "connector.toml"
+    path.write_text(
+        f'[database]\nurl = "{cfg.database.url}"\n[security]\nsecret_key = "{cfg.security.secret_key}"\n'
+        f'encryption_keys = ["{cfg.security.encryption_keys[0]}"]\n'
+    )
+    return path

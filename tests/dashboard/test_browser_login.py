@@ -44,7 +44,8 @@ def test_a_form_without_the_csrf_token_is_refused(live: Live, page: Any) -> None
 
 
 def test_too_many_failed_logins_are_rate_limited(tmp_path: Path, plugins: Plugins, page: Any) -> None:
-    live = start_live(tmp_path, plugins, login_max_failures=3)
+    # A back-off longer than the test, so the right password is refused while it holds.
+    live = start_live(tmp_path, plugins, login_max_failures=3, login_backoff_seconds=600)
     try:
         for _ in range(3):
             log_in(page, live, password="wrong password!")

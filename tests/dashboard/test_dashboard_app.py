@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from connector.dashboard import setup_link
 from connector.dashboard.plugin_forms import effective_settings, save_settings
 from connector.dashboard.users import authenticate, create_user
 from connector.db.models import PluginSetting
@@ -21,7 +20,7 @@ from connector.observability import JsonFormatter, RedactingFilter, RequestIdFil
 from connector.runtime import Runtime
 from tests.conftest import wait_for
 
-from .conftest import EMAIL, PASSWORD, Connected, csrf_of
+from .conftest import EMAIL, PASSWORD, Connected, config_file, csrf_of, run_cli
 
 
 def login(client: Any) -> None:
@@ -30,15 +29,21 @@ def login(client: Any) -> None:
     assert response.status_code == 302
 
 
-def test_first_user_only_while_none_exists_and_only_locally(runtime: Runtime, client: Any) -> None:
+def test_first_user_only_while_none_exists_and_only_with_the_setup_link(runtime: Runtime, client: Any) -> None:
     assert client.get("/dashboard/login").headers["Location"].endswith("/dashboard/first-user")
-    page = client.get("/dashboard/first-user", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    # From this machine too: behind a local reverse proxy every visitor would look local.
+    page = client.get("/dashboard/first-user")
     assert page.status_code == 403
-    assert "connector dashboard add-user" in page.text
-    token = csrf_of(client.get("/dashboard/first-user").text)
-    short = client.post("/dashboard/first-user", data={"csrf_token": token, "email": EMAIL, "password": "short"})
+    assert "connector dashboard add-user" in page.text and "connector dashboard setup-link" in page.text
+    token = setup_link.new_token(runtime)
+    form = client.get(f"/dashboard/first-user?token={token}")
+    csrf = csrf_of(form.text)
+    data = {"csrf_token": csrf, "token": token, "email": EMAIL}
+    short = client.post("/dashboard/first-user", data={**data, "password": "short"})
     assert short.status_code == 400 and "at least 10 characters" in short.text
-    made = client.post("/dashboard/first-user", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
+    forged = client.post("/dashboard/first-user", data={**data, "token": "guessed", "password": PASSWORD})
+    assert forged.status_code == 403
+    made = client.post("/dashboard/first-user", data={**data, "password": PASSWORD})
     assert made.status_code == 302
     assert client.get("/dashboard/first-user").headers["Location"].endswith("/dashboard/login")
 
@@ -152,27 +157,10 @@ def test_the_widget_opt_in_is_granted_once_confirmed_on_whatsapp(connected: Conn
     wait_for(confirmed)
 
 
-def run_cli(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The ``connector`` command as a user runs it (plugins' commands included)."""
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def _config_file(tmp_path: Path, runtime: Runtime) -> Path:
-    cfg = runtime.config
-    path = tmp_path / "connector.toml"
-    path.write_text(
-        f'[database]\nurl = "{cfg.database.url}"\n[security]\nsecret_key = "{cfg.security.secret_key}"\n'
-        f'encryption_keys = ["{cfg.security.encryption_keys[0]}"]\n'
-    )
-    return path
-
-
 def test_doctor_prints_what_to_fix(connected: Connected, tmp_path: Path) -> None:
     connected.graph.customer_text(None, "4915112345678", "Hi")  # a webhook reaches the channel
     connected.graph.wait_webhooks()
-    path = _config_file(tmp_path, connected.live.runtime)
+    path = config_file(tmp_path, connected.live.runtime)
     out = run_cli("--config", str(path), "doctor").stdout
     assert "✓ database" in out and "✓ migrations" in out
     assert "✓ credentials: shop 1 (woocommerce, Demo shop): connected to" in out
@@ -198,7 +186,7 @@ def test_doctor_names_a_broken_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("language", ["de"])
 def test_dashboard_add_user_command(runtime: Runtime, tmp_path: Path, language: str) -> None:
-    path = _config_file(tmp_path, runtime)
+    path = config_file(tmp_path, runtime)
     result = run_cli(
         "--config", str(path), "dashboard", "add-user", EMAIL, "--password", PASSWORD, "--language", language
     )
