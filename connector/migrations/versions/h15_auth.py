@@ -1,7 +1,7 @@
 """Dashboard hardening: per-user session versions, an atomic login throttle, one-time first-user setup links.
 
 Revision ID: h15_auth
-Revises: 0004
+Revises: h15_consent
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "h15_auth"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "h15_consent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
