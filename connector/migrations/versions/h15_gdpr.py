@@ -66,7 +66,9 @@ def _convert(conn: sa.Connection, convert: Callable[[SecretBox, Any, Any], Any])
         for row_id, value in _rows(conn, table, column):
             if value is None:
                 continue
-            conn.execute(sa.update(table).where(table.c.id == row_id).values({column: convert(_box(conn), kind, value)}))
+            conn.execute(
+                sa.update(table).where(table.c.id == row_id).values({column: convert(_box(conn), kind, value)})
+            )
 
 
 def _encrypt(box: SecretBox, kind: Any, value: Any) -> Any:
