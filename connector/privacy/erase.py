@@ -42,7 +42,9 @@ def erase_contact(rt: Runtime, contact_id: int) -> bool:
         _erase_webhooks(session, webhook_events_about(session, rt.secrets, person))
         _erase_outbox(session, contact, person)
         _erase_tasks(session, person)
-        session.execute(delete(RateLimitBucket).where(RateLimitBucket.key.endswith(f":{contact.channel_user_id}")))
+        session.execute(
+            delete(RateLimitBucket).where(RateLimitBucket.key.endswith(f":{contact.channel_user_id}", autoescape=True))
+        )
         session.execute(delete(InboundMessage).where(InboundMessage.contact_id == contact_id))
         session.delete(contact)
     rt.db.checkpoint()
