@@ -161,7 +161,8 @@ def db_current(state: State) -> None:
 @cli.command("rotate-keys")
 @pass_state
 def rotate_keys(state: State) -> None:
-    """Re-encrypt every stored secret with the first key of security.encryption_keys (then the old key can go)."""
+    """Re-encrypt every stored secret and personal data (messages, addresses, webhook payloads) with the first key
+    of security.encryption_keys (then the old key can go)."""
     from sqlalchemy import select
 
     from connector.db.models import ChannelConnection, PluginSetting, ShopConnection
@@ -177,6 +178,9 @@ def rotate_keys(state: State) -> None:
             setting.secret = rt.secrets.rotate(setting.secret)
             count += 1
     click.echo(f"re-encrypted {count} secret value(s) with the newest key")
+    from connector.privacy.rotate import rotate_personal_data
+
+    click.echo(f"re-encrypted {rotate_personal_data(rt)} stored message(s), address(es) and payload(s)")
 
 
 @cli.group()

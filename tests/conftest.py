@@ -101,6 +101,19 @@ def make_config(database_url: str, **sections: Any) -> Config:
     return load_config(overrides=overrides)
 
 
+def add_channel(session: Any, name: str = "Number") -> Any:
+    """A WooCommerce shop row with one WhatsApp channel row (no settings), for tests that seed rows directly."""
+    from connector.db.models import ChannelConnection, ShopConnection
+
+    shop = ShopConnection(name="Shop", platform="woocommerce", settings={})
+    session.add(shop)
+    session.flush()
+    channel = ChannelConnection(shop_connection_id=shop.id, name=name, channel="whatsapp", settings={})
+    session.add(channel)
+    session.flush()
+    return channel
+
+
 @pytest.fixture(scope="session")
 def plugins() -> Plugins:
     """The installed plugins, loaded through entry points like in production (shared: loading is slow)."""

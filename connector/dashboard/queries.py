@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import func, select
 
 from connector import model
 from connector.db.models import (
@@ -234,13 +234,9 @@ class Source:
 
 
 def _referral_rows() -> Any:
-    """A portable pre-filter for stored messages that carry a referral object.
-
-    Every stored message has a ``referral`` key (``null`` when the channel said nothing). JSON operators differ
-    between SQLite and PostgreSQL, so this matches the JSON text instead: a quote inside a customer's text is
-    escaped there (``\\"``), so only the key itself matches. Python then reads and checks each candidate."""
-    text = cast(InboundMessage.data, String)
-    return or_(text.like('%"referral": {%'), text.like('%"referral":{%'))
+    """A pre-filter for stored messages that carry a referral object (their data is encrypted, so a flag set when
+    they were stored says so). Python then reads and checks each candidate."""
+    return InboundMessage.has_referral.is_(True)
 
 
 def _referral_of(data: Any) -> model.Referral | None:

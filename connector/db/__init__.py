@@ -6,24 +6,38 @@ rule that follows, everywhere: **never hold a transaction open across network I/
 call the platform, then write the result in a new short transaction.
 
 A PostgreSQL URL (``postgresql+psycopg://...``) works unchanged.
+
+Personal data is protected at rest: some columns are encrypted with the keys handed in as ``secrets``
+(:mod:`connector.db.encrypted`); an SQLite file (and its ``-wal``/``-shm``) is readable by its owner only (0600) and
+runs with ``secure_delete``, so erased data is overwritten instead of lingering in free pages.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from connector.db.encrypted import BOX_ATTRIBUTE
 from connector.db.models import Base
+from connector.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+#: An SQLite database holds customers' personal data: only its owner may read it.
+FILE_MODE = 0o600
 
 
 class Database:
     """An engine and a session factory for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, secrets: SecretBox | None = None):
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
@@ -31,7 +45,10 @@ class Database:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(url, **kwargs)
+        # The encrypted columns find their keys here (the dialect is this engine's own).
+        setattr(self.engine.dialect, BOX_ATTRIBUTE, secrets)
         if self.is_sqlite:
+            _private_file(self.engine.url.database)
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -53,8 +70,37 @@ class Database:
         """Create every table directly (tests of code that does not care about migrations)."""
         Base.metadata.create_all(self.engine)
 
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and truncate it, so overwritten data (an erased
+        contact) is gone from both. Best effort: readers still open keep older frames until they finish."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            # Outside any transaction (the pool's connections run in autocommit; SQLAlchemy issues BEGIN itself).
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _private_file(database: str | None) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (it would use the umask, typically 0644), and take
+    group/other access away from an existing one. SQLite gives the -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite reports the missing directory itself
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+        for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(FILE_MODE)
+    except OSError as exc:  # e.g. a file owned by another user: it still works, but say so
+        log.warning("could not restrict %s to mode 0600: %s", database, exc)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -66,6 +112,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten content is zeroed, not left in free pages (an erased customer stays erased).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

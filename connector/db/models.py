@@ -19,14 +19,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator
+
+from connector.db.encrypted import EncryptedBytes, EncryptedJSON, box_of
+from connector.privacy.identifiers import subjects
 
 
 def utcnow() -> datetime:
@@ -229,6 +233,17 @@ class SyncRun(Base):
 # --------------------------------------------------------------------------- webhooks and chat
 
 
+def _payload_subjects(context: DefaultExecutionContext) -> str:
+    """A stored webhook's blind index, computed from the body of the same INSERT (ORM or Core)."""
+    return subjects(box_of(context.dialect), context.get_current_parameters().get("body"))
+
+
+def _carries_referral(context: DefaultExecutionContext) -> bool:
+    """Whether a stored message carries a referral (ad, link, post): the dashboard's "came from" filter."""
+    data = context.get_current_parameters().get("data")
+    return isinstance(data, dict) and isinstance(data.get("referral"), dict) and bool(data["referral"])
+
+
 class WebhookEvent(Base):
     """A webhook as received, stored before we answer the platform, once per delivery id."""
 
@@ -250,7 +265,10 @@ class WebhookEvent(Base):
     url: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON)
     query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The raw payload, encrypted (:mod:`connector.db.encrypted`).
+    body: Mapped[bytes] = mapped_column(EncryptedBytes)
+    #: Blind index of the people the payload names (:mod:`connector.privacy.identifiers`), for export and erasure.
+    subjects: Mapped[str | None] = mapped_column(Text, default=_payload_subjects)
     status: Mapped[str] = mapped_column(String(16), default="received")  # received | processed | failed
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
@@ -286,7 +304,10 @@ class InboundMessage(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(32))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The canonical message (its text, cart, referral...), encrypted.
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
+    #: ``data`` carries a referral object: searchable although ``data`` is encrypted.
+    has_referral: Mapped[bool] = mapped_column(Boolean, default=_carries_referral, server_default=false())
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -307,7 +328,8 @@ class OutboundMessage(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     recipient: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The canonical message (connector.serialization), encrypted.
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     idempotency_key: Mapped[str] = mapped_column(String(255))
     #: pending | sending | sent | delivered | read | failed | skipped | deferred | unknown
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -321,7 +343,7 @@ class OutboundMessage(Base):
     #: (``utility`` | ``marketing``) and what is needed to render it at send time ({language, vars}), when the
     #: 24-hour window decides between a free-form message and a template.
     purpose: Mapped[str | None] = mapped_column(String(16))
-    notification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    notification: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     #: Pricing as estimated when sent: category (service | utility | marketing), recipient country, price.
     category: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str | None] = mapped_column(String(2))

@@ -1,4 +1,7 @@
-"""Tables of the conversation engine: per-contact state, orders placed in chat, and human handoffs."""
+"""Tables of the conversation engine: per-contact state, orders placed in chat, and human handoffs.
+
+What the customer wrote or gave (flow data, addresses, carts, handoff texts, replies) is encrypted at rest
+(:mod:`connector.db.encrypted`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from connector.db.encrypted import EncryptedJSON, EncryptedText
 from connector.db.models import Base, utcnow
 
 
@@ -23,10 +27,10 @@ class ConversationState(Base):
     #: The open flow (``address``, ``cart_confirm``, ``lookup``, ``search``...) or ``None``.
     flow: Mapped[str | None] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     flow_expires_at: Mapped[datetime | None]
     #: The last delivery address the customer gave (reused for the next order).
-    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    address: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     #: Orders the contact proved they own (external ids), for lookups on channels without a phone.
     verified_orders: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: The highest inbound message row handled: a re-run of a handled message does nothing.
@@ -58,7 +62,7 @@ class ChatOrder(Base):
     cart_hash: Mapped[str] = mapped_column(String(64))
     #: The idempotency key handed to ``ShopAdapter.create_order`` as ``cart.reference``.
     reference: Mapped[str] = mapped_column(String(128))
-    cart: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cart: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     #: ``creating`` (claimed, shop not answered yet), ``created``, ``failed``.
     status: Mapped[str] = mapped_column(String(16), default="creating")
     order_external_id: Mapped[str | None] = mapped_column(String(255))
@@ -80,7 +84,8 @@ class Handoff(Base):
     channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
     inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text, default="")
+    #: What the customer wrote, encrypted.
+    text: Mapped[str] = mapped_column(EncryptedText, default="")
     silent_until: Mapped[datetime]
     #: ``pending``, ``notified``, ``failed`` (with ``error``), ``none`` (no email or webhook configured).
     notify_status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -103,7 +108,7 @@ class ChatReply(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     recipient: Mapped[str] = mapped_column(String(128))
     #: The canonical outbound message (connector.serialization).
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     #: The outbox row once queued.
     outbound_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

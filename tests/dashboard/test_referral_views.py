@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from connector import model
 from connector.dashboard import queries
-from connector.db.models import ChannelConnection, Contact, InboundMessage, ShopConnection, ShopVariant
+from connector.db.models import Contact, InboundMessage, ShopVariant
 from connector.runtime import Runtime
 from connector.serialization import to_json
 
@@ -149,18 +149,13 @@ def test_last_touch_attribution_within_seven_days_on_sqlite_and_postgres(databas
 
     Runs on both databases: the pre-filter matches the JSON text, which each stores in its own way."""
     from connector.db.migrate import upgrade
-    from tests.conftest import make_config
+    from tests.conftest import add_channel, make_config
 
     rt = Runtime(make_config(database_url), plugins=plugins)
     upgrade(rt.db)
     try:
         with rt.db.session() as session:
-            shop = ShopConnection(name="Shop", platform="woocommerce", settings={})
-            session.add(shop)
-            session.flush()
-            channel = ChannelConnection(shop_connection_id=shop.id, name="Number", channel="whatsapp", settings={})
-            session.add(channel)
-            session.flush()
+            channel = add_channel(session)
             people = [Contact(channel_connection_id=channel.id, channel_user_id=f"49151000{n}") for n in range(2)]
             session.add_all(people)
             session.flush()
