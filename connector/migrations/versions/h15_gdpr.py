@@ -6,7 +6,7 @@ searchable without the plaintext: ``webhook_events.subjects`` (a keyed-hash blin
 e-mail addresses a payload names) and ``inbound_messages.has_referral``.
 
 Revision ID: h15_gdpr
-Revises: 0004
+Revises: h15_auth
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ from connector.privacy.identifiers import subjects
 from connector.secrets import SecretBox
 
 revision: str = "h15_gdpr"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "h15_auth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
