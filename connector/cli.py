@@ -571,7 +571,9 @@ def serve(state: State, host: str | None, port: int | None, no_scheduler: bool, 
     configure_logging(rt.config)
     if not is_up_to_date(rt.db):
         raise ConfigError("the database schema is not up to date: run `connector db upgrade` first")
-    serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)
+    status = serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)
+    if status:
+        raise click.exceptions.Exit(status)
 
 
 @cli.command()

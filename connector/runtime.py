@@ -32,7 +32,9 @@ class Runtime:
         self.config = config
         self.plugins = plugins or Plugins(disabled=config.plugins.disabled)
         self.plugin_settings = self._validate_plugin_settings()
-        self.db = Database(config.database.url, echo=config.database.echo)
+        self.db = Database(
+            config.database.url, echo=config.database.echo, sqlite_synchronous=config.database.sqlite_synchronous
+        )
         self.secrets = SecretBox(config.security.encryption_keys)
         self.queue = TaskQueue(
             self.db, lease_seconds=config.worker.lease_seconds, max_attempts=config.worker.max_attempts

@@ -1,6 +1,7 @@
 """Database access: one :class:`Database` per process, sessions per unit of work.
 
-SQLite (the embedded default) runs in WAL mode with ``BEGIN IMMEDIATE`` for every transaction, so
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` (durable commits; see
+``[database] sqlite_synchronous``) and ``BEGIN IMMEDIATE`` for every transaction, so
 concurrent writers queue on the lock instead of failing with ``SQLITE_BUSY`` halfway through. The
 rule that follows, everywhere: **never hold a transaction open across network I/O.** Read, commit,
 call the platform, then write the result in a new short transaction.
@@ -23,7 +24,10 @@ from connector.db.models import Base
 class Database:
     """An engine and a session factory for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "FULL"):
+        """``sqlite_synchronous``: ``FULL`` (a committed transaction survives a power failure) or ``NORMAL``."""
+        if sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, got {sqlite_synchronous!r}")
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
@@ -32,7 +36,7 @@ class Database:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -57,13 +61,15 @@ class Database:
         self.engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: in WAL mode NORMAL skips the sync at commit, so a webhook already answered 200 can be lost on power
+        # failure (the database stays consistent either way). See [database] sqlite_synchronous.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
