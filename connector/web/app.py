@@ -23,8 +23,10 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     app.extensions["connector"] = runtime
 
     from connector.api import init_api
+    from connector.web.limits import install as install_limits
     from connector.webhooks.routes import bp as webhooks_bp
 
+    install_limits(app, runtime.config.server)
     app.register_blueprint(webhooks_bp)
     init_api(app)
 
