@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
 from connector.db.models import ChannelConnection, OutboundMessage, ShopConnection, SyncRun, Task, WebhookEvent
+from connector.webhooks import refusals
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -128,7 +129,7 @@ class ConnectorCollector:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Yield the metric families (see the module docstring)."""
         with self.runtime.db.session() as session:
             syncs = GaugeMetricFamily("connector_sync_runs", "Catalog sync runs by status", labels=["status"])
@@ -150,6 +151,14 @@ class ConnectorCollector:
             )
             duplicates.add_metric([], session.scalar(select(func.coalesce(func.sum(WebhookEvent.duplicates), 0))) or 0)
             yield duplicates
+            refused = CounterMetricFamily(
+                "connector_webhooks_refused",
+                "Webhook deliveries refused by this process, by adapter and reason (replay, signature, invalid)",
+                labels=["adapter", "reason"],
+            )
+            for (adapter, reason), count in sorted(refusals.counts().items()):
+                refused.add_metric([adapter, reason], count)
+            yield refused
             messages = GaugeMetricFamily(
                 "connector_messages", "Outbox messages by channel and state", labels=["channel", "state"]
             )
