@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
+from connector.api.auth import require_bearer
 from connector.db.models import ChannelConnection, OutboundMessage, ShopConnection, SyncRun, Task, WebhookEvent
 from connector.webhooks import refusals
 
@@ -202,8 +203,9 @@ class ConnectorCollector:
             yield errors
 
 
-def install(app: Flask, runtime: Runtime, *, metrics: bool = True) -> list[Blueprint]:
-    """Give every request an id (logged and echoed); return the ``/metrics`` blueprint to mount (if ``metrics``)."""
+def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_public: bool = False) -> list[Blueprint]:
+    """Give every request an id (logged and echoed); return the ``/metrics`` blueprint to mount (if ``metrics``):
+    it asks for an API bearer token (``read`` scope is enough) unless ``metrics_public``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ConnectorCollector(runtime))  # type: ignore[arg-type]
     app.extensions["connector_metrics"] = registry
@@ -223,8 +225,12 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True) -> list[Bluep
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")
-    def metrics_view() -> Response:
-        """Prometheus text exposition of the connector's state."""
+    def metrics_view() -> Response | tuple[Response, int]:
+        """Prometheus text exposition of the connector's state (shop and channel names, volumes, errors)."""
+        if not metrics_public:
+            refused = require_bearer(runtime)
+            if refused is not None:
+                return refused
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return [bp]
