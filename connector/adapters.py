@@ -142,6 +142,10 @@ class ParsedWebhook:
     delivery_id: str
     topic: str
     events: list[Any] = field(default_factory=list)
+    #: When the platform sent the delivery, where it says so (Shopware's signed ``timestamp``, Shopify's
+    #: ``X-Shopify-Triggered-At``). The core refuses deliveries older than ``[server] webhook_max_age_seconds``:
+    #: deduplication forgets a delivery once its row is pruned, so an old one replayed would be processed again.
+    sent_at: datetime | None = None
 
 
 class WebhookHandler(abc.ABC):

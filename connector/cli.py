@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,14 +189,88 @@ def tokens() -> None:
     """Admin API tokens."""
 
 
+class Duration(click.ParamType):
+    """A duration: ``90d``, ``12h``, ``30m``, ``45s`` or ``2w``."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        number, unit = text[:-1], text[-1:]
+        if unit not in self.UNITS or not number.isdigit() or int(number) == 0:
+            self.fail(f"expected a number and a unit (s, m, h, d, w), like 90d; got {value!r}", param, ctx)
+        return timedelta(seconds=int(number) * self.UNITS[unit])
+
+
 @tokens.command("create")
 @click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "write"]),
+    default="write",
+    show_default=True,
+    help="read: GET requests only (dashboards, Prometheus); write: everything.",
+)
+@click.option("--expires-in", type=Duration(), default=None, help="Refuse the token after this long, e.g. 90d.")
 @pass_state
-def tokens_create(state: State, name: str) -> None:
+def tokens_create(state: State, name: str, scope: str, expires_in: timedelta | None) -> None:
     """Create an admin API token named NAME and print it (only this once)."""
     from connector.api.auth import create_token
 
-    click.echo(create_token(state.runtime, name))
+    click.echo(create_token(state.runtime, name, scope=scope, expires_in=expires_in))  # type: ignore[arg-type]
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_state
+def tokens_list(state: State, as_json: bool) -> None:
+    """List tokens: id, name, scope, state (active, expired, revoked), created, expires, last used (to the minute)."""
+    from connector.api.auth import list_tokens
+
+    def when(moment: datetime | None) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+    rows = list_tokens(state.runtime)
+    if as_json:
+        keys = ("created_at", "expires_at", "last_used_at", "revoked_at")
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "scope": t.scope,
+                        "state": t.state(),
+                        **{k: getattr(t, k).isoformat() if getattr(t, k) else None for k in keys},
+                    }
+                    for t in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table("id", "name", "scope", "state", "created", "expires", "last used")
+    for t in rows:
+        table.add_row(
+            str(t.id), t.name, t.scope, t.state(), when(t.created_at), when(t.expires_at), when(t.last_used_at)
+        )
+    Console(width=200).print(table)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_state
+def tokens_revoke(state: State, token_id: int) -> None:
+    """Revoke the token with id TOKEN_ID (see ``connector tokens list``): refused from now on."""
+    from connector.api.auth import revoke_token
+
+    info = revoke_token(state.runtime, token_id)
+    if info is None:
+        raise click.ClickException(f"no token with id {token_id} (see `connector tokens list`)")
+    click.echo(f"revoked token {info.id} ({info.name})")
 
 
 # ---------------------------------------------------------------------------- plugins
@@ -581,7 +656,9 @@ def serve(state: State, host: str | None, port: int | None, no_scheduler: bool, 
     configure_logging(rt.config)
     if not is_up_to_date(rt.db):
         raise ConfigError("the database schema is not up to date: run `connector db upgrade` first")
-    serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)
+    status = serve_forever(rt, host=host, port=port, scheduler=not no_scheduler, worker=not no_worker)
+    if status:
+        raise click.exceptions.Exit(status)
 
 
 @cli.command()

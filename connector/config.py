@@ -76,11 +76,32 @@ class ServerConfig(_Section):
                 raise ValueError(f"{network!r} is no IP address or network") from None
         return networks
 
+    #: Most open client connections of ``connector serve``; 0 derives it from the process's descriptor limit
+    #: (raised to the hard limit at start-up), leaving room for the database, log files and outbound calls.
+    connection_limit: int = Field(0, ge=0, le=100_000)
+    #: A client connection idle this many seconds (no request, or a request that stopped arriving) is closed.
+    idle_timeout_seconds: int = Field(30, ge=1, le=3600)
+    #: Largest request body of a webhook delivery (bytes); larger ones are refused with 413 before they are read.
+    max_webhook_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    #: Largest request body of the admin API (bytes).
+    max_api_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: Largest request body of anything else: dashboard forms, the public opt-in endpoint (bytes).
+    max_form_body_bytes: int = Field(512 * 1024, ge=1024)
+    #: Webhooks whose signed timestamp is older than this (seconds) are refused as replays (Shopify, Shopware).
+    #: Shopify and Shopware retry with the original timestamp for hours, so keep it above their retry span; it must
+    #: stay below the 30 days deliveries are kept for deduplication.
+    webhook_max_age_seconds: int = Field(48 * 3600, ge=60, le=29 * 24 * 3600)
+    #: Webhooks signed this far in the future (seconds, clock skew) are refused too.
+    webhook_max_skew_seconds: int = Field(300, ge=0, le=3600)
+
 
 class DatabaseConfig(_Section):
     #: SQLAlchemy URL. A relative SQLite path is relative to the config file's folder.
     url: str = "sqlite:///connector.db"
     echo: bool = False
+    #: SQLite only: ``FULL`` syncs the write-ahead log at every commit, so an acknowledged webhook survives a power
+    #: failure; ``NORMAL`` is faster on slow disks but may lose the last commits (already answered 200) on power loss.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
 class SecurityConfig(_Section):

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
+from connector.api.auth import require_bearer
 from connector.db.models import ChannelConnection, OutboundMessage, ShopConnection, SyncRun, Task, WebhookEvent
+from connector.webhooks import refusals
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -128,7 +130,7 @@ class ConnectorCollector:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Yield the metric families (see the module docstring)."""
         with self.runtime.db.session() as session:
             syncs = GaugeMetricFamily("connector_sync_runs", "Catalog sync runs by status", labels=["status"])
@@ -150,6 +152,14 @@ class ConnectorCollector:
             )
             duplicates.add_metric([], session.scalar(select(func.coalesce(func.sum(WebhookEvent.duplicates), 0))) or 0)
             yield duplicates
+            refused = CounterMetricFamily(
+                "connector_webhooks_refused",
+                "Webhook deliveries refused by this process, by adapter and reason (replay, signature, invalid)",
+                labels=["adapter", "reason"],
+            )
+            for (adapter, reason), count in sorted(refusals.counts().items()):
+                refused.add_metric([adapter, reason], count)
+            yield refused
             messages = GaugeMetricFamily(
                 "connector_messages", "Outbox messages by channel and state", labels=["channel", "state"]
             )
@@ -193,8 +203,9 @@ class ConnectorCollector:
             yield errors
 
 
-def install(app: Flask, runtime: Runtime, *, metrics: bool = True) -> list[Blueprint]:
-    """Give every request an id (logged and echoed); return the ``/metrics`` blueprint to mount (if ``metrics``)."""
+def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_public: bool = False) -> list[Blueprint]:
+    """Give every request an id (logged and echoed); return the ``/metrics`` blueprint to mount (if ``metrics``):
+    it asks for an API bearer token (``read`` scope is enough) unless ``metrics_public``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ConnectorCollector(runtime))  # type: ignore[arg-type]
     app.extensions["connector_metrics"] = registry
@@ -214,8 +225,12 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True) -> list[Bluep
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")
-    def metrics_view() -> Response:
-        """Prometheus text exposition of the connector's state."""
+    def metrics_view() -> Response | tuple[Response, int]:
+        """Prometheus text exposition of the connector's state (shop and channel names, volumes, errors)."""
+        if not metrics_public:
+            refused = require_bearer(runtime)
+            if refused is not None:
+                return refused
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return [bp]

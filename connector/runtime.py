@@ -33,7 +33,12 @@ class Runtime:
         self.plugins = plugins or Plugins(disabled=config.plugins.disabled)
         self.plugin_settings = self._validate_plugin_settings()
         self.secrets = SecretBox(config.security.encryption_keys)
-        self.db = Database(config.database.url, echo=config.database.echo, secrets=self.secrets)
+        self.db = Database(
+            config.database.url,
+            echo=config.database.echo,
+            secrets=self.secrets,
+            sqlite_synchronous=config.database.sqlite_synchronous,
+        )
         self.queue = TaskQueue(
             self.db, lease_seconds=config.worker.lease_seconds, max_attempts=config.worker.max_attempts
         )

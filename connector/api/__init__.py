@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, request
 from flask_smorest import Api
 
 from connector import __version__
-from connector.api.auth import check_token
+from connector.api.auth import require_bearer
 from connector.api.resources import ALL
 from connector.web.context import runtime
 
@@ -32,16 +32,11 @@ def init_api(app: Flask) -> Api:
 
 
 def _authenticate():
-    """Every admin API request needs ``Authorization: Bearer <token>``; the OpenAPI document is public."""
+    """Every admin API request needs ``Authorization: Bearer <token>`` (a ``write`` token unless it only reads);
+    the OpenAPI document is public."""
     if request.path in PUBLIC:
         return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return jsonify({"error": "missing bearer token (Authorization: Bearer <token>)"}), 401
-    if not check_token(runtime(), token.strip()):
-        return jsonify({"error": "invalid token"}), 401
-    return None
+    return require_bearer(runtime())
 
 
 # Registered once, at import: blueprints are module-level and shared by every app built in this process.

@@ -1,13 +1,20 @@
-"""Bearer tokens for the admin API. Tokens are shown once at creation; only their SHA-256 is stored."""
+"""Bearer tokens for the admin API and ``/metrics``. Tokens are shown once at creation; only their SHA-256 is stored.
+
+A token has a scope: ``read`` (GET, HEAD, OPTIONS only: dashboards, Prometheus) or ``write`` (everything). It may
+expire, and it can be revoked (kept, for the record, but refused). ``last_used_at`` is written at most once a minute
+per token: on SQLite every write queues for the one write lock (and, with ``synchronous=FULL``, syncs the disk).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select, update
+from flask import Response, jsonify, request
+from sqlalchemy import or_, select, update
 
 from connector.db.models import ApiToken
 
@@ -15,25 +22,123 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 PREFIX = "cs_"
+Scope = Literal["read", "write"]
+SCOPES: tuple[Scope, ...] = ("read", "write")
+#: Methods a ``read`` token may use.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ``last_used_at`` is at most this stale.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+class TokenRefused(Exception):
+    """The token may not do this: ``status`` (401 unknown, expired or revoked; 403 out of scope) and ``reason``."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A stored token as ``connector tokens list`` shows it (never the token itself)."""
+
+    id: int
+    name: str
+    scope: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime | None = None) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC)):
+            return "expired"
+        return "active"
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(rt: Runtime, name: str) -> str:
+def create_token(rt: Runtime, name: str, *, scope: Scope = "write", expires_in: timedelta | None = None) -> str:
     """Create a token and return it in clear (the only time it is seen)."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     token = PREFIX + secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
     with rt.db.session() as session:
-        session.add(ApiToken(name=name, token_hash=_digest(token)))
+        session.add(ApiToken(name=name, token_hash=_digest(token), scope=scope, expires_at=expires_at))
     return token
 
 
-def check_token(rt: Runtime, token: str) -> bool:
-    digest = _digest(token)
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(**{f.name: getattr(row, f.name) for f in fields(TokenInfo)})
+
+
+def list_tokens(rt: Runtime) -> list[TokenInfo]:
+    """Every token, oldest first, revoked and expired ones too."""
     with rt.db.session() as session:
-        found = session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest))
-        if found is None:
-            return False
-        session.execute(update(ApiToken).where(ApiToken.id == found).values(last_used_at=datetime.now(UTC)))
+        return [_info(row) for row in session.scalars(select(ApiToken).order_by(ApiToken.id))]
+
+
+def revoke_token(rt: Runtime, token_id: int) -> TokenInfo | None:
+    """Revoke a token at once (it stays listed); ``None`` when there is no such token."""
+    with rt.db.session() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            return None
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+        return _info(row)
+
+
+def authenticate(rt: Runtime, token: str, method: str) -> TokenInfo:
+    """The token's record if it may make a ``method`` request; raises :class:`TokenRefused` otherwise."""
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+        if row is None:
+            raise TokenRefused(401, "invalid token")
+        info = _info(row)
+        if info.revoked_at is not None:
+            raise TokenRefused(401, f"token {info.name!r} was revoked")
+        if info.expires_at is not None and info.expires_at <= now:
+            raise TokenRefused(401, f"token {info.name!r} expired at {info.expires_at.isoformat()}")
+        if info.scope != "write" and method.upper() not in READ_METHODS:
+            raise TokenRefused(403, f"token {info.name!r} is read-only: {method} needs a write token")
+        stale = now - LAST_USED_PRECISION
+        if info.last_used_at is None or info.last_used_at <= stale:
+            # Conditional, so concurrent requests of one token write it once.
+            session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == info.id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale))
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    return info
+
+
+def check_token(rt: Runtime, token: str, method: str = "GET") -> bool:
+    """Whether ``token`` may make a ``method`` request."""
+    try:
+        authenticate(rt, token, method)
+    except TokenRefused:
+        return False
     return True
+
+
+def require_bearer(rt: Runtime) -> tuple[Response, int] | None:
+    """For a ``before_request``: ``None`` when the request's ``Authorization: Bearer`` token may make it, otherwise
+    the error response (401 or 403, with the reason)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return jsonify({"error": "missing bearer token (Authorization: Bearer <token>; connector tokens create)"}), 401
+    try:
+        authenticate(rt, token.strip(), request.method)
+    except TokenRefused as exc:
+        return jsonify({"error": exc.reason}), exc.status
+    return None

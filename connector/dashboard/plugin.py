@@ -38,7 +38,9 @@ def connector_register_blueprints(app: flask.Flask) -> list[Any]:
     settings = runtime.config.dashboard
     if runtime.config.logging.json_format:
         observability.configure_logging(runtime.config)
-    blueprints = observability.install(app, runtime, metrics=settings.metrics_enabled)
+    blueprints = observability.install(
+        app, runtime, metrics=settings.metrics_enabled, metrics_public=settings.metrics_public
+    )
     if not settings.enabled:
         return blueprints
     from connector.dashboard.click_to_chat import public_blueprint

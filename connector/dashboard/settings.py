@@ -42,5 +42,8 @@ class DashboardSettings(BaseModel):
     cost_currency: str = Field("EUR", min_length=3, max_length=3)
     #: Serve Prometheus metrics at ``/metrics`` on the web app.
     metrics_enabled: bool = True
+    #: Serve ``/metrics`` without a token. By default it needs an admin API bearer token (a ``read`` one will do:
+    #: ``connector tokens create prometheus --scope read``), since it names shops and channels and shows volumes.
+    metrics_public: bool = False
     #: Prefilled text of click-to-chat links and QR codes.
     click_to_chat_text: str = "Hi! I have a question about your shop."

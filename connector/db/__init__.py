@@ -1,6 +1,7 @@
 """Database access: one :class:`Database` per process, sessions per unit of work.
 
-SQLite (the embedded default) runs in WAL mode with ``BEGIN IMMEDIATE`` for every transaction, so
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` (durable commits; see
+``[database] sqlite_synchronous``) and ``BEGIN IMMEDIATE`` for every transaction, so
 concurrent writers queue on the lock instead of failing with ``SQLITE_BUSY`` halfway through. The
 rule that follows, everywhere: **never hold a transaction open across network I/O.** Read, commit,
 call the platform, then write the result in a new short transaction.
@@ -37,7 +38,13 @@ FILE_MODE = 0o600
 class Database:
     """An engine and a session factory for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False, secrets: SecretBox | None = None):
+    def __init__(
+        self, url: str, *, echo: bool = False, secrets: SecretBox | None = None, sqlite_synchronous: str = "FULL"
+    ):
+        """``secrets`` encrypt the personal-data columns; ``sqlite_synchronous``: ``FULL`` (a committed transaction
+        survives a power failure) or ``NORMAL``."""
+        if sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, got {sqlite_synchronous!r}")
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
@@ -49,7 +56,7 @@ class Database:
         setattr(self.engine.dialect, BOX_ATTRIBUTE, secrets)
         if self.is_sqlite:
             _private_file(self.engine.url.database)
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -103,13 +110,15 @@ def _private_file(database: str | None) -> None:
         log.warning("could not restrict %s to mode 0600: %s", database, exc)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: in WAL mode NORMAL skips the sync at commit, so a webhook already answered 200 can be lost on power
+        # failure (the database stays consistent either way). See [database] sqlite_synchronous.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Deleted and overwritten content is zeroed, not left in free pages (an erased customer stays erased).

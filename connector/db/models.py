@@ -144,8 +144,13 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``read`` (GET/HEAD/OPTIONS only) or ``write`` (everything).
+    scope: Mapped[str] = mapped_column(String(10), default="write", server_default="write")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Written at most once a minute (see :mod:`connector.api.auth`).
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 # --------------------------------------------------------------------------- catalog

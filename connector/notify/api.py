@@ -1,7 +1,7 @@
 """Admin API routes of the notify subsystem, and the public back-in-stock endpoint.
 
 A plain Flask blueprint under ``/api/v1/notifications`` (bearer token checked with
-:func:`connector.api.auth.check_token`, like the rest of the admin API) and ``/public/back-in-stock`` (no token;
+:func:`connector.api.auth.require_bearer`, like the rest of the admin API) and ``/public/back-in-stock`` (no token;
 rate-limited per client address and per phone number; answers CORS so a shop's product page can call it; records
 only a request the customer confirms on WhatsApp).
 """
@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, make_response, request
 from sqlalchemy import select
 
-from connector.api.auth import check_token
+from connector.api.auth import require_bearer
 from connector.db.models import Contact, OutboundMessage, ShopConnection
 from connector.db.models_notify import BackInStockSubscription, Consent, ConsentEvent, OutboxEvent
 from connector.notify import back_in_stock, double_opt_in
@@ -81,10 +81,7 @@ def admin_blueprint() -> Blueprint:
 
     @bp.before_request
     def _auth() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer ") or not check_token(runtime(), header[7:].strip()):
-            return _error(401, "a valid bearer token is required (connector tokens create)")
-        return None
+        return require_bearer(runtime())
 
     @bp.get("")
     def list_notifications() -> Response:

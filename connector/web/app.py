@@ -26,8 +26,10 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 
     from connector.api import init_api
+    from connector.web.limits import install as install_limits
     from connector.webhooks.routes import bp as webhooks_bp
 
+    install_limits(app, runtime.config.server)
     app.register_blueprint(webhooks_bp)
     init_api(app)
 

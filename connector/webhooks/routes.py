@@ -3,7 +3,9 @@
 The raw request goes to the connection's adapter (after the ``connector_verify_webhook`` and
 ``connector_parse_webhook`` hooks had their say). A valid delivery is stored in ``webhook_events``
 together with a ``webhook.process`` task in one transaction, then acknowledged; the worker does the
-rest. A redelivery (same delivery id) is acknowledged and counted, never processed twice.
+rest. A redelivery (same delivery id) is acknowledged and counted, never processed twice. A delivery the
+platform says it sent longer ago than ``[server] webhook_max_age_seconds`` is refused (400) and counted
+(:mod:`connector.webhooks.refusals`): deduplication only remembers deliveries while their rows are kept.
 
 A channel delivery that carries only delivery statuses (sent/delivered/read/failed: most of a fan-out's
 webhooks) needs no network I/O and fires no hook, so it is applied to the outbox right here, in the
@@ -28,6 +30,7 @@ from connector.chat.inbound import apply_delivery_statuses
 from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
+from connector.webhooks import refusals
 
 if TYPE_CHECKING:
     from connector.connections import ConnectionRef
@@ -89,11 +92,21 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         parsed = rt.plugins.parse_webhook(ref, raw) or adapter.parse_webhook(raw)
     except WebhookRejected as exc:
         log.info("webhook for %s %s refused: %s", kind, connection_id, exc)
+        refusals.count(adapter_name, "signature" if exc.status == 401 else "invalid")
         return _error(exc.status, exc.reason)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # A payload that does not have the platform's shape is the sender's problem, not a 500.
         log.info("webhook for %s %s malformed: %r", kind, connection_id, exc)
+        refusals.count(adapter_name, "invalid")
         return _error(400, f"malformed payload: {type(exc).__name__}: {exc}")
+
+    now = datetime.now(UTC)
+    server = rt.config.server
+    stale = refusals.stale_reason(parsed.sent_at, now, server.webhook_max_age_seconds, server.webhook_max_skew_seconds)
+    if stale is not None:
+        log.warning("webhook for %s %s refused: %s", kind, connection_id, stale)
+        refusals.count(adapter_name, "replay")
+        return _error(400, stale)
 
     delivery_id = parsed.delivery_id[:255]
     statuses_only = (
@@ -101,7 +114,6 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         and bool(parsed.events)
         and all(isinstance(item, model.DeliveryStatus) for item in parsed.events)
     )
-    now = datetime.now(UTC)
     # A plain INSERT (no ORM object to track, no statement to build); a status-only delivery goes in as processed,
     # its statuses applied in the same transaction.
     store = dict(

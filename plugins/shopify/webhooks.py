@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -170,8 +172,33 @@ def parse(request: WebhookRequest, variant_for_item: Callable[[str], str | None]
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "the body must be a JSON object")
     return ParsedWebhook(
-        delivery_id=delivery_id, topic=topic, events=_events(topic, payload, request, variant_for_item)
+        delivery_id=delivery_id,
+        topic=topic,
+        events=_events(topic, payload, request, variant_for_item),
+        sent_at=triggered_at(request),
     )
+
+
+#: ``X-Shopify-Triggered-At``: ISO 8601, in UTC, with up to nanoseconds (``2023-03-29T18:00:27.877041743Z``).
+_TRIGGERED_AT = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?")
+
+
+def triggered_at(request: WebhookRequest) -> datetime | None:
+    """When Shopify triggered the delivery (``X-Shopify-Triggered-At``), or ``None`` when the header is absent.
+    Shopify signs only the body, so this header tells a verbatim replay of an old delivery, not a forged one."""
+    value = (request.headers.get("X-Shopify-Triggered-At") or "").strip()
+    if not value:
+        return None
+    match = _TRIGGERED_AT.fullmatch(value)
+    if match is None:
+        raise WebhookRejected(400, f"X-Shopify-Triggered-At is not an ISO 8601 time: {value[:64]!r}")
+    seconds, fraction, zone = match.groups()
+    text = seconds + (f".{fraction[:6]}" if fraction else "") + ("+00:00" if zone in (None, "Z") else zone)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WebhookRejected(400, f"X-Shopify-Triggered-At is not a valid time: {value[:64]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _events(

@@ -109,7 +109,11 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
     # eventId exists since 6.4.11; older shops get a digest of the body, which a retry repeats exactly.
     delivery_id = str(event_id) if event_id else "sha256:" + hashlib.sha256(request.body).hexdigest()
     timestamp = body.get("timestamp")
-    at = datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int | float) else None
+    try:
+        # Signed with the body: when Shopware sent it (retries repeat it), the replay guard's clock.
+        at = datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int | float) else None
+    except (OverflowError, OSError, ValueError):
+        raise WebhookRejected(400, f"timestamp is out of range: {timestamp!r}") from None
     payload = body["data"].get("payload")
     if event in ("product.written", "product.deleted"):
         events = _product_events(event, payload, at)
@@ -125,4 +129,4 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
         events = [ShopEvent(ShopEventKind.APP_UNINSTALLED, str(body["source"].get("shopId") or ""), occurred_at=at)]
     else:
         events = []  # an event we did not subscribe to: acknowledged, nothing to do
-    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=events)
+    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=events, sent_at=at)

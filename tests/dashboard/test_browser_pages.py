@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from connector import model
+from connector.api.auth import create_token
 from connector.chat.messages import queue_message, send_test_message
 from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVariant
 
@@ -161,7 +162,9 @@ def test_gdpr_export_and_erase_from_the_contacts_page(connected: Connected, page
 
 def test_metrics_show_syncs_webhooks_messages_and_queue(connected: Connected) -> None:
     activity(connected)
-    text = requests.get(f"{connected.live.url}/metrics", timeout=10).text
+    assert requests.get(f"{connected.live.url}/metrics", timeout=10).status_code == 401  # a token is needed
+    token = create_token(connected.live.runtime, "prometheus", scope="read")
+    text = requests.get(f"{connected.live.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
     assert 'connector_sync_runs{status="succeeded"} 1.0' in text
     assert 'connector_webhooks{adapter="whatsapp",status="processed"}' in text
     assert 'connector_messages{channel="whatsapp",state="failed"} 1.0' in text

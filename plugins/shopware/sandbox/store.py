@@ -517,11 +517,10 @@ class ShopStore:
 
     # ------------------------------------------------------------------ webhooks
 
-    def _dispatch(self, event: str, payload: Any) -> None:
-        targets = [w for w in self.webhooks.values() if w["eventName"] == event and w["active"]]
-        if not targets:
-            return
-        body = json.dumps(
+    def webhook_body(self, event: str, payload: Any, *, timestamp: int | None = None) -> bytes:
+        """A webhook delivery's body as Shopware sends it; ``timestamp`` (when it was sent, signed with the body)
+        defaults to now."""
+        return json.dumps(
             {
                 "data": {"payload": payload, "event": event},
                 "source": {
@@ -530,11 +529,21 @@ class ShopStore:
                     "shopId": self.shop_id,
                     "eventId": new_id(),
                 },
-                "timestamp": int(time.time()),
+                "timestamp": int(time.time()) if timestamp is None else timestamp,
             },
             separators=(",", ":"),
         ).encode()
-        signature = hmac.new(self.shop_secret.encode(), body, hashlib.sha256).hexdigest()
+
+    def sign(self, body: bytes) -> str:
+        """``shopware-shop-signature``: lowercase hex HMAC-SHA256 of the body with the shop's secret."""
+        return hmac.new(self.shop_secret.encode(), body, hashlib.sha256).hexdigest()
+
+    def _dispatch(self, event: str, payload: Any) -> None:
+        targets = [w for w in self.webhooks.values() if w["eventName"] == event and w["active"]]
+        if not targets:
+            return
+        body = self.webhook_body(event, payload)
+        signature = self.sign(body)
         headers = {
             "Content-Type": "application/json",
             "sw-version": SHOPWARE_VERSION,
