@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask_smorest import Api
 
 from connector import __version__
@@ -37,11 +37,17 @@ def _authenticate():
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return jsonify({"error": "missing bearer token (Authorization: Bearer <token>)"}), 401
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("missing bearer token (Authorization: Bearer <token>)")
     if not check_token(runtime(), token.strip()):
-        return jsonify({"error": "invalid token"}), 401
+        return _unauthorized("invalid token")
     return None
+
+
+def _unauthorized(message: str) -> tuple[Response, int, dict[str, str]]:
+    """A 401 in the shape every other API error has (the OpenAPI document's ``Error`` schema)."""
+    body = {"code": 401, "status": "Unauthorized", "message": message}
+    return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="connector"'}
 
 
 # Registered once, at import: blueprints are module-level and shared by every app built in this process.

@@ -10,7 +10,9 @@ from sqlalchemy import text
 
 from connector.config import Config, load_config
 from connector.runtime import Runtime
+from connector.web import converters
 from connector.web.context import runtime as current_runtime
+from connector.web.safe_json import SafeJSONProvider
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None, **overrides: Any) -> Flask:
@@ -21,6 +23,9 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     app.config["SECRET_KEY"] = runtime.config.security.secret_key or None
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["connector"] = runtime
+    # Before any route is added: ids in URLs bounded to 64 bits, request JSON parsed with the depth guard.
+    converters.install(app)
+    app.json = SafeJSONProvider(app)
 
     from connector.api import init_api
     from connector.webhooks.routes import bp as webhooks_bp

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connector_shopware.orders import fulfillment, to_order
@@ -18,6 +18,7 @@ from connector_shopware.orders import fulfillment, to_order
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.model import ShopEvent, ShopEventKind
+from connector.timestamps import epoch_or_none
 
 SIGNATURE_HEADER = "shopware-shop-signature"
 #: Product fields whose change is only a stock change.
@@ -109,7 +110,7 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
     # eventId exists since 6.4.11; older shops get a digest of the body, which a retry repeats exactly.
     delivery_id = str(event_id) if event_id else "sha256:" + hashlib.sha256(request.body).hexdigest()
     timestamp = body.get("timestamp")
-    at = datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int | float) else None
+    at = epoch_or_none(timestamp, where="shopware timestamp") if isinstance(timestamp, int | float) else None
     payload = body["data"].get("payload")
     if event in ("product.written", "product.deleted"):
         events = _product_events(event, payload, at)
