@@ -18,6 +18,7 @@ from connector_shopware.orders import fulfillment, to_order
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.model import ShopEvent, ShopEventKind
+from connector.payload import check_shop_events
 from connector.timestamps import epoch_or_none
 
 SIGNATURE_HEADER = "shopware-shop-signature"
@@ -126,4 +127,4 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
         events = [ShopEvent(ShopEventKind.APP_UNINSTALLED, str(body["source"].get("shopId") or ""), occurred_at=at)]
     else:
         events = []  # an event we did not subscribe to: acknowledged, nothing to do
-    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=events)
+    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=check_shop_events(events))
