@@ -20,7 +20,7 @@ import requests
 from connector_meta.signature import sign as meta_sign
 from connector_shopify.webhooks import signature as shopify_sign
 from connector_woocommerce.webhooks import sign as woocommerce_sign
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -93,6 +93,7 @@ def _fuzz(stack: Stack, seeds: list[Seed], sign: Callable[[Seed, dict[str, Any],
         body = data.draw(mutated(payload))
         headers = {**seed.headers, **sign(seed, {"fresh": fresh}, body)}
         response = http.post(seed.url, data=body, headers=headers, timeout=30)
+        event(f"HTTP {response.status_code}")  # the mix shows with --hypothesis-show-statistics
         assert response.status_code < 500, f"{response.status_code} for {body[:2000]!r}: {response.text[:500]}"
         if response.status_code == 200:
             accepted.append(1)
