@@ -12,7 +12,7 @@ from connector.config import Config, load_config
 from connector.runtime import Runtime
 from connector.web import converters
 from connector.web.context import runtime as current_runtime
-from connector.web.safe_json import SafeJSONProvider
+from connector.web.json_provider import SafeJSONProvider
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None, **overrides: Any) -> Flask:

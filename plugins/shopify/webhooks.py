@@ -83,7 +83,7 @@ def _numeric(value: Any, where: str) -> int:
 def _gid_of(data: dict[str, Any], kind: str, where: str) -> str:
     """``admin_graphql_api_id`` when it is a GID of ``kind``, else the GID built from the numeric ``id``."""
     given = data.get("admin_graphql_api_id")
-    if given is not None:
+    if given not in (None, ""):
         if not isinstance(given, str) or not given.startswith(f"gid://shopify/{kind}/"):
             raise WebhookRejected(400, f"{where}.admin_graphql_api_id is not a {kind} GID: {given!r}")
         return given
