@@ -1,9 +1,10 @@
-"""Checks on the canonical shop events a webhook parser built, before the delivery is stored.
+"""Checks on the canonical events a webhook parser built, before the delivery is stored.
 
 A parser turns whatever the platform sent into :class:`~connector.model.ShopEvent`\\ s; a value of the wrong type
 that slips through (an id that is a list, a 20-digit quantity) is accepted with a 200 and then fails the worker's
 ``webhook.process`` task (or the catalog sync it starts) on every one of its retries. Shop plugins pass their
-events through :func:`check_shop_events` at the end of parsing, so such a delivery gets a 400 with the reason.
+events through :func:`check_shop_events` at the end of parsing, channel plugins theirs through
+:func:`check_channel_events`, so such a delivery gets a 400 with the reason.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def check_order(order: model.Order, where: str = "order") -> None:
     _time(order.updated_at, f"{where} update time")
 
 
-def _id(value: Any, where: str, *, empty: bool = False) -> None:
-    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or not (value or empty):
+def _id(value: Any, where: str, *, empty: bool = False, limit: int = MAX_ID_LENGTH) -> None:
+    if not isinstance(value, str) or len(value) > limit or not (value or empty):
         raise WebhookRejected(400, f"{where} is not an id: {value!r:.80}")
 
 
@@ -72,3 +73,29 @@ def _quantity(value: Any, where: str, *, negative: bool = False) -> None:
 def _time(value: datetime | None, where: str) -> None:
     if value is not None and not EARLIEST <= (value if value.tzinfo else value.replace(tzinfo=UTC)) < LATEST:
         raise WebhookRejected(400, f"{where} is out of range: {value!r}")
+
+
+#: ``contacts`` column widths.
+MAX_USER_ID_LENGTH = 128
+MAX_PHONE_LENGTH = 32
+MAX_NAME_LENGTH = 200
+
+
+def check_channel_events(events: Sequence[Any]) -> list[Any]:
+    """``events`` (inbound messages and delivery statuses) as a list when their ids fit their columns; raises
+    ``WebhookRejected(400)`` otherwise. A sender's display name longer than its column is cut (a name is no reason
+    to refuse a customer's message)."""
+    for i, event in enumerate(events):
+        where = f"event {i} ({type(event).__name__})"
+        if isinstance(event, model.Inbound):
+            _id(event.message_id, f"{where} message id")
+            sender = event.sender
+            _id(sender.channel_user_id, f"{where} sender id", limit=MAX_USER_ID_LENGTH)
+            if sender.phone is not None:
+                _id(sender.phone, f"{where} sender phone", limit=MAX_PHONE_LENGTH)
+            sender.name = sender.name[:MAX_NAME_LENGTH]
+        elif isinstance(event, model.DeliveryStatus):
+            _id(event.message_id, f"{where} message id", empty=True)
+            _id(event.recipient_id, f"{where} recipient id", limit=MAX_USER_ID_LENGTH)
+        _time(getattr(event, "timestamp", None), f"{where} time")
+    return list(events)

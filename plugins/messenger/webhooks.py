@@ -31,6 +31,7 @@ from typing import Any
 from connector import model
 from connector.adapters import ParsedWebhook
 from connector.errors import WebhookRejected
+from connector.payload import check_channel_events
 from connector.timestamps import epoch_or_none
 
 
@@ -237,4 +238,4 @@ def parse_messaging(body: bytes, payload: Any, *, channel: str, expected_object:
             raise WebhookRejected(400, f"entry[{i}].messaging must be a list")
         for j, event in enumerate(messaging):
             events.extend(parser.parse(_obj(event, f"entry[{i}].messaging[{j}]"), f"entry[{i}].messaging[{j}]"))
-    return ParsedWebhook(delivery_id=delivery_id(body), topic=f"{obj}.messaging", events=events)
+    return ParsedWebhook(delivery_id=delivery_id(body), topic=f"{obj}.messaging", events=check_channel_events(events))

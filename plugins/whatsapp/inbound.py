@@ -23,6 +23,7 @@ from typing import Any
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
+from connector.payload import check_channel_events
 from connector.timestamps import epoch_or_none
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ def parse_request(request: WebhookRequest) -> ParsedWebhook:
     """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed."""
     payload = request.json()
     events, fields = parse_payload(payload)
-    return ParsedWebhook(delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=events)
+    return ParsedWebhook(
+        delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=check_channel_events(events)
+    )
 
 
 def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:

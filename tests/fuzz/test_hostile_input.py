@@ -13,7 +13,7 @@ from connector_meta.signature import sign as meta_sign
 from connector_woocommerce.webhooks import sign as woocommerce_sign
 from sqlalchemy import select
 
-from connector.db.models import InboundMessage, WebhookEvent
+from connector.db.models import Contact, InboundMessage, WebhookEvent
 from tests.conftest import Stack, wait_for
 from tests.fuzz.hostile import poisoned
 
@@ -37,7 +37,7 @@ def _woocommerce(stack: Stack, payload: Any, topic: str = "product.updated", *, 
     )
 
 
-def _whatsapp(stack: Stack, message: dict[str, Any]) -> Any:
+def _whatsapp(stack: Stack, message: dict[str, Any], *, name: str = "Erika") -> Any:
     settings = stack.graph.connection_settings()
     payload = {
         "object": "whatsapp_business_account",
@@ -50,7 +50,7 @@ def _whatsapp(stack: Stack, message: dict[str, Any]) -> Any:
                         "value": {
                             "messaging_product": "whatsapp",
                             "metadata": {"phone_number_id": settings["phone_number_id"]},
-                            "contacts": [{"wa_id": "4915112345678", "profile": {"name": "Erika"}}],
+                            "contacts": [{"wa_id": "4915112345678", "profile": {"name": name}}],
                             "messages": [{"from": "4915112345678", "id": f"wamid.{uuid.uuid4().hex}", **message}],
                         },
                     }
@@ -130,3 +130,15 @@ def test_a_webhook_naming_an_order_the_shop_no_longer_has_does_not_fail(quiet_st
     assert response.status_code == 200, response.text
     assert _processed(quiet_stack, response.json()["id"]).status == "processed"
     assert not poisoned(quiet_stack.runtime)
+
+
+def test_ids_longer_than_their_columns_are_refused_and_long_names_cut(quiet_stack: Stack) -> None:
+    # PostgreSQL refuses a value longer than its column: the worker's task would fail on every retry.
+    response = _whatsapp(quiet_stack, {"type": "text", "text": {"body": "Hi"}, "from": "4" * 40})
+    assert response.status_code == 400
+    assert "sender" in response.json()["error"]
+    response = _whatsapp(quiet_stack, {"type": "text", "text": {"body": "Hi"}}, name="E" * 500)
+    assert response.status_code == 200, response.text
+    assert _processed(quiet_stack, response.json()["id"]).status == "processed"
+    with quiet_stack.runtime.db.session() as session:
+        assert session.scalar(select(Contact.name)) == "E" * 200
