@@ -31,7 +31,7 @@ def test_api_survives_generated_requests(app: Any, api_headers: dict[str, str]) 
 
     for operation in operations:
 
-        @settings(FUZZ_SETTINGS, max_examples=max(EXAMPLES // 10, 15))
+        @settings(FUZZ_SETTINGS, max_examples=max(EXAMPLES // 16, 15))
         @given(case=operation.as_strategy())
         def call(case: Any) -> None:
             case.call_and_validate(headers=api_headers, checks=checks)
