@@ -108,14 +108,16 @@ class WebhookRequest:
     body: bytes
 
     def json(self) -> Any:
-        """The body parsed as JSON; raises :class:`~connector.errors.WebhookRejected` (400) when it is not."""
-        import json
-
+        """The body parsed as JSON; raises :class:`~connector.errors.WebhookRejected` (400) when it is not, or
+        nests deeper than :data:`connector.safejson.MAX_DEPTH`. Lone surrogates in strings become U+FFFD."""
+        from connector import safejson
         from connector.errors import WebhookRejected
 
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return safejson.loads(self.body)
+        except safejson.UnsafeJSON as exc:
+            raise WebhookRejected(400, f"body refused: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise WebhookRejected(400, f"body is not valid JSON: {exc}") from None
 
 

@@ -48,7 +48,7 @@ def test_tokens_are_created_scoped_listed_and_revoked_from_the_command_line(tmp_
         sync = {"shop_connection_id": 1, "mode": "full"}
         refused = requests.post(f"{server.url}/api/v1/sync-runs/", json=sync, headers=_bearer(reader), timeout=10)
         assert refused.status_code == 403
-        assert "read-only" in refused.json()["error"]
+        assert "read-only" in refused.json()["message"]
         allowed = requests.post(f"{server.url}/api/v1/sync-runs/", json=sync, headers=_bearer(writer), timeout=10)
         assert allowed.status_code == 404  # past authentication: there is no shop connection 1
 
@@ -61,7 +61,7 @@ def test_tokens_are_created_scoped_listed_and_revoked_from_the_command_line(tmp_
         revoked = connector("tokens", "revoke", str(listed["grafana"]["id"]), cwd=tmp_path)
         assert revoked.returncode == 0 and "grafana" in revoked.stdout
         gone = requests.get(f"{server.url}/api/v1/connections/", headers=_bearer(reader), timeout=10)
-        assert gone.status_code == 401 and "revoked" in gone.json()["error"]
+        assert gone.status_code == 401 and "revoked" in gone.json()["message"]
         states = {t["name"]: t["state"] for t in json.loads(connector("tokens", "list", "--json", cwd=tmp_path).stdout)}
         assert states == {"created by connector init": "active", "grafana": "revoked", "deploy": "active"}
         assert connector("tokens", "revoke", "99", cwd=tmp_path).returncode == 1
@@ -83,7 +83,7 @@ def test_an_expired_token_is_refused(served: EmbeddedServer, runtime: Runtime) -
         )
     refused = requests.get(url, headers=_bearer(token), timeout=10)
     assert refused.status_code == 401
-    assert "expired" in refused.json()["error"]
+    assert "expired" in refused.json()["message"]
 
 
 def test_a_read_token_reads_the_notifications_api_but_cannot_change_it(
@@ -94,7 +94,7 @@ def test_a_read_token_reads_the_notifications_api_but_cannot_change_it(
     assert requests.get(url, headers=_bearer(reader), timeout=10).status_code == 200
     consent = {"purpose": "marketing", "granted": False}
     refused = requests.post(f"{url}/consent/1", json=consent, headers=_bearer(reader), timeout=10)
-    assert refused.status_code == 403 and "read-only" in refused.json()["error"]
+    assert refused.status_code == 403 and "read-only" in refused.json()["message"]
     writer = create_token(runtime, "writer")
     allowed = requests.post(f"{url}/consent/1", json=consent, headers=_bearer(writer), timeout=10)
     assert allowed.status_code in (400, 404)  # past authentication: there is no contact 1

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
 from flask import Response, jsonify, request
@@ -131,14 +132,21 @@ def check_token(rt: Runtime, token: str, method: str = "GET") -> bool:
     return True
 
 
-def require_bearer(rt: Runtime) -> tuple[Response, int] | None:
+def require_bearer(rt: Runtime) -> tuple[Response, int, dict[str, str]] | None:
     """For a ``before_request``: ``None`` when the request's ``Authorization: Bearer`` token may make it, otherwise
     the error response (401 or 403, with the reason)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return jsonify({"error": "missing bearer token (Authorization: Bearer <token>; connector tokens create)"}), 401
+        return _refusal(401, "missing bearer token (Authorization: Bearer <token>; connector tokens create)")
     try:
         authenticate(rt, token.strip(), request.method)
     except TokenRefused as exc:
-        return jsonify({"error": exc.reason}), exc.status
+        return _refusal(exc.status, exc.reason)
     return None
+
+
+def _refusal(status: int, message: str) -> tuple[Response, int, dict[str, str]]:
+    """A 401/403 in the shape of every other API error (the OpenAPI document's ``Error`` schema)."""
+    body = {"code": status, "status": HTTPStatus(status).phrase, "message": message}
+    headers = {"WWW-Authenticate": 'Bearer realm="connector"'} if status == 401 else {}
+    return jsonify(body), status, headers

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from connector.api import schemas as s
+from connector.api.parsing import Blueprint
 from connector.db.models import CatalogItem, ChannelConnection, ShopConnection, ShopVariant, SyncRun, WebhookEvent
 from connector.errors import ConnectionTestError, NotFound, SettingsError
 from connector.web.context import runtime

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from connector.web.converters import INT64_MAX
+
+
+def _id(**kwargs: object) -> fields.Integer:
+    """A database id: a positive integer a 64-bit column holds (a bigger one could not even be looked up)."""
+    return fields.Integer(validate=validate.Range(1, INT64_MAX), **kwargs)
+
+
+def _count(default: int) -> fields.Integer:
+    """A ``limit`` or ``offset``: not negative (PostgreSQL refuses that), within 64 bits."""
+    return fields.Integer(load_default=default, validate=validate.Range(0, INT64_MAX))
 
 
 class ErrorSchema(Schema):
@@ -14,14 +26,16 @@ class ShopConnectionIn(Schema):
     name = fields.String(load_default="")
     platform = fields.String(required=True, metadata={"description": "shop adapter name, e.g. shopify"})
     settings = fields.Dict(required=True, metadata={"description": "the adapter's config fields"})
-    delta_interval_minutes = fields.Integer(allow_none=True, load_default=None)
+    delta_interval_minutes = fields.Integer(
+        allow_none=True, load_default=None, validate=validate.Range(1, 366 * 24 * 60)
+    )
     full_sync_at = fields.String(allow_none=True, load_default=None)
 
 
 class ChannelConnectionIn(Schema):
     name = fields.String(load_default="")
     channel = fields.String(required=True, metadata={"description": "channel adapter name, e.g. whatsapp"})
-    shop_connection_id = fields.Integer(required=True)
+    shop_connection_id = _id(required=True)
     settings = fields.Dict(required=True)
 
 
@@ -71,7 +85,7 @@ class PluginOut(Schema):
 
 
 class SyncRequest(Schema):
-    shop_connection_id = fields.Integer(required=True)
+    shop_connection_id = _id(required=True)
     mode = fields.String(load_default="delta", metadata={"enum": ["full", "delta"]})
 
 
@@ -106,10 +120,10 @@ class CatalogItemOut(Schema):
 
 
 class CatalogQuery(Schema):
-    channel_connection_id = fields.Integer()
+    channel_connection_id = _id()
     status = fields.String()
-    limit = fields.Integer(load_default=100)
-    offset = fields.Integer(load_default=0)
+    limit = _count(100)
+    offset = _count(0)
 
 
 class WebhookEventOut(Schema):
@@ -127,5 +141,5 @@ class WebhookEventOut(Schema):
 
 
 class ListQuery(Schema):
-    limit = fields.Integer(load_default=100)
-    offset = fields.Integer(load_default=0)
+    limit = _count(100)
+    offset = _count(0)

@@ -10,8 +10,9 @@ from sqlalchemy import text
 
 from connector.config import Config, load_config
 from connector.runtime import Runtime
-from connector.web import headers, proxy
+from connector.web import converters, headers, proxy
 from connector.web.context import runtime as current_runtime
+from connector.web.json_provider import SafeJSONProvider
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None, **overrides: Any) -> Flask:
@@ -22,6 +23,9 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     app.config["SECRET_KEY"] = runtime.config.security.secret_key or None
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["connector"] = runtime
+    # Before any route is added: ids in URLs bounded to 64 bits, request JSON parsed with the depth guard.
+    converters.install(app)
+    app.json = SafeJSONProvider(app)
     headers.install(app)
     proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 

@@ -19,6 +19,7 @@ from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
+from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
 from connector.serialization import to_json
 
@@ -167,9 +168,24 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
     catalog_ids: list[str] = []
     for event in events:
         if event.kind in (ShopEventKind.PRODUCT_CHANGED, ShopEventKind.PRODUCT_DELETED, ShopEventKind.STOCK_CHANGED):
-            catalog_ids.extend([event.object_id, *event.variant_ids])
+            ids = [event.object_id, *event.variant_ids]
+            # Parsers check their ids; one that did not must not poison the sync it starts through all retries.
+            kept = [i for i in ids if isinstance(i, str) and i]
+            catalog_ids.extend(kept)
+            if len(kept) < len(ids):
+                log.warning("shop connection %s: %s event with ids that are no strings: %r", shop_id, event.kind, ids)
         elif event.kind in (ShopEventKind.ORDER_CHANGED, ShopEventKind.FULFILLMENT_CHANGED):
-            order = event.order or rt.connections.shop_adapter(shop_id).get_order(event.object_id)
+            try:
+                order = event.order or rt.connections.shop_adapter(shop_id).get_order(event.object_id)
+            except NotFound as exc:
+                # Deleted since (WooCommerce's order.deleted names one), or never there: retrying cannot help.
+                log.warning(
+                    "shop connection %s: order %r of a webhook is not in the shop; skipped: %s",
+                    shop_id,
+                    event.object_id,
+                    exc,
+                )
+                continue
             rt.plugins.order_status_changed(rt, shop_id, order, event)
         elif event.kind is ShopEventKind.APP_UNINSTALLED:
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)

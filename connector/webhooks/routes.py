@@ -94,8 +94,9 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         log.info("webhook for %s %s refused: %s", kind, connection_id, exc)
         refusals.count(adapter_name, "signature" if exc.status == 401 else "invalid")
         return _error(exc.status, exc.reason)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        # A payload that does not have the platform's shape is the sender's problem, not a 500.
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
+        # A payload that does not have the platform's shape (or a number no type holds) is the sender's problem,
+        # not a 500.
         log.info("webhook for %s %s malformed: %r", kind, connection_id, exc)
         refusals.count(adapter_name, "invalid")
         return _error(400, f"malformed payload: {type(exc).__name__}: {exc}")

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connector import model
 from connector.adapters import ParsedWebhook
 from connector.errors import WebhookRejected
+from connector.payload import check_channel_events
+from connector.timestamps import epoch_or_none
 
 
 @dataclass(slots=True)
@@ -52,9 +54,8 @@ def delivery_id(body: bytes) -> str:
 def _time(ms: Any) -> datetime | None:
     if isinstance(ms, bool) or not isinstance(ms, int | float):
         return None
-    # Older fixtures carry seconds; anything below 10^11 cannot be milliseconds after 1973.
-    seconds = ms / 1000 if ms > 10**11 else ms
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    # Older fixtures carry seconds; anything below 10^11 cannot be milliseconds after 1973. Out of range: None.
+    return epoch_or_none(ms, millis=ms > 10**11, where="messenger timestamp")
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -237,4 +238,4 @@ def parse_messaging(body: bytes, payload: Any, *, channel: str, expected_object:
             raise WebhookRejected(400, f"entry[{i}].messaging must be a list")
         for j, event in enumerate(messaging):
             events.extend(parser.parse(_obj(event, f"entry[{i}].messaging[{j}]"), f"entry[{i}].messaging[{j}]"))
-    return ParsedWebhook(delivery_id=delivery_id(body), topic=f"{obj}.messaging", events=events)
+    return ParsedWebhook(delivery_id=delivery_id(body), topic=f"{obj}.messaging", events=check_channel_events(events))

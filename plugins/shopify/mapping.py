@@ -9,6 +9,7 @@ from typing import Any
 
 from connector import model
 from connector.model import Availability, OrderStatus, ShipmentStatus
+from connector.timestamps import from_iso
 
 REFERENCE_KEY = "chatshop_reference"
 DEFAULT_OPTION = ("Title", "Default Title")
@@ -40,9 +41,10 @@ def gid(kind: str, num: Any) -> str:
 
 
 def parse_time(value: str | None) -> datetime | None:
+    """Shopify's ISO 8601 times as aware UTC datetimes; ``ValueError`` when not a date in a sane range."""
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return from_iso(value)
 
 
 def numeric(value: str) -> str:

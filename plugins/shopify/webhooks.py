@@ -17,6 +17,7 @@ from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.model import ShipmentStatus, ShopEvent, ShopEventKind
+from connector.payload import check_shop_events
 
 TOPICS = (
     "products/create",
@@ -67,6 +68,41 @@ def _require(payload: dict[str, Any], *keys: str) -> None:
     missing = [k for k in keys if payload.get(k) in (None, "")]
     if missing:
         raise WebhookRejected(400, f"payload lacks {', '.join(missing)}")
+    for key in keys:
+        if key.endswith("id"):
+            _numeric(payload[key], key)  # every id Shopify sends is numeric: anything else is no Shopify delivery
+
+
+def _numeric(value: Any, where: str) -> int:
+    """A REST id: a positive integer (or its digits) that fits 64 bits; ``WebhookRejected(400)`` otherwise."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise WebhookRejected(400, f"{where} is not a Shopify id: {value!r}")
+    return value
+
+
+def _gid_of(data: dict[str, Any], kind: str, where: str) -> str:
+    """``admin_graphql_api_id`` when it is a GID of ``kind``, else the GID built from the numeric ``id``."""
+    given = data.get("admin_graphql_api_id")
+    if given not in (None, ""):
+        if not isinstance(given, str) or not given.startswith(f"gid://shopify/{kind}/"):
+            raise WebhookRejected(400, f"{where}.admin_graphql_api_id is not a {kind} GID: {given!r}")
+        return given
+    return gid(kind, _numeric(data.get("id"), f"{where}.id"))
+
+
+def _count(value: Any, where: str) -> int:
+    """A quantity: an integer within 32 bits (negative stock exists), ``WebhookRejected(400)`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise WebhookRejected(400, f"{where} is not a whole number: {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise WebhookRejected(400, f"{where} is not a whole number: {value!r}") from None
+    if not -(2**31) <= number < 2**31:
+        raise WebhookRejected(400, f"{where} is out of range: {value!r}")
+    return number
 
 
 def _is_default_only(product: dict[str, Any]) -> bool:
@@ -76,9 +112,12 @@ def _is_default_only(product: dict[str, Any]) -> bool:
 
 def _money(amount: Any, currency: str) -> model.Money:
     try:
-        return model.Money(Decimal(str(amount or "0")), currency)
+        value = Decimal(str(amount or "0"))
     except (InvalidOperation, ValueError) as exc:
         raise WebhookRejected(400, f"invalid amount {amount!r}") from exc
+    if not value.is_finite() or abs(value) >= 10**15:
+        raise WebhookRejected(400, f"invalid amount {amount!r}")
+    return model.Money(value, str(currency))
 
 
 def _address(data: dict[str, Any] | None) -> model.Address | None:
@@ -101,7 +140,7 @@ def fulfillment_from_rest(data: dict[str, Any]) -> model.Fulfillment | None:
     if data.get("status") in ("cancelled", "error", "failure"):
         return None
     return model.Fulfillment(
-        external_id=data.get("admin_graphql_api_id") or gid("Fulfillment", data["id"]),
+        external_id=_gid_of(data, "Fulfillment", "fulfillment"),
         status=SHIPMENT_STATUS.get(data.get("shipment_status") or "", ShipmentStatus.CONFIRMED),
         tracking_company=data.get("tracking_company"),
         tracking_number=data.get("tracking_number"),
@@ -114,8 +153,9 @@ def _line_variant_id(line: dict[str, Any]) -> str:
     if not line.get("variant_id"):
         return ""
     if line.get("variant_title") == "Default Title" and line.get("product_id"):
-        return gid("Product", line["product_id"])  # a simple product: the canonical id is the product's
-    return gid("ProductVariant", line["variant_id"])
+        # a simple product: the canonical id is the product's
+        return gid("Product", _numeric(line["product_id"], "line_items[].product_id"))
+    return gid("ProductVariant", _numeric(line["variant_id"], "line_items[].variant_id"))
 
 
 def order_from_rest(data: dict[str, Any]) -> model.Order:
@@ -128,7 +168,7 @@ def order_from_rest(data: dict[str, Any]) -> model.Order:
         model.OrderLine(
             variant_external_id=_line_variant_id(li),
             title=li.get("title") or "",
-            quantity=int(li.get("quantity") or 0),
+            quantity=_count(li.get("quantity") or 0, "line_items[].quantity"),
             unit_price=_money(li.get("price"), currency),
             sku=li.get("sku"),
         )
@@ -140,8 +180,8 @@ def order_from_rest(data: dict[str, Any]) -> model.Order:
     )
     customer = data.get("customer") or {}
     return model.Order(
-        external_id=data.get("admin_graphql_api_id") or gid("Order", data["id"]),
-        number=data["name"],
+        external_id=_gid_of(data, "Order", "order"),
+        number=str(data["name"]),
         status=status,
         lines=lines,
         total=_money(data.get("total_price"), currency),
@@ -174,7 +214,7 @@ def parse(request: WebhookRequest, variant_for_item: Callable[[str], str | None]
     return ParsedWebhook(
         delivery_id=delivery_id,
         topic=topic,
-        events=_events(topic, payload, request, variant_for_item),
+        events=check_shop_events(_events(topic, payload, request, variant_for_item)),
         sent_at=triggered_at(request),
     )
 
@@ -206,13 +246,14 @@ def _events(
 ) -> list[ShopEvent]:
     if topic in ("products/create", "products/update"):
         _require(payload, "id")
-        product_id = payload.get("admin_graphql_api_id") or gid("Product", payload["id"])
+        product_id = _gid_of(payload, "Product", "product")
         default_only = _is_default_only(payload)
+        variants = payload.get("variants") or []
+        if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+            raise WebhookRejected(400, "product.variants must be a list of objects")
         variant_ids = [
-            canonical_variant_id(
-                v.get("admin_graphql_api_id") or gid("ProductVariant", v["id"]), product_id, default_only
-            )
-            for v in payload.get("variants") or []
+            canonical_variant_id(_gid_of(v, "ProductVariant", f"variants[{i}]"), product_id, default_only)
+            for i, v in enumerate(variants)
         ]
         return [
             ShopEvent(
@@ -235,7 +276,7 @@ def _events(
                 ShopEventKind.STOCK_CHANGED,
                 item_id,
                 [known] if known else [],
-                stock_quantity=None if available is None else max(int(available), 0),
+                stock_quantity=None if available is None else max(_count(available, "available"), 0),
                 occurred_at=parse_time(payload.get("updated_at")),
             )
         ]

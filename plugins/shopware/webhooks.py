@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connector_shopware.orders import fulfillment, to_order
@@ -18,6 +18,8 @@ from connector_shopware.orders import fulfillment, to_order
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.model import ShopEvent, ShopEventKind
+from connector.payload import check_shop_events
+from connector.timestamps import OutOfRange, from_epoch
 
 SIGNATURE_HEADER = "shopware-shop-signature"
 #: Product fields whose change is only a stock change.
@@ -111,8 +113,8 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
     timestamp = body.get("timestamp")
     try:
         # Signed with the body: when Shopware sent it (retries repeat it), the replay guard's clock.
-        at = datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int | float) else None
-    except (OverflowError, OSError, ValueError):
+        at = from_epoch(timestamp) if isinstance(timestamp, int | float) else None
+    except OutOfRange:
         raise WebhookRejected(400, f"timestamp is out of range: {timestamp!r}") from None
     payload = body["data"].get("payload")
     if event in ("product.written", "product.deleted"):
@@ -129,4 +131,4 @@ def parse(request: WebhookRequest, *, payment_base_url: str | None = None) -> Pa
         events = [ShopEvent(ShopEventKind.APP_UNINSTALLED, str(body["source"].get("shopId") or ""), occurred_at=at)]
     else:
         events = []  # an event we did not subscribe to: acknowledged, nothing to do
-    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=events, sent_at=at)
+    return ParsedWebhook(delivery_id=delivery_id, topic=event, events=check_shop_events(events), sent_at=at)

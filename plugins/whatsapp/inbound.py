@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
+from connector.payload import check_channel_events
+from connector.timestamps import epoch_or_none
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ def parse_request(request: WebhookRequest) -> ParsedWebhook:
     """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed."""
     payload = request.json()
     events, fields = parse_payload(payload)
-    return ParsedWebhook(delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=events)
+    return ParsedWebhook(
+        delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=check_channel_events(events)
+    )
 
 
 def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
@@ -94,10 +98,8 @@ def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
+    """Meta's epoch seconds (a string); ``None`` (logged) when missing, no number or out of range."""
+    return epoch_or_none(value, where="whatsapp timestamp")
 
 
 # --------------------------------------------------------------------------- messages

@@ -24,6 +24,7 @@ from connector.model import (
     ShipmentStatus,
     Variant,
 )
+from connector.timestamps import iso_or_none
 
 #: Order meta key holding the chat cart reference (visible in REST: no leading underscore).
 REFERENCE_META_KEY = "chatshop_cart_reference"
@@ -77,13 +78,7 @@ class MappingError(ValueError):
 
 def parse_datetime(value: Any) -> datetime | None:
     """WooCommerce ``*_gmt`` values are ISO 8601 without an offset, in UTC."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return iso_or_none(value, where="woocommerce date")
 
 
 def format_gmt(moment: datetime) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from connector.adapters import ParsedWebhook, WebhookReply, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.model import ShopEvent, ShopEventKind
+from connector.payload import check_shop_events
 
 from .mapping import MappingError, order_from, parse_datetime
 
@@ -47,17 +48,29 @@ def verify(request: WebhookRequest, secret: str) -> None:
         raise WebhookRejected(401, f"{SIGNATURE_HEADER} does not match the body; check the webhook secret")
 
 
+def _id(value: Any, where: str) -> str:
+    """A WooCommerce post id (a positive integer, or its digits) as a string; ``ValueError`` otherwise."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValueError(f"{where} is not a WooCommerce id: {value!r:.80}")
+    return str(value)
+
+
 def _product_events(action: str, body: Mapping[str, Any]) -> list[ShopEvent]:
-    pid = str(body["id"])
+    pid = _id(body["id"], "id")
     when = parse_datetime(body.get("date_modified_gmt"))
     if action == "deleted":
         return [ShopEvent(ShopEventKind.PRODUCT_DELETED, pid)]
     kind = body.get("type")
     if kind == "variable":
-        variations = [str(v) for v in body.get("variations") or ()]
+        listed = body.get("variations") or []
+        if not isinstance(listed, list):
+            raise ValueError(f"variations is not a list: {listed!r:.80}")
+        variations = [_id(v, "variations[]") for v in listed]
         return [ShopEvent(ShopEventKind.PRODUCT_CHANGED, pid, variant_ids=variations, occurred_at=when)]
     # A simple product, or a variation (WooCommerce sends variations as product.updated with type "variation").
-    product_id = str(body.get("parent_id") or pid) if kind == "variation" else pid
+    product_id = _id(body.get("parent_id") or pid, "parent_id") if kind == "variation" else pid
     quantity = body.get("stock_quantity") if body.get("manage_stock") is True else None
     return [
         ShopEvent(ShopEventKind.PRODUCT_CHANGED, product_id, variant_ids=[pid], occurred_at=when),
@@ -72,7 +85,7 @@ def _product_events(action: str, body: Mapping[str, Any]) -> list[ShopEvent]:
 
 
 def _order_events(action: str, body: Mapping[str, Any]) -> list[ShopEvent]:
-    oid = str(body["id"])
+    oid = _id(body["id"], "id")
     if action == "deleted":
         return [ShopEvent(ShopEventKind.ORDER_CHANGED, oid)]
     order = order_from(body)
@@ -103,9 +116,9 @@ def parse(request: WebhookRequest) -> ParsedWebhook:
             events = _order_events(action, body)
         else:
             events = []  # coupons, customers, custom action.* topics: nothing the connector acts on
-    except (MappingError, KeyError, TypeError, ValueError) as exc:
+    except (MappingError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise WebhookRejected(400, f"malformed {topic} payload: {exc}") from None
-    return ParsedWebhook(delivery_id=delivery_id(request, topic), topic=topic, events=events)
+    return ParsedWebhook(delivery_id=delivery_id(request, topic), topic=topic, events=check_shop_events(events))
 
 
 def delivery_id(request: WebhookRequest, topic: str) -> str:
