@@ -261,8 +261,8 @@ class HttpClient:
         form = body if content_type == "application/x-www-form-urlencoded" else None
 
         def attempt() -> requests.Response:
-            signed_url, signed_headers = (url, sent_headers) if self.sign is None else self.sign(
-                method, url, dict(sent_headers), form
+            signed_url, signed_headers = (
+                (url, sent_headers) if self.sign is None else self.sign(method, url, dict(sent_headers), form)
             )
             try:
                 raw, final_method, final_url, final_headers = self._open(

@@ -46,7 +46,9 @@ class OAuth1Signer:
     ) -> tuple[str, dict[str, str]]:
         # A form body's fields are signed too; JSON bodies are not part of OAuth 1.0a signatures.
         body_headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else None
-        _, signed, _ = self.client.sign(url, method, body=form.decode() if form is not None else None, headers=body_headers)
+        _, signed, _ = self.client.sign(
+            url, method, body=form.decode() if form is not None else None, headers=body_headers
+        )
         headers["Authorization"] = signed["Authorization"]
         return url, headers
 

@@ -204,13 +204,19 @@ def order_create(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
         if item.get("variantId"):
             variant = store.variants.by_id.get(gid_num(item["variantId"], "ProductVariant") or -1)
             if variant is None:
-                errors.append(_order_create_error(["order", "lineItems", str(i), "variantId"], "Variant does not exist"))
+                errors.append(
+                    _order_create_error(["order", "lineItems", str(i), "variantId"], "Variant does not exist")
+                )
                 continue
         elif not item.get("title") or not item.get("priceSet"):
-            errors.append(_order_create_error(["order", "lineItems", str(i)], "A custom line item needs a title and priceSet"))
+            errors.append(
+                _order_create_error(["order", "lineItems", str(i)], "A custom line item needs a title and priceSet")
+            )
             continue
         if item["quantity"] < 1:
-            errors.append(_order_create_error(["order", "lineItems", str(i), "quantity"], "Quantity must be at least 1"))
+            errors.append(
+                _order_create_error(["order", "lineItems", str(i), "quantity"], "Quantity must be at least 1")
+            )
             continue
         price = Decimal(variant["price"]) if variant else Decimal(str(item["priceSet"]["shopMoney"]["amount"]))
         if item.get("priceSet"):

@@ -54,10 +54,8 @@ def parse(query: str | None) -> list[list[Term]]:
         value = m[4] if m[2] else m[7]
         if value[:1] in "'\"" and value[-1:] == value[:1]:
             value = value[1:-1]
-        if m[2]:
-            term = Term(bool(m[1]), m[2].lower(), m[3] or "=", value)
-        else:
-            term = Term(bool(m[6]), TEXT, "~", value)
+        keyed = bool(m[2])
+        term = Term(bool(m[1]), m[2].lower(), m[3] or "=", value) if keyed else Term(bool(m[6]), TEXT, "~", value)
         if pending_or and clauses:
             clauses[-1].append(term)
         else:
@@ -91,9 +89,7 @@ def _text_match(actual: Any, wanted: str) -> bool:
     if not wanted_words:
         return False
     *whole, last = wanted_words
-    return all(w in words for w in whole) and (
-        any(w.startswith(last) for w in words) if prefix else last in words
-    )
+    return all(w in words for w in whole) and (any(w.startswith(last) for w in words) if prefix else last in words)
 
 
 def _compare(actual: Any, op: str, wanted: str) -> bool:

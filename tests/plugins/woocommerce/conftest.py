@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from requests_oauthlib import OAuth1
 from connector_woocommerce.adapter import WooCommerceAdapter
 from connector_woocommerce.sandbox import WooCommerceSandbox
+from requests_oauthlib import OAuth1
 
 from connector.sandbox.recorder import WebhookRecorder
 

@@ -116,7 +116,7 @@ def test_wrong_secret_names_what_to_fix(sandbox: WooCommerceSandbox) -> None:
     settings = {**sandbox.connection_settings(), "consumer_secret": "cs_wrong"}
     adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(settings))
     # over plain HTTP (the sandbox) requests are OAuth-signed: a wrong secret shows as a signature that does not match
-    with pytest.raises(ConnectionTestError, match="refused the consumer key/secret.*Invalid signature"):
+    with pytest.raises(ConnectionTestError, match=r"refused the consumer key/secret.*Invalid signature"):
         adapter.test_connection()
 
 

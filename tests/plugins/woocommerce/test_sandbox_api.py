@@ -9,10 +9,9 @@ import requests
 from connector_woocommerce.adapter import WooCommerceAdapter
 from connector_woocommerce.client import WooClient
 from connector_woocommerce.sandbox import WooCommerceSandbox
+from requests_oauthlib import OAuth1
 
 from connector.sandbox.seed import generate
-
-from requests_oauthlib import OAuth1
 
 from .conftest import API, oauth1
 
@@ -51,9 +50,7 @@ def test_plain_http_refuses_basic_auth_and_query_keys(sandbox: WooCommerceSandbo
     settings = sandbox.connection_settings()
     keys = (settings["consumer_key"], settings["consumer_secret"])
     basic = requests.get(f"{sandbox.url}{API}/products", auth=keys)
-    query = requests.get(
-        f"{sandbox.url}{API}/products", params={"consumer_key": keys[0], "consumer_secret": keys[1]}
-    )
+    query = requests.get(f"{sandbox.url}{API}/products", params={"consumer_key": keys[0], "consumer_secret": keys[1]})
     for response in (basic, query):
         assert response.status_code == 401
         assert response.json()["code"] == "woocommerce_rest_cannot_view"
@@ -68,9 +65,7 @@ def test_oauth1_signatures_are_checked(sandbox: WooCommerceSandbox) -> None:
     assert signed.status_code == 200 and len(signed.json()) == 3
     sha1 = OAuth1(settings["consumer_key"], settings["consumer_secret"], signature_method="HMAC-SHA1")
     assert requests.get(f"{sandbox.url}{API}/products", auth=sha1).status_code == 200
-    forged = requests.get(
-        f"{sandbox.url}{API}/products", auth=oauth1({**settings, "consumer_secret": "cs_guess"})
-    )
+    forged = requests.get(f"{sandbox.url}{API}/products", auth=oauth1({**settings, "consumer_secret": "cs_guess"}))
     assert forged.status_code == 401
     assert forged.json()["message"] == "Invalid signature - provided signature does not match."
     plaintext = OAuth1(settings["consumer_key"], settings["consumer_secret"], signature_method="PLAINTEXT")
@@ -81,9 +76,7 @@ def test_oauth1_signatures_are_checked(sandbox: WooCommerceSandbox) -> None:
 def test_an_oauth1_request_cannot_be_replayed(sandbox: WooCommerceSandbox) -> None:
     first = requests.get(f"{sandbox.url}{API}/products", auth=oauth1(sandbox.connection_settings()))
     assert first.status_code == 200
-    replay = requests.get(
-        first.request.url, headers={"Authorization": first.request.headers["Authorization"]}
-    )
+    replay = requests.get(first.request.url, headers={"Authorization": first.request.headers["Authorization"]})
     assert replay.status_code == 401
     assert replay.json()["message"] == "Invalid nonce - nonce has already been used."
 
