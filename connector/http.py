@@ -54,6 +54,10 @@ _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 
 
+#: ``(method, url, headers, form_body) -> (url, headers)``: signs one attempt of a request.
+Signer = Callable[[str, str, dict[str, str], bytes | None], tuple[str, dict[str, str]]]
+
+
 class _Transient(Exception):
     """A failure worth another try; carries the error to raise when the tries run out."""
 
@@ -124,6 +128,8 @@ class HttpClient:
     :param auth: ``(user, password)`` for HTTP basic auth.
     :param error_detail: optional callable that extracts a readable error from a failed response
         (e.g. WooCommerce's ``{"code": ..., "message": ...}``).
+    :param sign: optional callable ``(method, url, headers, form_body) -> (url, headers)`` run before every
+        attempt, retries included, for schemes that sign each request once (OAuth 1.0a nonces).
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class HttpClient:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         error_detail: Callable[[requests.Response], str | None] | None = None,
+        sign: Signer | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.platform = platform
@@ -148,6 +155,7 @@ class HttpClient:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.error_detail = error_detail
+        self.sign = sign
         # Proxy and CA settings come from the environment (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE or
         # CURL_CA_BUNDLE), as with requests, but are looked up once per host, not on every request.
         # Credentials always come from the connection's settings, never from ~/.netrc.
@@ -250,10 +258,15 @@ class HttpClient:
             sent_headers["Content-Type"] = content_type
         urllib3_timeout = self._default_timeout if timeout is None else _timeout(timeout)
 
+        form = body if content_type == "application/x-www-form-urlencoded" else None
+
         def attempt() -> requests.Response:
+            signed_url, signed_headers = (
+                (url, sent_headers) if self.sign is None else self.sign(method, url, dict(sent_headers), form)
+            )
             try:
                 raw, final_method, final_url, final_headers = self._open(
-                    method, url, body, sent_headers, urllib3_timeout, stream
+                    method, signed_url, body, signed_headers, urllib3_timeout, stream
                 )
             except urllib3.exceptions.HTTPError as exc:
                 reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from requests_oauthlib import OAuth1
 from sqlalchemy import select
 
 from connector import model
@@ -90,7 +91,8 @@ def test_an_order_total_goes_as_a_currency_parameter_only_to_templates_that_expe
     paid = requests.put(
         f"{shop['shop_url']}/wp-json/wc/v3/orders/{order.external_id}",
         json={"status": "processing"},
-        auth=(shop["consumer_key"], shop["consumer_secret"]),
+        # the sandbox is plain HTTP, where WooCommerce only takes OAuth 1.0a-signed requests
+        auth=OAuth1(shop["consumer_key"], shop["consumer_secret"], signature_method="HMAC-SHA256"),
         timeout=10,
     )
     assert paid.status_code == 200, paid.text

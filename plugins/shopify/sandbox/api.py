@@ -115,8 +115,10 @@ class ShopApi:
                 denied, null_data = access.denied_root_fields(self.executor, self.access_scopes, operation, ctx)
                 data: dict[str, Any] | None = self.executor.execute(ctx, operation, skip=denied)
         except ExecutionError as exc:
-            self.bucket.refund(cost - min(ctx.cost, cost))
-            return 200, {"errors": [exc.as_json()], "extensions": {"cost": self._cost(cost, ctx.cost)}}, headers
+            # Shopify never charges more than it reserved, failed or not.
+            actual = min(ctx.cost, cost)
+            self.bucket.refund(cost - actual)
+            return 200, {"errors": [exc.as_json()], "extensions": {"cost": self._cost(cost, actual)}}, headers
         actual = min(ctx.cost, cost)
         self.bucket.refund(cost - actual)
         if denied:

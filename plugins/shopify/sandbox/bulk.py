@@ -21,8 +21,9 @@ MAX_CONNECTIONS = 5
 MAX_DEPTH = 2
 
 
-def _user_error(message: str) -> dict[str, Any]:
-    return {"__typename": "UserError", "field": ["query"], "message": message}
+def _user_error(message: str, code: str = "INVALID") -> dict[str, Any]:
+    """A ``BulkOperationUserError``: its ``code`` is a ``BulkOperationUserErrorCode``."""
+    return {"__typename": "BulkOperationUserError", "field": ["query"], "message": message, "code": code}
 
 
 class BulkRunner:
@@ -39,7 +40,8 @@ class BulkRunner:
                 "bulkOperation": None,
                 "userErrors": [
                     _user_error(
-                        f"A bulk query operation for this app and shop is already in progress: {running[0]['id']}."
+                        f"A bulk query operation for this app and shop is already in progress: {running[0]['id']}.",
+                        "OPERATION_IN_PROGRESS",
                     )
                 ],
             }

@@ -57,6 +57,40 @@ class Unsupported(ExecutionError):
         )
 
 
+class InvalidResponse(ExecutionError):
+    """The sandbox produced a value its own schema forbids: a sandbox bug, never the client's."""
+
+    def __init__(self, what: str, path: list[str | int]):
+        super().__init__(
+            f"The Shopify sandbox produced {what} at {'.'.join(map(str, path))}; this is a sandbox bug.",
+            "INTERNAL_SERVER_ERROR",
+            path,
+        )
+
+
+#: Python types a built-in scalar's value may have (``bool`` is an ``int``: refused for Int/Float below).
+_SCALARS: dict[str, type | tuple[type, ...]] = {
+    "String": str,
+    "ID": str,
+    "Boolean": bool,
+    "Int": int,
+    "Float": (int, float),
+}
+
+
+def _check_leaf(value: Any, type_: Any, path: list) -> None:
+    """Enum values must be members of the enum; built-in scalars must have their JSON type."""
+    if isinstance(type_, graphql.GraphQLEnumType):
+        if not isinstance(value, str) or value not in type_.values:
+            raise InvalidResponse(f"{value!r}, which is not a value of the enum '{type_.name}'", path)
+        return
+    expected = _SCALARS.get(type_.name)
+    if expected is None:
+        return  # custom scalars (DateTime, Money, URL...) are strings or numbers Shopify formats freely
+    if not isinstance(value, expected) or (type_.name in ("Int", "Float") and isinstance(value, bool)):
+        raise InvalidResponse(f"{value!r}, which is not a '{type_.name}'", path)
+
+
 class BulkChildren(list):
     """The items of a nested connection in a bulk query: written as their own JSONL lines."""
 
@@ -140,15 +174,22 @@ class Executor:
         return self.complete_value(value, field_def.type, node, ctx, path)
 
     def complete_value(self, value: Any, type_: Any, node: FieldNode, ctx: Context, path: list) -> Any:
+        # Every value is checked against the schema as it is written: the sandbox must never answer
+        # what Shopify's schema forbids (a null in a non-null field, an enum value that does not exist).
         if graphql.is_non_null_type(type_):
+            if value is None:
+                raise InvalidResponse(f"null in the non-null field of type '{type_}'", path)
             type_ = type_.of_type
         if value is None:
             return None
         if graphql.is_list_type(type_):
+            if not isinstance(value, list | tuple):
+                raise InvalidResponse(f"{type(value).__name__} where the schema has the list type '{type_}'", path)
             item_type = type_.of_type
             done = [self.complete_value(v, item_type, node, ctx, [*path, i]) for i, v in enumerate(value)]
             return BulkChildren(done) if isinstance(value, BulkChildren) else done
         if graphql.is_leaf_type(type_):
+            _check_leaf(value, type_, path)
             return value
         if graphql.is_abstract_type(type_):
             type_name = value.get("__typename") if isinstance(value, dict) else None

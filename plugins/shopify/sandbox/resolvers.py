@@ -33,6 +33,8 @@ PRODUCT_SEARCH: dict[str, search.Getter] = {
     "vendor": lambda r: r["vendor"],
     "product_type": lambda r: r["productType"],
     "tag": lambda r: r["tags"],
+    # free text: Shopify's default product fields
+    search.TEXT: lambda r: [r["title"], r["handle"], r["vendor"], r["productType"], *r["tags"]],
 }
 VARIANT_SEARCH: dict[str, search.Getter] = {
     "updated_at": lambda r: r["_updated"],
@@ -41,6 +43,7 @@ VARIANT_SEARCH: dict[str, search.Getter] = {
     "sku": lambda r: r["sku"],
     "inventory_item_id": lambda r: r["inventoryItem"]["_num"],
     "product_status": lambda r: r["_product"]["status"],
+    search.TEXT: lambda r: [r["_product"]["title"], r.get("title"), r["sku"], r.get("barcode")],
 }
 ORDER_SEARCH: dict[str, search.Getter] = {
     "updated_at": lambda r: r["_updated"],
@@ -53,6 +56,7 @@ ORDER_SEARCH: dict[str, search.Getter] = {
     "financial_status": lambda r: r["displayFinancialStatus"],
     "fulfillment_status": lambda r: r["displayFulfillmentStatus"],
     "source_identifier": lambda r: r["sourceIdentifier"],
+    search.TEXT: lambda r: [r["name"], r["email"], r["phone"], *r["tags"]],
 }
 
 
@@ -150,11 +154,14 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
 # --------------------------------------------------------------------------- mutations
 
 
-def _user_error(field: list[str], message: str, code: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"__typename": "UserError", "field": field, "message": message}
-    if code:
-        error["code"] = code
-    return error
+def _user_error(field: list[str], message: str) -> dict[str, Any]:
+    """A plain ``UserError`` (``field`` and ``message``; the type has no ``code``)."""
+    return {"__typename": "UserError", "field": field, "message": message}
+
+
+def _order_create_error(field: list[str], message: str) -> dict[str, Any]:
+    """An ``OrderCreateUserError``; ``INVALID`` is the ``OrderCreateUserErrorCode`` for input Shopify refuses."""
+    return {"__typename": "OrderCreateUserError", "field": field, "message": message, "code": "INVALID"}
 
 
 def mailing_address(data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -185,11 +192,11 @@ def order_create(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
     data = args["order"]
     errors: list[dict[str, Any]] = []
     if data.get("phone") and not _PHONE.match(data["phone"]):
-        errors.append(_user_error(["order", "phone"], "Phone is invalid", "INVALID"))
+        errors.append(_order_create_error(["order", "phone"], "Phone is invalid"))
     if data.get("email") and not _EMAIL.match(data["email"]):
-        errors.append(_user_error(["order", "email"], "Email is invalid", "INVALID"))
+        errors.append(_order_create_error(["order", "email"], "Email is invalid"))
     if not data.get("lineItems"):
-        errors.append(_user_error(["order", "lineItems"], "Line items must have at least one line item", "BLANK"))
+        errors.append(_order_create_error(["order", "lineItems"], "Line items must have at least one line item"))
     lines = []
     subtotal = Decimal(0)
     for i, item in enumerate(data.get("lineItems") or []):
@@ -197,13 +204,19 @@ def order_create(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
         if item.get("variantId"):
             variant = store.variants.by_id.get(gid_num(item["variantId"], "ProductVariant") or -1)
             if variant is None:
-                errors.append(_user_error(["order", "lineItems", str(i), "variantId"], "Variant does not exist"))
+                errors.append(
+                    _order_create_error(["order", "lineItems", str(i), "variantId"], "Variant does not exist")
+                )
                 continue
         elif not item.get("title") or not item.get("priceSet"):
-            errors.append(_user_error(["order", "lineItems", str(i)], "A custom line item needs a title and priceSet"))
+            errors.append(
+                _order_create_error(["order", "lineItems", str(i)], "A custom line item needs a title and priceSet")
+            )
             continue
         if item["quantity"] < 1:
-            errors.append(_user_error(["order", "lineItems", str(i), "quantity"], "Quantity must be at least 1"))
+            errors.append(
+                _order_create_error(["order", "lineItems", str(i), "quantity"], "Quantity must be at least 1")
+            )
             continue
         price = Decimal(variant["price"]) if variant else Decimal(str(item["priceSet"]["shopMoney"]["amount"]))
         if item.get("priceSet"):

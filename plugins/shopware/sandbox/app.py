@@ -183,11 +183,16 @@ def create_app(store: ShopStore) -> Flask:
                 "The authorization grant type is not supported by the authorization server.",
                 "Unsupported grant type",
             )
-        if not body.get("client_id") or not body.get("client_secret"):
+        # league/oauth2-server (Shopware's OAuth server) reads HTTP Basic credentials as the defaults of the
+        # client_id / client_secret body parameters (RFC 6749 §2.3.1), so clients may send either.
+        basic = request.authorization if request.authorization and request.authorization.type == "basic" else None
+        client_id = body.get("client_id") or (basic.username if basic else None)
+        client_secret = body.get("client_secret") or (basic.password if basic else None)
+        if not client_id or not client_secret:
             return error_response(
                 400, "3", "The request is missing a required parameter: client_id / client_secret", "Invalid request"
             )
-        token, ttl = store.issue_token(body["client_id"], body["client_secret"])
+        token, ttl = store.issue_token(str(client_id), str(client_secret))
         return _json({"token_type": "Bearer", "expires_in": ttl, "access_token": token})
 
     @app.get("/api/_info/version")

@@ -13,7 +13,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from . import auth as auth_module
 from . import listing
+from .auth import OAuthVerifier
 from .store import ApiError, Store
 
 API = "/wp-json/wc/v3"
@@ -35,6 +37,9 @@ class Options:
     rate_limit: int | None = None  # requests per window; None = no limit (WooCommerce core has none)
     rate_limit_window: float = 1.0
     site_name: str = "Chatshop Demo Store"
+    #: Whether the site is "served over HTTPS" (WordPress's is_ssl()): then keys go as Basic auth or query
+    #: parameters; otherwise requests must be signed with OAuth 1.0a. ``X-Forwarded-Proto: https`` counts too.
+    https: bool = False
 
 
 @dataclass
@@ -96,24 +101,32 @@ class Gate:
                 )
 
 
-def _authenticate(options: Options) -> None:
-    """Consumer key/secret as HTTP Basic auth or as query parameters (WooCommerce's fallback)."""
-    auth = request.authorization
-    if auth is not None and auth.type == "basic":
-        key, secret = auth.username or "", auth.password or ""
-    elif request.args.get("consumer_key"):
-        key, secret = request.args.get("consumer_key", ""), request.args.get("consumer_secret", "")
+def _authenticate(options: Options, verifier: OAuthVerifier, home_url: str) -> None:
+    """``WC_REST_Authentication``: Basic auth or query keys over HTTPS, OAuth 1.0a over plain HTTP."""
+    key: str | None = None
+    if auth_module.is_ssl(request, options.https):
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            key, secret = auth.username or "", auth.password or ""
+        elif request.args.get("consumer_key"):
+            key, secret = request.args.get("consumer_key", ""), request.args.get("consumer_secret", "")
+        if key is not None:
+            if not hmac.compare_digest(key.encode(), options.consumer_key.encode()):
+                raise ApiError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+            if not hmac.compare_digest(secret.encode(), options.consumer_secret.encode()):
+                raise ApiError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
     else:
+        params = verifier.credentials(request)
+        if params is not None:
+            verifier.verify(request, params, home_url, ssl=False)
+            key = params["oauth_consumer_key"]
+    if key is None:  # no usable credentials: the request is anonymous, and anonymous may do nothing here
         action = {
             "GET": ("view", "Sorry, you cannot list resources."),
             "POST": ("create", "Sorry, you are not allowed to create resources."),
         }
         verb, message = action.get(request.method, ("edit", "Sorry, you are not allowed to edit this resource."))
         raise ApiError(401, f"woocommerce_rest_cannot_{verb}", message)
-    if not hmac.compare_digest(key.encode(), options.consumer_key.encode()):
-        raise ApiError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-    if not hmac.compare_digest(secret.encode(), options.consumer_secret.encode()):
-        raise ApiError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
     needed = "read" if request.method in ("GET", "HEAD", "OPTIONS") else "write"
     if needed not in options.key_permissions:
         raise ApiError(
@@ -141,6 +154,7 @@ def _page(page: listing.Page) -> Response:
 def create_app(store: Store, options: Options, gate: Gate) -> Flask:
     """Build the sandbox app around one store."""
     app = Flask("woocommerce-sandbox")
+    verifier = OAuthVerifier(options.consumer_key, options.consumer_secret)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.errorhandler(ApiError)
@@ -173,7 +187,7 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
             raise error
         gate.throttle()
         if request.path not in _PUBLIC:
-            _authenticate(options)
+            _authenticate(options, verifier, store.base_url)
 
     @app.after_request
     def lose_response(response: Response) -> Response:

@@ -15,7 +15,8 @@ from .store import Store
 class WooCommerceSandbox(ShopSandbox):
     """WooCommerce on ``http://127.0.0.1:<port>``, seeded from the demo catalog.
 
-    Options: ``key_permissions`` (``read``/``write``/``read_write``), ``default_per_page`` (10),
+    Options: ``https`` (False: plain HTTP, so REST clients must sign with OAuth 1.0a), ``key_permissions``
+    (``read``/``write``/``read_write``), ``default_per_page`` (10),
     ``max_per_page`` (100), ``rate_limit`` (requests per ``rate_limit_window`` seconds; off by default,
     as in WooCommerce core), ``currency``, ``site_name``.
     """

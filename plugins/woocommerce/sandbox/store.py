@@ -30,6 +30,32 @@ TOPICS = tuple(
     for resource in ("coupon", "customer", "order", "product")
     for event in ("created", "updated", "deleted", "restored")
 )
+#: The WordPress actions each core topic listens to (``WC_Webhook::get_topic_hooks``); a webhook's ``hooks`` field.
+TOPIC_HOOKS: dict[str, tuple[str, ...]] = {
+    "coupon.created": ("woocommerce_process_shop_coupon_meta", "woocommerce_new_coupon"),
+    "coupon.updated": ("woocommerce_process_shop_coupon_meta", "woocommerce_update_coupon"),
+    "coupon.deleted": ("wp_trash_post",),
+    "coupon.restored": ("untrashed_post",),
+    "customer.created": ("user_register", "woocommerce_created_customer", "woocommerce_new_customer"),
+    "customer.updated": ("profile_update", "woocommerce_update_customer"),
+    "customer.deleted": ("delete_user",),
+    "order.created": ("woocommerce_new_order",),
+    "order.updated": ("woocommerce_update_order", "woocommerce_order_refunded"),
+    "order.deleted": ("wp_trash_post",),
+    "order.restored": ("untrashed_post",),
+    "product.created": (
+        "woocommerce_process_product_meta",
+        "woocommerce_new_product",
+        "woocommerce_new_product_variation",
+    ),
+    "product.updated": (
+        "woocommerce_process_product_meta",
+        "woocommerce_update_product",
+        "woocommerce_update_product_variation",
+    ),
+    "product.deleted": ("wp_trash_post",),
+    "product.restored": ("untrashed_post",),
+}
 TRACKING_KEY = "_wc_shipment_tracking_items"
 SHIPMENT_STATUS_KEY = "shipment_status"
 #: Shipment Tracking's predefined providers (a few of them) and their link formats.
@@ -110,7 +136,8 @@ class Webhook:
             "topic": self.topic,
             "resource": resource,
             "event": event,
-            "hooks": [f"woocommerce_{event}_{resource}"],
+            # ``action.<hook>`` topics listen to the named action itself
+            "hooks": list(TOPIC_HOOKS.get(self.topic, (event,) if resource == "action" else ())),
             "delivery_url": self.delivery_url,
             "date_created": wp_date(self.created),
             "date_created_gmt": wp_date(self.created),

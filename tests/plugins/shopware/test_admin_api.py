@@ -63,6 +63,19 @@ def test_wrong_client_secret_is_refused(sandbox: ShopwareSandbox) -> None:
     assert "Client authentication failed" in only_error(response)["detail"]
 
 
+def test_client_credentials_may_come_as_http_basic_auth(sandbox: ShopwareSandbox) -> None:
+    """Shopware's OAuth server (league/oauth2-server) reads the client id and secret from HTTP Basic auth too."""
+    url, keys = f"{sandbox.url}/api/oauth/token", (sandbox.store.client_id, sandbox.store.client_secret)
+    basic = requests.post(url, json={"grant_type": "client_credentials"}, auth=keys, timeout=10)
+    assert basic.status_code == 200 and basic.json()["token_type"] == "Bearer"
+    assert search(sandbox, {"limit": 1}, bearer=basic.json()["access_token"]).status_code == 200
+    wrong = requests.post(url, data={"grant_type": "client_credentials"}, auth=(keys[0], "nope"), timeout=10)
+    assert wrong.status_code == 401 and "Client authentication failed" in only_error(wrong)["detail"]
+    # values in the body take precedence over the Basic ones
+    both = requests.post(url, json={"grant_type": "client_credentials", "client_secret": "nope"}, auth=keys, timeout=10)
+    assert both.status_code == 401
+
+
 def test_bad_credentials_explain_where_to_fix_them(sandbox: ShopwareSandbox) -> None:
     settings = {**sandbox.connection_settings(), "client_secret": "wrong"}
     adapter = ShopwareAdapter(ShopwareAdapter.validate_settings(settings))

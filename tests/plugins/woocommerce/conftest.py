@@ -8,6 +8,7 @@ import pytest
 import requests
 from connector_woocommerce.adapter import WooCommerceAdapter
 from connector_woocommerce.sandbox import WooCommerceSandbox
+from requests_oauthlib import OAuth1
 
 from connector.sandbox.recorder import WebhookRecorder
 
@@ -25,12 +26,16 @@ def adapter(sandbox: WooCommerceSandbox) -> WooCommerceAdapter:
     return WooCommerceAdapter(WooCommerceAdapter.validate_settings(sandbox.connection_settings()))
 
 
+def oauth1(settings: dict[str, str]) -> OAuth1:
+    """Requests auth signing with OAuth 1.0a, as WooCommerce requires of REST clients over plain HTTP."""
+    return OAuth1(settings["consumer_key"], settings["consumer_secret"], signature_method="HMAC-SHA256")
+
+
 @pytest.fixture
 def api(sandbox: WooCommerceSandbox) -> requests.Session:
-    """A plain HTTP session authenticated like a WooCommerce REST client."""
+    """A plain HTTP session authenticated like a WooCommerce REST client (the sandbox is plain HTTP: OAuth 1.0a)."""
     session = requests.Session()
-    settings = sandbox.connection_settings()
-    session.auth = (settings["consumer_key"], settings["consumer_secret"])
+    session.auth = oauth1(sandbox.connection_settings())
     return session
 
 

@@ -7,11 +7,13 @@ import base64
 import pytest
 import requests
 from connector_woocommerce.adapter import WooCommerceAdapter
+from connector_woocommerce.client import WooClient
 from connector_woocommerce.sandbox import WooCommerceSandbox
+from requests_oauthlib import OAuth1
 
 from connector.sandbox.seed import generate
 
-from .conftest import API
+from .conftest import API, oauth1
 
 
 def test_list_without_credentials_is_refused(sandbox: WooCommerceSandbox) -> None:
@@ -24,21 +26,59 @@ def test_list_without_credentials_is_refused(sandbox: WooCommerceSandbox) -> Non
     }
 
 
-def test_wrong_key_and_wrong_secret_have_their_own_messages(sandbox: WooCommerceSandbox) -> None:
-    settings = sandbox.connection_settings()
-    wrong_key = requests.get(f"{sandbox.url}{API}/products", auth=("ck_nope", settings["consumer_secret"]))
-    assert wrong_key.status_code == 401
-    assert wrong_key.json()["code"] == "woocommerce_rest_authentication_error"
-    assert wrong_key.json()["message"] == "Consumer key is invalid."
-    wrong_secret = requests.get(f"{sandbox.url}{API}/products", auth=(settings["consumer_key"], "cs_nope"))
-    assert wrong_secret.json()["message"] == "Consumer secret is invalid."
+def test_wrong_key_and_wrong_secret_have_their_own_messages() -> None:
+    with WooCommerceSandbox(options={"https": True}) as sb:
+        settings = sb.connection_settings()
+        wrong_key = requests.get(f"{sb.url}{API}/products", auth=("ck_nope", settings["consumer_secret"]))
+        assert wrong_key.status_code == 401
+        assert wrong_key.json()["code"] == "woocommerce_rest_authentication_error"
+        assert wrong_key.json()["message"] == "Consumer key is invalid."
+        wrong_secret = requests.get(f"{sb.url}{API}/products", auth=(settings["consumer_key"], "cs_nope"))
+        assert wrong_secret.json()["message"] == "Consumer secret is invalid."
 
 
-def test_query_string_credentials_are_accepted(sandbox: WooCommerceSandbox) -> None:
+def test_query_string_credentials_are_accepted_over_https() -> None:
+    with WooCommerceSandbox(options={"https": True}) as sb:
+        settings = sb.connection_settings()
+        params = {"consumer_key": settings["consumer_key"], "consumer_secret": settings["consumer_secret"]}
+        response = requests.get(f"{sb.url}{API}/products", params=params)
+        assert response.status_code == 200 and len(response.json()) == 10
+
+
+def test_plain_http_refuses_basic_auth_and_query_keys(sandbox: WooCommerceSandbox) -> None:
+    """Over plain HTTP WooCommerce only accepts OAuth 1.0a: keys sent in the clear leave the request anonymous."""
     settings = sandbox.connection_settings()
-    params = {"consumer_key": settings["consumer_key"], "consumer_secret": settings["consumer_secret"]}
-    response = requests.get(f"{sandbox.url}{API}/products", params=params)
-    assert response.status_code == 200 and len(response.json()) == 10
+    keys = (settings["consumer_key"], settings["consumer_secret"])
+    basic = requests.get(f"{sandbox.url}{API}/products", auth=keys)
+    query = requests.get(f"{sandbox.url}{API}/products", params={"consumer_key": keys[0], "consumer_secret": keys[1]})
+    for response in (basic, query):
+        assert response.status_code == 401
+        assert response.json()["code"] == "woocommerce_rest_cannot_view"
+    # behind a TLS-terminating proxy (X-Forwarded-Proto: https) WordPress counts the request as HTTPS
+    proxied = requests.get(f"{sandbox.url}{API}/products", auth=keys, headers={"X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 200
+
+
+def test_oauth1_signatures_are_checked(sandbox: WooCommerceSandbox) -> None:
+    settings = sandbox.connection_settings()
+    signed = requests.get(f"{sandbox.url}{API}/products", params={"per_page": 3}, auth=oauth1(settings))
+    assert signed.status_code == 200 and len(signed.json()) == 3
+    sha1 = OAuth1(settings["consumer_key"], settings["consumer_secret"], signature_method="HMAC-SHA1")
+    assert requests.get(f"{sandbox.url}{API}/products", auth=sha1).status_code == 200
+    forged = requests.get(f"{sandbox.url}{API}/products", auth=oauth1({**settings, "consumer_secret": "cs_guess"}))
+    assert forged.status_code == 401
+    assert forged.json()["message"] == "Invalid signature - provided signature does not match."
+    plaintext = OAuth1(settings["consumer_key"], settings["consumer_secret"], signature_method="PLAINTEXT")
+    refused = requests.get(f"{sandbox.url}{API}/products", auth=plaintext)
+    assert refused.json()["message"] == "Invalid signature - signature method is invalid."
+
+
+def test_an_oauth1_request_cannot_be_replayed(sandbox: WooCommerceSandbox) -> None:
+    first = requests.get(f"{sandbox.url}{API}/products", auth=oauth1(sandbox.connection_settings()))
+    assert first.status_code == 200
+    replay = requests.get(first.request.url, headers={"Authorization": first.request.headers["Authorization"]})
+    assert replay.status_code == 401
+    assert replay.json()["message"] == "Invalid nonce - nonce has already been used."
 
 
 def test_the_site_index_is_public(sandbox: WooCommerceSandbox) -> None:
@@ -48,8 +88,7 @@ def test_the_site_index_is_public(sandbox: WooCommerceSandbox) -> None:
 
 def test_read_only_keys_cannot_write() -> None:
     with WooCommerceSandbox(options={"key_permissions": "read"}) as sb:
-        settings = sb.connection_settings()
-        auth = (settings["consumer_key"], settings["consumer_secret"])
+        auth = oauth1(sb.connection_settings())
         assert requests.get(f"{sb.url}{API}/orders", auth=auth).status_code == 200
         response = requests.post(f"{sb.url}{API}/orders", auth=auth, json={"line_items": []})
         assert response.status_code == 401
@@ -148,8 +187,7 @@ def test_fail_next_gives_wordpress_errors(sandbox: WooCommerceSandbox, api: requ
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
     with WooCommerceSandbox(options={"rate_limit": 3, "rate_limit_window": 60}) as sb:
-        settings = sb.connection_settings()
-        auth = (settings["consumer_key"], settings["consumer_secret"])
+        auth = oauth1(sb.connection_settings())
         statuses = [requests.get(f"{sb.url}{API}/products", auth=auth).status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         response = requests.get(f"{sb.url}{API}/products", auth=auth)
@@ -158,13 +196,19 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
 def test_adapter_rides_out_a_rate_limit() -> None:
     """The adapter honours Retry-After: a full read through a tight limit still returns everything."""
-    with WooCommerceSandbox(products=generate(8), options={"rate_limit": 3, "rate_limit_window": 0.02}) as sb:
+    with WooCommerceSandbox(products=generate(8), options={"rate_limit": 3, "rate_limit_window": 0.1}) as sb:
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
         assert {v.external_id for v in adapter.iter_variants()} == set(sb.variant_ids())
         assert sb.gate.throttled > 0, "the read must actually have been throttled"
 
 
-def test_basic_auth_header_is_what_the_adapter_sends(sandbox: WooCommerceSandbox, adapter: WooCommerceAdapter) -> None:
-    settings = sandbox.connection_settings()
-    expected = base64.b64encode(f"{settings['consumer_key']}:{settings['consumer_secret']}".encode()).decode()
-    assert adapter.client.http.headers["Authorization"] == f"Basic {expected}"
+def test_the_adapter_signs_with_oauth1_over_http_and_uses_basic_auth_over_https(
+    adapter: WooCommerceAdapter,
+) -> None:
+    assert "Authorization" not in adapter.client.http.headers  # over plain HTTP each request is signed on its own
+    assert len(adapter.client.get("products", {"per_page": 2})) == 2  # and the sandbox accepts the signatures
+    with WooCommerceSandbox(options={"https": True}) as sb:
+        settings = sb.connection_settings()
+        https = WooClient("https://shop.example", settings["consumer_key"], settings["consumer_secret"])
+        expected = base64.b64encode(f"{settings['consumer_key']}:{settings['consumer_secret']}".encode()).decode()
+        assert https.http.headers["Authorization"] == f"Basic {expected}"
