@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from connector_meta.sandbox.errors import GraphError, invalid_parameter
 from connector_meta.sandbox.state import GraphState, Template
@@ -64,6 +66,52 @@ def create_template(state: GraphState, params: dict[str, Any]) -> Template:
     template = Template(str(state.new_fbid()), name, language, category, components)
     state.templates[(name, language)] = template
     return template
+
+
+def templates_page(data: list[dict[str, Any]], args: dict[str, str], base_url: str) -> dict[str, Any]:
+    """``GET /{waba_id}/message_templates``: filters (``name``, ``status``, ``category``, ``language``), ``limit`` and
+    ``before`` / ``after`` cursors, answered with Graph's ``paging`` object."""
+    for key in ("name", "language", "status", "category"):
+        if args.get(key):
+            values = [value.strip() for value in args[key].split(",")]
+            wanted = {value.upper() for value in values} if key in ("status", "category") else set(values)
+            data = [t for t in data if t[key] in wanted]
+    try:
+        limit = max(1, min(int(args.get("limit", 25)), 1000))
+    except ValueError:
+        raise invalid_parameter("Param limit must be an integer") from None
+    start = 0
+    for name, shift in (("after", 1), ("before", -limit)):
+        if args.get(name):
+            index = _cursor_index(args[name])
+            if index is None or not 0 <= index < len(data) + 1:
+                raise invalid_parameter(f"Invalid cursor in param {name}")
+            start = max(0, index + shift)
+    page = data[start : start + limit]
+    answer: dict[str, Any] = {"data": page}
+    if page:
+        cursors = {"before": _cursor(start), "after": _cursor(start + len(page) - 1)}
+        paging: dict[str, Any] = {"cursors": cursors}
+        query = {k: v for k, v in args.items() if k not in ("after", "before", "access_token")}
+        if start + len(page) < len(data):
+            paging["next"] = f"{base_url}?{urlencode({**query, 'limit': limit, 'after': cursors['after']})}"
+        if start > 0:
+            paging["previous"] = f"{base_url}?{urlencode({**query, 'limit': limit, 'before': cursors['before']})}"
+        answer["paging"] = paging
+    return answer
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"tpl:{index}".encode()).decode()
+
+
+def _cursor_index(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    prefix, _, number = text.partition(":")
+    return int(number) if prefix == "tpl" and number.isdigit() else None
 
 
 def seed_templates(state: GraphState) -> None:

@@ -222,3 +222,20 @@ def test_timeouts_and_unreachable_hosts_mean_retry(adapter: WhatsAppAdapter) -> 
         slow.server.stop()
     unreachable = WhatsAppAdapter({**adapter.settings, "graph_url": "http://127.0.0.1:9"})
     assert send_error(unreachable, model.TextMessage("hi")).action is SendAction.RETRY
+
+
+def test_read_receipt_and_typing_indicator_reach_the_customer(sandbox, adapter: WhatsAppAdapter) -> None:
+    wamid = sandbox.customer_text(None, CUSTOMER, "Do you ship to Austria?")
+    assert adapter.mark_read(wamid)
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert seen["read"] and not seen["typing"]
+    assert adapter.mark_read(wamid, typing=True)
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert seen["typing"]
+    adapter.send(CONTACT, model.TextMessage("Yes, we do."))
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert not seen["typing"]  # our answer replaced the indicator
+
+
+def test_a_refused_read_receipt_is_reported_not_raised(adapter: WhatsAppAdapter) -> None:
+    assert adapter.mark_read("wamid.this-number-never-received-it") is False
