@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connector_meta.ids import BSUID
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, invalid_value, missing_parameter
 from connector_meta.sandbox.state import PLACEHOLDER, GraphState, InboundRecord, Template
 
@@ -27,7 +28,6 @@ TYPES = frozenset(
     | {"reaction"}
 )
 INTERACTIVE_TYPES = frozenset({"list", "button", "cta_url", "product", "product_list", "catalog_message"})
-BSUID = re.compile(r"[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}")
 BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
 

@@ -239,3 +239,20 @@ def test_read_receipt_and_typing_indicator_reach_the_customer(sandbox, adapter: 
 
 def test_a_refused_read_receipt_is_reported_not_raised(adapter: WhatsAppAdapter) -> None:
     assert adapter.mark_read("wamid.this-number-never-received-it") is False
+
+
+def test_a_customer_known_only_by_business_scoped_user_id_gets_the_answer(sandbox, adapter: WhatsAppAdapter) -> None:
+    # 2026: a customer with a username may come with a business-scoped user id only; the answer goes to it.
+    written = sandbox.control("POST", "whatsapp/messages", json={"wa_id": CUSTOMER, "type": "text", "text": "hi"})
+    user_id = written["message"]["from_user_id"]
+    hidden = model.Contact("whatsapp", user_id, name="Anna")
+    result = adapter.send(hidden, model.TextMessage("Hello Anna"))
+    assert result.recipient_id == user_id
+    assert [m["text"]["body"] for m in sandbox.messages_to(CUSTOMER)] == ["Hello Anna"]
+
+
+def test_a_refusal_names_meta_code_once(sandbox, adapter: WhatsAppAdapter) -> None:
+    error = send_error(
+        adapter, model.TemplateMessage("hello_world", "en_US"), model.Contact("whatsapp", "not-a-number")
+    )
+    assert str(error).count("(#100)") == 1
