@@ -373,6 +373,11 @@ class ChannelAdapter(WebhookHandler):
         recorded (the sender died in between) is matched to exactly its row. The default ignores it."""
         return self.send(recipient, message)
 
+    def mark_read(self, message_id: str, *, typing: bool = False) -> bool:
+        """Show the customer that their message ``message_id`` was read and, with ``typing``, that an answer is
+        being written. Cosmetic: never raises; returns False when the channel cannot (the default) or refused."""
+        return False
+
     def catalog(self) -> CatalogPublisher | None:
         """The commerce catalog this channel shows, or ``None`` if it has none."""
         return None

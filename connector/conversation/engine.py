@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 
 from connector import model
-from connector.conversation import address, catalog, checkout, handoff, orders, outbox, state
+from connector.conversation import address, catalog, checkout, handoff, orders, outbox, receipts, state
 from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
 from connector.db.models import ChannelConnection, Contact, InboundMessage
@@ -101,6 +101,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
     if conversation is None:
         raise Retry(0.2, f"contact {found.contact_id} is busy with another message")
     saved = False
+    receipt: receipts.Receipt | None = None
     try:
         if conversation.handled(inbound_id):
             return
@@ -130,10 +131,11 @@ def handle(rt: Runtime, inbound_id: int) -> None:
             language=language,
             conversation=conversation,
         )
+        adapter = rt.connections.channel_adapter(found.channel_id)
+        receipt = receipts.start(adapter, message.message_id, settings)
         _detect_language(ctx)
         was_silent = conversation.silent()
         replies = dispatch(ctx)
-        adapter = rt.connections.channel_adapter(found.channel_id)
         fitted = [part for reply in replies for part in fit(adapter, reply)]
         conversation.mark_handled(inbound_id)
         # ONE transaction: what the answer recorded (an order's outcome, an opt-in), the state with the lease given
@@ -156,8 +158,13 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         saved = True
         if first is not None and len(fitted) == 1:
             outbox.remember_last(rt, first)
+        if receipt is not None:
+            receipt.finish()
+            receipt = None
         rt.queue.notify()
     finally:
+        if receipt is not None:
+            receipt.finish()
         if not saved:
             state.release(rt, found.contact_id)
 

@@ -43,3 +43,9 @@ class ChatSettings(BaseModel):
     flow_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
     #: Seconds one contact's conversation is locked while a message is handled (a crashed worker frees it after this).
     contact_lock_seconds: int = Field(60, ge=5, le=600)
+    #: Mark each customer message read (blue ticks) as soon as the bot starts on it, where the channel can (WhatsApp).
+    read_receipts: bool = True
+    #: Show "typing…" while an answer takes longer than typing_after_seconds (needs read_receipts).
+    typing_indicator: bool = True
+    #: Seconds the bot may take before the customer sees the typing indicator (0: show it at once).
+    typing_after_seconds: float = Field(1.0, ge=0, le=20)

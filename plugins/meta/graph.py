@@ -72,7 +72,10 @@ class GraphErrorInfo:
     @property
     def summary(self) -> str:
         """``(#code) message: details`` for logs and exception messages."""
-        text = f"(#{self.code}) {self.message}" if self.code is not None else self.message or f"HTTP {self.status}"
+        text = self.message or f"HTTP {self.status}"
+        # Graph's own messages start with "(#code)" already (except for token errors): never say it twice.
+        if self.code is not None and not text.startswith(f"(#{self.code})"):
+            text = f"(#{self.code}) {text}"
         if self.error_subcode is not None:
             text += f" [subcode {self.error_subcode}]"
         if self.details and self.details not in text:

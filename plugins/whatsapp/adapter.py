@@ -163,6 +163,19 @@ class WhatsAppAdapter(ChannelAdapter):
         recipient_id = contacts[0].get("wa_id") or contacts[0].get("user_id") or to
         return model.SendResult(message_id=str(messages[0]["id"]), recipient_id=str(recipient_id))
 
+    def mark_read(self, message_id: str, *, typing: bool = False) -> bool:
+        """Blue ticks on the customer's message (``status: "read"``) and, with ``typing``, WhatsApp's typing
+        indicator, which shows until our next message or for 25 seconds. A refusal is logged, never raised."""
+        payload: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        if typing:
+            payload["typing_indicator"] = {"type": "text"}
+        try:
+            answer = self.graph.post_json(f"{self.phone_number_id}/messages", json=payload)
+        except PlatformError as exc:
+            log.warning("WhatsApp refused the read receipt for %s: %s", message_id, exc)
+            return False
+        return bool(isinstance(answer, dict) and answer.get("success"))
+
     # ----------------------------------------------------------------- webhooks
 
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:

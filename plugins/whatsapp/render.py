@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector_meta.ids import BSUID
 from connector_whatsapp.limits import MEDIA_TYPES
 
 from connector import model
 
 
 def envelope(to: str, kind: str, content: dict[str, Any], *, reply_to: str | None = None) -> dict[str, Any]:
-    """The fields every send carries, plus the object named after ``type``."""
-    payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": kind}
+    """The fields every send carries, plus the object named after ``type``. ``to`` is a wa_id (phone digits) or,
+    for a customer whose number WhatsApp hides (2026), their business-scoped user id, which goes in ``recipient``."""
+    address = "recipient" if BSUID.fullmatch(to) else "to"
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        address: to,
+        "type": kind,
+    }
     if reply_to:
         payload["context"] = {"message_id": reply_to}
     payload[kind] = content

@@ -115,6 +115,11 @@ class GraphSandbox(ChannelSandbox):
             payload["referral"] = dict(referral)
         return self._wa(phone_number_id, wa_id, payload)["id"]
 
+    def whatsapp_received(self, wa_id: str) -> list[dict[str, Any]]:
+        """The customer's messages as the business treated them: ``read``, ``typing`` (shown now) and
+        ``typing_shown_at`` per message, oldest first."""
+        return self.control("GET", f"whatsapp/inbound?wa_id={wa_id}")["messages"]
+
     def customer_pick_row(self, phone_number_id: str | None, wa_id: str, row_id: str) -> dict[str, Any]:
         """The customer picks row ``row_id`` of the newest list message that offers it."""
         return self._wa(phone_number_id, wa_id, {"type": "list_reply", "row_id": row_id})

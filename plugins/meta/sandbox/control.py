@@ -8,7 +8,7 @@ from typing import Any
 from connector_meta.sandbox import catalog as catalog_api
 from connector_meta.sandbox.errors import GraphError
 from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
-from connector_meta.sandbox.state import GraphState, MessengerUser
+from connector_meta.sandbox.state import GraphState, InboundRecord, MessengerUser
 from connector_meta.sandbox.templates import create_template, seed_templates
 from flask import Blueprint, Response, jsonify, request
 
@@ -71,7 +71,7 @@ def _template_button(state: GraphState, button: str) -> Any:
                 if str(item.get("type")).upper() == "QUICK_REPLY" and item.get("text") == button:
                     payload = item["text"]
                     for part in sent.get("components") or []:
-                        if part.get("type") == "button" and int(part.get("index", -1)) == index:
+                        if str(part.get("type")).lower() == "button" and int(part.get("index", -1)) == index:
                             payload = (part.get("parameters") or [{}])[0].get("payload", payload)
                     return "button", {"payload": payload, "text": item["text"]}
         return None
@@ -241,7 +241,12 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         if not wa_id:
             raise ControlError("wa_id is required")
         kind = data.get("type", "text")
-        message: dict[str, Any] = {"from": wa_id, "id": state.new_wamid(), "timestamp": str(int(state.now()))}
+        message: dict[str, Any] = {
+            "from": wa_id,
+            "from_user_id": state.user_id_for(wa_id),
+            "id": state.new_wamid(),
+            "timestamp": str(int(state.now())),
+        }
         if kind == "text":
             message.update(type="text", text={"body": str(data.get("text", ""))})
         elif kind == "list_reply":
@@ -326,7 +331,9 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         data = body()
         with state.lock:
             phone_number_id, wa_id, message = whatsapp_message(data)
-            state.wa_last_inbound[(phone_number_id, wa_id)] = state.now()
+            now = state.now()
+            state.wa_last_inbound[(phone_number_id, wa_id)] = now
+            state.wa_inbound[message["id"]] = InboundRecord(message["id"], phone_number_id, wa_id, now)
         delivered = hub.whatsapp_inbound(phone_number_id, wa_id, str(data.get("name") or "Customer"), message)
         return jsonify({"message": message, "webhook_queued": delivered})
 
@@ -387,6 +394,17 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             records = list(state.messages.get(key, []))
         shaped = [{**r["body"], "_sandbox": {k: r[k] for k in ("id", "timestamp", "from")}} for r in records]
         return jsonify({"messages": shaped})
+
+    @bp.get("/whatsapp/inbound")
+    def whatsapp_received() -> Response:
+        """The customer's messages as the business treated them: read or not, typing indicator shown or not."""
+        wa_id = _digits(request.args.get("wa_id", ""))
+        with state.lock:
+            now = state.now()
+            sent = state.messages.get(wa_id) or []
+            replied_at = sent[-1].get("sent_at") if sent else None
+            records = [r.as_dict(now, replied_at) for r in state.wa_inbound.values() if r.wa_id == wa_id]
+        return jsonify({"messages": records})
 
     @bp.get("/catalogs/<catalog_id>/items")
     def catalog_items(catalog_id: str) -> Response:

@@ -175,8 +175,12 @@ class WebhookHub:
             while shuffled == flow:
                 self._rng.shuffle(shuffled)
             flow = shuffled
+        user_id = self.state.user_id_for(wa_id)
         for name in flow:
             status: dict[str, Any] = {"id": wamid, "status": name, "timestamp": str(now), "recipient_id": wa_id}
+            if name != "failed":
+                # 2026: statuses name the business-scoped user id too, except failed ones sent to a phone number.
+                status["recipient_user_id"] = user_id
             if callback_data is not None:
                 status["biz_opaque_callback_data"] = callback_data
             if name == "failed":
@@ -213,13 +217,27 @@ class WebhookHub:
                 statuses = [first]
                 while self._pending and len(statuses) < batch_size and self._pending[0][0] == phone_number_id:
                     statuses.append(self._pending.popleft()[1])
-                self.deliver(
-                    "whatsapp_business_account", self.whatsapp_envelope(phone_number_id, {"statuses": statuses})
-                )
+                value: dict[str, Any] = {"statuses": statuses}
+                contacts = self._status_contacts(statuses)
+                if contacts:
+                    value = {"contacts": contacts, **value}
+                self.deliver("whatsapp_business_account", self.whatsapp_envelope(phone_number_id, value))
+
+    def _status_contacts(self, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``contacts[]`` of a status webhook (2026): one per recipient of a sent/delivered/read status, none for
+        failed ones."""
+        contacts: list[dict[str, Any]] = []
+        for status in statuses:
+            user_id = status.get("recipient_user_id")
+            if user_id and all(c["user_id"] != user_id for c in contacts):
+                contacts.append({"wa_id": status["recipient_id"], "user_id": user_id})
+        return contacts
 
     def whatsapp_inbound(self, phone_number_id: str, wa_id: str, name: str, message: dict[str, Any]) -> bool:
-        """Send one customer message (already shaped like Meta's ``messages[]`` entry)."""
-        value = {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+        """Send one customer message (already shaped like Meta's ``messages[]`` entry, with ``from_user_id``)."""
+        user_id = self.state.user_id_for(wa_id)
+        contact = {"profile": {"name": name}, "wa_id": wa_id, "user_id": user_id}
+        value = {"contacts": [contact], "messages": [message]}
         return self.deliver("whatsapp_business_account", self.whatsapp_envelope(phone_number_id, value))
 
     # ------------------------------------------------------------------ Messenger / Instagram

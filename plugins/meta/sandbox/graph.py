@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
@@ -12,7 +11,7 @@ from connector_meta.sandbox import messenger, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
-from connector_meta.sandbox.templates import create_template
+from connector_meta.sandbox.templates import create_template, templates_page
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.routing import BaseConverter
 
@@ -78,10 +77,6 @@ def _pretty_number(digits: str) -> str:
     return "+" + digits
 
 
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
-
-
 def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     """Routes under ``/<version>/``."""
     bp = Blueprint("graph", __name__)
@@ -124,6 +119,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:
         if node == business.phone_number_id:
+            body = json_body()
+            if whatsapp.is_status_update(body):
+                return jsonify(_mark_read(node, body))
             return jsonify(_send_whatsapp(node))
         if node in ("me", business.page_id):
             return jsonify(_send_messenger({business.page_id, business.instagram_account_id}))
@@ -146,16 +144,15 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         options = state.options
         try:
             with state.lock:
-                to, _kind, template = whatsapp.validate_send(state, body)
+                given, wa_id, _kind, template = whatsapp.validate_send(state, body)
                 callback = body.get("biz_opaque_callback_data")
                 if callback is not None and (not isinstance(callback, str) or len(callback) > 512):
                     raise GraphError(
                         100,
-                        "(#100) Invalid parameter",
+                        "Invalid parameter",
                         details="biz_opaque_callback_data must be a string of at most 512 characters",
                         whatsapp=True,
                     )
-                wa_id = _digits(to)
                 now = state.now()
                 if options.account_problem:
                     raise _account_problem(options.account_problem)
@@ -195,7 +192,13 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                         whatsapp=True,
                     )
                 wamid = state.new_wamid()
-                record = {"id": wamid, "timestamp": str(int(now)), "from": phone_number_id, "body": body}
+                record = {
+                    "id": wamid,
+                    "timestamp": str(int(now)),
+                    "sent_at": now,
+                    "from": phone_number_id,
+                    "body": body,
+                }
                 state.messages[wa_id].append(record)
                 state.message_index[wamid] = record
                 state.accepted["whatsapp"] += 1
@@ -204,11 +207,33 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 state.refused[f"whatsapp:{error.code}"] += 1
             raise
         hub.queue_statuses(phone_number_id, wamid, wa_id, template, window_open, callback_data=callback)
-        answer: dict[str, Any] = {"input": to, "wa_id": wa_id}
+        # Sent to a business-scoped user id: WhatsApp answers with ``user_id`` and no ``wa_id``.
+        by_user_id = given != body.get("to")
+        answer: dict[str, Any] = {"input": given, "user_id": given} if by_user_id else {"input": given, "wa_id": wa_id}
         message: dict[str, Any] = {"id": wamid}
         if template is not None:
             message["message_status"] = "accepted"
         return {"messaging_product": "whatsapp", "contacts": [answer], "messages": [message]}
+
+    def _mark_read(phone_number_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Read receipt (+ typing indicator): no message is sent and no webhook follows, only ``success``."""
+        try:
+            with state.lock:
+                record, typing = whatsapp.validate_status_update(state, phone_number_id, body)
+                now = state.now()
+                # WhatsApp marks the earlier messages of the conversation read as well.
+                for other in state.wa_inbound.values():
+                    same_chat = other.phone_number_id == phone_number_id and other.wa_id == record.wa_id
+                    if same_chat and other.timestamp <= record.timestamp and other.read_at is None:
+                        other.read_at = now
+                if typing:
+                    record.typing_at = now
+                state.accepted["whatsapp_typing" if typing else "whatsapp_read"] += 1
+        except GraphError as error:
+            with state.lock:
+                state.refused[f"whatsapp:{error.code}"] += 1
+            raise
+        return {"success": True}
 
     def _send_messenger(account_ids: set[str]) -> dict[str, Any]:
         body = json_body()
@@ -265,10 +290,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 template = create_template(state, request_params())
                 return jsonify({"id": template.id, "status": template.status, "category": template.category})
             data = [t.as_graph() for t in state.templates.values()]
-        name = request.args.get("name")
-        if name:
-            data = [t for t in data if t["name"] == name]
-        return jsonify({"data": data})
+        return jsonify(templates_page(data, dict(request.args.items()), request.base_url))
 
     return bp
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import bisect
+import hashlib
 import itertools
+import re
 import secrets
 import threading
 import time
@@ -13,7 +15,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import phonenumbers
 from connector_meta.sandbox.limits import SlidingWindow
+
+#: Seconds WhatsApp shows a typing indicator unless the business answers first.
+TYPING_SECONDS = 25.0
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
 
 
 @dataclass
@@ -192,6 +199,15 @@ class Template:
     components: list[dict[str, Any]]
     status: str = "APPROVED"
 
+    @property
+    def parameter_format(self) -> str:
+        """``NAMED`` when the header or body uses ``{{name}}`` variables, else ``POSITIONAL`` (Meta's default)."""
+        for component in self.components:
+            for name in PLACEHOLDER.findall(str(component.get("text") or "")):
+                if not name.isdigit():
+                    return "NAMED"
+        return "POSITIONAL"
+
     def as_graph(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -199,8 +215,52 @@ class Template:
             "language": self.language,
             "category": self.category,
             "status": self.status,
+            "parameter_format": self.parameter_format,
             "components": self.components,
         }
+
+
+@dataclass
+class InboundRecord:
+    """A customer's WhatsApp message as the business saw it, with what the business did about it."""
+
+    wamid: str
+    phone_number_id: str
+    wa_id: str
+    timestamp: float
+    #: When the business marked it (or a later message) read.
+    read_at: float | None = None
+    #: When the business last showed a typing indicator in reply to it.
+    typing_at: float | None = None
+
+    def as_dict(self, now: float, replied_at: float | None) -> dict[str, Any]:
+        # WhatsApp hides the indicator after 25 s or as soon as the business's next message arrives.
+        typing = (
+            self.typing_at is not None
+            and now - self.typing_at < TYPING_SECONDS
+            and (replied_at is None or replied_at < self.typing_at)
+        )
+        return {
+            "id": self.wamid,
+            "wa_id": self.wa_id,
+            "timestamp": self.timestamp,
+            "read": self.read_at is not None,
+            "read_at": self.read_at,
+            "typing_shown_at": self.typing_at,
+            "typing": typing,
+        }
+
+
+def business_scoped_user_id(waba_id: str, wa_id: str) -> str:
+    """A stable BSUID for ``wa_id``: ISO country code, ``.``, digits (the 2026 format, e.g. ``US.1349120865...``)."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + wa_id))
+    except phonenumbers.NumberParseException:
+        region = None
+    if not region or region == "ZZ":
+        region = "US"
+    digest = hashlib.sha256(f"{waba_id}:{wa_id}".encode()).digest()
+    return f"{region}.{int.from_bytes(digest[:8], 'big'):020d}"
 
 
 @dataclass
@@ -251,6 +311,9 @@ class GraphState:
             self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
             self.message_index: dict[str, dict[str, Any]] = {}
             self.wa_last_inbound: dict[tuple[str, str], float] = {}
+            self.wa_inbound: dict[str, InboundRecord] = {}
+            #: Business-scoped user ids handed out in webhooks -> the wa_id they stand for (sends to ``recipient``).
+            self.wa_user_ids: dict[str, str] = {}
             self.messenger_users: dict[str, MessengerUser] = {}
             self.throughput = SlidingWindow()
             self.pair_rate = SlidingWindow()
@@ -275,6 +338,13 @@ class GraphState:
 
     def new_fbid(self) -> str:
         return str(7_000_000_000_000_000 + self.next_number())
+
+    def user_id_for(self, wa_id: str) -> str:
+        """The customer's business-scoped user id (stable per business), remembered for sends to it."""
+        with self.lock:
+            user_id = business_scoped_user_id(self.business.waba_id, wa_id)
+            self.wa_user_ids[user_id] = wa_id
+            return user_id
 
     def new_wamid(self) -> str:
         return "wamid.HBgL" + base64.b64encode(secrets.token_bytes(24)).decode().rstrip("=")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from connector_meta.sandbox.errors import GraphError, invalid_parameter
-from connector_meta.sandbox.state import GraphState, Template
+from connector_meta.sandbox.state import PLACEHOLDER, GraphState, Template
 from connector_meta.sandbox.whatsapp import placeholders
 
 CATEGORIES = frozenset({"MARKETING", "UTILITY", "AUTHENTICATION"})
 NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 LIMITS = {"HEADER": 60, "BODY": 1024, "FOOTER": 60}
+#: Templates a WhatsApp Business Account may hold (Meta: 250 until the business is verified).
+TEMPLATE_LIMIT = 250
 
 #: Templates every sandbox starts with (all approved).
 DEMO_TEMPLATES: list[dict[str, Any]] = [
@@ -61,9 +65,95 @@ def create_template(state: GraphState, params: dict[str, Any]) -> Template:
             details=f"Content in this language already exists for template {name}",
             subcode=2388024,
         )
+    components = [with_example(component, kind) for component, kind in zip(components, kinds, strict=True)]
     template = Template(str(state.new_fbid()), name, language, category, components)
     state.templates[(name, language)] = template
     return template
+
+
+def with_example(component: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``component`` with the ``example`` Meta keeps for its variables (sample values are required at creation
+    on Meta; the sandbox fills them in when a definition leaves them out, so listings look like Meta's)."""
+    if "example" in component and kind != "BUTTONS":
+        return component
+    if kind in ("HEADER", "BODY"):
+        fmt = str(component.get("format", "TEXT")).upper()
+        if kind == "HEADER" and fmt in ("IMAGE", "VIDEO", "DOCUMENT"):
+            return {**component, "example": {"header_handle": [f"https://scontent.example/sample-{fmt.lower()}"]}}
+        names = placeholders(component.get("text"))
+        if not names:
+            return component
+        prefix = "header_text" if kind == "HEADER" else "body_text"
+        if all(name.isdigit() for name in names):
+            samples = [f"sample {name}" for name in names]
+            return {**component, "example": {prefix: samples if kind == "HEADER" else [samples]}}
+        named = [{"param_name": name, "example": f"sample {name}"} for name in names]
+        return {**component, "example": {f"{prefix}_named_params": named}}
+    if kind == "BUTTONS":
+        buttons = []
+        for button in component.get("buttons") or []:
+            url = str(button.get("url") or "")
+            if str(button.get("type", "")).upper() == "URL" and placeholders(url) and "example" not in button:
+                button = {**button, "example": [PLACEHOLDER.sub("sample", url)]}
+            buttons.append(button)
+        return {**component, "buttons": buttons}
+    return component
+
+
+def templates_page(data: list[dict[str, Any]], args: dict[str, str], base_url: str) -> dict[str, Any]:
+    """``GET /{waba_id}/message_templates``: filters (``name``, ``status``, ``category``, ``language``), ``limit`` and
+    ``before`` / ``after`` cursors, answered with Graph's ``paging`` object; ``summary=`` adds the counts asked for."""
+    total = len(data)
+    for key in ("name", "language", "status", "category"):
+        if args.get(key):
+            values = [value.strip() for value in args[key].split(",")]
+            wanted = {value.upper() for value in values} if key in ("status", "category") else set(values)
+            data = [t for t in data if t[key] in wanted]
+    try:
+        limit = max(1, min(int(args.get("limit", 25)), 1000))
+    except ValueError:
+        raise invalid_parameter("Param limit must be an integer") from None
+    start = 0
+    for name, shift in (("after", 1), ("before", -limit)):
+        if args.get(name):
+            index = _cursor_index(args[name])
+            if index is None or not 0 <= index < len(data) + 1:
+                raise invalid_parameter(f"Invalid cursor in param {name}")
+            start = max(0, index + shift)
+    page = data[start : start + limit]
+    answer: dict[str, Any] = {"data": page}
+    if args.get("summary"):
+        summary = {
+            "total_count": len(data),
+            "message_template_count": total,
+            "message_template_limit": TEMPLATE_LIMIT,
+            "are_translations_complete": True,
+        }
+        wanted = {name.strip() for name in args["summary"].split(",")}
+        answer["summary"] = {k: v for k, v in summary.items() if k in wanted or "true" in wanted}
+    if page:
+        cursors = {"before": _cursor(start), "after": _cursor(start + len(page) - 1)}
+        paging: dict[str, Any] = {"cursors": cursors}
+        query = {k: v for k, v in args.items() if k not in ("after", "before", "access_token")}
+        if start + len(page) < len(data):
+            paging["next"] = f"{base_url}?{urlencode({**query, 'limit': limit, 'after': cursors['after']})}"
+        if start > 0:
+            paging["previous"] = f"{base_url}?{urlencode({**query, 'limit': limit, 'before': cursors['before']})}"
+        answer["paging"] = paging
+    return answer
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"tpl:{index}".encode()).decode()
+
+
+def _cursor_index(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    prefix, _, number = text.partition(":")
+    return int(number) if prefix == "tpl" and number.isdigit() else None
 
 
 def seed_templates(state: GraphState) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connector_meta.ids import BSUID
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, invalid_value, missing_parameter
-from connector_meta.sandbox.state import GraphState, Template
+from connector_meta.sandbox.state import PLACEHOLDER, GraphState, InboundRecord, Template
 
 TEXT_BODY = 4096
 INTERACTIVE_BODY = 1024
@@ -27,7 +28,7 @@ TYPES = frozenset(
     | {"reaction"}
 )
 INTERACTIVE_TYPES = frozenset({"list", "button", "cta_url", "product", "product_list", "catalog_message"})
-_PLACEHOLDER = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
+BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
 
 def _text(value: Any, path: str, limit: int, *, required: bool = True) -> None:
@@ -210,7 +211,7 @@ def _catalog_message(state: GraphState, interactive: dict[str, Any]) -> None:
 def placeholders(text: str | None) -> list[str]:
     """The ``{{1}}`` / ``{{name}}`` variables of a template text, in order of first use."""
     seen: list[str] = []
-    for name in _PLACEHOLDER.findall(text or ""):
+    for name in PLACEHOLDER.findall(text or ""):
         if name not in seen:
             seen.append(name)
     return seen
@@ -284,9 +285,12 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
     sent: dict[tuple[str, int], list[Any]] = {}
     for i, component in enumerate(components):
         component = _obj(component, f"template.components[{i}]")
-        kind = component.get("type")
+        # Meta's examples use lower case; Meta accepts upper case too (pywa sends BODY, HEADER, URL...).
+        kind = str(component.get("type", "")).lower()
         if kind not in ("header", "body", "button"):
-            raise invalid_parameter(f"Param template.components[{i}].type must be header, body or button", True)
+            raise invalid_parameter(
+                f"Param template.components[{i}].type must be header, body or button", whatsapp=True
+            )
         params = component.get("parameters") or []
         if not isinstance(params, list):
             raise invalid_parameter(f"Param template.components[{i}].parameters must be an array", whatsapp=True)
@@ -298,7 +302,7 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
                 index = int(component.get("index"))
             except (TypeError, ValueError):
                 raise missing_parameter(f"template.components[{i}].index is required") from None
-            if component.get("sub_type") not in ("quick_reply", "url", "copy_code", "flow", "catalog"):
+            if str(component.get("sub_type", "")).lower() not in BUTTON_SUB_TYPES:
                 raise invalid_parameter(f"Param template.components[{i}].sub_type is invalid", whatsapp=True)
         sent[(kind, index)] = params
     _match_components(found, sent)
@@ -350,11 +354,59 @@ def _has_button(template: Template, index: int) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- read receipts, typing indicators
+
+
+def is_status_update(body: Any) -> bool:
+    """A read receipt (``status: "read"`` + ``message_id``), optionally with a typing indicator, not a message."""
+    return isinstance(body, dict) and "status" in body and "to" not in body
+
+
+def validate_status_update(state: GraphState, phone_number_id: str, body: dict[str, Any]) -> tuple[InboundRecord, bool]:
+    """Check a read receipt / typing indicator; return the customer's message it names and whether to show typing.
+
+    The caller holds ``state.lock``.
+    """
+    if body.get("messaging_product") != "whatsapp":
+        raise invalid_parameter("The parameter messaging_product is required and must be whatsapp", whatsapp=True)
+    if body.get("status") != "read":
+        raise invalid_parameter("Param status must be read", whatsapp=True)
+    wamid = body.get("message_id")
+    _text(wamid, "message_id", 200)
+    record = state.wa_inbound.get(wamid)
+    if record is None or record.phone_number_id != phone_number_id:
+        raise invalid_parameter(f"Param message_id {wamid} is not a message this phone number received", whatsapp=True)
+    typing = body.get("typing_indicator")
+    if typing is not None and _obj(typing, "typing_indicator").get("type") != "text":
+        raise invalid_parameter("Param typing_indicator.type must be text", whatsapp=True)
+    return record, typing is not None
+
+
 # --------------------------------------------------------------------------- entry point
 
 
-def validate_send(state: GraphState, body: Any) -> tuple[str, str, Template | None]:
-    """Check one send; return (recipient as given, message type, template or None). Raises :class:`GraphError`.
+def _recipient(state: GraphState, body: dict[str, Any]) -> tuple[str, str]:
+    """(recipient as given, wa_id): ``to`` (a phone number), else ``recipient`` (a business-scoped user id, 2026);
+    with both, ``to`` wins as on WhatsApp."""
+    to = body.get("to")
+    if to is None and "recipient" in body:
+        user_id = body["recipient"]
+        if not isinstance(user_id, str) or not BSUID.fullmatch(user_id):
+            raise invalid_parameter(
+                "Param recipient must be a business-scoped user id (e.g. US.1349...)", whatsapp=True
+            )
+        wa_id = state.wa_user_ids.get(user_id)
+        if wa_id is None:
+            raise invalid_parameter(f"Param recipient {user_id} is not a user of this business", whatsapp=True)
+        return user_id, wa_id
+    if not isinstance(to, str) or not re.fullmatch(r"\+?[0-9][0-9 ()-]{5,20}", to):
+        raise invalid_parameter("The parameter to is required and must be a phone number", whatsapp=True)
+    return to, re.sub(r"\D", "", to)
+
+
+def validate_send(state: GraphState, body: Any) -> tuple[str, str, str, Template | None]:
+    """Check one send; return (recipient as given, its wa_id, message type, template or None). Raises
+    :class:`GraphError`.
 
     The caller holds ``state.lock`` (product checks read the catalog).
     """
@@ -364,9 +416,7 @@ def validate_send(state: GraphState, body: Any) -> tuple[str, str, Template | No
         raise invalid_parameter("The parameter messaging_product is required and must be whatsapp", whatsapp=True)
     if body.get("recipient_type", "individual") != "individual":
         raise invalid_parameter("Param recipient_type must be individual", whatsapp=True)
-    to = body.get("to")
-    if not isinstance(to, str) or not re.fullmatch(r"\+?[0-9][0-9 ()-]{5,20}", to):
-        raise invalid_parameter("The parameter to is required and must be a phone number", whatsapp=True)
+    given, wa_id = _recipient(state, body)
     kind = body.get("type", "text")
     if kind not in TYPES:
         raise invalid_parameter(f"Param type must be one of {{{', '.join(sorted(TYPES))}}}", whatsapp=True)
@@ -400,4 +450,4 @@ def validate_send(state: GraphState, body: Any) -> tuple[str, str, Template | No
         template = _template(state, _obj(content, "template"))
     else:
         _obj(content, kind)
-    return to, kind, template
+    return given, wa_id, kind, template

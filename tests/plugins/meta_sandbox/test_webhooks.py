@@ -217,3 +217,36 @@ def test_a_closed_sender_ends_all_its_threads_even_those_standing_by() -> None:
     for thread in [*sender._threads, sender._ordered_thread]:
         thread.join(timeout=5)
         assert not thread.is_alive(), thread.name
+
+
+def test_webhooks_carry_business_scoped_user_ids_as_documented_in_2026(graph, sandbox, recorder):
+    sandbox.subscribe_webhooks(recorder.url + "/hook", object="whatsapp_business_account")
+    sandbox.customer_text(None, CUSTOMER, "hi", name="Ada")
+    [inbound] = recorder.wait_for(1)
+    value = graph.signed(inbound)["entry"][0]["changes"][0]["value"]
+    [contact] = value["contacts"]
+    user_id = contact["user_id"]
+    assert user_id.startswith("DE.") and user_id[3:].isalnum()  # ISO country code of +49, then the id
+    assert contact["wa_id"] == CUSTOMER and contact["profile"] == {"name": "Ada"}
+    assert value["messages"][0]["from"] == CUSTOMER and value["messages"][0]["from_user_id"] == user_id
+    recorder.clear()
+    sandbox.set_options(failing_recipients=["4915100000077"])
+    graph.send_whatsapp({"type": "text", "text": {"body": "Hello!"}})
+    graph.send_whatsapp(TEMPLATE, to="4915100000077")
+    sandbox.wait_webhooks()
+    for captured in recorder.requests:
+        value = graph.signed(captured)["entry"][0]["changes"][0]["value"]
+        for status in value["statuses"]:
+            if status["status"] == "failed":  # failed statuses name no user id and bring no contacts
+                assert "recipient_user_id" not in status
+                if len(value["statuses"]) == 1:
+                    assert "contacts" not in value
+            else:
+                contacts = {c["wa_id"]: c["user_id"] for c in value["contacts"]}
+                assert contacts[status["recipient_id"]] == status["recipient_user_id"]
+                if status["recipient_id"] == CUSTOMER:
+                    assert status["recipient_user_id"] == user_id
+    # The same customer keeps the same id.
+    sandbox.customer_text(None, CUSTOMER, "again")
+    again = graph.signed(recorder.wait_for(len(recorder.requests) + 1)[-1])
+    assert again["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] == user_id

@@ -214,3 +214,89 @@ def test_malformed_envelope_gets_code_100(graph):
     assert answer.status_code == 400 and graph.error(answer)["code"] == 100
     unknown_type = graph.send_whatsapp({"type": "carousel_of_doom"})
     assert graph.error(unknown_type)["code"] == 100
+
+
+def test_template_component_types_are_accepted_in_upper_and_lower_case(graph, sandbox):
+    # pywa builds BODY / BUTTON with sub_type URL; Meta's examples use lower case: WhatsApp takes both.
+    def shipped(body: str, button: str, sub_type: str) -> dict:
+        params = [{"type": "text", "text": t} for t in ("Ada", "#1001", "DHL")]
+        return {"type": "template", "template": {"name": "order_shipped", "language": {"code": "en_US"}, "components": [
+            {"type": body, "parameters": params},
+            {"type": button, "sub_type": sub_type, "index": 0, "parameters": [{"type": "text", "text": "T1"}]}]}}  # fmt: skip
+
+    for case in (("BODY", "BUTTON", "URL"), ("body", "button", "url"), ("Body", "Button", "Url")):
+        assert graph.send_whatsapp(shipped(*case)).status_code == 200, case
+    sandbox.customer_text(graph.settings["phone_number_id"], CUSTOMER, "hi")
+    stop = {"type": "template", "template": {"name": "back_in_stock", "language": {"code": "en_US"}, "components": [
+        {"type": "HEADER", "parameters": [{"type": "image", "image": {"link": "https://shop.example/a.png"}}]},
+        {"type": "BODY", "parameters": [{"type": "text", "text": "Linen shirt"}]},
+        {"type": "BUTTON", "sub_type": "QUICK_REPLY", "index": 0, "parameters": [{"type": "payload", "payload": "stop"}]}]}}  # fmt: skip
+    assert graph.send_whatsapp(stop).status_code == 200
+    # The customer's tap on the upper-case quick reply still carries its payload.
+    assert sandbox.customer_press_button(None, CUSTOMER, "Stop alerts")["button"]["payload"] == "stop"
+    # An unknown component type is the client's mistake: a 400 naming it, never a 500.
+    unknown = graph.send_whatsapp(shipped("FOOTNOTE", "BUTTON", "URL"))
+    assert unknown.status_code == 400
+    assert "components[0].type" in graph.error(unknown)["error_data"]["details"]
+
+
+def test_error_messages_carry_the_code_once(graph, open_window):
+    answer = graph.send_whatsapp({"type": "text", "text": {"body": "hi"}, "biz_opaque_callback_data": 42})
+    assert graph.error(answer)["message"] == "(#100) Invalid parameter"
+
+
+def test_read_receipt_and_typing_indicator(graph, sandbox):
+    wamid = sandbox.customer_text(graph.settings["phone_number_id"], CUSTOMER, "hi")
+    phone = graph.settings["phone_number_id"]
+    read = graph.post(
+        f"{phone}/messages", json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    )
+    assert read.status_code == 200 and read.json() == {"success": True}
+    typing = {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+        "typing_indicator": {"type": "text"},
+    }
+    assert graph.post(f"{phone}/messages", json=typing).json() == {"success": True}
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert seen["read"] and seen["typing"]
+    # Neither is a message the customer receives, nor does either produce a status webhook.
+    assert sandbox.messages_to(CUSTOMER) == []
+    unknown = graph.post(f"{phone}/messages", json={**typing, "message_id": "wamid.unknown"})
+    assert unknown.status_code == 400 and graph.error(unknown)["code"] == 100
+    wrong = graph.post(f"{phone}/messages", json={**typing, "typing_indicator": {"type": "audio"}})
+    assert wrong.status_code == 400 and "typing_indicator" in graph.error(wrong)["error_data"]["details"]
+
+
+def test_template_listing_has_parameter_format_and_cursor_paging(graph, sandbox):
+    sandbox.add_template("order_ready", "Hi {{name}}, order {{order}} is ready.")
+    waba = graph.settings["waba_id"]
+    first = graph.get(f"{waba}/message_templates", params={"limit": 3}).json()
+    assert len(first["data"]) == 3 and "next" in first["paging"] and "previous" not in first["paging"]
+    second = graph.get(f"{waba}/message_templates", params={"limit": 3, "after": first["paging"]["cursors"]["after"]})
+    rest = second.json()
+    assert "next" not in rest["paging"] and "previous" in rest["paging"]
+    every = {t["name"]: t["parameter_format"] for t in first["data"] + rest["data"]}
+    assert every == {
+        "hello_world": "POSITIONAL",
+        "order_shipped": "POSITIONAL",
+        "back_in_stock": "POSITIONAL",
+        "order_ready": "NAMED",
+    }
+    bad = graph.get(f"{waba}/message_templates", params={"after": "not-a-cursor"})
+    assert bad.status_code == 400 and graph.error(bad)["code"] == 100
+
+
+def test_sends_to_a_business_scoped_user_id(graph, sandbox, recorder):
+    sandbox.subscribe_webhooks(recorder.url + "/hook", object="whatsapp_business_account")
+    sandbox.customer_text(graph.settings["phone_number_id"], CUSTOMER, "hi")
+    [webhook] = recorder.wait_for(1)
+    user_id = graph.signed(webhook)["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"]
+    body = {"messaging_product": "whatsapp", "recipient": user_id, "type": "text", "text": {"body": "Hallo"}}
+    answer = graph.post(f"{graph.settings['phone_number_id']}/messages", json=body)
+    assert answer.status_code == 200
+    assert answer.json()["contacts"] == [{"input": user_id, "user_id": user_id}]
+    assert [m["text"]["body"] for m in sandbox.messages_to(CUSTOMER)] == ["Hallo"]
+    stranger = graph.post(f"{graph.settings['phone_number_id']}/messages", json={**body, "recipient": "US.123"})
+    assert stranger.status_code == 400 and graph.error(stranger)["code"] == 100

@@ -222,3 +222,37 @@ def test_timeouts_and_unreachable_hosts_mean_retry(adapter: WhatsAppAdapter) -> 
         slow.server.stop()
     unreachable = WhatsAppAdapter({**adapter.settings, "graph_url": "http://127.0.0.1:9"})
     assert send_error(unreachable, model.TextMessage("hi")).action is SendAction.RETRY
+
+
+def test_read_receipt_and_typing_indicator_reach_the_customer(sandbox, adapter: WhatsAppAdapter) -> None:
+    wamid = sandbox.customer_text(None, CUSTOMER, "Do you ship to Austria?")
+    assert adapter.mark_read(wamid)
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert seen["read"] and not seen["typing"]
+    assert adapter.mark_read(wamid, typing=True)
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert seen["typing"]
+    adapter.send(CONTACT, model.TextMessage("Yes, we do."))
+    [seen] = sandbox.whatsapp_received(CUSTOMER)
+    assert not seen["typing"]  # our answer replaced the indicator
+
+
+def test_a_refused_read_receipt_is_reported_not_raised(adapter: WhatsAppAdapter) -> None:
+    assert adapter.mark_read("wamid.this-number-never-received-it") is False
+
+
+def test_a_customer_known_only_by_business_scoped_user_id_gets_the_answer(sandbox, adapter: WhatsAppAdapter) -> None:
+    # 2026: a customer with a username may come with a business-scoped user id only; the answer goes to it.
+    written = sandbox.control("POST", "whatsapp/messages", json={"wa_id": CUSTOMER, "type": "text", "text": "hi"})
+    user_id = written["message"]["from_user_id"]
+    hidden = model.Contact("whatsapp", user_id, name="Anna")
+    result = adapter.send(hidden, model.TextMessage("Hello Anna"))
+    assert result.recipient_id == user_id
+    assert [m["text"]["body"] for m in sandbox.messages_to(CUSTOMER)] == ["Hello Anna"]
+
+
+def test_a_refusal_names_meta_code_once(sandbox, adapter: WhatsAppAdapter) -> None:
+    error = send_error(
+        adapter, model.TemplateMessage("hello_world", "en_US"), model.Contact("whatsapp", "not-a-number")
+    )
+    assert str(error).count("(#100)") == 1
