@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from bench._support import SandboxProcess, fields_for, machine, report, temp_runtime
+from bench._support import SandboxProcess, connect, machine, report, temp_runtime
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -193,23 +193,7 @@ def main(argv: list[str]) -> int:
     rt.config.server.public_url = server.url
     server.start()
     try:
-        shop_row = rt.connections.create_shop(
-            name="bench",
-            platform="woocommerce",
-            settings=fields_for(rt.plugins.shop_adapters["woocommerce"], shop.settings),
-        )
-        channel = rt.connections.create_channel(
-            shop_connection_id=shop_row.id,
-            name="bench",
-            channel="whatsapp",
-            settings=fields_for(rt.plugins.channel_adapters["whatsapp"], graph.settings),
-        )
-        subscribe = {
-            "url": rt.connections.webhook_url("whatsapp", channel.id),
-            "object": "whatsapp_business_account",
-            "verify_token": graph.settings["verify_token"],
-        }
-        graph.control("POST", "webhooks", json=subscribe)
+        shop_row, _channel = connect(rt, "woocommerce", shop, graph)
         run_sync(rt, shop_row.id, mode="full", trigger="bench")
         rt.connections.shop_adapter(shop_row.id).register_webhooks(
             rt.connections.webhook_url("woocommerce", shop_row.id)
