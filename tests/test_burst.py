@@ -219,3 +219,28 @@ def _migrated(url: str) -> Any:
     db = Database(url)
     upgrade(db)
     return db
+
+
+@pytest.mark.postgres
+def test_the_cluster_relay_publishes_chat_first_then_an_aged_task_before_newer_urgent_ones(
+    postgres_url: str, plugins: Plugins
+) -> None:
+    from connector.cluster.relay import publish_due
+    from connector.cluster.settings import ClusterSettings
+
+    rt = Runtime(make_config(postgres_url), plugins=plugins)
+    upgrade(rt.db)
+    try:
+        old = rt.queue.enqueue("housekeeping.prune", priority=priorities.DEFAULT)
+        stream = [
+            rt.queue.enqueue("catalog.sync", {"shop_connection_id": n, "mode": "items"}, priority=20) for n in range(20)
+        ]
+        _backdate(rt, [old], 300)
+        _backdate(rt, stream, 1)
+        chat = rt.queue.enqueue("conversation.handle", {"inbound_id": 1}, priority=priorities.CHAT)
+        published: list[int] = []
+        settings = ClusterSettings(max_in_flight=2, tenant_in_flight=2)
+        publish_due(rt, settings, lambda ids, queue: published.extend(ids))
+        assert published == [chat, old]
+    finally:
+        rt.close()
