@@ -80,7 +80,7 @@ def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> st
 
 @compiles(EpochSeconds, "postgresql")
 def _epoch_postgres(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"extract(epoch FROM {compiler.process(element.clauses, **kw)})"
+    return f"extract(epoch FROM {compiler.process(element.clauses, **kw)})::float8"
 
 
 _chat = _tasks.c.priority <= priorities.CHAT
@@ -217,12 +217,11 @@ class TaskQueue:
             row = session.execute(
                 select(_tasks.c.id, _tasks.c.args).where(waiting).order_by(_tasks.c.id).limit(1)
             ).first()
-            merged = None
+            task_id: int | None = None
             if row is not None:
-                update_waiting = update(_tasks).where(_tasks.c.id == row.id, waiting)
-                merged = session.execute(update_waiting.values(args=merge(row.args, args)).returning(_tasks.c.id))
-                merged = merged.scalar_one_or_none()
-            if merged is None:
+                fold = update(_tasks).where(_tasks.c.id == row.id, waiting).values(args=merge(row.args, args))
+                task_id = session.execute(fold.returning(_tasks.c.id)).scalar_one_or_none()
+            if task_id is None:
                 values = {
                     "kind": kind,
                     "args": args,
@@ -232,9 +231,10 @@ class TaskQueue:
                     "coalesce_key": coalesce_key,
                     "max_attempts": self.max_attempts,
                 }
-                merged = self._add(session, values)
+                task_id = self._add(session, values)
         self.notify()
-        return int(merged)
+        assert task_id is not None  # no idempotency key: the insert always adds a row
+        return task_id
 
     def _add(self, session: Session, values: dict[str, Any]) -> int | None:
         # A plain insert: a task is written once and never read back here, so the ORM's unit of work is overhead.
