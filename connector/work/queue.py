@@ -205,8 +205,8 @@ class TaskQueue:
         """Add a task, or fold ``args`` into the waiting task with the same ``coalesce_key``: returns its id.
 
         A waiting task is one no worker has read yet (``pending``, or ``queued`` for the broker): its arguments
-        become ``merge(its_args, args)``. A task already running read its arguments when it was claimed, so a
-        new task is added instead. Atomic with concurrent enqueues and claims: on SQLite every write transaction
+        become ``merge(its_args, args)`` (the one due soonest, should a failed run's retry have left two). A task
+        already running read its arguments when it was claimed, so a new task is added instead. Atomic with concurrent enqueues and claims: on SQLite every write transaction
         holds the one write lock; on PostgreSQL enqueues of one key take a transaction-level advisory lock, and
         the merge only updates a row that is still waiting (a claim that won the race leaves it unmatched).
         """
@@ -215,7 +215,7 @@ class TaskQueue:
             if self.db.is_postgres:
                 session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(coalesce_key, 0))))
             row = session.execute(
-                select(_tasks.c.id, _tasks.c.args).where(waiting).order_by(_tasks.c.id).limit(1)
+                select(_tasks.c.id, _tasks.c.args).where(waiting).order_by(_tasks.c.due_at, _tasks.c.id).limit(1)
             ).first()
             task_id: int | None = None
             if row is not None:
