@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing
+import signal
 import statistics
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -179,6 +181,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--give-up", type=float, default=600.0, help="seconds a probe waits after the burst")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    # Stopped early (``kill``): still stop the sandbox and sender processes (the ``finally`` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from sqlalchemy import func, select
 
