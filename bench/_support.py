@@ -98,6 +98,29 @@ def fields_for(adapter_cls: Any, offered: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in offered.items() if k in names}
 
 
+def connect(rt: Any, platform: str, shop: SandboxProcess, graph: SandboxProcess) -> tuple[Any, Any]:
+    """A shop connection to ``shop`` and a WhatsApp channel on ``graph`` whose webhooks come to the connector."""
+    shop_row = rt.connections.create_shop(
+        name="bench", platform=platform, settings=fields_for(rt.plugins.shop_adapters[platform], shop.settings)
+    )
+    channel = rt.connections.create_channel(
+        shop_connection_id=shop_row.id,
+        name="bench",
+        channel="whatsapp",
+        settings=fields_for(rt.plugins.channel_adapters["whatsapp"], graph.settings),
+    )
+    graph.control(
+        "POST",
+        "webhooks",
+        json={
+            "url": rt.connections.webhook_url("whatsapp", channel.id),
+            "object": "whatsapp_business_account",
+            "verify_token": graph.settings["verify_token"],
+        },
+    )
+    return shop_row, channel
+
+
 def report(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     """The JSON object on stdout (with --json), the readable summary on stderr."""
     for line in lines:

@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench._support import SandboxProcess, fields_for, machine, report, temp_runtime
+from bench._support import SandboxProcess, connect, machine, report, temp_runtime
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -94,24 +94,7 @@ def main(argv: list[str]) -> int:
     rt.config.server.public_url = server.url
     server.start()
     try:
-        shop_row = rt.connections.create_shop(
-            name="bench", platform=args.shop, settings=fields_for(rt.plugins.shop_adapters[args.shop], shop.settings)
-        )
-        channel = rt.connections.create_channel(
-            shop_connection_id=shop_row.id,
-            name="bench",
-            channel="whatsapp",
-            settings=fields_for(rt.plugins.channel_adapters["whatsapp"], graph.settings),
-        )
-        graph.control(
-            "POST",
-            "webhooks",
-            json={
-                "url": rt.connections.webhook_url("whatsapp", channel.id),
-                "object": "whatsapp_business_account",
-                "verify_token": graph.settings["verify_token"],
-            },
-        )
+        shop_row, channel = connect(rt, args.shop, shop, graph)
         run_sync(rt, shop_row.id, mode="full", trigger="bench")
         items = graph.control("GET", f"catalogs/{graph.settings['catalog_id']}/items")["items"]
         in_stock = [i["id"] for i in items if i.get("availability") == "in stock" and int(i.get("inventory") or 0) > 20]

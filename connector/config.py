@@ -138,6 +138,9 @@ class WorkerConfig(_Section):
     #: A claimed task whose worker died becomes claimable again after this many seconds.
     lease_seconds: int = Field(300, ge=5)
     max_attempts: int = Field(8, ge=1)
+    #: Seconds of waiting that improve a task's priority by one, so no task starves behind a stream of more
+    #: urgent ones (chat work is exempt: it always goes first). See :mod:`connector.work.priorities`.
+    priority_aging_seconds: float = Field(3.0, gt=0, le=3600)
 
 
 class SchedulerConfig(_Section):

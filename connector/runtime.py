@@ -40,7 +40,10 @@ class Runtime:
             sqlite_synchronous=config.database.sqlite_synchronous,
         )
         self.queue = TaskQueue(
-            self.db, lease_seconds=config.worker.lease_seconds, max_attempts=config.worker.max_attempts
+            self.db,
+            lease_seconds=config.worker.lease_seconds,
+            max_attempts=config.worker.max_attempts,
+            aging_seconds=config.worker.priority_aging_seconds,
         )
         self.tasks = TaskRegistry()
         self.jobs = JobRegistry(self.tasks)

@@ -47,6 +47,7 @@ from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
 from connector.serialization import from_json, to_json
+from connector.work import priorities
 from connector.work.queue import Retry, backoff_seconds
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ def queue_message(
             "recipient": recipient,
             "fresh": True,  # queued with its row: its first run needs no in-doubt check (see _send_task)
         }
-        rt.queue.enqueue("message.send", args, session=s, priority=30)
+        # A reply (or the answer to a keyword) in a chat: the customer is waiting, so it goes with the chat tier.
+        rt.queue.enqueue("message.send", args, session=s, priority=priorities.CHAT)
         return int(message_id)
 
     if session is not None:

@@ -3,7 +3,8 @@
 The ``tasks`` table stays the truth (an outbox); the broker only carries task ids. One pass:
 
 1. count the tasks in flight (``queued`` or ``running`` with a live lease) per tenant group and lane;
-2. per lane, pick due tasks round-robin across groups (``row_number() OVER (PARTITION BY group)``):
+2. per lane, pick due tasks round-robin across groups (``row_number() OVER (PARTITION BY group)``), each group's
+   in the embedded queue's order (chat first, the rest aged by waiting: :mod:`connector.work.priorities`):
    regular tasks at most ``tenant_in_flight`` in flight per group and ``max_in_flight`` overall; bulk
    tasks (``cluster.bulk_tasks``: full syncs) at most one per group and ``bulk_in_flight`` overall;
 3. lock them with ``FOR UPDATE SKIP LOCKED`` (several relays never pick the same row), mark them
@@ -32,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+
+from connector.work import priorities
 
 if TYPE_CHECKING:
     from connector.cluster.settings import ClusterSettings
@@ -64,15 +67,22 @@ WHERE t.status IN ('queued', 'running') AND t.lease_until >= :now
 GROUP BY 1, 2
 """)
 
+#: The claim order of the embedded queue (:mod:`connector.work.priorities`): chat tasks first by priority and age,
+#: then the rest by ``due_at + priority * :aging`` (their priority improved by one every ``:aging`` seconds waited).
+_URGENCY = (
+    "CASE WHEN t.priority <= :chat THEN 0 ELSE 1 END, CASE WHEN t.priority <= :chat THEN t.priority ELSE 0 END,"
+    " extract(epoch FROM t.due_at)::float8 + CASE WHEN t.priority <= :chat THEN 0 ELSE t.priority * :aging END"
+)
+
 _CANDIDATES = text(f"""
 SELECT id, grp FROM (
-    SELECT t.id, {_GROUP} AS grp, t.priority, t.due_at,
-           row_number() OVER (PARTITION BY {_GROUP} ORDER BY t.priority, t.due_at, t.id) AS rn
+    SELECT t.id, {_GROUP} AS grp, row_number() OVER (PARTITION BY {_GROUP} ORDER BY {_URGENCY}, t.id) AS rn,
+           row_number() OVER (ORDER BY {_URGENCY}, t.id) AS urgency
     FROM tasks t LEFT JOIN task_groups g ON g.task_id = t.id
     WHERE t.due_at <= :now AND {_REQUEUABLE} AND {BULK_SQL} = :bulk
 ) c
 WHERE rn <= :per_group
-ORDER BY rn, priority, due_at, id
+ORDER BY rn, urgency
 LIMIT :scan
 """)
 
@@ -142,6 +152,8 @@ def publish_due(runtime: Runtime, settings: ClusterSettings, publish: Publisher)
                 "bulk": lane.bulk,
                 "per_group": lane.per_group,
                 "scan": budget * 4,
+                "chat": priorities.CHAT,
+                "aging": runtime.config.worker.priority_aging_seconds,
             }
             candidates = [(row[0], row[1]) for row in session.execute(_CANDIDATES, params).all()]
             ids = select_fair(candidates, in_flight[lane.bulk], budget=budget, per_group=lane.per_group)

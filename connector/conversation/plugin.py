@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from connector import hookimpl
 from connector.conversation import engine, handoff, outbox
+from connector.work import priorities
 
 if TYPE_CHECKING:
     from connector.model import Inbound
@@ -67,7 +68,7 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound, runt
             "conversation.handle",
             {"inbound_id": inbound_id},
             session=session,
-            priority=10,
+            priority=priorities.CHAT,
             idempotency_key=f"conversation.handle:{inbound_id}",
         )
     rt.queue.notify()

@@ -372,6 +372,7 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_tasks_claim", "status", "due_at"),
+        Index("ix_tasks_coalesce", "coalesce_key", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -386,6 +387,9 @@ class Task(Base):
     lease_until: Mapped[datetime | None]
     worker: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    #: Tasks with the same key that have not started are one task: a new enqueue merges its arguments into the
+    #: waiting one (a shop's targeted sync carries the union of the product ids of many webhooks).
+    coalesce_key: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

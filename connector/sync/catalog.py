@@ -33,6 +33,7 @@ from connector import model
 from connector.adapters import CatalogPush
 from connector.db.models import CatalogItem, ShopConnection, ShopVariant, SyncRun
 from connector.serialization import from_json, json_hash, to_json
+from connector.sync.targeted import enqueue_targeted_sync
 from connector.work.queue import Retry
 
 if TYPE_CHECKING:
@@ -625,8 +626,12 @@ def _sync_task(
             heartbeat=ctx.extend_lease,
         )
     except SyncBusy as exc:
-        # Not a failure: run after the current sync ends (webhook changes must not be lost).
-        raise Retry(2.0 if mode == "items" else 30.0, str(exc)) from None
+        # Not a failure: run after the current sync ends (webhook changes must not be lost). A targeted sync's ids
+        # go back into the shop's waiting one (one waiting targeted sync per shop), due in 2 seconds if none waits.
+        if mode == "items":
+            enqueue_targeted_sync(ctx.runtime, shop_connection_id, variant_ids or [], trigger=trigger, delay=2.0)
+            return
+        raise Retry(30.0, str(exc)) from None
 
 
 def _check_batch_task(ctx: TaskContext, channel_connection_id: int, handle: str) -> None:

@@ -1,6 +1,6 @@
 """The worker's half of webhooks: turn a stored delivery into actions.
 
-Shop events enqueue targeted catalog syncs and fire order hooks; channel events store contacts and
+Shop events add their products to the shop's waiting targeted catalog sync and fire order hooks; channel events store contacts and
 inbound messages (once per message id) and update the outbox from delivery statuses.
 """
 
@@ -22,6 +22,7 @@ from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
 from connector.serialization import to_json
+from connector.sync.targeted import enqueue_targeted_sync
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -164,7 +165,8 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
 
 
 def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> None:
-    """Act on canonical shop events: catalog changes become one targeted sync, order changes fire hooks."""
+    """Act on canonical shop events: catalog changes join the shop's waiting targeted sync, order changes fire
+    hooks."""
     catalog_ids: list[str] = []
     for event in events:
         if event.kind in (ShopEventKind.PRODUCT_CHANGED, ShopEventKind.PRODUCT_DELETED, ShopEventKind.STOCK_CHANGED):
@@ -193,16 +195,8 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
                 session.execute(update(ShopConnection).where(ShopConnection.id == shop_id).values(enabled=False))
             rt.connections.invalidate("shop", shop_id)
     if catalog_ids:
-        rt.queue.enqueue(
-            "catalog.sync",
-            {
-                "shop_connection_id": shop_id,
-                "mode": "items",
-                "trigger": "webhook",
-                "variant_ids": sorted(set(catalog_ids)),
-            },
-            priority=20,
-        )
+        # Coalesced: a burst of webhooks for a few products makes one waiting sync per shop, not one per delivery.
+        enqueue_targeted_sync(rt, shop_id, catalog_ids)
 
 
 def _mark_failed(ctx: TaskContext, event_id: int, error: str) -> None:

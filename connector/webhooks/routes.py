@@ -31,6 +31,7 @@ from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
 from connector.webhooks import refusals
+from connector.work import priorities
 
 if TYPE_CHECKING:
     from connector.connections import ConnectionRef
@@ -173,5 +174,7 @@ def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: lis
             store = {**store, "status": "received", "processed_at": None}
     with rt.db.session() as session:
         event_id = session.execute(_STORE, store).inserted_primary_key[0]
-        rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=10)
+        # A customer's message outranks a shop's change: a burst of shop webhooks must not delay chat replies.
+        priority = priorities.CHAT if store["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
+        rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=priority)
     return int(event_id), True

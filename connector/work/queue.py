@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Float, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from connector.db import Database
 from connector.db.models import Task
 from connector.db.models_cluster import TaskGroup
+from connector.work import priorities
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +63,37 @@ _DUE = and_(
     _tasks.c.due_at <= _now,
     or_(_tasks.c.status == "pending", and_(_tasks.c.status == "running", _tasks.c.lease_until < _now)),
 )
-_CLAIM_IDS = (
-    select(_tasks.c.id)
-    .where(_DUE)
-    .order_by(_tasks.c.priority, _tasks.c.due_at, _tasks.c.id)
-    .limit(bindparam("limit", type_=_tasks.c.id.type))
+
+
+class EpochSeconds(FunctionElement[float]):
+    """Seconds since 1970 of a stored UTC timestamp, on either backend."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(EpochSeconds, "sqlite")
+def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite stores naive UTC text; julianday() reads it (2440587.5 is 1970-01-01 as a Julian day).
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(EpochSeconds, "postgresql")
+def _epoch_postgres(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"extract(epoch FROM {compiler.process(element.clauses, **kw)})::float8"
+
+
+_chat = _tasks.c.priority <= priorities.CHAT
+#: Claim order (see :mod:`connector.work.priorities`): the chat tier first, by priority and age; then everything
+#: else by ``due_at + priority * aging``, i.e. by priority improved by one every ``aging`` seconds of waiting.
+_ORDER = (
+    case((_chat, 0), else_=1),
+    case((_chat, _tasks.c.priority), else_=0),
+    EpochSeconds(_tasks.c.due_at)
+    + case((_chat, literal(0.0)), else_=_tasks.c.priority * bindparam("aging", type_=Float())),
+    _tasks.c.id,
 )
+_CLAIM_IDS = select(_tasks.c.id).where(_DUE).order_by(*_ORDER).limit(bindparam("limit", type_=_tasks.c.id.type))
 _CLAIM_IDS_LOCKED = _CLAIM_IDS.with_for_update(skip_locked=True)
 _TAKE = (
     update(_tasks)
@@ -94,10 +123,12 @@ def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> f
 class TaskQueue:
     """Enqueue and claim tasks. Thread-safe; one instance per process."""
 
-    def __init__(self, db: Database, *, lease_seconds: int = 300, max_attempts: int = 8):
+    def __init__(self, db: Database, *, lease_seconds: int = 300, max_attempts: int = 8, aging_seconds: float = 3.0):
         self.db = db
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        #: Seconds of waiting that improve a non-chat task's priority by one (``worker.priority_aging_seconds``).
+        self.aging_seconds = aging_seconds
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -161,6 +192,50 @@ class TaskQueue:
         self.notify()
         return task_id
 
+    def enqueue_coalesced(
+        self,
+        kind: str,
+        coalesce_key: str,
+        args: dict[str, Any],
+        merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+        *,
+        delay: float = 0,
+        priority: int = 100,
+    ) -> int:
+        """Add a task, or fold ``args`` into the waiting task with the same ``coalesce_key``: returns its id.
+
+        A waiting task is one no worker has read yet (``pending``, or ``queued`` for the broker): its arguments
+        become ``merge(its_args, args)`` (the one due soonest, should a failed run's retry have left two). A task
+        already running read its arguments when it was claimed, so a new task is added instead. Atomic with concurrent enqueues and claims: on SQLite every write transaction
+        holds the one write lock; on PostgreSQL enqueues of one key take a transaction-level advisory lock, and
+        the merge only updates a row that is still waiting (a claim that won the race leaves it unmatched).
+        """
+        waiting = and_(_tasks.c.coalesce_key == coalesce_key, _tasks.c.status.in_(("pending", "queued")))
+        with self.db.session() as session:
+            if self.db.is_postgres:
+                session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(coalesce_key, 0))))
+            row = session.execute(
+                select(_tasks.c.id, _tasks.c.args).where(waiting).order_by(_tasks.c.due_at, _tasks.c.id).limit(1)
+            ).first()
+            task_id: int | None = None
+            if row is not None:
+                fold = update(_tasks).where(_tasks.c.id == row.id, waiting).values(args=merge(row.args, args))
+                task_id = session.execute(fold.returning(_tasks.c.id)).scalar_one_or_none()
+            if task_id is None:
+                values = {
+                    "kind": kind,
+                    "args": args,
+                    "priority": priority,
+                    "due_at": datetime.now(UTC) + timedelta(seconds=delay),
+                    "idempotency_key": None,
+                    "coalesce_key": coalesce_key,
+                    "max_attempts": self.max_attempts,
+                }
+                task_id = self._add(session, values)
+        self.notify()
+        assert task_id is not None  # no idempotency key: the insert always adds a row
+        return task_id
+
     def _add(self, session: Session, values: dict[str, Any]) -> int | None:
         # A plain insert: a task is written once and never read back here, so the ORM's unit of work is overhead.
         if values["idempotency_key"] is None:
@@ -177,7 +252,8 @@ class TaskQueue:
         return int(task_id)
 
     def claim(self, worker: str, limit: int = 1, *, complete: int | None = None) -> list[ClaimedTask]:
-        """Take up to ``limit`` due tasks (pending, or running with an expired lease), most urgent first.
+        """Take up to ``limit`` due tasks (pending, or running with an expired lease), most urgent first: chat
+        tasks by priority and age, then the rest by priority aged by waiting (see :mod:`connector.work.priorities`).
 
         ``complete``: a task this worker just finished, marked done in the same transaction (a worker claims its
         next task right after each one, and on SQLite every transaction waits for the one write lock)."""
@@ -187,7 +263,7 @@ class TaskQueue:
             if complete is not None:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
-            ids = list(conn.scalars(query, {"now": now, "limit": limit}))
+            ids = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
             if not ids:
                 return []
             params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
