@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select
 
 from connector.config import generate_secrets, load_config
 from connector.db.migrate import upgrade
-from connector.db.models import Contact, OutboundMessage, ShopConnection, ShopVariant
+from connector.db.models import Contact, OutboundMessage, ShopConnection, ShopVariant, Task
 from connector.db.models_notify import BackInStockSubscription, Consent
 from connector.runtime import Runtime
 
@@ -117,6 +117,30 @@ class Fanout:
         counts = self.outbox_counts()
         return sum(counts.values()) >= self.subscribers and sum(counts.get(s, 0) for s in DONE) >= self.subscribers
 
+    def held_messages(self) -> set[int]:
+        """Outbox rows in the hands of running send tasks (right after a kill: the dead worker's)."""
+        with self.runtime.db.session() as session:
+            running = session.execute(
+                select(Task.kind, Task.args).where(
+                    Task.status == "running", Task.kind.in_(("message.send", "message.send_batch"))
+                )
+            ).all()
+        held: set[int] = set()
+        for kind, args in running:
+            if kind == "message.send":
+                held.add(int(args["message_id"]))
+            else:
+                held.update(int(message_id) for message_id, _recipient in args["messages"])
+        return held
+
+    def settled(self, ids: set[int]) -> bool:
+        """Every one of the outbox rows ``ids`` reached a final state."""
+        with self.runtime.db.session() as session:
+            final = session.scalar(
+                select(func.count()).where(OutboundMessage.id.in_(ids), OutboundMessage.status.in_(DONE))
+            )
+        return final == len(ids)
+
     def wait(self, predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -178,8 +202,7 @@ def prepare(
         "enabled = false",
         "[worker]",
         f"threads = {worker_threads}",
-        "poll_interval = 0.05",
-        "lease_seconds = 5",
+        "poll_interval = 0.05",  # the lease and heartbeat are the defaults: what recovery after a kill takes
         "[logging]",
         'level = "WARNING"',
         "[notify]",

@@ -35,7 +35,10 @@ class Runtime:
         self.db = Database(config.database.url, echo=config.database.echo)
         self.secrets = SecretBox(config.security.encryption_keys)
         self.queue = TaskQueue(
-            self.db, lease_seconds=config.worker.lease_seconds, max_attempts=config.worker.max_attempts
+            self.db,
+            lease_seconds=config.worker.lease_seconds,
+            max_attempts=config.worker.max_attempts,
+            heartbeat_seconds=config.worker.heartbeat_seconds,
         )
         self.tasks = TaskRegistry()
         self.jobs = JobRegistry(self.tasks)
@@ -111,4 +114,5 @@ class Runtime:
         self.jobs.jobs = jobs
 
     def close(self) -> None:
+        self.queue.close()
         self.db.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
@@ -123,6 +124,11 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:
+        with state.lock:
+            state.send_requests += 1
+            delay = state.options.send_delay_seconds
+        if delay > 0:  # a slow Graph API: the message is taken (or refused) only after the wait
+            time.sleep(delay)
         if node == business.phone_number_id:
             return jsonify(_send_whatsapp(node))
         if node in ("me", business.page_id):
