@@ -119,27 +119,11 @@ class Fanout:
 
     def held_messages(self) -> set[int]:
         """Outbox rows in the hands of running send tasks (right after a kill: the dead worker's)."""
-        with self.runtime.db.session() as session:
-            running = session.execute(
-                select(Task.kind, Task.args).where(
-                    Task.status == "running", Task.kind.in_(("message.send", "message.send_batch"))
-                )
-            ).all()
-        held: set[int] = set()
-        for kind, args in running:
-            if kind == "message.send":
-                held.add(int(args["message_id"]))
-            else:
-                held.update(int(message_id) for message_id, _recipient in args["messages"])
-        return held
+        return held_messages(self.runtime)
 
     def settled(self, ids: set[int]) -> bool:
         """Every one of the outbox rows ``ids`` reached a final state."""
-        with self.runtime.db.session() as session:
-            final = session.scalar(
-                select(func.count()).where(OutboundMessage.id.in_(ids), OutboundMessage.status.in_(DONE))
-            )
-        return final == len(ids)
+        return settled(self.runtime, ids)
 
     def wait(self, predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
         deadline = time.monotonic() + timeout
@@ -164,6 +148,34 @@ class Fanout:
         duplicates = sum(c - 1 for c in counts if c > 1)
         lost = sum(1 for c in counts if c == 0)
         return duplicates, lost
+
+
+def held_messages(rt: Runtime, pid: int | None = None) -> set[int]:
+    """Outbox rows in the hands of running send tasks (of worker process ``pid`` only, if given): right after a
+    kill, the ones the dead worker held."""
+    query = select(Task.kind, Task.args).where(
+        Task.status == "running", Task.kind.in_(("message.send", "message.send_batch"))
+    )
+    if pid is not None:
+        query = query.where(Task.worker.like(f"%:{pid}:%"))  # workers are named host:pid:thread
+    with rt.db.session() as session:
+        running = session.execute(query).all()
+    held: set[int] = set()
+    for kind, args in running:
+        if kind == "message.send":
+            held.add(int(args["message_id"]))
+        else:
+            held.update(int(message_id) for message_id, _recipient in args["messages"])
+    return held
+
+
+def settled(rt: Runtime, ids: set[int]) -> bool:
+    """Every one of the outbox rows ``ids`` reached a final state."""
+    with rt.db.session() as session:
+        final = session.scalar(
+            select(func.count()).where(OutboundMessage.id.in_(ids), OutboundMessage.status.in_(DONE))
+        )
+    return final == len(ids)
 
 
 def prepare(
