@@ -26,6 +26,8 @@ from connector.runtime import Runtime
 BROKER_URL = os.environ.get("CONNECTOR_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CONNECTOR = str(Path(sys.executable).with_name("connector"))
+#: The longest the cluster's processes may take to come up (web answering, a leader elected).
+STARTUP_SECONDS = 120
 
 
 def free_port() -> int:
@@ -208,7 +210,8 @@ def start_cluster(
         except requests.RequestException:
             return False
 
-    if (web and not _wait(web_up, 30)) or (schedulers and not _wait(c.leader, 30)):
+    # Generous: on a loaded machine (load average 22 on 2 cores) the processes took 34 s to import and start.
+    if (web and not _wait(web_up, STARTUP_SECONDS)) or (schedulers and not _wait(c.leader, STARTUP_SECONDS)):
         logs = "\n".join(f"--- {n}\n{c.log(n)[-2000:]}" for n in c.procs)
         c.stop()
         raise RuntimeError(f"cluster did not come up:\n{logs}")

@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select
 
 from connector.config import generate_secrets, load_config
 from connector.db.migrate import upgrade
-from connector.db.models import Contact, OutboundMessage, ShopConnection, ShopVariant
+from connector.db.models import Contact, OutboundMessage, ShopConnection, ShopVariant, Task
 from connector.db.models_notify import BackInStockSubscription, Consent
 from connector.runtime import Runtime
 
@@ -117,6 +117,14 @@ class Fanout:
         counts = self.outbox_counts()
         return sum(counts.values()) >= self.subscribers and sum(counts.get(s, 0) for s in DONE) >= self.subscribers
 
+    def held_messages(self) -> set[int]:
+        """Outbox rows in the hands of running send tasks (right after a kill: the dead worker's)."""
+        return held_messages(self.runtime)
+
+    def settled(self, ids: set[int]) -> bool:
+        """Every one of the outbox rows ``ids`` reached a final state."""
+        return settled(self.runtime, ids)
+
     def wait(self, predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -140,6 +148,34 @@ class Fanout:
         duplicates = sum(c - 1 for c in counts if c > 1)
         lost = sum(1 for c in counts if c == 0)
         return duplicates, lost
+
+
+def held_messages(rt: Runtime, pid: int | None = None) -> set[int]:
+    """Outbox rows in the hands of running send tasks (of worker process ``pid`` only, if given): right after a
+    kill, the ones the dead worker held."""
+    query = select(Task.kind, Task.args).where(
+        Task.status == "running", Task.kind.in_(("message.send", "message.send_batch"))
+    )
+    if pid is not None:
+        query = query.where(Task.worker.like(f"%:{pid}:%"))  # workers are named host:pid:thread
+    with rt.db.session() as session:
+        running = session.execute(query).all()
+    held: set[int] = set()
+    for kind, args in running:
+        if kind == "message.send":
+            held.add(int(args["message_id"]))
+        else:
+            held.update(int(message_id) for message_id, _recipient in args["messages"])
+    return held
+
+
+def settled(rt: Runtime, ids: set[int]) -> bool:
+    """Every one of the outbox rows ``ids`` reached a final state."""
+    with rt.db.session() as session:
+        final = session.scalar(
+            select(func.count()).where(OutboundMessage.id.in_(ids), OutboundMessage.status.in_(DONE))
+        )
+    return final == len(ids)
 
 
 def prepare(
@@ -178,8 +214,7 @@ def prepare(
         "enabled = false",
         "[worker]",
         f"threads = {worker_threads}",
-        "poll_interval = 0.05",
-        "lease_seconds = 5",
+        "poll_interval = 0.05",  # the lease and heartbeat are the defaults: what recovery after a kill takes
         "[logging]",
         'level = "WARNING"',
         "[notify]",

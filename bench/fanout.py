@@ -7,7 +7,8 @@ The run:
 2. notifies N subscribers (default 100,000) through the connector: a worker process runs the wave and the sends,
    this process receives the status webhooks; reports messages/s, CPU ms per message (worker + web app),
    peak RSS of the worker, and duplicates and losses counted from the sandbox's own record;
-3. does it again with the worker SIGKILLed at 50% and restarted, and counts again.
+3. does it again with the worker SIGKILLed at 50% and restarted, and counts again; reports the recovery: seconds
+   from the kill until every message the dead worker held was settled.
 """
 
 from __future__ import annotations
@@ -133,11 +134,16 @@ def run(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        recovery: float | None = None
         if kill_at is not None:
             fan.wait(lambda: fan.accepted() >= subscribers * kill_at, timeout=3600, interval=0.05)
             cpu_workers += sum(_cpu_seconds(w.pid) for w in fan.workers)
             fan.kill_worker()
+            killed = time.monotonic()
+            held = fan.held_messages()  # the dead worker's: recovery is when all of them are settled
             fan.start_worker()
+            fan.wait(lambda: fan.settled(held), timeout=3600, interval=0.2)
+            recovery = time.monotonic() - killed
         fan.wait(lambda: fan.accepted() >= subscribers, timeout=7200, interval=0.2)
         elapsed = time.monotonic() - started
         fan.wait(fan.finished, timeout=600)
@@ -159,6 +165,7 @@ def run(
             "peak_rss_mb": round(peak, 1),
             "duplicates": duplicates,
             "lost": lost,
+            **({"recovery_seconds": round(recovery, 1)} if recovery is not None else {}),
         }
     finally:
         sandbox.terminate()
@@ -202,6 +209,7 @@ def main(argv: list[str]) -> int:
         "killed_duplicates": killed["duplicates"],
         "killed_lost": killed["lost"],
         "killed_messages_per_second": killed["messages_per_second"],
+        "killed_recovery_seconds": killed["recovery_seconds"],
         "ceiling_per_second": round(ceiling_per_second, 1),
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
         "limit_per_second": args.mps,
@@ -217,7 +225,8 @@ def main(argv: list[str]) -> int:
         f"({result['ratio_to_ceiling']:.0%} of the sandbox's ceiling of {result['ceiling_per_second']}/s), "
         f"{result['cpu_ms_per_message']} CPU ms/message, worker peak RSS {result['peak_rss_mb']} MB; "
         f"duplicates {result['duplicates']}, lost {result['lost']}; killed at 50%: duplicates "
-        f"{result['killed_duplicates']}, lost {result['killed_lost']}",
+        f"{result['killed_duplicates']}, lost {result['killed_lost']}, the dead worker's messages out "
+        f"{result['killed_recovery_seconds']} s after the kill",
         file=sys.stderr,
     )
     if args.json:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -135,12 +135,26 @@ class WorkerConfig(_Section):
     threads: int = Field(4, ge=1, le=64)
     #: Seconds between polls when the queue is empty.
     poll_interval: float = Field(0.5, gt=0, le=60)
-    #: A claimed task whose worker died becomes claimable again after this many seconds.
-    lease_seconds: int = Field(300, ge=5)
+    #: A claimed task whose worker process stopped renewing its lease (died, froze, lost the database) becomes
+    #: claimable again after this many seconds. A live process renews it every ``heartbeat_seconds``, so a slow
+    #: task keeps it however long it takes.
+    lease_seconds: float = Field(10, ge=1)
+    #: How often a worker process renews the leases of the tasks it runs (its heartbeat). At most half of
+    #: ``lease_seconds``: a process is judged dead only after missing several heartbeats.
+    heartbeat_seconds: float = Field(2.0, gt=0)
     max_attempts: int = Field(8, ge=1)
     #: Seconds of waiting that improve a task's priority by one, so no task starves behind a stream of more
     #: urgent ones (chat work is exempt: it always goes first). See :mod:`connector.work.priorities`.
     priority_aging_seconds: float = Field(3.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _beats_within_lease(self) -> WorkerConfig:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds:g}) must be at most half of lease_seconds "
+                f"({self.lease_seconds:g}): a live worker would lose its tasks after one late heartbeat"
+            )
+        return self
 
 
 class SchedulerConfig(_Section):

@@ -3,9 +3,10 @@
 * ``housekeeping.prune_webhooks`` (daily): delete processed webhook deliveries older than 30 days
   (failed ones are kept for the owner to look at).
 * ``housekeeping.prune_tasks`` (daily): delete finished tasks older than 7 days.
-* ``housekeeping.recover_messages`` (every 5 minutes): an outbox message stuck in ``sending`` past the
-  task lease was interrupted before the channel answered; mark it ``unknown`` so status webhooks
-  can settle it instead of sending it twice.
+* ``housekeeping.recover_messages`` (every 5 minutes): an outbox message stuck in ``sending`` for
+  :data:`STUCK_SENDING` was interrupted before the channel answered (a live send ends within its HTTP
+  timeout, well before); mark it ``unknown`` so status webhooks can settle it instead of sending it twice.
+  Not the task lease: a lease is a few heartbeats long and says nothing about how long a live send takes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 WEBHOOK_RETENTION = timedelta(days=30)
 TASK_RETENTION = timedelta(days=7)
+#: A row ``sending`` this long has no live send behind it (one request times out after 35 s at most).
+STUCK_SENDING = timedelta(minutes=15)
 
 
 @hookimpl
@@ -49,7 +52,7 @@ def connector_register_jobs(jobs: JobRegistry) -> None:
 
     @jobs.task("housekeeping.recover_messages")
     def recover_messages(ctx: TaskContext) -> None:
-        cutoff = datetime.now(UTC) - timedelta(seconds=ctx.runtime.config.worker.lease_seconds)
+        cutoff = datetime.now(UTC) - STUCK_SENDING
         with ctx.runtime.db.session() as session:
             session.execute(
                 update(OutboundMessage)

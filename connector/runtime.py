@@ -44,6 +44,7 @@ class Runtime:
             lease_seconds=config.worker.lease_seconds,
             max_attempts=config.worker.max_attempts,
             aging_seconds=config.worker.priority_aging_seconds,
+            heartbeat_seconds=config.worker.heartbeat_seconds,
         )
         self.tasks = TaskRegistry()
         self.jobs = JobRegistry(self.tasks)
@@ -119,4 +120,5 @@ class Runtime:
         self.jobs.jobs = jobs
 
     def close(self) -> None:
+        self.queue.close()
         self.db.dispose()

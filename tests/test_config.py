@@ -41,6 +41,14 @@ def test_invalid_value_names_the_key(tmp_path: Path) -> None:
     assert "sync.full_sync_at" in str(info.value)
 
 
+def test_a_heartbeat_slower_than_half_the_lease_is_refused_with_the_reason(tmp_path: Path) -> None:
+    """One late heartbeat must never cost a live worker its tasks (issue 15): the heartbeat fits twice in the lease."""
+    path = tmp_path / "c.toml"
+    path.write_text("[worker]\nlease_seconds = 10\nheartbeat_seconds = 6\n")
+    with pytest.raises(ConfigError, match=r"heartbeat_seconds \(6\) must be at most half of lease_seconds \(10\)"):
+        load_config(path)
+
+
 def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[database]\nurll = 'sqlite:///x.db'\n")

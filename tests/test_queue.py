@@ -10,12 +10,13 @@ from pathlib import Path
 from connector.db import Database
 from connector.db.migrate import upgrade
 from connector.work.queue import TaskQueue
+from tests.conftest import wait_for
 
 
-def _queue(url: str, lease: int = 300) -> TaskQueue:
+def _queue(url: str, lease: float = 300, heartbeat: float | None = None) -> TaskQueue:
     db = Database(url)
     upgrade(db)
-    return TaskQueue(db, lease_seconds=lease)
+    return TaskQueue(db, lease_seconds=lease, heartbeat_seconds=heartbeat)
 
 
 def test_enqueue_claim_complete(database_url: str) -> None:
@@ -46,6 +47,33 @@ def test_expired_lease_makes_a_dead_workers_task_claimable_again(database_url: s
     [again] = queue.claim("other")
     assert again.id == task_id and again.attempts == 2
     queue.db.dispose()
+
+
+def test_a_live_workers_heartbeat_keeps_its_slow_task_and_a_dead_ones_task_is_taken_over_within_the_lease(
+    database_url: str,
+) -> None:
+    """Issue 15: a task outlasting its lease is not taken from a worker process that is alive (its heartbeat renews
+    the lease); once that process stops beating (killed), another takes the task over within the lease."""
+    lease = 1.0
+    busy = _queue(database_url, lease=lease, heartbeat=0.2)  # one worker process
+    other = _queue(database_url, lease=lease, heartbeat=0.2)  # another, on the same database
+    task_id = busy.enqueue("slow.task")
+    assert busy.claim("busy:1:worker-0")[0].id == task_id
+    deadline = time.monotonic() + 4 * lease  # the task runs for four leases: nobody else may take it meanwhile
+    while time.monotonic() < deadline:
+        assert other.claim("other:2:worker-0") == []
+        time.sleep(0.1)
+    assert busy.heartbeat is not None
+    busy.heartbeat.stop()  # the process dies: no more heartbeats
+    died = time.monotonic()
+    [again] = wait_for(lambda: other.claim("other:2:worker-0"), timeout=10 * lease)
+    assert (again.id, again.attempts) == (task_id, 2)
+    assert time.monotonic() - died < 5 * lease  # taken over in about a lease (a loaded machine: a few), not minutes
+    other.complete(task_id)
+    assert other.counts() == {"done": 1}
+    busy.db.dispose()
+    other.close()
+    other.db.dispose()
 
 
 def test_retry_waits_and_failure_is_kept_with_its_error(database_url: str) -> None:

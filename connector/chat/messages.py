@@ -15,6 +15,12 @@ never sends it blindly. A status webhook settles an unknown row (matched by reci
 recorded); only when none came within ``[notify] unknown_grace_seconds`` and every channel webhook received so
 far has been processed is it sent again, because then the channel never accepted it.
 
+"In doubt" means the worker that claimed the send is gone, never that it is slow: a task runs again only after
+its previous run ended (it raised) or after its lease ran out, and a lease is renewed by the heartbeat of the
+claiming process for as long as that process lives (:mod:`connector.work.heartbeat`). So a row found ``sending``
+by a task's next run has no live request behind it, and a send that takes minutes on a loaded machine is simply
+waited for.
+
 Fan-outs (a back-in-stock wave) use ``message.send_batch`` instead (:func:`enqueue_batches`): one task for up to
 :data:`BATCH_SIZE` rows of one channel connection. It takes the throughput tokens for the whole batch at once,
 checks and claims every row in **one** transaction (the same rules, row by row, so budget and reach still see the
@@ -256,15 +262,19 @@ def _webhooks_since(session: Session, channel_id: int, since: datetime) -> bool:
 
 
 def _in_doubt(rt: Runtime, message_id: int) -> bool:
-    """True for a row left ``sending``/``unknown`` without the channel's message id: it may or may not have left."""
+    """True for a row left ``sending``/``unknown`` without the channel's message id: it may or may not have left.
+
+    Asked only by a later run of the row's task, which exists only once the run that claimed the row ended or its
+    process stopped beating (see the module's docstring): the send that left the row is over, not merely slow."""
     with rt.db.session() as session:
         row = session.get(OutboundMessage, message_id)
         return row is not None and row.status in ("sending", "unknown") and row.channel_message_id is None
 
 
 def _settle_interrupted(rt: Runtime, message_id: int) -> bool:
-    """A row left ``sending``/``unknown`` by a dead process. True when it may be sent again now; raises
-    :class:`Retry` while its outcome may still arrive; False when it was settled meanwhile."""
+    """A row left ``sending``/``unknown`` by a dead process (or a request that failed without an answer). True
+    when it may be sent again now; raises :class:`Retry` while its outcome may still arrive; False when it was
+    settled meanwhile."""
     grace = rt.config.notify.unknown_grace_seconds
     now = datetime.now(UTC)
     wait = 0.0
@@ -703,8 +713,9 @@ def _prepare_batch(
             if row is None:
                 continue
             if row.status == "sending" and row.channel_message_id is None:
-                # Left by a batch that died mid-send: never sent blindly; the single-message task waits for the
-                # channel's status webhook (the row's ``unknown`` and its task commit together).
+                # Left by a batch whose process died mid-send (this batch task is running again, so the heartbeat
+                # of the process that claimed it stopped): never sent blindly; the single-message task waits for
+                # the channel's status webhook (the row's ``unknown`` and its task commit together).
                 error = "interrupted while sending; waiting for the channel's status webhook"
                 _set_in(session, message_id, "unknown", error, error=error)
                 _follow_up(rt, session, row, grace)

@@ -1,6 +1,7 @@
 """Background work: a task queue in the database, workers that run tasks, and the scheduler that enqueues them.
 
 * :mod:`.queue`: enqueue, claim (with a lease), complete, retry with backoff.
+* :mod:`.heartbeat`: renews the leases of the tasks a worker process runs while it lives.
 * :mod:`.registry`: task handlers by kind.
 * :mod:`.worker`: the embedded worker (a thread pool inside ``connector serve``).
 * :mod:`.scheduler`: APScheduler jobs with fixed ids that only enqueue tasks.

@@ -4,6 +4,10 @@ Claiming is safe with many workers: on PostgreSQL rows are picked with ``FOR UPD
 SQLite every transaction starts with ``BEGIN IMMEDIATE`` (see :mod:`connector.db`), so claims are
 serialised. A worker that dies leaves its task ``running`` with a lease; once the lease runs out,
 another worker claims it again. Handlers are idempotent, so that second run is harmless.
+
+With a heartbeat (``heartbeat_seconds``: every worker process), the lease is short and renewed every heartbeat
+while the claiming process lives (:mod:`connector.work.heartbeat`): a lease runs out only when that process is
+gone, never because its task is slow, and a dead process's tasks are taken over within ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from connector.db import Database
 from connector.db.models import Task
 from connector.db.models_cluster import TaskGroup
 from connector.work import priorities
+from connector.work.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,16 @@ _DONE = (
     .where(_tasks.c.id == bindparam("task_id"))
     .values(status="done", finished_at=_now, lease_until=None, last_error=None)
 )
+#: A heartbeat's renewal: only while the task is still running under the same worker (never one taken over).
+_RENEW = (
+    update(_tasks)
+    .where(
+        _tasks.c.id == bindparam("task_id"),
+        _tasks.c.worker == bindparam("held_by"),
+        _tasks.c.status == "running",
+    )
+    .values(lease_until=_lease)
+)
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> float:
@@ -123,12 +138,25 @@ def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> f
 class TaskQueue:
     """Enqueue and claim tasks. Thread-safe; one instance per process."""
 
-    def __init__(self, db: Database, *, lease_seconds: int = 300, max_attempts: int = 8, aging_seconds: float = 3.0):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lease_seconds: float = 300,
+        max_attempts: int = 8,
+        aging_seconds: float = 3.0,
+        heartbeat_seconds: float | None = None,
+    ):
         self.db = db
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         #: Seconds of waiting that improve a non-chat task's priority by one (``worker.priority_aging_seconds``).
         self.aging_seconds = aging_seconds
+        #: Renews the leases of the tasks claimed through this queue while this process lives; ``None`` without
+        #: ``heartbeat_seconds`` (a lease then lasts ``lease_seconds`` from the claim, or :meth:`extend_lease`).
+        self.heartbeat: Heartbeat | None = (
+            Heartbeat(self._renew, heartbeat_seconds) if heartbeat_seconds is not None else None
+        )
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -264,11 +292,17 @@ class TaskQueue:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
             ids = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
-            if not ids:
-                return []
-            params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
-            rows = conn.execute(_TAKE, params).all()
-        return [ClaimedTask(*row) for row in rows]
+            if ids:
+                params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
+                rows = conn.execute(_TAKE, params).all()
+            else:
+                rows = []
+        if complete is not None:
+            self._release(complete)
+        claimed = [ClaimedTask(*row) for row in rows]
+        for task in claimed:
+            self._hold(task.id, worker)
+        return claimed
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
         """Take one task by id (a distributed worker got its id from the broker); ``None`` if it is not claimable.
@@ -295,7 +329,29 @@ class TaskQueue:
                 )
                 .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
             ).first()
-        return ClaimedTask(*row) if row is not None else None
+        if row is None:
+            return None
+        self._hold(row.id, worker)
+        return ClaimedTask(*row)
+
+    def _hold(self, task_id: int, worker: str) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.hold(task_id, worker)
+
+    def _release(self, task_id: int) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.release(task_id)
+
+    def _renew(self, held: dict[int, str]) -> None:
+        """One heartbeat: every task this process holds gets a fresh lease (one ``executemany`` UPDATE)."""
+        lease = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+        with self.db.engine.begin() as conn:
+            conn.execute(_RENEW, [{"task_id": i, "held_by": w, "lease": lease} for i, w in held.items()])
+
+    def close(self) -> None:
+        """Stop the heartbeat (the process shuts down)."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
 
     def extend_lease(self, task_id: int) -> None:
         """Keep a long task's claim (a full sync of a big catalog)."""
@@ -309,6 +365,7 @@ class TaskQueue:
     def complete(self, task_id: int) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(_DONE, {"task_id": task_id, "now": datetime.now(UTC)})
+        self._release(task_id)
 
     def retry(self, task_id: int, delay: float, error: str, *, count_attempt: bool = True) -> None:
         """Put the task back, due in ``delay`` seconds. ``count_attempt=False`` gives the attempt back."""
@@ -322,6 +379,7 @@ class TaskQueue:
             values["attempts"] = Task.attempts - 1
         with self.db.session() as session:
             session.execute(update(Task).where(Task.id == task_id).values(**values))
+        self._release(task_id)
         self.notify()
 
     def fail(self, task_id: int, error: str) -> None:
@@ -332,6 +390,7 @@ class TaskQueue:
                 .where(Task.id == task_id)
                 .values(status="failed", finished_at=datetime.now(UTC), lease_until=None, last_error=error[:2000])
             )
+        self._release(task_id)
 
     def counts(self) -> dict[str, int]:
         """Tasks by status."""

@@ -19,7 +19,8 @@ class TaskContext:
     task: ClaimedTask
 
     def extend_lease(self) -> None:
-        """Call now and then during long work so no other worker takes the task over."""
+        """Renew the task's lease now. The runtime's queue renews it with its heartbeat anyway; a queue built
+        without one needs this during long work so no other worker takes the task over."""
         self.runtime.queue.extend_lease(self.task.id)
 
 

@@ -25,11 +25,13 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture
 def notify_stack(tmp_path: Path, plugins: Plugins) -> Iterator[StackFactory]:
-    """``notify_stack(**notify_settings)`` starts a live stack whose runtime has those ``[notify]`` settings."""
+    """``notify_stack(**notify_settings)`` starts a live stack whose runtime has those ``[notify]`` settings
+    (and, with ``worker={...}``, those ``[worker]`` settings)."""
     started: list[Stack] = []
 
-    def make(**notify: Any) -> Stack:
-        rt = Runtime(make_config(f"sqlite:///{tmp_path / 'connector.db'}", notify=notify), plugins=plugins)
+    def make(worker: dict[str, Any] | None = None, **notify: Any) -> Stack:
+        config = make_config(f"sqlite:///{tmp_path / 'connector.db'}", notify=notify, worker=worker or {})
+        rt = Runtime(config, plugins=plugins)
         upgrade(rt.db)
         stack = start_stack(rt)
         started.append(stack)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -171,6 +173,24 @@ def test_webhook_concurrency_is_bounded(sandbox):
     with pytest.raises(requests.HTTPError):
         sandbox.set_options(webhook_concurrency=0)
     assert sandbox.set_options(webhook_concurrency=2)["webhook_concurrency"] == 2
+
+
+def test_a_slow_graph_api_takes_the_message_only_after_its_send_delay(graph, sandbox, open_window):
+    """``send_delay_seconds`` makes every send wait before the sandbox takes it; ``send_requests`` counts the sends
+    received, so a test sees one still being answered. A hostile delay is refused with the reason."""
+    for bad in (500, -1, "soon"):
+        with pytest.raises(requests.HTTPError) as refused:
+            sandbox.set_options(send_delay_seconds=bad)
+        assert refused.value.response.status_code == 400
+    assert sandbox.set_options(send_delay_seconds=0.6)["send_delay_seconds"] == 0.6
+    before = sandbox.stats()
+    started = time.monotonic()
+    answer = graph.send_whatsapp({"type": "text", "text": {"body": "Your order shipped."}}, to="+" + CUSTOMER)
+    assert answer.status_code == 200 and time.monotonic() - started >= 0.6
+    after = sandbox.stats()
+    assert after["send_requests"] == before["send_requests"] + 1
+    assert after["whatsapp"]["accepted"] == before["whatsapp"]["accepted"] + 1
+    sandbox.set_options(send_delay_seconds=0)
 
 
 def test_templates_created_through_the_api_can_be_sent(graph):
