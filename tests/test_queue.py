@@ -54,12 +54,12 @@ def test_a_live_workers_heartbeat_keeps_its_slow_task_and_a_dead_ones_task_is_ta
 ) -> None:
     """Issue 15: a task outlasting its lease is not taken from a worker process that is alive (its heartbeat renews
     the lease); once that process stops beating (killed), another takes the task over within the lease."""
-    lease = 1.0
+    lease = 3.0  # fifteen heartbeats: a loaded machine may starve the heartbeat thread for a while
     busy = _queue(database_url, lease=lease, heartbeat=0.2)  # one worker process
     other = _queue(database_url, lease=lease, heartbeat=0.2)  # another, on the same database
     task_id = busy.enqueue("slow.task")
     assert busy.claim("busy:1:worker-0")[0].id == task_id
-    deadline = time.monotonic() + 4 * lease  # the task runs for four leases: nobody else may take it meanwhile
+    deadline = time.monotonic() + 2 * lease  # the task runs for two leases: nobody else may take it meanwhile
     while time.monotonic() < deadline:
         assert other.claim("other:2:worker-0") == []
         time.sleep(0.1)
@@ -74,6 +74,21 @@ def test_a_live_workers_heartbeat_keeps_its_slow_task_and_a_dead_ones_task_is_ta
     busy.db.dispose()
     other.close()
     other.db.dispose()
+
+
+def test_a_process_never_takes_back_a_task_its_own_thread_is_still_running(database_url: str) -> None:
+    """A lease of this process that ran out (its heartbeat stalled behind SQLite's write lock on a loaded machine)
+    does not make the task claimable by another thread of the same process: that thread is still on it."""
+    queue = _queue(database_url, lease=0.2, heartbeat=60)  # the heartbeat will not beat before the lease ends
+    task_id = queue.enqueue("slow.task")
+    assert queue.claim("me:1:worker-0")[0].id == task_id
+    time.sleep(0.3)  # the lease is over; the thread that claimed the task has not finished it
+    assert queue.claim("me:1:worker-1") == []
+    assert queue.claim_id(task_id, "me:1:worker-1") is None
+    queue.complete(task_id)
+    assert queue.counts() == {"done": 1}
+    queue.close()
+    queue.db.dispose()
 
 
 def test_retry_waits_and_failure_is_kept_with_its_error(database_url: str) -> None:

@@ -292,6 +292,11 @@ class TaskQueue:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
             ids = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
+            if ids and self.heartbeat is not None:
+                # A lease of this very process that ran out (its heartbeat stalled behind the write lock on a
+                # loaded machine) is not a dead worker's: its thread is still on the task.
+                held = self.heartbeat.held()
+                ids = [task_id for task_id in ids if task_id not in held]
             if ids:
                 params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
                 rows = conn.execute(_TAKE, params).all()
@@ -311,6 +316,8 @@ class TaskQueue:
         A redelivered or duplicated broker message for a task that is running, done or failed claims nothing,
         so a task id published twice still runs once at a time.
         """
+        if self.heartbeat is not None and task_id in self.heartbeat.held():
+            return None  # this process is still on it (see :meth:`claim`)
         now = datetime.now(UTC)
         claimable = and_(
             Task.id == task_id,
