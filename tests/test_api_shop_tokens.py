@@ -362,3 +362,16 @@ def test_shop_tokens_from_the_command_line(tmp_path: Path) -> None:
     assert listed["shop-bot"]["shop_connection_id"] == shop_id
     assert listed["created by connector init"]["shop_connection_id"] is None
     assert "nowhere" not in listed
+
+
+def test_deleting_a_shop_deletes_its_tokens_never_widens_them(runtime: Runtime, client: Any) -> None:
+    with runtime.db.session() as session:
+        shop = ShopConnection(name="Shop", platform="woocommerce", settings={})
+        session.add(shop)
+        session.flush()
+        shop_id = shop.id
+    headers = {"Authorization": f"Bearer {create_token(runtime, 'shop only', shop_connection_id=shop_id)}"}
+    assert client.get("/api/v1/connections/", headers=headers).status_code == 200
+    runtime.connections.delete("shop", shop_id)
+    refused = client.get("/api/v1/connections/", headers=headers)
+    assert refused.status_code == 401 and refused.json["message"] == "invalid token"
