@@ -215,19 +215,38 @@ class Duration(click.ParamType):
     help="read: GET requests only (dashboards, Prometheus); write: everything.",
 )
 @click.option("--expires-in", type=Duration(), default=None, help="Refuse the token after this long, e.g. 90d.")
+@click.option(
+    "--shop",
+    "shop_id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Restrict the token to this shop connection id: it sees and changes only that shop and what belongs to it.",
+)
 @pass_state
-def tokens_create(state: State, name: str, scope: str, expires_in: timedelta | None) -> None:
+def tokens_create(state: State, name: str, scope: str, expires_in: timedelta | None, shop_id: int | None) -> None:
     """Create an admin API token named NAME and print it (only this once)."""
     from connector.api.auth import create_token
+    from connector.errors import NotFound
 
-    click.echo(create_token(state.runtime, name, scope=scope, expires_in=expires_in))  # type: ignore[arg-type]
+    try:
+        token = create_token(
+            state.runtime,
+            name,
+            scope=scope,  # type: ignore[arg-type]
+            expires_in=expires_in,
+            shop_connection_id=shop_id,
+        )
+    except NotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="--shop") from exc
+    click.echo(token)
 
 
 @tokens.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
 def tokens_list(state: State, as_json: bool) -> None:
-    """List tokens: id, name, scope, state (active, expired, revoked), created, expires, last used (to the minute)."""
+    """List tokens: id, name, scope, shop (the one shop connection it is restricted to; empty: all), state (active,
+    expired, revoked), created, expires, last used (to the minute)."""
     from connector.api.auth import list_tokens
 
     def when(moment: datetime | None) -> str:
@@ -243,6 +262,7 @@ def tokens_list(state: State, as_json: bool) -> None:
                         "id": t.id,
                         "name": t.name,
                         "scope": t.scope,
+                        "shop_connection_id": t.shop_connection_id,
                         "state": t.state(),
                         **{k: getattr(t, k).isoformat() if getattr(t, k) else None for k in keys},
                     }
@@ -252,10 +272,11 @@ def tokens_list(state: State, as_json: bool) -> None:
             )
         )
         return
-    table = Table("id", "name", "scope", "state", "created", "expires", "last used")
+    table = Table("id", "name", "scope", "shop", "state", "created", "expires", "last used")
     for t in rows:
+        shop = str(t.shop_connection_id) if t.shop_connection_id is not None else ""
         table.add_row(
-            str(t.id), t.name, t.scope, t.state(), when(t.created_at), when(t.expires_at), when(t.last_used_at)
+            str(t.id), t.name, t.scope, shop, t.state(), when(t.created_at), when(t.expires_at), when(t.last_used_at)
         )
     Console(width=200).print(table)
 

@@ -228,7 +228,7 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_publi
     def metrics_view() -> Response | tuple[Response, int]:
         """Prometheus text exposition of the connector's state (shop and channel names, volumes, errors)."""
         if not metrics_public:
-            refused = require_bearer(runtime)
+            refused = require_bearer(runtime, all_shops="metrics span all shops")
             if refused is not None:
                 return refused
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -3,6 +3,9 @@
 A token has a scope: ``read`` (GET, HEAD, OPTIONS only: dashboards, Prometheus) or ``write`` (everything). It may
 expire, and it can be revoked (kept, for the record, but refused). ``last_used_at`` is written at most once a minute
 per token: on SQLite every write queues for the one write lock (and, with ``synchronous=FULL``, syncs the disk).
+
+A token may also be restricted to one shop connection: it then sees and changes only that shop and what belongs to
+it, and is refused operations that span all shops (:mod:`connector.api.scope`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Literal
 from flask import Response, jsonify, request
 from sqlalchemy import or_, select, update
 
-from connector.db.models import ApiToken
+from connector.api import scope as visibility
+from connector.db.models import ApiToken, ShopConnection
+from connector.errors import NotFound
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -51,6 +56,8 @@ class TokenInfo:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    #: The one shop connection the token may see, or ``None`` for all.
+    shop_connection_id: int | None = None
 
     def state(self, now: datetime | None = None) -> str:
         """``active``, ``expired`` or ``revoked``."""
@@ -65,14 +72,32 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(rt: Runtime, name: str, *, scope: Scope = "write", expires_in: timedelta | None = None) -> str:
-    """Create a token and return it in clear (the only time it is seen)."""
+def create_token(
+    rt: Runtime,
+    name: str,
+    *,
+    scope: Scope = "write",
+    expires_in: timedelta | None = None,
+    shop_connection_id: int | None = None,
+) -> str:
+    """Create a token and return it in clear (the only time it is seen). With ``shop_connection_id`` the token is
+    restricted to that shop connection; raises :class:`NotFound` when there is no such shop connection."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     token = PREFIX + secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
     with rt.db.session() as session:
-        session.add(ApiToken(name=name, token_hash=_digest(token), scope=scope, expires_at=expires_at))
+        if shop_connection_id is not None and session.get(ShopConnection, shop_connection_id) is None:
+            raise NotFound(f"no shop connection {shop_connection_id}", status=404)
+        session.add(
+            ApiToken(
+                name=name,
+                token_hash=_digest(token),
+                scope=scope,
+                expires_at=expires_at,
+                shop_connection_id=shop_connection_id,
+            )
+        )
     return token
 
 
@@ -132,16 +157,26 @@ def check_token(rt: Runtime, token: str, method: str = "GET") -> bool:
     return True
 
 
-def require_bearer(rt: Runtime) -> tuple[Response, int, dict[str, str]] | None:
+def require_bearer(rt: Runtime, *, all_shops: str | None = None) -> tuple[Response, int, dict[str, str]] | None:
     """For a ``before_request``: ``None`` when the request's ``Authorization: Bearer`` token may make it, otherwise
-    the error response (401 or 403, with the reason)."""
+    the error response (401 or 403, with the reason).
+
+    Binds the request's visible shops (:mod:`connector.api.scope`) from the token, and refuses a shop token an
+    operation that spans all shops: one in :data:`~connector.api.scope.GLOBAL_OPERATIONS`, or any when the caller
+    gives ``all_shops`` (the reason, e.g. for ``/metrics``)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _refusal(401, "missing bearer token (Authorization: Bearer <token>; connector tokens create)")
     try:
-        authenticate(rt, token.strip(), request.method)
+        info = authenticate(rt, token.strip(), request.method)
     except TokenRefused as exc:
         return _refusal(exc.status, exc.reason)
+    visibility.bind(info.shop_connection_id)
+    refusal = visibility.global_refusal(all_shops)
+    if refusal is not None:
+        return _refusal(
+            403, f"token {info.name!r} is restricted to shop connection {info.shop_connection_id}: {refusal}"
+        )
     return None
 
 

@@ -1,4 +1,7 @@
-"""Admin API resources: connections, plugins, sync runs, catalog items and webhook events."""
+"""Admin API resources: connections, plugins, sync runs, catalog items and webhook events.
+
+Every query goes through the request's visible shops (:mod:`connector.api.scope`): a token restricted to one shop
+connection lists only its rows and gets a 404 for another shop's."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from sqlalchemy import select
 
 from connector.api import schemas as s
 from connector.api.parsing import Blueprint
+from connector.api.scope import channel_visible, connection_visible, shop_visible
 from connector.db.models import CatalogItem, ChannelConnection, ShopConnection, ShopVariant, SyncRun, WebhookEvent
 from connector.errors import ConnectionTestError, NotFound, SettingsError
 from connector.web.context import runtime
@@ -33,6 +37,19 @@ ALL = (connections, plugins_bp, sync_bp, catalog_bp, webhooks_bp)
 
 def _settings_error(exc: SettingsError) -> None:
     abort(422, message=f"invalid settings: {exc}", errors={"settings": exc.errors})
+
+
+def _visible(kind: str, connection_id: int) -> None:
+    """Abort with 404 unless the connection exists and is of a visible shop (the same answer either way)."""
+    if kind == "shop":
+        stmt = select(ShopConnection.id).where(ShopConnection.id == connection_id, shop_visible(ShopConnection.id))
+    else:
+        stmt = select(ChannelConnection.id).where(
+            ChannelConnection.id == connection_id, shop_visible(ChannelConnection.shop_connection_id)
+        )
+    with runtime().db.session() as session:
+        if session.scalar(stmt) is None:
+            abort(404, message=f"no {kind} connection {connection_id}")
 
 
 def _out(row: ShopConnection | ChannelConnection) -> dict[str, Any]:
@@ -62,8 +79,16 @@ class Connections(MethodView):
     @connections.response(200, s.ConnectionOut(many=True))
     def get(self) -> list[dict[str, Any]]:
         """List every shop and channel connection (secrets are never returned)."""
-        rt = runtime()
-        return [_out(r) for r in rt.connections.shops()] + [_out(r) for r in rt.connections.channels()]
+        with runtime().db.session() as session:
+            shops = session.scalars(
+                select(ShopConnection).where(shop_visible(ShopConnection.id)).order_by(ShopConnection.id)
+            ).all()
+            channels = session.scalars(
+                select(ChannelConnection)
+                .where(shop_visible(ChannelConnection.shop_connection_id))
+                .order_by(ChannelConnection.id)
+            ).all()
+        return [_out(r) for r in shops] + [_out(r) for r in channels]
 
 
 @connections.route("/shops")
@@ -91,6 +116,7 @@ class ChannelConnections(MethodView):
     @connections.response(201, s.ConnectionOut)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Create a channel connection serving a shop connection."""
+        _visible("shop", data["shop_connection_id"])
         try:
             row = runtime().connections.create_channel(
                 shop_connection_id=data["shop_connection_id"],
@@ -108,6 +134,7 @@ class ConnectionItem(MethodView):
     @connections.response(200, s.ConnectionOut)
     def get(self, kind: str, connection_id: int) -> dict[str, Any]:
         """One connection."""
+        _visible(kind, connection_id)
         rt = runtime()
         try:
             return _out(
@@ -121,6 +148,7 @@ class ConnectionItem(MethodView):
     def patch(self, data: dict[str, Any], kind: str, connection_id: int) -> dict[str, Any]:
         """Change some settings of a connection (a rotated access token, say) and keep the rest, its id and its
         webhook URL. The merged settings are validated like new ones; test the connection afterwards."""
+        _visible(kind, connection_id)
         try:
             row = runtime().connections.update_settings(
                 kind,  # type: ignore[arg-type]
@@ -137,6 +165,7 @@ class ConnectionItem(MethodView):
     @connections.response(204)
     def delete(self, kind: str, connection_id: int) -> None:
         """Delete a connection (a shop's channels, items and runs go with it)."""
+        _visible(kind, connection_id)
         try:
             runtime().connections.delete(kind, connection_id)  # type: ignore[arg-type]
         except NotFound as exc:
@@ -147,6 +176,7 @@ class ConnectionItem(MethodView):
 @connections.response(200, s.ConnectionTestOut)
 def test_connection(kind: str, connection_id: int) -> Any:
     """Make one live call with the stored credentials; ``ok`` false comes with what to fix."""
+    _visible(kind, connection_id)
     try:
         info = runtime().connections.test(kind, connection_id)  # type: ignore[arg-type]
     except NotFound as exc:
@@ -164,6 +194,7 @@ def send_test(data: dict[str, Any], connection_id: int) -> Any:
     from connector.chat.messages import send_test_message
 
     rt = runtime()
+    _visible("channel", connection_id)
     try:
         rt.connections.get_channel(connection_id)
         message_id = send_test_message(
@@ -197,7 +228,11 @@ class SyncRuns(MethodView):
         with runtime().db.session() as session:
             return list(
                 session.scalars(
-                    select(SyncRun).order_by(SyncRun.id.desc()).limit(query["limit"]).offset(query["offset"])
+                    select(SyncRun)
+                    .where(shop_visible(SyncRun.shop_connection_id))
+                    .order_by(SyncRun.id.desc())
+                    .limit(query["limit"])
+                    .offset(query["offset"])
                 )
             )
 
@@ -206,6 +241,7 @@ class SyncRuns(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Queue a sync of a shop now (``full`` or ``delta``)."""
         rt = runtime()
+        _visible("shop", data["shop_connection_id"])
         try:
             rt.connections.get_shop(data["shop_connection_id"])
         except NotFound as exc:
@@ -223,8 +259,10 @@ class SyncRuns(MethodView):
 @catalog_bp.response(200, s.CatalogItemOut(many=True))
 def list_items(query: dict[str, Any]) -> Any:
     """Catalog items with their sync state, and why an item is not in sync (our validation or the catalog's errors)."""
-    stmt = select(CatalogItem, ShopVariant.title, ShopVariant.content_hash).join(
-        ShopVariant, CatalogItem.shop_variant_id == ShopVariant.id
+    stmt = (
+        select(CatalogItem, ShopVariant.title, ShopVariant.content_hash)
+        .join(ShopVariant, CatalogItem.shop_variant_id == ShopVariant.id)
+        .where(channel_visible(CatalogItem.channel_connection_id))
     )
     if "channel_connection_id" in query:
         stmt = stmt.where(CatalogItem.channel_connection_id == query["channel_connection_id"])
@@ -257,6 +295,10 @@ def list_webhook_events(query: dict[str, Any]) -> Any:
     with runtime().db.session() as session:
         return list(
             session.scalars(
-                select(WebhookEvent).order_by(WebhookEvent.id.desc()).limit(query["limit"]).offset(query["offset"])
+                select(WebhookEvent)
+                .where(connection_visible(WebhookEvent.connection_kind, WebhookEvent.connection_id))
+                .order_by(WebhookEvent.id.desc())
+                .limit(query["limit"])
+                .offset(query["offset"])
             )
         )

@@ -151,6 +151,9 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: The one shop connection the token may see (:mod:`connector.api.scope`); ``NULL``: all. Deleting the shop
+    #: deletes its tokens (never widens them to all shops).
+    shop_connection_id: Mapped[int | None] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
 
 
 # --------------------------------------------------------------------------- catalog

@@ -4,6 +4,9 @@ A plain Flask blueprint under ``/api/v1/notifications`` (bearer token checked wi
 :func:`connector.api.auth.require_bearer`, like the rest of the admin API) and ``/public/back-in-stock`` (no token;
 rate-limited per client address and per phone number; answers CORS so a shop's product page can call it; records
 only a request the customer confirms on WhatsApp).
+
+Admin queries go through the request's visible shops (:mod:`connector.api.scope`): a shop token sees only the
+notifications, costs, subscriptions and consent of its shop's channels and contacts; another shop's are a 404.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from flask import Blueprint, Response, abort, jsonify, make_response, request
 from sqlalchemy import select
 
 from connector.api.auth import require_bearer
+from connector.api.scope import channel_visible, contact_visible, shop_visible
 from connector.db.models import Contact, OutboundMessage, ShopConnection
 from connector.db.models_notify import BackInStockSubscription, Consent, ConsentEvent, OutboxEvent
 from connector.notify import back_in_stock, double_opt_in
@@ -86,7 +90,12 @@ def admin_blueprint() -> Blueprint:
     @bp.get("")
     def list_notifications() -> Response:
         limit = min(_int(request.args.get("limit", 50), "limit"), 500)
-        query = select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(limit)
+        query = (
+            select(OutboundMessage)
+            .where(channel_visible(OutboundMessage.channel_connection_id))
+            .order_by(OutboundMessage.id.desc())
+            .limit(limit)
+        )
         for field in ("status", "kind"):
             if request.args.get(field):
                 query = query.where(getattr(OutboundMessage, field) == request.args[field])
@@ -97,7 +106,11 @@ def admin_blueprint() -> Blueprint:
     @bp.get("/<int:message_id>")
     def get_notification(message_id: int) -> Response:
         with runtime().db.session() as session:
-            row = session.get(OutboundMessage, message_id)
+            row = session.scalar(
+                select(OutboundMessage).where(
+                    OutboundMessage.id == message_id, channel_visible(OutboundMessage.channel_connection_id)
+                )
+            )
             if row is None:
                 return _error(404, f"no notification {message_id}")
             events = session.scalars(
@@ -113,7 +126,9 @@ def admin_blueprint() -> Blueprint:
         with runtime().db.session() as session:
             rows = session.execute(
                 select(OutboundMessage.sent_at, OutboundMessage.kind, OutboundMessage.cost).where(
-                    OutboundMessage.sent_at >= since, OutboundMessage.status.in_(SPENT)
+                    OutboundMessage.sent_at >= since,
+                    OutboundMessage.status.in_(SPENT),
+                    channel_visible(OutboundMessage.channel_connection_id),
                 )
             ).all()
         table: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: {"messages": 0, "cost": 0.0})
@@ -127,7 +142,12 @@ def admin_blueprint() -> Blueprint:
 
     @bp.get("/subscriptions")
     def list_subscriptions() -> Response:
-        query = select(BackInStockSubscription).order_by(BackInStockSubscription.id).limit(1000)
+        query = (
+            select(BackInStockSubscription)
+            .where(shop_visible(BackInStockSubscription.shop_connection_id))
+            .order_by(BackInStockSubscription.id)
+            .limit(1000)
+        )
         if request.args.get("variant_external_id"):
             query = query.where(BackInStockSubscription.variant_external_id == request.args["variant_external_id"])
         if request.args.get("status"):
@@ -162,10 +182,12 @@ def admin_blueprint() -> Blueprint:
         if not variant:
             abort(_error(400, "variant_external_id is required"))
         with rt.db.session() as session:
-            if session.get(ShopConnection, shop_id) is None:
+            shop = select(ShopConnection.id).where(ShopConnection.id == shop_id, shop_visible(ShopConnection.id))
+            if session.scalar(shop) is None:
                 abort(_error(404, f"no shop connection {shop_id}"))
             if data.get("contact_id") is not None:
-                contact = session.get(Contact, _int(data["contact_id"], "contact_id"))
+                wanted = _int(data["contact_id"], "contact_id")
+                contact = session.scalar(select(Contact).where(Contact.id == wanted, contact_visible(Contact.id)))
             elif data.get("phone"):
                 contact = contact_for_phone(session, shop_id, str(data["phone"]))
             else:
@@ -189,10 +211,15 @@ def admin_blueprint() -> Blueprint:
             abort(_error(409, str(exc)))
         return jsonify({"id": sub_id, "contact_id": contact_id}), 201
 
+    def contact_exists(session: Any, contact_id: int) -> bool:
+        """Whether the contact exists and is of a visible shop."""
+        found = select(Contact.id).where(Contact.id == contact_id, contact_visible(Contact.id))
+        return session.scalar(found) is not None
+
     @bp.get("/consent/<int:contact_id>")
     def get_consent(contact_id: int) -> Response:
         with runtime().db.session() as session:
-            if session.get(Contact, contact_id) is None:
+            if not contact_exists(session, contact_id):
                 return _error(404, f"no contact {contact_id}")
             current = {
                 c.purpose: {"granted": c.granted, "source": c.source, "text": c.text, "granted_at": _iso(c.granted_at)}
@@ -219,7 +246,7 @@ def admin_blueprint() -> Blueprint:
             return _error(400, "an opt-in needs the text the customer agreed to")
         rt = runtime()
         with rt.db.session() as session:
-            if session.get(Contact, contact_id) is None:
+            if not contact_exists(session, contact_id):
                 return _error(404, f"no contact {contact_id}")
         source = str(data.get("source") or "admin_api")[:64]
         if data["granted"]:
