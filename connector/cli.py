@@ -102,6 +102,8 @@ def environment_problem(exc: BaseException) -> str | None:
             return "The port is already in use: stop the other process or choose another one with --port."
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return f"Cannot write{where}: permission denied; make it writable or choose another location."
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"Cannot use{where}: its folder does not exist (or is a file); create it or choose another path."
         if exc.errno == errno.ENOSPC:
             return f"Cannot write{where}: the disk is full."
     return None
