@@ -3,27 +3,53 @@
 Every command reads the configuration from ``--config`` (or ``$CONNECTOR_CONFIG``, or
 ``./connector.toml`` when it exists) and fails with a readable message on invalid configuration.
 Plugins add commands through ``connector_register_cli``.
+
+Start-up stays fast (``connector --help`` and shell completion run on every TAB): this module imports only click
+and what it needs to parse arguments. The ORM, rich, the configuration model and the plugins are imported inside
+the commands that use them; third-party plugins' commands are loaded only when a name is not a core command.
+
+Exit codes: 0 done; 1 the operation failed (a connection test, a sync, a send, a webhook registration); 2 a usage
+or configuration error; 3 the environment is in the way (port in use, database unreachable, a file or folder not
+writable).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from connector import __version__
-from connector.config import Config, load_config
 from connector.errors import ConfigError, ConnectionTestError, ConnectorError, NotFound, SettingsError
-from connector.plugins import Plugins
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from connector.config import Config
+
 DEFAULT_CONFIG = "connector.toml"
+#: Exit statuses (documented in docs/operations.md).
+EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 1, 2, 3
+#: Core modules whose ``connector_register_cli`` adds commands; they import nothing heavy at module level.
+CORE_CLI_MODULES = ("connector.dashboard.plugin", "connector.cluster.plugin")
+
+
+def err_console() -> Console:
+    """A rich console on stderr (rich is imported on first use)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def out_console(**kwargs: Any) -> Console:
+    from rich.console import Console
+
+    return Console(**kwargs)
 
 
 class State:
@@ -37,6 +63,12 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from connector.config import load_config
+            from connector.envcheck import unknown_variables
+
+            for name, close in unknown_variables():
+                hint = f"; did you mean {close}?" if close else ""
+                click.echo(f"Warning: the environment variable {name} is not a setting{hint}", err=True)
             path = self.config_path
             if path is None and Path(DEFAULT_CONFIG).is_file():
                 path = DEFAULT_CONFIG
@@ -55,18 +87,80 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
+def environment_problem(exc: BaseException) -> str | None:
+    """One sentence for an operator mistake the environment shows (busy port, unreachable or unwritable
+    database, unwritable folder), or ``None`` for a real bug (which keeps its traceback)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if "unable to open database file" in reason or "readonly database" in reason:
+            return f"Cannot write the database ({reason}): check that its folder exists and is writable."
+        return f"Cannot reach the database ({reason}): check [database] url and that the server is running."
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        if exc.errno == errno.EADDRINUSE:
+            return "The port is already in use: stop the other process or choose another one with --port."
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"Cannot write{where}: permission denied; make it writable or choose another location."
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"Cannot use{where}: its folder does not exist (or is a file); create it or choose another path."
+        if exc.errno == errno.ENOSPC:
+            return f"Cannot write{where}: the disk is full."
+    return None
+
+
 class ConnectorGroup(click.Group):
-    """Turns connector errors into one readable line and exit status 1 or 2 instead of a traceback."""
+    """The root command: loads plugin commands lazily, and turns connector errors and operator mistakes into one
+    readable line and a non-zero exit status instead of a traceback."""
+
+    _core_loaded = False
+    _plugins_loaded = False
+
+    def _load_core(self) -> None:
+        if not self._core_loaded:
+            import importlib
+
+            self._core_loaded = True
+            for module in CORE_CLI_MODULES:
+                importlib.import_module(module).connector_register_cli(cli=self)
+
+    def _load_plugins(self) -> None:
+        """Third-party plugins' commands (imports every plugin: only for a name no core command has)."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        extra = click.Group()
+        _plugins(disabled=_disabled_from_env()).register_cli(extra)
+        for name, command in extra.commands.items():
+            self.commands.setdefault(name, command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_core()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_core()
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugins()
+            command = super().get_command(ctx, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            console.print(f"[red]Configuration error:[/red] {exc}")
-            sys.exit(2)
+            err_console().print(f"[red]Configuration error:[/red] {exc}")
+            sys.exit(EXIT_USAGE)
         except (ConnectorError, ValueError) as exc:
-            console.print(f"[red]Error:[/red] {exc}")
-            sys.exit(1)
+            err_console().print(f"[red]Error:[/red] {exc}")
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:
+            problem = environment_problem(exc)
+            if problem is None:
+                raise
+            click.echo(f"Error: {problem}", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
 
 
 @click.group(cls=ConnectorGroup)
@@ -119,6 +213,8 @@ def init(path: str, database_url: str, force: bool) -> None:
     )
     target.write_text(text)
     target.chmod(0o600)
+    from connector.config import load_config
+
     runtime = Runtime(load_config(target))
     upgrade(runtime.db)
     token = create_token(runtime, "created by connector init")
@@ -272,13 +368,13 @@ def tokens_list(state: State, as_json: bool) -> None:
             )
         )
         return
-    table = Table("id", "name", "scope", "shop", "state", "created", "expires", "last used")
+    table = _table("id", "name", "scope", "shop", "state", "created", "expires", "last used")
     for t in rows:
         shop = str(t.shop_connection_id) if t.shop_connection_id is not None else ""
         table.add_row(
             str(t.id), t.name, t.scope, shop, t.state(), when(t.created_at), when(t.expires_at), when(t.last_used_at)
         )
-    Console(width=200).print(table)
+    out_console(width=200).print(table)
 
 
 @tokens.command("revoke")
@@ -303,16 +399,16 @@ def tokens_revoke(state: State, token_id: int) -> None:
 def plugins_cmd(state: State, as_json: bool) -> None:
     """List installed plugins: name, kind, version and where each came from."""
     disabled = state.config.plugins.disabled
-    infos = Plugins(disabled=disabled).describe()
+    infos = _plugins(disabled=disabled).describe()
     if as_json:
         from dataclasses import asdict
 
         click.echo(json.dumps([asdict(i) for i in infos], indent=2))
         return
-    table = Table("name", "kind", "adapters", "version", "source")
+    table = _table("name", "kind", "adapters", "version", "source")
     for info in infos:
         table.add_row(info.name, ", ".join(info.kinds), ", ".join(info.adapters), info.version or "", info.source)
-    Console().print(table)
+    out_console().print(table)
 
 
 # ---------------------------------------------------------------------------- connections
@@ -339,7 +435,15 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--name", default="", help="A name for the connection.")
 @click.option("--shop", "shop_id", type=int, help="For a channel: the shop connection it serves.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting of the plugin (repeat).")
-@click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials after creating it.")
+@click.option(
+    "--test/--no-test",
+    default=True,
+    show_default=True,
+    help="Test the credentials before keeping the connection (a failing one is not saved).",
+)
+@click.option(
+    "--disabled", is_flag=True, help="Save the connection disabled, even when its test fails (enable it later)."
+)
 @click.option(
     "--delta-minutes",
     type=click.IntRange(1),
@@ -357,12 +461,14 @@ def connections_add(
     shop_id: int | None,
     pairs: tuple[str, ...],
     test: bool,
+    disabled: bool,
     delta_minutes: int | None,
     full_at: str | None,
 ) -> None:
-    """Create a connection: ``connector connections add shop shopify --set shop_url=... --set access_token=...``.
+    """Create a connection: ``connector connections add shop shopify --set shop_url=https://... --set ...``.
 
-    Run ``connector connections fields ADAPTER`` to see the settings a plugin needs.
+    The credentials are tested with one live call first; a connection whose test fails is not saved (exit 1)
+    unless --disabled. Run ``connector connections fields ADAPTER`` to see the settings a plugin needs.
     """
     rt = state.runtime
     settings = _parse_settings(pairs)
@@ -387,11 +493,76 @@ def connections_add(
             )
     except SettingsError as exc:
         for field, problem in exc.errors.items():
-            console.print(f"[red]{field}[/red]: {problem}")
-        sys.exit(1)
-    click.echo(f"created {kind} connection {row.id}; webhook URL: {rt.connections.webhook_url(adapter, row.id)}")
-    if test:
-        _report_test(rt, kind, row.id)
+            err_console().print(f"[red]{field}[/red]: {problem}")
+        sys.exit(EXIT_FAILED)
+    if disabled:
+        _set_enabled(rt, kind, row.id, False)
+    if test and not _report_test(rt, kind, row.id) and not disabled:
+        rt.connections.delete(kind, row.id)
+        err_console().print(
+            "not saved: fix the settings and add it again, or keep it disabled with --disabled "
+            f"(see `connector connections fields {adapter}`)"
+        )
+        sys.exit(EXIT_FAILED)
+    state_note = " (disabled: `connector connections enable` when it works)" if disabled else ""
+    click.echo(
+        f"created {kind} connection {row.id}{state_note}; webhook URL: {rt.connections.webhook_url(adapter, row.id)}"
+    )
+
+
+def _set_enabled(rt: Any, kind: str, connection_id: int, enabled: bool) -> None:
+    from connector.db.models import ChannelConnection, ShopConnection
+
+    model = ShopConnection if kind == "shop" else ChannelConnection
+    with rt.db.session() as session:
+        row = session.get(model, connection_id)
+        if row is None:
+            raise click.UsageError(f"no {kind} connection {connection_id} (see `connector connections list`)")
+        row.enabled = enabled
+    rt.connections.invalidate(kind, connection_id)
+
+
+@connections.command("delete")
+@click.argument("kind", type=click.Choice(["shop", "channel"]))
+@click.argument("connection_id", type=int)
+@click.confirmation_option(prompt="Delete the connection and everything stored for it?")
+@pass_state
+def connections_delete(state: State, kind: str, connection_id: int) -> None:
+    """Delete a connection and what is stored for it (a shop's channels, catalog, orders, contacts). Use --yes
+    in scripts."""
+    try:
+        state.runtime.connections.delete(kind, connection_id)
+    except NotFound as exc:
+        raise click.UsageError(f"{exc} (see `connector connections list`)") from None
+    click.echo(f"deleted {kind} connection {connection_id}")
+
+
+@connections.command("disable")
+@click.argument("kind", type=click.Choice(["shop", "channel"]))
+@click.argument("connection_id", type=int)
+@pass_state
+def connections_disable(state: State, kind: str, connection_id: int) -> None:
+    """Stop syncing and sending through a connection, keeping its settings and data."""
+    _set_enabled(state.runtime, kind, connection_id, False)
+    click.echo(f"disabled {kind} connection {connection_id}")
+
+
+@connections.command("enable")
+@click.argument("kind", type=click.Choice(["shop", "channel"]))
+@click.argument("connection_id", type=int)
+@click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials first.")
+@pass_state
+def connections_enable(state: State, kind: str, connection_id: int, test: bool) -> None:
+    """Enable a connection again (after a test, unless --no-test; a failing one stays disabled, exit 1)."""
+    rt = state.runtime
+    try:
+        rt.connections.ref(kind, connection_id)
+    except NotFound as exc:
+        raise click.UsageError(f"{exc} (see `connector connections list`)") from None
+    if test and not _report_test(rt, kind, connection_id):
+        sys.exit(EXIT_FAILED)
+    _set_enabled(rt, kind, connection_id, True)
+    click.echo(f"enabled {kind} connection {connection_id}")
 
 
 @connections.command("set")
@@ -413,7 +584,7 @@ def connections_set(
         raise click.UsageError(str(exc)) from None
     except SettingsError as exc:
         for field, problem in exc.errors.items():
-            console.print(f"[red]{field}[/red]: {problem}")
+            err_console().print(f"[red]{field}[/red]: {problem}")
         sys.exit(1)
     click.echo(f"updated {kind} connection {connection_id}")
     if test and not _report_test(rt, kind, connection_id):
@@ -425,14 +596,14 @@ def connections_set(
 @pass_state
 def connections_fields(state: State, adapter: str) -> None:
     """Show the settings a shop or channel plugin needs."""
-    plugins = Plugins(disabled=state.config.plugins.disabled)
+    plugins = _plugins(disabled=state.config.plugins.disabled)
     cls: Any = plugins.shop_adapters.get(adapter) or plugins.channel_adapters.get(adapter)
     if cls is None:
         raise click.UsageError(f"no adapter named {adapter!r}")
-    table = Table("setting", "label", "type", "required", "default", "help")
+    table = _table("setting", "label", "type", "required", "default", "help")
     for f in cls.config_fields:
         table.add_row(f.name, f.label, f.type.value, "yes" if f.required else "no", str(f.default or ""), f.help)
-    Console().print(table)
+    out_console().print(table)
 
 
 @connections.command("list")
@@ -447,19 +618,19 @@ def connections_list(state: State, as_json: bool) -> None:
         keys = ("kind", "id", "adapter", "name", "shop_connection_id", "enabled")
         click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
         return
-    table = Table("kind", "id", "adapter", "name", "shop", "enabled")
+    table = _table("kind", "id", "adapter", "name", "shop", "enabled")
     for r in rows:
         table.add_row(r[0], str(r[1]), r[2], r[3], "" if r[4] is None else str(r[4]), "yes" if r[5] else "no")
-    Console().print(table)
+    out_console().print(table)
 
 
 def _report_test(rt: Any, kind: str, connection_id: int) -> bool:
     try:
         info = rt.connections.test(kind, connection_id)
     except ConnectionTestError as exc:
-        console.print(f"[red]✗ {kind} {connection_id}:[/red] {exc}")
+        err_console().print(f"[red]✗ {kind} {connection_id}:[/red] {exc}")
         return False
-    console.print(f"[green]✓ {kind} {connection_id}:[/green] connected to {info.name}")
+    err_console().print(f"[green]✓ {kind} {connection_id}:[/green] connected to {info.name}")
     return True
 
 
@@ -484,10 +655,99 @@ def connections_test(state: State, kind: str, connection_id: int | None) -> None
         try:
             ok &= _report_test(rt, k, cid)
         except NotFound as exc:
-            console.print(f"[red]✗[/red] {exc}")
+            err_console().print(f"[red]✗[/red] {exc}")
             ok = False
     if not ok:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- webhooks
+
+
+@cli.group()
+def webhooks() -> None:
+    """Register, list and test a connection's webhooks (through the platform's API, like the dashboard's setup)."""
+
+
+_KIND = click.argument("kind", type=click.Choice(["shop", "channel"]))
+_ID = click.argument("connection_id", type=int)
+
+
+@webhooks.command("register")
+@_KIND
+@_ID
+@pass_state
+def webhooks_register(state: State, kind: str, connection_id: int) -> None:
+    """Register the connection's webhooks on its platform (idempotent). A Meta channel's platform verifies this
+    server, so run it while `connector serve` runs. Exit 1 with what to do by hand when it cannot."""
+    from connector.dashboard import webhook_setup
+
+    try:
+        click.echo(webhook_setup.register(state.runtime, kind, connection_id))  # type: ignore[arg-type]
+    except NotFound as exc:
+        raise click.UsageError(f"{exc} (see `connector connections list`)") from None
+    except webhook_setup.WebhookSetupError as exc:
+        err_console().print(f"[red]✗ {kind} {connection_id}:[/red] {exc}")
+        sys.exit(EXIT_FAILED)
+
+
+@webhooks.command("list")
+@_KIND
+@_ID
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool) -> None:
+    """Show the webhook URL to register, its topics, the verify token (Meta), and webhooks received in 7 days."""
+    from dataclasses import asdict
+
+    from connector.dashboard import webhook_setup
+
+    try:
+        info = webhook_setup.describe(state.runtime, kind, connection_id)  # type: ignore[arg-type]
+    except NotFound as exc:
+        raise click.UsageError(f"{exc} (see `connector connections list`)") from None
+    if as_json:
+        click.echo(json.dumps(asdict(info), indent=2))
+        return
+    click.echo(f"url: {info.url}")
+    click.echo(f"topics: {', '.join(info.topics) or '(the app subscription decides)'}")
+    if info.verify_token:
+        click.echo(f"verify token: {info.verify_token}")
+    click.echo(f"received in the last 7 days: {info.received_7d}")
+
+
+@webhooks.command("test")
+@_KIND
+@_ID
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the webhook to arrive.")
+@pass_state
+def webhooks_test(state: State, kind: str, connection_id: int, timeout: float) -> None:
+    """Make a sandbox send a webhook and wait until the running server received it (exit 1 if it did not).
+    For a real platform, trigger an event there and watch `connector webhooks list`."""
+    import time
+
+    from connector.dashboard import webhook_setup
+
+    rt = state.runtime
+    try:
+        before = webhook_setup.describe(rt, kind, connection_id).received_7d  # type: ignore[arg-type]
+        click.echo(webhook_setup.send_test(rt, kind, connection_id))  # type: ignore[arg-type]
+    except NotFound as exc:
+        raise click.UsageError(f"{exc} (see `connector connections list`)") from None
+    except webhook_setup.WebhookSetupError as exc:
+        err_console().print(f"[red]✗ {kind} {connection_id}:[/red] {exc}")
+        sys.exit(EXIT_FAILED)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if webhook_setup.describe(rt, kind, connection_id).received_7d > before:  # type: ignore[arg-type]
+            click.echo("received")
+            return
+        time.sleep(0.2)
+    err_console().print(
+        f"[red]✗ no webhook arrived within {timeout:g} s:[/red] is `connector serve` running, and did "
+        f"`connector webhooks register {kind} {connection_id}` succeed?"
+    )
+    sys.exit(EXIT_FAILED)
 
 
 # ---------------------------------------------------------------------------- sync
@@ -516,7 +776,7 @@ def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
             BarColumn(),
             TextColumn("{task.completed} items"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console(),
             transient=as_json,
         ) as progress:
             read = progress.add_task(f"{shop.name}: reading", total=None)
@@ -528,7 +788,7 @@ def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
             try:
                 summary = run_sync(rt, shop.id, mode="full" if full else "delta", trigger="manual", progress=report)
             except SyncBusy as exc:
-                console.print(f"[yellow]{exc}[/yellow]")
+                err_console().print(f"[yellow]{exc}[/yellow]")
                 failed = True
                 continue
         summaries.append(summary)
@@ -539,7 +799,7 @@ def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
 
         click.echo(json.dumps([asdict(s) for s in summaries], indent=2))
     else:
-        table = Table(
+        table = _table(
             "shop", "mode", "status", "read", "created", "updated", "deleted", "unchanged", "failed", "calls", "seconds"
         )
         for s in summaries:
@@ -561,7 +821,7 @@ def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
                     )
                 ),
             )
-        Console().print(table)
+        out_console().print(table)
     if failed:
         sys.exit(1)
 
@@ -588,11 +848,11 @@ def catalog_cmd(state: State, channel_id: int | None, status: str | None, limit:
         stmt = stmt.where(CatalogItem.status == status)
     with state.runtime.db.session() as session:
         rows = session.execute(stmt.order_by(CatalogItem.id).limit(limit)).all()
-    table = Table("channel", "retailer id", "title", "status", "why")
+    table = _table("channel", "retailer id", "title", "status", "why")
     for item, title in rows:
         why = "; ".join(str(e) for e in item.errors) if item.errors else ""
         table.add_row(str(item.channel_connection_id), item.retailer_id, title, item.status, why)
-    Console().print(table)
+    out_console().print(table)
 
 
 @cli.command("runs")
@@ -606,7 +866,7 @@ def runs_cmd(state: State, limit: int) -> None:
 
     with state.runtime.db.session() as session:
         runs = list(session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)))
-    table = Table(
+    table = _table(
         "id", "shop", "mode", "trigger", "status", "started", "created", "updated", "deleted", "failed", "errors"
     )
     for r in runs:
@@ -623,7 +883,7 @@ def runs_cmd(state: State, limit: int) -> None:
             str(r.failed),
             "; ".join(map(str, r.errors))[:80],
         )
-    Console().print(table)
+    out_console().print(table)
 
 
 @cli.command("send-test")
@@ -654,7 +914,7 @@ def send_test(
     if row.status in ("sent", "delivered", "read"):
         click.echo(f"sent: {row.channel_message_id}")
         return
-    console.print(f"[red]not sent ({row.status}):[/red] {row.error}")
+    err_console().print(f"[red]not sent ({row.status}):[/red] {row.error}")
     sys.exit(1)
 
 
@@ -724,7 +984,7 @@ def sandbox_cmd(name: str, port: int, variants: int | None, options: tuple[str, 
     import signal
     import threading
 
-    sandboxes = Plugins().sandboxes()
+    sandboxes = _plugins().sandboxes()
     if name not in sandboxes:
         raise click.UsageError(f"no sandbox named {name!r}; installed: {', '.join(sorted(sandboxes))}")
     parsed: dict[str, Any] = {}
@@ -761,9 +1021,19 @@ def sandbox_cmd(name: str, port: int, variants: int | None, options: tuple[str, 
 
 def main() -> None:
     """Entry point of the ``connector`` console script."""
-    plugins_for_cli = Plugins(disabled=_disabled_from_env())
-    plugins_for_cli.register_cli(cli)
     cli()
+
+
+def _plugins(**kwargs: Any) -> Any:
+    from connector.plugins import Plugins
+
+    return Plugins(**kwargs)
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    return Table(*columns)
 
 
 def _disabled_from_env() -> list[str]:

@@ -97,7 +97,10 @@ def check_connections(rt: Runtime) -> list[Check]:
     if not shops:
         return [
             Check(
-                "connections", "warn", "no shop connected", "open the dashboard's setup, or `connector connections add`"
+                "connections",
+                "warn",
+                "no shop connected",
+                "`connector connections add shop PLATFORM --set KEY=VALUE ...`, or the dashboard's setup",
             )
         ]
     since = datetime.now(UTC) - WEBHOOK_LOOKBACK
@@ -109,7 +112,14 @@ def check_connections(rt: Runtime) -> list[Check]:
             info = rt.connections.test(kind, cid)  # type: ignore[arg-type]
             checks.append(Check(f"credentials: {label}", "ok", f"connected to {info.name}"))
         except ConnectorError as exc:
-            checks.append(Check(f"credentials: {label}", "fail", str(exc), f"fix the {adapter} settings"))
+            checks.append(
+                Check(
+                    f"credentials: {label}",
+                    "fail",
+                    str(exc),
+                    f"`connector connections set {kind} {cid} --set KEY=VALUE` (see `connector connections fields {adapter}`)",
+                )
+            )
         received = webhook_count(rt, kind, cid, since)
         url = rt.connections.webhook_url(adapter, cid)
         if received:
@@ -119,8 +129,8 @@ def check_connections(rt: Runtime) -> list[Check]:
                 Check(
                     f"webhooks: {label}",
                     "warn",
-                    "none received in the last 7 days",
-                    f"register {url} in {adapter} (the dashboard's setup step 3 can do it), then send a test event",
+                    f"none received at {url} in the last 7 days",
+                    f"run `connector webhooks register {kind} {cid}` (or the dashboard's setup step 3), then `connector webhooks test {kind} {cid}`",
                 )
             )
     return checks

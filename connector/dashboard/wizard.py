@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
-from connector.dashboard import queries
-from connector.dashboard.sandboxes import ControlError, DemoSandboxes, graph_control, settings_for, shop_control
+from connector.dashboard import queries, webhook_setup
+from connector.dashboard.sandboxes import DemoSandboxes, graph_control, settings_for, shop_control
 from connector.dashboard.security import login_required
 from connector.db.models import CatalogItem, ChannelConnection, OutboundMessage, ShopVariant, SyncRun
 from connector.errors import ConfigError, ConnectionTestError, SettingsError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 GRAPH_SANDBOX = "graph"
-META_CHANNELS = {"whatsapp": "whatsapp_business_account", "instagram": "instagram", "messenger": "page"}
 
 
 def demo_sandboxes(app: Flask) -> DemoSandboxes:
@@ -272,34 +271,17 @@ def register(bp: Blueprint) -> None:
     def wizard_webhooks_register() -> Any:
         """Register the shop's webhooks through its API, and (sandbox only) subscribe the Graph sandbox."""
         rt = runtime()
-        shop, channel, info = _webhook_targets(rt)
+        shop, channel, _info = _webhook_targets(rt)
         problems = []
         try:
-            rt.connections.shop_adapter(shop.id).register_webhooks(info["shop_url"])
-        except NotImplementedError:
-            control = shop_control(rt, shop.id)
-            if control is None:
-                problems.append(f"{shop.platform}: paste the shop webhook URL into the shop's admin")
-            else:
-                control.call("POST", "webhooks", json={"url": info["shop_url"]})
-        except Exception as exc:  # the platform refused: say so, with its reason
-            problems.append(f"{shop.platform}: could not register webhooks: {exc}")
-        graph = graph_control(rt, channel.id)
-        if graph is not None and channel.channel in META_CHANNELS:
+            webhook_setup.register(rt, "shop", shop.id)
+        except webhook_setup.WebhookSetupError as exc:
+            problems.append(str(exc))
+        if graph_control(rt, channel.id) is not None and channel.channel in webhook_setup.META_CHANNELS:
             try:
-                graph.call(
-                    "POST",
-                    "webhooks",
-                    json={
-                        "url": info["channel_url"],
-                        "object": META_CHANNELS[channel.channel],
-                        "verify_token": info["verify_token"],
-                    },
-                )
-            except ControlError as exc:
-                problems.append(
-                    f"{channel.channel}: {exc}. Check that this server is reachable at {info['channel_url']}"
-                )
+                webhook_setup.register(rt, "channel", channel.id)
+            except webhook_setup.WebhookSetupError as exc:
+                problems.append(str(exc))
         session["wizard_message"] = "; ".join(problems) if problems else "registered"
         return redirect(url_for("dashboard.wizard_webhooks"))
 
@@ -309,19 +291,15 @@ def register(bp: Blueprint) -> None:
         """Demo mode: make the sandboxes send a webhook (a stock change in the shop, a customer's "Hi")."""
         rt = runtime()
         shop, channel, _info = _webhook_targets(rt)
-        problems = []
-        shop_sb = shop_control(rt, shop.id)
-        graph = graph_control(rt, channel.id)
-        if shop_sb is None and graph is None:
+        if shop_control(rt, shop.id) is None and graph_control(rt, channel.id) is None:
             abort(400, description="test webhooks can only be sent by sandboxes; trigger one in your platform instead")
-        try:
-            if shop_sb is not None:
-                variant = shop_sb.call("GET", "variants")["ids"][0]
-                shop_sb.call("POST", "stock", json={"variant_id": variant, "quantity": 7})
-            if graph is not None and channel.channel == "whatsapp":
-                graph.call("POST", "whatsapp/messages", json={"wa_id": "4915100000000", "type": "text", "text": "Hi"})
-        except ControlError as exc:
-            problems.append(str(exc))
+        problems = []
+        for kind, cid in (("shop", shop.id), ("channel", channel.id)):
+            try:
+                webhook_setup.send_test(rt, kind, cid)  # type: ignore[arg-type]
+            except webhook_setup.WebhookSetupError as exc:
+                if "only sandboxes" not in str(exc):
+                    problems.append(str(exc))
         session["wizard_message"] = "; ".join(problems) if problems else "sent"
         return redirect(url_for("dashboard.wizard_webhooks"))
 
