@@ -110,7 +110,8 @@ def test_export_holds_everything_and_erase_leaves_no_trace(chat_stack: ChatStack
         },
         timeout=10,
     )
-    assert subscribed.status_code == 201
+    assert subscribed.status_code == 202  # a request: she grants it by sending its code on WhatsApp (double opt-in)
+    customer.say(subscribed.json()["confirm_text"])
     _idle(chat_stack)
     needles = [phone, NAME, STREET, CITY, MAIL]
     with chat_stack.runtime.db.session() as session:
