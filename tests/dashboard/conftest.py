@@ -121,7 +121,9 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh browser tab (own cookies), English UI, phone-sized when ``mobile`` is asked for."""
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     tab = context.new_page()
-    tab.set_default_timeout(20_000)
+    # An upper bound on waiting for an element or a navigation (each wait ends as soon as the page is there):
+    # generous, so a loaded machine slows the tests down instead of failing them.
+    tab.set_default_timeout(60_000)
     yield tab
     context.close()
 
