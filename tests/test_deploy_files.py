@@ -63,7 +63,9 @@ def _dockerfile_cmd() -> list[str]:
 def _connector_command_lines() -> list[tuple[str, list[str]]]:
     """(where, argv) of every command line in deploy/ that runs the connector."""
     lines = [(unit.name, argv) for unit in UNITS for argv in _unit_commands(unit)]
-    lines += [(f"compose {name}", spec["command"]) for name, spec in _compose()["services"].items() if "command" in spec]
+    lines += [
+        (f"compose {name}", spec["command"]) for name, spec in _compose()["services"].items() if "command" in spec
+    ]
     lines.append(("Dockerfile CMD", _dockerfile_cmd()))
     return [(where, argv) for where, argv in lines if Path(argv[0]).name == "connector"]
 
@@ -75,7 +77,8 @@ def _parse(argv: list[str]) -> click.Context:
     command: click.Command = root
     ctx = command.make_context("connector", list(argv))
     while isinstance(command, click.Group):
-        rest = [*getattr(ctx, "_protected_args", None) or ctx.protected_args, *ctx.args]
+        protected = getattr(ctx, "_protected_args", None) or ctx.protected_args  # click 8.2 renamed it
+        rest = [*protected, *ctx.args]
         assert rest, f"{argv}: no subcommand of {ctx.command_path}"
         name, sub, args = command.resolve_command(ctx, rest)
         assert sub is not None and name is not None

@@ -59,7 +59,9 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     for source in DISTRIBUTIONS:
         # --no-isolation: the project venv's setuptools builds, so this needs no index.
-        _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)], out, dict(os.environ))
+        _run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)], out, dict(os.environ)
+        )
     return out
 
 
@@ -93,9 +95,7 @@ def test_every_distribution_builds_an_sdist_and_a_wheel_holding_its_data_files(d
         assert all(m.startswith((f"connector_{name}/", f"chatshop_connector_{name}-")) for m in members)
 
 
-def test_wheels_installed_outside_the_source_tree_init_migrate_and_run_the_demo(
-    dist_dir: Path, tmp_path: Path
-) -> None:
+def test_wheels_installed_outside_the_source_tree_init_migrate_and_run_the_demo(dist_dir: Path, tmp_path: Path) -> None:
     """The Dockerfile's install step, then what docs/operations.md tells an operator to run first."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -133,6 +133,8 @@ def test_wheels_installed_outside_the_source_tree_init_migrate_and_run_the_demo(
         assert built_in[name]["distribution"] == f"chatshop-connector-{name}"
 
     # The Shopify sandbox needs its schema file from the plugin's wheel.
-    demo = _run([*connector, "demo", "--once", "--shop", "shopify", "--data-dir", str(tmp_path / "demo")], tmp_path, env)
+    demo = _run(
+        [*connector, "demo", "--once", "--shop", "shopify", "--data-dir", str(tmp_path / "demo")], tmp_path, env
+    )
     report = json.loads(demo.stdout.strip().splitlines()[-1])
     assert report["match"] is True and report["sync"] == "succeeded", report
