@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "connector"
+#: Distributions listed as ``built-in``: the core and the plugins shipped with it, each a distribution of its
+#: own in ``plugins/<name>/`` (named ``chatshop-connector-<name>``).
+BUILT_IN_DISTRIBUTIONS = frozenset(
+    {"chatshop-connector"}
+    | {f"chatshop-connector-{name}" for name in ("shopify", "woocommerce", "shopware", "meta", "whatsapp", "messenger")}
+)
 
 #: Parts of the core written as plugins (datasette's DEFAULT_PLUGINS): always registered, never disabled.
 ESSENTIAL_PLUGINS = (
@@ -255,7 +261,7 @@ class Plugins:
             dist_name = dist.metadata["Name"] if dist is not None else None
             if dist is None:
                 source = "registered"
-            elif dist_name == "chatshop-connector":
+            elif dist_name in BUILT_IN_DISTRIBUTIONS:
                 source = "built-in"
             else:
                 source = "pip"

@@ -53,7 +53,7 @@ def test_plugins_json_lists_every_built_in_plugin() -> None:
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     for name in ("shopify", "woocommerce", "shopware", "whatsapp", "messenger", "meta"):
         assert plugins[name]["source"] == "built-in"
-        assert plugins[name]["distribution"] == "chatshop-connector"
+        assert plugins[name]["distribution"] == f"chatshop-connector-{name}"
     assert set(plugins["messenger"]["adapters"]) == {"messenger", "instagram"}
 
 

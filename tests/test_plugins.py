@@ -14,10 +14,12 @@ from connector.plugins import Plugins
 from connector.runtime import Runtime
 
 
-def test_built_ins_are_entry_points_of_the_main_distribution() -> None:
+def test_built_ins_are_entry_points_of_their_own_distributions() -> None:
+    """Each built-in plugin is a distribution of its own (plugins/<name>/pyproject.toml), as a third-party one is."""
     eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="connector")}
     for name in ("shopify", "woocommerce", "shopware", "meta", "whatsapp", "messenger"):
-        assert eps[name].dist.name == "chatshop-connector"
+        assert eps[name].dist.name == f"chatshop-connector-{name}"
+    assert not importlib.metadata.distribution("chatshop-connector").entry_points.select(group="connector")
 
 
 def test_adapters_and_sandboxes_are_registered() -> None:

@@ -32,19 +32,30 @@ def connector_register_cli(cli: click.Group) -> None:
     @click.option("--bind", help="host:port (default: server.host:server.port).")
     @click.option("--workers", type=int, help="gunicorn processes (default: cluster.web_workers).")
     @click.option("--threads", type=int, help="Threads per process (default: cluster.web_threads).")
+    @click.option(
+        "--gunicorn-config",
+        type=click.Path(exists=True, dir_okay=False),
+        help="A gunicorn configuration file (e.g. deploy/gunicorn.conf.py); GUNICORN_CMD_ARGS is honoured too.",
+    )
     @click.pass_context
-    def web(ctx: click.Context, bind: str | None, workers: int | None, threads: int | None) -> None:
-        """Run the web app under gunicorn (any number of instances; never runs a scheduler)."""
+    def web(
+        ctx: click.Context, bind: str | None, workers: int | None, threads: int | None, gunicorn_config: str | None
+    ) -> None:
+        """Run the web app under gunicorn (any number of instances; never runs a scheduler).
+
+        Settings, each overriding the one before: the connector's, --gunicorn-config, GUNICORN_CMD_ARGS, and
+        --bind/--workers/--threads.
+        """
+        from connector.cluster.gunicorn_app import connector_defaults
         from connector.cluster.processes import check_distributed, run_web
 
         state = _state(ctx)
-        config = state.config
-        check_distributed(config)
+        check_distributed(state.config)
         run_web(
             state.config_path,
-            bind=bind or f"{config.server.host}:{config.server.port}",
-            workers=workers or config.cluster.web_workers,
-            threads=threads or config.cluster.web_threads,
+            defaults=connector_defaults(state.config),
+            overrides={"bind": bind, "workers": workers, "threads": threads},
+            gunicorn_config=gunicorn_config,
         )
 
     @cli.command("worker")

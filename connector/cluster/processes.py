@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from connector.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from connector.cluster.settings import ClusterSettings
     from connector.config import Config
     from connector.runtime import Runtime
@@ -187,25 +189,19 @@ def run_scheduler(runtime: Runtime, *, shutdown: threading.Event | None = None) 
     )
 
 
-def run_web(config_path: str | None, *, bind: str, workers: int, threads: int) -> None:
-    """Run gunicorn (``gthread``) with the app built per worker process after the fork; never a scheduler."""
-    from gunicorn.app.base import BaseApplication
+def run_web(
+    config_path: str | None,
+    *,
+    defaults: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    gunicorn_config: str | None = None,
+) -> None:
+    """Run gunicorn (``gthread`` unless configured otherwise) with the app built per worker process after the fork.
 
-    class _Gunicorn(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in {
-                "bind": bind,
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "preload_app": False,
-                "accesslog": None,
-            }.items():
-                self.cfg.set(key, value)
+    ``defaults`` come from the connector's settings; a gunicorn config file, ``GUNICORN_CMD_ARGS`` and then
+    ``overrides`` (the options given to ``connector web``) override them (:mod:`connector.cluster.gunicorn_app`).
+    Never runs a scheduler.
+    """
+    from connector.cluster.gunicorn_app import ConnectorGunicorn
 
-        def load(self) -> Any:
-            from connector.cluster.web import create_cluster_app
-
-            return create_cluster_app(config_path)
-
-    _Gunicorn().run()
+    ConnectorGunicorn(config_path, defaults=defaults, overrides=overrides, config_file=gunicorn_config).run()

@@ -1,0 +1,1 @@
+"""Shopware 6 (Admin API) shop plugin."""

@@ -1,0 +1,202 @@
+"""The WhatsApp Cloud API channel: send messages, receive webhooks, publish the catalog."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from connector_meta import signature
+from connector_meta.catalog import MetaCatalog
+from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
+from connector_whatsapp.inbound import parse_request
+from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
+from connector_whatsapp.render import render_message
+from connector_whatsapp.send_errors import send_error
+
+from connector import model
+from connector.adapters import (
+    ChannelAdapter,
+    ConfigField,
+    ConnectionInfo,
+    FieldType,
+    ParsedWebhook,
+    WebhookReply,
+    WebhookRequest,
+)
+from connector.errors import AuthenticationError, ConnectionTestError, NotFound, PlatformError, SendAction, SendError
+
+log = logging.getLogger(__name__)
+
+
+class WhatsAppAdapter(ChannelAdapter):
+    """WhatsApp Business Cloud API, one registered phone number per connection.
+
+    Sends every canonical outbound type (text, list, reply buttons, CTA URL, product, product list,
+    catalog, template) after checking Meta's limits, maps Meta's error codes to the core's
+    :class:`~connector.errors.SendAction`, and turns webhooks into canonical inbound messages and
+    delivery statuses. Its catalog is the Meta catalog connected to the WhatsApp Business Account.
+    """
+
+    name: ClassVar[str] = "whatsapp"
+    label: ClassVar[str] = "WhatsApp Cloud API"
+    config_fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField("phone_number_id", "Phone number ID", help="WhatsApp Manager > API Setup: 'Phone number ID'."),
+        ConfigField(
+            "access_token",
+            "Access token",
+            FieldType.SECRET,
+            help="A permanent system-user token with whatsapp_business_messaging and catalog_management.",
+        ),
+        ConfigField("app_secret", "App secret", FieldType.SECRET, help="App settings > Basic; signs every webhook."),
+        ConfigField(
+            "verify_token",
+            "Webhook verify token",
+            FieldType.SECRET,
+            help="Any random string; enter the same value as 'Verify token' in the app's webhook settings.",
+        ),
+        ConfigField("waba_id", "WhatsApp Business Account ID", required=False, default=""),
+        ConfigField(
+            "catalog_id",
+            "Catalog ID",
+            required=False,
+            default="",
+            help="Commerce Manager catalog connected to the WhatsApp Business Account (needed for product messages).",
+        ),
+        ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
+        ConfigField("api_version", "Graph API version", required=False, default=DEFAULT_API_VERSION),
+    )
+    supports: ClassVar[frozenset[type[model.Outbound]]] = SUPPORTED_TYPES
+    #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.
+    limits: ClassVar[WhatsAppLimits] = DEFAULT_LIMITS
+
+    def __init__(self, settings: Mapping[str, Any]):
+        super().__init__(settings)
+        self.phone_number_id = str(self.settings.get("phone_number_id") or "")
+        self.graph = GraphClient(
+            graph_url=self.settings.get("graph_url") or DEFAULT_GRAPH_URL,
+            api_version=self.settings.get("api_version") or DEFAULT_API_VERSION,
+            access_token=str(self.settings.get("access_token") or ""),
+            platform="WhatsApp Cloud API",
+        )
+        self._catalog: MetaCatalog | None = None
+
+    # ----------------------------------------------------------------- connection
+
+    def test_connection(self) -> ConnectionInfo:
+        """``GET /{phone_number_id}``: proves the token works and the number belongs to it."""
+        fields = "display_phone_number,verified_name,quality_rating,code_verification_status"
+        try:
+            data = self.graph.get_json(self.phone_number_id, params={"fields": fields})
+        except AuthenticationError as exc:
+            raise ConnectionTestError(f"The access token was refused; create a new system-user token. ({exc})") from exc
+        except NotFound as exc:
+            raise ConnectionTestError(
+                f"Phone number ID {self.phone_number_id!r} was not found for this token; copy it from "
+                f"WhatsApp Manager > API Setup. ({exc})"
+            ) from exc
+        except PlatformError as exc:
+            raise ConnectionTestError(f"WhatsApp could not be reached: {exc}") from exc
+        name = data.get("verified_name") or data.get("display_phone_number") or self.phone_number_id
+        details = {k: data[k] for k in ("display_phone_number", "verified_name", "quality_rating") if k in data}
+        return ConnectionInfo(name=str(name), details=details)
+
+    # ----------------------------------------------------------------- sending
+
+    def _with_catalog(self, message: model.Outbound) -> model.Outbound:
+        """Product messages without a catalog id use the connection's catalog."""
+        catalog_id = self.settings.get("catalog_id")
+        if (
+            isinstance(message, model.ProductMessage | model.ProductListMessage)
+            and not message.catalog_id
+            and catalog_id
+        ):
+            return dataclasses.replace(message, catalog_id=str(catalog_id))
+        return message
+
+    def validate_message(self, message: model.Outbound) -> None:
+        """Raise :class:`~connector.errors.MessageLimitError` for any documented limit ``message`` breaks."""
+        validate_message(self._with_catalog(message), self.limits)
+
+    @staticmethod
+    def recipient_id(recipient: model.Contact) -> str:
+        """What goes in ``to``: the wa_id (phone digits), or the business-scoped user id when there is no phone."""
+        user_id = recipient.channel_user_id or ""
+        if user_id.lstrip("+").isdigit():
+            return user_id.lstrip("+")
+        if recipient.phone:
+            return "".join(ch for ch in recipient.phone if ch.isdigit())
+        return user_id
+
+    def send(self, recipient: model.Contact, message: model.Outbound) -> model.SendResult:
+        """Validate, render and ``POST /{phone_number_id}/messages``; raise :class:`SendError` on refusal.
+
+        A timeout after the request left is reported as ``RETRY``; the core should reconcile through
+        status webhooks (matched by wamid) before resending, since WhatsApp has no idempotency key."""
+        return self._send(recipient, message, None)
+
+    def send_tracked(self, recipient: model.Contact, message: model.Outbound, reference: str) -> model.SendResult:
+        """:meth:`send` with ``reference`` as ``biz_opaque_callback_data`` (at most 512 characters), which
+        WhatsApp echoes in every status webhook of the message."""
+        return self._send(recipient, message, reference[:512])
+
+    def _send(self, recipient: model.Contact, message: model.Outbound, reference: str | None) -> model.SendResult:
+        message = self._with_catalog(message)
+        validate_message(message, self.limits)
+        to = self.recipient_id(recipient)
+        if not to:
+            raise SendError("recipient has no WhatsApp id or phone number", action=SendAction.UNDELIVERABLE)
+        payload = render_message(to, message)
+        if reference is not None:
+            payload["biz_opaque_callback_data"] = reference
+        try:
+            answer = self.graph.post_json(f"{self.phone_number_id}/messages", json=payload)
+        except PlatformError as exc:
+            raise send_error(exc) from exc
+        messages = answer.get("messages") or []
+        if not messages or not messages[0].get("id"):
+            raise SendError(
+                f"WhatsApp accepted the request but returned no message id: {answer}", action=SendAction.BUG
+            )
+        contacts = answer.get("contacts") or [{}]
+        recipient_id = contacts[0].get("wa_id") or contacts[0].get("user_id") or to
+        return model.SendResult(message_id=str(messages[0]["id"]), recipient_id=str(recipient_id))
+
+    def mark_read(self, message_id: str, *, typing: bool = False) -> bool:
+        """Blue ticks on the customer's message (``status: "read"``) and, with ``typing``, WhatsApp's typing
+        indicator, which shows until our next message or for 25 seconds. A refusal is logged, never raised."""
+        payload: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        if typing:
+            payload["typing_indicator"] = {"type": "text"}
+        try:
+            answer = self.graph.post_json(f"{self.phone_number_id}/messages", json=payload)
+        except PlatformError as exc:
+            log.warning("WhatsApp refused the read receipt for %s: %s", message_id, exc)
+            return False
+        return bool(isinstance(answer, dict) and answer.get("success"))
+
+    # ----------------------------------------------------------------- webhooks
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        """Answer Meta's ``GET`` subscription check with the challenge (200) or 403."""
+        return signature.handshake(request, str(self.settings.get("verify_token") or ""))
+
+    def verify_webhook(self, request: WebhookRequest) -> None:
+        """Check ``X-Hub-Signature-256`` over the raw body; ``WebhookRejected(401)`` when missing or wrong."""
+        signature.verify_signature(request, str(self.settings.get("app_secret") or ""))
+
+    def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
+        """Messages and statuses of one delivery; ``delivery_id`` is a hash of the raw body."""
+        return parse_request(request)
+
+    # ----------------------------------------------------------------- catalog
+
+    def catalog(self) -> MetaCatalog | None:
+        """The Meta catalog connected to this number's WhatsApp Business Account, if one is configured."""
+        catalog_id = self.settings.get("catalog_id")
+        if not catalog_id:
+            return None
+        if self._catalog is None:
+            self._catalog = MetaCatalog(self.graph, str(catalog_id))
+        return self._catalog

@@ -1,0 +1,271 @@
+"""WhatsApp webhook payloads -> canonical inbound messages and delivery statuses (whatsapp-cloud-api.md §8-9).
+
+Pure: no network, so the core can parse before acknowledging and again in the worker.
+
+* One delivery may batch several entries, changes, messages and statuses; every one becomes an event.
+* ``delivery_id`` is a SHA-256 of the raw body: Meta sends no delivery id, and a redelivery carries the
+  same bytes. Per-message dedupe uses the wamid (``Inbound.message_id``) and, for statuses,
+  ``(message_id, state)``.
+* The sender is keyed on ``wa_id``/``from`` (the phone number) and on the business-scoped user id
+  (``from_user_id`` / ``contacts[].user_id``) when the phone number is absent (usernames, 2026).
+* A Click-to-WhatsApp ``referral`` and ``context.referred_product`` (written from a catalog item) ride on the
+  message itself as :class:`~connector.model.Referral`: one message, one event, one answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector import model
+from connector.adapters import ParsedWebhook, WebhookRequest
+from connector.errors import WebhookRejected
+from connector.payload import check_channel_events
+from connector.timestamps import epoch_or_none
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+OBJECT = "whatsapp_business_account"
+
+
+def delivery_id(body: bytes) -> str:
+    """A stable id for one webhook delivery: the SHA-256 of the raw body."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def parse_request(request: WebhookRequest) -> ParsedWebhook:
+    """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed."""
+    payload = request.json()
+    events, fields = parse_payload(payload)
+    return ParsedWebhook(
+        delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=check_channel_events(events)
+    )
+
+
+def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
+    """Events and the distinct ``changes[].field`` names of one webhook body."""
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, "body must be a JSON object")
+    if payload.get("object") != OBJECT:
+        raise WebhookRejected(400, f"object must be {OBJECT!r}, got {payload.get('object')!r}")
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise WebhookRejected(400, "entry must be a list")
+    events: list[Any] = []
+    fields: list[str] = []
+    for e, entry in enumerate(entries):
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            raise WebhookRejected(400, f"entry[{e}].changes must be a list")
+        for c, change in enumerate(changes):
+            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+                raise WebhookRejected(400, f"entry[{e}].changes[{c}] needs a field and a value object")
+            field = str(change.get("field") or "")
+            if field not in fields:
+                fields.append(field)
+            if field == "messages":
+                events.extend(_parse_value(change["value"], f"entry[{e}].changes[{c}].value"))
+            else:
+                log.info("whatsapp webhook field %r carries no message events; ignored", field)
+    return events, fields
+
+
+def _parse_value(value: dict[str, Any], where: str) -> list[Any]:
+    contacts = value.get("contacts") or []
+    if not isinstance(contacts, list):
+        raise WebhookRejected(400, f"{where}.contacts must be a list")
+    events: list[Any] = []
+    for m, message in enumerate(_list(value, "messages", where)):
+        events.extend(_parse_message(message, contacts, f"{where}.messages[{m}]"))
+    for s, status in enumerate(_list(value, "statuses", where)):
+        parsed = _parse_status(status, f"{where}.statuses[{s}]")
+        if parsed is not None:
+            events.append(parsed)
+    for error in value.get("errors") or []:
+        log.warning("whatsapp reported an error outside any message: %s", error)
+    return events
+
+
+def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    items = value.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise WebhookRejected(400, f"{where}.{key} must be a list of objects")
+    return items
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """Meta's epoch seconds (a string); ``None`` (logged) when missing, no number or out of range."""
+    return epoch_or_none(value, where="whatsapp timestamp")
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _sender(message: dict[str, Any], contacts: list[dict[str, Any]], where: str) -> model.Contact:
+    phone_id = message.get("from")
+    bsuid = message.get("from_user_id")
+    contact = next(
+        (
+            c
+            for c in contacts
+            if isinstance(c, dict)
+            and ((phone_id and c.get("wa_id") == phone_id) or (bsuid and c.get("user_id") == bsuid))
+        ),
+        contacts[0] if len(contacts) == 1 and isinstance(contacts[0], dict) else {},
+    )
+    phone_id = phone_id or contact.get("wa_id")
+    bsuid = bsuid or contact.get("user_id")
+    user_id = phone_id or bsuid
+    if not user_id:
+        raise WebhookRejected(400, f"{where} has neither 'from' nor a business-scoped user id")
+    return model.Contact(
+        channel=CHANNEL,
+        channel_user_id=str(user_id),
+        phone=f"+{phone_id}" if phone_id else None,
+        name=str((contact.get("profile") or {}).get("name") or ""),
+    )
+
+
+def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], where: str) -> list[Any]:
+    message_id = message.get("id")
+    kind = message.get("type")
+    if not message_id or not kind:
+        raise WebhookRejected(400, f"{where} needs an id and a type")
+    base = {
+        "message_id": str(message_id),
+        "sender": _sender(message, contacts, where),
+        "timestamp": _timestamp(message.get("timestamp")),
+        "referral": _referral(message, where),
+    }
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    content = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return [model.InboundText(**base, text=str(content.get("body") or ""))]
+    if kind == "interactive" and content.get("type") in ("button_reply", "list_reply"):
+        reply = content.get(content["type"]) or {}
+        return [
+            model.InboundReply(
+                **base,
+                reply_id=str(reply.get("id") or ""),
+                title=str(reply.get("title") or ""),
+                kind="button" if content["type"] == "button_reply" else "list",
+                context_message_id=context.get("id"),
+            )
+        ]
+    if kind == "button":  # a template's quick-reply button
+        return [
+            model.InboundReply(
+                **base,
+                reply_id=str(content.get("payload") or ""),
+                title=str(content.get("text") or ""),
+                kind="template_button",
+                context_message_id=context.get("id"),
+            )
+        ]
+    if kind == "order":
+        return [_parse_order(content, base, where)]
+    if kind == "location":
+        try:
+            latitude, longitude = float(content["latitude"]), float(content["longitude"])
+        except (KeyError, TypeError, ValueError):
+            raise WebhookRejected(400, f"{where}.location needs numeric latitude and longitude") from None
+        return [
+            model.InboundLocation(
+                **base,
+                latitude=latitude,
+                longitude=longitude,
+                name=str(content.get("name") or ""),
+                address=str(content.get("address") or ""),
+            )
+        ]
+    subtype = content.get("type") if kind == "interactive" else None
+    return [model.InboundOther(**base, type=f"{kind}.{subtype}" if subtype else str(kind))]
+
+
+def _referral(message: dict[str, Any], where: str) -> model.Referral | None:
+    """Where the customer came from: a Click-to-WhatsApp ad or post (``referral``) and/or the product they wrote
+    from ("Message business" on a catalog item: ``context.referred_product``)."""
+    ad = message.get("referral")
+    context = message.get("context")
+    product = context.get("referred_product") if isinstance(context, dict) else None
+    if ad is None and product is None:
+        return None
+    if not isinstance(ad, dict | None) or not isinstance(product, dict | None):
+        raise WebhookRejected(400, f"{where}.referral and {where}.context.referred_product must be objects")
+    ad, product = ad or {}, product or {}
+    raw = {**ad, "referred_product": product} if product else dict(ad)
+    retailer_id = str(product.get("product_retailer_id") or "")
+    return model.Referral(
+        source_type=str(ad.get("source_type") or ("product" if retailer_id else "")),
+        source_id=str(ad.get("source_id") or ""),
+        source_url=str(ad.get("source_url") or ""),
+        headline=str(ad.get("headline") or ""),
+        body=str(ad.get("body") or ""),
+        ad_click_id=str(ad.get("ctwa_clid") or ""),
+        product_retailer_id=retailer_id,
+        catalog_id=str(product.get("catalog_id") or ""),
+        raw=raw,
+    )
+
+
+def _parse_order(order: dict[str, Any], base: dict[str, Any], where: str) -> model.InboundCart:
+    items = order.get("product_items")
+    if not isinstance(items, list) or not items:
+        raise WebhookRejected(400, f"{where}.order.product_items must be a non-empty list")
+    lines: list[model.CartLine] = []
+    currency: str | None = None
+    for i, item in enumerate(items):
+        retailer_id = item.get("product_retailer_id") if isinstance(item, dict) else None
+        if not retailer_id:
+            raise WebhookRejected(400, f"{where}.order.product_items[{i}] has no product_retailer_id")
+        try:  # real payloads send numbers, Meta's doc placeholders strings: accept both
+            quantity = int(Decimal(str(item.get("quantity"))))
+        except (InvalidOperation, ValueError, TypeError):
+            raise WebhookRejected(400, f"{where}.order.product_items[{i}].quantity is not a number") from None
+        if quantity < 1:
+            raise WebhookRejected(400, f"{where}.order.product_items[{i}].quantity must be at least 1")
+        unit_price = None
+        currency = item.get("currency") or currency
+        if item.get("item_price") is not None and item.get("currency"):
+            try:
+                unit_price = model.Money(Decimal(str(item["item_price"])), str(item["currency"]))
+            except (InvalidOperation, ValueError):
+                log.warning("%s: unreadable item_price %r", where, item.get("item_price"))
+        lines.append(model.CartLine(variant_external_id=str(retailer_id), quantity=quantity, unit_price=unit_price))
+    return model.InboundCart(
+        **base, catalog_id=str(order.get("catalog_id") or ""), lines=lines, text=str(order.get("text") or "")
+    )
+
+
+# --------------------------------------------------------------------------- statuses
+
+_STATES = {state.value: state for state in model.DeliveryState}
+
+
+def _parse_status(status: dict[str, Any], where: str) -> model.DeliveryStatus | None:
+    message_id = status.get("id")
+    value = status.get("status")
+    if not message_id or not value:
+        raise WebhookRejected(400, f"{where} needs an id and a status")
+    state = _STATES.get(str(value))
+    if state is None:  # played (voice), deleted, ...: nothing the delivery tracking acts on
+        log.info("whatsapp status %r for %s ignored", value, message_id)
+        return None
+    recipient = status.get("recipient_id") or status.get("recipient_user_id")
+    if not recipient:
+        raise WebhookRejected(400, f"{where} has neither recipient_id nor recipient_user_id")
+    errors = status.get("errors") or []
+    return model.DeliveryStatus(
+        message_id=str(message_id),
+        state=state,
+        recipient_id=str(recipient),
+        timestamp=_timestamp(status.get("timestamp")),
+        errors=[e for e in errors if isinstance(e, dict)],
+        pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
+        conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
+        callback_data=callback if isinstance(callback := status.get("biz_opaque_callback_data"), str) else None,
+    )

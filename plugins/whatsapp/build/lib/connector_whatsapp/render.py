@@ -1,0 +1,135 @@
+"""Canonical outbound messages -> WhatsApp Cloud API ``/messages`` payloads (whatsapp-cloud-api.md §1-2).
+
+Pure functions, no I/O. Validation is :mod:`connector_whatsapp.limits`' job; rendering assumes a
+valid message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector_meta.ids import BSUID
+from connector_whatsapp.limits import MEDIA_TYPES
+
+from connector import model
+
+
+def envelope(to: str, kind: str, content: dict[str, Any], *, reply_to: str | None = None) -> dict[str, Any]:
+    """The fields every send carries, plus the object named after ``type``. ``to`` is a wa_id (phone digits) or,
+    for a customer whose number WhatsApp hides (2026), their business-scoped user id, which goes in ``recipient``."""
+    address = "recipient" if BSUID.fullmatch(to) else "to"
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        address: to,
+        "type": kind,
+    }
+    if reply_to:
+        payload["context"] = {"message_id": reply_to}
+    payload[kind] = content
+    return payload
+
+
+def _interactive(kind: str, message: Any, action: dict[str, Any], *, header: bool = True) -> dict[str, Any]:
+    content: dict[str, Any] = {"type": kind}
+    if header and getattr(message, "header", None):
+        content["header"] = {"type": "text", "text": message.header}
+    if getattr(message, "body", None):
+        content["body"] = {"text": message.body}
+    if getattr(message, "footer", None):
+        content["footer"] = {"text": message.footer}
+    content["action"] = action
+    return content
+
+
+def render_content(message: model.Outbound) -> tuple[str, dict[str, Any]]:
+    """``(type, object)`` for one canonical message."""
+    match message:
+        case model.TextMessage():
+            return "text", {"preview_url": message.preview_url, "body": message.body}
+        case model.ListMessage():
+            sections = []
+            for section in message.sections:
+                rendered: dict[str, Any] = {"rows": [_row(row) for row in section.rows]}
+                if section.title:
+                    rendered = {"title": section.title, **rendered}
+                sections.append(rendered)
+            return "interactive", _interactive("list", message, {"button": message.button, "sections": sections})
+        case model.ButtonsMessage():
+            buttons = [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in message.buttons]
+            return "interactive", _interactive("button", message, {"buttons": buttons})
+        case model.LinkButtonMessage():
+            action = {"name": "cta_url", "parameters": {"display_text": message.display_text, "url": message.url}}
+            return "interactive", _interactive("cta_url", message, action)
+        case model.ProductMessage():
+            action = {"catalog_id": message.catalog_id, "product_retailer_id": message.retailer_id}
+            return "interactive", _interactive("product", message, action, header=False)
+        case model.ProductListMessage():
+            sections = []
+            for section in message.sections:
+                items = [{"product_retailer_id": rid} for rid in section.retailer_ids]
+                sections.append(
+                    {"title": section.title, "product_items": items} if section.title else {"product_items": items}
+                )
+            return "interactive", _interactive(
+                "product_list", message, {"catalog_id": message.catalog_id, "sections": sections}
+            )
+        case model.CatalogMessage():
+            action: dict[str, Any] = {"name": "catalog_message"}
+            if message.thumbnail_retailer_id:
+                action["parameters"] = {"thumbnail_product_retailer_id": message.thumbnail_retailer_id}
+            return "interactive", _interactive("catalog_message", message, action, header=False)
+        case model.TemplateMessage():
+            return "template", _template(message)
+    raise TypeError(f"WhatsApp cannot render {type(message).__name__}")
+
+
+def render_message(to: str, message: model.Outbound, *, reply_to: str | None = None) -> dict[str, Any]:
+    """The full JSON body for ``POST /{phone_number_id}/messages``."""
+    kind, content = render_content(message)
+    return envelope(to, kind, content, reply_to=reply_to)
+
+
+def _row(row: model.ListRow) -> dict[str, Any]:
+    rendered = {"id": row.id, "title": row.title}
+    if row.description:
+        rendered["description"] = row.description
+    return rendered
+
+
+def _template(message: model.TemplateMessage) -> dict[str, Any]:
+    """Header and body parameters are typed (a plain ``str`` is text); each button parameter fills the URL suffix of
+    the URL button at the same position (``index`` "0", "1"), so create templates with their URL buttons first."""
+    components: list[dict[str, Any]] = []
+    if message.header_parameters:
+        components.append({"type": "header", "parameters": [_parameter(p) for p in message.header_parameters]})
+    if message.body_parameters:
+        components.append({"type": "body", "parameters": [_parameter(p) for p in message.body_parameters]})
+    for index, value in enumerate(message.button_parameters):
+        components.append({"type": "button", "sub_type": "url", "index": str(index), "parameters": [_text(value)]})
+    template: dict[str, Any] = {"name": message.name, "language": {"code": message.language, "policy": "deterministic"}}
+    if components:
+        template["components"] = components
+    return template
+
+
+def _parameter(value: model.TemplateValue) -> dict[str, Any]:
+    """One template parameter object: text, currency, date_time or a header's image / document / video."""
+    match value:
+        case str():
+            return _text(value)
+        case model.TextParameter():
+            return _text(value.text)
+        case model.CurrencyParameter():
+            currency = {"fallback_value": value.fallback, "code": value.code, "amount_1000": value.amount_1000}
+            return {"type": "currency", "currency": currency}
+        case model.DateTimeParameter():
+            return {"type": "date_time", "date_time": {"fallback_value": value.fallback}}
+        case model.MediaParameter() if type(value) in MEDIA_TYPES:
+            kind = MEDIA_TYPES[type(value)]
+            return {"type": kind, kind: {"link": value.link}}
+    raise TypeError(f"WhatsApp cannot render the template parameter {value!r}")
+
+
+def _text(value: str) -> dict[str, str]:
+    return {"type": "text", "text": value}
