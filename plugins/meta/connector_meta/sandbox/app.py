@@ -189,7 +189,8 @@ class GraphSandbox(ChannelSandbox):
     # ------------------------------------------------------------------ state and tuning
 
     def stats(self) -> dict[str, Any]:
-        """Write calls per catalog, messages accepted / refused per error code, webhooks sent."""
+        """Write calls per catalog, messages accepted / refused per error code, send requests received (the ones
+        neither accepted nor refused yet are still being answered), webhooks sent."""
         return self.control("GET", "stats")
 
     def set_options(self, **options: Any) -> dict[str, Any]:

@@ -436,7 +436,10 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             for key, count in state.refused.items():
                 channel, code = key.split(":")
                 channels[channel]["refused"][code] = count
-        return jsonify({"catalogs": catalogs, **channels, "webhooks": {"sent": hub.sent}})
+            send_requests = state.send_requests
+        return jsonify(
+            {"catalogs": catalogs, **channels, "send_requests": send_requests, "webhooks": {"sent": hub.sent}}
+        )
 
     # ------------------------------------------------------------------ tuning
 
@@ -451,6 +454,8 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             try:
                 if "webhook_concurrency" in values and not 1 <= int(values["webhook_concurrency"]) <= 64:
                     raise ValueError("webhook_concurrency must be between 1 and 64")
+                if "send_delay_seconds" in values and not 0 <= float(values["send_delay_seconds"]) <= 120:
+                    raise ValueError("send_delay_seconds must be between 0 and 120")
                 state.options.update(values)
             except (ValueError, TypeError) as exc:
                 raise ControlError(str(exc)) from exc

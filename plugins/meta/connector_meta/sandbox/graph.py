@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
@@ -118,10 +119,17 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:
+        # A read receipt or typing indicator sends no message; every other request is counted as it arrives.
+        receipt = node == business.phone_number_id and whatsapp.is_status_update(json_body())
+        if not receipt:
+            with state.lock:
+                state.send_requests += 1
+        delay = state.options.send_delay_seconds
+        if delay > 0:  # a slow Graph API: the request is answered only after the wait
+            time.sleep(delay)
+        if receipt:
+            return jsonify(_mark_read(node, json_body()))
         if node == business.phone_number_id:
-            body = json_body()
-            if whatsapp.is_status_update(body):
-                return jsonify(_mark_read(node, body))
             return jsonify(_send_whatsapp(node))
         if node in ("me", business.page_id):
             return jsonify(_send_messenger({business.page_id, business.instagram_account_id}))

@@ -70,6 +70,9 @@ class Options:
     #: Meta does: 131042 (payment method), 131031 (account locked), 368 (blocked for a policy violation). The owner
     #: fixes it at Meta, so the connector's settings stay the same.
     account_problem: int = 0
+    #: Seconds each send request (``POST .../messages``: WhatsApp, Messenger, Instagram) waits before the sandbox
+    #: handles it: a slow Graph API that takes the message only after the wait (0 to 120).
+    send_delay_seconds: float = 0.0
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
 
@@ -320,6 +323,9 @@ class GraphState:
             self.catalog_rate = SlidingWindow()
             self.accepted: Counter[str] = Counter()
             self.refused: Counter[str] = Counter()
+            #: Send requests received (``POST .../messages``), counted on arrival: with ``accepted`` and
+            #: ``refused``, how many are still being answered (``send_delay_seconds``).
+            self.send_requests = 0
             self.clock_offset = 0.0
 
     def now(self) -> float:
