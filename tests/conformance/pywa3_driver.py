@@ -3,8 +3,8 @@ throwaway virtualenv that holds ``pywa>=3.9,<4`` and nothing of the connector.
 
 Reads one JSON object on stdin and prints one JSON result on stdout:
 
-- ``{"mode": "send", "settings": {...}, "customer", "products", "read"}``: sends text, reply buttons, a list, a
-  product and a product list, an image by link and two templates, then marks the wamid ``read`` as read. Result:
+- ``{"mode": "send", "settings": {...}, "customer", "products", "read", "steps"?}``: sends text, reply buttons, a list, a
+  product and a product list, an image by link and two templates (or only the named ``steps``), then marks the wamid ``read`` as read. Result:
   ``{"sent": {step: wamid}, "errors": {step: "..."}, "read": bool}``.
 - ``{"mode": "parse", "settings": {...}, "deliveries": [{"body", "signature"}]}``: hands every recorded webhook
   delivery (raw body and ``X-Hub-Signature-256``) to pywa's own update handler, which checks the signature with the
@@ -121,11 +121,13 @@ def send(wa: WhatsApp, job: dict[str, Any]) -> dict[str, Any]:
     sent: dict[str, str] = {}
     errors: dict[str, str] = {}
     for step, call in steps.items():
+        if step not in job.get("steps", steps):
+            continue
         try:
             sent[step] = call().id
         except Exception as exc:  # the test reports which step pywa 3 could not do, and why
             errors[step] = f"{type(exc).__name__}: {exc}"
-    read = wa.mark_message_as_read(job["read"]).success
+    read = wa.mark_message_as_read(job["read"]).success if job.get("read") else None
     return {"sent": sent, "errors": errors, "read": read}
 
 
@@ -136,7 +138,10 @@ def describe(update: Any) -> dict[str, Any]:
     if isinstance(update, wa_types.CallbackSelection):
         return {"kind": "selection", "id": update.id, "data": update.data}
     if isinstance(update, wa_types.MessageStatus):
-        return {"kind": "status", "id": update.id, "status": update.status.value, "wa_id": update.from_user.wa_id}
+        found = {"kind": "status", "id": update.id, "status": update.status.value, "wa_id": update.from_user.wa_id}
+        if update.error is not None:
+            found["error"] = [type(update.error).__name__, update.error.code]
+        return found
     if isinstance(update, wa_types.Message):
         found: dict[str, Any] = {"kind": "message", "id": update.id, "type": update.type.value}
         found["wa_id"], found["name"] = update.from_user.wa_id, update.from_user.name

@@ -153,6 +153,11 @@ def test_pywa3_sends_and_parses_what_the_sandbox_speaks(
     where = sandbox.customer_location(None, CUSTOMER, 52.52, 13.40, name="Home")
     wanted = {(i, s) for i in ids.values() for s in ("sent", "delivered", "read")}
     wait_until(lambda: _statuses(recorder), lambda seen: wanted <= seen, timeout=30)
+    # One more message that WhatsApp accepts but cannot deliver: a failed status (without contacts[], as Meta sends it).
+    sandbox.set_options(failing_recipients=[CUSTOMER], status_fail_code=131049)
+    job = {"mode": "send", "settings": settings, "customer": CUSTOMER, "products": PRODUCTS, "steps": ["text"]}
+    undeliverable = _drive(pywa3_python, job)["sent"]["text"]
+    wait_until(lambda: _statuses(recorder), lambda seen: (undeliverable, "failed") in seen)
     wait_until(
         lambda: {m["id"] for v in recorder.values() for m in v.get("messages", [])}, lambda seen: where["id"] in seen
     )
@@ -177,6 +182,10 @@ def test_pywa3_sends_and_parses_what_the_sandbox_speaks(
     assert [u["data"] for u in updates if u["kind"] == "selection"] == ["col-1"]
     statuses = {(u["id"], u["status"]) for u in updates if u["kind"] == "status" and u["wa_id"] == CUSTOMER}
     assert wanted <= statuses
+    [failed] = [u for u in updates if u["kind"] == "status" and (u["id"], u["status"]) == (undeliverable, "failed")]
+    assert failed["wa_id"] == CUSTOMER  # pywa 3 reads recipient_id, so it parses failures without contacts[]
+    # pywa 3.9 has no typed exception for 131049 (4.x raises MessageUndeliverableDueToHealthyEcosystemEngagement).
+    assert failed["error"] == ["WhatsAppError", 131049]
     # A delivery with a forged signature reaches no handler (pywa 3 answers it with 200, see docs/channels/sandbox.md).
     text, _status, handled = parsed["forged"]
     assert text == "Unmatching signature" and not handled
