@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from connector_meta.sandbox import GraphSandbox
+from facebook_business.adobjects.productcatalog import ProductCatalog
+from facebook_business.api import FacebookAdsApi, FacebookSession
 from flask import Flask
 
 from connector.sandbox.server import SandboxServer
@@ -100,3 +102,44 @@ def serve() -> Iterator[Callable[[Flask], str]]:
     yield start
     for server in servers:
         server.stop()
+
+
+PRODUCTS = ["shirt-1", "shirt-2"]
+
+
+def _product(retailer_id: str) -> dict[str, Any]:
+    return {
+        "id": retailer_id,
+        "item_group_id": retailer_id,
+        "title": f"Linen shirt {retailer_id}",
+        "description": "A light linen shirt.",
+        "availability": "in stock",
+        "condition": "new",
+        "price": "49.90 EUR",
+        "link": f"https://shop.example.com/p/{retailer_id}",
+        "image_link": f"https://images.example.com/{retailer_id}.jpg",
+        "brand": "Nordkind",
+    }
+
+
+@pytest.fixture
+def fb_api(settings: dict[str, Any]) -> FacebookAdsApi:
+    """facebook-business's API object with its base URL (``FacebookSession.GRAPH``) set to the sandbox."""
+    session = FacebookSession(app_secret=settings["app_secret"], access_token=settings["access_token"])
+    session.GRAPH = settings["graph_url"]
+    return FacebookAdsApi(session, api_version=settings["api_version"])
+
+
+@pytest.fixture
+def catalog(sandbox: GraphSandbox, fb_api: FacebookAdsApi, settings: dict[str, Any]) -> ProductCatalog:
+    """The demo catalog, filled through facebook-business's ``items_batch``."""
+    found = ProductCatalog(settings["catalog_id"], api=fb_api)
+    requests_ = [{"method": "UPDATE", "data": _product(pid)} for pid in PRODUCTS]
+    answer = found.create_items_batch(params={"item_type": "PRODUCT_ITEM", "allow_upsert": True, "requests": requests_})
+    handles = answer["handles"]
+    assert handles
+    wait_until(
+        lambda: found.get_check_batch_request_status(params={"handle": handles[0]})[0]["status"],
+        lambda status: status == "finished",
+    )
+    return found
