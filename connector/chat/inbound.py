@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import model
+from connector.db import dml
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
 
@@ -78,7 +79,7 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
             "locale": person.locale or None,
             "last_inbound_at": inbound_at,
         }
-        return int(session.execute(insert(_CONTACTS), values).inserted_primary_key[0])
+        return int(dml(session, insert(_CONTACTS), values).inserted_primary_key[0])
     changes: dict[str, object] = {}
     for column, told in (("phone", person.phone), ("name", person.name), ("locale", person.locale)):
         if told and told != getattr(found, column):

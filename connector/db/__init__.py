@@ -20,9 +20,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.db.encrypted import BOX_ATTRIBUTE
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 #: An SQLite database holds customers' personal data: only its owner may read it.
 FILE_MODE = 0o600
+
+
+def dml(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """``session.execute`` of an INSERT, UPDATE or DELETE, typed as the cursor result it returns at runtime
+    (``rowcount``, ``inserted_primary_key``; ``Session.execute`` is typed for any statement)."""
+    return cast(CursorResult[Any], session.execute(statement, params))
 
 
 class Database:

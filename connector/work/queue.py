@@ -238,6 +238,7 @@ class TaskQueue:
 
     def _add(self, session: Session, values: dict[str, Any]) -> int | None:
         # A plain insert: a task is written once and never read back here, so the ORM's unit of work is overhead.
+        task_id: int | None
         if values["idempotency_key"] is None:
             task_id = session.execute(_INSERT, values).scalar_one()
         else:
@@ -263,12 +264,12 @@ class TaskQueue:
             if complete is not None:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
-            ids = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
+            ids: list[int] = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
             if not ids:
                 return []
             params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
             rows = conn.execute(_TAKE, params).all()
-        return [ClaimedTask(*row) for row in rows]
+        return [ClaimedTask(*tuple(row)) for row in rows]
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
         """Take one task by id (a distributed worker got its id from the broker); ``None`` if it is not claimable.
@@ -295,7 +296,7 @@ class TaskQueue:
                 )
                 .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
             ).first()
-        return ClaimedTask(*row) if row is not None else None
+        return ClaimedTask(*tuple(row)) if row is not None else None
 
     def extend_lease(self, task_id: int) -> None:
         """Keep a long task's claim (a full sync of a big catalog)."""
