@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from platform import python_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
 from prometheus_client import (
@@ -162,7 +162,7 @@ def _seconds_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]
     """SQL for ``end - start`` in seconds on SQLite and PostgreSQL."""
     if dialect == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
+    return cast(ColumnElement[float], func.extract("epoch", end - start))
 
 
 def _histogram(
@@ -348,8 +348,8 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_publi
     """Give every request an id (logged and echoed); return the ``/metrics`` blueprint to mount (if ``metrics``):
     it asks for an API bearer token (``read`` scope is enough) unless ``metrics_public``."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ConnectorCollector(runtime))  # type: ignore[arg-type]  # Collector is an ABC; duck-typed
-    registry.register(_BuildInfoCollector())  # type: ignore[arg-type]  # same
+    registry.register(ConnectorCollector(runtime))
+    registry.register(_BuildInfoCollector())
     ProcessCollector(registry=registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux)
     PlatformCollector(registry=registry)  # python_info
     app.extensions["connector_metrics"] = registry
@@ -369,7 +369,7 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_publi
     bp = Blueprint("metrics", __name__)
 
     @bp.get("/metrics")
-    def metrics_view() -> Response | tuple[Response, int]:
+    def metrics_view() -> Response | tuple[Response, int, dict[str, str]]:
         """Prometheus text exposition of the connector's state (shop and channel names, volumes, errors)."""
         if not metrics_public:
             refused = require_bearer(runtime)

@@ -39,7 +39,7 @@ from sqlalchemy import Update, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import model
-from connector.db import dml
+from connector.db import dml, insert_id
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, SendAction, SendError
@@ -90,7 +90,7 @@ def queue_message(
     def add(s: Session) -> int | None:
         if s.scalar(_QUEUED, {"key": idempotency_key}) is not None:
             return None
-        message_id = dml(
+        message_id = insert_id(
             s,
             _QUEUE,
             {
@@ -102,7 +102,7 @@ def queue_message(
                 "idempotency_key": idempotency_key,
                 "status": "pending",
             },
-        ).inserted_primary_key[0]
+        )
         record_event(s, message_id, "pending", f"{kind} queued")
         args = {
             "message_id": message_id,
@@ -749,7 +749,7 @@ def _send_one(
         return _NotSent()
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
-        return adapter.send_tracked(to, message, str(row.id))  # type: ignore[no-any-return]
+        return adapter.send_tracked(to, message, str(row.id))
     except Exception as exc:  # recorded by the caller, row by row
         return exc
 

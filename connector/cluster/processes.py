@@ -195,7 +195,7 @@ def run_web(config_path: str | None, *, bind: str, workers: int, threads: int) -
     """Run gunicorn (``gthread``) with the app built per worker process after the fork; never a scheduler."""
     from gunicorn.app.base import BaseApplication
 
-    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             for key, value in {
                 "bind": bind,

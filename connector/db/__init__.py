@@ -41,6 +41,13 @@ def dml(session: Session, statement: Executable, params: Any = None) -> CursorRe
     return cast(CursorResult[Any], session.execute(statement, params))
 
 
+def insert_id(session: Session, statement: Executable, params: Any = None) -> int:
+    """Run a single-row INSERT and return the new row's integer primary key."""
+    key = dml(session, statement, params).inserted_primary_key
+    assert key is not None, "not a single-row INSERT"
+    return int(key[0])
+
+
 class Database:
     """An engine and a session factory for one database URL."""
 
@@ -91,7 +98,9 @@ class Database:
         raw = self.engine.raw_connection()
         try:
             # Outside any transaction (the pool's connections run in autocommit; SQLAlchemy issues BEGIN itself).
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            driver = raw.driver_connection
+            assert driver is not None  # an open pooled connection always has its DBAPI connection
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             raw.close()
 

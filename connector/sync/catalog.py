@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, true, update
 
 from connector import model
 from connector.adapters import CatalogPush
@@ -263,11 +263,11 @@ class CatalogSync:
 
     def _read_all(self, adapter: Any, summary: SyncSummary, *, full: bool) -> None:
         with self.db.session() as session:
-            cursor = session.get(ShopConnection, self.shop_id).delta_cursor
+            cursor = session.get_one(ShopConnection, self.shop_id).delta_cursor
         if cursor is None:
             full = True  # the first sync of a shop reads everything
         started = datetime.now(UTC)
-        since = None if full else cursor - CURSOR_OVERLAP
+        since = None if full or cursor is None else cursor - CURSOR_OVERLAP
         for chunk in _chunks(adapter.iter_variants(updated_since=since), READ_CHUNK):
             self._store(chunk, summary, seen_run=summary.run_id if full else None)
             self.progress("read", len(chunk))
@@ -302,7 +302,7 @@ class CatalogSync:
                     ShopVariant.shop_connection_id == self.shop_id,
                     ShopVariant.listed.is_(True),
                     or_(ShopVariant.external_id.in_(requested), ShopVariant.product_external_id.in_(requested)),
-                    ShopVariant.external_id.not_in(returned) if returned else True,
+                    ShopVariant.external_id.not_in(returned) if returned else true(),
                 )
                 .values(listed=False, updated_at=datetime.now(UTC))
             )

@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
-from connector.db import dml
+from connector.db import insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
@@ -150,7 +150,7 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
-            return dml(
+            return insert_id(
                 session,
                 _STORE_MESSAGE,
                 {
@@ -161,7 +161,7 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
                     "data": to_json(message),
                     "received_at": received,
                 },
-            ).inserted_primary_key[0]
+            )
     except IntegrityError:
         return None  # the channel redelivered it
 

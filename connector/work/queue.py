@@ -269,7 +269,7 @@ class TaskQueue:
                 return []
             params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
             rows = conn.execute(_TAKE, params).all()
-        return [ClaimedTask(*tuple(row)) for row in rows]
+        return [ClaimedTask(**row._mapping) for row in rows]
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
         """Take one task by id (a distributed worker got its id from the broker); ``None`` if it is not claimable.
@@ -296,7 +296,7 @@ class TaskQueue:
                 )
                 .returning(Task.id, Task.kind, Task.args, Task.attempts, Task.max_attempts)
             ).first()
-        return ClaimedTask(*tuple(row)) if row is not None else None
+        return ClaimedTask(**row._mapping) if row is not None else None
 
     def extend_lease(self, task_id: int) -> None:
         """Keep a long task's claim (a full sync of a big catalog)."""

@@ -141,8 +141,8 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
         "timestamp": _timestamp(message.get("timestamp")),
         "referral": _referral(message, where),
     }
-    context: dict[str, Any] = message.get("context") if isinstance(message.get("context"), dict) else {}
-    content: dict[str, Any] = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    context: dict[str, Any] = found if isinstance(found := message.get("context"), dict) else {}
+    content: dict[str, Any] = found if isinstance(found := message.get(kind), dict) else {}
     if kind == "text":
         return [model.InboundText(**base, text=str(content.get("body") or ""))]
     if kind == "interactive" and content.get("type") in ("button_reply", "list_reply"):
