@@ -16,10 +16,13 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connector import model
 from connector.errors import SettingsError
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
 
 # --------------------------------------------------------------------------- settings
 
@@ -103,7 +106,7 @@ class WebhookRequest:
 
     method: str
     url: str
-    headers: Mapping[str, str]  # case-insensitive mapping
+    headers: Mapping[str, str] | Headers  # case-insensitive (werkzeug's Headers from the web app)
     query: Mapping[str, str]
     body: bytes
 

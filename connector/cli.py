@@ -579,7 +579,7 @@ def connections_set(
     ``connector connections set channel 2 --set access_token=EAAG...`` (a rotated token)."""
     rt = state.runtime
     try:
-        rt.connections.update_settings(kind, connection_id, _parse_settings(pairs), name=name)  # type: ignore[arg-type]
+        rt.connections.update_settings(kind, connection_id, _parse_settings(pairs), name=name)
     except NotFound as exc:
         raise click.UsageError(str(exc)) from None
     except SettingsError as exc:

@@ -93,6 +93,8 @@ class ServerConfig(_Section):
     webhook_max_age_seconds: int = Field(48 * 3600, ge=60, le=29 * 24 * 3600)
     #: Webhooks signed this far in the future (seconds, clock skew) are refused too.
     webhook_max_skew_seconds: int = Field(300, ge=0, le=3600)
+    #: ``/readyz`` fails when no worker (or no scheduler) has sent a heartbeat for this long (they beat every 10 s).
+    ready_heartbeat_max_age_seconds: float = Field(60, ge=15, le=3600)
 
 
 class DatabaseConfig(_Section):
@@ -184,7 +186,15 @@ class SyncConfig(_Section):
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``json``: one JSON object per line, with every ``extra=`` field of the record; ``text``: one readable line.
+    format: Literal["text", "json"] = "text"
+    #: Older spelling of ``format = "json"`` (kept working).
     json_format: bool = Field(False, alias="json")
+
+    @property
+    def as_json(self) -> bool:
+        """Whether log lines are JSON (``format = "json"`` or the older ``json = true``)."""
+        return self.format == "json" or self.json_format
 
 
 class PluginsConfig(BaseModel):

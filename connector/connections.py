@@ -155,15 +155,18 @@ class ConnectionService:
         """Change some of a connection's settings (a new access token, another API version) and keep the rest: the
         merged settings are validated like new ones, secrets encrypted again. The connection keeps its id, so its
         webhook URL, contacts, orders and outbox stay. Raises :class:`NotFound` or :class:`SettingsError`."""
-        model = ShopConnection if kind == "shop" else ChannelConnection
         with self.runtime.db.session() as session:
-            row = session.get(model, connection_id)
+            row: ShopConnection | ChannelConnection | None = (
+                session.get(ShopConnection, connection_id)
+                if kind == "shop"
+                else session.get(ChannelConnection, connection_id)
+            )
             if row is None:
                 raise NotFound(f"no {kind} connection {connection_id}", status=404)
-            cls = (
-                self.shop_adapter_class(row.platform)  # type: ignore[union-attr]
-                if kind == "shop"
-                else self.channel_adapter_class(row.channel)  # type: ignore[union-attr]
+            cls: type[ShopAdapter] | type[ChannelAdapter] = (
+                self.shop_adapter_class(row.platform)
+                if isinstance(row, ShopConnection)
+                else self.channel_adapter_class(row.channel)
             )
             known = {f.name for f in cls.config_fields}
             unknown = sorted(set(changes) - known)

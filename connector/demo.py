@@ -103,8 +103,9 @@ def run_demo(*, shop: str = "woocommerce", once: bool = False, port: int = 8080,
     temp = tempfile.TemporaryDirectory(prefix="connector-demo-") if once else None
     folder = Path(temp.name) if temp else (data_dir or Path("demo-data"))
     folder.mkdir(parents=True, exist_ok=True)
-    shop_sandbox = sandboxes[shop]()
-    graph = sandboxes[GRAPH_SANDBOX]()
+    # The platforms' own sandbox classes (plugins): the demo uses their extra methods (subscribe_webhooks, variant_ids).
+    shop_sandbox: Any = sandboxes[shop]()
+    graph: Any = sandboxes[GRAPH_SANDBOX]()
     shop_sandbox.start()
     graph.start()
     secrets = generate_secrets()

@@ -202,7 +202,7 @@ class HttpClient:
             with self._managers_lock:
                 manager = self._managers.get(key)
                 if manager is None:
-                    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self._ca_bundle}
+                    tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": self._ca_bundle}
                     proxy = get_environ_proxies(url).get(parts.scheme)
                     if proxy:
                         manager = urllib3.ProxyManager(proxy, num_pools=4, maxsize=POOL_SIZE, **tls)
@@ -353,7 +353,8 @@ class HttpClient:
         response.raw = raw
         history = raw.retries.history if raw.retries else ()
         if history and history[-1].redirect_location:  # followed redirects: the URL that answered
-            response.url = urljoin(history[-1].url if "://" in history[-1].url else url, history[-1].redirect_location)
+            last = history[-1].url or url
+            response.url = urljoin(last if "://" in last else url, history[-1].redirect_location)
         else:
             response.url = url
         request = requests.PreparedRequest()

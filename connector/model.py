@@ -360,9 +360,9 @@ class Referral:
     def from_untagged(cls, raw: dict[str, Any]) -> Referral:
         """A referral stored before it was typed: the channel's object verbatim (WhatsApp's ``referral`` with
         ``referred_product`` folded in, or a Messenger / Instagram ``referral``). Used when reading old rows."""
-        product = raw.get("referred_product") if isinstance(raw.get("referred_product"), dict) else {}
-        ads = raw.get("ads_context_data") if isinstance(raw.get("ads_context_data"), dict) else {}
-        shop_product = raw.get("product") if isinstance(raw.get("product"), dict) else {}
+        product: dict[str, Any] = found if isinstance(found := raw.get("referred_product"), dict) else {}
+        ads: dict[str, Any] = found if isinstance(found := raw.get("ads_context_data"), dict) else {}
+        shop_product: dict[str, Any] = found if isinstance(found := raw.get("product"), dict) else {}
         retailer_id = product.get("product_retailer_id") or shop_product.get("id") or ads.get("product_id") or ""
         return cls(
             source_type=str(raw.get("source_type") or raw.get("source") or ("product" if retailer_id else "")),

@@ -96,7 +96,7 @@ def to_json(value: Any) -> Any:
     """A JSON-compatible structure for a canonical value (dataclass, list, dict, Decimal, datetime, enum)."""
     if value is None or (isinstance(value, str | int | float | bool) and not isinstance(value, enum.Enum)):
         return value
-    cls = type(value)
+    cls: type = type(value)
     tag = _TAGS.get(cls)
     if tag is not None:
         data = {name: to_json(getattr(value, name)) for name in _field_names(cls)}

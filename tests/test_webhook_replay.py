@@ -44,10 +44,10 @@ def _stored(runtime: Runtime) -> int:
 
 
 def _refused(stack: Stack, adapter: str) -> float:
-    """``connector_webhooks_refused_total{reason="replay"}`` for ``adapter``, as Prometheus scrapes it."""
+    """``connector_webhooks_refused_total{platform=adapter,reason="replay"}``, as Prometheus scrapes it."""
     token = create_token(stack.runtime, "prometheus")
     text = requests.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
-    prefix = f'connector_webhooks_refused_total{{adapter="{adapter}",reason="replay"}} '
+    prefix = f'connector_webhooks_refused_total{{platform="{adapter}",reason="replay"}} '
     return next((float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from connector.web.converters import INT64_MAX
 
 
-def _id(**kwargs: object) -> fields.Integer:
+def _id(**kwargs: Any) -> fields.Integer:
     """A database id: a positive integer a 64-bit column holds (a bigger one could not even be looked up)."""
     return fields.Integer(validate=validate.Range(1, INT64_MAX), **kwargs)
 
@@ -19,7 +21,8 @@ def _count(default: int) -> fields.Integer:
 
 class ErrorSchema(Schema):
     error = fields.String(required=True)
-    fields = fields.Dict(keys=fields.String(), values=fields.String())
+    # The error body's "fields" key; marshmallow's stubs type the class attribute Schema.fields as its field map.
+    fields = fields.Dict(keys=fields.String(), values=fields.String())  # type: ignore[assignment]
 
 
 class ShopConnectionIn(Schema):

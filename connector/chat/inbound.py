@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import model
+from connector.db import insert_id
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
 
@@ -78,7 +79,7 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
             "locale": person.locale or None,
             "last_inbound_at": inbound_at,
         }
-        return int(session.execute(insert(_CONTACTS), values).inserted_primary_key[0])
+        return int(insert_id(session, insert(_CONTACTS), values))
     changes: dict[str, object] = {}
     for column, told in (("phone", person.phone), ("name", person.name), ("locale", person.locale)):
         if told and told != getattr(found, column):
@@ -119,7 +120,9 @@ def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[mo
     wanted = list({s.message_id for s in statuses})
     current: dict[str, tuple[int, str]] = {
         wamid: (message_id, status)
-        for message_id, wamid, status in session.execute(_ROWS_BY_WAMID, {"channel_id": channel_id, "wamids": wanted})
+        for message_id, wamid, status in session.execute(
+            _ROWS_BY_WAMID, {"channel_id": channel_id, "wamids": wanted}
+        ).tuples()
     }
     moves: dict[int, str] = {}
     events: list[dict[str, object]] = []

@@ -45,6 +45,7 @@ from sqlalchemy import Update, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import model
+from connector.db import dml, insert_id
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, SendAction, SendError
@@ -95,7 +96,8 @@ def queue_message(
     def add(s: Session) -> int | None:
         if s.scalar(_QUEUED, {"key": idempotency_key}) is not None:
             return None
-        message_id = s.execute(
+        message_id = insert_id(
+            s,
             _QUEUE,
             {
                 "channel_connection_id": channel_connection_id,
@@ -106,7 +108,7 @@ def queue_message(
                 "idempotency_key": idempotency_key,
                 "status": "pending",
             },
-        ).inserted_primary_key[0]
+        )
         record_event(s, message_id, "pending", f"{kind} queued")
         args = {
             "message_id": message_id,
@@ -181,10 +183,11 @@ def _set(rt: Runtime, message_id: int, status: str, detail: str | None = None, *
 def _defer_in(session: Session, message_id: int, seconds: float, why: str, *, states: tuple[str, ...]) -> Retry | None:
     """Mark the row ``deferred`` (only from ``states``) in ``session``; the :class:`Retry` that runs it again."""
     until = datetime.now(UTC) + timedelta(seconds=seconds)
-    changed = session.execute(
+    changed = dml(
+        session,
         _outbox_update()
         .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(states))
-        .values(status="deferred", deferred_until=until, reason=why)
+        .values(status="deferred", deferred_until=until, reason=why),
     ).rowcount
     if not changed:
         return None
@@ -206,6 +209,9 @@ def _stream_passed(session: Session, row: OutboundMessage) -> bool:
     in order, so had it accepted ``row``, its status would have come first."""
     from connector.chat.inbound import STATUS_WEBHOOK
 
+    if row.sent_at is None:  # never claimed for sending: nothing can have passed it
+        return False
+
     later = (
         select(OutboxEvent.id)
         .join(OutboundMessage, OutboundMessage.id == OutboxEvent.message_id)
@@ -221,6 +227,8 @@ def _stream_passed(session: Session, row: OutboundMessage) -> bool:
 
 def _accepted_later(session: Session, row: OutboundMessage) -> bool:
     """True when the channel accepted a message of this connection claimed more than a second after ``row``."""
+    if row.sent_at is None:  # never claimed for sending: nothing can have been claimed after it
+        return False
     later = (
         select(OutboundMessage.id)
         .where(
@@ -497,9 +505,9 @@ def _send_task(
             raise retry
         return
     prepared = _prepare(rt, message_id, state)
-    if prepared is None or prepared == "interrupted":
-        return  # nothing to send, or in doubt again (another process died with it since): its task comes back
-    row, message = prepared  # type: ignore[misc]
+    if prepared is None or isinstance(prepared, str):
+        return  # nothing to send, or "interrupted": in doubt again (another process died with it since): its task comes back
+    row, message = prepared
     adapter = rt.connections.channel_adapter(row.channel_connection_id)
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
@@ -519,10 +527,11 @@ def _send_task(
 
 def _record_sent(session: Session, message_id: int, result: model.SendResult) -> None:
     # A status webhook may have settled the row already (matched by recipient): never move it backwards.
-    changed = session.execute(
+    changed = dml(
+        session,
         _outbox_update()
         .where(OutboundMessage.id == message_id, OutboundMessage.status.in_(("sending", "unknown")))
-        .values(status="sent", channel_message_id=result.message_id, error=None)
+        .values(status="sent", channel_message_id=result.message_id, error=None),
     ).rowcount
     if changed:
         record_event(session, message_id, "sent", result.message_id)
@@ -751,7 +760,7 @@ def _send_one(
         return _NotSent()
     to = model.Contact(channel=adapter.name, channel_user_id=row.recipient, phone=row.recipient)
     try:
-        return adapter.send_tracked(to, message, str(row.id))  # type: ignore[no-any-return]
+        return adapter.send_tracked(to, message, str(row.id))
     except Exception as exc:  # recorded by the caller, row by row
         return exc
 

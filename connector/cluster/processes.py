@@ -108,6 +108,7 @@ def run_worker(
     """
     from connector.cluster.celery_app import bind_runtime, make_celery, publisher
     from connector.cluster.relay import RelayThread
+    from connector.liveness import Heartbeat
 
     settings = runtime.config.cluster
     queues = queues or worker_queues(settings, None)
@@ -120,6 +121,8 @@ def run_worker(
     relay = RelayThread(runtime, settings, publisher(app)) if settings.relay_in_workers and regular else None
     if relay:
         relay.start()
+    heartbeat = Heartbeat(runtime, "worker")
+    heartbeat.start()
     threads = concurrency or (settings.worker_concurrency if regular else settings.bulk_in_flight)
     try:
         app.worker_main(
@@ -136,6 +139,7 @@ def run_worker(
             ]
         )
     finally:
+        heartbeat.stop()
         if relay:
             relay.stop()
 

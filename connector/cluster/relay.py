@@ -140,7 +140,7 @@ def publish_due(runtime: Runtime, settings: ClusterSettings, publish: Publisher)
     chosen: list[tuple[Lane, list[int]]] = []
     with runtime.db.session() as session:
         in_flight: dict[bool, dict[str, int]] = {False: {}, True: {}}
-        for grp, bulk, count in session.execute(_IN_FLIGHT, {"now": now, **lane_params}).all():
+        for grp, bulk, count in session.execute(_IN_FLIGHT, {"now": now, **lane_params}).tuples():
             in_flight[bool(bulk)][grp] = count
         for lane in lanes(settings):
             budget = lane.budget - sum(in_flight[lane.bulk].values())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
@@ -103,6 +103,7 @@ def offers(ctx: ChatContext, *, collection: str | None = None, query: str | None
 def collections(ctx: ChatContext) -> list[str]:
     """Collection names of the listed variants, alphabetically."""
     names: set[str] = set()
+    data: dict[str, Any]
     with ctx.runtime.db.session() as session:
         for data in session.scalars(
             select(ShopVariant.data).where(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from connector import model
 from connector.conversation.catalog import is_sold_out
 from connector.conversation.replies import agent_offer, short
+from connector.db import insert_id
 from connector.db.models_conversation import ChatOrder
 from connector.errors import ConnectorError, PlatformError
 
@@ -223,7 +224,7 @@ def _claim(ctx: ChatContext, lines: list[model.CartLine], source_inbound_id: int
         try:
             with session.begin_nested():
                 # A plain INSERT: the row is only read from here on (the answer's transaction updates it by id).
-                claim_id = session.execute(_INSERT_CLAIM, values).inserted_primary_key[0]
+                claim_id = insert_id(session, _INSERT_CLAIM, values)
         except IntegrityError:  # claimed by a concurrent run of the same message
             return session.scalars(_SAME_MESSAGE, params).one()
         return ChatOrder(id=claim_id, **values)

@@ -328,10 +328,10 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
     if number:
         return orders.lookup(ctx, number.group(1))
     conv.clear()
-    found = catalog.offers(ctx, query=raw.strip()) if len(text) >= 3 else []
-    if found:
+    offers = catalog.offers(ctx, query=raw.strip()) if len(text) >= 3 else []
+    if offers:
         return catalog.products(
-            ctx, ctx.t("search_title", query=raw.strip()), found, page=0, more_id=f"find:{raw.strip()[:60]}"
+            ctx, ctx.t("search_title", query=raw.strip()), offers, page=0, more_id=f"find:{raw.strip()[:60]}"
         )
     return menu(ctx, intro=ctx.t("menu_not_understood", text=raw.strip()[:60]))
 

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector.db import dml
 from connector.db.models_conversation import ConversationState
 
 if TYPE_CHECKING:
@@ -96,13 +97,14 @@ def acquire_in(session: Session, contact_id: int, owner_seconds: int) -> datetim
     """:func:`acquire` inside the caller's transaction (the contact's state row must exist)."""
     now = datetime.now(UTC)
     until = now + timedelta(seconds=owner_seconds)
-    taken = session.execute(
+    taken = dml(
+        session,
         update(ConversationState)
         .where(
             ConversationState.contact_id == contact_id,
             or_(ConversationState.locked_until.is_(None), ConversationState.locked_until < now),
         )
-        .values(locked_until=until)
+        .values(locked_until=until),
     ).rowcount
     return until if taken else None
 

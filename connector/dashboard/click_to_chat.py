@@ -145,7 +145,7 @@ def public_blueprint() -> Blueprint:
         rt = runtime()
         page = str(data.get("page") or request.headers.get("Referer") or "")[:300]
         with rt.db.session() as session:
-            channel = session.get(ChannelConnection, int(channel_id))
+            channel = session.get(ChannelConnection, int(str(channel_id)))  # digits, checked above
             if channel is None or channel.channel != "whatsapp":
                 return jsonify({"error": f"no WhatsApp channel connection {channel_id}"}), 404
             contact = contact_for_phone(session, channel.shop_connection_id, phone)

@@ -36,7 +36,7 @@ def connector_register_blueprints(app: flask.Flask) -> list[Any]:
 
     runtime = app.extensions["connector"]
     settings = runtime.config.dashboard
-    if runtime.config.logging.json_format:
+    if runtime.config.logging.as_json:
         observability.configure_logging(runtime.config)
     blueprints = observability.install(
         app, runtime, metrics=settings.metrics_enabled, metrics_public=settings.metrics_public

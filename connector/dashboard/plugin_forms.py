@@ -107,11 +107,14 @@ def register(bp: Blueprint) -> None:
     @login_required
     def connection_enabled(kind: str, connection_id: int) -> Any:
         """Turn a connection on or off."""
-        model = {"shop": ShopConnection, "channel": ChannelConnection}.get(kind)
-        if model is None:
+        if kind not in ("shop", "channel"):
             abort(404, description="kind must be shop or channel")
         with runtime().db.session() as session:
-            row = session.get(model, connection_id)
+            row: ShopConnection | ChannelConnection | None = (
+                session.get(ShopConnection, connection_id)
+                if kind == "shop"
+                else session.get(ChannelConnection, connection_id)
+            )
             if row is None:
                 abort(404, description=f"no {kind} connection {connection_id}")
             row.enabled = request.form.get("enabled") == "1"

@@ -352,8 +352,8 @@ def first_referrals(session: Session, contact_ids: list[int]) -> dict[int, Sourc
         .where(InboundMessage.contact_id.in_(contact_ids), _referral_rows())
         .group_by(InboundMessage.contact_id)
     )
-    rows = session.execute(select(*_SOURCE_COLUMNS).where(InboundMessage.id.in_(earliest))).all()
-    return {contact_id: source for contact_id, _, source in _sources(session, [tuple(r) for r in rows]).values()}
+    rows = session.execute(select(*_SOURCE_COLUMNS).where(InboundMessage.id.in_(earliest)))
+    return {contact_id: source for contact_id, _, source in _sources(session, list(rows.tuples())).values()}
 
 
 def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, Any]]:
@@ -447,9 +447,9 @@ def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, S
         )
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(MAX_REFERRAL_CANDIDATES)
-    ).all()
+    )
     by_contact: dict[int, list[tuple[datetime, int, Source]]] = {}
-    for message_id, (contact_id, received_at, source) in _sources(session, [tuple(r) for r in rows]).items():
+    for message_id, (contact_id, received_at, source) in _sources(session, list(rows.tuples())).items():
         by_contact.setdefault(contact_id, []).append((received_at, message_id, source))
     for found in by_contact.values():
         found.sort(reverse=True)  # newest first (the channel's time, then arrival): the last touch wins

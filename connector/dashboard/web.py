@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, NotFound
 
 from connector.dashboard import i18n, sessions, setup_link, users
@@ -98,7 +99,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         return render_template("dashboard/error.html", message=message, code=error.code), error.code or 500
 
     @bp.get("/lang/<code>")
-    def set_language(code: str) -> Response:
+    def set_language(code: str) -> ResponseReturnValue:
         """Switch the UI language (a link, so it works without JavaScript)."""
         if code in i18n.LANGUAGES:
             session["lang"] = code
@@ -129,7 +130,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         return render_template("dashboard/login.html", error=error), status
 
     @bp.post("/logout")
-    def logout() -> Response:
+    def logout() -> ResponseReturnValue:
         """End the session, and every copy of its cookie: the user's session version moves on (a POST with the
         CSRF token, so another site cannot log you out)."""
         if isinstance(session.get("user_id"), int):

@@ -20,9 +20,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.db.encrypted import BOX_ATTRIBUTE
@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 
 #: An SQLite database holds customers' personal data: only its owner may read it.
 FILE_MODE = 0o600
+
+
+def dml(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    """``session.execute`` of an INSERT, UPDATE or DELETE, typed as the cursor result it returns at runtime
+    (``rowcount``, ``inserted_primary_key``; ``Session.execute`` is typed for any statement)."""
+    return cast(CursorResult[Any], session.execute(statement, params))
+
+
+def insert_id(session: Session, statement: Executable, params: Any = None) -> int:
+    """Run a single-row INSERT and return the new row's integer primary key."""
+    key = dml(session, statement, params).inserted_primary_key
+    assert key is not None, "not a single-row INSERT"
+    return int(key[0])
 
 
 class Database:
@@ -85,7 +98,9 @@ class Database:
         raw = self.engine.raw_connection()
         try:
             # Outside any transaction (the pool's connections run in autocommit; SQLAlchemy issues BEGIN itself).
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            driver = raw.driver_connection
+            assert driver is not None  # an open pooled connection always has its DBAPI connection
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             raw.close()
 

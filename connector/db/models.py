@@ -8,7 +8,7 @@ Change a model only together with a new Alembic revision in ``connector/migratio
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -69,6 +70,10 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+    if TYPE_CHECKING:
+        # Every model here is mapped to one Table (SQLAlchemy types it as any FromClause, which has no insert()).
+        __table__: ClassVar[Table]
 
 
 # --------------------------------------------------------------------------- connections

@@ -84,7 +84,7 @@ def admin_blueprint() -> Blueprint:
     bp = Blueprint("notify_api", __name__, url_prefix="/api/v1/notifications")
 
     @bp.before_request
-    def _auth() -> Response | None:
+    def _auth() -> tuple[Response, int, dict[str, str]] | None:
         return require_bearer(runtime())
 
     @bp.get("")
@@ -133,6 +133,8 @@ def admin_blueprint() -> Blueprint:
             ).all()
         table: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: {"messages": 0, "cost": 0.0})
         for sent_at, kind, cost in rows:
+            if sent_at is None:  # never: the query asks for sent_at >= since
+                continue
             entry = table[(sent_at.date().isoformat(), kind)]
             entry["messages"] += 1
             entry["cost"] = round(entry["cost"] + (cost or 0.0), 6)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 
 from connector.chat.messages import enqueue_batches
+from connector.db import dml
 from connector.db.models import Contact, ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
@@ -125,13 +126,14 @@ def subscribe_pending(
 def cancel(rt: Runtime, contact_id: int) -> int:
     """End every active or pending subscription of a contact (STOP); returns how many ended."""
     with rt.db.session() as session:
-        return session.execute(
+        return dml(
+            session,
             update(BackInStockSubscription)
             .where(
                 BackInStockSubscription.contact_id == contact_id,
                 BackInStockSubscription.status.in_(("active", "pending")),
             )
-            .values(status="cancelled", active_key=None, ended_at=datetime.now(UTC))
+            .values(status="cancelled", active_key=None, ended_at=datetime.now(UTC)),
         ).rowcount
 
 

@@ -105,4 +105,4 @@ def chat_languages(session: Session, contact_ids: list[int]) -> dict[int, str]:
             ConversationState.language.is_not(None),
         )
     )
-    return {contact_id: language for contact_id, language in rows}
+    return {contact_id: str(language) for contact_id, language in rows}

@@ -122,11 +122,11 @@ def queue_notifications(
     if not rows:
         return {}
     table = OutboundMessage.__table__
-    created = {
-        key: message_id
+    created: dict[str, int] = {
+        str(key): int(message_id)
         for message_id, key in session.execute(
             insert(table).returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True), rows
-        )
+        ).tuples()
     }
     session.execute(
         insert(OutboxEvent),

@@ -162,7 +162,7 @@ def decide(
         message: model.Outbound | None = free_form(
             row.kind, renderer.render(row.kind, channel, language, variables), variables
         )
-        if adapter is not None:
+        if adapter is not None and message is not None:
             message = adapter.notification_message(
                 message, inside_window=inside, order_update=row.kind in ORDER_UPDATES
             )

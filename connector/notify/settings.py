@@ -57,6 +57,10 @@ def _default_templates() -> dict[str, dict[str, str]]:
     return {"order_shipped": {"en": "order_shipped"}}
 
 
+#: ``back_in_stock`` carries the variant's image by default.
+_DEFAULT_TEMPLATE_HEADERS: dict[str, Literal["image"]] = {"back_in_stock": "image"}
+
+
 class NotifySettings(BaseModel):
     """Settings of this subsystem. Every field needs a default, a type and a comment saying what it does."""
 
@@ -73,7 +77,7 @@ class NotifySettings(BaseModel):
     templates: dict[str, dict[str, str]] = Field(default_factory=_default_templates)
     #: Media header of an approved template, by template name: ``image`` sends the variant's image (back-in-stock;
     #: a notification without an image is skipped). Templates not listed have no header variable.
-    template_headers: dict[str, Literal["image"]] = Field(default_factory=lambda: {"back_in_stock": "image"})
+    template_headers: dict[str, Literal["image"]] = Field(default_factory=lambda: dict(_DEFAULT_TEMPLATE_HEADERS))
     #: Templates, by name, whose order total (``order_confirmed``'s ``{{3}}``) is a currency parameter, not text.
     currency_templates: list[str] = Field(default_factory=list)
     #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).

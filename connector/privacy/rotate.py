@@ -34,9 +34,13 @@ def rotate_personal_data(rt: Runtime) -> int:
         last = 0
         while True:
             with rt.db.session() as session:
-                rows = session.execute(
-                    select(table.c.id, table.c[column]).where(table.c.id > last).order_by(table.c.id).limit(_CHUNK)
-                ).all()
+                rows = (
+                    session.execute(
+                        select(table.c.id, table.c[column]).where(table.c.id > last).order_by(table.c.id).limit(_CHUNK)
+                    )
+                    .tuples()
+                    .all()
+                )
                 for row_id, value in rows:
                     values = {column: value}
                     if table is WebhookEvent.__table__ and column == "body":

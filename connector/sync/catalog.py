@@ -27,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, true, update
 
 from connector import model
 from connector.adapters import CatalogPush
+from connector.db import dml
 from connector.db.models import CatalogItem, ShopConnection, ShopVariant, SyncRun
 from connector.serialization import from_json, json_hash, to_json
 from connector.sync.targeted import enqueue_targeted_sync
@@ -128,10 +129,11 @@ class CatalogSync:
             owner = session.scalar(select(ShopConnection.sync_lease_owner).where(ShopConnection.id == self.shop_id))
             if owner and _owner_is_dead(owner):
                 lease_free = or_(lease_free, ShopConnection.sync_lease_owner == owner)  # killed on this machine
-            result = session.execute(
+            result = dml(
+                session,
                 update(ShopConnection)
                 .where(ShopConnection.id == self.shop_id, lease_free)
-                .values(sync_lease_until=now + LEASE, sync_lease_owner=self.owner)
+                .values(sync_lease_until=now + LEASE, sync_lease_owner=self.owner),
             )
             if result.rowcount != 1:
                 raise SyncBusy(f"a sync of shop connection {self.shop_id} is already running ({owner})")
@@ -261,11 +263,11 @@ class CatalogSync:
 
     def _read_all(self, adapter: Any, summary: SyncSummary, *, full: bool) -> None:
         with self.db.session() as session:
-            cursor = session.get(ShopConnection, self.shop_id).delta_cursor
+            cursor = session.get_one(ShopConnection, self.shop_id).delta_cursor
         if cursor is None:
             full = True  # the first sync of a shop reads everything
         started = datetime.now(UTC)
-        since = None if full else cursor - CURSOR_OVERLAP
+        since = None if full or cursor is None else cursor - CURSOR_OVERLAP
         for chunk in _chunks(adapter.iter_variants(updated_since=since), READ_CHUNK):
             self._store(chunk, summary, seen_run=summary.run_id if full else None)
             self.progress("read", len(chunk))
@@ -300,7 +302,7 @@ class CatalogSync:
                     ShopVariant.shop_connection_id == self.shop_id,
                     ShopVariant.listed.is_(True),
                     or_(ShopVariant.external_id.in_(requested), ShopVariant.product_external_id.in_(requested)),
-                    ShopVariant.external_id.not_in(returned) if returned else True,
+                    ShopVariant.external_id.not_in(returned) if returned else true(),
                 )
                 .values(listed=False, updated_at=datetime.now(UTC))
             )
@@ -568,7 +570,8 @@ def apply_batch_status(
     now = datetime.now(UTC)
     with runtime.db.session() as session:
         for retailer_id, errors in item_errors.items():
-            changed = session.execute(
+            changed = dml(
+                session,
                 update(CatalogItem)
                 .where(
                     CatalogItem.channel_connection_id == channel_id,
@@ -576,7 +579,7 @@ def apply_batch_status(
                     CatalogItem.retailer_id == retailer_id,
                     CatalogItem.status != "deleted",
                 )
-                .values(status="error", errors=list(errors), updated_at=now)
+                .values(status="error", errors=list(errors), updated_at=now),
             ).rowcount
             if summary is not None and changed:
                 summary.failed += changed

@@ -47,6 +47,20 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
             return jsonify({"status": "error", "database": str(exc)}), 503
         return jsonify({"status": "ok", "queue": rt.queue.counts()})
 
+    @app.get("/readyz")
+    def readyz():
+        """Ready to do work: schema at the Alembic head, a worker and a scheduler alive. 503 names what fails."""
+        from connector.liveness import readiness
+
+        checks = readiness(current_runtime())
+        failing = [check.name for check in checks if not check.ok]
+        body = {
+            "status": "ok" if not failing else "not ready",
+            "failing": failing,
+            "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
+        }
+        return jsonify(body), 503 if failing else 200
+
     for blueprint in runtime.plugins.register_blueprints(app):
         app.register_blueprint(blueprint)
     return app

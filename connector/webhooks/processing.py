@@ -18,6 +18,7 @@ from werkzeug.datastructures import Headers
 from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
+from connector.db import insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
@@ -149,7 +150,8 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
-            return session.execute(
+            return insert_id(
+                session,
                 _STORE_MESSAGE,
                 {
                     "channel_connection_id": channel_id,
@@ -159,7 +161,7 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
                     "data": to_json(message),
                     "received_at": received,
                 },
-            ).inserted_primary_key[0]
+            )
     except IntegrityError:
         return None  # the channel redelivered it
 

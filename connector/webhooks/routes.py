@@ -27,6 +27,7 @@ from werkzeug.datastructures import Headers
 from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat.inbound import apply_delivery_statuses
+from connector.db import insert_id
 from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
@@ -161,7 +162,7 @@ def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: lis
     if statuses is not None:
         try:
             with rt.db.session() as session:
-                event_id = session.execute(_STORE, store).inserted_primary_key[0]
+                event_id = insert_id(session, _STORE, store)
                 try:
                     apply_delivery_statuses(session, connection_id, statuses)
                 except Exception as exc:
@@ -173,7 +174,7 @@ def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: lis
             log.exception("channel %s: applying a status webhook's statuses failed; the worker will", connection_id)
             store = {**store, "status": "received", "processed_at": None}
     with rt.db.session() as session:
-        event_id = session.execute(_STORE, store).inserted_primary_key[0]
+        event_id = insert_id(session, _STORE, store)
         # A customer's message outranks a shop's change: a burst of shop webhooks must not delay chat replies.
         priority = priorities.CHAT if store["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
         rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=priority)

@@ -266,6 +266,7 @@ class TaskQueue:
 
     def _add(self, session: Session, values: dict[str, Any]) -> int | None:
         # A plain insert: a task is written once and never read back here, so the ORM's unit of work is overhead.
+        task_id: int | None
         if values["idempotency_key"] is None:
             task_id = session.execute(_INSERT, values).scalar_one()
         else:
@@ -291,7 +292,7 @@ class TaskQueue:
             if complete is not None:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
-            ids = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
+            ids: list[int] = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
             if ids and self.heartbeat is not None:
                 # A lease of this very process that ran out (its heartbeat stalled behind the write lock on a
                 # loaded machine) is not a dead worker's: its thread is still on the task.
@@ -304,7 +305,7 @@ class TaskQueue:
                 rows = []
         if complete is not None:
             self._release(complete)
-        claimed = [ClaimedTask(*row) for row in rows]
+        claimed = [ClaimedTask(**row._mapping) for row in rows]
         for task in claimed:
             self._hold(task.id, worker)
         return claimed
@@ -339,7 +340,7 @@ class TaskQueue:
         if row is None:
             return None
         self._hold(row.id, worker)
-        return ClaimedTask(*row)
+        return ClaimedTask(**row._mapping)
 
     def _hold(self, task_id: int, worker: str) -> None:
         if self.heartbeat is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connector.db.models import JobRun
+from connector.liveness import Heartbeat
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -107,6 +108,7 @@ class Scheduler:
         #: Jobs of this scheduler process only (the cluster's liveness tick), kept across refreshes.
         self.extra_jobs = {job.id: job for job in extra_jobs or []}
         cfg = runtime.config.scheduler
+        self._heartbeat: Heartbeat | None = None  # only while started: a standby is no scheduler
         self._aps = BackgroundScheduler(
             timezone=cfg.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": cfg.misfire_grace_seconds},
@@ -145,11 +147,16 @@ class Scheduler:
             self.refresh, IntervalTrigger(seconds=60), id="connector.scheduler.refresh", replace_existing=True
         )
         self._aps.start()
+        self._heartbeat = Heartbeat(self.runtime, "scheduler")
+        self._heartbeat.start()
         log.info("scheduler started with %d jobs", len(self.runtime.jobs.jobs) + len(self.extra_jobs))
 
     def stop(self) -> None:
         if self._aps.running:
             self._aps.shutdown(wait=False)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     def next_runs(self) -> dict[str, datetime | None]:
         return {job.id: job.next_run_time for job in self._aps.get_jobs()}

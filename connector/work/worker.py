@@ -14,6 +14,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from connector.errors import PlatformError
+from connector.liveness import Heartbeat
 from connector.work.queue import ClaimedTask, Retry, backoff_seconds
 from connector.work.registry import TaskContext
 
@@ -79,6 +80,7 @@ class EmbeddedWorker:
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._threads: list[threading.Thread] = []
+        self._heartbeat: Heartbeat | None = None
         runtime.queue.on_enqueue(self.wake)
 
     def wake(self) -> None:
@@ -89,6 +91,8 @@ class EmbeddedWorker:
             self._wake.notify()
 
     def start(self) -> None:
+        self._heartbeat = Heartbeat(self.runtime, "worker")
+        self._heartbeat.start()
         for i in range(self.threads):
             thread = threading.Thread(target=self._loop, name=f"worker-{i}", daemon=True)
             thread.start()
@@ -101,6 +105,9 @@ class EmbeddedWorker:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     def _loop(self) -> None:
         worker = f"{self.name}:{threading.current_thread().name}"

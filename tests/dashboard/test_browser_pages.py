@@ -165,8 +165,9 @@ def test_metrics_show_syncs_webhooks_messages_and_queue(connected: Connected) ->
     assert requests.get(f"{connected.live.url}/metrics", timeout=10).status_code == 401  # a token is needed
     token = create_token(connected.live.runtime, "prometheus", scope="read")
     text = requests.get(f"{connected.live.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
-    assert 'connector_sync_runs{status="succeeded"} 1.0' in text
-    assert 'connector_webhooks{adapter="whatsapp",status="processed"}' in text
+    assert 'connector_sync_runs_total{status="succeeded"} 1.0' in text
+    assert 'connector_webhooks_received_total{outcome="processed",platform="whatsapp"}' in text
     assert 'connector_messages{channel="whatsapp",state="failed"} 1.0' in text
-    assert 'connector_platform_errors{platform="whatsapp",source="send"} 1.0' in text
+    assert 'connector_messages_failed_total{channel="whatsapp",kind="order_shipped"} 1.0' in text
+    assert 'connector_platform_errors_total{platform="whatsapp",source="send"} 1.0' in text
     assert "connector_queue_tasks{" in text

@@ -75,8 +75,8 @@ def _referral(value: Any, where: str) -> model.Referral:
     """A Messenger / Instagram ``referral``: an m.me / ig.me link (``ref``, ``source``, ``type``), an ad (``ad_id``,
     ``ads_context_data``) or the Instagram Shop product the customer wrote from (``product.id``)."""
     raw = _obj(value, where)
-    ads = raw.get("ads_context_data") if isinstance(raw.get("ads_context_data"), dict) else {}
-    product = raw.get("product") if isinstance(raw.get("product"), dict) else {}
+    ads: dict[str, Any] = found if isinstance(found := raw.get("ads_context_data"), dict) else {}
+    product: dict[str, Any] = found if isinstance(found := raw.get("product"), dict) else {}
     retailer_id = product.get("id") or ads.get("product_id") or ""
     return model.Referral(
         source_type=str(raw.get("source") or ("product" if retailer_id else "")),

@@ -135,14 +135,14 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
     kind = message.get("type")
     if not message_id or not kind:
         raise WebhookRejected(400, f"{where} needs an id and a type")
-    base = {
+    base: dict[str, Any] = {
         "message_id": str(message_id),
         "sender": _sender(message, contacts, where),
         "timestamp": _timestamp(message.get("timestamp")),
         "referral": _referral(message, where),
     }
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    content = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    context: dict[str, Any] = found if isinstance(found := message.get("context"), dict) else {}
+    content: dict[str, Any] = found if isinstance(found := message.get(kind), dict) else {}
     if kind == "text":
         return [model.InboundText(**base, text=str(content.get("body") or ""))]
     if kind == "interactive" and content.get("type") in ("button_reply", "list_reply"):

@@ -9,8 +9,9 @@ never truncated silently and never left for Meta to answer with a 400.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from connector import model
@@ -205,7 +206,7 @@ def _template(message: model.TemplateMessage, limits: WhatsAppLimits) -> None:
             _length(value.fallback, f"{where}.fallback", limits.template_body, required=True)
         elif _text_of(value) is None:
             raise MessageLimitError(where, f"a body takes text, currency or date_time parameters, not {_kind(value)}")
-    texts = {
+    texts: dict[str, tuple[Sequence[Any], int]] = {
         "header_parameters": (message.header_parameters, limits.template_header),
         "body_parameters": (message.body_parameters, limits.template_body),
         "button_parameters": (message.button_parameters, 2000),
@@ -260,7 +261,7 @@ def _currency(value: model.CurrencyParameter, where: str) -> None:
         )
 
 
-_VALIDATORS = {
+_VALIDATORS: dict[type[model.Outbound], Callable[[Any, WhatsAppLimits], None]] = {
     model.TextMessage: _text,
     model.ListMessage: _list,
     model.ButtonsMessage: _buttons,

@@ -59,23 +59,28 @@ def render_content(message: model.Outbound) -> tuple[str, dict[str, Any]]:
             buttons = [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in message.buttons]
             return "interactive", _interactive("button", message, {"buttons": buttons})
         case model.LinkButtonMessage():
-            action = {"name": "cta_url", "parameters": {"display_text": message.display_text, "url": message.url}}
+            action: dict[str, Any] = {
+                "name": "cta_url",
+                "parameters": {"display_text": message.display_text, "url": message.url},
+            }
             return "interactive", _interactive("cta_url", message, action)
         case model.ProductMessage():
             action = {"catalog_id": message.catalog_id, "product_retailer_id": message.retailer_id}
             return "interactive", _interactive("product", message, action, header=False)
         case model.ProductListMessage():
-            sections = []
-            for section in message.sections:
-                items = [{"product_retailer_id": rid} for rid in section.retailer_ids]
-                sections.append(
-                    {"title": section.title, "product_items": items} if section.title else {"product_items": items}
+            product_sections = []
+            for product_section in message.sections:
+                items = [{"product_retailer_id": rid} for rid in product_section.retailer_ids]
+                product_sections.append(
+                    {"title": product_section.title, "product_items": items}
+                    if product_section.title
+                    else {"product_items": items}
                 )
             return "interactive", _interactive(
-                "product_list", message, {"catalog_id": message.catalog_id, "sections": sections}
+                "product_list", message, {"catalog_id": message.catalog_id, "sections": product_sections}
             )
         case model.CatalogMessage():
-            action: dict[str, Any] = {"name": "catalog_message"}
+            action = {"name": "catalog_message"}
             if message.thumbnail_retailer_id:
                 action["parameters"] = {"thumbnail_product_retailer_id": message.thumbnail_retailer_id}
             return "interactive", _interactive("catalog_message", message, action, header=False)
