@@ -1,7 +1,7 @@
 """Process heartbeats for ``/readyz``: ``process_heartbeats`` (workers and the leading scheduler).
 
 Revision ID: b_obs
-Revises: h15_burst
+Revises: b_tokshop
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b_obs"
-down_revision: str | Sequence[str] | None = "h15_burst"
+down_revision: str | Sequence[str] | None = "b_tokshop"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
