@@ -30,7 +30,7 @@ def connector_defaults(config: Config) -> dict[str, Any]:
     }
 
 
-class ConnectorGunicorn(Application):  # type: ignore[misc]
+class ConnectorGunicorn(Application):
     """gunicorn serving ``create_cluster_app(config_path)``; see the module docstring for the settings order."""
 
     def __init__(

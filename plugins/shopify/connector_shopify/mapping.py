@@ -191,7 +191,9 @@ def order_from_graphql(data: dict[str, Any]) -> model.Order:
     for line in (data.get("lineItems") or {}).get("nodes") or []:
         v = line.get("variant") or {}
         product = v.get("product") or {}
-        variant_id = canonical_variant_id(v["id"], product["id"], product.get("hasOnlyDefaultVariant")) if v else ""
+        variant_id = (
+            canonical_variant_id(v["id"], product["id"], bool(product.get("hasOnlyDefaultVariant"))) if v else ""
+        )
         lines.append(
             model.OrderLine(
                 variant_external_id=variant_id,

@@ -309,8 +309,8 @@ class WooCommerceAdapter(ShopAdapter):
                     existing.setdefault(str(hook.get("topic")), hook)
         secret = self.settings["webhook_secret"]
         for topic in self.webhook_topics:
-            hook = existing.get(topic)
-            if hook is None:
+            found = existing.get(topic)
+            if found is None:
                 body = {
                     "name": f"Chatshop Connector: {topic}",
                     "topic": topic,
@@ -321,7 +321,7 @@ class WooCommerceAdapter(ShopAdapter):
                 self.client.post("webhooks", body)
             else:
                 # Keeps one subscription per topic; re-activates one WooCommerce disabled after failures.
-                self.client.put(f"webhooks/{hook['id']}", {"secret": secret, "status": "active"})
+                self.client.put(f"webhooks/{found['id']}", {"secret": secret, "status": "active"})
         return list(self.webhook_topics)
 
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:

@@ -286,13 +286,13 @@ def order_from(payload: Mapping[str, Any], links: Mapping[str, str] | None = Non
                 variant_external_id=str(item.get("variation_id") or item.get("product_id")),
                 title=str(item.get("name") or ""),
                 quantity=int(item.get("quantity") or 0),
-                unit_price=money(item.get("price"), currency) or Money(0, currency),
+                unit_price=money(item.get("price"), currency) or Money(Decimal(0), currency),
                 sku=item.get("sku") or None,
             )
             for item in payload.get("line_items") or ()
         ]
         billing = payload.get("billing") or {}
-        subtotal = sum((line.unit_price * line.quantity for line in lines), Money(0, currency))
+        subtotal = sum((line.unit_price * line.quantity for line in lines), Money(Decimal(0), currency))
         reference = _meta(payload, REFERENCE_META_KEY)
         return Order(
             external_id=str(payload["id"]),

@@ -13,6 +13,7 @@ from connector_meta.sandbox.graph import install
 from connector_meta.sandbox.state import Business, GraphState, Options
 from connector_meta.sandbox.templates import seed_templates
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from connector.sandbox.base import ChannelSandbox
 
@@ -38,6 +39,7 @@ class GraphSandbox(ChannelSandbox):
         seed_templates(self.state)
         self.hub = WebhookHub(self.state)
         app = Flask("graph-sandbox")
+        assert isinstance(app.json, DefaultJSONProvider)  # Flask's own, unless an app replaces it
         app.json.sort_keys = False  # keep Meta's key order in answers
         app.register_blueprint(control_blueprint(self.state, self.hub))
         install(app, self.state, self.hub)

@@ -270,7 +270,7 @@ def _product_view(catalog: Catalog, item: CatalogItem, wanted: list[str]) -> dic
             if value is not None:
                 view["inventory"] = value
         elif name in ("price", "sale_price"):
-            if data.get(source):
+            if source is not None and data.get(source):
                 amount, currency = price_amount(data[source])
                 symbol = _SYMBOLS.get(currency)
                 view[name] = f"{symbol}{amount}" if symbol else f"{amount} {currency}"

@@ -308,8 +308,9 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             if item.data.get("availability") not in ("in stock", "available for order", "preorder"):
                 raise ControlError(f"product {entry['product_retailer_id']} cannot be added to a cart: out of stock")
             amount, currency = catalog_api.price_amount(item.data.get("sale_price") or item.data["price"])
-            price: int | float = float(amount)
-            if price.is_integer():
+            as_float = float(amount)
+            price: int | float = as_float
+            if as_float.is_integer():
                 price = int(price)
             items.append(
                 {

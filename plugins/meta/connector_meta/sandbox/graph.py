@@ -14,6 +14,7 @@ from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
 from connector_meta.sandbox.templates import create_template, templates_page
 from flask import Blueprint, Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.routing import BaseConverter
 
 
@@ -272,7 +273,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         return found
 
     @bp.post("/<version:version>/<node>/items_batch")
-    def items_batch(version: str, node: str) -> Response:
+    def items_batch(version: str, node: str) -> ResponseReturnValue:
         found = _catalog(node, "post")
         size = request.content_length or 0
         if size > state.options.max_payload_bytes:
@@ -309,7 +310,7 @@ def install(app: Flask, state: GraphState, hub: WebhookHub) -> None:
     app.register_blueprint(graph_blueprint(state, hub))
 
     @app.errorhandler(404)
-    def _unknown_path(_error: Exception) -> Response:
+    def _unknown_path(_error: Exception) -> ResponseReturnValue:
         if request.path.startswith("/_sandbox/"):
             return jsonify({"error": f"no control endpoint {request.path}"}), 404
         error = GraphError(2500, f"Unknown path components: {request.path}")

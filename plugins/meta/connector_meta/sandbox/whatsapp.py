@@ -31,15 +31,17 @@ INTERACTIVE_TYPES = frozenset({"list", "button", "cta_url", "product", "product_
 BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
 
-def _text(value: Any, path: str, limit: int, *, required: bool = True) -> None:
+def _text(value: Any, path: str, limit: int, *, required: bool = True) -> str:
+    """``value`` checked as Graph checks a string parameter (``""`` when optional and absent)."""
     if value is None or value == "":
         if required:
             raise missing_parameter(f"{path} is required")
-        return
+        return ""
     if not isinstance(value, str):
         raise invalid_parameter(f"Param {path} must be a string", whatsapp=True)
     if len(value) > limit:
         raise invalid_value(f"{path} length invalid. Min length: 1, Max length: {limit}")
+    return value
 
 
 def _obj(value: Any, path: str) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def _header(interactive: dict[str, Any], *, text_only: bool, required: bool = Fa
             raise missing_parameter("interactive.header is required")
         return
     header = _obj(header, "interactive.header")
-    kind = header.get("type")
+    kind = str(header.get("type") or "")
     allowed = ("text",) if text_only else ("text", "image", "video", "document")
     if kind not in allowed:
         raise invalid_parameter(f"Param interactive.header.type must be one of {{{', '.join(allowed)}}}", whatsapp=True)
@@ -144,8 +146,7 @@ def _cta_url(interactive: dict[str, Any]) -> None:
         raise invalid_parameter("Param interactive.action.name must be cta_url", whatsapp=True)
     parameters = _obj(action.get("parameters"), "interactive.action.parameters")
     _text(parameters.get("display_text"), "interactive.action.parameters.display_text", CTA_DISPLAY_TEXT)
-    url = parameters.get("url")
-    _text(url, "interactive.action.parameters.url", 2000)
+    url = _text(parameters.get("url"), "interactive.action.parameters.url", 2000)
     if not re.match(r"^https?://\S+$", url):
         raise invalid_value("interactive.action.parameters.url must be an http(s) URL")
 
@@ -266,11 +267,9 @@ def _mismatch(where: str, got: int, expected: int) -> GraphError:
 
 
 def _template(state: GraphState, template: dict[str, Any]) -> Template:
-    name = template.get("name")
-    _text(name, "template.name", 512)
+    name = _text(template.get("name"), "template.name", 512)
     language = _obj(template.get("language"), "template.language")
-    code = language.get("code")
-    _text(code, "template.language.code", 15)
+    code = _text(language.get("code"), "template.language.code", 15)
     found = state.templates.get((name, code))
     if found is None or found.status != "APPROVED":
         raise GraphError(
@@ -299,7 +298,8 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
         index = 0
         if kind == "button":
             try:
-                index = int(component.get("index"))
+                raw_index: Any = component.get("index")  # JSON: a number or a numeric string
+                index = int(raw_index)
             except (TypeError, ValueError):
                 raise missing_parameter(f"template.components[{i}].index is required") from None
             if str(component.get("sub_type", "")).lower() not in BUTTON_SUB_TYPES:
@@ -371,8 +371,7 @@ def validate_status_update(state: GraphState, phone_number_id: str, body: dict[s
         raise invalid_parameter("The parameter messaging_product is required and must be whatsapp", whatsapp=True)
     if body.get("status") != "read":
         raise invalid_parameter("Param status must be read", whatsapp=True)
-    wamid = body.get("message_id")
-    _text(wamid, "message_id", 200)
+    wamid = _text(body.get("message_id"), "message_id", 200)
     record = state.wa_inbound.get(wamid)
     if record is None or record.phone_number_id != phone_number_id:
         raise invalid_parameter(f"Param message_id {wamid} is not a message this phone number received", whatsapp=True)

@@ -87,7 +87,8 @@ class ShopApi:
         variables = get_variable_values(_schema(), operation.variable_definitions or (), raw_variables)
         if isinstance(variables, list):
             return 200, {"errors": [_variable_error(e) for e in variables]}, headers
-        coerced = getattr(variables, "coerced", variables)
+        # graphql-core 3.3 wraps the coerced values (``.coerced``); 3.2 returns the dict itself.
+        coerced: dict[str, Any] = getattr(variables, "coerced", variables)  # type: ignore[arg-type]
         cost = requested_cost(document, operation, coerced)
         if cost > self.max_query_cost:
             return (
@@ -104,7 +105,7 @@ class ShopApi:
                 headers,
             )
         if not self.bucket.reserve(cost):
-            payload = {
+            payload: dict[str, Any] = {
                 "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": _RATE_DOCS}}],
                 "extensions": {"cost": self._cost(cost, None)},
             }

@@ -143,6 +143,7 @@ class BulkRunner:
         if len(root_fields) != 1:
             raise ExecutionError("Bulk queries must select exactly one root connection.", "INVALID")
         root = root_fields[0]
+        assert schema.query_type is not None  # the Admin API schema has a query root
         field_def = schema.query_type.fields[root.name.value]
         conn_type = graphql.get_named_type(field_def.type)
         resolver = executor.resolvers.get(("QueryRoot", root.name.value))

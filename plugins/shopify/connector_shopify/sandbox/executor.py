@@ -126,14 +126,19 @@ class Executor:
             ctx.cost += MUTATION_COST * len(operation.selection_set.selections)
         else:
             root_type = self.schema.query_type
+        if root_type is None:  # the admin schema has both; a schema without one cannot run the operation
+            raise ExecutionError(f"the schema has no {operation.operation.value} type", "INVALID")
         result: dict[str, Any] = {}
         for node in self.fields(operation.selection_set, root_type.name, ctx):
             key = node.alias.value if node.alias else node.name.value
             result[key] = None if key in skip else self.resolve_field({}, root_type, node, ctx, [key])
         return result
 
-    def fields(self, selection_set: SelectionSetNode, type_name: str, ctx: Context) -> Iterable[FieldNode]:
-        """Collect the fields of a selection set for a concrete type (fragments and @skip/@include applied)."""
+    def fields(self, selection_set: SelectionSetNode | None, type_name: str, ctx: Context) -> Iterable[FieldNode]:
+        """Collect the fields of a selection set for a concrete type (fragments and @skip/@include applied);
+        none for a leaf field (no selection set)."""
+        if selection_set is None:
+            return
         for node in selection_set.selections:
             if not self._included(node, ctx):
                 continue
@@ -148,7 +153,7 @@ class Executor:
                     yield from self.fields(fragment.selection_set, type_name, ctx)
 
     def complete_object(
-        self, source: Any, type_: Any, selection_set: SelectionSetNode, ctx: Context, path: list
+        self, source: Any, type_: Any, selection_set: SelectionSetNode | None, ctx: Context, path: list
     ) -> dict[str, Any]:
         if not ctx.bulk:
             ctx.cost += type_weight(type_.name)
@@ -212,7 +217,7 @@ class Executor:
             self.complete_value(item, node_type, _with_selection(node, selection), ctx, path) for item in items
         )
 
-    def node_selection(self, selection_set: SelectionSetNode, conn_type: Any, ctx: Context) -> tuple[Any, Any]:
+    def node_selection(self, selection_set: SelectionSetNode | None, conn_type: Any, ctx: Context) -> tuple[Any, Any]:
         """The node type and selection of a connection selected as ``edges { node { ... } }`` or ``nodes { ... }``."""
         node_type = graphql.get_named_type(conn_type.fields["nodes"].type)
         for f in self.fields(selection_set, conn_type.name, ctx):
@@ -239,6 +244,8 @@ class Executor:
             return True
         cond_type = self.schema.get_type(condition)
         concrete = self.schema.get_type(type_name)
+        if concrete is None:
+            return False
         return graphql.is_abstract_type(cond_type) and self.schema.is_sub_type(cond_type, concrete)
 
 

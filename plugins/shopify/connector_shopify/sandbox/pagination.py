@@ -53,7 +53,8 @@ def connection(records: Sorted, args: dict[str, Any], predicate: Predicate, ctx:
         raise ExecutionError("you must provide one of first or last", "BAD_REQUEST")
     if first is not None and last is not None:
         raise ExecutionError("providing both first and last is not supported", "BAD_REQUEST")
-    size = first if first is not None else last
+    chosen: Any = first if first is not None else last  # an Int argument, checked by the schema
+    size = int(chosen)
     if size < 0 or size > max_page:
         raise ExecutionError(
             f"The {'first' if first is not None else 'last'} argument must be between 0 and {max_page}; "
