@@ -83,7 +83,7 @@ def write_config(
         f'encryption_keys = ["{secrets["encryption_key"]}"]',
         "[worker]",
         'backend = "celery"',
-        "lease_seconds = 10",
+        "lease_seconds = 30",
         "[cluster]",
         *(f"{k} = {value(v)}" for k, v in settings.items()),
         "[notify]",

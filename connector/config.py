@@ -140,7 +140,7 @@ class WorkerConfig(_Section):
     #: A claimed task whose worker process stopped renewing its lease (died, froze, lost the database) becomes
     #: claimable again after this many seconds. A live process renews it every ``heartbeat_seconds``, so a slow
     #: task keeps it however long it takes.
-    lease_seconds: float = Field(10, ge=1)
+    lease_seconds: float = Field(30, ge=1)
     #: How often a worker process renews the leases of the tasks it runs (its heartbeat). At most half of
     #: ``lease_seconds``: a process is judged dead only after missing several heartbeats.
     heartbeat_seconds: float = Field(2.0, gt=0)

@@ -254,7 +254,7 @@ def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster
     killed = time.monotonic()
     held = held_messages(rt, pid)
     assert held, "the killed worker held no sends: nothing to recover"
-    # Recovery (issue 15): the dead worker's tasks are taken over once their lease (10 s here, renewed by a live
+    # Recovery (issue 15): the dead worker's tasks are taken over once their lease (30 s here, renewed by a live
     # worker's heartbeat) runs out; the sends it left in doubt wait for a status or the grace period (5 s here; ten
     # of them while the channel is silent). 30 s more for a loaded machine.
     bound = rt.config.worker.lease_seconds + 10 * rt.config.notify.unknown_grace_seconds + 30
