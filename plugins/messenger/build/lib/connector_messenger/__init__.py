@@ -1,1 +1,0 @@
-"""Facebook Messenger and Instagram messaging channel plugin."""

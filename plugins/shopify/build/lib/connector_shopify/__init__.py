@@ -1,1 +1,0 @@
-"""Shopify (GraphQL Admin API) shop plugin."""

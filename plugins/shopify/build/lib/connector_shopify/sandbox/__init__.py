@@ -1,5 +1,0 @@
-"""The Shopify sandbox: a local Admin GraphQL API validated against the real 2025-01 schema."""
-
-from connector_shopify.sandbox.sandbox import ShopifySandbox
-
-__all__ = ["ShopifySandbox"]

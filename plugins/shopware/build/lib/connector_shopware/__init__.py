@@ -1,1 +1,0 @@
-"""Shopware 6 (Admin API) shop plugin."""

@@ -1,1 +1,0 @@
-"""WhatsApp Cloud API channel plugin."""

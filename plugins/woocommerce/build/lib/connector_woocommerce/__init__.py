@@ -1,1 +1,0 @@
-"""WooCommerce (REST API v3) shop plugin."""
