@@ -250,9 +250,19 @@ def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster
     fan_out(rt, channel, people, total, tag="fan", batch=2000)
     wait_for(lambda: graph.stats()["whatsapp"]["accepted"] - accepted_before >= 3000, timeout=120, interval=0.1)
     pid = cluster.procs["worker1"].pid
+
+    def frozen_holding_sends() -> set[int]:
+        # Freeze the worker, then look: what it holds can't change until it is killed. On a loaded machine it may
+        # be between tasks at any one moment, so thaw it and look again (progress, not a lucky instant).
+        os.kill(pid, signal.SIGSTOP)
+        held = held_messages(rt, pid)
+        if not held:
+            os.kill(pid, signal.SIGCONT)
+        return held
+
+    held = wait_for(frozen_holding_sends, timeout=120, interval=0.05)
     cluster.kill("worker1", signal.SIGKILL)
     killed = time.monotonic()
-    held = held_messages(rt, pid)
     assert held, "the killed worker held no sends: nothing to recover"
     # Recovery (issue 15): the dead worker's tasks are taken over once their lease (30 s here, renewed by a live
     # worker's heartbeat) runs out; the sends it left in doubt wait for a status or the grace period (5 s here; ten
