@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
-from connector_meta.sandbox import messenger, whatsapp
+from connector_meta.sandbox import messenger, signals, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
@@ -94,11 +94,17 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.get("/<version:version>/<node>")
     def node(version: str, node: str) -> Response:
-        if node == business.phone_number_id:
+        numbers = signals.portfolio_numbers(state)
+        if node in numbers:
+            wanted = {f.strip() for f in request.args.get("fields", "").split(",") if f.strip()}
+            if "whatsapp_business_manager_messaging_limit" in wanted:  # v24.0+ (platform-changes-2026.md §2)
+                with state.lock:
+                    tier = state.options.messaging_limit_tier
+                return jsonify({"whatsapp_business_manager_messaging_limit": tier, "id": node})
             return jsonify(
                 {
                     "id": node,
-                    "display_phone_number": _pretty_number(business.display_phone_number),
+                    "display_phone_number": _pretty_number(numbers[node]),
                     "verified_name": business.verified_name,
                     "code_verification_status": "VERIFIED",
                     "quality_rating": "GREEN",
@@ -121,7 +127,8 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:
         # A read receipt or typing indicator sends no message; every other request is counted as it arrives.
-        receipt = node == business.phone_number_id and whatsapp.is_status_update(json_body())
+        whatsapp_number = node in signals.portfolio_numbers(state)
+        receipt = whatsapp_number and whatsapp.is_status_update(json_body())
         if not receipt:
             with state.lock:
                 state.send_requests += 1
@@ -130,7 +137,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             time.sleep(delay)
         if receipt:
             return jsonify(_mark_read(node, json_body()))
-        if node == business.phone_number_id:
+        if whatsapp_number:
             return jsonify(_send_whatsapp(node))
         if node in ("me", business.page_id):
             return jsonify(_send_messenger({business.page_id, business.instagram_account_id}))
@@ -200,6 +207,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                         "number to the same phone number in a short period of time.",
                         whatsapp=True,
                     )
+                failure = signals.async_failure(state, wa_id, template, window_open, now)
+                if failure is not None:
+                    signals.note_failure(state, wa_id, failure[0], now)
                 wamid = state.new_wamid()
                 record = {
                     "id": wamid,
@@ -215,7 +225,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             with state.lock:
                 state.refused[f"whatsapp:{error.code}"] += 1
             raise
-        hub.queue_statuses(phone_number_id, wamid, wa_id, template, window_open, callback_data=callback)
+        hub.queue_statuses(
+            phone_number_id, wamid, wa_id, template, window_open, callback_data=callback, failure=failure
+        )
         # Sent to a business-scoped user id: WhatsApp answers with ``user_id`` and no ``wa_id``.
         by_user_id = given != body.get("to")
         answer: dict[str, Any] = {"input": given, "user_id": given} if by_user_id else {"input": given, "wa_id": wa_id}
