@@ -157,8 +157,10 @@ class WebhookHub:
             "category": category,
         }
         conversation_id = hashlib.sha1(f"{phone_number_id}:{wa_id}:{now // 86400}".encode()).hexdigest()
-        fails = failure is not None or wa_id in options.failing_recipients or (
-            options.status_fail_ratio > 0 and self._rng.random() < options.status_fail_ratio
+        fails = (
+            failure is not None
+            or wa_id in options.failing_recipients
+            or (options.status_fail_ratio > 0 and self._rng.random() < options.status_fail_ratio)
         )
         flow = ["sent", "failed"] if fails else list(options.status_flow)
         if options.status_out_of_order and len(flow) > 1:

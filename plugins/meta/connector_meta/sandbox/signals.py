@@ -35,8 +35,7 @@ FAILURES: dict[int, tuple[str, str]] = {
     ),
     131047: (
         "Re-engagement message",
-        "Message failed to send because more than 24 hours have passed since the customer last replied to this "
-        "number.",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
     ),
     131049: (
         "This message was not delivered to maintain healthy ecosystem engagement.",
@@ -72,7 +71,10 @@ def failure(code: int, details: str | None = None) -> dict[str, Any]:
 
 def portfolio_numbers(state: GraphState) -> dict[str, str]:
     """Every phone number of the demo business portfolio: phone_number_id -> display number."""
-    return {state.business.phone_number_id: state.business.display_phone_number, **state.options.portfolio_phone_numbers}
+    return {
+        state.business.phone_number_id: state.business.display_phone_number,
+        **state.options.portfolio_phone_numbers,
+    }
 
 
 def reach_limit(state: GraphState) -> int:
@@ -132,7 +134,11 @@ def user_preferences_value(
 ) -> dict[str, Any]:
     """The ``value`` of a ``user_preferences`` change, exactly as platform-changes-2026.md §3.2 shows it."""
     user_id = state.user_id_for(wa_id)
-    detail = "User requested to stop marketing messages" if value == "stop" else "User requested to resume marketing messages"
+    detail = (
+        "User requested to stop marketing messages"
+        if value == "stop"
+        else "User requested to resume marketing messages"
+    )
     return {
         "messaging_product": "whatsapp",
         "metadata": {
