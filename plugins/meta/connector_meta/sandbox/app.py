@@ -226,10 +226,11 @@ class GraphSandbox(ChannelSandbox):
         body = {"wa_id": wa_id, "value": value, "phone_number_id": phone_number_id, "name": name}
         return self.control("POST", "whatsapp/user_preferences", json=body)["value"]
 
-    def set_messaging_limit(self, tier: str) -> dict[str, Any]:
+    def set_messaging_limit(self, tier: str, *, users: int = 0) -> dict[str, Any]:
         """Meta changes the portfolio's messaging limit (``TIER_250`` ... ``TIER_UNLIMITED``): the field reads the
-        new tier and a ``business_capability_update`` webhook announces it."""
-        return self.control("POST", "whatsapp/messaging_limit", json={"tier": tier})["value"]
+        new tier and a ``business_capability_update`` webhook announces it. ``users``: a test's small limit instead
+        of the tier's (enforced, and stated in the webhook's integer form)."""
+        return self.control("POST", "whatsapp/messaging_limit", json={"tier": tier, "users": users})["value"]
 
     def advance_clock(self, seconds: float) -> None:
         """Move sandbox time forward (closes conversation windows without waiting)."""

@@ -7,7 +7,7 @@
   the sandbox accepts it and fails it asynchronously with ``reach_limit_fail_code``.
 * **Failures after the send was accepted**: marketing templates to US (+1) numbers and resends within 24 h of a
   131049 fail with 131049; marketing to a user who stopped marketing (``user_preferences``) fails with 131050;
-  ``failing_codes`` makes any recipient's messages fail with a chosen code.
+  ``fail_next`` makes a recipient's next message fail with a chosen code.
 * **user_preferences**: the customer stops or resumes marketing inside WhatsApp (exact payload of §3.2).
 """
 
@@ -91,8 +91,9 @@ def async_failure(
 
     The caller holds ``state.lock``. Counts the user into the portfolio's reach when business-initiated."""
     options = state.options
-    if wa_id in options.failing_codes:
-        return int(options.failing_codes[wa_id]), None
+    planned = options.fail_next.pop(wa_id, None)
+    if planned is not None:
+        return int(planned), None
     marketing = template is not None and template.category.upper() == "MARKETING"
     if marketing and wa_id in state.marketing_stopped:
         return 131050, None
@@ -163,10 +164,9 @@ def capability_value(state: GraphState) -> dict[str, Any]:
     """The ``value`` of a ``business_capability_update`` (§2): the limit as the doc's example shows it (an
     integer; ``-1`` for unlimited, as the removed per-phone field had it) or as its table names it (``TIER_2K``),
     per ``capability_limit_format``."""
-    tier = state.options.messaging_limit_tier
-    limit: int | str = tier
+    limit: int | str = state.options.messaging_limit_tier
     if state.options.capability_limit_format == "integer":
-        limit = TIERS.get(tier, 250) or -1
+        limit = reach_limit(state) or -1
     return {"max_daily_conversations_per_business": limit, "max_phone_numbers_per_waba": 25}
 
 
@@ -210,12 +210,15 @@ def signals_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.post("/messaging_limit")
     def messaging_limit() -> Response:
-        tier = body().get("tier")
+        data = body()
+        tier, users = data.get("tier"), data.get("users", 0)
         if tier not in TIERS:
             return refuse(f"tier must be one of {', '.join(TIERS)}")
+        if not isinstance(users, int) or users < 0:
+            return refuse("users must be a whole number (0: the tier's)")
         with state.lock:
             state.options.messaging_limit_tier = tier
-            state.options.messaging_limit_users = 0
+            state.options.messaging_limit_users = users
             change = capability_value(state)
         delivered = hub.deliver("whatsapp_business_account", hub.whatsapp_change("business_capability_update", change))
         return jsonify({"value": change, "webhook_queued": delivered})

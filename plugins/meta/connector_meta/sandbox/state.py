@@ -75,13 +75,14 @@ class Options:
     send_delay_seconds: float = 0.0
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
-    #: Recipients whose messages are accepted, then fail with this error code (wa_id -> code): 131047, 131049,
-    #: 131050, 131026, 130472, ... (see ``connector_meta.sandbox.signals``).
-    failing_codes: dict[str, str] = field(default_factory=dict)
+    #: The next message accepted for a recipient fails asynchronously with this error code (wa_id -> code, used
+    #: up by that message): 131047, 131049, 131050, 131026, 130472, ... (``connector_meta.sandbox.signals``).
+    fail_next: dict[str, str] = field(default_factory=dict)
     #: Marketing templates to US (+1) numbers are accepted, then fail with 131049 (Meta, CONFIRMED).
     us_marketing_blocked: bool = True
-    #: The business portfolio's messaging limit (``whatsapp_business_manager_messaging_limit``).
-    messaging_limit_tier: str = "TIER_250"
+    #: The business portfolio's messaging limit (``whatsapp_business_manager_messaging_limit``). The demo
+    #: portfolio has scaled to unlimited (fan-out tests); a new portfolio starts at ``TIER_250``.
+    messaging_limit_tier: str = "TIER_UNLIMITED"
     #: Unique users allowed instead of the tier's (a test's small limit); 0 = the tier's.
     messaging_limit_users: int = 0
     #: Code of the asynchronous failure of a send over the messaging limit (Meta documents none: NOT FOUND).
