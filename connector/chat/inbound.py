@@ -91,10 +91,10 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
             changes[column] = told
     if inbound_at is not None and (found.last_inbound_at is None or inbound_at > found.last_inbound_at):
         changes["last_inbound_at"] = inbound_at
-    if inbound_at is not None and found.unreachable_at is not None:
-        # They wrote to us since (channel times are whole seconds): reachable again (an updated app, accepted terms).
-        if inbound_at >= found.unreachable_at.replace(microsecond=0):
-            changes.update(unreachable_at=None, unreachable_reason=None)
+    marked = found.unreachable_at
+    # They wrote to us since (channel times are whole seconds): reachable again (an updated app, accepted terms).
+    if inbound_at is not None and marked is not None and inbound_at >= marked.replace(microsecond=0):
+        changes.update(unreachable_at=None, unreachable_reason=None)
     if changes:
         session.execute(update(_CONTACTS).where(_CONTACTS.c.id == found.id).values(**changes))
     return int(found.id)
