@@ -65,8 +65,9 @@ def store_limit(session: Session, rt: Runtime, channel_id: int, limit: int, *, s
     key = portfolio_key(channel_id, settings or {})
     values = {"reach_limit": int(limit), "source": source, "raw": raw[:64], "updated_at": datetime.now(UTC)}
     table = PortfolioLimit.__table__
-    changed = session.execute(update(table).where(table.c.portfolio == key).values(**values)).rowcount
-    if not changed:
+    if session.scalar(select(table.c.portfolio).where(table.c.portfolio == key)) is not None:
+        session.execute(update(table).where(table.c.portfolio == key).values(**values))
+    else:
         session.execute(table.insert(), {"portfolio": key, **values})
     log.info("portfolio %s: messaging limit %s (%s, %s)", key, limit or "unlimited", source, raw)
 

@@ -153,7 +153,7 @@ def _resend_as_template(rt: Runtime | None, session: Session, row_id: int, row: 
         return  # the webhook came again
     spec.update(force_template=True, resent_from=row_id)
     table = OutboundMessage.__table__
-    new_id = session.execute(
+    new_id: int = session.execute(
         insert(table).returning(table.c.id),
         {
             "channel_connection_id": row.channel_connection_id,

@@ -66,7 +66,11 @@ def upgrade() -> None:
     outbox = sa.table("outbound_messages", sa.column("id", sa.Integer), sa.column("error", sa.Text),
                       sa.column("status", sa.String), sa.column("error_code", sa.Integer))  # fmt: skip
     failed = bind.execute(sa.select(outbox.c.id, outbox.c.error).where(outbox.c.status == "failed")).all()
-    updates = [{"row_id": row_id, "code": code} for row_id, error in failed if (code := code_of(error)) is not None]
+    updates = [
+        {"row_id": row_id, "code": code}
+        for row_id, error in failed
+        if (code := code_of(error if isinstance(error, str) else None)) is not None
+    ]
     if updates:
         bind.execute(
             sa.update(outbox).where(outbox.c.id == sa.bindparam("row_id")).values(error_code=sa.bindparam("code")),
