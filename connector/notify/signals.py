@@ -119,7 +119,7 @@ def after_failure(
         record_event(session, row_id, "failed", f"no marketing to this customer until {until:%Y-%m-%d %H:%M} UTC")
     elif code == MARKETING_STOPPED:
         record_opt_out(
-            rt,  # type: ignore[arg-type]  # unused with a session
+            rt,
             contact_id=row.contact_id,
             purpose="marketing",
             source=SOURCE_131050,
@@ -184,7 +184,7 @@ def apply_consent_signal(session: Session, channel_id: int, signal: model.Consen
     proof = json.dumps(signal.proof, sort_keys=True)
     if signal.action == "stop":
         record_opt_out(
-            None,  # type: ignore[arg-type]  # unused with a session
+            None,
             contact_id=contact_id,
             purpose=signal.purpose,
             source=SOURCE_PREFERENCES,
@@ -205,7 +205,7 @@ def apply_consent_signal(session: Session, channel_id: int, signal: model.Consen
                  contact_id, signal.purpose)  # fmt: skip
         return
     record_opt_in(
-        None,  # type: ignore[arg-type]  # unused with a session
+        None,
         contact_id=contact_id,
         purpose=signal.purpose,
         source=SOURCE_PREFERENCES,
