@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -187,7 +188,9 @@ def _bis_subscribers_without_opt_in(stack: Stack, variant: str, contact_id: int)
     )  # fmt: skip
 
 
-def test_undeliverable_marks_the_contact_and_the_next_notification_says_why(notify_stack: StackFactory) -> None:
+def test_undeliverable_marks_the_contact_and_the_next_notification_says_why(
+    notify_stack: StackFactory, api_client: Any
+) -> None:
     stack = notify_stack()
     contact_id = customer(stack, PHONE)
     stack.graph.set_options(fail_next={PHONE: "131026"})
@@ -197,6 +200,8 @@ def test_undeliverable_marks_the_contact_and_the_next_notification_says_why(noti
     assert first.status == "failed" and first.error_code == 131026
     reason = _contact(stack, contact_id).unreachable_reason
     assert reason is not None and "131026 Message undeliverable" in reason
+    shown = api_client(stack).get(f"/api/v1/notifications/{first.id}").json()
+    assert shown["error_code"] == 131026 and shown["error"].startswith("131026 Message undeliverable")
 
     _ship(stack, PHONE, "u2")
     _, second = _final(stack, "order_shipped", 2)
