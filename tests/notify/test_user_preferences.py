@@ -118,3 +118,18 @@ def test_the_graph_sandbox_fails_marketing_to_a_stopped_user_with_131050(notify_
 
     status = wait_for(failure)
     assert status["errors"][0]["code"] == 131050  # type: ignore[index]
+
+
+def test_a_malformed_user_preferences_webhook_is_refused_with_the_reason(notify_stack: StackFactory) -> None:
+    import requests
+    from connector_meta.sandbox.events import encode, sign
+
+    stack = notify_stack()
+    value = {"messaging_product": "whatsapp", "user_preferences": [{"wa_id": PHONE, "category": "marketing_messages",
+             "value": "maybe"}]}  # fmt: skip
+    body = encode({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "user_preferences", "value": value}]}]})  # fmt: skip
+    headers = sign(body, stack.graph.connection_settings()["app_secret"])
+    answer = requests.post(stack.channel_webhook_url(), data=body, headers=headers, timeout=10)
+    assert answer.status_code == 400
+    assert "value must be stop or resume" in answer.text
