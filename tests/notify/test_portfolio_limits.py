@@ -132,3 +132,29 @@ def test_two_numbers_of_one_portfolio_share_the_reach_limit(notify_stack: StackF
     assert "messaging limit" in failed["errors"][0]["error_data"]["details"]
     again = adapter.send(model.Contact(channel="whatsapp", channel_user_id=first_a, phone="+" + first_a), template)
     assert wait_for(lambda: _webhook_status(stack, again.message_id, "delivered"))
+
+
+def _post_change(stack: Stack, field: str, value: dict[str, Any]) -> Any:
+    import requests
+    from connector_meta.sandbox.events import encode, sign
+
+    change = {"field": field, "value": value}
+    body = encode({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [change]}]})
+    headers = sign(body, stack.graph.connection_settings()["app_secret"])
+    return requests.post(stack.channel_webhook_url(), data=body, headers=headers, timeout=10)
+
+
+def test_a_quality_update_naming_the_portfolio_limit_counts_and_the_old_per_phone_fields_do_not(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack()
+    old = {"display_phone_number": "15550100199", "event": "DOWNGRADE", "current_limit": "TIER_1K"}
+    assert _post_change(stack, "phone_number_quality_update", old).status_code == 200
+    not_set = {"display_phone_number": "15550100199", "event": "ONBOARDING",
+               "max_daily_conversations_per_business": "TIER_NOT_SET"}  # fmt: skip
+    assert _post_change(stack, "phone_number_quality_update", not_set).status_code == 200
+    upgrade = {"display_phone_number": "15550100199", "event": "THROUGHPUT_UPGRADE",
+               "max_daily_conversations_per_business": "TIER_100K"}  # fmt: skip
+    assert _post_change(stack, "phone_number_quality_update", upgrade).status_code == 200
+    found = wait_for(lambda: _limit(stack))
+    assert (found.reach_limit, found.source, found.raw) == (100000, "webhook", "TIER_100K")

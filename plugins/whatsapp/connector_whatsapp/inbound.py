@@ -73,7 +73,7 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
                 events.extend(_parse_value(change["value"], f"entry[{e}].changes[{c}].value"))
             elif field == "user_preferences":
                 events.extend(signals.parse_user_preferences(change["value"], f"entry[{e}].changes[{c}].value"))
-            elif field == "business_capability_update":
+            elif field in ("business_capability_update", "phone_number_quality_update"):
                 events.extend(signals.parse_capability_update(change["value"]))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)

@@ -80,10 +80,12 @@ def parse_user_preferences(value: dict[str, Any], where: str) -> list[model.Cons
 
 
 def parse_capability_update(value: dict[str, Any]) -> list[model.MessagingLimitSignal]:
-    """The portfolio's new messaging limit from a ``business_capability_update`` (none when it names none)."""
+    """The portfolio's new messaging limit from a ``business_capability_update`` or a ``phone_number_quality_update``
+    (its 2026 field ``max_daily_conversations_per_business``; the deprecated per-phone ``current_limit`` is no
+    portfolio limit and is not read); none when it names none (``TIER_NOT_SET``)."""
     raw = value.get("max_daily_conversations_per_business")
     limit = reach_limit_of(raw)
     if limit is None:
-        log.info("whatsapp business_capability_update without a readable limit: %r", value)
+        log.info("whatsapp limit update without a readable portfolio limit: %r", value)
         return []
     return [model.MessagingLimitSignal(reach_limit=limit, raw=str(raw))]
