@@ -129,11 +129,29 @@ def after_failure(
         )
         record_event(session, row_id, "failed", "the customer stopped marketing messages: recorded as an opt-out")
     elif code in settings.undeliverable_codes:
-        reason = f"WhatsApp could not deliver to this customer ({why}) on {now:%Y-%m-%d %H:%M} UTC"
-        session.execute(
-            update(Contact).where(Contact.id == row.contact_id).values(unreachable_at=now, unreachable_reason=reason)
-        )
-        record_event(session, row_id, "failed", "contact marked unreachable")
+        _mark_unreachable(session, row_id, row.contact_id, why, now)
+
+
+def _mark_unreachable(session: Session, row_id: int, contact_id: int, why: str, now: datetime) -> None:
+    reason = f"WhatsApp could not deliver to this customer ({why}) on {now:%Y-%m-%d %H:%M} UTC"
+    session.execute(
+        update(Contact).where(Contact.id == contact_id).values(unreachable_at=now, unreachable_reason=reason)
+    )
+    record_event(session, row_id, "failed", "contact marked unreachable")
+
+
+def after_refusal(rt: Runtime, session: Session, row_id: int, contact_id: int, code: int, error: str) -> None:
+    """The channel refused a send outright with ``code`` (row ``row_id`` failed): an undeliverable code marks the
+    contact as a failed status webhook does; a 131050 is a marketing opt-out with the refusal as proof."""
+    now = datetime.now(UTC)
+    if code == MARKETING_STOPPED:
+        proof = json.dumps({"refusal": error, "code": code, "at": now.isoformat()}, sort_keys=True)
+        record_opt_out(
+            rt, contact_id=contact_id, purpose="marketing", source=SOURCE_131050, text=proof, session=session,
+            on_channel=True,
+        )  # fmt: skip
+    elif code in rt.config.notify.undeliverable_codes:
+        _mark_unreachable(session, row_id, contact_id, error, now)
 
 
 def _resend_as_template(rt: Runtime | None, session: Session, row_id: int, row: Any, why: str) -> None:

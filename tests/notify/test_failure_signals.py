@@ -215,3 +215,21 @@ def test_undeliverable_marks_the_contact_and_the_next_notification_says_why(
     _ship(stack, PHONE, "u3")
     *_, third = _final(stack, "order_shipped", 3)
     assert third.status in SENT
+
+
+def test_a_send_refused_outright_as_undeliverable_keeps_its_code_and_marks_the_contact(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack()
+    contact_id = customer(stack, PHONE)
+    stack.graph.set_options(bad_recipients=[PHONE])  # WhatsApp refuses the send itself with 131026
+
+    _ship(stack, PHONE, "r1")
+    [first] = _final(stack, "order_shipped", 1)
+    assert first.status == "failed" and first.error_code == 131026
+    reason = _contact(stack, contact_id).unreachable_reason
+    assert reason is not None and "131026" in reason
+    _ship(stack, PHONE, "r2")
+    _, second = _final(stack, "order_shipped", 2)
+    assert second.status == "skipped" and second.reason == reason
+    assert stack.graph.stats()["whatsapp"]["refused"] == {"131026": 1}  # asked once, not twice
