@@ -96,22 +96,20 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     def node(version: str, node: str) -> Response:
         numbers = signals.portfolio_numbers(state)
         if node in numbers:
+            answer: dict[str, Any] = {
+                "id": node,
+                "display_phone_number": _pretty_number(numbers[node]),
+                "verified_name": business.verified_name,
+                "code_verification_status": "VERIFIED",
+                "quality_rating": "GREEN",
+                "platform_type": "CLOUD_API",
+                "throughput": {"level": "STANDARD"},
+            }
             wanted = {f.strip() for f in request.args.get("fields", "").split(",") if f.strip()}
             if "whatsapp_business_manager_messaging_limit" in wanted:  # v24.0+ (platform-changes-2026.md §2)
                 with state.lock:
-                    tier = state.options.messaging_limit_tier
-                return jsonify({"whatsapp_business_manager_messaging_limit": tier, "id": node})
-            return jsonify(
-                {
-                    "id": node,
-                    "display_phone_number": _pretty_number(numbers[node]),
-                    "verified_name": business.verified_name,
-                    "code_verification_status": "VERIFIED",
-                    "quality_rating": "GREEN",
-                    "platform_type": "CLOUD_API",
-                    "throughput": {"level": "STANDARD"},
-                }
-            )
+                    answer["whatsapp_business_manager_messaging_limit"] = state.options.messaging_limit_tier
+            return jsonify(answer)
         if node == business.waba_id:
             return jsonify({"id": node, "name": business.verified_name, "currency": "EUR"})
         if node in ("me", business.page_id):
