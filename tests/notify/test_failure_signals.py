@@ -78,6 +78,21 @@ def test_window_closed_after_acceptance_is_resent_once_as_its_template(notify_st
     assert len(rows(stack, kind="order_shipped")) == 2  # once: the webhook's redelivery adds nothing
 
 
+def test_a_template_that_fails_as_well_is_not_resent_again(notify_stack: StackFactory) -> None:
+    stack = notify_stack()
+    contact_id = customer(stack, PHONE)
+    _open_window(stack, contact_id, PHONE)
+    stack.graph.set_options(fail_next={PHONE: "131047,131047"})  # the free-form message and its template
+
+    _ship(stack, PHONE, "w47-twice")
+    first, again = _final(stack, "order_shipped", 2)
+    assert (first.status, again.status) == ("failed", "failed")
+    assert first.error_code == again.error_code == 131047
+    stack.graph.wait_webhooks()
+    assert len(rows(stack, kind="order_shipped")) == 2
+    assert len(stack.graph.messages_to(PHONE)) == 2
+
+
 def test_window_closed_without_a_template_skips_the_resend_with_the_reason(notify_stack: StackFactory) -> None:
     stack = notify_stack(templates={})
     contact_id = customer(stack, PHONE)

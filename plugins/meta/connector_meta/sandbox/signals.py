@@ -92,8 +92,11 @@ def async_failure(
     The caller holds ``state.lock``. Counts the user into the portfolio's reach when business-initiated."""
     options = state.options
     planned = options.fail_next.pop(wa_id, None)
-    if planned is not None:
-        return int(planned), None
+    if planned is not None:  # "131047" or "131047,131026": one code per message, in that order
+        first, _, rest = planned.partition(",")
+        if rest.strip():
+            options.fail_next[wa_id] = rest.strip()
+        return int(first), None
     marketing = template is not None and template.category.upper() == "MARKETING"
     if marketing and wa_id in state.marketing_stopped:
         return 131050, None

@@ -76,7 +76,8 @@ class Options:
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
     #: The next message accepted for a recipient fails asynchronously with this error code (wa_id -> code, used
-    #: up by that message): 131047, 131049, 131050, 131026, 130472, ... (``connector_meta.sandbox.signals``).
+    #: up by that message; ``"131047,131047"``: the next two, in order): 131047, 131049, 131050, 131026, 130472,
+    #: ... (``connector_meta.sandbox.signals``).
     fail_next: dict[str, str] = field(default_factory=dict)
     #: Marketing templates to US (+1) numbers are accepted, then fail with 131049 (Meta, CONFIRMED).
     us_marketing_blocked: bool = True
