@@ -458,6 +458,31 @@ class DeliveryStatus:
     callback_data: str | None = None
 
 
+@dataclass(slots=True)
+class ConsentSignal:
+    """The customer stopped or resumed a kind of message inside the channel's own app (WhatsApp's
+    ``user_preferences``), not by writing to us. ``proof`` is what the channel sent, kept as the consent's proof."""
+
+    contact: Contact
+    #: ``stop`` | ``resume``
+    action: str
+    #: The consent purpose concerned (``marketing``).
+    purpose: str
+    detail: str = ""
+    timestamp: datetime | None = None
+    proof: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MessagingLimitSignal:
+    """The channel announced a new messaging (reach) limit for the account's business portfolio: unique users it
+    may reach outside the 24-hour window per moving 24 hours (0 = unlimited)."""
+
+    reach_limit: int
+    #: The channel's own words for it (``TIER_2K``, ``2000``).
+    raw: str = ""
+
+
 # --------------------------------------------------------------------------- outbound chat
 
 

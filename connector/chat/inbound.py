@@ -59,7 +59,12 @@ def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbou
 _CONTACTS = Contact.__table__
 #: The contact's row by channel user id: plain columns, built once (every customer message runs it).
 _FIND_CONTACT = select(
-    _CONTACTS.c.id, _CONTACTS.c.phone, _CONTACTS.c.name, _CONTACTS.c.locale, _CONTACTS.c.last_inbound_at
+    _CONTACTS.c.id,
+    _CONTACTS.c.phone,
+    _CONTACTS.c.name,
+    _CONTACTS.c.locale,
+    _CONTACTS.c.last_inbound_at,
+    _CONTACTS.c.unreachable_at,
 ).where(
     _CONTACTS.c.channel_connection_id == bindparam("channel_id"),
     _CONTACTS.c.channel_user_id == bindparam("user_id"),
@@ -86,6 +91,10 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
             changes[column] = told
     if inbound_at is not None and (found.last_inbound_at is None or inbound_at > found.last_inbound_at):
         changes["last_inbound_at"] = inbound_at
+    marked = found.unreachable_at
+    # They wrote to us since (channel times are whole seconds): reachable again (an updated app, accepted terms).
+    if inbound_at is not None and marked is not None and inbound_at >= marked.replace(microsecond=0):
+        changes.update(unreachable_at=None, unreachable_reason=None)
     if changes:
         session.execute(update(_CONTACTS).where(_CONTACTS.c.id == found.id).values(**changes))
     return int(found.id)
@@ -107,16 +116,19 @@ def apply_delivery_status(
     """
     if session is None:
         with rt.db.session() as own:
-            _apply_status(own, channel_id, status)
+            _apply_status(own, channel_id, status, rt)
         return
-    _apply_status(session, channel_id, status)
+    _apply_status(session, channel_id, status, rt)
 
 
-def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[model.DeliveryStatus]) -> None:
+def apply_delivery_statuses(
+    session: Session, channel_id: int, statuses: list[model.DeliveryStatus], rt: Runtime | None = None
+) -> None:
     """:func:`apply_delivery_status` for a whole webhook's statuses in ``session``'s transaction, in a few
     statements: Meta folds up to hundreds of statuses into one webhook during a fan-out, and each statement
     there holds the write lock the senders wait for. Statuses apply in order (a later one in the same webhook
-    sees the earlier ones' effect); the rare ones (a message id we never recorded, a failure) go one by one."""
+    sees the earlier ones' effect); the rare ones (a message id we never recorded, a failure) go one by one.
+    ``rt``: a failure that re-sends a notification as its template queues it (:mod:`connector.notify.signals`)."""
     wanted = list({s.message_id for s in statuses})
     current: dict[str, tuple[int, str]] = {
         wamid: (message_id, status)
@@ -131,7 +143,7 @@ def apply_delivery_statuses(session: Session, channel_id: int, statuses: list[mo
         found = current.get(status.message_id)
         if found is None or status.state is model.DeliveryState.FAILED:
             _flush_moves(session, moves, events)
-            _apply_status(session, channel_id, status)
+            _apply_status(session, channel_id, status, rt)
             current.pop(status.message_id, None)  # read again if it comes up once more
             continue
         message_id, old = found
@@ -182,7 +194,8 @@ _ROW_IN_DOUBT_FOR = (
 )
 
 
-def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus) -> None:
+def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus, rt: Runtime | None = None) -> None:
+    from connector.notify import signals
     from connector.notify.outbox import record_event
 
     row = session.execute(_ROW_BY_WAMID, {"channel_id": channel_id, "wamid": status.message_id}).first()
@@ -206,12 +219,23 @@ def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatu
         return
     values: dict[str, object] = {"status": new}
     detail = STATUS_WEBHOOK
-    if status.state is model.DeliveryState.FAILED:
-        error = "; ".join(str(e.get("title") or e.get("message") or e) for e in status.errors) or "failed"
-        values["error"] = error
+    failed = status.state is model.DeliveryState.FAILED
+    code = signals.error_code(status.errors) if failed else None
+    if failed:
+        error = "; ".join(_error_text(e) for e in status.errors) or "failed"
+        values.update(error=error, error_code=code)
         detail = f"{STATUS_WEBHOOK}: {error}"
     session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row.id).values(**values))
     record_event(session, row.id, new, detail)
+    if failed:
+        signals.after_failure(rt, session, row.id, code, status)
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    """``131026 Message undeliverable``: the code first (Meta: key on it, titles will be deprecated)."""
+    title = str(error.get("title") or error.get("message") or "")
+    code = error.get("code")
+    return f"{code} {title}".strip() if code is not None else (title or str(error))
 
 
 def _reconcile(session: Session, row_id: int, row_status: str, wamid: str, record_event: Any) -> None:

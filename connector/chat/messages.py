@@ -49,7 +49,7 @@ from connector.db import dml, insert_id
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, SendAction, SendError
-from connector.notify import policy, pricing
+from connector.notify import policy, pricing, signals
 from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
@@ -614,7 +614,12 @@ def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError
             state.pair.block(f"{row.channel_connection_id}:{row.recipient}", delay)
             why = "pair rate limit hit (131056): pacing this recipient"
         return _defer_in(session, row.id, delay, why, states=("sending",))
-    _set_in(session, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}")
+    number = code if isinstance(code, int) and not isinstance(code, bool) else None
+    _set_in(
+        session, row.id, "failed", f"{exc.action.value}: {exc}", error=f"{exc.action.value}: {exc}", error_code=number
+    )
+    if number is not None and row.contact_id is not None:
+        signals.after_refusal(rt, session, row.id, row.contact_id, number, str(exc))
     return None
 
 

@@ -69,6 +69,8 @@ GERMAN: dict[str, str] = {
     "Window": "Servicefenster",
     "open until {time}": "offen bis {time}",
     "closed": "geschlossen",
+    "unreachable": "nicht erreichbar",
+    "no marketing until {time}": "keine Werbung bis {time}",
     "Subscriptions": "Abonnements",
     "Export (JSON)": "Export (JSON)",
     "Erase": "Löschen",

@@ -213,6 +213,10 @@ def contacts(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
                     "contact": contact,
                     "channel": channel,
                     "window_until": until if until and until > now else None,
+                    # WhatsApp paused marketing to them (131049) until then.
+                    "marketing_paused_until": paused
+                    if (paused := contact.marketing_paused_until) and paused > now
+                    else None,
                     "consents": extension_rows(session, "consent", contact.id),
                     "subscriptions": extension_rows(session, "subscription", contact.id),
                     "came_from": first.get(contact.id),

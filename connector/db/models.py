@@ -304,6 +304,13 @@ class Contact(Base):
     #: When they last wrote to us: the 24-hour customer service window runs from here.
     last_inbound_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: No marketing to them before this time, and why (WhatsApp 131049: resending within 24 h can block the account).
+    marketing_paused_until: Mapped[datetime | None]
+    marketing_paused_reason: Mapped[str | None] = mapped_column(Text)
+    #: The channel reported them unreachable (WhatsApp 131026 and family) at this time, and why; cleared when they
+    #: write to us. Notifications are skipped with this reason meanwhile.
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class InboundMessage(Base):
@@ -348,6 +355,8 @@ class OutboundMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     channel_message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+    #: The channel's error code of a failure (WhatsApp 131047, 131049, 131050, 131026...): what is acted on.
+    error_code: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

@@ -150,3 +150,19 @@ class RateLimitBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     #: Monotonic-free wall clock of the last refill, as UNIX seconds.
     updated: Mapped[float] = mapped_column(Float)
+
+
+class PortfolioLimit(Base):
+    """A business portfolio's messaging (reach) limit as the channel reported it: unique users its numbers together
+    may reach outside the 24-hour window per moving 24 hours (0 = unlimited). ``portfolio`` is the key the channel
+    connections share (:func:`connector.notify.portfolio.portfolio_key`)."""
+
+    __tablename__ = "notify_portfolio_limits"
+
+    portfolio: Mapped[str] = mapped_column(String(128), primary_key=True)
+    reach_limit: Mapped[int] = mapped_column(Integer)
+    #: ``api`` (read from the Graph API field) or ``webhook`` (``business_capability_update``).
+    source: Mapped[str] = mapped_column(String(16))
+    #: The channel's own words (``TIER_2K``, ``2000``).
+    raw: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

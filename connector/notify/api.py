@@ -72,6 +72,7 @@ def message_json(row: OutboundMessage) -> dict[str, Any]:
         "reason": row.reason,
         "deferred_until": _iso(row.deferred_until),
         "error": row.error,
+        "error_code": row.error_code,
         "channel_message_id": row.channel_message_id,
         "attempts": row.attempts,
         "created_at": _iso(row.created_at),

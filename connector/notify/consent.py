@@ -115,7 +115,7 @@ def _set(
 
 
 def record_opt_in(
-    rt: Runtime,
+    rt: Runtime | None,
     *,
     contact_id: int,
     purpose: str,
@@ -128,16 +128,18 @@ def record_opt_in(
 
     ``on_channel``: the customer's own message on the channel is the opt-in (START, a purchase or a confirmation
     in chat); only such an opt-in overrides the customer's STOP, any other raises :class:`ConsentRefused`.
-    With ``session``, the opt-in joins the caller's transaction (e.g. the order created in chat)."""
+    With ``session``, the opt-in joins the caller's transaction (e.g. the order created in chat); ``rt`` is needed
+    only without one."""
     if session is not None:
         _set(session, contact_id, purpose, granted=True, source=source, text=text, on_channel=on_channel)
         return
+    assert rt is not None, "record_opt_in needs a runtime or a session"
     with rt.db.session() as own:
         _set(own, contact_id, purpose, granted=True, source=source, text=text, on_channel=on_channel)
 
 
 def record_opt_out(
-    rt: Runtime,
+    rt: Runtime | None,
     *,
     contact_id: int,
     purpose: str,
@@ -148,10 +150,12 @@ def record_opt_out(
 ) -> None:
     """Record that the contact withdrew consent for ``purpose``; it takes effect for every unsent message.
 
-    ``on_channel``: the customer said so on the channel (STOP); then only the customer can opt in again."""
+    ``on_channel``: the customer said so on the channel (STOP); then only the customer can opt in again. ``rt`` is
+    needed only without ``session``."""
     if session is not None:
         _set(session, contact_id, purpose, granted=False, source=source, text=text, on_channel=on_channel)
         return
+    assert rt is not None, "record_opt_out needs a runtime or a session"
     with rt.db.session() as own:
         _set(own, contact_id, purpose, granted=False, source=source, text=text, on_channel=on_channel)
 

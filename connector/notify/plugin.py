@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connector import hookimpl, model
-from connector.notify import back_in_stock, double_opt_in, keywords, shipping
+from connector.notify import back_in_stock, double_opt_in, keywords, portfolio, shipping
 
 if TYPE_CHECKING:
     import flask
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
-    """The back-in-stock wave task, the reconcile poll of orders in flight and the expiry of unconfirmed web
-    opt-ins."""
+    """The back-in-stock wave task, the reconcile poll of orders in flight, the expiry of unconfirmed web
+    opt-ins and the read of each WhatsApp portfolio's messaging limit."""
     minutes = runtime.config.notify.reconcile_interval_minutes
 
     @jobs.task(back_in_stock.WAVE_TASK)
@@ -47,6 +47,16 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
             double_opt_in.expire(session, datetime.now(UTC))
 
     jobs.interval("notify.expire_consent_requests", task="notify.expire_consent_requests", minutes=15)
+
+    @jobs.task("notify.refresh_messaging_limits")
+    def refresh_messaging_limits(ctx: TaskContext) -> None:
+        portfolio.refresh_limits(ctx.runtime)
+
+    jobs.interval(
+        "notify.refresh_messaging_limits",
+        task="notify.refresh_messaging_limits",
+        minutes=runtime.config.notify.messaging_limit_refresh_minutes,
+    )
 
 
 @hookimpl

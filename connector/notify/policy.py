@@ -11,7 +11,11 @@
    pricing; Messenger and Instagram messages cost nothing and their user ids are no phone numbers).
 4. **Daily budget**: over it -> ``deferred`` to the next UTC day.
 5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up
-   (WhatsApp's messaging limit; template channels only).
+   (WhatsApp's messaging limit, shared by every number of the business portfolio; template channels only).
+
+Signals the channel sent after earlier sends hold too (:mod:`connector.notify.signals`): a contact marked
+unreachable is skipped with the reason, marketing to a contact paused after a 131049 is deferred, and marketing
+templates to US (+1) numbers are skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import model
 from connector.db.models import Contact, OutboundMessage
-from connector.notify import pricing
+from connector.notify import pricing, signals
 from connector.notify.consent import consent_in
 from connector.notify.settings import KINDS
 
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
 
 #: Notification kinds that are updates about an order the customer placed (not promotional).
 ORDER_UPDATES = frozenset(kind for kind in KINDS if kind.startswith("order_"))
+
+#: Why a marketing template to a +1 number is not sent (platform-changes-2026.md §3.1).
+US_MARKETING = "marketing templates to US (+1) numbers are not delivered by WhatsApp (131049): not sent"
 
 #: How close to its end a window counts as closed already (the message must arrive while it is open).
 WINDOW_MARGIN = timedelta(minutes=5)
@@ -151,6 +158,11 @@ def decide(
     )
     if not granted:
         return Decision("skip", reason=f"no opt-in for {purpose} messages")
+    verdict, why, until = signals.hold(settings, contact, purpose, now)
+    if verdict == "skip":
+        return Decision("skip", reason=why)
+    if verdict == "defer":
+        return Decision("defer", until=until, reason=why)
     spec = row.notification or {}
     language = str(spec.get("language") or settings.default_language)
     variables = dict(spec.get("vars") or {})
@@ -189,6 +201,8 @@ def decide(
             button_parameters=buttons,
         )
         category = category_of(settings, row.kind)
+        if category == "marketing" and signals.us_marketing_template(settings, contact.phone or row.recipient):
+            return Decision("skip", reason=US_MARKETING)
     if templates:
         country = pricing.country_of(contact.phone or row.recipient)
         cost = pricing.estimate(settings, category, country, inside_window=inside)
@@ -204,8 +218,11 @@ def decide(
     if not inside and templates:
         until = pricing.reach_deferral(session, settings, row.channel_connection_id, row.recipient, now, tally)
         if until is not None:
+            portfolio = pricing.portfolio_for(session, settings, row.channel_connection_id, tally)
+            numbers = len(portfolio.channel_ids)
+            shared = f" (business portfolio {portfolio.key}, shared by {numbers} numbers)" if numbers > 1 else ""
             return Decision(
-                "defer", until=until, reason=f"reach limit of {settings.reach_limit} users per 24 h reached"
+                "defer", until=until, reason=f"reach limit of {portfolio.reach_limit} users per 24 h reached{shared}"
             )
     if tally is not None and tally.spent is not None:
         tally.spent += cost

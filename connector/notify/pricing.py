@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.db.models import OutboundMessage
+from connector.notify.portfolio import Portfolio, portfolio_of
 
 if TYPE_CHECKING:
     from connector.notify.settings import NotifySettings
@@ -34,6 +35,8 @@ class Tally:
     reach_count: int | None = None
     #: Users reached outside the window by this transaction's messages.
     reached: set[str] = field(default_factory=set)
+    #: The channel connection's business portfolio (the reach limit is the portfolio's), read once.
+    portfolio: Portfolio | None = None
 
 
 def country_of(phone: str | None) -> str | None:
@@ -112,6 +115,16 @@ def over_budget(
     return tally.spent + cost > settings.daily_budget + 1e-9
 
 
+def portfolio_for(session: Session, settings: NotifySettings, channel_id: int, tally: Tally | None) -> Portfolio:
+    """The channel connection's portfolio (kept in ``tally`` for the rest of its transaction)."""
+    if tally is not None and tally.portfolio is not None:
+        return tally.portfolio
+    found = portfolio_of(session, settings, channel_id)
+    if tally is not None:
+        tally.portfolio = found
+    return found
+
+
 def reach_deferral(
     session: Session,
     settings: NotifySettings,
@@ -122,13 +135,14 @@ def reach_deferral(
 ) -> datetime | None:
     """When a message outside the window to a *new* user would exceed the reach limit: the time a slot frees up
     (the oldest reached user's message turns 24 hours old). ``None`` when it may go now (with ``tally``, the user
-    then counts as reached)."""
-    limit = settings.reach_limit
+    then counts as reached). Users are counted over every number of the connection's business portfolio."""
+    portfolio = portfolio_for(session, settings, channel_id, tally)
+    limit = portfolio.reach_limit
     if limit <= 0 or (tally is not None and recipient in tally.reached):
         return None
     since = now - timedelta(hours=24)
     reached = (
-        OutboundMessage.channel_connection_id == channel_id,
+        OutboundMessage.channel_connection_id.in_(portfolio.channel_ids),
         OutboundMessage.outside_window.is_(True),
         OutboundMessage.sent_at > since,
         OutboundMessage.status.in_(SPENT),

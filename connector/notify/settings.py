@@ -90,7 +90,8 @@ class NotifySettings(BaseModel):
     #: deferred to the next day, not dropped.
     daily_budget: float = Field(0.0, ge=0)
     #: Unique users a portfolio may reach outside the 24-hour window per moving 24 hours (WhatsApp's messaging
-    #: limit): 250, 2000, 10000, 100000, or 0 for unlimited. The excess is deferred.
+    #: limit): 250, 2000, 10000, 100000, or 0 for unlimited. The excess is deferred. Used until the channel
+    #: reports the portfolio's limit (Graph API field or ``business_capability_update``), which then wins.
     reach_limit: int = 250
     #: Messages per second per phone number (WhatsApp: 80 by default, up to 1,000 after Meta's upgrade).
     messages_per_second: float = Field(80.0, gt=0, le=1000)
@@ -135,6 +136,20 @@ class NotifySettings(BaseModel):
     public_consent_text: str = (
         "Yes, I want a WhatsApp message when this product is back in stock. I can reply STOP at any time."
     )
+
+    #: After a 131049 (per-user marketing limit or the US block) no marketing goes to that customer for this many
+    #: hours: Meta may block the account from marketing a user it resends to within 24 h (since 2026-04-30).
+    marketing_pause_hours: float = Field(24.0, ge=24)
+    #: Marketing templates to US (+1) numbers are skipped with the reason: WhatsApp does not deliver them (131049).
+    block_us_marketing_templates: bool = True
+    #: Error codes of failed status webhooks that mark the contact unreachable (the next notification is skipped
+    #: saying why): not on WhatsApp / old app (131026), part of an experiment (130472), country restriction
+    #: (130497), sender = recipient (131021).
+    undeliverable_codes: list[int] = Field(default_factory=lambda: [131026, 130472, 130497, 131021])
+    #: An unreachable mark holds this many days (or until the customer writes to us); then notifications try again.
+    unreachable_hold_days: float = Field(30.0, gt=0)
+    #: Minutes between reads of each WhatsApp number's portfolio messaging limit from the Graph API.
+    messaging_limit_refresh_minutes: int = Field(360, ge=1)
 
     @field_validator("reach_limit")
     @classmethod

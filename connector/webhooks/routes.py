@@ -164,7 +164,7 @@ def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: lis
             with rt.db.session() as session:
                 event_id = insert_id(session, _STORE, store)
                 try:
-                    apply_delivery_statuses(session, connection_id, statuses)
+                    apply_delivery_statuses(session, connection_id, statuses, rt)
                 except Exception as exc:
                     raise _NotApplied from exc
             return int(event_id), False

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from connector_meta import signature
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
+from connector_whatsapp import signals
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
 from connector_whatsapp.render import render_message
@@ -58,6 +59,14 @@ class WhatsAppAdapter(ChannelAdapter):
         ),
         ConfigField("waba_id", "WhatsApp Business Account ID", required=False, default=""),
         ConfigField(
+            "business_portfolio_id",
+            "Business portfolio ID",
+            required=False,
+            default="",
+            help="Meta Business Suite > Business settings > Business info: 'Business portfolio ID'. Numbers of one "
+            "portfolio share WhatsApp's messaging limit; empty: the numbers of one WhatsApp Business Account do.",
+        ),
+        ConfigField(
             "catalog_id",
             "Catalog ID",
             required=False,
@@ -103,6 +112,14 @@ class WhatsAppAdapter(ChannelAdapter):
         return ConnectionInfo(name=str(name), details=details)
 
     # ----------------------------------------------------------------- sending
+
+    def messaging_limit(self) -> tuple[int | None, str]:
+        """The business portfolio's messaging limit (unique users outside the window per 24 h, 0 = unlimited) and
+        Meta's value for it, from ``whatsapp_business_manager_messaging_limit`` (v24.0+); ``None`` when unset."""
+        field = "whatsapp_business_manager_messaging_limit"
+        data = self.graph.get_json(self.phone_number_id, params={"fields": field})
+        raw = data.get(field) if isinstance(data, dict) else None
+        return signals.reach_limit_of(raw), str(raw or "")
 
     def _with_catalog(self, message: model.Outbound) -> model.Outbound:
         """Product messages without a catalog id use the connection's catalog."""

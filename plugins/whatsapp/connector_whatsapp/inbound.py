@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connector_whatsapp import signals
+
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
@@ -69,6 +71,10 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
                 fields.append(field)
             if field == "messages":
                 events.extend(_parse_value(change["value"], f"entry[{e}].changes[{c}].value"))
+            elif field == "user_preferences":
+                events.extend(signals.parse_user_preferences(change["value"], f"entry[{e}].changes[{c}].value"))
+            elif field in ("business_capability_update", "phone_number_quality_update"):
+                events.extend(signals.parse_capability_update(change["value"]))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)
     return events, fields

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from connector_meta.sandbox.control import control_blueprint
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.graph import install
+from connector_meta.sandbox.signals import signals_blueprint
 from connector_meta.sandbox.state import Business, GraphState, Options
 from connector_meta.sandbox.templates import seed_templates
 from flask import Flask
@@ -42,6 +43,7 @@ class GraphSandbox(ChannelSandbox):
         assert isinstance(app.json, DefaultJSONProvider)  # Flask's own, unless an app replaces it
         app.json.sort_keys = False  # keep Meta's key order in answers
         app.register_blueprint(control_blueprint(self.state, self.hub))
+        app.register_blueprint(signals_blueprint(self.state, self.hub))
         install(app, self.state, self.hub)
         return app
 
@@ -215,6 +217,20 @@ class GraphSandbox(ChannelSandbox):
 
     def add_catalog(self, catalog_id: str, name: str | None = None) -> str:
         return self.control("POST", "catalogs", json={"id": catalog_id, "name": name})["id"]
+
+    def user_preferences(
+        self, wa_id: str, value: str, *, phone_number_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """The customer ``wa_id`` stops (``value="stop"``) or resumes (``"resume"``) marketing messages inside
+        WhatsApp: a ``user_preferences`` webhook; marketing templates to them fail with 131050 while stopped."""
+        body = {"wa_id": wa_id, "value": value, "phone_number_id": phone_number_id, "name": name}
+        return self.control("POST", "whatsapp/user_preferences", json=body)["value"]
+
+    def set_messaging_limit(self, tier: str, *, users: int = 0) -> dict[str, Any]:
+        """Meta changes the portfolio's messaging limit (``TIER_250`` ... ``TIER_UNLIMITED``): the field reads the
+        new tier and a ``business_capability_update`` webhook announces it. ``users``: a test's small limit instead
+        of the tier's (enforced, and stated in the webhook's integer form)."""
+        return self.control("POST", "whatsapp/messaging_limit", json={"tier": tier, "users": users})["value"]
 
     def advance_clock(self, seconds: float) -> None:
         """Move sandbox time forward (closes conversation windows without waiting)."""

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
+from connector_meta.sandbox import signals
 from connector_meta.sandbox.errors import GraphError
 from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
 from connector_meta.sandbox.state import GraphState, InboundRecord, MessengerUser
@@ -235,7 +236,7 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     def whatsapp_message(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         phone_number_id = str(data.get("phone_number_id") or business.phone_number_id)
-        if phone_number_id != business.phone_number_id:
+        if phone_number_id not in signals.portfolio_numbers(state):
             raise ControlError(f"unknown phone_number_id {phone_number_id}")
         wa_id = _digits(data.get("wa_id", ""))
         if not wa_id:

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 import requests
+from connector_meta.sandbox import signals
 from connector_meta.sandbox.state import GraphState, Template
 
 from connector.sandbox.webhooks import WebhookSender
@@ -118,27 +119,15 @@ class WebhookHub:
     # ------------------------------------------------------------------ WhatsApp
 
     def whatsapp_envelope(self, phone_number_id: str, value: dict[str, Any]) -> dict[str, Any]:
-        business = self.state.business
+        display = signals.portfolio_numbers(self.state).get(phone_number_id, self.state.business.display_phone_number)
+        metadata = {"display_phone_number": display, "phone_number_id": phone_number_id}
+        return self.whatsapp_change("messages", {"messaging_product": "whatsapp", "metadata": metadata, **value})
+
+    def whatsapp_change(self, field: str, value: dict[str, Any]) -> dict[str, Any]:
+        """A ``whatsapp_business_account`` webhook with one change of ``field``."""
         return {
             "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": business.waba_id,
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": business.display_phone_number,
-                                    "phone_number_id": phone_number_id,
-                                },
-                                **value,
-                            },
-                        }
-                    ],
-                }
-            ],
+            "entry": [{"id": self.state.business.waba_id, "changes": [{"field": field, "value": value}]}],
         }
 
     def queue_statuses(
@@ -149,9 +138,11 @@ class WebhookHub:
         template: Template | None,
         window_open: bool,
         callback_data: str | None = None,
+        failure: tuple[int, str | None] | None = None,
     ) -> None:
         """Plan the status flow of one accepted message (sent -> delivered -> read, or a failure); every status
-        echoes the send's ``biz_opaque_callback_data``, as WhatsApp does."""
+        echoes the send's ``biz_opaque_callback_data``, as WhatsApp does. ``failure``: the code (and details) the
+        message fails with after it was accepted (:func:`connector_meta.sandbox.signals.async_failure`)."""
         options = self.state.options
         now = int(self.state.now())
         if template is not None:
@@ -166,8 +157,10 @@ class WebhookHub:
             "category": category,
         }
         conversation_id = hashlib.sha1(f"{phone_number_id}:{wa_id}:{now // 86400}".encode()).hexdigest()
-        fails = wa_id in options.failing_recipients or (
-            options.status_fail_ratio > 0 and self._rng.random() < options.status_fail_ratio
+        fails = (
+            failure is not None
+            or wa_id in options.failing_recipients
+            or (options.status_fail_ratio > 0 and self._rng.random() < options.status_fail_ratio)
         )
         flow = ["sent", "failed"] if fails else list(options.status_flow)
         if options.status_out_of_order and len(flow) > 1:
@@ -183,7 +176,9 @@ class WebhookHub:
                 status["recipient_user_id"] = user_id
             if callback_data is not None:
                 status["biz_opaque_callback_data"] = callback_data
-            if name == "failed":
+            if name == "failed" and failure is not None:
+                status["errors"] = [signals.failure(failure[0], failure[1])]
+            elif name == "failed":
                 code = options.status_fail_code
                 title = ERROR_TITLES.get(code, "Message failed to send")
                 status["errors"] = [

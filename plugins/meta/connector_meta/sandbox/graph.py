@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
-from connector_meta.sandbox import messenger, whatsapp
+from connector_meta.sandbox import messenger, signals, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
@@ -94,18 +94,22 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.get("/<version:version>/<node>")
     def node(version: str, node: str) -> Response:
-        if node == business.phone_number_id:
-            return jsonify(
-                {
-                    "id": node,
-                    "display_phone_number": _pretty_number(business.display_phone_number),
-                    "verified_name": business.verified_name,
-                    "code_verification_status": "VERIFIED",
-                    "quality_rating": "GREEN",
-                    "platform_type": "CLOUD_API",
-                    "throughput": {"level": "STANDARD"},
-                }
-            )
+        numbers = signals.portfolio_numbers(state)
+        if node in numbers:
+            answer: dict[str, Any] = {
+                "id": node,
+                "display_phone_number": _pretty_number(numbers[node]),
+                "verified_name": business.verified_name,
+                "code_verification_status": "VERIFIED",
+                "quality_rating": "GREEN",
+                "platform_type": "CLOUD_API",
+                "throughput": {"level": "STANDARD"},
+            }
+            wanted = {f.strip() for f in request.args.get("fields", "").split(",") if f.strip()}
+            if "whatsapp_business_manager_messaging_limit" in wanted:  # v24.0+ (platform-changes-2026.md §2)
+                with state.lock:
+                    answer["whatsapp_business_manager_messaging_limit"] = state.options.messaging_limit_tier
+            return jsonify(answer)
         if node == business.waba_id:
             return jsonify({"id": node, "name": business.verified_name, "currency": "EUR"})
         if node in ("me", business.page_id):
@@ -121,7 +125,8 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:
         # A read receipt or typing indicator sends no message; every other request is counted as it arrives.
-        receipt = node == business.phone_number_id and whatsapp.is_status_update(json_body())
+        whatsapp_number = node in signals.portfolio_numbers(state)
+        receipt = whatsapp_number and whatsapp.is_status_update(json_body())
         if not receipt:
             with state.lock:
                 state.send_requests += 1
@@ -130,7 +135,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             time.sleep(delay)
         if receipt:
             return jsonify(_mark_read(node, json_body()))
-        if node == business.phone_number_id:
+        if whatsapp_number:
             return jsonify(_send_whatsapp(node))
         if node in ("me", business.page_id):
             return jsonify(_send_messenger({business.page_id, business.instagram_account_id}))
@@ -200,6 +205,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                         "number to the same phone number in a short period of time.",
                         whatsapp=True,
                     )
+                failure = signals.async_failure(state, wa_id, template, window_open, now)
+                if failure is not None:
+                    signals.note_failure(state, wa_id, failure[0], now)
                 wamid = state.new_wamid()
                 record = {
                     "id": wamid,
@@ -215,7 +223,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             with state.lock:
                 state.refused[f"whatsapp:{error.code}"] += 1
             raise
-        hub.queue_statuses(phone_number_id, wamid, wa_id, template, window_open, callback_data=callback)
+        hub.queue_statuses(
+            phone_number_id, wamid, wa_id, template, window_open, callback_data=callback, failure=failure
+        )
         # Sent to a business-scoped user id: WhatsApp answers with ``user_id`` and no ``wa_id``.
         by_user_id = given != body.get("to")
         answer: dict[str, Any] = {"input": given, "user_id": given} if by_user_id else {"input": given, "wa_id": wa_id}

@@ -75,6 +75,23 @@ class Options:
     send_delay_seconds: float = 0.0
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
+    #: The next message accepted for a recipient fails asynchronously with this error code (wa_id -> code, used
+    #: up by that message; ``"131047,131047"``: the next two, in order): 131047, 131049, 131050, 131026, 130472,
+    #: ... (``connector_meta.sandbox.signals``).
+    fail_next: dict[str, str] = field(default_factory=dict)
+    #: Marketing templates to US (+1) numbers are accepted, then fail with 131049 (Meta, CONFIRMED).
+    us_marketing_blocked: bool = True
+    #: The business portfolio's messaging limit (``whatsapp_business_manager_messaging_limit``). The demo
+    #: portfolio has scaled to unlimited (fan-out tests); a new portfolio starts at ``TIER_250``.
+    messaging_limit_tier: str = "TIER_UNLIMITED"
+    #: Unique users allowed instead of the tier's (a test's small limit); 0 = the tier's.
+    messaging_limit_users: int = 0
+    #: Code of the asynchronous failure of a send over the messaging limit (Meta documents none: NOT FOUND).
+    reach_limit_fail_code: int = 131000
+    #: How ``business_capability_update`` states the limit: ``integer`` (Meta's example) or ``tier`` (its table).
+    capability_limit_format: str = "integer"
+    #: More phone numbers of the same business portfolio (phone_number_id -> display number): they share its limit.
+    portfolio_phone_numbers: dict[str, str] = field(default_factory=dict)
 
     def update(self, values: dict[str, Any]) -> None:
         """Set known options; raise ``ValueError`` naming an unknown one."""
@@ -327,6 +344,12 @@ class GraphState:
             #: ``refused``, how many are still being answered (``send_delay_seconds``).
             self.send_requests = 0
             self.clock_offset = 0.0
+            #: Users who stopped marketing messages inside WhatsApp (``user_preferences``), by wa_id.
+            self.marketing_stopped: set[str] = set()
+            #: wa_id -> until when marketing to them fails again with 131049 (resend penalty).
+            self.marketing_penalty: dict[str, float] = {}
+            #: wa_id -> when the portfolio last reached them outside a window (moving 24 h).
+            self.portfolio_reached: dict[str, float] = {}
 
     def now(self) -> float:
         """Sandbox time: wall clock plus whatever ``POST /_sandbox/clock`` advanced."""
