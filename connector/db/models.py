@@ -304,6 +304,9 @@ class Contact(Base):
     #: When they last wrote to us: the 24-hour customer service window runs from here.
     last_inbound_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Why the phone number a shop order gave for them is unusable (not a number, not valid for the order's
+    #: country, national with no country); ``None`` when usable. Nothing is ever sent to a flagged contact.
+    phone_problem: Mapped[str | None] = mapped_column(Text)
 
 
 class InboundMessage(Base):

@@ -145,6 +145,9 @@ def decide(
     spend and reach so far (see :class:`~connector.notify.pricing.Tally`); a decision to send counts into it."""
     if contact is None:
         return Decision("skip", reason="the contact was deleted")
+    if contact.phone_problem:
+        # Never guessed: a number that cannot be read might be a stranger's.
+        return Decision("skip", reason=f"unusable phone number: {contact.phone_problem}")
     purpose = row.purpose or "utility"
     granted = (
         consents.get((contact.id, purpose), False) if consents is not None else consent_in(session, contact.id, purpose)
