@@ -18,7 +18,7 @@ from connector_messenger.config import INSTAGRAM_FIELDS, MESSENGER_FIELDS
 from connector_messenger.limits import INSTAGRAM, MESSENGER, Limits
 from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, ProductCard, envelope
 from connector_messenger.webhooks import parse_messaging
-from connector_meta import signature
+from connector_meta import signature, versions
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient, graph_error
 
@@ -98,8 +98,19 @@ class MetaMessagingAdapter(ChannelAdapter):
 
     # ----------------------------------------------------------------- connection
 
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields, and a Graph API version Meta still serves."""
+        cleaned = super().validate_settings(values)
+        versions.check_settings(cleaned)
+        return cleaned
+
     def test_connection(self) -> ConnectionInfo:
-        """Read the Page / Instagram account with the configured token."""
+        """Read the Page / Instagram account with the configured token, on a Graph API version Meta still serves."""
+        version = str(self.settings.get("api_version") or DEFAULT_API_VERSION)
+        problem = versions.connection_problem(self.label, version)
+        if problem:
+            raise ConnectionTestError(problem)
         try:
             data = self.graph.get_json(self.account_id, params={"fields": self._account_fields()})
         except AuthenticationError as exc:
@@ -113,7 +124,8 @@ class MetaMessagingAdapter(ChannelAdapter):
                 "the token belongs to this Page."
             ) from None
         except PlatformError as exc:
-            raise ConnectionTestError(f"{self.label}: could not reach the Graph API: {exc}") from None
+            expired = versions.connection_problem(self.label, version, exc)
+            raise ConnectionTestError(expired or f"{self.label}: could not reach the Graph API: {exc}") from None
         if str(data.get("id")) != self.account_id:
             raise ConnectionTestError(
                 f"{self.label}: asked for {self.account_id}, the Graph API answered {data.get('id')}"

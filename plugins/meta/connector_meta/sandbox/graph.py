@@ -5,8 +5,10 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from connector_meta import versions
 from connector_meta.sandbox import catalog as catalog_api
 from connector_meta.sandbox import messenger, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
@@ -19,7 +21,7 @@ from werkzeug.routing import BaseConverter
 
 
 class VersionConverter(BaseConverter):
-    """Graph API versions in paths: ``v17.0`` ... ``v26.0``."""
+    """Graph API versions in paths (``v25.0``); which ones are served is checked per request (:func:`check_version`)."""
 
     regex = r"v\d{1,2}\.0"
 
@@ -45,6 +47,21 @@ def check_token(state: GraphState) -> None:
         raise GraphError(190, "An active access token must be used to query information about the current user.")
     if not hmac.compare_digest(token.encode(), state.business.access_token.encode()):
         raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+
+
+def check_version(state: GraphState, version: str) -> None:
+    """Refuse a version Meta has not released (unknown path, code 2500) or no longer serves (code 2635)."""
+    number = versions.VERSION.match(version)
+    if number is None or int(number.group(1)) > (versions.version_number(versions.NEWEST) or 0):
+        raise GraphError(2500, f"Unknown path components: {request.path}")
+    until = versions.expiry(version)
+    today = datetime.fromtimestamp(state.now(), UTC).date()
+    if until is not None and until <= today and state.options.expired_versions == "refuse":
+        raise GraphError(
+            versions.EXPIRED_CODE,
+            f"You are calling a deprecated version of the Ads API. Please update to the latest version: "
+            f"{versions.NEWEST}.",
+        )
 
 
 def json_body() -> Any:
@@ -87,6 +104,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.before_request
     def _auth() -> None:
         check_token(state)
+        check_version(state, str((request.view_args or {}).get("version") or ""))
 
     @bp.errorhandler(GraphError)
     def _graph_error(error: GraphError) -> Response:

@@ -73,6 +73,10 @@ class Options:
     #: Seconds each send request (``POST .../messages``: WhatsApp, Messenger, Instagram) waits before the sandbox
     #: handles it: a slow Graph API that takes the message only after the wait (0 to 120).
     send_delay_seconds: float = 0.0
+    #: A call to a Graph API version past its end date (Meta's calendar, in sandbox time): ``"refuse"`` answers
+    #: ``(#2635) You are calling a deprecated version of the Ads API...`` (the Marketing API's CONFIRMED answer);
+    #: ``"serve"`` answers as the oldest served version would (REPORTED for plain Graph calls).
+    expired_versions: str = "refuse"
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
 
