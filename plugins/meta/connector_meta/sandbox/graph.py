@@ -10,7 +10,7 @@ from typing import Any
 
 from connector_meta import versions
 from connector_meta.sandbox import catalog as catalog_api
-from connector_meta.sandbox import messenger, whatsapp
+from connector_meta.sandbox import messenger, utility, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
@@ -310,13 +310,15 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.route("/<version:version>/<node>/message_templates", methods=["GET", "POST"])
     def message_templates(version: str, node: str) -> Response:
-        if node != business.waba_id:
+        if node not in (business.waba_id, business.page_id):
             raise unknown_object(node, request.method.lower())
+        page = node == business.page_id  # Messenger utility templates of the Page
         with state.lock:
             if request.method == "POST":
-                template = create_template(state, request_params())
+                params = request_params()
+                template = utility.create_page_template(state, params) if page else create_template(state, params)
                 return jsonify({"id": template.id, "status": template.status, "category": template.category})
-            data = [t.as_graph() for t in state.templates.values()]
+            data = [t.as_graph() for t in (state.page_templates if page else state.templates).values()]
         return jsonify(templates_page(data, dict(request.args.items()), request.base_url))
 
     return bp
