@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from connector import model
 from connector.db.models import OutboundMessage
 from connector.db.models_notify import OrderNotification
-from connector.notify.contacts import chat_language, contact_for_order, contact_for_typed_phone
 from connector.errors import NotFound
+from connector.notify.contacts import chat_language, contact_for_order, contact_for_typed_phone
 from connector.notify.outbox import queue_notification, record_event
 
 if TYPE_CHECKING:
@@ -74,6 +74,10 @@ def variables_for(order: model.Order, shipment: model.Fulfillment | None) -> dic
         "tracking_number": shipment.tracking_number if shipment else None,
         "tracking_url": shipment.tracking_url if shipment else None,
         "order_id": order.external_id,
+        # The customer's country (billing, else shipping): where a Messenger utility message may go.
+        "country": order.customer.country_code
+        or (order.shipping_address.country_code if order.shipping_address else None)
+        or None,
     }
 
 

@@ -18,7 +18,13 @@ ORDER_ASSOCIATIONS: dict[str, Any] = {
     "orderCustomer": {},
     "stateMachineState": {},
     "transactions": {"associations": {"stateMachineState": {}}},
-    "deliveries": {"associations": {"stateMachineState": {}, "shippingOrderAddress": {"associations": {"country": {}}}, "shippingMethod": {}}},
+    "deliveries": {
+        "associations": {
+            "stateMachineState": {},
+            "shippingOrderAddress": {"associations": {"country": {}}},
+            "shippingMethod": {},
+        }
+    },
 }
 
 #: Delivery states (``order_delivery.state``) as shipment statuses. Shopware has no carrier scan states.

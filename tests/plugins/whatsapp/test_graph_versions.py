@@ -56,7 +56,7 @@ def test_an_expired_version_is_refused_when_the_connection_is_set_up(
     with pytest.raises(SettingsError) as refused:
         cls.validate_settings(settings(cls, graph, api_version="v20.0"))
     assert refused.value.errors["api_version"].startswith("Graph API v20.0 expired on 2026-09-24")
-    with pytest.raises(SettingsError, match="must look like v25.0"):
+    with pytest.raises(SettingsError, match=r"must look like v25\.0"):
         cls.validate_settings(settings(cls, graph, api_version="25"))
     with pytest.raises(SettingsError, match="not released"):
         cls.validate_settings(settings(cls, graph, api_version="v28.0"))

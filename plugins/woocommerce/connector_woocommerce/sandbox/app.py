@@ -574,7 +574,14 @@ def register_control(app: Flask, store: Store, gate: Gate) -> None:
     def webhooks() -> Response:
         """Subscribe a URL to every product and order topic, as an owner would in WooCommerce > Settings."""
         url = str(body()["url"])
-        topics = ("product.created", "product.updated", "product.deleted", "order.created", "order.updated", "order.deleted")
+        topics = (
+            "product.created",
+            "product.updated",
+            "product.deleted",
+            "order.created",
+            "order.updated",
+            "order.deleted",
+        )
         for topic in topics:
             _, ping = store.create_webhook({"topic": topic, "delivery_url": url, "name": f"Sandbox {topic}"})
             ping()
