@@ -12,7 +12,7 @@ from connector.db.models import WebhookEvent
 from connector.db.models_notify import OrderNotification
 from connector.notify import shipping
 from tests.conftest import Stack, wait_for
-from tests.notify.conftest import StackFactory, place_order
+from tests.notify.conftest import StackFactory, customer, place_order, rows, settled
 
 PHONE = "4915112345678"
 
@@ -84,3 +84,22 @@ def test_a_trashed_order_is_announced_with_its_id_only_and_not_fetched(notify_st
     [delivery] = _deleted_deliveries(stack, order.external_id)
     assert json.loads(delivery["body"]) == {"id": int(order.external_id)} and delivery["attempts"] == [200]
     wait_for(lambda: not _ledger(stack, order.external_id).in_flight)  # type: ignore[union-attr]
+
+
+def test_a_notification_still_waiting_for_a_deleted_order_is_skipped_with_the_reason(
+    notify_stack: StackFactory,
+) -> None:
+    # A budget too small for one template: the shipping update waits (deferred to tomorrow) when the order goes.
+    stack = notify_stack(daily_budget=0.01)
+    customer(stack, PHONE)
+    order = place_order(stack, PHONE, "deleted-while-waiting")
+    stack.shop.ship_order(order.external_id, company="DHL", number="TRK9", url="https://dhl.example/t")
+    [row] = settled(stack, "order_shipped")
+    assert row.status == "deferred"
+
+    stack.shop.delete_order(order.external_id, force=True)
+
+    wait_for(lambda: [r.status for r in rows(stack, kind="order_shipped")] == ["skipped"])
+    [row] = rows(stack, kind="order_shipped")
+    assert row.reason == "the order was deleted in the shop" and row.deferred_until is None
+    assert stack.graph.messages_to(PHONE) == []
