@@ -62,7 +62,7 @@ def read_phone(typed: str | None, country: str | None) -> PhoneReading:
         return PhoneReading(None, f"{text} is not a phone number ({exc})")
     if not phonenumbers.is_valid_number(number):
         # (an invalid number has no region of its own: name the main country of its calling code)
-        where = phonenumbers.region_code_for_country_code(number.country_code) if international else region
+        where = phonenumbers.region_code_for_country_code(number.country_code or 0) if international else region
         known = where and where != phonenumbers.UNKNOWN_REGION
         return PhoneReading(None, f"{text} is not a valid phone number in {where if known else 'any country'}")
     return PhoneReading(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from connector_messenger.adapter import InstagramAdapter, MessengerAdapter, MetaMessagingAdapter
-from connector_messenger.outbound import MessageTag, MessagingType, MetaSend
+from connector_messenger.outbound import MessagingType, MetaSend
 
 from connector import model
 from connector.adapters import ChannelAdapter, ProductOffer
@@ -99,9 +99,7 @@ def test_instagram_has_no_tag_for_order_updates_so_nothing_goes_outside_the_wind
     text = model.TextMessage("Delivered")
     assert InstagramAdapter.notification_message(text, inside_window=False, order_update=True) is None
     template = model.TemplateMessage("order_shipped", "en_US", body_parameters=["Anna", "#1001", "DHL"])
-    assert (
-        InstagramAdapter.notification_message(text, inside_window=False, order_update=True, utility=template) is None
-    )
+    assert InstagramAdapter.notification_message(text, inside_window=False, order_update=True, utility=template) is None
     inside = InstagramAdapter.notification_message(text, inside_window=True, order_update=True)
     assert isinstance(inside, MetaSend) and inside.messaging_type is MessagingType.UPDATE
     InstagramAdapter(SETTINGS).validate_message(inside)  # and what it does send passes Instagram's rules

@@ -216,8 +216,13 @@ class GraphSandbox(ChannelSandbox):
     def add_page_template(self, name: str, body: str, *, language: str = "en_US") -> dict[str, Any]:
         """The Page creates a Messenger utility template whose body is ``body`` (``{{1}}`` variables), through the
         Graph API as an owner would; it gets the status of the ``page_template_status`` option."""
-        components = [{"type": "BODY", "text": body}]
-        definition = {"name": name, "language": language, "category": "UTILITY", "components": components}
+        components: list[dict[str, str]] = [{"type": "BODY", "text": body}]
+        definition: dict[str, Any] = {
+            "name": name,
+            "language": language,
+            "category": "UTILITY",
+            "components": components,
+        }
         answer = self._http.post(
             f"{self.url}/{API_VERSION}/{self.state.business.page_id}/message_templates",
             json=definition,
