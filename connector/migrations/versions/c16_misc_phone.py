@@ -19,10 +19,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("contacts") as batch:
-        batch.add_column(sa.Column("phone_problem", sa.Text(), nullable=True))
+    # A plain ADD COLUMN on every database: copying ``contacts`` (batch mode) would cascade-delete the rows that
+    # reference it on SQLite, where foreign keys are on.
+    op.add_column("contacts", sa.Column("phone_problem", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_column("phone_problem")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite 3.35+ drops a column in place; the batch copy would cascade-delete messages and consent rows.
+        op.execute("ALTER TABLE contacts DROP COLUMN phone_problem")
+    else:
+        op.drop_column("contacts", "phone_problem")
