@@ -171,8 +171,10 @@ def decide(
             (None, None) if inside else utility_template(settings, adapter, row.kind, language, variables)
         )
         if adapter is not None and message is not None:
+            # ``utility`` only for channels that declare utility messages: older plugins keep their signature.
+            extra = {"utility": utility} if adapter.utility_messages else {}
             message = adapter.notification_message(
-                message, inside_window=inside, order_update=row.kind in ORDER_UPDATES, utility=utility
+                message, inside_window=inside, order_update=row.kind in ORDER_UPDATES, **extra
             )
         if message is None:
             return Decision("skip", reason=no_utility or _not_allowed(adapter, row.kind))
