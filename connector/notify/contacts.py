@@ -89,7 +89,8 @@ def contact_for_typed_phone(
     if found is None:
         found = Contact(channel_connection_id=channel_id, channel_user_id=user_id, name=name, locale=locale)
         session.add(found)
-    found.phone, found.phone_problem = (typed or "")[:32], reading.problem
+    # No ``phone``: nothing may fall back to the digits of what was typed (``+5555555555`` is someone else).
+    found.phone, found.phone_problem = None, reading.problem
     session.flush()
     return found
 

@@ -87,7 +87,9 @@ def test_a_number_that_cannot_be_read_flags_the_contact_and_nothing_is_sent(noti
     assert row.reason == "unusable phone number: (555) 555-5555 is not a valid phone number in US"
     with stack.runtime.db.session() as session:
         [flagged] = session.scalars(select(Contact).where(Contact.phone_problem.is_not(None))).all()
-        assert flagged.phone == "(555) 555-5555" and flagged.channel_user_id == "unusable:5555555555"
+        assert flagged.phone_problem == "(555) 555-5555 is not a valid phone number in US"
+        # no phone to fall back on, and an id that is no WhatsApp number
+        assert flagged.phone is None and flagged.channel_user_id == "unusable:5555555555"
     # Not "+5555555555", nor any other guess: the Graph sandbox received no send at all.
     assert stack.graph.stats()["whatsapp"]["accepted"] == 0
     assert rows(stack, recipient="5555555555") == []
