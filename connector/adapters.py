@@ -394,9 +394,19 @@ class ChannelAdapter(WebhookHandler):
         generic-template cards built from ``offers``)."""
         return message
 
+    #: Outside the 24-hour window an order update may go as a utility message (an approved template of the account,
+    #: sent without the window: Messenger's Page utility templates). The core names the template
+    #: (``notification_message(utility=...)``); channels without them skip such updates with the reason.
+    utility_messages: ClassVar[bool] = False
+
     @classmethod
     def notification_message(
-        cls, message: model.Outbound, *, inside_window: bool, order_update: bool
+        cls,
+        message: model.Outbound,
+        *,
+        inside_window: bool,
+        order_update: bool,
+        utility: model.TemplateMessage | None = None,
     ) -> model.Outbound | None:
         """``message`` as this channel must send it when the business starts the conversation (a notification),
         or ``None`` when the channel does not allow it.
@@ -405,9 +415,11 @@ class ChannelAdapter(WebhookHandler):
         :param inside_window: the customer wrote within the last 24 hours (minus a safety margin).
         :param order_update: the message is a non-promotional update about an order the customer placed
             (shipping status); back-in-stock alerts are not.
+        :param utility: outside the window, for an order update to a customer in a market where Messenger utility
+            messages exist: the Page utility template configured for it (``messenger_utility_templates``).
 
         The default sends inside the window only. Channels whose approved templates reach customers outside it
         (WhatsApp: ``TemplateMessage`` in :attr:`supports`) never get here for that case: the core sends the
-        configured template instead. Messenger sends order updates outside the window with the
-        ``POST_PURCHASE_UPDATE`` message tag where the channel accepts it."""
+        configured template instead. Messenger sends order updates outside the window as a utility message
+        (``utility``); message tags such as ``POST_PURCHASE_UPDATE`` are refused by Meta since 2026-04-27."""
         return message if inside_window else None

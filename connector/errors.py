@@ -88,6 +88,14 @@ class SendError(PlatformError):
         self.action = action
 
 
+class NotSendable(SendError):
+    """The channel cannot carry this message at all, found out before anything was sent (a Messenger utility
+    template the Page has no approval for). The core skips it with this reason: no retry, no failure."""
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, action=SendAction.UNDELIVERABLE, **kwargs)
+
+
 class MessageLimitError(ConnectorError):
     """An outbound message breaks a documented channel limit. Raised *before* anything is sent.
 

@@ -235,6 +235,20 @@ def connector_order_status_changed(shop_connection_id: int, order: Order, event:
 
 
 @hookspec
+def connector_order_deleted(shop_connection_id: int, order_external_id: str, runtime: Runtime) -> None:
+    """A shop order is gone: the shop said it deleted (or trashed) it, or fetching it answered 404.
+
+    Every implementation is called (results ignored). Stop whatever waits on the order (the shipping
+    notifications stop polling it). Called at most once per webhook delivery, but again for a repeated
+    delivery or a later 404: make it safe to repeat.
+
+    :param shop_connection_id: the shop connection.
+    :param order_external_id: the shop's id of the order.
+    :param runtime: the runtime processing the event.
+    """
+
+
+@hookspec
 def connector_inbound_message(channel_connection_id: int, message: Inbound, runtime: Runtime) -> None:
     """A customer message arrived on a channel (text, reply, cart, location, ...).
 

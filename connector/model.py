@@ -168,13 +168,19 @@ class Address:
 
 @dataclass(slots=True)
 class Customer:
-    """A shop customer as far as an order needs one. ``phone`` is E.164 (``+4915112345678``)."""
+    """A shop customer as far as an order needs one.
+
+    ``phone`` is the number as the shop has it: E.164 (``+4915112345678``) when we send it, but on orders read from
+    a shop whatever the customer typed (``(555) 555-5555``, ``0151 1234567``). ``country_code`` (ISO 3166-1
+    alpha-2) is the country the order names for them (billing address, else shipping address): a national number
+    is read with it (:func:`connector.phones.read_phone`)."""
 
     phone: str | None = None
     email: str | None = None
     first_name: str = ""
     last_name: str = ""
     locale: str | None = None
+    country_code: str | None = None
 
     @property
     def name(self) -> str:
@@ -308,6 +314,8 @@ class ShopEventKind(enum.StrEnum):
     PRODUCT_DELETED = "product_deleted"
     STOCK_CHANGED = "stock_changed"
     ORDER_CHANGED = "order_changed"
+    #: The shop deleted (or trashed) the order: nothing to fetch, nothing more to tell the customer.
+    ORDER_DELETED = "order_deleted"
     FULFILLMENT_CHANGED = "fulfillment_changed"
     APP_UNINSTALLED = "app_uninstalled"
 

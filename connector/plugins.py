@@ -218,6 +218,11 @@ class Plugins:
             shop_connection_id=shop_connection_id, order=order, event=event, runtime=runtime
         )
 
+    def order_deleted(self, runtime: Runtime, shop_connection_id: int, order_external_id: str) -> None:
+        self.pm.hook.connector_order_deleted(
+            shop_connection_id=shop_connection_id, order_external_id=order_external_id, runtime=runtime
+        )
+
     def inbound_message(self, runtime: Runtime, channel_connection_id: int, message: Inbound) -> None:
         self.pm.hook.connector_inbound_message(
             channel_connection_id=channel_connection_id, message=message, runtime=runtime

@@ -48,7 +48,7 @@ from connector import model
 from connector.db import dml, insert_id
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
-from connector.errors import MessageLimitError, SendAction, SendError
+from connector.errors import MessageLimitError, NotSendable, SendAction, SendError
 from connector.notify import policy, pricing, signals
 from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
@@ -604,6 +604,10 @@ def _refusal(rt: Runtime, session: Session, row: OutboundMessage, exc: SendError
         return Retry(0.1, "window closed: retry as a template")
     if exc.action is SendAction.CONFIG:
         return _setup_broken(rt, session, row, exc, state)
+    if isinstance(exc, NotSendable):
+        # Nothing was sent and nothing can be: skipped with the channel's reason, like a rule of the policy.
+        _set_in(session, row.id, "skipped", str(exc), reason=str(exc))
+        return None
     if exc.action in (SendAction.RETRY_LATER, SendAction.RETRY) and attempts < rt.config.notify.max_send_attempts:
         delay = exc.retry_after or backoff_seconds(attempts, base=2, cap=300)
         why = f"channel asked to retry later: {exc}"

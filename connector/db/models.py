@@ -311,6 +311,9 @@ class Contact(Base):
     #: write to us. Notifications are skipped with this reason meanwhile.
     unreachable_at: Mapped[datetime | None]
     unreachable_reason: Mapped[str | None] = mapped_column(Text)
+    #: Why the phone number a shop order gave for them is unusable (not a number, not valid for the order's
+    #: country, national with no country); ``None`` when usable. Nothing is ever sent to a flagged contact.
+    phone_problem: Mapped[str | None] = mapped_column(Text)
 
 
 class InboundMessage(Base):

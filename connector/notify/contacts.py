@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from connector.db.models import ChannelConnection, Contact
 from connector.db.models_conversation import ChatOrder, ConversationState
+from connector.phones import read_phone
 
 #: Channels on which a business may start a conversation with a template (phone-number based).
 PHONE_CHANNELS = ("whatsapp",)
@@ -55,6 +56,56 @@ def contact_for_phone(
     session.add(contact)
     session.flush()
     return contact
+
+
+def contact_for_typed_phone(
+    session: Session,
+    shop_connection_id: int,
+    typed: str | None,
+    country: str | None,
+    *,
+    name: str = "",
+    locale: str | None = None,
+) -> Contact | None:
+    """The WhatsApp contact for a phone number as a customer typed it into a shop order.
+
+    Read into E.164 with the order's ``country`` (:func:`connector.phones.read_phone`): the contact of that number.
+    A number that cannot be read is never guessed: the contact is one flagged with the reason
+    (``Contact.phone_problem``, under a ``unusable:<digits>`` id no WhatsApp user has), so the notification
+    is recorded and skipped with that reason instead of going to a stranger. ``None`` when the order has no
+    phone number or the shop has no WhatsApp channel."""
+    if not (typed or "").strip():
+        return None
+    reading = read_phone(typed, country)
+    if reading.e164 is not None:
+        return contact_for_phone(session, shop_connection_id, reading.e164, name=name, locale=locale)
+    channel_id = _first_phone_channel(session, shop_connection_id)
+    if channel_id is None:
+        return None
+    user_id = f"unusable:{digits(typed)[:60] or 'none'}"
+    found = session.scalar(
+        select(Contact).where(Contact.channel_connection_id == channel_id, Contact.channel_user_id == user_id)
+    )
+    if found is None:
+        found = Contact(channel_connection_id=channel_id, channel_user_id=user_id, name=name, locale=locale)
+        session.add(found)
+    # No ``phone``: nothing may fall back to the digits of what was typed (``+5555555555`` is someone else).
+    found.phone, found.phone_problem = None, reading.problem
+    session.flush()
+    return found
+
+
+def _first_phone_channel(session: Session, shop_connection_id: int) -> int | None:
+    return session.scalar(
+        select(ChannelConnection.id)
+        .where(
+            ChannelConnection.shop_connection_id == shop_connection_id,
+            ChannelConnection.channel.in_(PHONE_CHANNELS),
+            ChannelConnection.enabled.is_(True),
+        )
+        .order_by(ChannelConnection.id)
+        .limit(1)
+    )
 
 
 def contact_for_order(

@@ -68,6 +68,12 @@ def connector_order_status_changed(
 
 
 @hookimpl
+def connector_order_deleted(shop_connection_id: int, order_external_id: str, runtime: Runtime) -> None:
+    """Stop following a deleted order and skip its notifications not sent yet."""
+    shipping.on_order_deleted(runtime, shop_connection_id, order_external_id)
+
+
+@hookimpl
 def connector_stock_changed(
     shop_connection_id: int,
     variant_external_id: str,

@@ -4,9 +4,11 @@
 2. **24-hour window**: inside it, a free-form interactive message rendered from the Jinja texts; outside it, the
    approved template configured for the kind and language; no template -> ``skipped`` (never a 131047).
    Channels without templates (Messenger, Instagram: no ``TemplateMessage`` in the adapter's ``supports``) say
-   themselves what may go outside the window (``ChannelAdapter.notification_message``): an order update with
-   the ``POST_PURCHASE_UPDATE`` tag on Messenger; anything else -> ``skipped`` with the reason (promotional
-   messages such as back-in-stock alerts cannot be tagged), never sent into a refusal.
+   themselves what may go outside the window (``ChannelAdapter.notification_message``): on Messenger an order
+   update as a utility message (an approved Page template, ``messaging_type: UTILITY``) to a customer in a market
+   Meta offers them in; anything else -> ``skipped`` with the reason (promotional messages such as back-in-stock
+   alerts have no utility form), never sent into a refusal. Never a message tag: Meta refuses
+   ``POST_PURCHASE_UPDATE`` since 2026-04-27.
 3. **Cost**: the rate-card estimate for the category and the recipient's country (WhatsApp's per-message
    pricing; Messenger and Instagram messages cost nothing and their user ids are no phone numbers).
 4. **Daily budget**: over it -> ``deferred`` to the next UTC day.
@@ -152,6 +154,9 @@ def decide(
     spend and reach so far (see :class:`~connector.notify.pricing.Tally`); a decision to send counts into it."""
     if contact is None:
         return Decision("skip", reason="the contact was deleted")
+    if contact.phone_problem:
+        # Never guessed: a number that cannot be read might be a stranger's.
+        return Decision("skip", reason=f"unusable phone number: {contact.phone_problem}")
     purpose = row.purpose or "utility"
     granted = (
         consents.get((contact.id, purpose), False) if consents is not None else consent_in(session, contact.id, purpose)
@@ -174,12 +179,17 @@ def decide(
         message: model.Outbound | None = free_form(
             row.kind, renderer.render(row.kind, channel, language, variables), variables
         )
+        utility, no_utility = (
+            (None, None) if inside else utility_template(settings, adapter, row.kind, language, variables)
+        )
         if adapter is not None and message is not None:
+            # ``utility`` only for channels that declare utility messages: older plugins keep their signature.
+            extra = {"utility": utility} if adapter.utility_messages else {}
             message = adapter.notification_message(
-                message, inside_window=inside, order_update=row.kind in ORDER_UPDATES
+                message, inside_window=inside, order_update=row.kind in ORDER_UPDATES, **extra
             )
         if message is None:
-            return Decision("skip", reason=_not_allowed(adapter, row.kind))
+            return Decision("skip", reason=no_utility or _not_allowed(adapter, row.kind))
         category = "service" if inside else category_of(settings, row.kind)
     else:
         name = (settings.templates.get(row.kind) or {}).get(language)
@@ -227,6 +237,43 @@ def decide(
     if tally is not None and tally.spent is not None:
         tally.spent += cost
     return decision
+
+
+def utility_template(
+    settings: NotifySettings,
+    adapter: type[ChannelAdapter] | None,
+    kind: str,
+    language: str,
+    variables: dict[str, Any],
+) -> tuple[model.TemplateMessage | None, str | None]:
+    """Outside the window, the Messenger utility template an order update goes as, or why there is none.
+
+    ``(None, None)`` when the channel has no utility messages or the kind is no order update (the usual reasons
+    apply). The customer must be in a market where Meta offers them (``messenger_utility_markets``, by the order's
+    country) and the kind needs an approved Page template named in ``messenger_utility_templates``."""
+    if adapter is None or not adapter.utility_messages or kind not in ORDER_UPDATES:
+        return None, None
+    markets = [m.upper() for m in settings.messenger_utility_markets]
+    only = f"only {', '.join(markets)}" if markets else "none configured"
+    country = str(variables.get("country") or "").upper()
+    if not country:
+        return None, f"outside the 24-hour window and the order names no country for a {adapter.label} utility " + (
+            f"message ({only})"
+        )
+    if country not in markets:
+        return (
+            None,
+            f"outside the 24-hour window and {adapter.label} utility messages are not available in {country} ({only})",
+        )
+    name = (settings.messenger_utility_templates.get(kind) or {}).get(language)
+    if not name:
+        return (
+            None,
+            f"outside the 24-hour window and no {adapter.label} utility template configured for {kind} in {language!r}",
+        )
+    body, _buttons = template_parameters(kind, variables)
+    code = settings.template_languages.get(language, language)
+    return model.TemplateMessage(name=name, language=code, body_parameters=body), None
 
 
 def _not_allowed(adapter: type[ChannelAdapter] | None, kind: str) -> str:

@@ -82,6 +82,13 @@ class NotifySettings(BaseModel):
     currency_templates: list[str] = Field(default_factory=list)
     #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).
     template_languages: dict[str, str] = Field(default_factory=lambda: {"en": "en_US", "de": "de"})
+    #: Messenger utility template (approved on the Facebook Page) per order-update kind and language, sent outside
+    #: the 24-hour window since Meta refuses the POST_PURCHASE_UPDATE tag (2026-04-27). None by default: outside
+    #: the window Messenger order updates are skipped with the reason until the owner names approved ones.
+    messenger_utility_templates: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: Countries (ISO codes) where Messenger utility messages are available (open beta: US, VN, TH, PH). The
+    #: customer's country is the order's (billing, else shipping); anywhere else the update is skipped.
+    messenger_utility_markets: list[str] = Field(default_factory=lambda: ["US", "VN", "TH", "PH"])
     #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``).
     rate_card: dict[str, dict[str, float]] = Field(default_factory=_default_rate_card)
     #: Currency of the rate card and the budget.
@@ -158,7 +165,7 @@ class NotifySettings(BaseModel):
             raise ValueError(f"must be one of {', '.join(str(t) for t in REACH_TIERS)} (0 = unlimited)")
         return value
 
-    @field_validator("templates")
+    @field_validator("templates", "messenger_utility_templates")
     @classmethod
     def _kinds(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         unknown = sorted(set(value) - set(KINDS))

@@ -14,12 +14,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector import model
+from connector.db.models import OutboundMessage
 from connector.db.models_notify import OrderNotification
-from connector.notify.contacts import chat_language, contact_for_order, contact_for_phone
-from connector.notify.outbox import queue_notification
+from connector.errors import NotFound
+from connector.notify.contacts import chat_language, contact_for_order, contact_for_typed_phone
+from connector.notify.outbox import queue_notification, record_event
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -72,6 +74,10 @@ def variables_for(order: model.Order, shipment: model.Fulfillment | None) -> dic
         "tracking_number": shipment.tracking_number if shipment else None,
         "tracking_url": shipment.tracking_url if shipment else None,
         "order_id": order.external_id,
+        # The customer's country (billing, else shipping): where a Messenger utility message may go.
+        "country": order.customer.country_code
+        or (order.shipping_address.country_code if order.shipping_address else None)
+        or None,
     }
 
 
@@ -105,8 +111,13 @@ def on_order(rt: Runtime, shop_connection_id: int, order: model.Order) -> int | 
         contact = contact_for_order(session, shop_connection_id, order.external_id, order.reference)
         language = chat_language(session, contact) if contact is not None else None
         if contact is None:
-            contact = contact_for_phone(
-                session, shop_connection_id, customer.phone, name=customer.name, locale=customer.locale
+            contact = contact_for_typed_phone(
+                session,
+                shop_connection_id,
+                customer.phone,
+                customer.country_code,
+                name=customer.name,
+                locale=customer.locale,
             )
         if contact is None:
             log.info("order %s: not bought in chat and no WhatsApp number to notify (%s)", order.number, kind)
@@ -136,9 +147,52 @@ def reconcile(rt: Runtime) -> int:
     for shop_id, order_id in rows:
         try:
             order = rt.connections.shop_adapter(shop_id).get_order(order_id)
+        except NotFound:
+            # Deleted for good in the shop: stop polling it (asked once, not on every run).
+            log.info("reconcile: order %s (shop %s) no longer exists; no longer followed", order_id, shop_id)
+            on_order_deleted(rt, shop_id, order_id)
+            continue
         except Exception as exc:  # one shop being down must not stop the others
             log.warning("reconcile of order %s (shop %s) failed: %s", order_id, shop_id, exc)
             continue
         on_order(rt, shop_id, order)
         checked += 1
     return checked
+
+
+#: Why the notifications still waiting for a deleted order are not sent.
+DELETED_REASON = "the order was deleted in the shop"
+
+
+def on_order_deleted(rt: Runtime, shop_connection_id: int, order_external_id: str) -> int:
+    """The shop deleted the order: stop following it and skip its notifications not sent yet.
+
+    Returns how many waiting notifications were skipped. Safe to repeat (a redelivered ``order.deleted``, a
+    later 404); an order restored in the shop is followed again by its next update."""
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        ledger = session.scalar(
+            select(OrderNotification).where(
+                OrderNotification.shop_connection_id == shop_connection_id,
+                OrderNotification.order_external_id == order_external_id,
+            )
+        )
+        if ledger is not None:
+            ledger.in_flight, ledger.updated_at = False, now
+        # Only rows no worker holds: one being sent right now finishes as it is.
+        waiting = list(
+            session.scalars(
+                update(OutboundMessage)
+                .where(
+                    OutboundMessage.idempotency_key.in_(
+                        [f"order:{shop_connection_id}:{order_external_id}:{kind}" for kind in RANKS]
+                    ),
+                    OutboundMessage.status.in_(("pending", "deferred")),
+                )
+                .values(status="skipped", reason=DELETED_REASON, deferred_until=None)
+                .returning(OutboundMessage.id)
+            )
+        )
+        for message_id in waiting:
+            record_event(session, message_id, "skipped", DELETED_REASON)
+    return len(waiting)

@@ -187,15 +187,19 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
             try:
                 order = event.order or rt.connections.shop_adapter(shop_id).get_order(event.object_id)
             except NotFound as exc:
-                # Deleted since (WooCommerce's order.deleted names one), or never there: retrying cannot help.
+                # Deleted since, or never there: retrying cannot help; whatever waits on it stops once.
                 log.warning(
-                    "shop connection %s: order %r of a webhook is not in the shop; skipped: %s",
+                    "shop connection %s: order %r of a webhook is not in the shop; treated as deleted: %s",
                     shop_id,
                     event.object_id,
                     exc,
                 )
+                rt.plugins.order_deleted(rt, shop_id, event.object_id)
                 continue
             rt.plugins.order_status_changed(rt, shop_id, order, event)
+        elif event.kind is ShopEventKind.ORDER_DELETED:
+            # The body names only the id (WooCommerce's order.deleted): nothing to fetch.
+            rt.plugins.order_deleted(rt, shop_id, event.object_id)
         elif event.kind is ShopEventKind.APP_UNINSTALLED:
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)
             with rt.db.session() as session:

@@ -1,6 +1,7 @@
 """Notifications on Messenger and Instagram over real HTTP: a customer who bought in the chat is told about their
-shipment in that chat (free-form inside the 24-hour window, tagged POST_PURCHASE_UPDATE outside it on Messenger,
-skipped with the reason on Instagram), and back-in-stock alerts go inside the window only."""
+shipment in that chat (free-form inside the 24-hour window; outside it never a message tag: a Messenger utility
+message where one is configured, see test_messenger_utility.py, else skipped with the reason), and back-in-stock
+alerts go inside the window only."""
 
 from __future__ import annotations
 
@@ -88,21 +89,21 @@ def test_inside_the_window_a_messenger_buyer_gets_the_tracking_link_in_the_chat(
     assert row.category == "service" and row.cost == 0.0 and row.country is None and row.outside_window is False
 
 
-def test_outside_the_window_messenger_sends_the_update_with_the_post_purchase_tag(shop_stack: ChatStack) -> None:
+def test_outside_the_window_messenger_never_tags_the_update_and_without_a_utility_template_skips_it(
+    shop_stack: ChatStack,
+) -> None:
+    # (was: sent with the POST_PURCHASE_UPDATE tag, which Meta refuses since 2026-04-27 with code 100 / 1893061)
     customer = shop_stack.messenger_customer()
-    order = buy(customer, "Hallo")  # Messenger tells no locale: the chat's language is the customer's
+    order = buy(customer, "Hallo")
     seen = len(shop_stack.graph.messages_to(customer.user_id))
     close_window(shop_stack, customer)
     shop_stack.shop.ship_order(order.order_external_id, company="DHL", number="TRK0043", url="https://dhl.example/t/43")
 
     [row] = settled(shop_stack, "order_shipped")
-    assert row.status == "sent", row.error
-    [sent] = shop_stack.graph.messages_to(customer.user_id)[seen:]
-    assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "POST_PURCHASE_UPDATE"
-    template = sent["message"]["attachment"]["payload"]
-    assert "TRK0043" in template["text"] and "Gute Nachricht" in template["text"]
-    assert template["buttons"][0]["title"] == "Sendung verfolgen"
-    assert row.outside_window is True and row.cost == 0.0 and row.country is None
+    assert row.status == "skipped"
+    assert row.reason is not None and row.reason.startswith("outside the 24-hour window and ")
+    assert "Messenger utility" in row.reason
+    assert shop_stack.graph.messages_to(customer.user_id)[seen:] == []
     assert shop_stack.graph.stats()["messenger"]["refused"] == {}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -16,9 +17,9 @@ import requests
 from connector_messenger import render, send_errors
 from connector_messenger.config import INSTAGRAM_FIELDS, MESSENGER_FIELDS
 from connector_messenger.limits import INSTAGRAM, MESSENGER, Limits
-from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, ProductCard, envelope
+from connector_messenger.outbound import REMOVED_TAGS, MessageTag, MessagingType, MetaSend, ProductCard, envelope
 from connector_messenger.webhooks import parse_messaging
-from connector_meta import signature
+from connector_meta import signature, versions
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient, graph_error
 
@@ -37,6 +38,7 @@ from connector.errors import (
     ConnectionTestError,
     MessageLimitError,
     NotFound,
+    NotSendable,
     PlatformError,
     SendAction,
     SendError,
@@ -61,8 +63,10 @@ class MetaMessagingAdapter(ChannelAdapter):
     limits: ClassVar[Limits]
     #: ``object`` of this channel's webhooks.
     webhook_object: ClassVar[str]
-    #: Message tags the channel accepts.
-    allowed_tags: ClassVar[frozenset[MessageTag]] = frozenset(MessageTag)
+    #: Message tags the channel accepts: only HUMAN_AGENT is left since Meta removed the others (2026-04-27).
+    allowed_tags: ClassVar[frozenset[MessageTag]] = frozenset({MessageTag.HUMAN_AGENT})
+    #: How long the Page's list of utility templates is trusted before it is read again (seconds).
+    template_cache_seconds: ClassVar[float] = 60.0
     supports = SUPPORTED
     # MetaSend (and the ProductCard objects in it) is stored in the outbox like any canonical message.
     outbound_types: ClassVar[Sequence[type]] = (MetaSend,)
@@ -79,6 +83,8 @@ class MetaMessagingAdapter(ChannelAdapter):
         )
         self._catalog: MetaCatalog | None = None
         self._catalog_lock = threading.Lock()
+        self._templates: dict[tuple[str, str], str] = {}
+        self._templates_read = float("-inf")
 
     # ----------------------------------------------------------------- identity
 
@@ -98,8 +104,19 @@ class MetaMessagingAdapter(ChannelAdapter):
 
     # ----------------------------------------------------------------- connection
 
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields, and a Graph API version Meta still serves."""
+        cleaned = super().validate_settings(values)
+        versions.check_settings(cleaned)
+        return cleaned
+
     def test_connection(self) -> ConnectionInfo:
-        """Read the Page / Instagram account with the configured token."""
+        """Read the Page / Instagram account with the configured token, on a Graph API version Meta still serves."""
+        version = str(self.settings.get("api_version") or DEFAULT_API_VERSION)
+        problem = versions.connection_problem(self.label, version)
+        if problem:
+            raise ConnectionTestError(problem)
         try:
             data = self.graph.get_json(self.account_id, params={"fields": self._account_fields()})
         except AuthenticationError as exc:
@@ -113,7 +130,8 @@ class MetaMessagingAdapter(ChannelAdapter):
                 "the token belongs to this Page."
             ) from None
         except PlatformError as exc:
-            raise ConnectionTestError(f"{self.label}: could not reach the Graph API: {exc}") from None
+            expired = versions.connection_problem(self.label, version, exc)
+            raise ConnectionTestError(expired or f"{self.label}: could not reach the Graph API: {exc}") from None
         if str(data.get("id")) != self.account_id:
             raise ConnectionTestError(
                 f"{self.label}: asked for {self.account_id}, the Graph API answered {data.get('id')}"
@@ -139,16 +157,35 @@ class MetaMessagingAdapter(ChannelAdapter):
 
     @classmethod
     def notification_message(
-        cls, message: model.Outbound, *, inside_window: bool, order_update: bool
+        cls,
+        message: model.Outbound,
+        *,
+        inside_window: bool,
+        order_update: bool,
+        utility: model.TemplateMessage | None = None,
     ) -> model.Outbound | None:
-        """Inside the window a proactive ``UPDATE``; outside it only an order update, tagged
-        ``POST_PURCHASE_UPDATE`` where the channel accepts that tag (Messenger; not Instagram). Promotional
-        messages (back in stock) cannot go outside the window on either channel: ``None``."""
+        """Inside the window a proactive ``UPDATE``; outside it only an order update, as a Messenger utility message
+        (``utility``: the approved Page template, ``messaging_type: UTILITY``). Never a tagged message: Meta refuses
+        ``POST_PURCHASE_UPDATE`` since 2026-04-27. Instagram has no utility messages, and promotional messages (back
+        in stock) cannot go outside the window on either channel: ``None``."""
         if inside_window:
             return MetaSend(message=message, messaging_type=MessagingType.UPDATE)
-        if order_update and MessageTag.POST_PURCHASE_UPDATE in cls.allowed_tags:
-            return MetaSend(message=message, tag=MessageTag.POST_PURCHASE_UPDATE)
+        if order_update and utility is not None and cls.utility_messages:
+            return MetaSend(message=utility, messaging_type=MessagingType.UTILITY)
         return None
+
+    def approved_template(self, name: str, language: str) -> str | None:
+        """Why the Page cannot send utility template ``name`` in ``language`` (not created, ``PENDING``,
+        ``REJECTED``), or ``None`` when it is approved. The Page's list is read at most once a minute."""
+        now = time.monotonic()
+        if now - self._templates_read > self.template_cache_seconds or (name, language) not in self._templates:
+            listed = self.graph.iter_pages(f"{self.account_id}/message_templates", params={"name": name})
+            self._templates.update({(str(t.get("name")), str(t.get("language"))): str(t.get("status")) for t in listed})
+            self._templates_read = now
+        status = self._templates.get((name, language))
+        if status == "APPROVED":
+            return None
+        return f"{status.lower()} at Meta" if status else "not created on the Page"
 
     # ----------------------------------------------------------------- sending
 
@@ -158,6 +195,12 @@ class MetaMessagingAdapter(ChannelAdapter):
             raise MessageLimitError("tag", "messaging_type MESSAGE_TAG needs a tag")
         if send.human_agent and send.tag not in (None, MessageTag.HUMAN_AGENT):
             raise MessageLimitError("tag", "a human agent's reply can only carry the HUMAN_AGENT tag")
+        if send.tag in REMOVED_TAGS:
+            raise MessageLimitError(
+                "tag",
+                f"Meta refuses the {send.tag} tag since 2026-04-27 (code 100, subcode 1893061); outside the window "
+                "an order update goes as a Messenger utility message",
+            )
         if send.tag is not None and send.tag not in self.allowed_tags:
             allowed = ", ".join(sorted(self.allowed_tags))
             raise MessageLimitError("tag", f"{self.label} accepts only these message tags: {allowed}")
@@ -176,6 +219,8 @@ class MetaMessagingAdapter(ChannelAdapter):
         send, payloads = self._prepare(message)
         if recipient.channel != self.name:
             raise SendError(f"{recipient.channel} contact cannot be messaged on {self.name}", action=SendAction.BUG)
+        if isinstance(send.message, model.TemplateMessage):
+            self._check_utility(send.message)
         # Once a human agent's reply needed HUMAN_AGENT, the rest of its sequence needs it too.
         tag = send.tag
         result: model.SendResult | None = None
@@ -183,6 +228,18 @@ class MetaMessagingAdapter(ChannelAdapter):
             result, tag = self._send_one(recipient.channel_user_id, payload, send, tag)
         assert result is not None  # render never returns an empty list
         return result
+
+    def _check_utility(self, template: model.TemplateMessage) -> None:
+        """Refuse (:class:`NotSendable`, skipped by the core) a utility template the Page has no approval for."""
+        try:
+            problem = self.approved_template(template.name, template.language)
+        except PlatformError as exc:
+            raise send_errors.from_exception(exc, self.label) from None
+        if problem:
+            raise NotSendable(
+                f"outside the 24-hour window and the Page's Messenger utility template {template.name} "
+                f"({template.language}) is {problem}; nothing was sent"
+            )
 
     def _body(
         self, recipient_id: str, payload: render.Message, send: MetaSend, tag: MessageTag | None
@@ -255,6 +312,7 @@ class MessengerAdapter(MetaMessagingAdapter):
     config_fields: ClassVar[Sequence[ConfigField]] = MESSENGER_FIELDS
     limits = MESSENGER
     webhook_object = "page"
+    utility_messages = True
 
     @property
     def account_id(self) -> str:
@@ -276,8 +334,6 @@ class InstagramAdapter(MetaMessagingAdapter):
     config_fields: ClassVar[Sequence[ConfigField]] = INSTAGRAM_FIELDS
     limits = INSTAGRAM
     webhook_object = "instagram"
-    # Instagram messaging knows a single tag.
-    allowed_tags = frozenset({MessageTag.HUMAN_AGENT})
 
     @property
     def account_id(self) -> str:

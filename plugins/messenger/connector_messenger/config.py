@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL
+from connector_meta.graph import DEFAULT_GRAPH_URL
+from connector_meta.versions import API_VERSION_FIELD
 
 from connector.adapters import ConfigField, FieldType
 
@@ -45,7 +46,7 @@ COMMON_FIELDS: tuple[ConfigField, ...] = (
         help="The commerce catalog of your Facebook/Instagram shop. Shared with WhatsApp: synced once per catalog.",
     ),
     ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
-    ConfigField("api_version", "Graph API version", required=False, default=DEFAULT_API_VERSION),
+    API_VERSION_FIELD,
 )
 
 MESSENGER_FIELDS: tuple[ConfigField, ...] = (PAGE_ID, *COMMON_FIELDS)

@@ -24,20 +24,30 @@ class MessagingType(enum.StrEnum):
 
     RESPONSE = "RESPONSE"  # a reply inside the standard (24 h) window
     UPDATE = "UPDATE"  # a proactive message, also only inside the window since the 2020 policy
-    MESSAGE_TAG = "MESSAGE_TAG"  # outside the window, with a ``tag``
+    MESSAGE_TAG = "MESSAGE_TAG"  # outside the window, with a ``tag`` (only HUMAN_AGENT is left)
+    #: Outside the window, an approved Page utility template (Messenger only, open beta since 2026 in US, VN,
+    #: TH and PH): what carries order updates since the tags below were removed.
+    UTILITY = "UTILITY"
 
 
 class MessageTag(enum.StrEnum):
     """Message tags. Tagged messages must never be promotional.
 
     ``HUMAN_AGENT``: a person replies up to 7 days after the user's last message (no automation).
-    The other three are from the Mar 4 2020 policy; whether Meta still accepts them is UNCONFIRMED.
+    The other three were refused by Meta from 2026-04-27 (code 100, subcode 1893061): they stay here so messages
+    stored before can still be read, and the adapters refuse to send them (:data:`REMOVED_TAGS`).
     """
 
     HUMAN_AGENT = "HUMAN_AGENT"
     POST_PURCHASE_UPDATE = "POST_PURCHASE_UPDATE"
     ACCOUNT_UPDATE = "ACCOUNT_UPDATE"
     CONFIRMED_EVENT_UPDATE = "CONFIRMED_EVENT_UPDATE"
+
+
+#: Tags Meta refuses since 2026-04-27: never sent.
+REMOVED_TAGS = frozenset(
+    {MessageTag.POST_PURCHASE_UPDATE, MessageTag.ACCOUNT_UPDATE, MessageTag.CONFIRMED_EVENT_UPDATE}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,8 @@ class MetaSend(model.Outbound):
 
     :param message: the canonical message to render.
     :param products: card data for ``ProductMessage`` / ``ProductListMessage`` / ``CatalogMessage``.
-    :param messaging_type: ``RESPONSE`` (default) or ``UPDATE``; ``MESSAGE_TAG`` when ``tag`` is set.
+    :param messaging_type: ``RESPONSE`` (default) or ``UPDATE``; ``MESSAGE_TAG`` when ``tag`` is set; ``UTILITY``
+        when ``message`` is a :class:`~connector.model.TemplateMessage` naming an approved Page utility template.
     :param tag: send with ``messaging_type=MESSAGE_TAG`` and this tag (never for promotional content).
     :param human_agent: a person wrote this reply. When Meta refuses it as outside the standard window,
         the adapter resends it once with the ``HUMAN_AGENT`` tag (allowed up to 7 days after the user's

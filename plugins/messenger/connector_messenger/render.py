@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_messenger.limits import Limits
-from connector_messenger.outbound import MetaSend, ProductCard, envelope
+from connector_messenger.outbound import MessagingType, MetaSend, ProductCard, envelope
 
 from connector import model
 from connector.errors import MessageLimitError
@@ -213,12 +213,25 @@ def _catalog(send: MetaSend, message: model.CatalogMessage, limits: Limits) -> l
     return _lead_text(_joined(message.body, message.footer), limits) + _carousels(cards, limits, max_carousels=1)
 
 
+def _utility_template(template: model.TemplateMessage) -> Message:
+    """``message.template`` of a Messenger utility message: name, language and the body's text parameters."""
+    parameters = []
+    for i, value in enumerate(template.body_parameters):
+        if not isinstance(value, str) or not value:
+            raise MessageLimitError(f"body_parameters[{i}]", "Messenger utility templates take non-empty text")
+        parameters.append({"type": "text", "text": value})
+    components = [{"type": "BODY", "parameters": parameters}] if parameters else []
+    return {"template": {"name": template.name, "language": {"code": template.language}, "components": components}}
+
+
 def render(message: model.Outbound, limits: Limits, channel: str) -> list[Message]:
     """The Send API ``message`` objects for ``message``, in sending order. Raises ``MessageLimitError``."""
     send = envelope(message)
     inner = send.message
     if isinstance(inner, MetaSend):
         raise MessageLimitError("message", "a MetaSend cannot wrap another MetaSend")
+    if send.messaging_type is MessagingType.UTILITY and not isinstance(inner, model.TemplateMessage):
+        raise MessageLimitError("type", "a UTILITY message must be a TemplateMessage (a Page utility template)")
     if isinstance(inner, model.TextMessage):
         return _text(inner, limits)
     if isinstance(inner, model.ListMessage):
@@ -234,9 +247,11 @@ def render(message: model.Outbound, limits: Limits, channel: str) -> list[Messag
     if isinstance(inner, model.CatalogMessage):
         return _catalog(send, inner, limits)
     if isinstance(inner, model.TemplateMessage):
-        raise MessageLimitError(
-            "type",
-            f"TemplateMessage is not supported on {channel}: approved templates are a WhatsApp feature; "
-            "outside the 24-hour window send a tagged message (MetaSend(tag=...)) instead",
-        )
+        if send.messaging_type is not MessagingType.UTILITY or channel != "Messenger":
+            raise MessageLimitError(
+                "type",
+                f"TemplateMessage is not supported on {channel} except as a Messenger utility message "
+                "(MetaSend(messaging_type=UTILITY)) naming an approved Page template",
+            )
+        return [_utility_template(inner)]
     raise MessageLimitError("type", f"{type(inner).__name__} is not supported on {channel}")

@@ -12,8 +12,8 @@ code / subcode        meaning                                                   
 2, 1200               unexpected / temporary send failure                         RETRY
 4, 17, 32, 613        app / user / page / API rate limit                          RETRY_LATER
 80006                 Messenger business-use-case rate limit                      RETRY_LATER
-190, 10, 200-299,     invalid or expired token, permissions, policy block         CONFIG
-230, 368
+190, 10, 200-299,     invalid or expired token, permissions, policy block,        CONFIG
+230, 368, 2635        expired Graph API version
 100 (other), 1        invalid parameter, bad JSON                                 BUG
 ====================  ==========================================================  ===============
 
@@ -32,8 +32,9 @@ from connector.errors import PlatformError, RateLimited, SendAction, SendError
 WINDOW_SUBCODES = frozenset({2018278, 2534022})
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80006})
 TRANSIENT_CODES = frozenset({1200, 2})
-#: The Page's setup is broken, not the message: the token (190), a permission (10, 200-299), a policy block (368).
-SETUP_CODES = frozenset({190, 10, 368, *range(200, 300)})
+#: The Page's setup is broken, not the message: the token (190), a permission (10, 200-299), a policy block (368),
+#: a Graph API version Meta no longer serves (2635).
+SETUP_CODES = frozenset({190, 10, 368, 2635, *range(200, 300)})
 
 
 def outside_window(error: GraphErrorInfo) -> bool:

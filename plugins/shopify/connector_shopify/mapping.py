@@ -225,6 +225,8 @@ def order_from_graphql(data: dict[str, Any]) -> model.Order:
             email=data.get("email"),
             first_name=(data.get("shippingAddress") or {}).get("firstName") or "",
             last_name=(data.get("shippingAddress") or {}).get("lastName") or "",
+            # A national phone number is read with the order's (shipping) country.
+            country_code=address.country_code if address is not None else None,
         ),
         shipping_address=address,
         fulfillments=fulfillments,

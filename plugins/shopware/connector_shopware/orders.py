@@ -13,12 +13,18 @@ from connector.model import Address, Customer, Fulfillment, Money, Order, OrderL
 ORDER_ASSOCIATIONS: dict[str, Any] = {
     "lineItems": {},
     "addresses": {},
-    "billingAddress": {},
+    "billingAddress": {"associations": {"country": {}}},
     "currency": {},
     "orderCustomer": {},
     "stateMachineState": {},
     "transactions": {"associations": {"stateMachineState": {}}},
-    "deliveries": {"associations": {"stateMachineState": {}, "shippingOrderAddress": {}, "shippingMethod": {}}},
+    "deliveries": {
+        "associations": {
+            "stateMachineState": {},
+            "shippingOrderAddress": {"associations": {"country": {}}},
+            "shippingMethod": {},
+        }
+    },
 }
 
 #: Delivery states (``order_delivery.state``) as shipment statuses. Shopware has no carrier scan states.
@@ -139,6 +145,8 @@ def to_order(data: dict[str, Any], *, payment_base_url: str | None = None) -> Or
     )
     customer = data.get("orderCustomer") or {}
     phone = (billing or {}).get("phoneNumber") or (shipping.phone if shipping else None)
+    # The country the phone is read with: the billing address's, else the shipping address's.
+    country = ((billing or {}).get("country") or {}).get("iso") or (shipping.country_code if shipping else None)
     lines = [
         OrderLine(
             variant_external_id=li.get("productId") or li.get("referencedId") or li.get("identifier") or "",
@@ -169,6 +177,7 @@ def to_order(data: dict[str, Any], *, payment_base_url: str | None = None) -> Or
             email=customer.get("email"),
             first_name=customer.get("firstName") or "",
             last_name=customer.get("lastName") or "",
+            country_code=country or None,
         ),
         shipping_address=shipping,
         fulfillments=[fulfillment(data, d) for d in deliveries if is_shipment(d)],

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from connector_meta import signature
+from connector_meta import signature, versions
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
 from connector_whatsapp import signals
@@ -74,7 +74,7 @@ class WhatsAppAdapter(ChannelAdapter):
             help="Commerce Manager catalog connected to the WhatsApp Business Account (needed for product messages).",
         ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
-        ConfigField("api_version", "Graph API version", required=False, default=DEFAULT_API_VERSION),
+        versions.API_VERSION_FIELD,
     )
     supports: ClassVar[frozenset[type[model.Outbound]]] = SUPPORTED_TYPES
     #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.
@@ -85,16 +85,33 @@ class WhatsAppAdapter(ChannelAdapter):
         self.phone_number_id = str(self.settings.get("phone_number_id") or "")
         self.graph = GraphClient(
             graph_url=self.settings.get("graph_url") or DEFAULT_GRAPH_URL,
-            api_version=self.settings.get("api_version") or DEFAULT_API_VERSION,
+            api_version=self.graph_version,
             access_token=str(self.settings.get("access_token") or ""),
             platform="WhatsApp Cloud API",
         )
         self._catalog: MetaCatalog | None = None
 
+    @property
+    def graph_version(self) -> str:
+        """The Graph API version this connection calls."""
+        return str(self.settings.get("api_version") or DEFAULT_API_VERSION)
+
     # ----------------------------------------------------------------- connection
 
+    @classmethod
+    def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields, and a Graph API version Meta still serves."""
+        cleaned = super().validate_settings(values)
+        versions.check_settings(cleaned)
+        return cleaned
+
     def test_connection(self) -> ConnectionInfo:
-        """``GET /{phone_number_id}``: proves the token works and the number belongs to it."""
+        """``GET /{phone_number_id}``: proves the token works and the number belongs to it, on a Graph API version
+        Meta still serves."""
+        version = self.graph_version
+        problem = versions.connection_problem("WhatsApp", version)
+        if problem:
+            raise ConnectionTestError(problem)
         fields = "display_phone_number,verified_name,quality_rating,code_verification_status"
         try:
             data = self.graph.get_json(self.phone_number_id, params={"fields": fields})
@@ -106,7 +123,8 @@ class WhatsAppAdapter(ChannelAdapter):
                 f"WhatsApp Manager > API Setup. ({exc})"
             ) from exc
         except PlatformError as exc:
-            raise ConnectionTestError(f"WhatsApp could not be reached: {exc}") from exc
+            expired = versions.connection_problem("WhatsApp", version, exc)
+            raise ConnectionTestError(expired or f"WhatsApp could not be reached: {exc}") from exc
         name = data.get("verified_name") or data.get("display_phone_number") or self.phone_number_id
         details = {k: data[k] for k in ("display_phone_number", "verified_name", "quality_rating") if k in data}
         return ConnectionInfo(name=str(name), details=details)

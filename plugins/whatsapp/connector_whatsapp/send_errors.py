@@ -20,8 +20,9 @@ UNDELIVERABLE_CODES = frozenset({131026, 131021, 131050, 130472, 130497})
 #: Transient platform trouble: unknown error, service unavailable, maintenance, generic error.
 RETRY_CODES = frozenset({1, 2, 131000, 131016, 131057, 135000})
 #: The setup is broken, not the message: token (0, 190), permissions (3, 10, 200-299, 131005), account locked
-#: (131031), payment (131042), phone number registration (131045), policy block (368). The owner must act.
-SETUP_CODES = frozenset({0, 190, 3, 10, 131005, 131031, 131042, 131045, 368, *range(200, 300)})
+#: (131031), payment (131042), phone number registration (131045), policy block (368), a Graph API version Meta
+#: no longer serves (2635). The owner must act.
+SETUP_CODES = frozenset({0, 190, 3, 10, 131005, 131031, 131042, 131045, 368, 2635, *range(200, 300)})
 
 # When a retry is worth it, how long to wait if Meta gives no hint (seconds).
 _RETRY_LATER_WAIT = {131049: 24 * 3600.0, 131056: 6.0}

@@ -307,6 +307,8 @@ def order_from(payload: Mapping[str, Any], links: Mapping[str, str] | None = Non
                 email=billing.get("email") or None,
                 first_name=billing.get("first_name") or "",
                 last_name=billing.get("last_name") or "",
+                # The phone is typed in the billing form: read it with the billing country, else the shipping one.
+                country_code=billing.get("country") or (payload.get("shipping") or {}).get("country") or None,
             ),
             shipping_address=address_from(payload.get("shipping")),
             fulfillments=fulfillments_from(payload, links),

@@ -87,7 +87,8 @@ def _product_events(action: str, body: Mapping[str, Any]) -> list[ShopEvent]:
 def _order_events(action: str, body: Mapping[str, Any]) -> list[ShopEvent]:
     oid = _id(body["id"], "id")
     if action == "deleted":
-        return [ShopEvent(ShopEventKind.ORDER_CHANGED, oid)]
+        # WooCommerce sends just ``{"id": N}`` (trashed or deleted for good): no order to map or fetch.
+        return [ShopEvent(ShopEventKind.ORDER_DELETED, oid)]
     order = order_from(body)
     events = [ShopEvent(ShopEventKind.ORDER_CHANGED, oid, order=order, occurred_at=order.updated_at)]
     if order.fulfillments:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from connector_messenger.adapter import InstagramAdapter, MessengerAdapter, MetaMessagingAdapter
-from connector_messenger.outbound import MessageTag, MessagingType, MetaSend
+from connector_messenger.outbound import MessagingType, MetaSend
 
 from connector import model
 from connector.adapters import ChannelAdapter, ProductOffer
@@ -78,21 +78,28 @@ def test_the_defaults_show_a_product_list_unchanged_and_notify_inside_the_window
     assert ChannelAdapter.notification_message(text, inside_window=False, order_update=True) is None
 
 
-def test_messenger_notifications_inside_the_window_are_updates_outside_only_order_updates_are_tagged() -> None:
+def test_messenger_notifications_inside_the_window_are_updates_outside_only_order_updates_as_utility() -> None:
+    # (was: outside the window tagged POST_PURCHASE_UPDATE; Meta refuses that tag since 2026-04-27)
     text = model.LinkButtonMessage("Shipped with DHL", "Track", "https://dhl.example/t/1")
     inside = MessengerAdapter.notification_message(text, inside_window=True, order_update=False)
     assert inside == MetaSend(message=text, messaging_type=MessagingType.UPDATE)
-    tagged = MessengerAdapter.notification_message(text, inside_window=False, order_update=True)
-    assert tagged == MetaSend(message=text, tag=MessageTag.POST_PURCHASE_UPDATE)
-    body = MessengerAdapter(SETTINGS)._body("42", {"text": "x"}, tagged, tagged.tag)
-    assert body["messaging_type"] == "MESSAGE_TAG" and body["tag"] == "POST_PURCHASE_UPDATE"
-    # back in stock is promotional: no tag may carry it
-    assert MessengerAdapter.notification_message(text, inside_window=False, order_update=False) is None
+    # outside: never tagged; without a utility template nothing goes
+    assert MessengerAdapter.notification_message(text, inside_window=False, order_update=True) is None
+    template = model.TemplateMessage("order_shipped", "en_US", body_parameters=["Anna", "#1001", "DHL"])
+    utility = MessengerAdapter.notification_message(text, inside_window=False, order_update=True, utility=template)
+    assert utility == MetaSend(message=template, messaging_type=MessagingType.UTILITY)
+    assert utility is not None and utility.tag is None
+    # back in stock is promotional: no utility message may carry it
+    assert (
+        MessengerAdapter.notification_message(text, inside_window=False, order_update=False, utility=template) is None
+    )
 
 
 def test_instagram_has_no_tag_for_order_updates_so_nothing_goes_outside_the_window() -> None:
     text = model.TextMessage("Delivered")
     assert InstagramAdapter.notification_message(text, inside_window=False, order_update=True) is None
+    template = model.TemplateMessage("order_shipped", "en_US", body_parameters=["Anna", "#1001", "DHL"])
+    assert InstagramAdapter.notification_message(text, inside_window=False, order_update=True, utility=template) is None
     inside = InstagramAdapter.notification_message(text, inside_window=True, order_update=True)
     assert isinstance(inside, MetaSend) and inside.messaging_type is MessagingType.UPDATE
     InstagramAdapter(SETTINGS).validate_message(inside)  # and what it does send passes Instagram's rules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from connector_messenger.adapter import InstagramAdapter, MessengerAdapter
-from connector_messenger.outbound import MessageTag, MetaSend, ProductCard
+from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, ProductCard
 
 from connector import model
 from connector.errors import MessageLimitError
@@ -167,16 +167,33 @@ def test_product_without_card_data_is_refused(messenger: MessengerAdapter) -> No
     assert error.value.field == "retailer_id"
 
 
-def test_instagram_accepts_only_the_human_agent_tag(messenger: MessengerAdapter, instagram: InstagramAdapter) -> None:
-    shipped = MetaSend(model.TextMessage("Your parcel is on its way"), tag=MessageTag.POST_PURCHASE_UPDATE)
-    messenger.validate_message(shipped)
-    with pytest.raises(MessageLimitError, match="HUMAN_AGENT"):
-        instagram.validate_message(shipped)
-    instagram.validate_message(MetaSend(model.TextMessage("Sorry for the wait"), tag=MessageTag.HUMAN_AGENT))
+def test_only_the_human_agent_tag_is_left(messenger: MessengerAdapter, instagram: InstagramAdapter) -> None:
+    # (was: Messenger accepted POST_PURCHASE_UPDATE; Meta refuses it since 2026-04-27, so it is never sent)
+    for tag in (MessageTag.POST_PURCHASE_UPDATE, MessageTag.ACCOUNT_UPDATE, MessageTag.CONFIRMED_EVENT_UPDATE):
+        shipped = MetaSend(model.TextMessage("Your parcel is on its way"), tag=tag)
+        for adapter in (messenger, instagram):
+            with pytest.raises(MessageLimitError, match="since 2026-04-27"):
+                adapter.validate_message(shipped)
+    for adapter in (messenger, instagram):
+        adapter.validate_message(MetaSend(model.TextMessage("Sorry for the wait"), tag=MessageTag.HUMAN_AGENT))
+
+
+def test_a_utility_message_is_a_page_template_on_messenger_only(
+    messenger: MessengerAdapter, instagram: InstagramAdapter
+) -> None:
+    template = model.TemplateMessage("order_shipped", "en_US", body_parameters=["#8812"])
+    utility = MetaSend(template, messaging_type=MessagingType.UTILITY)
+    messenger.validate_message(utility)
+    with pytest.raises(MessageLimitError, match="utility"):
+        instagram.validate_message(utility)
+    with pytest.raises(MessageLimitError, match="must be a TemplateMessage"):
+        messenger.validate_message(MetaSend(model.TextMessage("Shipped"), messaging_type=MessagingType.UTILITY))
+    with pytest.raises(MessageLimitError, match="TemplateMessage"):
+        messenger.validate_message(MetaSend(template))  # a template only as a utility message
 
 
 def test_tag_must_not_be_paired_with_human_agent_other_tags(messenger: MessengerAdapter) -> None:
-    message = MetaSend(model.TextMessage("hi"), tag=MessageTag.POST_PURCHASE_UPDATE, human_agent=True)
+    message = MetaSend(model.TextMessage("hi"), tag=MessageTag.ACCOUNT_UPDATE, human_agent=True)
     with pytest.raises(MessageLimitError, match="HUMAN_AGENT"):
         messenger.validate_message(message)
 

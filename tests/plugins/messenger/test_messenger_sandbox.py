@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import requests
 from connector_messenger.adapter import InstagramAdapter, MessengerAdapter
-from connector_messenger.outbound import MessageTag, MetaSend, ProductCard
+from connector_messenger.outbound import MessageTag, MessagingType, MetaSend, ProductCard
 from connector_messenger.webhooks import delivery_id
 from connector_meta.catalog import catalog_fields
 
 from connector import model
 from connector.adapters import CatalogPush
-from connector.errors import ConnectionTestError, MessageLimitError, SendAction, SendError
+from connector.errors import ConnectionTestError, MessageLimitError, NotSendable, SendAction, SendError
 
 PSID = "24870000000000001"
 IGSID = "17890000000000001"
@@ -192,12 +192,52 @@ def test_human_agent_after_7_days_is_undeliverable(graph, messenger: MessengerAd
     assert received(graph) == []
 
 
-def test_shipping_update_with_post_purchase_tag_outside_the_window(graph, messenger: MessengerAdapter) -> None:
+def test_shipping_update_outside_the_window_goes_as_a_utility_message(graph, messenger: MessengerAdapter) -> None:
+    # (was: tagged POST_PURCHASE_UPDATE, which Meta refuses since 2026-04-27; now never sent)
+    graph.add_page_template("order_shipped", "Hi {{1}}, order {{2}} has shipped with {{3}}.")
     graph.messenger_text(PSID, "thanks for the order")
     graph.advance_clock(2 * DAY)
-    shipped = MetaSend(model.TextMessage("Your parcel is on its way"), tag=MessageTag.POST_PURCHASE_UPDATE)
-    messenger.send(customer(), shipped)
-    assert received(graph)[0]["tag"] == "POST_PURCHASE_UPDATE"
+    with pytest.raises(MessageLimitError, match="since 2026-04-27"):
+        messenger.send(customer(), MetaSend(model.TextMessage("On its way"), tag=MessageTag.POST_PURCHASE_UPDATE))
+    template = model.TemplateMessage("order_shipped", "en_US", body_parameters=["Anna", "#8812", "UPS"])
+    result = messenger.send(customer(), MetaSend(template, messaging_type=MessagingType.UTILITY))
+    [sent] = received(graph)
+    assert result.message_id.startswith("m_") and "tag" not in sent
+    assert sent == {
+        "recipient": {"id": PSID},
+        "messaging_type": "UTILITY",
+        "message": {
+            "template": {
+                "name": "order_shipped",
+                "language": {"code": "en_US"},
+                "components": [
+                    {
+                        "type": "BODY",
+                        "parameters": [
+                            {"type": "text", "text": "Anna"},
+                            {"type": "text", "text": "#8812"},
+                            {"type": "text", "text": "UPS"},
+                        ],
+                    }
+                ],
+            }
+        },
+    }
+
+
+def test_a_utility_template_the_page_has_no_approval_for_is_not_sent(graph, messenger: MessengerAdapter) -> None:
+    graph.set_options(page_template_status="PENDING")
+    try:
+        graph.add_page_template("order_shipped", "Hi {{1}}, order {{2}} has shipped with {{3}}.")
+    finally:
+        graph.set_options(page_template_status="APPROVED")
+    graph.messenger_text(PSID, "thanks for the order")
+    graph.advance_clock(2 * DAY)
+    for name, why in (("order_shipped", "pending at Meta"), ("order_delivered", "not created on the Page")):
+        template = model.TemplateMessage(name, "en_US", body_parameters=["Anna", "#8812", "UPS"])
+        with pytest.raises(NotSendable, match=why):
+            messenger.send(customer(), MetaSend(template, messaging_type=MessagingType.UTILITY))
+    assert received(graph) == [] and graph.stats()["messenger"]["refused"] == {}
 
 
 def test_update_messaging_type(graph, messenger: MessengerAdapter) -> None:

@@ -23,7 +23,7 @@ def test_user_who_never_wrote_is_not_found(graph):
     assert error["code"] == 100 and error["error_subcode"] == 2018001
 
 
-def test_outside_24h_needs_a_tag_and_human_agent_lasts_7_days(graph, sandbox):
+def test_outside_24h_only_human_agent_is_left_and_lasts_7_days(graph, sandbox):
     sandbox.messenger_text(PSID, "hi")
     sandbox.advance_clock(25 * 3600)
     late = graph.send_messenger(_text())
@@ -31,8 +31,11 @@ def test_outside_24h_needs_a_tag_and_human_agent_lasts_7_days(graph, sandbox):
     assert graph.error(late)["code"] == 10 and graph.error(late)["error_subcode"] == 2018278
     human = _text(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
     assert graph.send_messenger(human).status_code == 200
+    # Since 2026-04-27 the other tags are refused (was: POST_PURCHASE_UPDATE accepted, as before the ban).
     shipping = _text(messaging_type="MESSAGE_TAG", tag="POST_PURCHASE_UPDATE")
-    assert graph.send_messenger(shipping).status_code == 200
+    refused = graph.send_messenger(shipping)
+    assert refused.status_code == 400
+    assert (graph.error(refused)["code"], graph.error(refused)["error_subcode"]) == (100, 1893061)
     sandbox.advance_clock(6 * 86400)
     assert graph.error(graph.send_messenger(human))["error_subcode"] == 2018278
 

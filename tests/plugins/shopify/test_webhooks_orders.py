@@ -162,3 +162,9 @@ def test_settings_validation() -> None:
         ShopifyAdapter.validate_settings({**base, "api_version": "2025-02"})
     with pytest.raises(Exception, match="shop_url"):
         ShopifyAdapter.validate_settings({**base, "shop_url": "https://x.myshopify.com/admin"})
+
+
+def test_an_order_names_the_country_its_phone_number_is_read_with(adapter: ShopifyAdapter) -> None:
+    # A national number typed at checkout is read with the order's (shipping) country (connector.phones).
+    order = adapter.get_order(_order(adapter, "country-of-phone").external_id)
+    assert order.customer.country_code == "DE" and order.customer.phone == "+4915112345678"

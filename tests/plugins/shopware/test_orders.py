@@ -117,3 +117,11 @@ def test_sale_price_is_the_selling_price(adapter: ShopwareAdapter, sandbox: Shop
     sandbox.set_price(variant_id, Decimal("20.00"), Decimal("15.00"))
     order = adapter.create_order(Cart(lines=[CartLine(variant_id, 1)], reference="wamid.sale"), CUSTOMER, ADDRESS)
     assert order.lines[0].unit_price.amount == Decimal("15.00")
+
+
+def test_an_order_names_the_country_its_phone_number_is_read_with(adapter: ShopwareAdapter) -> None:
+    # A national number typed at checkout is read with the billing address's country (connector.phones).
+    cart = Cart(lines=[CartLine(buyable(adapter)[0], 1)], reference="wamid.country")
+    created = adapter.create_order(cart, CUSTOMER, ADDRESS)
+    order = adapter.get_order(created.external_id)
+    assert order.customer.country_code == "DE"

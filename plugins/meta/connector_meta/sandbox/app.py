@@ -215,6 +215,31 @@ class GraphSandbox(ChannelSandbox):
         definition = {"name": name, "language": language, "category": category, "components": components}
         return self.control("POST", "templates", json=definition)
 
+    def add_page_template(self, name: str, body: str, *, language: str = "en_US") -> dict[str, Any]:
+        """The Page creates a Messenger utility template whose body is ``body`` (``{{1}}`` variables), through the
+        Graph API as an owner would; it gets the status of the ``page_template_status`` option."""
+        components: list[dict[str, str]] = [{"type": "BODY", "text": body}]
+        definition: dict[str, Any] = {
+            "name": name,
+            "language": language,
+            "category": "UTILITY",
+            "components": components,
+        }
+        answer = self._http.post(
+            f"{self.url}/{API_VERSION}/{self.state.business.page_id}/message_templates",
+            json=definition,
+            headers={"Authorization": f"Bearer {self.state.business.access_token}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def set_page_template_status(self, name: str, status: str, *, language: str = "en_US") -> dict[str, Any]:
+        """Meta's review approves or rejects the Page's utility template (``APPROVED``, ``PENDING``, ``REJECTED``)."""
+        return self.control(
+            "POST", "page_templates/status", json={"name": name, "language": language, "status": status}
+        )
+
     def add_catalog(self, catalog_id: str, name: str | None = None) -> str:
         return self.control("POST", "catalogs", json={"id": catalog_id, "name": name})["id"]
 

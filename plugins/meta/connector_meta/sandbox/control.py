@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
-from connector_meta.sandbox import signals
+from connector_meta.sandbox import signals, utility
 from connector_meta.sandbox.errors import GraphError
 from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
 from connector_meta.sandbox.state import GraphState, InboundRecord, MessengerUser
@@ -469,6 +469,19 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         with state.lock:
             template = create_template(state, body())
         return jsonify(template.as_graph())
+
+    @bp.post("/page_templates/status")
+    def page_template_status() -> Response:
+        """Meta's review decides a Page utility template: ``{"name", "language", "status"}``."""
+        data = body()
+        with state.lock:
+            try:
+                template = utility.set_status(
+                    state, str(data.get("name")), str(data.get("language") or "en_US"), str(data.get("status"))
+                )
+            except (KeyError, ValueError) as exc:
+                raise ControlError(str(exc)) from None
+            return jsonify(template.as_graph())
 
     @bp.post("/clock")
     def clock() -> Response:

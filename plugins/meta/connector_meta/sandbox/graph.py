@@ -5,10 +5,12 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from connector_meta import versions
 from connector_meta.sandbox import catalog as catalog_api
-from connector_meta.sandbox import messenger, signals, whatsapp
+from connector_meta.sandbox import messenger, signals, utility, whatsapp
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
@@ -19,7 +21,7 @@ from werkzeug.routing import BaseConverter
 
 
 class VersionConverter(BaseConverter):
-    """Graph API versions in paths: ``v17.0`` ... ``v26.0``."""
+    """Graph API versions in paths (``v25.0``); which ones are served is checked per request (:func:`check_version`)."""
 
     regex = r"v\d{1,2}\.0"
 
@@ -45,6 +47,21 @@ def check_token(state: GraphState) -> None:
         raise GraphError(190, "An active access token must be used to query information about the current user.")
     if not hmac.compare_digest(token.encode(), state.business.access_token.encode()):
         raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+
+
+def check_version(state: GraphState, version: str) -> None:
+    """Refuse a version Meta has not released (unknown path, code 2500) or no longer serves (code 2635)."""
+    number = versions.VERSION.match(version)
+    if number is None or int(number.group(1)) > (versions.version_number(versions.NEWEST) or 0):
+        raise GraphError(2500, f"Unknown path components: {request.path}")
+    until = versions.expiry(version)
+    today = datetime.fromtimestamp(state.now(), UTC).date()
+    if until is not None and until <= today and state.options.expired_versions == "refuse":
+        raise GraphError(
+            versions.EXPIRED_CODE,
+            f"You are calling a deprecated version of the Ads API. Please update to the latest version: "
+            f"{versions.NEWEST}.",
+        )
 
 
 def json_body() -> Any:
@@ -87,6 +104,7 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.before_request
     def _auth() -> None:
         check_token(state)
+        check_version(state, str((request.view_args or {}).get("version") or ""))
 
     @bp.errorhandler(GraphError)
     def _graph_error(error: GraphError) -> Response:
@@ -302,13 +320,15 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
 
     @bp.route("/<version:version>/<node>/message_templates", methods=["GET", "POST"])
     def message_templates(version: str, node: str) -> Response:
-        if node != business.waba_id:
+        if node not in (business.waba_id, business.page_id):
             raise unknown_object(node, request.method.lower())
+        page = node == business.page_id  # Messenger utility templates of the Page
         with state.lock:
             if request.method == "POST":
-                template = create_template(state, request_params())
+                params = request_params()
+                template = utility.create_page_template(state, params) if page else create_template(state, params)
                 return jsonify({"id": template.id, "status": template.status, "category": template.category})
-            data = [t.as_graph() for t in state.templates.values()]
+            data = [t.as_graph() for t in (state.page_templates if page else state.templates).values()]
         return jsonify(templates_page(data, dict(request.args.items()), request.base_url))
 
     return bp

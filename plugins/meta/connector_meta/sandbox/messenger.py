@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector_meta.sandbox import utility
 from connector_meta.sandbox.errors import GraphError, invalid_parameter
 from connector_meta.sandbox.state import GraphState, MessengerUser
 
-MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
-TAGS = frozenset({"CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"})
+MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"})
+#: Tags Meta still accepts (the other three are refused since 2026-04-27: :data:`utility.REMOVED_TAGS`).
+TAGS = frozenset({"HUMAN_AGENT"})
 INSTAGRAM_TAGS = frozenset({"HUMAN_AGENT"})
 TEXT_LIMIT = {"page": 2000, "instagram": 1000}
 QUICK_REPLIES = 13
@@ -137,21 +139,25 @@ def validate_send(state: GraphState, account_ids: set[str], body: Any) -> Messen
         raise invalid_parameter("The parameter messaging_type is required")
     messaging_type = messaging_type or "RESPONSE"
     if messaging_type not in MESSAGING_TYPES:
-        raise invalid_parameter("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+        raise invalid_parameter("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG, UTILITY}")
     tag = body.get("tag")
     if messaging_type == "MESSAGE_TAG":
+        if tag in utility.REMOVED_TAGS:
+            raise utility.removed_tag()
         allowed = INSTAGRAM_TAGS if user.object == "instagram" else TAGS
         if tag not in allowed:
             raise invalid_parameter(f"Param tag must be one of {{{', '.join(sorted(allowed))}}}")
     elif tag is not None:
         raise invalid_parameter("Param tag is only allowed with messaging_type MESSAGE_TAG")
+    if messaging_type == "UTILITY":
+        # An approved Page template: allowed outside the window, where the market is supported.
+        utility.validate_utility(state, user, body.get("message"))
+        return user
     _message(body.get("message"), user.object)
     age = state.now() - user.last_inbound
     options = state.options
     if messaging_type == "MESSAGE_TAG" and tag == "HUMAN_AGENT":
         open_window = age <= options.human_agent_days * 86400
-    elif messaging_type == "MESSAGE_TAG":
-        open_window = True  # non-promotional tags are allowed outside the window (policy, not enforced here)
     else:
         open_window = age <= options.window_hours * 3600
     if not open_window:

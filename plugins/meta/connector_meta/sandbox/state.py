@@ -73,6 +73,20 @@ class Options:
     #: Seconds each send request (``POST .../messages``: WhatsApp, Messenger, Instagram) waits before the sandbox
     #: handles it: a slow Graph API that takes the message only after the wait (0 to 120).
     send_delay_seconds: float = 0.0
+    #: Messenger utility messages (open beta since 2026): the countries where both the Page and the user must be
+    #: (Meta: US, Vietnam, Thailand, Philippines), the Page's country, and each user's (PSID -> ISO code; users not
+    #: listed are in ``messenger_default_country``).
+    utility_markets: set[str] = field(default_factory=lambda: {"US", "VN", "TH", "PH"})
+    page_country: str = "US"
+    messenger_default_country: str = "US"
+    messenger_user_countries: dict[str, str] = field(default_factory=dict)
+    #: Status a new Page utility template gets (Meta approves "within seconds"): ``APPROVED``, ``PENDING`` or
+    #: ``REJECTED``; ``POST /_sandbox/page_templates/status`` changes it later.
+    page_template_status: str = "APPROVED"
+    #: A call to a Graph API version past its end date (Meta's calendar, in sandbox time): ``"refuse"`` answers
+    #: ``(#2635) You are calling a deprecated version of the Ads API...`` (the Marketing API's CONFIRMED answer);
+    #: ``"serve"`` answers as the oldest served version would (REPORTED for plain Graph calls).
+    expired_versions: str = "refuse"
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
     #: The next message accepted for a recipient fails asynchronously with this error code (wa_id -> code, used
@@ -335,6 +349,8 @@ class GraphState:
             #: Business-scoped user ids handed out in webhooks -> the wa_id they stand for (sends to ``recipient``).
             self.wa_user_ids: dict[str, str] = {}
             self.messenger_users: dict[str, MessengerUser] = {}
+            #: The Page's Messenger utility templates (``POST /{page_id}/message_templates``), by (name, language).
+            self.page_templates: dict[tuple[str, str], Template] = {}
             self.throughput = SlidingWindow()
             self.pair_rate = SlidingWindow()
             self.catalog_rate = SlidingWindow()

@@ -31,8 +31,16 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def create_template(state: GraphState, params: dict[str, Any]) -> Template:
-    """Validate a template definition and store it as APPROVED. The caller holds ``state.lock``."""
+def create_template(
+    state: GraphState,
+    params: dict[str, Any],
+    *,
+    store: dict[tuple[str, str], Template] | None = None,
+    categories: frozenset[str] = CATEGORIES,
+) -> Template:
+    """Validate a template definition and store it as APPROVED (in ``store``: the WhatsApp Business Account's
+    templates unless given). The caller holds ``state.lock``."""
+    store = state.templates if store is None else store
     name = params.get("name")
     if not isinstance(name, str) or not NAME.match(name):
         raise invalid_parameter("Param name must be lowercase letters, digits and underscores (max 512)")
@@ -40,8 +48,8 @@ def create_template(state: GraphState, params: dict[str, Any]) -> Template:
     if not isinstance(language, str) or not language:
         raise invalid_parameter("The parameter language is required")
     category = str(params.get("category", "")).upper()
-    if category not in CATEGORIES:
-        raise invalid_parameter("Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}")
+    if category not in categories:
+        raise invalid_parameter(f"Param category must be one of {{{', '.join(sorted(categories))}}}")
     components = params.get("components")
     if not isinstance(components, list) or not components:
         raise invalid_parameter("The parameter components is required")
@@ -58,7 +66,7 @@ def create_template(state: GraphState, params: dict[str, Any]) -> Template:
             raise invalid_parameter("A text header takes at most one variable")
         if kind == "BUTTONS" and len(component.get("buttons") or []) > 10:
             raise invalid_parameter("A template has at most 10 buttons")
-    if (name, language) in state.templates:
+    if (name, language) in store:
         raise GraphError(
             100,
             "Invalid parameter",
@@ -67,7 +75,7 @@ def create_template(state: GraphState, params: dict[str, Any]) -> Template:
         )
     components = [with_example(component, kind) for component, kind in zip(components, kinds, strict=True)]
     template = Template(str(state.new_fbid()), name, language, category, components)
-    state.templates[(name, language)] = template
+    store[(name, language)] = template
     return template
 
 

@@ -404,6 +404,14 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
         with store.lock:
             return jsonify(store.update_order(order_id, _json_body()))
 
+    @app.delete(f"{API}/orders/<int:order_id>")
+    def delete_order(order_id: int) -> Response:
+        # Without force the order goes to the trash; force=true deletes it for good. Both answer the order.
+        with store.lock:
+            if request.args.get("force") in ("true", "1"):
+                return jsonify(store.delete_order(order_id))
+            return jsonify(store.trash_order(order_id))
+
     # ------------------------------------------------------------- webhooks
 
     @app.get(f"{API}/webhooks")
@@ -534,6 +542,16 @@ def register_control(app: Flask, store: Store, gate: Gate) -> None:
         store.delete_product(post_id(body()["product_id"]))
         return ok()
 
+    @app.post("/_sandbox/delete_order")
+    def delete_order_control() -> Response:
+        """The owner deletes an order in WP admin: to the trash, or for good with ``force``."""
+        data = body()
+        if data.get("force"):
+            store.delete_order(post_id(data["order_id"]))
+        else:
+            store.trash_order(post_id(data["order_id"]))
+        return ok()
+
     @app.post("/_sandbox/ship")
     def ship() -> Response:
         data = body()
@@ -556,7 +574,15 @@ def register_control(app: Flask, store: Store, gate: Gate) -> None:
     def webhooks() -> Response:
         """Subscribe a URL to every product and order topic, as an owner would in WooCommerce > Settings."""
         url = str(body()["url"])
-        for topic in ("product.created", "product.updated", "product.deleted", "order.created", "order.updated"):
+        topics = (
+            "product.created",
+            "product.updated",
+            "product.deleted",
+            "order.created",
+            "order.updated",
+            "order.deleted",
+        )
+        for topic in topics:
             _, ping = store.create_webhook({"topic": topic, "delivery_url": url, "name": f"Sandbox {topic}"})
             ping()
         return ok()

@@ -56,3 +56,8 @@ class WooCommerceSandbox(ShopSandbox):
             "consumer_secret": self.settings.consumer_secret,
             "webhook_secret": self.webhook_secret,
         }
+
+    def delete_order(self, order_id: str, *, force: bool = False) -> None:
+        """The owner deletes an order: to the trash, or (``force``) for good, after which fetching it answers 404.
+        Either way WooCommerce sends ``order.deleted`` with a body of just ``{"id": N}``."""
+        self.control("POST", "delete_order", json={"order_id": order_id, "force": force})

@@ -519,9 +519,22 @@ class Store:
         """``DELETE`` without ``force``: the order moves to the trash (and leaves ``status=any`` lists)."""
         with self.lock:
             order = self.order(order_id)
+            if order["status"] == "trash":
+                raise ApiError(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
             order["status"] = "trash"
             order["date_modified"] = order["date_modified_gmt"] = wp_date(now())
             self._emit("order.deleted", {"id": order_id})
+            return order
+
+    def delete_order(self, order_id: int) -> dict[str, Any]:
+        """``DELETE ?force=true``: the order is gone for good (a later ``GET`` answers 404). WooCommerce sends
+        ``order.deleted`` with just ``{"id": N}`` unless the order was trashed (and announced) before."""
+        with self.lock:
+            order = self.order(order_id)
+            del self.orders[order_id]
+            self._search_text.pop(order_id, None)
+            if order["status"] != "trash":
+                self._emit("order.deleted", {"id": order_id})
             return order
 
     def _set_meta(self, order: dict[str, Any], key: str, value: Any) -> None:
