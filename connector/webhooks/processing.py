@@ -22,6 +22,7 @@ from connector.db import insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
+from connector.notify import billing
 from connector.serialization import to_json
 from connector.sync.targeted import enqueue_targeted_sync
 
@@ -105,6 +106,8 @@ def _store_channel_events(
         for item in events:
             if isinstance(item, model.DeliveryStatus):
                 inbound.apply_delivery_status(rt, connection_id, item, session=session)
+            elif isinstance(item, model.TemplateCategoryUpdate):
+                billing.record_category_change(session, connection_id, item)
             elif isinstance(item, model.Inbound):
                 inbound_id = _store_inbound(session, connection_id, item)
                 if inbound_id is not None:

@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connector_whatsapp import template_updates
+
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
@@ -69,6 +71,9 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
                 fields.append(field)
             if field == "messages":
                 events.extend(_parse_value(change["value"], f"entry[{e}].changes[{c}].value"))
+            elif field == template_updates.FIELD:
+                where = f"entry[{e}].changes[{c}].value"
+                events.append(template_updates.parse_category_update(change["value"], entry, where))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)
     return events, fields

@@ -75,6 +75,12 @@ class Options:
     send_delay_seconds: float = 0.0
     #: Seed of the sandbox's random choices (failures, shuffles).
     seed: int = 1
+    #: From this time (epoch seconds; 2026-10-01 UTC) service messages and utility templates inside the customer
+    #: service window are billed (``type: regular``); before it their statuses say ``free_customer_service``.
+    service_billing_from: float = 1790812800.0
+    #: The WABA's ``marketing_messages_onboarding_status`` (``INELIGIBLE`` | ``ELIGIBLE`` | ``ONBOARDED``):
+    #: ``/marketing_messages`` sends only once it is ``ONBOARDED`` (terms signed).
+    marketing_messages_onboarding_status: str = "ELIGIBLE"
 
     def update(self, values: dict[str, Any]) -> None:
         """Set known options; raise ``ValueError`` naming an unknown one."""
@@ -201,6 +207,8 @@ class Template:
     category: str
     components: list[dict[str, Any]]
     status: str = "APPROVED"
+    #: ``message_send_ttl_seconds`` (None = Meta's default for the category).
+    ttl_seconds: int | None = None
 
     @property
     def parameter_format(self) -> str:
@@ -220,6 +228,7 @@ class Template:
             "status": self.status,
             "parameter_format": self.parameter_format,
             "components": self.components,
+            **({"message_send_ttl_seconds": self.ttl_seconds} if self.ttl_seconds is not None else {}),
         }
 
 
@@ -318,6 +327,12 @@ class GraphState:
             #: Business-scoped user ids handed out in webhooks -> the wa_id they stand for (sends to ``recipient``).
             self.wa_user_ids: dict[str, str] = {}
             self.messenger_users: dict[str, MessengerUser] = {}
+            #: Free entry points: when a customer wrote from a Click-to-WhatsApp ad, and when the business first
+            #: answered after it; template re-categorizations announced for later (``(name, language) -> (at,
+            #: category)``).
+            self.wa_entry_points: dict[tuple[str, str], float] = {}
+            self.wa_entry_replies: dict[tuple[str, str], float] = {}
+            self.pending_categories: dict[tuple[str, str], tuple[float, str]] = {}
             self.throughput = SlidingWindow()
             self.pair_rate = SlidingWindow()
             self.catalog_rate = SlidingWindow()
