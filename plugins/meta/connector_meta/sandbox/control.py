@@ -440,6 +440,8 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 channel, code = key.split(":")
                 channels[channel]["refused"][code] = count
             send_requests = state.send_requests
+            # WhatsApp messages accepted through the Marketing Messages API (counted in ``whatsapp`` too).
+            channels["marketing_messages"] = {"accepted": state.accepted["whatsapp_marketing_messages"]}
         return jsonify(
             {"catalogs": catalogs, **channels, "send_requests": send_requests, "webhooks": {"sent": hub.sent}}
         )

@@ -242,7 +242,9 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 }
                 state.messages[wa_id].append(record)
                 state.message_index[wamid] = record
-                state.accepted["whatsapp_marketing" if marketing else "whatsapp"] += 1
+                state.accepted["whatsapp"] += 1
+                if marketing:  # of which through the Marketing Messages API
+                    state.accepted["whatsapp_marketing_messages"] += 1
                 priced, conversation = pricing_api.status_pricing(
                     state, phone_number_id, wa_id, template, window_open, marketing_lite=marketing
                 )
