@@ -149,7 +149,7 @@ def admin_blueprint() -> Blueprint:
             ).all()
         settings = runtime().config.notify
         # Our estimate next to the cost of what Meta's status webhooks reported, per day.
-        days = billing.daily(settings, [(r[0], r[3], r[4], r[2], r[5], r[6]) for r in rows])
+        compared = billing.daily(settings, [(r[0], r[3], r[4], r[2], r[5], r[6]) for r in rows])
         table: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: {"messages": 0, "cost": 0.0})
         for sent_at, kind, cost, *_ in rows:
             if sent_at is None:  # never: the query asks for sent_at >= since
@@ -159,7 +159,7 @@ def admin_blueprint() -> Blueprint:
             entry["cost"] = round(entry["cost"] + (cost or 0.0), 6)
         items = [{"day": day, "kind": kind, **values} for (day, kind), values in sorted(table.items())]
         currency = settings.rate_card_currency
-        return jsonify({"currency": currency, "items": items, "days": [day.as_json() for day in days]})
+        return jsonify({"currency": currency, "items": items, "days": [day.as_json() for day in compared]})
 
     @bp.get("/subscriptions")
     def list_subscriptions() -> Response:

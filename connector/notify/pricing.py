@@ -153,7 +153,7 @@ def entry_points(session: Session, contact_ids: Collection[int], now: datetime, 
             InboundMessage.has_referral.is_(True),
             InboundMessage.received_at >= since,
         )
-    )
+    ).tuples()
     for contact_id, data, received_at in rows:
         if _from_ad(data) and (contact_id not in found or received_at > found[contact_id]):
             found[contact_id] = received_at
