@@ -158,3 +158,14 @@ def test_september_rows_keep_their_price_in_the_daily_report(notify_stack: Stack
     assert days["2026-09-30"]["estimate"] == 0.0 and days["2026-09-30"]["reported"] == 0.0
     assert days["2026-10-01"]["estimate"] == 0.055 and days["2026-10-01"]["reported"] == 0.055
     assert days["2026-10-01"]["difference"] == 0.0
+
+
+def test_before_the_cut_over_the_sandbox_reports_in_window_messages_free(notify_stack: StackFactory) -> None:
+    """The sandbox's cut-over is a setting (Meta's post-change example is not published): before it, a service
+    reply is ``free_customer_service`` and not billable, as in the per-message pricing of 2025."""
+    stack = notify_stack()
+    stack.graph.set_options(service_billing_from=stack.graph.now() + 86400)
+    phone = "4915100000061"
+    stack.graph.customer_text(None, phone, "Hallo!")
+    for reply in _replies(stack, phone):
+        assert (reply.billed_category, reply.billed_type, reply.billable) == ("service", "free_customer_service", False)
