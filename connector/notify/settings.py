@@ -84,6 +84,12 @@ class RateCard(BaseModel):
     #: prices them by the card's own ``service`` row.
     service_priced_as: str | None = None
 
+    @model_validator(mode="after")
+    def _priced_category(self) -> Self:
+        if self.service_priced_as is not None and self.service_priced_as not in self.prices:
+            raise ValueError(f"service_priced_as {self.service_priced_as!r} has no prices on this card")
+        return self
+
 
 def default_rate_cards(prices: dict[str, dict[str, float]]) -> list[RateCard]:
     """Meta's two rate-card regimes with ``prices``: per-message pricing from 2025-07-01 (service and in-window

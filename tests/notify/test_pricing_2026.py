@@ -169,3 +169,12 @@ def test_before_the_cut_over_the_sandbox_reports_in_window_messages_free(notify_
     stack.graph.customer_text(None, phone, "Hallo!")
     for reply in _replies(stack, phone):
         assert (reply.billed_category, reply.billed_type, reply.billable) == ("service", "free_customer_service", False)
+
+
+def test_a_card_pricing_service_by_a_category_it_lacks_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="service_priced_as 'utility' has no prices"):
+        RateCard(effective_from=datetime(2026, 10, 1).date(), prices={"marketing": {"default": 0.06}},
+                 service_priced_as="utility")  # fmt: skip
