@@ -155,3 +155,27 @@ def test_a_malformed_or_forged_category_update_is_refused(notify_stack: StackFac
     forged = requests.post(stack.channel_webhook_url(), data=body, headers=sign(body, "not-the-app-secret"), timeout=10)
     assert forged.status_code == 401
     assert _changes(stack) == []
+
+
+def test_a_status_with_a_malformed_pricing_object_stores_only_what_is_meta_shaped(notify_stack: StackFactory) -> None:
+    stack = notify_stack()
+    phone = "4915100000101"
+    customer(stack, phone)
+    _ship(stack, phone, "hostile-000101")
+    # Every status the sandbox sends for it has been applied (a later one would store Meta's pricing again).
+    [row] = wait_for(lambda: [r for r in rows(stack, kind="order_shipped") if r.status == "read"], timeout=30)
+    stack.graph.wait_webhooks()
+    pricing = {"billable": "yes", "pricing_model": "P" * 500, "category": {"not": "a string"}, "type": "regular"}
+    status = {"id": row.channel_message_id, "status": "read", "timestamp": "1765000000", "recipient_id": phone,
+              "pricing": pricing}  # fmt: skip
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"}, "statuses": [status]}
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+               "value": value}]}]}  # fmt: skip
+    assert _post(stack, payload).status_code == 200
+
+    def updated() -> Any:
+        [found] = rows(stack, kind="order_shipped")
+        return found if found.billed_type == "regular" and found.billable is None else None
+
+    found = wait_for(updated, timeout=30)
+    assert found.billed_category is None and found.pricing_model == "P" * 16
