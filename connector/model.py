@@ -491,6 +491,21 @@ class MessagingLimitSignal:
     raw: str = ""
 
 
+@dataclass(slots=True)
+class TemplateCategoryUpdate:
+    """The channel re-categorized an approved template (WhatsApp's ``template_category_update`` webhook): from
+    ``effective_at`` it is priced, and needs the consent, of ``category`` (``marketing`` | ``utility`` |
+    ``authentication``). ``impending``: the advance notice (about 24 hours before); otherwise it is done."""
+
+    template_id: str
+    name: str
+    language: str
+    category: str
+    previous_category: str | None
+    effective_at: datetime
+    impending: bool = False
+
+
 # --------------------------------------------------------------------------- outbound chat
 
 

@@ -12,6 +12,7 @@ from connector import model
 from connector.db import insert_id
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
+from connector.notify import billing
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -138,6 +139,7 @@ def apply_delivery_statuses(
     }
     moves: dict[int, str] = {}
     events: list[dict[str, object]] = []
+    priced: dict[int, dict[str, Any]] = {}
     now = datetime.now(UTC)
     for status in statuses:
         found = current.get(status.message_id)
@@ -147,6 +149,9 @@ def apply_delivery_statuses(
             current.pop(status.message_id, None)  # read again if it comes up once more
             continue
         message_id, old = found
+        billed = billing.billed_values(status)
+        if billed is not None:
+            priced[message_id] = billed
         new = status.state.value
         if _RANK.get(new, 0) <= _RANK.get(old, 0):
             events.append({"message_id": message_id, "status": old, "detail": f"{STATUS_WEBHOOK}: {new} (no change)",
@@ -156,6 +161,7 @@ def apply_delivery_statuses(
         current[status.message_id] = (message_id, new)
         events.append({"message_id": message_id, "status": new, "detail": STATUS_WEBHOOK, "at": now})
     _flush_moves(session, moves, events)
+    billing.store_billed(session, priced)
 
 
 def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str, object]]) -> None:
@@ -212,6 +218,9 @@ def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatu
         if row is None:
             return
         _reconcile(session, row.id, row.status, status.message_id, record_event)
+    billed = billing.billed_values(status)
+    if billed is not None:
+        billing.store_billed(session, {row.id: billed})
     new = status.state.value
     if _RANK.get(new, 0) <= _RANK.get(row.status, 0):
         # Older news; still recorded: it shows how far the channel's status stream has come.

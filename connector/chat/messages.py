@@ -344,6 +344,8 @@ class _BatchWrites:
 
     consents: dict[tuple[int, str], bool] = field(default_factory=dict)
     tally: pricing.Tally = field(default_factory=lambda: pricing.Tally())
+    #: The batch's contacts inside a free entry-point window, read in one query.
+    entry_points: dict[int, datetime] = field(default_factory=dict)
     claims: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -397,7 +399,16 @@ def _claim(
     if row.notification is not None:
         consents, tally = (writes.consents, writes.tally) if writes is not None else (None, None)
         decision = policy.decide(
-            session, settings, state.renderer, row, contact, channel, now, consents=consents, tally=tally
+            session,
+            settings,
+            state.renderer,
+            row,
+            contact,
+            channel,
+            now,
+            consents=consents,
+            tally=tally,
+            entry_points=writes.entry_points if writes is not None else None,
         )
         if decision.action == "skip":
             session.execute(
@@ -438,7 +449,12 @@ def _claim(
             deferred_until=None,
         )
     else:
+        # A chat reply (or a test message): priced and counted toward the budget, never held back by it.
         message = from_json(row.payload)
+        adapter = state.renderer.channels.get(channel)
+        templates = adapter is None or model.TemplateMessage in adapter.supports
+        tally = writes.tally if writes is not None else None
+        values.update(policy.price_reply(session, settings, row, message, contact, templates, now, tally))
     if writes is not None:
         writes.claim(message_id, values)
         return message
@@ -461,12 +477,10 @@ def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMess
             return "interrupted"
         if row is None or row.status not in ("pending", "deferred"):
             return None
-        contact = None
-        channel = ""
-        if row.notification is not None:
-            contact = session.get(Contact, row.contact_id) if row.contact_id else None
-            connection = session.get(ChannelConnection, row.channel_connection_id)
-            channel = connection.channel if connection is not None else ""
+        # Notifications and chat replies alike are priced by the contact's window and the channel.
+        contact = session.get(Contact, row.contact_id) if row.contact_id else None
+        connection = session.get(ChannelConnection, row.channel_connection_id)
+        channel = connection.channel if connection is not None else ""
         message = _claim(rt, session, row, contact, channel, now, state)
         if message is None:
             return None
@@ -726,6 +740,8 @@ def _prepare_batch(
                 select(Consent.contact_id, Consent.purpose, Consent.granted).where(Consent.contact_id.in_(contact_ids))
             )
             writes.consents = {(contact_id, purpose): granted for contact_id, purpose, granted in found}
+            hours = rt.config.notify.free_entry_point_hours
+            writes.entry_points = pricing.entry_points(session, contact_ids, now, hours)
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:

@@ -39,11 +39,12 @@ def register(bp: Blueprint) -> None:
     @bp.get("/notifications")
     @login_required
     def notifications() -> Any:
-        """Every outbox message with its state timeline and cost."""
+        """Every outbox message with its state timeline and cost; per day, our estimate next to Meta's."""
         rt = runtime()
         return render_template(
             "dashboard/notifications.html",
             rows=queries.notifications(rt),
+            days=queries.cost_days(rt),
             currency=rt.config.dashboard.cost_currency,
         )
 

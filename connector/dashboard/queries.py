@@ -23,6 +23,8 @@ from connector.db.models import (
     Task,
     WebhookEvent,
 )
+from connector.notify import billing
+from connector.notify.pricing import SPENT
 from connector.serialization import from_json
 
 if TYPE_CHECKING:
@@ -45,11 +47,31 @@ def start_of_today() -> datetime:
 
 
 def message_cost(rt: Runtime, row: OutboundMessage) -> float:
-    """Estimated cost of one outbox message: business-initiated templates cost, replies in the window are free."""
+    """Estimated cost of one outbox message: the rate-card price it was sent with (notifications and chat replies
+    alike); rows sent before messages were priced count a template at ``template_message_cost``."""
     if row.status in ("failed", "skipped", "pending", "deferred"):
         return 0.0
+    if row.cost is not None:
+        return row.cost
     is_template = (row.payload or {}).get("__type__") == "TemplateMessage"
     return rt.config.dashboard.template_message_cost if is_template else 0.0
+
+
+def cost_days(rt: Runtime, days: int = 7) -> list[dict[str, Any]]:
+    """The last ``days`` UTC days: our estimate next to the cost of the pricing Meta reported, and the difference."""
+    since = start_of_today() - timedelta(days=days - 1)
+    with rt.db.session() as session:
+        rows = session.execute(
+            select(
+                OutboundMessage.sent_at,
+                OutboundMessage.category,
+                OutboundMessage.country,
+                OutboundMessage.cost,
+                OutboundMessage.billed_category,
+                OutboundMessage.billable,
+            ).where(OutboundMessage.sent_at >= since, OutboundMessage.status.in_(SPENT))
+        ).all()
+    return [day.as_json() for day in reversed(billing.daily(rt.config.notify, [tuple(r) for r in rows]))]
 
 
 @dataclass(slots=True)

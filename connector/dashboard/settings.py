@@ -36,7 +36,8 @@ class DashboardSettings(BaseModel):
     first_user_from_browser: bool = True
     #: A setup link works for this many hours.
     setup_link_hours: int = Field(24, ge=1, le=24 * 30)
-    #: Estimated cost of one business-initiated (template) message, for the "cost today" figures.
+    #: Estimated cost of one business-initiated (template) message stored before messages carried their rate-card
+    #: price, for the "cost today" figures.
     template_message_cost: float = Field(0.05, ge=0)
     #: Currency of the cost estimates.
     cost_currency: str = Field("EUR", min_length=3, max_length=3)

@@ -376,6 +376,13 @@ class OutboundMessage(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     #: Sent outside the customer's 24-hour window (counts towards the reach limit).
     outside_window: Mapped[bool | None] = mapped_column(Boolean)
+    #: Pricing as the channel reported it in its status webhooks (WhatsApp's ``pricing``): category
+    #: (``service``, ``utility``, ``marketing``, ``marketing_lite``, ``referral_conversion``...), type
+    #: (``regular``, ``free_customer_service``, ``free_entry_point``), whether it is billed, the pricing model.
+    billed_category: Mapped[str | None] = mapped_column(String(32))
+    billed_type: Mapped[str | None] = mapped_column(String(32))
+    billable: Mapped[bool | None] = mapped_column(Boolean)
+    pricing_model: Mapped[str | None] = mapped_column(String(16))
     #: ``deferred``: when it is tried again; ``skipped``/``deferred``: why.
     deferred_until: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)

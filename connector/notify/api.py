@@ -22,7 +22,7 @@ from connector.api.auth import require_bearer
 from connector.api.scope import channel_visible, contact_visible, shop_visible
 from connector.db.models import Contact, OutboundMessage, ShopConnection
 from connector.db.models_notify import BackInStockSubscription, Consent, ConsentEvent, OutboxEvent
-from connector.notify import back_in_stock, double_opt_in
+from connector.notify import back_in_stock, billing, double_opt_in
 from connector.notify.consent import PURPOSES, ConsentRefused, record_opt_in, record_opt_out
 from connector.notify.contacts import contact_for_phone, digits
 from connector.notify.pricing import SPENT
@@ -69,6 +69,14 @@ def message_json(row: OutboundMessage) -> dict[str, Any]:
         "cost": row.cost,
         "currency": row.currency,
         "outside_window": row.outside_window,
+        "billed": {
+            "category": row.billed_category,
+            "type": row.billed_type,
+            "billable": row.billable,
+            "pricing_model": row.pricing_model,
+        }
+        if row.billed_category is not None or row.billable is not None
+        else None,
         "reason": row.reason,
         "deferred_until": _iso(row.deferred_until),
         "error": row.error,
@@ -126,22 +134,33 @@ def admin_blueprint() -> Blueprint:
         since = (datetime.now(UTC) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
         with runtime().db.session() as session:
             rows = session.execute(
-                select(OutboundMessage.sent_at, OutboundMessage.kind, OutboundMessage.cost).where(
+                select(
+                    OutboundMessage.sent_at,
+                    OutboundMessage.kind,
+                    OutboundMessage.cost,
+                    OutboundMessage.category,
+                    OutboundMessage.country,
+                    OutboundMessage.billed_category,
+                    OutboundMessage.billable,
+                ).where(
                     OutboundMessage.sent_at >= since,
                     OutboundMessage.status.in_(SPENT),
                     channel_visible(OutboundMessage.channel_connection_id),
                 )
             ).all()
+        settings = runtime().config.notify
+        # Our estimate next to the cost of what Meta's status webhooks reported, per day.
+        compared = billing.daily(settings, [(r[0], r[3], r[4], r[2], r[5], r[6]) for r in rows])
         table: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: {"messages": 0, "cost": 0.0})
-        for sent_at, kind, cost in rows:
+        for sent_at, kind, cost, *_ in rows:
             if sent_at is None:  # never: the query asks for sent_at >= since
                 continue
             entry = table[(sent_at.date().isoformat(), kind)]
             entry["messages"] += 1
             entry["cost"] = round(entry["cost"] + (cost or 0.0), 6)
         items = [{"day": day, "kind": kind, **values} for (day, kind), values in sorted(table.items())]
-        currency = runtime().config.notify.rate_card_currency
-        return jsonify({"currency": currency, "items": items})
+        currency = settings.rate_card_currency
+        return jsonify({"currency": currency, "items": items, "days": [day.as_json() for day in compared]})
 
     @bp.get("/subscriptions")
     def list_subscriptions() -> Response:

@@ -9,9 +9,12 @@
    Meta offers them in; anything else -> ``skipped`` with the reason (promotional messages such as back-in-stock
    alerts have no utility form), never sent into a refusal. Never a message tag: Meta refuses
    ``POST_PURCHASE_UPDATE`` since 2026-04-27.
-3. **Cost**: the rate-card estimate for the category and the recipient's country (WhatsApp's per-message
-   pricing; Messenger and Instagram messages cost nothing and their user ids are no phone numbers).
-4. **Daily budget**: over it -> ``deferred`` to the next UTC day.
+3. **Cost**: the estimate of the rate card in force today for the category and the recipient's country
+   (WhatsApp's per-message pricing; free inside a free entry point; Messenger and Instagram messages cost nothing
+   and their user ids are no phone numbers). A template Meta re-categorized (``template_category_update``) is
+   priced by its new category from the change's effective time, and needs a marketing opt-in once it is marketing.
+4. **Daily budget**: over it -> ``deferred`` to the next UTC day. Chat replies (:func:`price_reply`) are priced
+   the same way and count toward the budget, but are never deferred: a customer who wrote gets the answer.
 5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up
    (WhatsApp's messaging limit, shared by every number of the business portfolio; template channels only).
 
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import model
 from connector.db.models import Contact, OutboundMessage
-from connector.notify import pricing, signals
+from connector.notify import billing, pricing, signals
 from connector.notify.consent import consent_in
 from connector.notify.settings import KINDS
 
@@ -146,12 +149,14 @@ def decide(
     *,
     consents: Mapping[tuple[int, str], bool] | None = None,
     tally: pricing.Tally | None = None,
+    entry_points: Mapping[int, datetime] | None = None,
 ) -> Decision:
     """Apply the rules to one notification row (inside the send task's transaction).
 
     ``consents``: the opt-ins ``(contact id, purpose) -> granted`` of every contact concerned, when the caller
     read them for a whole batch in the same transaction; otherwise they are read here. ``tally``: the batch's
-    spend and reach so far (see :class:`~connector.notify.pricing.Tally`); a decision to send counts into it."""
+    spend and reach so far (see :class:`~connector.notify.pricing.Tally`); a decision to send counts into it.
+    ``entry_points``: the batch's contacts inside a free entry-point window (read here when not given)."""
     if contact is None:
         return Decision("skip", reason="the contact was deleted")
     if contact.phone_problem:
@@ -211,11 +216,28 @@ def decide(
             button_parameters=buttons,
         )
         category = category_of(settings, row.kind)
+        changed = _recategorized(session, row.channel_connection_id, message, now, tally)
+        if changed is not None:
+            category = changed
+            if changed == "marketing" and purpose != "marketing":
+                # Meta made it a marketing template: it needs what a marketing message needs.
+                marketing = (
+                    consents.get((contact.id, "marketing"), False)
+                    if consents is not None
+                    else consent_in(session, contact.id, "marketing")
+                )
+                if not marketing:
+                    return Decision(
+                        "skip",
+                        reason=f"template {name} was re-categorized as marketing by Meta and there is no opt-in "
+                        "for marketing messages",
+                    )
         if category == "marketing" and signals.us_marketing_template(settings, contact.phone or row.recipient):
             return Decision("skip", reason=US_MARKETING)
     if templates:
         country = pricing.country_of(contact.phone or row.recipient)
-        cost = pricing.estimate(settings, category, country, inside_window=inside)
+        entry = _entry_point(session, settings, contact.id, now, entry_points)
+        cost = pricing.estimate(settings, category, country, inside_window=inside, at=now, entry_point=entry)
     else:
         # A PSID / IGSID is no phone number (7100000000001 would read as Russia), and these messages are free.
         country, cost = pricing.country_of(contact.phone), 0.0
@@ -274,6 +296,66 @@ def utility_template(
     body, _buttons = template_parameters(kind, variables)
     code = settings.template_languages.get(language, language)
     return model.TemplateMessage(name=name, language=code, body_parameters=body), None
+
+
+def price_reply(
+    session: Session,
+    settings: NotifySettings,
+    row: OutboundMessage,
+    message: model.Outbound,
+    contact: Contact | None,
+    templates: bool,
+    now: datetime,
+    tally: pricing.Tally | None = None,
+) -> dict[str, Any]:
+    """The pricing columns of a chat reply (or a test message): a template by its category (re-categorized by
+    Meta, else ``utility``), anything else ``service``; priced like a notification and counted into ``tally``.
+    Never deferred: the budget rules defer notifications, not answers to a customer."""
+    inside = contact is not None and window_open(contact, now)
+    category = "service"
+    if isinstance(message, model.TemplateMessage):
+        category = _recategorized(session, row.channel_connection_id, message, now, tally) or "utility"
+    if templates:
+        country = pricing.country_of((contact.phone if contact is not None else None) or row.recipient)
+        entry = contact is not None and _entry_point(session, settings, contact.id, now, None)
+        cost = pricing.estimate(settings, category, country, inside_window=inside, at=now, entry_point=entry)
+    else:
+        country, cost = pricing.country_of(contact.phone if contact is not None else None), 0.0
+    if tally is not None and tally.spent is not None:
+        tally.spent += cost
+    return {
+        "category": category,
+        "country": country,
+        "cost": cost,
+        "currency": settings.rate_card_currency,
+        "outside_window": not inside,
+    }
+
+
+def _recategorized(
+    session: Session, channel_id: int, message: model.TemplateMessage, now: datetime, tally: pricing.Tally | None
+) -> str | None:
+    """The category Meta moved ``message``'s template to, as of ``now`` (read once per template and batch)."""
+    key = (message.name, message.language)
+    if tally is not None and key in tally.template_categories:
+        return tally.template_categories[key]
+    found = billing.template_category(session, channel_id, message.name, message.language, now)
+    if tally is not None:
+        tally.template_categories[key] = found
+    return found
+
+
+def _entry_point(
+    session: Session,
+    settings: NotifySettings,
+    contact_id: int,
+    now: datetime,
+    known: Mapping[int, datetime] | None,
+) -> bool:
+    """Whether the contact is inside a free entry-point window now."""
+    if known is None:
+        known = pricing.entry_points(session, [contact_id], now, settings.free_entry_point_hours)
+    return contact_id in known
 
 
 def _not_allowed(adapter: type[ChannelAdapter] | None, kind: str) -> str:

@@ -1,12 +1,16 @@
 """Cost and reach: a price estimate per message from the rate card, the daily budget and the reach limit.
 
 The price of a message depends on its pricing category (``service`` = free-form inside the window, ``utility``,
-``marketing``) and the recipient's country, read from the phone number with ``phonenumbers``. Utility templates
-inside an open window are free (WhatsApp per-message pricing since July 2025).
+``marketing``) and the recipient's country, read from the phone number with ``phonenumbers``, and on the day it
+was sent: the rate card in force then (``[notify] rate_cards``) says what is free inside the 24-hour window
+(service replies and utility templates until 2026-09-30; nothing since 2026-10-01, when service replies cost the
+market's utility rate). Every message inside the free entry-point window (72 hours after the customer wrote from
+a Click-to-WhatsApp ad) is free.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -15,11 +19,11 @@ import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connector.db.models import OutboundMessage
+from connector.db.models import InboundMessage, OutboundMessage
 from connector.notify.portfolio import Portfolio, portfolio_of
 
 if TYPE_CHECKING:
-    from connector.notify.settings import NotifySettings
+    from connector.notify.settings import NotifySettings, RateCard
 
 #: Outbox states that count as "went out" for budget and reach.
 SPENT = ("sending", "unknown", "sent", "delivered", "read")
@@ -37,6 +41,8 @@ class Tally:
     reached: set[str] = field(default_factory=set)
     #: The channel connection's business portfolio (the reach limit is the portfolio's), read once.
     portfolio: Portfolio | None = None
+    #: Templates' categories as Meta re-categorized them (``(name, language) -> category or None``), read once.
+    template_categories: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
 def country_of(phone: str | None) -> str | None:
@@ -78,12 +84,92 @@ def _single_region_number(number: str) -> str | None:
 _MIN_NATIONAL, _MAX_NATIONAL = 2, 17
 
 
-def estimate(settings: NotifySettings, category: str, country: str | None, *, inside_window: bool) -> float:
-    """The rate-card price of one message."""
-    if category == "service" or (category == "utility" and inside_window):
+#: Categories Meta reports that are priced by another category's row when the card has none of their own.
+_PRICED_AS = {"marketing_lite": "marketing", "authentication_international": "authentication"}
+#: Categories Meta reports for messages that cost nothing (a free entry point).
+FREE_CATEGORIES = frozenset({"referral_conversion"})
+
+
+def card_for(settings: NotifySettings, at: datetime | None) -> RateCard:
+    """The rate card in force on ``at``'s UTC day (the oldest card for a day before all of them)."""
+    cards = settings.rate_cards
+    moment = at or datetime.now(UTC)
+    day = moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+    chosen = cards[0]
+    for card in cards:
+        if card.effective_from <= day:
+            chosen = card
+    return chosen
+
+
+def price(card: RateCard, category: str, country: str | None) -> float:
+    """The card's price of one billed message of ``category`` to ``country``."""
+    if category in FREE_CATEGORIES:
         return 0.0
-    card = settings.rate_card.get(category) or {}
-    return float(card.get(country or "", card.get("default", 0.0)))
+    if category == "service" and card.service_priced_as:
+        category = card.service_priced_as
+    row = card.prices.get(category)
+    if row is None and category in _PRICED_AS:
+        row = card.prices.get(_PRICED_AS[category])
+    row = row or {}
+    return float(row.get(country or "", row.get("default", 0.0)))
+
+
+def estimate(
+    settings: NotifySettings,
+    category: str,
+    country: str | None,
+    *,
+    inside_window: bool,
+    at: datetime | None = None,
+    entry_point: bool = False,
+) -> float:
+    """The rate-card price of one message sent at ``at`` (now by default): nothing inside a free entry point,
+    nothing for a category the card makes free inside the window, else the card's price."""
+    if entry_point:
+        return 0.0
+    card = card_for(settings, at)
+    if inside_window and category in card.free_inside_window:
+        return 0.0
+    return price(card, category, country)
+
+
+def billed_cost(
+    settings: NotifySettings, category: str | None, billable: bool | None, country: str | None, sent_at: datetime | None
+) -> float:
+    """What Meta's reported pricing (``category``, ``billable``) costs by the card in force when it was sent."""
+    if not category or billable is False:
+        return 0.0
+    return price(card_for(settings, sent_at), category, country)
+
+
+def entry_points(session: Session, contact_ids: Collection[int], now: datetime, hours: float) -> dict[int, datetime]:
+    """The contacts of ``contact_ids`` inside a free entry-point window: when they last wrote from a
+    Click-to-WhatsApp ad or post (a referral with ``source_type`` ad / post) less than ``hours`` ago."""
+    if hours <= 0 or not contact_ids:
+        return {}
+    since = now - timedelta(hours=hours)
+    found: dict[int, datetime] = {}
+    rows = session.execute(
+        select(InboundMessage.contact_id, InboundMessage.data, InboundMessage.received_at).where(
+            InboundMessage.contact_id.in_(list(contact_ids)),
+            InboundMessage.has_referral.is_(True),
+            InboundMessage.received_at >= since,
+        )
+    ).tuples()
+    for contact_id, data, received_at in rows:
+        if _from_ad(data) and (contact_id not in found or received_at > found[contact_id]):
+            found[contact_id] = received_at
+    return found
+
+
+def _from_ad(data: object) -> bool:
+    """Whether a stored message's referral names a Click-to-WhatsApp ad or post (not a product question)."""
+    referral = data.get("referral") if isinstance(data, dict) else None
+    if not isinstance(referral, dict):
+        return False
+    source = referral.get("source_type") or referral.get("source") or ""
+    return str(source).lower() in ("ad", "post", "ads")
 
 
 def day_start(now: datetime) -> datetime:

@@ -19,13 +19,22 @@ Example::
     [notify.rate_card.marketing]
     DE = 0.1365
     default = 0.05
+
+    [[notify.rate_cards]]               # dated rate cards: a message is priced by the card in force when sent
+    effective_from = 2026-10-01
+    free_inside_window = []             # nothing is free in the 24-hour window any more ...
+    service_priced_as = "utility"       # ... and service replies cost the market's utility rate
+    [notify.rate_cards.prices.utility]
+    DE = 0.0550
+    default = 0.02
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import date
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Notification kinds the connector sends.
 KINDS = (
@@ -50,6 +59,49 @@ def _default_rate_card() -> dict[str, dict[str, float]]:
         "authentication": {"default": 0.03},
         "service": {"default": 0.0},
     }
+
+
+#: When WhatsApp started billing service replies and in-window utility templates (at the utility rate).
+SERVICE_BILLING_FROM = date(2026, 10, 1)
+#: When per-message pricing started (in-window utility templates and service replies free).
+PER_MESSAGE_PRICING_FROM = date(2025, 7, 1)
+
+
+class RateCard(BaseModel):
+    """One of Meta's rate cards: its prices and the rules of its time, in force from ``effective_from`` (UTC)
+    until the next card's date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: First UTC day this card prices.
+    effective_from: date
+    #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``).
+    prices: dict[str, dict[str, float]]
+    #: Categories that cost nothing inside the customer's 24-hour window (``service``, ``utility`` before
+    #: 2026-10-01; none since).
+    free_inside_window: list[str] = Field(default_factory=list)
+    #: Service (free-form) messages are priced at this category's rate (``utility`` since 2026-10-01); ``None``
+    #: prices them by the card's own ``service`` row.
+    service_priced_as: str | None = None
+
+    @model_validator(mode="after")
+    def _priced_category(self) -> Self:
+        if self.service_priced_as is not None and self.service_priced_as not in self.prices:
+            raise ValueError(f"service_priced_as {self.service_priced_as!r} has no prices on this card")
+        return self
+
+
+def default_rate_cards(prices: dict[str, dict[str, float]]) -> list[RateCard]:
+    """Meta's two rate-card regimes with ``prices``: per-message pricing from 2025-07-01 (service and in-window
+    utility free) and, from 2026-10-01, service and in-window utility billed at the utility rate."""
+    return [
+        RateCard(
+            effective_from=PER_MESSAGE_PRICING_FROM,
+            prices=prices,
+            free_inside_window=["service", "utility"],
+        ),
+        RateCard(effective_from=SERVICE_BILLING_FROM, prices=prices, service_priced_as="utility"),
+    ]
 
 
 def _default_templates() -> dict[str, dict[str, str]]:
@@ -90,11 +142,19 @@ class NotifySettings(BaseModel):
     #: customer's country is the order's (billing, else shipping); anywhere else the update is skipped.
     messenger_utility_markets: list[str] = Field(default_factory=lambda: ["US", "VN", "TH", "PH"])
     #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``).
+    #: Price per delivered message by pricing category and recipient country (ISO code, or ``default``): the
+    #: prices of both default ``rate_cards`` when those are not set.
     rate_card: dict[str, dict[str, float]] = Field(default_factory=_default_rate_card)
+    #: Dated rate cards (prices and in-window rules); a message is priced by the card in force on the UTC day it
+    #: was sent. Default: ``rate_card`` under the 2025-07-01 rules and under the 2026-10-01 rules.
+    rate_cards: list[RateCard] = Field(default_factory=list)
+    #: Hours after a customer wrote from a Click-to-WhatsApp ad (a referral with ``source_type`` ad / post) in
+    #: which every message is free (Meta's free entry point; 0 = never free).
+    free_entry_point_hours: float = Field(72.0, ge=0)
     #: Currency of the rate card and the budget.
     rate_card_currency: str = "EUR"
-    #: Most a channel connection may spend per UTC day on notifications; ``0`` = no budget. Messages over it are
-    #: deferred to the next day, not dropped.
+    #: Most a channel connection may spend per UTC day (notifications and chat replies); ``0`` = no budget.
+    #: Chat replies always go and count toward it; notifications over it are deferred to the next day, not dropped.
     daily_budget: float = Field(0.0, ge=0)
     #: Unique users a portfolio may reach outside the 24-hour window per moving 24 hours (WhatsApp's messaging
     #: limit): 250, 2000, 10000, 100000, or 0 for unlimited. The excess is deferred. Used until the channel
@@ -157,6 +217,13 @@ class NotifySettings(BaseModel):
     unreachable_hold_days: float = Field(30.0, gt=0)
     #: Minutes between reads of each WhatsApp number's portfolio messaging limit from the Graph API.
     messaging_limit_refresh_minutes: int = Field(360, ge=1)
+
+    @model_validator(mode="after")
+    def _dated_cards(self) -> Self:
+        if not self.rate_cards:
+            self.rate_cards = default_rate_cards(self.rate_card)
+        self.rate_cards.sort(key=lambda card: card.effective_from)
+        return self
 
     @field_validator("reach_limit")
     @classmethod

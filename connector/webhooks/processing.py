@@ -22,7 +22,7 @@ from connector.db import insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
-from connector.notify import portfolio, signals
+from connector.notify import billing, portfolio, signals
 from connector.serialization import to_json
 from connector.sync.targeted import enqueue_targeted_sync
 
@@ -110,6 +110,8 @@ def _store_channel_events(
                 signals.apply_consent_signal(session, connection_id, item)
             elif isinstance(item, model.MessagingLimitSignal):
                 portfolio.store_limit(session, rt, connection_id, item.reach_limit, source="webhook", raw=item.raw)
+            elif isinstance(item, model.TemplateCategoryUpdate):
+                billing.record_category_change(session, connection_id, item)
             elif isinstance(item, model.Inbound):
                 inbound_id = _store_inbound(session, connection_id, item)
                 if inbound_id is not None:

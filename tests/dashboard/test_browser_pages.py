@@ -96,7 +96,8 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     page.get_by_role("link", name="Notifications", exact=True).click()
     test_row = page.locator("tr.message-row", has_text="4917000000001")
     assert test_row.locator(".state.delivered, .state.read, .state.sent").count() >= 1  # the state timeline
-    assert "0.05 EUR" in test_row.inner_text()  # a business-initiated template costs
+    # A business-initiated template is priced by the rate card (a utility template to Germany), not a flat rate.
+    assert "0.0550 EUR" in test_row.inner_text()
     assert "131047" in page.locator("tr.message-row", has_text="4917000000002").inner_text()
     shot(page, "notifications")
 

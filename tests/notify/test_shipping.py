@@ -49,7 +49,8 @@ def test_inside_the_window_a_free_form_message_outside_the_approved_template(not
     assert [p["text"] for p in body["parameters"]][1:] == [_number(stack, silent), "DHL"]
 
     by_recipient = {r.recipient: r for r in rows(stack, kind="order_shipped")}
-    assert by_recipient[writer].category == "service" and by_recipient[writer].cost == 0.0
+    # Since 2026-10-01 a service message inside the window costs the market's utility rate (DE: 0.055).
+    assert by_recipient[writer].category == "service" and by_recipient[writer].cost == 0.055
     assert by_recipient[silent].category == "utility" and by_recipient[silent].country == "DE"
     assert by_recipient[silent].cost == 0.055 and by_recipient[silent].outside_window is True
     assert stack.graph.stats()["whatsapp"]["refused"] == {}  # never a 131047

@@ -13,6 +13,7 @@ from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphCl
 from connector_whatsapp import signals
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
+from connector_whatsapp.marketing import MarketingRoute, MarketingSettings
 from connector_whatsapp.render import render_message
 from connector_whatsapp.send_errors import send_error
 
@@ -73,6 +74,33 @@ class WhatsAppAdapter(ChannelAdapter):
             default="",
             help="Commerce Manager catalog connected to the WhatsApp Business Account (needed for product messages).",
         ),
+        ConfigField(
+            "marketing_messages_api",
+            "Send marketing through the Marketing Messages API",
+            FieldType.BOOLEAN,
+            required=False,
+            default=False,
+            help="Marketing templates (back-in-stock) go through /marketing_messages once the account signed Meta's "
+            "terms (read from the API; needs the WhatsApp Business Account ID).",
+        ),
+        ConfigField(
+            "marketing_product_policy",
+            "Marketing Messages API product policy",
+            FieldType.CHOICE,
+            required=False,
+            default="CLOUD_API_FALLBACK",
+            choices=("CLOUD_API_FALLBACK", "STRICT"),
+            help="CLOUD_API_FALLBACK: deliver through the Cloud API when the Marketing Messages API cannot; STRICT: "
+            "only through it.",
+        ),
+        ConfigField(
+            "marketing_ttl_seconds",
+            "Marketing template time-to-live (seconds)",
+            FieldType.INTEGER,
+            required=False,
+            default=43200,
+            help="Set on marketing templates: WhatsApp drops an alert not delivered within it (12 h to 30 days).",
+        ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
         versions.API_VERSION_FIELD,
     )
@@ -90,6 +118,15 @@ class WhatsAppAdapter(ChannelAdapter):
             platform="WhatsApp Cloud API",
         )
         self._catalog: MetaCatalog | None = None
+        self.marketing = MarketingRoute(
+            self.graph,
+            MarketingSettings(
+                enabled=str(self.settings.get("marketing_messages_api")).lower() in ("true", "1", "yes", "on"),
+                product_policy=str(self.settings.get("marketing_product_policy") or "CLOUD_API_FALLBACK"),
+                ttl_seconds=int(self.settings.get("marketing_ttl_seconds") or 43200),
+                waba_id=str(self.settings.get("waba_id") or ""),
+            ),
+        )
 
     @property
     def graph_version(self) -> str:
@@ -185,8 +222,12 @@ class WhatsAppAdapter(ChannelAdapter):
         payload = render_message(to, message)
         if reference is not None:
             payload["biz_opaque_callback_data"] = reference
+        endpoint = "messages"
+        if self.marketing.applies(message):
+            endpoint = "marketing_messages"
+            payload.update(self.marketing.extra_fields())
         try:
-            answer = self.graph.post_json(f"{self.phone_number_id}/messages", json=payload)
+            answer = self.graph.post_json(f"{self.phone_number_id}/{endpoint}", json=payload)
         except PlatformError as exc:
             raise send_error(exc) from exc
         messages = answer.get("messages") or []

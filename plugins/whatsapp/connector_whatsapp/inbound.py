@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connector_whatsapp import signals
+from connector_whatsapp import signals, template_updates
 
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookRequest
@@ -75,6 +75,9 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
                 events.extend(signals.parse_user_preferences(change["value"], f"entry[{e}].changes[{c}].value"))
             elif field in ("business_capability_update", "phone_number_quality_update"):
                 events.extend(signals.parse_capability_update(change["value"]))
+            elif field == template_updates.FIELD:
+                where = f"entry[{e}].changes[{c}].value"
+                events.append(template_updates.parse_category_update(change["value"], entry, where))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)
     return events, fields

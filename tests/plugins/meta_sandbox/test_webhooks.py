@@ -43,10 +43,11 @@ def test_accepted_message_gets_signed_sent_delivered_read(graph, sandbox, record
         "type": "regular",
         "category": "utility",
     }
-    assert statuses[0]["conversation"]["expiration_timestamp"]
+    # v24.0+: no ``conversation`` object any more, except for messages inside a free entry point.
+    assert "conversation" not in statuses[0]
 
 
-def test_service_reply_is_free_and_statuses_can_come_out_of_order(graph, sandbox, recorder):
+def test_service_reply_is_billed_and_statuses_can_come_out_of_order(graph, sandbox, recorder):
     sandbox.subscribe_webhooks(recorder.url + "/hook")
     sandbox.customer_text(None, CUSTOMER, "hi")
     recorder.wait_for(1)
@@ -56,8 +57,13 @@ def test_service_reply_is_free_and_statuses_can_come_out_of_order(graph, sandbox
     statuses = _statuses(graph, recorder.wait_for(3))
     assert sorted(s["status"] for s in statuses) == ["delivered", "read", "sent"]
     assert [s["status"] for s in statuses] != ["sent", "delivered", "read"]
-    assert statuses[0]["pricing"]["type"] == "free_customer_service"
-    assert statuses[0]["pricing"]["billable"] is False
+    # Since 2026-10-01 a service reply is billed per message (before: free_customer_service, not billable).
+    assert statuses[0]["pricing"] == {
+        "billable": True,
+        "pricing_model": "PMP",
+        "category": "service",
+        "type": "regular",
+    }
 
 
 def test_failing_recipient_gets_a_failed_status_with_errors(graph, sandbox, recorder):

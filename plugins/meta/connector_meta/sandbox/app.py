@@ -240,6 +240,19 @@ class GraphSandbox(ChannelSandbox):
             "POST", "page_templates/status", json={"name": name, "language": language, "status": status}
         )
 
+    def recategorize_template(
+        self, name: str, category: str, *, language: str = "en_US", at: float | None = None
+    ) -> dict[str, Any]:
+        """Meta re-categorizes template ``name`` to ``category`` and sends ``template_category_update``: done now
+        (the completed notice), or with ``at`` (sandbox epoch seconds) in the future the impending notice now and
+        the change at ``at``. Returns the webhook's ``value``."""
+        body = {"name": name, "language": language, "category": category, "at": at}
+        return self.control("POST", "templates/category", json=body)["value"]
+
+    def now(self) -> float:
+        """Sandbox time (epoch seconds), which ``advance_clock`` moves."""
+        return float(self.control("POST", "clock", json={"advance": 0})["now"])
+
     def add_catalog(self, catalog_id: str, name: str | None = None) -> str:
         return self.control("POST", "catalogs", json={"id": catalog_id, "name": name})["id"]
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from connector_meta.sandbox import catalog as catalog_api
+from connector_meta.sandbox import pricing as pricing_api
 from connector_meta.sandbox import signals, utility
 from connector_meta.sandbox.errors import GraphError
 from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
@@ -336,6 +337,7 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             now = state.now()
             state.wa_last_inbound[(phone_number_id, wa_id)] = now
             state.wa_inbound[message["id"]] = InboundRecord(message["id"], phone_number_id, wa_id, now)
+            pricing_api.note_entry_point(state, phone_number_id, wa_id, message)
         delivered = hub.whatsapp_inbound(phone_number_id, wa_id, str(data.get("name") or "Customer"), message)
         return jsonify({"message": message, "webhook_queued": delivered})
 
@@ -439,6 +441,8 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 channel, code = key.split(":")
                 channels[channel]["refused"][code] = count
             send_requests = state.send_requests
+            # WhatsApp messages accepted through the Marketing Messages API (counted in ``whatsapp`` too).
+            channels["marketing_messages"] = {"accepted": state.accepted["whatsapp_marketing_messages"]}
         return jsonify(
             {"catalogs": catalogs, **channels, "send_requests": send_requests, "webhooks": {"sent": hub.sent}}
         )
@@ -482,6 +486,25 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             except (KeyError, ValueError) as exc:
                 raise ControlError(str(exc)) from None
             return jsonify(template.as_graph())
+
+    @bp.post("/templates/category")
+    def recategorize_template() -> Response:
+        """Meta re-categorizes a template: ``{name, language, category, at}`` (``at`` in the future: the impending
+        notice now, the change then)."""
+        data = body()
+        at = data.get("at")
+        try:
+            value = pricing_api.recategorize(
+                state,
+                hub,
+                str(data.get("name") or ""),
+                str(data.get("language") or "en_US"),
+                str(data.get("category") or ""),
+                float(at) if at is not None else None,
+            )
+        except (ValueError, TypeError) as exc:
+            raise ControlError(str(exc)) from exc
+        return jsonify({"value": value})
 
     @bp.post("/clock")
     def clock() -> Response:

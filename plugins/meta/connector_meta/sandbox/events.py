@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 from connector_meta.sandbox import signals
+from connector_meta.sandbox.pricing import status_pricing
 from connector_meta.sandbox.state import GraphState, Template
 
 from connector.sandbox.webhooks import WebhookSender
@@ -138,25 +139,22 @@ class WebhookHub:
         template: Template | None,
         window_open: bool,
         callback_data: str | None = None,
+        *,
+        pricing: dict[str, Any] | None = None,
+        conversation: dict[str, Any] | None = None,
         failure: tuple[int, str | None] | None = None,
     ) -> None:
         """Plan the status flow of one accepted message (sent -> delivered -> read, or a failure); every status
-        echoes the send's ``biz_opaque_callback_data``, as WhatsApp does. ``failure``: the code (and details) the
-        message fails with after it was accepted (:func:`connector_meta.sandbox.signals.async_failure`)."""
+        echoes the send's ``biz_opaque_callback_data``, as WhatsApp does, and carries ``pricing`` (and, for a free
+        entry point only, ``conversation``: v24.0+ omits it otherwise; see :mod:`connector_meta.sandbox.pricing`).
+        ``failure``: the code (and details) the message fails with after it was accepted
+        (:func:`connector_meta.sandbox.signals.async_failure`)."""
         options = self.state.options
         now = int(self.state.now())
-        if template is not None:
-            category = template.category.lower()
-            free = category == "utility" and window_open
-        else:
-            category, free = "service", True
-        pricing = {
-            "billable": not free,
-            "pricing_model": "PMP",
-            "type": "free_customer_service" if free else "regular",
-            "category": category,
-        }
-        conversation_id = hashlib.sha1(f"{phone_number_id}:{wa_id}:{now // 86400}".encode()).hexdigest()
+        if pricing is None:
+            with self.state.lock:
+                pricing, conversation = status_pricing(self.state, phone_number_id, wa_id, template, window_open)
+        conversation_id = hashlib.sha1(str((conversation or {}).get("id", "")).encode()).hexdigest()
         fails = (
             failure is not None
             or wa_id in options.failing_recipients
@@ -191,10 +189,11 @@ class WebhookHub:
                     }
                 ]
             else:
-                conversation: dict[str, Any] = {"id": conversation_id, "origin": {"type": category}}
-                if name == "sent":
-                    conversation["expiration_timestamp"] = str(now + 86400)
-                status["conversation"] = conversation
+                if conversation is not None:
+                    shown: dict[str, Any] = {"id": conversation_id, "origin": dict(conversation["origin"])}
+                    if name == "sent":
+                        shown["expiration_timestamp"] = str(now + 72 * 3600)
+                    status["conversation"] = shown
                 status["pricing"] = dict(pricing)
             self._pending.append((phone_number_id, status))
         self._wake.set()

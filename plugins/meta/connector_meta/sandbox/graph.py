@@ -11,6 +11,7 @@ from typing import Any
 from connector_meta import versions
 from connector_meta.sandbox import catalog as catalog_api
 from connector_meta.sandbox import messenger, signals, utility, whatsapp
+from connector_meta.sandbox import pricing as pricing_api
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.state import GraphState
@@ -129,7 +130,10 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                     answer["whatsapp_business_manager_messaging_limit"] = state.options.messaging_limit_tier
             return jsonify(answer)
         if node == business.waba_id:
-            return jsonify({"id": node, "name": business.verified_name, "currency": "EUR"})
+            answer = {"id": node, "name": business.verified_name, "currency": "EUR"}
+            if "marketing_messages_onboarding_status" in request.args.get("fields", "").split(","):
+                answer["marketing_messages_onboarding_status"] = state.options.marketing_messages_onboarding_status
+            return jsonify(answer)
         if node in ("me", business.page_id):
             return jsonify({"id": business.page_id, "name": business.page_name})
         if node == business.instagram_account_id:
@@ -161,6 +165,31 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             return jsonify(_send_messenger({business.instagram_account_id}))
         raise unknown_object(node, "post")
 
+    @bp.post("/<version:version>/<node>/marketing_messages")
+    def marketing_messages(version: str, node: str) -> Response:
+        """The Marketing Messages API: a marketing template send, priced ``marketing_lite``."""
+        if node != business.phone_number_id:
+            raise unknown_object(node, "post")
+        with state.lock:
+            state.send_requests += 1
+        return jsonify(_send_whatsapp(node, marketing=True))
+
+    @bp.post("/<version:version>/<node>")
+    def edit_template(version: str, node: str) -> Response:
+        """Template edit (``POST /<TEMPLATE_ID>``): the sandbox takes ``message_send_ttl_seconds``."""
+        params = request_params()
+        with state.lock:
+            template = next((t for t in state.templates.values() if t.id == node), None)
+            if template is None:
+                raise unknown_object(node, "post")
+            unknown = sorted(set(params) - {"message_send_ttl_seconds", "category"})
+            if unknown:
+                raise invalid_parameter(f"Param {unknown[0]} cannot be edited in the sandbox")
+            if "category" in params and str(params["category"]).upper() != template.category:
+                raise invalid_parameter("Param category cannot be changed on an approved template")
+            template.ttl_seconds = pricing_api.check_ttl(template.category, params.get("message_send_ttl_seconds"))
+        return jsonify({"success": True})
+
     def _account_problem(code: int) -> GraphError:
         titles = {
             131042: ("Business eligibility payment issue", "Message failed to send because there were one or more "
@@ -171,12 +200,15 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         title, details = titles.get(code, ("Account problem", "The WhatsApp Business Account cannot send messages."))
         return GraphError(code, title, details=details, whatsapp=True)
 
-    def _send_whatsapp(phone_number_id: str) -> dict[str, Any]:
+    def _send_whatsapp(phone_number_id: str, *, marketing: bool = False) -> dict[str, Any]:
         body = json_body()
         options = state.options
+        pricing_api.apply_due(state, hub)
         try:
             with state.lock:
                 given, wa_id, _kind, template = whatsapp.validate_send(state, body)
+                if marketing:
+                    pricing_api.check_marketing_send(state, body, template)
                 callback = body.get("biz_opaque_callback_data")
                 if callback is not None and (not isinstance(callback, str) or len(callback) > 512):
                     raise GraphError(
@@ -237,12 +269,25 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 state.messages[wa_id].append(record)
                 state.message_index[wamid] = record
                 state.accepted["whatsapp"] += 1
+                if marketing:  # of which through the Marketing Messages API
+                    state.accepted["whatsapp_marketing_messages"] += 1
+                priced, conversation = pricing_api.status_pricing(
+                    state, phone_number_id, wa_id, template, window_open, marketing_lite=marketing
+                )
         except GraphError as error:
             with state.lock:
                 state.refused[f"whatsapp:{error.code}"] += 1
             raise
         hub.queue_statuses(
-            phone_number_id, wamid, wa_id, template, window_open, callback_data=callback, failure=failure
+            phone_number_id,
+            wamid,
+            wa_id,
+            template,
+            window_open,
+            callback_data=callback,
+            pricing=priced,
+            conversation=conversation,
+            failure=failure,
         )
         # Sent to a business-scoped user id: WhatsApp answers with ``user_id`` and no ``wa_id``.
         by_user_id = given != body.get("to")

@@ -106,6 +106,12 @@ class Options:
     capability_limit_format: str = "integer"
     #: More phone numbers of the same business portfolio (phone_number_id -> display number): they share its limit.
     portfolio_phone_numbers: dict[str, str] = field(default_factory=dict)
+    #: From this time (epoch seconds; 2026-10-01 UTC) service messages and utility templates inside the customer
+    #: service window are billed (``type: regular``); before it their statuses say ``free_customer_service``.
+    service_billing_from: float = 1790812800.0
+    #: The WABA's ``marketing_messages_onboarding_status`` (``INELIGIBLE`` | ``ELIGIBLE`` | ``ONBOARDED``):
+    #: ``/marketing_messages`` sends only once it is ``ONBOARDED`` (terms signed).
+    marketing_messages_onboarding_status: str = "ELIGIBLE"
 
     def update(self, values: dict[str, Any]) -> None:
         """Set known options; raise ``ValueError`` naming an unknown one."""
@@ -232,6 +238,8 @@ class Template:
     category: str
     components: list[dict[str, Any]]
     status: str = "APPROVED"
+    #: ``message_send_ttl_seconds`` (None = Meta's default for the category).
+    ttl_seconds: int | None = None
 
     @property
     def parameter_format(self) -> str:
@@ -251,6 +259,7 @@ class Template:
             "status": self.status,
             "parameter_format": self.parameter_format,
             "components": self.components,
+            **({"message_send_ttl_seconds": self.ttl_seconds} if self.ttl_seconds is not None else {}),
         }
 
 
@@ -351,6 +360,12 @@ class GraphState:
             self.messenger_users: dict[str, MessengerUser] = {}
             #: The Page's Messenger utility templates (``POST /{page_id}/message_templates``), by (name, language).
             self.page_templates: dict[tuple[str, str], Template] = {}
+            #: Free entry points: when a customer wrote from a Click-to-WhatsApp ad, and when the business first
+            #: answered after it; template re-categorizations announced for later (``(name, language) -> (at,
+            #: category)``).
+            self.wa_entry_points: dict[tuple[str, str], float] = {}
+            self.wa_entry_replies: dict[tuple[str, str], float] = {}
+            self.pending_categories: dict[tuple[str, str], tuple[float, str]] = {}
             self.throughput = SlidingWindow()
             self.pair_rate = SlidingWindow()
             self.catalog_rate = SlidingWindow()

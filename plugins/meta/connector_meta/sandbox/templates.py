@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connector_meta.sandbox.errors import GraphError, invalid_parameter
+from connector_meta.sandbox.pricing import check_ttl
 from connector_meta.sandbox.state import PLACEHOLDER, GraphState, Template
 from connector_meta.sandbox.whatsapp import placeholders
 
@@ -73,8 +74,9 @@ def create_template(
             details=f"Content in this language already exists for template {name}",
             subcode=2388024,
         )
+    ttl = check_ttl(category, params.get("message_send_ttl_seconds"))
     components = [with_example(component, kind) for component, kind in zip(components, kinds, strict=True)]
-    template = Template(str(state.new_fbid()), name, language, category, components)
+    template = Template(str(state.new_fbid()), name, language, category, components, ttl_seconds=ttl)
     store[(name, language)] = template
     return template
 
