@@ -29,6 +29,7 @@ from pydantic_settings import (
 from connector.cluster.settings import ClusterSettings
 from connector.conversation.settings import ChatSettings
 from connector.dashboard.settings import DashboardSettings
+from connector.onboarding.settings import OnboardingSettings
 from connector.errors import ConfigError
 from connector.notify.settings import NotifySettings
 
@@ -234,6 +235,7 @@ class Config(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    onboarding: OnboardingSettings = Field(default_factory=OnboardingSettings)
 
     #: Where the file came from (not a setting).
     path: Path | None = Field(None, exclude=True)
