@@ -89,3 +89,22 @@ def update_data(rt: Runtime, platform: str, value: str, data: dict[str, Any]) ->
             .where(InstallState.state == value, InstallState.platform == platform, InstallState.used_at.is_(None))
             .values(data=data)
         )
+
+
+def record(rt: Runtime, platform: str, value: str, data: dict[str, Any]) -> None:
+    """Add to a state's flow data, used or not: how the server-to-server leg ended, for the browser leg to show."""
+    with rt.db.session() as session:
+        row = session.scalars(
+            select(InstallState).where(InstallState.state == value, InstallState.platform == platform)
+        ).first()
+        if row is not None:
+            row.data = {**(row.data or {}), **data}
+
+
+def find(rt: Runtime, platform: str, value: str) -> Started | None:
+    """What ``value``'s flow was started for and has recorded, used or not; ``None`` for an unknown state."""
+    with rt.db.session() as session:
+        row = session.scalars(
+            select(InstallState).where(InstallState.state == value, InstallState.platform == platform)
+        ).first()
+        return None if row is None else Started(row.platform, row.subject, dict(row.data or {}))
