@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import redirect, session, url_for
+from flask import redirect, render_template_string, session, url_for
 from werkzeug.wrappers import Response
 
 from connector.errors import ConnectionTestError, SettingsError
@@ -56,3 +56,16 @@ def back_to_wizard(error: str | None = None) -> Response:
 def public_url(rt: Runtime, path: str) -> str:
     """``path`` on the address the platforms reach us at."""
     return f"{rt.config.public_url}/{path.lstrip('/')}"
+
+
+_GO_TO = """<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="0;url={{ url }}"><title>{{ platform }}</title></head>
+<body><p>Taking you to {{ platform }} to approve the connection…</p>
+<p><a id="continue" href="{{ url }}">Continue to {{ platform }}</a></p></body></html>"""
+
+
+def go_to(platform: str, url: str) -> str:
+    """A page sending the owner on to the platform's approval screen. Not a redirect: the dashboard's
+    Content-Security-Policy (``form-action 'self'``) stops a form from being redirected to another site, while a
+    page may navigate anywhere."""
+    return render_template_string(_GO_TO, url=url, platform=platform)

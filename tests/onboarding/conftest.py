@@ -3,6 +3,7 @@ platforms' sandboxes on real ports."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -43,3 +44,12 @@ def wizard_error(client: Any) -> str:
     page = client.get("/dashboard/setup/shop").text
     match = re.search(r'id="connect-error">([^<]*)<', page)
     return match.group(1) if match else ""
+
+
+def approval_url(response: Any) -> str:
+    """Where the start page sends the owner (a page, not a redirect: the dashboard's CSP allows forms to post to
+    this site only)."""
+    assert response.status_code == 200, response.text
+    match = re.search(r'id="continue" href="([^"]+)"', response.text)
+    assert match, "the start page links to no approval screen"
+    return html.unescape(match.group(1))

@@ -14,7 +14,7 @@ from connector_woocommerce.sandbox import WooCommerceSandbox
 from connector.runtime import Runtime
 from connector.server import EmbeddedServer
 
-from .conftest import query_of, wizard_error
+from .conftest import approval_url, query_of, wizard_error
 
 
 @pytest.fixture
@@ -49,8 +49,7 @@ def test_owner_types_the_url_approves_and_comes_back_connected(
     runtime: Runtime, owner: Any, store: WooCommerceSandbox
 ) -> None:
     started = start(owner, store.url)
-    assert started.status_code == 303
-    authorize = started.headers["Location"]
+    authorize = approval_url(started)
     asked = dict(query_of(authorize))
     assert authorize.startswith(f"{store.url}/wc-auth/v1/authorize?")
     assert asked["scope"] == "read_write" and asked["callback_url"].endswith("/onboarding/woocommerce/callback")
@@ -77,7 +76,7 @@ def test_owner_types_the_url_approves_and_comes_back_connected(
 def test_the_callback_answers_exactly_200_and_a_replayed_key_post_is_refused(
     runtime: Runtime, owner: Any, store: WooCommerceSandbox, server: EmbeddedServer
 ) -> None:
-    asked = dict(query_of(start(owner, store.url).headers["Location"]))
+    asked = dict(query_of(approval_url(start(owner, store.url))))
     screen = requests.get(f"{store.url}/wc-auth/v1/authorize", params=asked, timeout=30)
     approve = screen.text.split('id="wc-auth-approve" href="')[1].split('"')[0].replace("&amp;", "&")
     requests.get(store.url + approve, allow_redirects=False, timeout=60)
@@ -104,7 +103,7 @@ def test_a_malformed_key_post_gets_400(server: EmbeddedServer) -> None:
 
 
 def test_denying_says_so_and_connects_nothing(runtime: Runtime, owner: Any, store: WooCommerceSandbox) -> None:
-    asked = dict(query_of(start(owner, store.url).headers["Location"]))
+    asked = dict(query_of(approval_url(start(owner, store.url))))
     screen = requests.get(f"{store.url}/wc-auth/v1/authorize", params=asked, timeout=30)
     deny = screen.text.split('id="wc-auth-deny" href="')[1].split('"')[0].replace("&amp;", "&")
     assert owner.get(local(deny)).headers["Location"].endswith("/setup/shop")
@@ -113,7 +112,7 @@ def test_denying_says_so_and_connects_nothing(runtime: Runtime, owner: Any, stor
 
 
 def test_a_forged_approve_link_is_refused_by_the_store(owner: Any, store: WooCommerceSandbox) -> None:
-    asked = dict(query_of(start(owner, store.url).headers["Location"]))
+    asked = dict(query_of(approval_url(start(owner, store.url))))
     forged = requests.get(
         f"{store.url}/wc-auth/v1/access_granted", params={**asked, "wc_auth_nonce": "guessed"}, timeout=30
     )
@@ -122,7 +121,7 @@ def test_a_forged_approve_link_is_refused_by_the_store(owner: Any, store: WooCom
 
 def test_the_store_refuses_a_plain_http_or_private_callback(runtime: Runtime, owner: Any, server: EmbeddedServer) -> None:
     with WooCommerceSandbox() as strict:  # WordPress's own rules: no test switch
-        asked = dict(query_of(start(owner, strict.url).headers["Location"]))
+        asked = dict(query_of(approval_url(start(owner, strict.url))))
         refused = requests.get(f"{strict.url}/wc-auth/v1/authorize", params=asked, timeout=30)
         assert refused.status_code == 401 and "The callback_url needs to be over SSL" in refused.text
         https_local = {**asked, "callback_url": "https://127.0.0.1:9999/onboarding/woocommerce/callback"}

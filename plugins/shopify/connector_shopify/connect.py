@@ -15,13 +15,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connector_shopify import oauth, scopes
-from flask import Blueprint, redirect, request, session
+from flask import Blueprint, request, session
 
 from connector.adapters import ConfigField, FieldType
 from connector.dashboard.security import check_csrf, login_required
 from connector.errors import PlatformError
 from connector.onboarding import states
-from connector.onboarding.connect import FlowRefused, back_to_wizard, create_tested_shop, public_url, unreachable
+from connector.onboarding.connect import (
+    FlowRefused,
+    back_to_wizard,
+    create_tested_shop,
+    go_to,
+    public_url,
+    unreachable,
+)
 from connector.web.context import runtime
 
 if TYPE_CHECKING:
@@ -117,7 +124,7 @@ def create_blueprint(url_prefix: str) -> Blueprint:
         url = oauth.authorize_url(
             admin_base(rt, shop), client_id, requested_scopes(), public_url(rt, callback_path(rt)), state
         )
-        return redirect(url, 303)
+        return go_to("Shopify", url)
 
     @bp.get("/callback")
     @login_required

@@ -15,12 +15,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, jsonify, redirect, request, session
+from flask import Blueprint, jsonify, request, session
 
 from connector.dashboard.security import check_csrf, login_required
 from connector.errors import ConnectionTestError, SettingsError
 from connector.onboarding import states
-from connector.onboarding.connect import FlowRefused, back_to_wizard, public_url, unreachable
+from connector.onboarding.connect import FlowRefused, back_to_wizard, go_to, public_url, unreachable
 from connector.web.context import runtime
 
 PLATFORM = "woocommerce"
@@ -75,7 +75,7 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
                 "callback_url": public_url(rt, CALLBACK_PATH),
             }
         )
-        return redirect(f"{store}/wc-auth/v1/authorize?{query}", 303)
+        return go_to("WooCommerce", f"{store}/wc-auth/v1/authorize?{query}")
 
     @public.post(CALLBACK_PATH)
     def callback() -> Any:
