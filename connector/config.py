@@ -29,9 +29,9 @@ from pydantic_settings import (
 from connector.cluster.settings import ClusterSettings
 from connector.conversation.settings import ChatSettings
 from connector.dashboard.settings import DashboardSettings
-from connector.onboarding.settings import OnboardingSettings
 from connector.errors import ConfigError
 from connector.notify.settings import NotifySettings
+from connector.onboarding.settings import OnboardingSettings
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_CONFIG_PATH = "CONNECTOR_CONFIG"

@@ -175,8 +175,9 @@ class InstallState(Base):
     platform: Mapped[str] = mapped_column(String(64))
     #: What the flow is about: the shop domain or store URL the owner typed.
     subject: Mapped[str] = mapped_column(String(300))
-    #: Flow data kept between the legs (the connection name, a Shopware shop secret...). Encrypted: it may hold one.
-    data: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
+    #: Flow data kept between the legs (the connection name, the outcome). A secret in it is encrypted by the flow
+    #: (the row lives minutes, so key rotation need not visit it).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

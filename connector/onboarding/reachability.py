@@ -28,7 +28,7 @@ def _private(host: str) -> bool:
     except (socket.gaierror, UnicodeError):
         return True  # a name no resolver knows cannot be reached by the platform either
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = ipaddress.ip_address(str(address).split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
             return True
         if ip.version == 4 and ip in ipaddress.ip_network("100.64.0.0/10"):

@@ -19,7 +19,7 @@ from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
 from connector.db import insert_id
-from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
+from connector.db.models import InboundMessage, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
 from connector.onboarding import lifecycle
@@ -194,7 +194,9 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
             rt.plugins.order_status_changed(rt, shop_id, order, event)
         elif event.kind is ShopEventKind.APP_UNINSTALLED:
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)
-            lifecycle.set_state(rt, shop_id, enabled=False, note=lifecycle.note("The app was uninstalled from the shop"))
+            lifecycle.set_state(
+                rt, shop_id, enabled=False, note=lifecycle.note("The app was uninstalled from the shop")
+            )
         elif event.kind in _PRIVACY:
             from connector.privacy import shop_requests
 

@@ -36,7 +36,9 @@ def sandbox(runtime: Runtime) -> Iterator[ShopifySandbox]:
 
 def approve(owner: Any, sandbox: ShopifySandbox, shop: str = SHOP) -> list[tuple[str, str]]:
     """Type the shop domain, follow to the grant screen, click "Install app": the query Shopify sends us back with."""
-    start = owner.post("/dashboard/connect/shopify/start", data={"csrf_token": owner.csrf, "shop": shop, "name": "Mine"})
+    start = owner.post(
+        "/dashboard/connect/shopify/start", data={"csrf_token": owner.csrf, "shop": shop, "name": "Mine"}
+    )
     url = approval_url(start)
     screen = requests.get(url, timeout=30)
     assert screen.status_code == 200 and "Install app" in screen.text
@@ -61,7 +63,11 @@ def shops(runtime: Runtime) -> list[ShopConnection]:
 
 
 def test_hmac_matches_shopifys_published_vectors() -> None:
-    pairs = [("code", "a94a110d86d2452eb3e2af4cfb8a3828"), ("shop", "some-shop.myshopify.com"), ("timestamp", "1337178173")]
+    pairs = [
+        ("code", "a94a110d86d2452eb3e2af4cfb8a3828"),
+        ("shop", "some-shop.myshopify.com"),
+        ("timestamp", "1337178173"),
+    ]
     assert oauth.query_hmac(pairs, "hush") == "2cb1a277650a659f1b11e92a4a64275b128e037f2c3390e3c8fd2d8721dac9e2"
 
 
@@ -128,7 +134,9 @@ def test_an_expired_code_is_refused(runtime: Runtime, owner: Any) -> None:
 
 
 def test_a_redirect_uri_not_on_the_allow_list_is_refused_by_the_shop(owner: Any, sandbox: ShopifySandbox) -> None:
-    url = oauth.authorize_url(sandbox.url, sandbox.options["client_id"], ["read_products"], "https://evil.example/cb", "s")
+    url = oauth.authorize_url(
+        sandbox.url, sandbox.options["client_id"], ["read_products"], "https://evil.example/cb", "s"
+    )
     screen = requests.get(url, timeout=30)
     assert screen.status_code == 400 and "redirect_uri is not whitelisted" in screen.text
 
@@ -175,7 +183,8 @@ def test_a_dev_dashboard_app_connects_with_client_credentials(
     refused = owner.post("/dashboard/connect/shopify/client-credentials", data=data)
     assert refused.headers["Location"].endswith("/setup/shop") and "invalid_client" in wizard_error(owner)
     done = owner.post(
-        "/dashboard/connect/shopify/client-credentials", data={**data, "client_secret": sandbox.options["client_secret"]}
+        "/dashboard/connect/shopify/client-credentials",
+        data={**data, "client_secret": sandbox.options["client_secret"]},
     )
     assert done.headers["Location"].endswith("/setup/channel"), wizard_error(owner)
     (row,) = shops(runtime)
@@ -183,7 +192,10 @@ def test_a_dev_dashboard_app_connects_with_client_credentials(
     assert settings["auth_mode"] == "client_credentials" and not settings["refresh_token"]
     sandbox.expire_tokens()
     assert runtime.connections.test("shop", row.id).name  # a new 24-hour token, requested without the owner
-    assert runtime.connections.settings_of(runtime.connections.get_shop(row.id))["access_token"] != settings["access_token"]
+    assert (
+        runtime.connections.settings_of(runtime.connections.get_shop(row.id))["access_token"]
+        != settings["access_token"]
+    )
 
 
 def test_the_wizard_offers_the_approval_first_and_the_manual_fields_as_advanced(owner: Any) -> None:

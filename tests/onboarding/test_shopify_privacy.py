@@ -50,7 +50,9 @@ def test_customers_redact_erases_that_customer_only(stack: Stack) -> None:
     rt = stack.runtime
     gone = add_contact(rt, stack.channel_id, "+4915112345678")
     kept = add_contact(rt, stack.channel_id, "+4915198765432")
-    stack.shop.send_compliance("customers/redact", customer={"id": 191167, "email": "a@example.com", "phone": "+49 151 12345678"})
+    stack.shop.send_compliance(
+        "customers/redact", customer={"id": 191167, "email": "a@example.com", "phone": "+49 151 12345678"}
+    )
     wait_for(lambda: processed(rt, "customers/redact"), timeout=60)
     assert contact_ids(rt) == {kept} and gone not in contact_ids(rt)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import json
 import time
 import zipfile
 from collections.abc import Iterator
@@ -90,8 +91,11 @@ def test_lifecycle_webhooks_keep_the_state_true(runtime: Runtime, shop: Shopware
 def test_a_forged_registration_is_refused(runtime: Runtime, server: EmbeddedServer) -> None:
     query = f"shop-id=abc&shop-url=https://evil.example&timestamp={int(time.time())}"
     url = f"{server.url}/onboarding/shopware/register?{query}"
-    assert requests.get(url, headers={"shopware-app-signature": sign("guessed", query.encode())}, timeout=30).status_code == 401
-    _, archive = manifest_zip(runtime)  # the app secret now exists
+    assert (
+        requests.get(url, headers={"shopware-app-signature": sign("guessed", query.encode())}, timeout=30).status_code
+        == 401
+    )
+    manifest_zip(runtime)  # the app secret now exists
     secret = runtime.plugin_config("shopware")["app_secret"]
     old = f"shop-id=abc&shop-url=https://evil.example&timestamp={int(time.time()) - 3600}"
     stale = requests.get(
@@ -103,8 +107,15 @@ def test_a_forged_registration_is_refused(runtime: Runtime, server: EmbeddedServ
     assert runtime.connections.shops() == []
 
 
-def test_a_confirmation_with_a_wrong_signature_or_replayed_is_refused(runtime: Runtime, server: EmbeddedServer, shop: ShopwareSandbox) -> None:
-    _, archive = manifest_zip(runtime)
+def php_json(value: dict[str, str]) -> bytes:
+    """The body as Shopware's PHP ``json_encode`` writes it (``/`` escaped)."""
+    return json.dumps(value, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def test_a_confirmation_with_a_wrong_signature_or_replayed_is_refused(
+    runtime: Runtime, server: EmbeddedServer, shop: ShopwareSandbox
+) -> None:
+    manifest_zip(runtime)  # the app secret now exists
     secret = runtime.plugin_config("shopware")["app_secret"]
     query = f"shop-id={shop.store.shop_id}&shop-url={shop.url}&timestamp={int(time.time())}"
     answer = requests.get(
@@ -113,18 +124,31 @@ def test_a_confirmation_with_a_wrong_signature_or_replayed_is_refused(runtime: R
         timeout=30,
     ).json()
     assert answer["proof"] == sign(secret, f"{shop.store.shop_id}{shop.url}ChatshopConnector".encode())
-    body = (
-        '{"apiKey":"%s","secretKey":"%s","timestamp":"%d","shopUrl":"%s","shopId":"%s"}'
-        % (shop.store.client_id, shop.store.client_secret, time.time(), shop.url.replace("/", "\\/"), shop.store.shop_id)
-    ).encode()
-    forged = requests.post(answer["confirmation_url"], data=body, headers={"shopware-shop-signature": sign("nope", body)}, timeout=30)
+    body = php_json(
+        {
+            "apiKey": shop.store.client_id,
+            "secretKey": shop.store.client_secret,
+            "timestamp": str(int(time.time())),
+            "shopUrl": shop.url,
+            "shopId": shop.store.shop_id,
+        }
+    )
+    forged = requests.post(
+        answer["confirmation_url"], data=body, headers={"shopware-shop-signature": sign("nope", body)}, timeout=30
+    )
     assert forged.status_code == 401 and runtime.connections.shops() == []
     good = requests.post(
-        answer["confirmation_url"], data=body, headers={"shopware-shop-signature": sign(answer["secret"], body)}, timeout=30
+        answer["confirmation_url"],
+        data=body,
+        headers={"shopware-shop-signature": sign(answer["secret"], body)},
+        timeout=30,
     )
     assert good.status_code == 204, good.text
     replayed = requests.post(
-        answer["confirmation_url"], data=body, headers={"shopware-shop-signature": sign(answer["secret"], body)}, timeout=30
+        answer["confirmation_url"],
+        data=body,
+        headers={"shopware-shop-signature": sign(answer["secret"], body)},
+        timeout=30,
     )
     assert replayed.status_code == 403 and len(runtime.connections.shops()) == 1
 
@@ -139,7 +163,9 @@ def test_an_app_giving_a_wrong_proof_is_refused_by_the_shop(runtime: Runtime, sh
 def test_a_forged_lifecycle_webhook_is_refused(runtime: Runtime, server: EmbeddedServer, shop: ShopwareSandbox) -> None:
     _, archive = manifest_zip(runtime)
     shop.upload_app(archive)
-    body = ('{"data":{"payload":[],"event":"app_deactivated"},"source":{"url":"%s","appVersion":"1.0.0","shopId":"%s"}}' % (shop.url, shop.store.shop_id)).encode()
+    body = json.dumps(
+        {"data": {"payload": [], "event": "app_deactivated"}, "source": {"url": shop.url, "shopId": shop.store.shop_id}}
+    ).encode()
     response = requests.post(
         f"{server.url}/onboarding/shopware/lifecycle/deactivated",
         data=body,

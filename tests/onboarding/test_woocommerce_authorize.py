@@ -119,7 +119,9 @@ def test_a_forged_approve_link_is_refused_by_the_store(owner: Any, store: WooCom
     assert forged.status_code == 401 and "Invalid nonce verification" in forged.text
 
 
-def test_the_store_refuses_a_plain_http_or_private_callback(runtime: Runtime, owner: Any, server: EmbeddedServer) -> None:
+def test_the_store_refuses_a_plain_http_or_private_callback(
+    runtime: Runtime, owner: Any, server: EmbeddedServer
+) -> None:
     with WooCommerceSandbox() as strict:  # WordPress's own rules: no test switch
         asked = dict(query_of(approval_url(start(owner, strict.url))))
         refused = requests.get(f"{strict.url}/wc-auth/v1/authorize", params=asked, timeout=30)

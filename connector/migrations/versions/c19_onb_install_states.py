@@ -31,11 +31,14 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     )
-    with op.batch_alter_table("shop_connections") as batch:
-        batch.add_column(sa.Column("status_note", sa.String(300), nullable=True))
+    # In place (ALTER TABLE ... ADD COLUMN): a batch copy of shop_connections would cascade-delete its channels on SQLite.
+    op.add_column("shop_connections", sa.Column("status_note", sa.String(300), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("shop_connections") as batch:
-        batch.drop_column("status_note")
+    if op.get_bind().dialect.name == "sqlite":
+        # In place (SQLite >= 3.35): a batch copy of the table would cascade-delete every channel of every shop.
+        op.execute("ALTER TABLE shop_connections DROP COLUMN status_note")
+    else:
+        op.drop_column("shop_connections", "status_note")
     op.drop_table("install_states")

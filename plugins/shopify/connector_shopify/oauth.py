@@ -130,9 +130,7 @@ def _post(admin_base: str, body: dict[str, str]) -> TokenSet:
         cls = AuthenticationError if response.status_code in (400, 401) else PlatformError
         raise cls(f"Shopify refused the token request ({error or response.status_code}): {detail}", code=error)
     expires_in = payload.get("expires_in")
-    expires_at = (
-        datetime.now(UTC) + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int | float) else None
-    )
+    expires_at = datetime.now(UTC) + timedelta(seconds=int(expires_in)) if isinstance(expires_in, int | float) else None
     return TokenSet(
         access_token=str(payload["access_token"]),
         scope=str(payload.get("scope") or ""),
@@ -143,9 +141,7 @@ def _post(admin_base: str, body: dict[str, str]) -> TokenSet:
 
 def exchange_code(admin_base: str, client_id: str, client_secret: str, code: str) -> TokenSet:
     """The authorization-code grant, asking for an expiring offline token (``expiring=1``)."""
-    return _post(
-        admin_base, {"client_id": client_id, "client_secret": client_secret, "code": code, "expiring": "1"}
-    )
+    return _post(admin_base, {"client_id": client_id, "client_secret": client_secret, "code": code, "expiring": "1"})
 
 
 def refresh(admin_base: str, client_id: str, client_secret: str, refresh_token: str) -> TokenSet:
@@ -166,4 +162,3 @@ def client_credentials(admin_base: str, client_id: str, client_secret: str) -> T
     return _post(
         admin_base, {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"}
     )
-

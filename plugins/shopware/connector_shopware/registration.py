@@ -167,7 +167,9 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
         if not shop_id or not shop_url.startswith(("https://", "http://")):
             return _error(400, "The shop URL is invalid")
         shop_secret = secrets.token_urlsafe(48)  # 64 characters: Shopware wants 64-255
-        state = states.issue(rt, PLATFORM, shop_id, {"shop_url": shop_url, "shop_secret": shop_secret})
+        state = states.issue(
+            rt, PLATFORM, shop_id, {"shop_url": shop_url, "shop_secret": rt.secrets.encrypt(shop_secret)}
+        )
         return jsonify(
             proof=_hmac(app_secret, f"{shop_id}{shop_url}{name}".encode()),
             secret=shop_secret,
@@ -183,12 +185,14 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
             started = states.peek(rt, PLATFORM, state)
         except states.StateRefused as exc:
             return _error(403, str(exc))
-        shop_secret = str(started.data.get("shop_secret") or "")
+        shop_secret = str(rt.secrets.decrypt(started.data["shop_secret"]))
         signature = request.headers.get("shopware-shop-signature", "")
         if not hmac.compare_digest(_hmac(shop_secret, request.get_data()), signature.strip().lower()):
             return _error(401, "The confirmation's signature is wrong.")
         body = request.get_json(silent=True, force=True)
-        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("apiKey", "secretKey", "shopId")):
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) for k in ("apiKey", "secretKey", "shopId")
+        ):
             return _error(400, "The confirmation lacks apiKey, secretKey or shopId.")
         if body["shopId"] != started.subject:
             return _error(400, "The confirmation is for another shop.")
@@ -243,12 +247,11 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
         elif event == "deactivated":
             lifecycle.set_state(rt, row.id, enabled=False, note=lifecycle.note("The app was deactivated in the shop"))
         else:
-            keep = isinstance(body.get("data"), dict) and isinstance(body["data"].get("payload"), dict) and bool(
-                body["data"]["payload"].get("keepUserData")
-            )
+            data = body.get("data") if isinstance(body, dict) else None
+            payload = data.get("payload") if isinstance(data, dict) else None
+            keep = isinstance(payload, dict) and bool(payload.get("keepUserData"))
             what = "The app was removed from the shop" + (" (the shop keeps its data)" if keep else "")
             lifecycle.set_state(rt, row.id, enabled=False, note=lifecycle.note(what))
         return Response(status=204)
 
     return [owner, public]
-

@@ -86,7 +86,12 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
             return _reply(400, "the body must be a JSON object")
         state = str(body.get("user_id") or "")
         key, secret = body.get("consumer_key"), body.get("consumer_secret")
-        if not isinstance(key, str) or not key.startswith("ck_") or not isinstance(secret, str) or not secret.startswith("cs_"):
+        if (
+            not isinstance(key, str)
+            or not key.startswith("ck_")
+            or not isinstance(secret, str)
+            or not secret.startswith("cs_")
+        ):
             return _reply(400, "consumer_key / consumer_secret missing or malformed")
         if body.get("key_permissions") != "read_write":
             states.record(rt, PLATFORM, state, {"error": "The key needs read/write access."})

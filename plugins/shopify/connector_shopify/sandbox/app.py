@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox import oauth
+from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.control import Faults, blueprint, mark_paid
 from flask import Flask, Response, abort, request
 from werkzeug.exceptions import HTTPException

@@ -139,7 +139,9 @@ def blueprint(api: ShopApi, server: OAuthServer) -> Blueprint:
             return _page("Oauth error", "<h1>Oauth error invalid_request: Invalid client_id</h1>", 400)
         redirect_uri = args.get("redirect_uri", "")
         if redirect_uri not in server.redirect_urls:
-            return _page("Oauth error", "<h1>Oauth error invalid_request: The redirect_uri is not whitelisted</h1>", 400)
+            return _page(
+                "Oauth error", "<h1>Oauth error invalid_request: The redirect_uri is not whitelisted</h1>", 400
+            )
         scopes = [s.strip() for s in args.get("scope", "").split(",") if s.strip()]
         items = "".join(f"<li>{html.escape(s)}</li>" for s in scopes)
         hidden = "".join(
@@ -176,7 +178,7 @@ def blueprint(api: ShopApi, server: OAuthServer) -> Blueprint:
 
     @bp.post("/admin/oauth/access_token")
     def access_token() -> Response:
-        body: dict[str, Any] = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+        body: Any = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         if not isinstance(body, dict):
             return _error("invalid_request", "The request body could not be parsed")
         if body.get("client_id") != server.client_id or not hmac.compare_digest(

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
-from flask import Blueprint, Response, request
-
 from connector_shopware.sandbox.store import SHOPWARE_VERSION
+from flask import Blueprint, Response, request
 
 if TYPE_CHECKING:
     from connector_shopware.sandbox.store import ShopStore
@@ -105,7 +104,9 @@ def install(store: ShopStore, manifest: Manifest) -> None:
         body = None
     if answer.status_code >= 400:
         raise InstallError(body.get("error") if isinstance(body, dict) and body.get("error") else INVALID_RESPONSE)
-    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("proof", "secret", "confirmation_url")):
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(k), str) for k in ("proof", "secret", "confirmation_url")
+    ):
         raise InstallError(INVALID_RESPONSE)
     expected = _hmac(manifest.secret, f"{shop_id}{shop_url}{manifest.name}".encode())
     if not hmac.compare_digest(expected, body["proof"].strip()):
@@ -114,7 +115,13 @@ def install(store: ShopStore, manifest: Manifest) -> None:
     api_key = "SWIA" + secrets.token_hex(12).upper()
     secret_key = secrets.token_urlsafe(40)
     confirmation = php_json(
-        {"apiKey": api_key, "secretKey": secret_key, "timestamp": str(int(time.time())), "shopUrl": shop_url, "shopId": shop_id}
+        {
+            "apiKey": api_key,
+            "secretKey": secret_key,
+            "timestamp": str(int(time.time())),
+            "shopUrl": shop_url,
+            "shopId": shop_id,
+        }
     )
     # Core saves the shop secret and the integration's keys before it confirms (the app may use them while it
     # answers); a failed confirmation fails the install, which takes them back.
@@ -143,7 +150,12 @@ def install(store: ShopStore, manifest: Manifest) -> None:
         store.app["name"], store.app["active"] = manifest.name, True
         for hook in manifest.webhooks:
             store.add_webhook(
-                {"name": hook.get("name"), "eventName": hook.get("event"), "url": hook.get("url"), "appId": store.app["id"]}
+                {
+                    "name": hook.get("name"),
+                    "eventName": hook.get("event"),
+                    "url": hook.get("url"),
+                    "appId": store.app["id"],
+                }
             )
         store._dispatch("app.installed", [])
     set_active(store, True)

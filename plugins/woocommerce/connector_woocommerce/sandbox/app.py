@@ -16,8 +16,8 @@ from flask import Flask, Response, jsonify, request
 from . import auth as auth_module
 from . import listing
 from .auth import OAuthVerifier
-from .wc_auth import WcAuth, blueprint
 from .store import ApiError, Store
+from .wc_auth import WcAuth, blueprint
 
 API = "/wp-json/wc/v3"
 TRACKING = "/wp-json/wc-shipment-tracking/v3"

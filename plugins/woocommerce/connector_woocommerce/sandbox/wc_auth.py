@@ -79,7 +79,7 @@ def _unsafe(url: str) -> bool:
     except (socket.gaierror, UnicodeError):
         return True
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = ipaddress.ip_address(str(address).split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip in ipaddress.ip_network("100.64.0.0/10"):
             return True
     return False
@@ -201,6 +201,8 @@ def blueprint(auth: WcAuth) -> Blueprint:
         if status != 200:
             return _die("An error occurred in the request and at the time were unable to send the consumer data")
         back = values["return_url"]
-        return redirect(f"{back}{'&' if '?' in back else '?'}" + urlencode({"success": 1, "user_id": values["user_id"]}))
+        return redirect(
+            f"{back}{'&' if '?' in back else '?'}" + urlencode({"success": 1, "user_id": values["user_id"]})
+        )
 
     return bp
