@@ -3,6 +3,7 @@ one-time state, expiring tokens renewed without the owner, the Dev Dashboard cli
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -203,3 +204,48 @@ def test_the_wizard_offers_the_approval_first_and_the_manual_fields_as_advanced(
     assert page.index('id="approval-form"') < page.index('id="advanced"')
     assert "Dev Dashboard" in page and "client credentials" in page
     assert urlsplit("/dashboard/connect/shopify/start").path in page
+
+
+def test_two_processes_renewing_at_once_keep_one_working_token(
+    runtime: Runtime, owner: Any, sandbox: ShopifySandbox, tmp_path: Any
+) -> None:
+    """A second process (its own runtime on the same database) meets the token the first one renewed instead of
+    renewing again, which would revoke it (Shopify keeps one expiring token per app and shop)."""
+    from connector.config import load_config
+
+    come_back(owner, approve(owner, sandbox))
+    (row,) = shops(runtime)
+    other = Runtime(
+        load_config(overrides=runtime.config.model_dump(exclude={"path"}, by_alias=True)), plugins=runtime.plugins
+    )
+    try:
+        first, second = runtime.connections.shop_adapter(row.id), other.connections.shop_adapter(row.id)
+        sandbox.expire_tokens()
+        assert first.test_connection().name  # renews (after a 401) and stores the new tokens
+        assert second.test_connection().name  # its old token gets 401; it adopts the stored one
+        assert first.test_connection().name  # and the first process's token still works
+        assert len(sandbox.control("GET", "oauth/issued")["issued"]) == 2  # the install and one renewal
+    finally:
+        other.close()
+
+
+def test_a_revoked_refresh_token_says_to_connect_again(runtime: Runtime, owner: Any, sandbox: ShopifySandbox) -> None:
+    come_back(owner, approve(owner, sandbox))
+    (row,) = shops(runtime)
+    sandbox.uninstall()  # revokes every token
+    with pytest.raises(Exception, match="connect the shop again"):
+        runtime.connections.test("shop", row.id)
+
+
+def test_an_install_started_from_shopify_is_verified_then_approved(
+    runtime: Runtime, owner: Any, sandbox: ShopifySandbox
+) -> None:
+    pairs = [("shop", SHOP), ("timestamp", str(int(time.time())))]
+    signed = [*pairs, ("hmac", oauth.query_hmac(pairs, sandbox.options["client_secret"]))]
+    page = owner.get(f"/dashboard/connect/shopify/install?{urlencode(signed)}")
+    assert dict(query_of(approval_url(page)))["client_id"] == sandbox.options["client_id"]
+    forged = [*pairs, ("hmac", "0" * 64)]
+    assert (
+        owner.get(f"/dashboard/connect/shopify/install?{urlencode(forged)}").headers["Location"].endswith("/setup/shop")
+    )
+    assert "hmac" in wizard_error(owner)

@@ -100,6 +100,16 @@ def _settings(rt: Runtime, shop: str, mode: str, client_id: str, secret: str, to
     }
 
 
+def _authorize(rt: Runtime, shop: str, client_id: str, name: str) -> str:
+    """The page sending the owner to ``shop``'s grant screen, with a fresh one-time state bound to this session."""
+    state = states.issue(rt, PLATFORM, shop, {"name": name})
+    session[SESSION_KEY] = state
+    url = oauth.authorize_url(
+        admin_base(rt, shop), client_id, requested_scopes(), public_url(rt, callback_path(rt)), state
+    )
+    return go_to("Shopify", url)
+
+
 def create_blueprint(url_prefix: str) -> Blueprint:
     bp = Blueprint("connect_shopify", __name__, url_prefix=f"{url_prefix}/connect/shopify")
 
@@ -119,12 +129,27 @@ def create_blueprint(url_prefix: str) -> Blueprint:
                 raise FlowRefused("Enter your shop's address, e.g. your-store.myshopify.com")
         except FlowRefused as exc:
             return back_to_wizard(str(exc))
-        state = states.issue(rt, PLATFORM, shop, {"name": request.form.get("name", "")})
-        session[SESSION_KEY] = state
-        url = oauth.authorize_url(
-            admin_base(rt, shop), client_id, requested_scopes(), public_url(rt, callback_path(rt)), state
-        )
-        return go_to("Shopify", url)
+        return _authorize(rt, shop, client_id, request.form.get("name", ""))
+
+    @bp.get("/install")
+    @login_required
+    def install() -> Any:
+        """The app's URL: Shopify opens it with ``shop, timestamp, hmac`` when the owner installs from Shopify's side
+        (an install link); verified, it continues like :func:`start`."""
+        rt = runtime()
+        try:
+            problems = unreachable(rt)
+            if problems:
+                raise FlowRefused(" ".join(problems))
+            client_id, secret = _app(rt)
+            if not oauth.verify_query(list(request.args.items(multi=True)), secret):
+                raise FlowRefused("Shopify's signature (hmac) of the install request is wrong or too old: refused.")
+            shop = oauth.normalize_shop(request.args.get("shop", ""))
+            if shop is None:
+                raise FlowRefused("The install request names no Shopify shop.")
+        except FlowRefused as exc:
+            return back_to_wizard(str(exc))
+        return _authorize(rt, shop, client_id, "")
 
     @bp.get("/callback")
     @login_required

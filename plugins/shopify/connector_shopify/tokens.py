@@ -100,7 +100,13 @@ class TokenKeeper:
             renew = lambda: oauth.refresh(self.admin_base, self.client_id, self.client_secret, self._refresh_token)  # noqa: E731
         else:
             renew = lambda: oauth.client_credentials(self.admin_base, self.client_id, self.client_secret)  # noqa: E731
-        tokens = renew()
+        try:
+            tokens = renew()
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"Shopify refused to renew the access token ({exc}); connect the shop again from the setup wizard",
+                status=401,
+            ) from exc
         if self.mode == "oauth" and not tokens.refresh_token:
             # A refresh without a new refresh token keeps the old one usable (Shopify's pre-rotation behaviour).
             tokens = oauth.TokenSet(tokens.access_token, tokens.scope, tokens.expires_at, self._refresh_token)
