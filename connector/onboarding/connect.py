@@ -10,7 +10,7 @@ from flask import redirect, render_template_string, session, url_for
 from werkzeug.wrappers import Response
 
 from connector.errors import ConnectionTestError, SettingsError
-from connector.onboarding import reachability
+from connector.onboarding import lifecycle, reachability
 
 if TYPE_CHECKING:
     from connector.db.models import ShopConnection
@@ -21,21 +21,48 @@ class FlowRefused(Exception):
     """An approval flow cannot go on; the message is shown to the owner as it is."""
 
 
-def create_tested_shop(rt: Runtime, *, name: str, platform: str, settings: Mapping[str, Any]) -> ShopConnection:
-    """Store a shop connection (secrets encrypted) and test it live; remove it again and raise :class:`FlowRefused`
-    when the test fails."""
+def existing_shop(rt: Runtime, platform: str, shop_url: str) -> ShopConnection | None:
+    """The connection to the same shop made before (say, before the app was uninstalled), if any."""
+    for row in rt.connections.shops():
+        if row.platform == platform and str((row.settings or {}).get("shop_url", "")).rstrip("/") == shop_url.rstrip(
+            "/"
+        ):
+            return row
+    return None
+
+
+def save_tested_shop(rt: Runtime, *, name: str, platform: str, settings: Mapping[str, Any]) -> tuple[int, str]:
+    """Store the shop connection an approval obtained (secrets encrypted) and test it live; returns its id and the
+    shop's name. Connecting a shop again (after an uninstall, with new credentials) updates and re-enables the same
+    connection, so its contacts, orders and webhook URL stay. Raises :class:`FlowRefused` when the settings are
+    refused or the test fails; nothing new is kept then."""
+    before = existing_shop(rt, platform, str(settings.get("shop_url", "")))
     try:
-        row = rt.connections.create_shop(name=name, platform=platform, settings=settings)
+        if before is None:
+            shop_id = rt.connections.create_shop(name=name, platform=platform, settings=settings).id
+        else:
+            shop_id = before.id
+            rt.connections.update_settings("shop", shop_id, settings, name=name or None)
     except SettingsError as exc:
         raise FlowRefused("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
     try:
-        info = rt.connections.test("shop", row.id)
+        info = rt.connections.test("shop", shop_id)
     except ConnectionTestError as exc:
-        rt.connections.delete("shop", row.id)
+        if before is None:
+            rt.connections.delete("shop", shop_id)
+        else:
+            rt.connections.update_settings("shop", shop_id, rt.connections.settings_of(before))
         raise FlowRefused(f"connected, but the test call failed: {exc}") from exc
-    session["wizard_shop"] = row.id
-    session["wizard_done"] = f"Connected to {info.name}."
-    return row
+    lifecycle.set_state(rt, shop_id, enabled=True, note=None)
+    return shop_id, info.name
+
+
+def create_tested_shop(rt: Runtime, *, name: str, platform: str, settings: Mapping[str, Any]) -> int:
+    """:func:`save_tested_shop`, then continue the wizard with that shop (in the owner's browser session)."""
+    shop_id, shop_name = save_tested_shop(rt, name=name, platform=platform, settings=settings)
+    session["wizard_shop"] = shop_id
+    session["wizard_done"] = f"Connected to {shop_name}."
+    return shop_id
 
 
 def unreachable(rt: Runtime) -> list[str]:

@@ -249,3 +249,18 @@ def test_an_install_started_from_shopify_is_verified_then_approved(
         owner.get(f"/dashboard/connect/shopify/install?{urlencode(forged)}").headers["Location"].endswith("/setup/shop")
     )
     assert "hmac" in wizard_error(owner)
+
+
+def test_connecting_the_same_shop_again_reenables_the_same_connection(
+    runtime: Runtime, owner: Any, sandbox: ShopifySandbox
+) -> None:
+    from connector.onboarding import lifecycle
+
+    come_back(owner, approve(owner, sandbox))
+    (row,) = shops(runtime)
+    lifecycle.set_state(runtime, row.id, enabled=False, note="The app was uninstalled from the shop on 2026-12-07.")
+    old = runtime.connections.settings_of(row)
+    come_back(owner, approve(owner, sandbox))
+    (again,) = shops(runtime)
+    assert again.id == row.id and again.enabled and again.status_note is None
+    assert runtime.connections.settings_of(again)["access_token"] != old["access_token"]

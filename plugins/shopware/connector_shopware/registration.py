@@ -218,8 +218,15 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
                 row_id = existing.id
             else:
                 row_id = rt.connections.create_shop(name="", platform=PLATFORM, settings=settings).id
+        except (PlatformError, SettingsError) as exc:
+            return _error(400, f"The connector could not use the shop's credentials: {exc}")
+        try:
             rt.connections.test("shop", row_id)
-        except (PlatformError, SettingsError, ConnectionTestError) as exc:
+        except ConnectionTestError as exc:
+            if existing is None:
+                rt.connections.delete("shop", row_id)
+            else:
+                rt.connections.update_settings("shop", row_id, rt.connections.settings_of(existing))
             return _error(400, f"The connector could not use the shop's credentials: {exc}")
         lifecycle.set_state(rt, row_id, enabled=True, note=None)
         return Response(status=204)

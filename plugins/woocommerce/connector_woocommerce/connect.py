@@ -18,9 +18,8 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, jsonify, request, session
 
 from connector.dashboard.security import check_csrf, login_required
-from connector.errors import ConnectionTestError, SettingsError
 from connector.onboarding import states
-from connector.onboarding.connect import FlowRefused, back_to_wizard, go_to, public_url, unreachable
+from connector.onboarding.connect import FlowRefused, back_to_wizard, go_to, public_url, save_tested_shop, unreachable
 from connector.web.context import runtime
 
 PLATFORM = "woocommerce"
@@ -107,19 +106,13 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
             "webhook_secret": secrets.token_urlsafe(32),  # ours, never typed: signs WooCommerce's webhooks
         }
         try:
-            row = rt.connections.create_shop(
-                name=str(started.data.get("name") or ""), platform=PLATFORM, settings=settings
+            shop_id, shop_name = save_tested_shop(
+                rt, name=str(started.data.get("name") or ""), platform=PLATFORM, settings=settings
             )
-        except SettingsError as exc:
-            states.record(rt, PLATFORM, state, {"error": f"The store's address is not usable: {exc.errors}"})
-            return _reply(400, "the store's settings are invalid")
-        try:
-            info = rt.connections.test("shop", row.id)
-        except ConnectionTestError as exc:  # a refused key or an unreachable REST API: say why on the return page
-            rt.connections.delete("shop", row.id)
-            states.record(rt, PLATFORM, state, {"error": f"The key arrived, but the test call failed: {exc}"})
+        except FlowRefused as exc:  # a refused key or an unreachable REST API: say why on the return page
+            states.record(rt, PLATFORM, state, {"error": f"The key arrived, but it cannot be used: {exc}"})
             return _reply(400, "the key does not work")
-        states.record(rt, PLATFORM, state, {"shop_id": row.id, "shop_name": info.name})
+        states.record(rt, PLATFORM, state, {"shop_id": shop_id, "shop_name": shop_name})
         return _reply(200, "ok")
 
     @owner.get("/return")
