@@ -43,7 +43,7 @@ def wizard_error(client: Any) -> str:
     """The error the shop step shows after a refused flow."""
     page = client.get("/dashboard/setup/shop").text
     match = re.search(r'id="connect-error">([^<]*)<', page)
-    return match.group(1) if match else ""
+    return html.unescape(match.group(1)) if match else ""
 
 
 def approval_url(response: Any) -> str:

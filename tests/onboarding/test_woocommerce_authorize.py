@@ -142,3 +142,10 @@ def test_the_wizard_says_when_the_store_cannot_reach_this_deployment(runtime: Ru
     refused = start(owner, "https://shop.example.com")
     assert refused.headers["Location"].endswith("/setup/shop")
     assert "not HTTPS" in wizard_error(owner)
+
+
+def test_an_oversized_store_address_is_refused_with_a_reason(runtime: Runtime, owner: Any) -> None:
+    refused = start(owner, "https://" + "a" * 300 + ".example.com")
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/setup/shop")
+    assert "Enter your store's address" in wizard_error(owner)
+    assert runtime.connections.shops() == []

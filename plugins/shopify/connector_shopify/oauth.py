@@ -58,7 +58,7 @@ def normalize_shop(text: str) -> str | None:
         value = f"{m[1]}.myshopify.com"
     if "." not in value and re.fullmatch(r"[a-z0-9][a-z0-9\-_]*", value):
         value = f"{value}.myshopify.com"
-    return value if SHOP_DOMAIN.match(value) else None
+    return value if len(value) <= 255 and SHOP_DOMAIN.match(value) else None
 
 
 def authorize_url(admin_base: str, client_id: str, scopes: Sequence[str], redirect_uri: str, state: str) -> str:

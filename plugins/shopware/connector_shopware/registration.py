@@ -164,7 +164,7 @@ def create_blueprints(url_prefix: str) -> list[Blueprint]:
             return _error(400, "The registration request lacks its timestamp.")
         if abs(time.time() - stamp) > MAX_AGE:
             return _error(400, "The registration request is too old.")
-        if not shop_id or not shop_url.startswith(("https://", "http://")):
+        if not shop_id or len(shop_id) > 64 or len(shop_url) > 255 or not shop_url.startswith(("https://", "http://")):
             return _error(400, "The shop URL is invalid")
         shop_secret = secrets.token_urlsafe(48)  # 64 characters: Shopware wants 64-255
         state = states.issue(

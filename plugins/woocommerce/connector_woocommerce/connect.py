@@ -33,7 +33,7 @@ def normalize_store(text: str) -> str | None:
     if value and "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if len(value) > 255 or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         return None
     return value
 
