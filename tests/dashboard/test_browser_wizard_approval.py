@@ -39,3 +39,34 @@ def test_woocommerce_connects_by_approval_in_the_browser(live: Live, page: Any) 
     assert settings["webhook_secret"] and "webhook_secret" not in shop.settings
     print(f"\nWooCommerce by approval: {typed} typed field, {clicks} clicks, {seconds:.1f} s")
     assert (typed, clicks) == (1, 2)
+
+
+def test_shopify_installs_by_approval_in_the_browser(live: Live, page: Any) -> None:
+    from connector_shopify.sandbox import ShopifySandbox
+
+    rt = live.runtime
+    rt.config.onboarding.allow_private_callbacks = True
+    callback = f"{rt.config.public_url}/dashboard/connect/shopify/callback"
+    with ShopifySandbox(options={"redirect_urls": [callback]}) as shop:
+        rt.plugin_settings["shopify"] = {
+            "app_client_id": shop.options["client_id"],
+            "app_client_secret": shop.options["client_secret"],
+            "admin_url_template": shop.url,
+        }
+        log_in(page, live)
+        started = time.monotonic()
+        typed = clicks = 0
+        page.goto(live.dashboard("/setup/shop?platform=shopify"))
+        page.locator("#approval-shop").fill("chatshop-sandbox")
+        typed += 1
+        page.locator("#approval-start").click()
+        clicks += 1
+        page.locator("#install-app").click()  # Shopify's install screen
+        clicks += 1
+        page.wait_for_url("**/dashboard/setup/channel")
+        assert "Connected to" in page.locator("#wizard-done").inner_text()
+        seconds = time.monotonic() - started
+    (row,) = rt.connections.shops()
+    assert rt.connections.settings_of(row)["auth_mode"] == "oauth"
+    print(f"\nShopify by approval: {typed} typed field, {clicks} clicks, {seconds:.1f} s")
+    assert (typed, clicks) == (1, 2)
