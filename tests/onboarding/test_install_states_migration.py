@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from connector.db.migrate import downgrade, upgrade
 from connector.plugins import Plugins
