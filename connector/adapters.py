@@ -16,7 +16,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from connector import model
 from connector.errors import SettingsError
@@ -47,6 +47,9 @@ class ConfigField:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    #: Set by the connector itself (a token renewed without the owner, how the connection was made): stored and
+    #: validated like the others, but not shown in forms.
+    managed: bool = False
 
     @property
     def secret(self) -> bool:
@@ -186,6 +189,17 @@ class ConnectionInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class CredentialStore(Protocol):
+    """A stored connection's settings, for adapters whose credentials rotate (see
+    :meth:`ShopAdapter.bind_credential_store`)."""
+
+    def load(self) -> dict[str, Any]:
+        """The connection's settings as stored now (secrets decrypted): another process may have refreshed them."""
+
+    def save(self, changes: Mapping[str, Any]) -> None:
+        """Store changed settings (validated, secrets encrypted); the rest stay."""
+
+
 class ShopAdapter(WebhookHandler):
     """A shop platform (Shopify, WooCommerce, Shopware 6, ...)."""
 
@@ -205,6 +219,11 @@ class ShopAdapter(WebhookHandler):
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validate settings when a connection is created. Override to add cross-field checks."""
         return validate_settings(cls.config_fields, values)
+
+    def bind_credential_store(self, store: CredentialStore) -> None:
+        """Called once after the adapter is built for a stored connection: ``store`` reads the connection's settings
+        as stored now and saves changed ones (an access token refreshed without the owner, a rotated refresh token),
+        encrypted like every secret. Adapters whose credentials never change ignore it."""
 
     @abc.abstractmethod
     def test_connection(self) -> ConnectionInfo:

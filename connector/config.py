@@ -31,6 +31,7 @@ from connector.conversation.settings import ChatSettings
 from connector.dashboard.settings import DashboardSettings
 from connector.errors import ConfigError
 from connector.notify.settings import NotifySettings
+from connector.onboarding.settings import OnboardingSettings
 
 ENV_PREFIX = "CONNECTOR_"
 ENV_CONFIG_PATH = "CONNECTOR_CONFIG"
@@ -234,6 +235,7 @@ class Config(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    onboarding: OnboardingSettings = Field(default_factory=OnboardingSettings)
 
     #: Where the file came from (not a setting).
     path: Path | None = Field(None, exclude=True)

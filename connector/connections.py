@@ -44,6 +44,28 @@ class CatalogTarget:
     publisher: CatalogPublisher
 
 
+class StoredCredentials:
+    """A connection's settings in the database, for an adapter that refreshes its own tokens."""
+
+    def __init__(self, service: ConnectionService, kind: Literal["shop", "channel"], connection_id: int):
+        self.service = service
+        self.kind = kind
+        self.connection_id = connection_id
+
+    def load(self) -> dict[str, Any]:
+        """The settings as stored now (not the cached row: another process may have refreshed the token)."""
+        row = (
+            self.service.get_shop(self.connection_id)
+            if self.kind == "shop"
+            else self.service.get_channel(self.connection_id)
+        )
+        return self.service.settings_of(row)
+
+    def save(self, changes: Mapping[str, Any]) -> None:
+        """Store the changed settings, encrypted; the adapter is rebuilt from them on its next use."""
+        self.service.update_settings(self.kind, self.connection_id, changes)
+
+
 class ConnectionService:
     """Everything about connections that is not HTTP: used by the CLI, the admin API and the worker."""
 
@@ -220,6 +242,9 @@ class ConnectionService:
             if cached is not None and cached[0] == version:
                 return cached[1]
             adapter = cls(self.settings_of(row))
+            bind = getattr(adapter, "bind_credential_store", None)
+            if bind is not None:
+                bind(StoredCredentials(self, kind, row.id))  # type: ignore[arg-type]
             self._adapters[key] = (version, adapter)
             return adapter
 

@@ -318,6 +318,10 @@ class ShopEventKind(enum.StrEnum):
     ORDER_DELETED = "order_deleted"
     FULFILLMENT_CHANGED = "fulfillment_changed"
     APP_UNINSTALLED = "app_uninstalled"
+    #: Privacy requests the shop relays (Shopify's mandatory compliance webhooks): ``customer`` names the person.
+    CUSTOMER_DATA_REQUEST = "customer_data_request"
+    CUSTOMER_REDACT = "customer_redact"
+    SHOP_REDACT = "shop_redact"
 
 
 @dataclass(slots=True)
@@ -336,6 +340,8 @@ class ShopEvent:
     order: Order | None = None
     fulfillment: Fulfillment | None = None
     occurred_at: datetime | None = None
+    #: Privacy requests: the customer's ``phone`` and ``email`` as the shop knows them.
+    customer: dict[str, str] | None = None
 
 
 # --------------------------------------------------------------------------- inbound chat

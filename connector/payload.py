@@ -23,12 +23,21 @@ MAX_ID_LENGTH = 255
 MAX_QUANTITY = 2**31 - 1
 
 
+#: Events about the whole shop (or a person), not one object: their id may be empty.
+_SHOP_WIDE = (
+    model.ShopEventKind.APP_UNINSTALLED,
+    model.ShopEventKind.CUSTOMER_DATA_REQUEST,
+    model.ShopEventKind.CUSTOMER_REDACT,
+    model.ShopEventKind.SHOP_REDACT,
+)
+
+
 def check_shop_events(events: Sequence[model.ShopEvent]) -> list[model.ShopEvent]:
     """``events`` as a list when every id is a string that fits its column and every number and time is in range;
     raises ``WebhookRejected(400)`` naming the first value that is not."""
     for i, event in enumerate(events):
         where = f"event {i} ({event.kind})"
-        _id(event.object_id, f"{where} id", empty=event.kind is model.ShopEventKind.APP_UNINSTALLED)
+        _id(event.object_id, f"{where} id", empty=event.kind in _SHOP_WIDE)
         if not isinstance(event.variant_ids, list):
             raise WebhookRejected(400, f"{where}: variant ids are not a list")
         for variant_id in event.variant_ids:

@@ -187,6 +187,18 @@ GERMAN: dict[str, str] = {
     "Other": "Sonstiges",
     "on {date}": "am {date}",
     "last touch, 7 days": "letzter Kontakt, 7 Tage",
+    # approval flows (setup wizard, shop step)
+    "Connect by approving": "Per Freigabe verbinden",
+    "Your shop's address": "Adresse Ihres Shops",
+    "Your store's address": "Adresse Ihres Shops",
+    "Connect with Shopify": "Mit Shopify verbinden",
+    "Connect with WooCommerce": "Mit WooCommerce verbinden",
+    "Advanced: enter API credentials by hand": "Erweitert: API-Zugangsdaten von Hand eingeben",
+    "API credentials": "API-Zugangsdaten",
+    "Connect": "Verbinden",
+    "Client ID": "Client-ID",
+    "Client secret": "Client-Secret",
+    "Shop systems": "Shopsysteme",
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
-from connector.dashboard import queries, webhook_setup
+from connector.dashboard import queries, webhook_setup, wizard_approval
 from connector.dashboard.sandboxes import DemoSandboxes, graph_control, settings_for, shop_control
 from connector.dashboard.security import login_required
 from connector.db.models import CatalogItem, ChannelConnection, OutboundMessage, ShopVariant, SyncRun
@@ -117,6 +117,7 @@ def register(bp: Blueprint) -> None:
                 channel=channel,
                 shop_adapters=rt.plugins.shop_adapters,
                 channel_adapters=rt.plugins.channel_adapters,
+                approval=wizard_approval.context(rt, current_app) if step == 1 else {},
                 **context,
             ),
             status,

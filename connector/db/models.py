@@ -92,6 +92,9 @@ class ShopConnection(Base):
     #: Secret settings as one Fernet token of their JSON.
     secrets: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Why the platform side changed the connection's state (app uninstalled, deactivated in the shop's admin),
+    #: shown on the dashboard; ``None`` when the owner's own settings say all there is.
+    status_note: Mapped[str | None] = mapped_column(String(300))
     delta_interval_minutes: Mapped[int | None] = mapped_column(Integer)
     full_sync_at: Mapped[str | None] = mapped_column(String(5))
     #: Where the last incremental read ended (the shop's updated-at clock).
@@ -159,6 +162,25 @@ class ApiToken(Base):
     #: The one shop connection the token may see (:mod:`connector.api.scope`); ``NULL``: all. Deleting the shop
     #: deletes its tokens (never widens them to all shops).
     shop_connection_id: Mapped[int | None] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+
+
+class InstallState(Base):
+    """A one-time ``state`` of an approval flow (Shopify OAuth, WooCommerce's wc-auth, Shopware's registration):
+    issued when the flow starts, consumed once when the platform comes back. A replayed or stale state is refused."""
+
+    __tablename__ = "install_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(100), unique=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    #: What the flow is about: the shop domain or store URL the owner typed.
+    subject: Mapped[str] = mapped_column(String(300))
+    #: Flow data kept between the legs (the connection name, the outcome). A secret in it is encrypted by the flow
+    #: (the row lives minutes, so key rotation need not visit it).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 # --------------------------------------------------------------------------- catalog

@@ -19,10 +19,11 @@ from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import inbound
 from connector.db import insert_id
-from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
+from connector.db.models import InboundMessage, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
 from connector.notify import billing, portfolio, signals
+from connector.onboarding import lifecycle
 from connector.serialization import to_json
 from connector.sync.targeted import enqueue_targeted_sync
 
@@ -204,12 +205,24 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
             rt.plugins.order_deleted(rt, shop_id, event.object_id)
         elif event.kind is ShopEventKind.APP_UNINSTALLED:
             log.warning("shop connection %s: the app was uninstalled; disabling the connection", shop_id)
-            with rt.db.session() as session:
-                session.execute(update(ShopConnection).where(ShopConnection.id == shop_id).values(enabled=False))
-            rt.connections.invalidate("shop", shop_id)
+            lifecycle.set_state(
+                rt, shop_id, enabled=False, note=lifecycle.note("The app was uninstalled from the shop")
+            )
+        elif event.kind in _PRIVACY:
+            from connector.privacy import shop_requests
+
+            if event.kind is ShopEventKind.SHOP_REDACT:
+                shop_requests.redact_shop(rt, shop_id)
+            elif event.kind is ShopEventKind.CUSTOMER_REDACT:
+                shop_requests.redact_customer(rt, shop_id, event.customer or {})
+            else:
+                shop_requests.note_data_request(rt, shop_id, event.customer or {})
     if catalog_ids:
         # Coalesced: a burst of webhooks for a few products makes one waiting sync per shop, not one per delivery.
         enqueue_targeted_sync(rt, shop_id, catalog_ids)
+
+
+_PRIVACY = (ShopEventKind.CUSTOMER_DATA_REQUEST, ShopEventKind.CUSTOMER_REDACT, ShopEventKind.SHOP_REDACT)
 
 
 def _mark_failed(ctx: TaskContext, event_id: int, error: str) -> None:

@@ -12,13 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connector_shopify import mapping, queries, scopes, webhooks
+from connector_shopify import mapping, queries, scopes, tokens, webhooks
 from connector_shopify.client import AccessDenied, ShopifyGraphQL
 
 from connector import model
 from connector.adapters import (
     ConfigField,
     ConnectionInfo,
+    CredentialStore,
     FieldType,
     ParsedWebhook,
     ShopAdapter,
@@ -92,6 +93,25 @@ class ShopifyAdapter(ShopAdapter):
             help="Admin API version such as 2025-01; must be a supported stable version",
         ),
         ConfigField(
+            "client_id",
+            "Client ID",
+            FieldType.STRING,
+            required=False,
+            default="",
+            help="The app's client ID (Dev Dashboard > your app > Settings); needed for tokens that renew themselves",
+        ),
+        ConfigField(
+            "auth_mode",
+            "How the token is obtained",
+            FieldType.CHOICE,
+            required=False,
+            default="token",
+            choices=tokens.MODES,
+            managed=True,
+        ),
+        ConfigField("refresh_token", "Refresh token", FieldType.SECRET, required=False, default="", managed=True),
+        ConfigField("token_expires_at", "Token expires at", FieldType.STRING, required=False, default="", managed=True),
+        ConfigField(
             "previous_client_secret",
             "Previous API secret key",
             FieldType.SECRET,
@@ -105,8 +125,12 @@ class ShopifyAdapter(ShopAdapter):
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
         self.shop_url = str(self.settings["shop_url"]).rstrip("/")
+        self.tokens = tokens.TokenKeeper(self.settings)
         self.gql = ShopifyGraphQL(
-            self.shop_url, self.settings["access_token"], self.settings.get("api_version") or "2025-01"
+            self.shop_url,
+            self.settings["access_token"],
+            self.settings.get("api_version") or "2025-01",
+            tokens=self.tokens if self.tokens.renewable else None,
         )
         # Bulk result files live on a storage host: download without our access token.
         self.files = HttpClient("", platform="Shopify bulk results", timeout=(5.0, 120.0))
@@ -116,9 +140,15 @@ class ShopifyAdapter(ShopAdapter):
         self.bulk_poll_initial = 0.05
         self.bulk_poll_max = 5.0
 
+    def bind_credential_store(self, store: CredentialStore) -> None:
+        """Renewed tokens (installed by approval, client credentials) are stored at once, encrypted."""
+        self.tokens.bind(store)
+
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         cleaned = validate_settings(cls.config_fields, values)
+        if cleaned.get("auth_mode") in ("oauth", "client_credentials") and not cleaned.get("client_id"):
+            raise SettingsError({"client_id": "tokens that renew themselves need the app's client ID"})
         if not API_VERSION.match(cleaned["api_version"] or ""):
             raise SettingsError(
                 {"api_version": f"must look like 2025-01 (YYYY-01/04/07/10), got {cleaned['api_version']!r}"}

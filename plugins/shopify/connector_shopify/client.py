@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 from connector_shopify import scopes
+from connector_shopify.tokens import TokenKeeper
 
 from connector.errors import AuthenticationError, PlatformError, RateLimited
 from connector.http import HttpClient
@@ -75,6 +76,7 @@ class ShopifyGraphQL:
         *,
         max_throttle_retries: int = 8,
         sleep: Callable[[float], None] = time.sleep,
+        tokens: TokenKeeper | None = None,
     ):
         self.http = HttpClient(
             f"{shop_url.rstrip('/')}/admin/api/{api_version}",
@@ -82,6 +84,8 @@ class ShopifyGraphQL:
             headers={"X-Shopify-Access-Token": access_token, "Content-Type": "application/json"},
             error_detail=_error_detail,
         )
+        #: Renews expiring tokens (installed by approval, client credentials); ``None``: the token is permanent.
+        self.tokens = tokens
         self.max_throttle_retries = max_throttle_retries
         self.sleep = sleep
         self._lock = threading.Lock()
@@ -119,6 +123,24 @@ class ShopifyGraphQL:
             if cost.get("requestedQueryCost") is not None:
                 self._costs[query] = int(cost["requestedQueryCost"])
 
+    def _post(self, payload: dict[str, Any], idempotent: bool) -> requests.Response:
+        """POST with a valid token: renewed before it expires, and once more when Shopify answers 401 (revoked by
+        another install, or expired early)."""
+        if self.tokens is None:
+            return self.http.post("graphql.json", json=payload, idempotent=idempotent)
+        token = self.tokens.current()
+        try:
+            return self.http.post(
+                "graphql.json", json=payload, idempotent=idempotent, headers={"X-Shopify-Access-Token": token}
+            )
+        except AuthenticationError as exc:
+            renewed = self.tokens.refused(token) if exc.status == 401 else None
+            if renewed is None:
+                raise
+            return self.http.post(
+                "graphql.json", json=payload, idempotent=idempotent, headers={"X-Shopify-Access-Token": renewed}
+            )
+
     def execute(
         self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True
     ) -> dict[str, Any]:
@@ -130,7 +152,7 @@ class ShopifyGraphQL:
         for _ in range(self.max_throttle_retries + 1):
             self._wait_for(self._costs.get(query, DEFAULT_COST))
             try:
-                response = self.http.post("graphql.json", json=payload, idempotent=idempotent)
+                response = self._post(payload, idempotent)
             except RateLimited:
                 # HttpClient already retried the 429s; give the bucket time and go round again.
                 self._wait_for(self._costs.get(query, DEFAULT_COST))

@@ -19,3 +19,22 @@ def connector_register_sandboxes() -> list[type[Any]]:
     from connector_shopify.sandbox import ShopifySandbox
 
     return [ShopifySandbox]
+
+
+@hookimpl
+def connector_config_fields() -> list[Any]:
+    """The Shopify app used for install by approval (``[plugins.shopify]``)."""
+    from connector_shopify.connect import CONFIG_FIELDS
+
+    return list(CONFIG_FIELDS)
+
+
+@hookimpl
+def connector_register_blueprints(app: Any) -> list[Any]:
+    """The approval flows' routes, next to the dashboard's setup wizard."""
+    settings = app.extensions["connector"].config.dashboard
+    if not settings.enabled:
+        return []
+    from connector_shopify.connect import create_blueprint
+
+    return [create_blueprint(settings.url_prefix)]

@@ -34,6 +34,13 @@ TOPICS = (
     "app/uninstalled",
 )
 
+#: Shopify's mandatory compliance webhooks, declared in the app's configuration (not through the API).
+PRIVACY_TOPICS = {
+    "customers/data_request": ShopEventKind.CUSTOMER_DATA_REQUEST,
+    "customers/redact": ShopEventKind.CUSTOMER_REDACT,
+    "shop/redact": ShopEventKind.SHOP_REDACT,
+}
+
 #: REST ``shipment_status`` / fulfillment event ``status`` -> canonical status.
 SHIPMENT_STATUS = {
     "confirmed": ShipmentStatus.CONFIRMED,
@@ -311,4 +318,11 @@ def _events(
     if topic == "app/uninstalled":
         shop = payload.get("myshopify_domain") or request.headers.get("X-Shopify-Shop-Domain") or ""
         return [ShopEvent(ShopEventKind.APP_UNINSTALLED, shop)]
+    if topic in PRIVACY_TOPICS:
+        shop = str(payload.get("shop_domain") or request.headers.get("X-Shopify-Shop-Domain") or "")
+        customer = payload.get("customer") if topic != "shop/redact" else {}
+        if not isinstance(customer, dict):
+            raise WebhookRejected(400, f"{topic}: customer must be an object")
+        person = {k: str(customer[k]) for k in ("phone", "email") if isinstance(customer.get(k), str | int)}
+        return [ShopEvent(PRIVACY_TOPICS[topic], shop[:255], customer=person)]
     return []

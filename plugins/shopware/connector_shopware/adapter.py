@@ -71,6 +71,8 @@ class ShopwareAdapter(ShopAdapter):
             help="The installed app owning the webhooks",
         ),
         ConfigField("storefront_url", "Storefront URL", FieldType.URL, required=False, help="Defaults to the shop URL"),
+        # Set by the app registration handshake: which shop registered (its lifecycle webhooks name it).
+        ConfigField("shop_id", "Shop ID", required=False, default="", managed=True),
         ConfigField("page_size", "Products per request", FieldType.INTEGER, required=False, default=250),
     )
     webhook_topics: ClassVar[Sequence[str]] = (

@@ -15,6 +15,7 @@ from connector_shopify.sandbox import access, resolvers, rest
 from connector_shopify.sandbox.bucket import CostBucket
 from connector_shopify.sandbox.bulk import BulkRunner
 from connector_shopify.sandbox.executor import Context, ExecutionError, Executor
+from connector_shopify.sandbox.oauth import OAuthServer
 from connector_shopify.sandbox.schema import parse_and_validate, requested_cost
 from connector_shopify.sandbox.store import Store, iso, now
 from graphql import OperationDefinitionNode
@@ -58,6 +59,8 @@ class ShopApi:
         self.executor = Executor(resolvers.build(self))
         self.sender = WebhookSender()
         self.subscribed_urls: list[str] = []  # control-API subscriptions: every topic
+        #: Tokens issued by the OAuth endpoints (installed by approval, client credentials).
+        self.oauth = OAuthServer(client_id="", client_secret=client_secret)
 
     # ----------------------------------------------------------------- GraphQL
 
@@ -65,7 +68,7 @@ class ShopApi:
         headers = {"X-Shopify-API-Version": version}
         if not API_VERSION.match(version):
             return 404, {"errors": "Not Found"}, {}
-        if not token or not hmac.compare_digest(token, self.access_token):
+        if not token or not (hmac.compare_digest(token, self.access_token) or self.oauth.accepts(token)):
             return 401, {"errors": INVALID_TOKEN}, headers
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return 400, {"errors": {"query": "Required parameter missing or invalid"}}, headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from connector_shopify.sandbox import oauth
 from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.control import Faults, blueprint, mark_paid
 from flask import Flask, Response, abort, request
@@ -21,6 +22,7 @@ def create_app(api: ShopApi) -> Flask:
     app = Flask("shopify-sandbox")
     faults = Faults()
     app.register_blueprint(blueprint(api, faults))
+    app.register_blueprint(oauth.blueprint(api, api.oauth))
 
     @app.before_request
     def remember_url() -> None:

@@ -245,6 +245,7 @@ def blueprint(api: ShopApi, faults: Faults) -> Blueprint:
     def uninstall() -> Any:
         with store.lock:
             api.emit("app/uninstalled", store.shop)
+        api.oauth.revoke_all()  # uninstalling revokes the app's tokens at once
         return jsonify(ok=True)
 
     @bp.get("/webhooks/deliveries")

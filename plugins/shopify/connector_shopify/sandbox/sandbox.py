@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "max_page_size": 250,
     "throttle_status": 200,  # Shopify historically answers THROTTLED with 200; 429 is seen too
     "access_scopes": list(DEFAULT_SCOPES),  # granted to the token: everything the connector needs
+    "client_id": "sandbox-client-id",  # the app's client ID (its client secret is client_secret)
+    "redirect_urls": [],  # the app's allowed redirection URLs (the authorize screen refuses others)
+    "code_ttl": 60,  # seconds an authorization code works
 }
 
 
@@ -31,8 +34,9 @@ class ShopifySandbox(ShopSandbox):
 
     Options (``options=``): ``access_token``, ``client_secret``, ``api_version``, ``shop_domain``,
     ``bucket_size`` (maximumAvailable), ``restore_rate`` (points/s), ``max_query_cost``,
-    ``max_page_size``, ``throttle_status`` (200 or 429 for THROTTLED answers) and ``access_scopes``
-    (the scopes granted to the token, a list or comma-separated string; ``write_X`` implies ``read_X``).
+    ``max_page_size``, ``throttle_status`` (200 or 429 for THROTTLED answers), ``access_scopes``
+    (the scopes granted to the token, a list or comma-separated string; ``write_X`` implies ``read_X``), and for
+    install by approval ``client_id``, ``redirect_urls`` (the app's allow-list) and ``code_ttl``.
     """
 
     name = "shopify"
@@ -54,6 +58,9 @@ class ShopifySandbox(ShopSandbox):
             throttle_status=int(opts["throttle_status"]),
             access_scopes=parse_scopes(opts["access_scopes"]),
         )
+        self.api.oauth.client_id = opts["client_id"]
+        self.api.oauth.redirect_urls = list(opts["redirect_urls"])
+        self.api.oauth.code_ttl = float(opts["code_ttl"])
         return create_app(self.api)
 
     def start(self) -> str:
@@ -76,6 +83,18 @@ class ShopifySandbox(ShopSandbox):
     def set_access_scopes(self, scopes: list[str]) -> list[str]:
         """Grant the token exactly ``scopes`` from now on (as if the merchant changed the app's scopes)."""
         return self.control("POST", "access_scopes", json={"scopes": scopes})["access_scopes"]
+
+    def configure_app(self, **settings: Any) -> None:
+        """Change the app's Dev Dashboard settings: ``redirect_urls``, ``compliance_url``, ``client_credentials``."""
+        self.control("POST", "oauth/app", json=settings)
+
+    def expire_tokens(self) -> None:
+        """Expire every access token issued by OAuth now, as if an hour passed."""
+        self.control("POST", "oauth/expire")
+
+    def send_compliance(self, topic: str, **payload: Any) -> None:
+        """Send a compliance webhook (``customers/redact``...) to the app's compliance URL."""
+        self.control("POST", "compliance", json={"topic": topic, **payload})
 
     def uninstall(self) -> None:
         """Send ``app/uninstalled`` as if the merchant removed the app."""

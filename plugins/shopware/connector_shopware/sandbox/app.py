@@ -11,7 +11,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connector_shopware.sandbox import checkout
+from connector_shopware.sandbox import apps, checkout
 from connector_shopware.sandbox.criteria import (
     CriteriaError,
     matches,
@@ -172,6 +172,8 @@ def create_app(store: ShopStore) -> Flask:
         return None
 
     # ------------------------------------------------------------------ Admin API
+
+    app.register_blueprint(apps.blueprint(store))
 
     @app.post("/api/oauth/token")
     def oauth_token() -> Response:

@@ -37,6 +37,16 @@ class ShopwareSandbox(ShopSandbox):
             "app_name": self.store.app["name"],
         }
 
+    def upload_app(self, archive: bytes) -> dict[str, Any]:
+        """Upload, install and activate an app zip as the admin does: registration, confirmation, lifecycle
+        webhooks. Returns ``{"ok": True}`` or ``{"error": <what the admin shows>}``."""
+        response = self._http.request("POST", f"{self.url}/_sandbox/apps/upload", data=archive, timeout=60)
+        return response.json()
+
+    def set_app_active(self, active: bool) -> None:
+        """Activate or deactivate the connector's app in the admin (``app.activated`` / ``app.deactivated``)."""
+        self.control("POST", "apps/activate" if active else "apps/deactivate")
+
     def uninstall_app(self) -> None:
         """Uninstall the connector's app: Shopware sends ``app.deleted`` and drops the app's webhooks."""
         self.control("POST", "uninstall")

@@ -17,6 +17,7 @@ from . import auth as auth_module
 from . import listing
 from .auth import OAuthVerifier
 from .store import ApiError, Store
+from .wc_auth import WcAuth, blueprint
 
 API = "/wp-json/wc/v3"
 TRACKING = "/wp-json/wc-shipment-tracking/v3"
@@ -40,6 +41,8 @@ class Options:
     #: Whether the site is "served over HTTPS" (WordPress's is_ssl()): then keys go as Basic auth or query
     #: parameters; otherwise requests must be signed with OAuth 1.0a. ``X-Forwarded-Proto: https`` counts too.
     https: bool = False
+    #: Tests on one machine: let wc-auth post the keys to 127.0.0.1, any port, plain HTTP (WordPress refuses).
+    allow_local_callbacks: bool = False
 
 
 @dataclass
@@ -156,6 +159,8 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
     app = Flask("woocommerce-sandbox")
     verifier = OAuthVerifier(options.consumer_key, options.consumer_secret)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["wc_auth"] = wc_auth = WcAuth(options, verifier, allow_local_callbacks=options.allow_local_callbacks)
+    app.register_blueprint(blueprint(wc_auth))
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> tuple[Response, int]:

@@ -18,7 +18,8 @@ class WooCommerceSandbox(ShopSandbox):
     Options: ``https`` (False: plain HTTP, so REST clients must sign with OAuth 1.0a), ``key_permissions``
     (``read``/``write``/``read_write``), ``default_per_page`` (10),
     ``max_per_page`` (100), ``rate_limit`` (requests per ``rate_limit_window`` seconds; off by default,
-    as in WooCommerce core), ``currency``, ``site_name``.
+    as in WooCommerce core), ``currency``, ``site_name``, ``allow_local_callbacks`` (let /wc-auth/v1/ post keys to
+    127.0.0.1, any port, plain HTTP: tests on one machine only; WordPress refuses them).
     """
 
     name = "woocommerce"
@@ -35,7 +36,9 @@ class WooCommerceSandbox(ShopSandbox):
         products = self.seed_products if self.seed_products is not None else generate()
         self.store = Store(products, currency=currency, webhook_secret=self.webhook_secret)
         self.gate = Gate(self.settings)
-        return create_app(self.store, self.settings, self.gate)
+        app = create_app(self.store, self.settings, self.gate)
+        self.wc_auth = app.extensions["wc_auth"]  # the /wc-auth/v1/ grant screen: keys made, callbacks answered
+        return app
 
     def start(self) -> str:
         url = super().start()

@@ -1,0 +1,176 @@
+"""Shopware's app registration handshake against the sandbox shop over real HTTP: the merchant uploads our app zip,
+the shop registers (signed), we prove ourselves and give a secret, the shop confirms with API credentials (signed),
+and lifecycle webhooks keep the connection's state true. Each wrong signature is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from connector_shopware.registration import manifest_zip
+from connector_shopware.sandbox import ShopwareSandbox
+
+from connector.db.models import ShopConnection
+from connector.runtime import Runtime
+from connector.server import EmbeddedServer
+from tests.conftest import wait_for
+
+
+@pytest.fixture
+def server(runtime: Runtime) -> Iterator[EmbeddedServer]:
+    srv = EmbeddedServer(runtime, port=0, scheduler=False)
+    runtime.config.server.public_url = srv.url
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def shop(server: EmbeddedServer) -> Iterator[ShopwareSandbox]:
+    with ShopwareSandbox() as sb:
+        yield sb
+
+
+def sign(key: str, message: bytes) -> str:
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def the_row(runtime: Runtime) -> ShopConnection:
+    (row,) = runtime.connections.shops()
+    return row
+
+
+def test_proof_matches_the_published_vector() -> None:
+    assert sign("mysecret", b"KIPf0Fz6BUkNhttp://my.shop.comMyExampleApp") == (
+        "88516d0d54f61fdab7674f17be24538de839f985c6b6765348c13f1091bf8636"
+    )
+
+
+def test_uploading_our_app_connects_the_shop(runtime: Runtime, owner: Any, shop: ShopwareSandbox) -> None:
+    download = owner.get("/dashboard/connect/shopware/manifest")
+    assert download.status_code == 200 and download.headers["Content-Type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(download.data)).namelist()
+    assert names == ["ChatshopConnector/manifest.xml"]
+    assert shop.upload_app(download.data) == {"ok": True}
+    row = the_row(runtime)
+    settings = runtime.connections.settings_of(row)
+    assert row.enabled and row.platform == "shopware"
+    assert settings["client_id"].startswith("SWIA") and settings["sales_channel_access_key"] == shop.store.access_key
+    assert len(settings["webhook_secret"]) >= 64 and settings["webhook_secret"] == shop.store.shop_secret
+    assert "client_secret" not in row.settings and settings["client_secret"] not in (row.secrets or "")
+    assert runtime.connections.test("shop", row.id).name
+
+
+def test_lifecycle_webhooks_keep_the_state_true(runtime: Runtime, shop: ShopwareSandbox) -> None:
+    _, archive = manifest_zip(runtime)
+    assert shop.upload_app(archive) == {"ok": True}
+    row_id = the_row(runtime).id
+
+    def state() -> tuple[bool, str | None]:
+        row = runtime.connections.get_shop(row_id)
+        return row.enabled, row.status_note
+
+    shop.set_app_active(False)
+    wait_for(lambda: state()[0] is False, timeout=30)
+    assert "deactivated" in (state()[1] or "")
+    shop.set_app_active(True)
+    wait_for(lambda: state() == (True, None), timeout=30)
+    shop.uninstall_app()
+    wait_for(lambda: state()[0] is False, timeout=30)
+    assert "removed" in (state()[1] or "")
+
+
+def test_a_forged_registration_is_refused(runtime: Runtime, server: EmbeddedServer) -> None:
+    query = f"shop-id=abc&shop-url=https://evil.example&timestamp={int(time.time())}"
+    url = f"{server.url}/onboarding/shopware/register?{query}"
+    assert (
+        requests.get(url, headers={"shopware-app-signature": sign("guessed", query.encode())}, timeout=30).status_code
+        == 401
+    )
+    manifest_zip(runtime)  # the app secret now exists
+    secret = runtime.plugin_config("shopware")["app_secret"]
+    old = f"shop-id=abc&shop-url=https://evil.example&timestamp={int(time.time()) - 3600}"
+    stale = requests.get(
+        f"{server.url}/onboarding/shopware/register?{old}",
+        headers={"shopware-app-signature": sign(secret, old.encode())},
+        timeout=30,
+    )
+    assert stale.status_code == 400 and "too old" in stale.text
+    assert runtime.connections.shops() == []
+
+
+def php_json(value: dict[str, str]) -> bytes:
+    """The body as Shopware's PHP ``json_encode`` writes it (``/`` escaped)."""
+    return json.dumps(value, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def test_a_confirmation_with_a_wrong_signature_or_replayed_is_refused(
+    runtime: Runtime, server: EmbeddedServer, shop: ShopwareSandbox
+) -> None:
+    manifest_zip(runtime)  # the app secret now exists
+    secret = runtime.plugin_config("shopware")["app_secret"]
+    query = f"shop-id={shop.store.shop_id}&shop-url={shop.url}&timestamp={int(time.time())}"
+    answer = requests.get(
+        f"{server.url}/onboarding/shopware/register?{query}",
+        headers={"shopware-app-signature": sign(secret, query.encode())},
+        timeout=30,
+    ).json()
+    assert answer["proof"] == sign(secret, f"{shop.store.shop_id}{shop.url}ChatshopConnector".encode())
+    body = php_json(
+        {
+            "apiKey": shop.store.client_id,
+            "secretKey": shop.store.client_secret,
+            "timestamp": str(int(time.time())),
+            "shopUrl": shop.url,
+            "shopId": shop.store.shop_id,
+        }
+    )
+    forged = requests.post(
+        answer["confirmation_url"], data=body, headers={"shopware-shop-signature": sign("nope", body)}, timeout=30
+    )
+    assert forged.status_code == 401 and runtime.connections.shops() == []
+    good = requests.post(
+        answer["confirmation_url"],
+        data=body,
+        headers={"shopware-shop-signature": sign(answer["secret"], body)},
+        timeout=30,
+    )
+    assert good.status_code == 204, good.text
+    replayed = requests.post(
+        answer["confirmation_url"],
+        data=body,
+        headers={"shopware-shop-signature": sign(answer["secret"], body)},
+        timeout=30,
+    )
+    assert replayed.status_code == 403 and len(runtime.connections.shops()) == 1
+
+
+def test_an_app_giving_a_wrong_proof_is_refused_by_the_shop(runtime: Runtime, shop: ShopwareSandbox) -> None:
+    _, archive = manifest_zip(runtime)
+    runtime.plugin_settings["shopware"] = {"app_name": "SomeoneElse"}  # our proof then names another app
+    assert shop.upload_app(archive) == {"error": "The app provided an invalid response"}
+    assert runtime.connections.shops() == []
+
+
+def test_a_forged_lifecycle_webhook_is_refused(runtime: Runtime, server: EmbeddedServer, shop: ShopwareSandbox) -> None:
+    _, archive = manifest_zip(runtime)
+    shop.upload_app(archive)
+    body = json.dumps(
+        {"data": {"payload": [], "event": "app_deactivated"}, "source": {"url": shop.url, "shopId": shop.store.shop_id}}
+    ).encode()
+    response = requests.post(
+        f"{server.url}/onboarding/shopware/lifecycle/deactivated",
+        data=body,
+        headers={"Content-Type": "application/json", "shopware-shop-signature": sign("guessed", body)},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert the_row(runtime).enabled
