@@ -272,3 +272,7 @@ class ConnectionService:
 
     def webhook_url(self, adapter: str, connection_id: int) -> str:
         return f"{self.runtime.config.public_url}/webhooks/{adapter}/{connection_id}"
+
+    def meta_app_webhook_url(self) -> str:
+        """The one callback URL for every number, Page and Instagram account of a Meta app (routed by id)."""
+        return f"{self.runtime.config.public_url}/webhooks/meta"

@@ -70,6 +70,7 @@ class WhatsAppAdapter(ChannelAdapter):
     supports: ClassVar[frozenset[type[model.Outbound]]] = SUPPORTED_TYPES
     #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.
     limits: ClassVar[WhatsAppLimits] = DEFAULT_LIMITS
+    webhook_object: ClassVar[str] = "whatsapp_business_account"
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
@@ -187,8 +188,14 @@ class WhatsAppAdapter(ChannelAdapter):
         signature.verify_signature(request, str(self.settings.get("app_secret") or ""))
 
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
-        """Messages and statuses of one delivery; ``delivery_id`` is a hash of the raw body."""
-        return parse_request(request)
+        """Messages and statuses of one delivery; ``delivery_id`` is a hash of the raw body. A change for another
+        phone number of the same Meta app (``metadata.phone_number_id``) is skipped, never taken for this one."""
+        return parse_request(request, phone_number_id=self.phone_number_id)
+
+    def webhook_routing_ids(self) -> frozenset[str]:
+        """This number's phone number id, and ``waba:<id>`` for its account's changes (no phone number in them)."""
+        waba_id = str(self.settings.get("waba_id") or "")
+        return frozenset(filter(None, (self.phone_number_id, f"waba:{waba_id}" if waba_id else "")))
 
     # ----------------------------------------------------------------- catalog
 

@@ -37,17 +37,27 @@ def delivery_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def parse_request(request: WebhookRequest) -> ParsedWebhook:
-    """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed."""
+def parse_request(request: WebhookRequest, *, phone_number_id: str = "") -> ParsedWebhook:
+    """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed. With
+    ``phone_number_id``, a change naming another number (``metadata.phone_number_id``) is skipped: one Meta app
+    delivers every number's changes to the same callback URL."""
     payload = request.json()
-    events, fields = parse_payload(payload)
+    events, fields = parse_payload(payload, phone_number_id=phone_number_id)
     return ParsedWebhook(
         delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=check_channel_events(events)
     )
 
 
-def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
-    """Events and the distinct ``changes[].field`` names of one webhook body."""
+def change_phone_number_id(value: dict[str, Any]) -> str:
+    """The phone number id a change's ``value`` is for (``metadata.phone_number_id``); empty for account-level
+    changes, which name none."""
+    metadata = value.get("metadata")
+    return str(metadata.get("phone_number_id") or "") if isinstance(metadata, dict) else ""
+
+
+def parse_payload(payload: Any, *, phone_number_id: str = "") -> tuple[list[Any], list[str]]:
+    """Events and the distinct ``changes[].field`` names of one webhook body (with ``phone_number_id``, of the
+    changes for that number and those naming none)."""
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "body must be a JSON object")
     if payload.get("object") != OBJECT:
@@ -65,6 +75,10 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 raise WebhookRejected(400, f"entry[{e}].changes[{c}] needs a field and a value object")
             field = str(change.get("field") or "")
+            for_number = change_phone_number_id(change["value"])
+            if phone_number_id and for_number and for_number != phone_number_id:
+                log.info("whatsapp change for phone number %s is not this connection's; skipped", for_number)
+                continue
             if field not in fields:
                 fields.append(field)
             if field == "messages":
