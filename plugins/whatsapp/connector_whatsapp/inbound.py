@@ -14,7 +14,9 @@ Pure: no network, so the core can parse before acknowledging and again in the wo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -196,8 +198,79 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
                 address=str(content.get("address") or ""),
             )
         ]
-    subtype = content.get("type") if kind == "interactive" else None
+    if kind in MEDIA_KINDS:
+        return [
+            model.InboundMedia(
+                **base,
+                type=str(kind),
+                media_id=str(content.get("id") or content.get("link") or ""),
+                mime_type=str(content.get("mime_type") or ""),
+                caption=str(content.get("caption") or ""),
+                filename=str(content.get("filename") or ""),
+            )
+        ]
+    if kind == "interactive" and content.get("type") == "nfm_reply":
+        return [_flow_reply(content, base, context, where)]
+    if kind == "system" and content.get("type") in NUMBER_CHANGES:
+        return [
+            model.InboundNumberChange(
+                **base,
+                type=f"system.{content['type']}",
+                new_phone=str(content.get("new_wa_id") or content.get("wa_id") or "").lstrip("+"),
+                new_user_id=str(content.get("user_id") or ""),
+            )
+        ]
+    if kind == "contacts":
+        return [_shared_contacts(message, base)]
+    subtype = content.get("type") if kind in ("interactive", "system") else None
     return [model.InboundOther(**base, type=f"{kind}.{subtype}" if subtype else str(kind))]
+
+
+#: Message types with a media object (``id``, ``mime_type``, and for image, video and document a ``caption``).
+MEDIA_KINDS = ("image", "video", "document", "audio", "sticker")
+#: System messages that move a customer to a new number (``new_wa_id``) or business-scoped user id (2026).
+NUMBER_CHANGES = ("user_changed_number", "user_changed_user_id")
+
+
+def _flow_reply(
+    content: dict[str, Any], base: dict[str, Any], context: dict[str, Any], where: str
+) -> model.InboundFlowReply:
+    """A completed Flow: ``nfm_reply.response_json`` is a JSON **string** (platform-changes-2026.md §6)."""
+    reply = content.get("nfm_reply")
+    if not isinstance(reply, dict):
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply must be an object")
+    raw = reply.get("response_json")
+    try:
+        response = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply.response_json is no JSON") from None
+    if not isinstance(response, dict):
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply.response_json must hold a JSON object")
+    return model.InboundFlowReply(
+        **base,
+        type="interactive.nfm_reply",
+        name=str(reply.get("name") or ""),
+        body=str(reply.get("body") or ""),
+        response=response,
+        flow_token=str(response.get("flow_token") or ""),
+        context_message_id=context.get("id"),
+    )
+
+
+def _shared_contacts(message: dict[str, Any], base: dict[str, Any]) -> model.InboundOther:
+    """A ``contacts`` message. Tapping ``request_contact_info`` sends one with ``origin: "contact_request"``: the
+    customer's own number, which a customer known only by a business-scoped user id thereby gives us."""
+    shared = message.get("contacts")
+    first = shared[0] if isinstance(shared, list) and shared and isinstance(shared[0], dict) else {}
+    origin = str(message.get("origin") or first.get("origin") or "")
+    if origin == "contact_request":
+        phones = first.get("phones") if isinstance(first.get("phones"), list) else []
+        wa_id = next((str(p["wa_id"]) for p in phones if isinstance(p, dict) and p.get("wa_id")), "")
+        if wa_id.isdigit():
+            sender: model.Contact = base["sender"]
+            base = {**base, "sender": dataclasses.replace(sender, phone=f"+{wa_id}")}
+        return model.InboundOther(**base, type="contacts.contact_request")
+    return model.InboundOther(**base, type="contacts")
 
 
 def _referral(message: dict[str, Any], where: str) -> model.Referral | None:
