@@ -195,6 +195,8 @@ class Contact:
     phone: str | None = None
     name: str = ""
     locale: str | None = None
+    #: WhatsApp's business-scoped user id (``US.1349...``) when the channel names one, with or without the phone.
+    user_id: str | None = None
 
 
 # --------------------------------------------------------------------------- orders
@@ -504,6 +506,9 @@ class DeliveryStatus:
     #: What the sender attached to the message for its own matching (WhatsApp's ``biz_opaque_callback_data``:
     #: the connector's outbox row id), echoed in every status.
     callback_data: str | None = None
+    #: A read receipt that names no message (Messenger's ``read.watermark``, ``message_id`` empty): every message
+    #: sent to ``recipient_id`` at or before this time was read.
+    watermark: datetime | None = None
 
 
 # --------------------------------------------------------------------------- outbound chat

@@ -143,6 +143,7 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]], where: str)
         channel_user_id=str(user_id),
         phone=f"+{phone_id}" if phone_id else None,
         name=str((contact.get("profile") or {}).get("name") or ""),
+        user_id=str(bsuid) if bsuid else None,
     )
 
 
@@ -215,14 +216,14 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
         return [
             model.InboundNumberChange(
                 **base,
-                type=f"system.{content['type']}",
+                type="system",
                 new_phone=str(content.get("new_wa_id") or content.get("wa_id") or "").lstrip("+"),
                 new_user_id=str(content.get("user_id") or ""),
             )
         ]
     if kind == "contacts":
         return [_shared_contacts(message, base)]
-    subtype = content.get("type") if kind in ("interactive", "system") else None
+    subtype = content.get("type") if kind == "interactive" else None
     return [model.InboundOther(**base, type=f"{kind}.{subtype}" if subtype else str(kind))]
 
 
