@@ -203,6 +203,10 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     ):
         # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
         return []
+    if isinstance(message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply):
+        # Changes to what was said (stored and marked), an identity change (the contact moved), a completed Flow
+        # (its answers reach plugins as structured data through connector_inbound_message): no menu in reply.
+        return []
     product_id = message.referral.product_retailer_id if message.referral is not None else ""
     # A cart or a tap says what to do already; asking for a person wins over the product.
     wants_person = isinstance(message, model.InboundText) and handoff.asks_for_person(message.text)
@@ -215,6 +219,9 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
         return _reply(ctx, message.reply_id)
     if isinstance(message, model.InboundText):
         return _text(ctx, message.text)
+    if isinstance(message, model.InboundMedia) and message.caption.strip():
+        # What the customer wrote under a photo is read like any text ("do you have this in red?").
+        return _text(ctx, message.caption)
     return menu(ctx)
 
 

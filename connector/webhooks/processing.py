@@ -17,7 +17,7 @@ from werkzeug.datastructures import Headers
 
 from connector import model
 from connector.adapters import WebhookRequest
-from connector.chat import inbound
+from connector.chat import identity, inbound
 from connector.db import insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
@@ -150,7 +150,7 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
-            return insert_id(
+            inbound_id = insert_id(
                 session,
                 _STORE_MESSAGE,
                 {
@@ -164,6 +164,29 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
             )
     except IntegrityError:
         return None  # the channel redelivered it
+    _apply_to_history(session, channel_id, contact_id, message, received)
+    return inbound_id
+
+
+def _apply_to_history(
+    session: Session, channel_id: int, contact_id: int, message: model.Inbound, received: datetime
+) -> None:
+    """What a message does to what was said before: an edit or an unsend marks the message it names (which keeps its
+    first wording), a number change moves the contact (:mod:`connector.chat.identity`)."""
+    if isinstance(message, model.InboundEdit | model.InboundUnsend):
+        column = "edited_at" if isinstance(message, model.InboundEdit) else "deleted_at"
+        marked = session.execute(
+            update(_MESSAGES)
+            .where(
+                _MESSAGES.c.channel_connection_id == channel_id,
+                _MESSAGES.c.message_id == message.original_message_id,
+            )
+            .values({column: received})
+        ).rowcount
+        if not marked:
+            log.info("channel %s: %s of a message never stored (%s)", channel_id, column, message.original_message_id)
+    elif isinstance(message, model.InboundNumberChange):
+        identity.change_number(session, contact_id, message.new_phone, message.new_user_id)
 
 
 def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> None:
