@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from connector_meta import signature
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
+from connector_meta.ids import BSUID
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
 from connector_whatsapp.render import render_message
@@ -122,12 +123,15 @@ class WhatsAppAdapter(ChannelAdapter):
 
     @staticmethod
     def recipient_id(recipient: model.Contact) -> str:
-        """What goes in ``to``: the wa_id (phone digits), or the business-scoped user id when there is no phone."""
+        """Whom to send to: the wa_id (phone digits, goes in ``to``), or the business-scoped user id when there is no
+        phone (goes in ``recipient``). A "phone" that is itself a BSUID (the core passes the outbox row's recipient as
+        both) is no phone number: its digits would address a stranger."""
         user_id = recipient.channel_user_id or ""
         if user_id.lstrip("+").isdigit():
             return user_id.lstrip("+")
-        if recipient.phone:
-            return "".join(ch for ch in recipient.phone if ch.isdigit())
+        phone = recipient.phone or ""
+        if phone and not BSUID.fullmatch(phone):
+            return "".join(ch for ch in phone if ch.isdigit())
         return user_id
 
     def send(self, recipient: model.Contact, message: model.Outbound) -> model.SendResult:
