@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from connector.db.models import Contact, InboundMessage, OutboundMessage
@@ -169,3 +170,33 @@ def test_a_number_change_after_writing_from_the_new_number_merges_the_two(chat_s
         # The STOP said on the new number holds for the merged contact.
         consent = session.scalars(select(Consent).where(Consent.contact_id == old.id, Consent.purpose == "marketing"))
         assert consent.one().granted is False
+
+
+def test_asking_a_hidden_number_customer_for_their_number_uses_request_contact_info(chat_stack: ChatStack) -> None:
+    from connector_whatsapp.contact_request import ContactInfoRequest
+
+    from connector import model
+    from connector.errors import PlatformError
+
+    customer = HiddenNumberCustomer(chat_stack, "whatsapp", "4915100007703", "Sheena")
+    customer.say("hi")
+    adapter = chat_stack.runtime.connections.channel_adapter(chat_stack.stack.channel_id)
+    to = model.Contact(channel="whatsapp", channel_user_id=customer.bsuid, phone=customer.bsuid)
+    adapter.send(to, ContactInfoRequest(body="Share your number so the courier can call you."))
+    sent = chat_stack.graph.messages_to(customer.user_id)[-1]
+    assert sent["recipient"] == customer.bsuid
+    assert sent["interactive"] == {
+        "type": "request_contact_info",
+        "body": {"text": "Share your number so the courier can call you."},
+        "action": {"name": "request_contact_info"},
+    }
+    # The name it had until 2026-05-28 is refused now, as WhatsApp does.
+    settings = chat_stack.graph.connection_settings()
+    old = {**sent, "interactive": {**sent["interactive"], "type": "contact_request"}}
+    old.pop("_sandbox", None)
+    with pytest.raises(PlatformError, match="interactive.type"):
+        adapter.graph.post_json(f"{settings['phone_number_id']}/messages", json=old)
+
+    shared = chat_stack.graph.whatsapp_event(customer.user_id, "contact_share", hide_phone=True)
+    customer.replies_to(shared["id"])
+    assert _contact(chat_stack, user_id=customer.bsuid).phone == "+4915100007703"

@@ -11,6 +11,7 @@ from connector_meta import signature
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
 from connector_meta.ids import BSUID
+from connector_whatsapp.contact_request import ContactInfoRequest
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
 from connector_whatsapp.render import render_message
@@ -72,6 +73,7 @@ class WhatsAppAdapter(ChannelAdapter):
     #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.
     limits: ClassVar[WhatsAppLimits] = DEFAULT_LIMITS
     webhook_object: ClassVar[str] = "whatsapp_business_account"
+    outbound_types: ClassVar[tuple[type, ...]] = (ContactInfoRequest,)
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
