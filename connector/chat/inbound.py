@@ -98,7 +98,12 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
         }
         return int(insert_id(session, insert(_CONTACTS), values))
     changes: dict[str, object] = {}
-    told_fields = (("phone", person.phone), ("name", person.name), ("locale", person.locale), ("user_id", person.user_id))
+    told_fields = (
+        ("phone", person.phone),
+        ("name", person.name),
+        ("locale", person.locale),
+        ("user_id", person.user_id),
+    )
     for column, told in told_fields:
         if told and told != getattr(found, column):
             changes[column] = told
@@ -206,18 +211,20 @@ def _apply_watermark(session: Session, channel_id: int, status: model.DeliverySt
     from connector.notify.outbox import record_event
 
     sent_by_then = (
-        select(_EVENTS.c.message_id)
-        .where(_EVENTS.c.status == "sent", _EVENTS.c.at <= watermark)
-        .scalar_subquery()
+        select(_EVENTS.c.message_id).where(_EVENTS.c.status == "sent", _EVENTS.c.at <= watermark).scalar_subquery()
     )
-    rows = session.execute(
-        select(_OUTBOX.c.id).where(
-            _OUTBOX.c.channel_connection_id == channel_id,
-            _OUTBOX.c.recipient == status.recipient_id,
-            _OUTBOX.c.status.in_(("sent", "delivered")),
-            _OUTBOX.c.id.in_(sent_by_then),
+    rows = (
+        session.execute(
+            select(_OUTBOX.c.id).where(
+                _OUTBOX.c.channel_connection_id == channel_id,
+                _OUTBOX.c.recipient == status.recipient_id,
+                _OUTBOX.c.status.in_(("sent", "delivered")),
+                _OUTBOX.c.id.in_(sent_by_then),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if not rows:
         return
     session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(rows), _OUTBOX.c.status.in_(("sent", "delivered"))).values(

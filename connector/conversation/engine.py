@@ -203,7 +203,9 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     ):
         # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
         return []
-    if isinstance(message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply):
+    if isinstance(
+        message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply
+    ):
         # Changes to what was said (stored and marked), an identity change (the contact moved), a completed Flow
         # (its answers reach plugins as structured data through connector_inbound_message): no menu in reply.
         return []

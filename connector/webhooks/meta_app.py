@@ -174,7 +174,9 @@ def _share(raw: WebhookRequest, payload: dict[str, Any], target: _Target) -> Web
         return raw
     body = json.dumps({**payload, "entry": shared}, ensure_ascii=True, separators=(",", ":")).encode()
     secret = str(target.adapter.settings.get("app_secret") or "")
-    headers = Headers([(k, v) for k, v in raw.headers.items() if k.lower() not in ("x-hub-signature", "content-length")])
+    headers = Headers(
+        [(k, v) for k, v in raw.headers.items() if k.lower() not in ("x-hub-signature", "content-length")]
+    )
     headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return WebhookRequest(method=raw.method, url=raw.url, headers=headers, query=raw.query, body=body)
 

@@ -22,7 +22,6 @@ from connector.notify.pricing import country_of
 from tests.conftest import wait_for
 from tests.conversation.conftest import ChatStack, Customer
 from tests.notify.conftest import settled
-from tests.notify.test_meta_channels import shop_stack  # noqa: F401 (fixture)
 
 
 class HiddenNumberCustomer(Customer):
@@ -96,7 +95,9 @@ def _buy(chat: ChatStack, customer: HiddenNumberCustomer) -> ChatOrder:
         return session.scalars(select(ChatOrder).where(ChatOrder.status == "created")).one()
 
 
-def test_a_bsuid_buyer_gets_the_shipping_update_priced_by_the_bsuid_country(shop_stack: ChatStack) -> None:
+@pytest.mark.parametrize("chat_stack", [{"shop_webhooks": True}], indirect=True)
+def test_a_bsuid_buyer_gets_the_shipping_update_priced_by_the_bsuid_country(chat_stack: ChatStack) -> None:
+    shop_stack = chat_stack  # the shop sends its webhooks (the shipment)
     customer = HiddenNumberCustomer(shop_stack, "whatsapp", "4915100007702", "Sheena")
     order = _buy(shop_stack, customer)
     contact = _contact(shop_stack, user_id=customer.bsuid)
@@ -104,7 +105,9 @@ def test_a_bsuid_buyer_gets_the_shipping_update_priced_by_the_bsuid_country(shop
     # Two days pass: the update has to go as the approved template, which Meta prices by the user's country.
     with shop_stack.runtime.db.session() as session:
         session.execute(
-            update(Contact).where(Contact.id == contact.id).values(last_inbound_at=datetime.now(UTC) - timedelta(days=2))
+            update(Contact)
+            .where(Contact.id == contact.id)
+            .values(last_inbound_at=datetime.now(UTC) - timedelta(days=2))
         )
     shop_stack.graph.advance_clock(2 * 86400)
     shop_stack.shop.ship_order(order.order_external_id, company="DHL", number="TRK7702", url="https://dhl.example/t")
@@ -194,7 +197,7 @@ def test_asking_a_hidden_number_customer_for_their_number_uses_request_contact_i
     settings = chat_stack.graph.connection_settings()
     old = {**sent, "interactive": {**sent["interactive"], "type": "contact_request"}}
     old.pop("_sandbox", None)
-    with pytest.raises(PlatformError, match="interactive.type"):
+    with pytest.raises(PlatformError, match=r"interactive\.type"):
         adapter.graph.post_json(f"{settings['phone_number_id']}/messages", json=old)
 
     shared = chat_stack.graph.whatsapp_event(customer.user_id, "contact_share", hide_phone=True)

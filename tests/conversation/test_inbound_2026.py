@@ -63,9 +63,7 @@ def test_a_completed_flow_reaches_plugins_as_structured_data(chat_stack: ChatSta
     customer.say("hi")
     flow_message = chat_stack.graph.messages_to(customer.user_id)[-1]["_sandbox"]["id"]
     answers = {"flow_token": "order-8812-addr", "street": "1 Main St", "zip": "94025"}
-    sent = chat_stack.graph.whatsapp_event(
-        customer.user_id, "flow_reply", response=answers, context_id=flow_message
-    )
+    sent = chat_stack.graph.whatsapp_event(customer.user_id, "flow_reply", response=answers, context_id=flow_message)
     assert isinstance(sent["interactive"]["nfm_reply"]["response_json"], str)  # Meta sends a JSON string
     replies = customer.replies_to(sent["id"])
     assert replies == []  # no menu in answer to a form the customer just filled in
@@ -96,9 +94,9 @@ def test_a_messenger_edit_is_kept_next_to_the_first_wording(chat_stack: ChatStac
 
 def test_an_instagram_unsend_marks_the_message_deleted_and_is_no_redelivery(chat_stack: ChatStack) -> None:
     customer = InstagramCustomer(chat_stack, add_instagram(chat_stack))
-    mid = chat_stack.graph.messenger_text(customer.user_id, "my address is 1 Main St", object="instagram")[
-        "message"
-    ]["mid"]
+    mid = chat_stack.graph.messenger_text(customer.user_id, "my address is 1 Main St", object="instagram")["message"][
+        "mid"
+    ]
     customer.replies_to(mid)
     chat_stack.graph.messenger_event(customer.user_id, "unsend", object="instagram", mid=mid)
     unsend = _message(chat_stack, customer.channel_id, f"unsend:{mid}")
@@ -114,7 +112,9 @@ def _statuses(chat: ChatStack, recipient: str) -> list[tuple[int, str]]:
             (row.id, row.status)
             for row in session.execute(
                 select(OutboundMessage.id, OutboundMessage.status)
-                .where(OutboundMessage.channel_connection_id == chat.messenger_id, OutboundMessage.recipient == recipient)
+                .where(
+                    OutboundMessage.channel_connection_id == chat.messenger_id, OutboundMessage.recipient == recipient
+                )
                 .order_by(OutboundMessage.id)
             )
         ]
@@ -133,9 +133,7 @@ def test_a_messenger_read_watermark_reads_everything_sent_up_to_it(chat_stack: C
 
     chat_stack.graph.messenger_event(customer.user_id, "read", watermark=watermark)
     first_ids = {row_id for row_id, _ in first}
-    wait_for(
-        lambda: all(s == "read" for i, s in _statuses(chat_stack, customer.user_id) if i in first_ids), timeout=30
-    )
+    wait_for(lambda: all(s == "read" for i, s in _statuses(chat_stack, customer.user_id) if i in first_ids), timeout=30)
     # Sent after the watermark: not read yet.
     assert all(s == "sent" for i, s in _statuses(chat_stack, customer.user_id) if i not in first_ids)
 
@@ -153,7 +151,9 @@ def test_a_contact_shared_on_request_gives_a_hidden_number_customer_a_phone(chat
     customer.replies_to(shared["id"])
     with chat_stack.runtime.db.session() as session:
         contacts = session.scalars(
-            select(Contact).where(Contact.channel_connection_id == chat_stack.stack.channel_id, Contact.user_id == user_id)
+            select(Contact).where(
+                Contact.channel_connection_id == chat_stack.stack.channel_id, Contact.user_id == user_id
+            )
         ).all()
     assert len(contacts) == 1
     assert contacts[0].phone == "+4915100009901" and contacts[0].channel_user_id == user_id

@@ -33,12 +33,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_contacts_user_id", ["channel_connection_id", "user_id"])
     contacts = sa.table("contacts", sa.column("id", sa.Integer), sa.column("channel_user_id", sa.String))
     bind = op.get_bind()
-    keyed = [
-        (row.id, row.channel_user_id)
-        for row in bind.execute(sa.select(contacts.c.id, contacts.c.channel_user_id).where(
-            contacts.c.channel_user_id.like("__.%")))  # fmt: skip
-        if _BSUID.fullmatch(row.channel_user_id)
-    ]
+    candidates = sa.select(contacts.c.id, contacts.c.channel_user_id).where(contacts.c.channel_user_id.like("__.%"))
+    keyed = [(row.id, row.channel_user_id) for row in bind.execute(candidates) if _BSUID.fullmatch(row.channel_user_id)]
     for contact_id, user_id in keyed:
         bind.execute(sa.text("UPDATE contacts SET user_id = :u WHERE id = :i"), {"u": user_id, "i": contact_id})
 

@@ -15,7 +15,7 @@ from connector import model
 
 @dataclass(frozen=True, slots=True)
 class ContactInfoRequest(model.Outbound):
-    """"Share your phone number" with WhatsApp's one-tap button under ``body`` (at most 1,024 characters)."""
+    """ "Share your phone number" with WhatsApp's one-tap button under ``body`` (at most 1,024 characters)."""
 
     body: str
     footer: str = ""

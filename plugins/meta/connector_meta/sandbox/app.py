@@ -8,9 +8,9 @@ from dataclasses import fields
 from typing import Any, ClassVar
 
 from connector_meta.sandbox.control import control_blueprint
-from connector_meta.sandbox.inbound_2026 import inbound_2026_blueprint
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.graph import install
+from connector_meta.sandbox.inbound_2026 import inbound_2026_blueprint
 from connector_meta.sandbox.state import Business, GraphState, Options
 from connector_meta.sandbox.templates import seed_templates
 from flask import Flask

@@ -336,7 +336,11 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             state.wa_last_inbound[(phone_number_id, wa_id)] = now
             state.wa_inbound[message["id"]] = InboundRecord(message["id"], phone_number_id, wa_id, now)
         delivered = hub.whatsapp_inbound(
-            phone_number_id, wa_id, str(data.get("name") or "Customer"), message, hide_phone=bool(data.get("hide_phone"))
+            phone_number_id,
+            wa_id,
+            str(data.get("name") or "Customer"),
+            message,
+            hide_phone=bool(data.get("hide_phone")),
         )
         return jsonify({"message": message, "webhook_queued": delivered})
 

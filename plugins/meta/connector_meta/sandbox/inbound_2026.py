@@ -138,9 +138,7 @@ def inbound_2026_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             state.wa_last_inbound[(business.phone_number_id, wa_id)] = now
             state.wa_inbound[message["id"]] = InboundRecord(message["id"], business.phone_number_id, wa_id, now)
         value = {"contacts": [contact], "messages": [message]}
-        delivered = hub.deliver(
-            "whatsapp_business_account", hub.whatsapp_envelope(business.phone_number_id, value)
-        )
+        delivered = hub.deliver("whatsapp_business_account", hub.whatsapp_envelope(business.phone_number_id, value))
         return jsonify({"message": message, "webhook_queued": delivered})
 
     @bp.post("/messenger/events")
