@@ -210,10 +210,8 @@ def _apply_watermark(session: Session, channel_id: int, status: model.DeliverySt
     ``watermark`` and is not read yet becomes read; a message sent later stays as it is."""
     from connector.notify.outbox import record_event
 
-    sent_by_then = (
-        select(_EVENTS.c.message_id).where(_EVENTS.c.status == "sent", _EVENTS.c.at <= watermark).scalar_subquery()
-    )
-    rows = (
+    sent_by_then = select(_EVENTS.c.message_id).where(_EVENTS.c.status == "sent", _EVENTS.c.at <= watermark)
+    rows: list[int] = list(
         session.execute(
             select(_OUTBOX.c.id).where(
                 _OUTBOX.c.channel_connection_id == channel_id,

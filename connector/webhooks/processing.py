@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from connector import model
 from connector.adapters import WebhookRequest
 from connector.chat import identity, inbound
-from connector.db import insert_id
+from connector.db import dml, insert_id
 from connector.db.models import InboundMessage, ShopConnection, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
@@ -175,7 +175,8 @@ def _apply_to_history(
     first wording), a number change moves the contact (:mod:`connector.chat.identity`)."""
     if isinstance(message, model.InboundEdit | model.InboundUnsend):
         column = "edited_at" if isinstance(message, model.InboundEdit) else "deleted_at"
-        marked = session.execute(
+        marked = dml(
+            session,
             update(_MESSAGES)
             .where(
                 _MESSAGES.c.channel_connection_id == channel_id,

@@ -265,7 +265,7 @@ def _shared_contacts(message: dict[str, Any], base: dict[str, Any]) -> model.Inb
     first = shared[0] if isinstance(shared, list) and shared and isinstance(shared[0], dict) else {}
     origin = str(message.get("origin") or first.get("origin") or "")
     if origin == "contact_request":
-        phones = first.get("phones") if isinstance(first.get("phones"), list) else []
+        phones: list[Any] = found if isinstance(found := first.get("phones"), list) else []
         wa_id = next((str(p["wa_id"]) for p in phones if isinstance(p, dict) and p.get("wa_id")), "")
         if wa_id.isdigit():
             sender: model.Contact = base["sender"]
