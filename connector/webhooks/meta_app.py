@@ -40,7 +40,7 @@ from connector.adapters import ChannelAdapter, ParsedWebhook, WebhookRequest
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
 from connector.webhooks import refusals
-from connector.webhooks.routes import accept
+from connector.webhooks.routes import accept, incoming
 
 if TYPE_CHECKING:
     from connector.connections import ConnectionRef
@@ -186,13 +186,7 @@ def receive_app() -> tuple[Response, int] | Response:
     """Meta's subscription check (``GET``) and deliveries (``POST``) for every number, Page and Instagram account
     of an app: each change stored under the connection it is for (see the module docstring)."""
     rt = runtime()
-    raw = WebhookRequest(
-        method=request.method,
-        url=request.url,
-        headers=Headers(list(request.headers.items())),
-        query=request.args.to_dict(),
-        body=request.get_data(),
-    )
+    raw = incoming()
     candidates = _candidates(rt)
     if request.method == "GET":
         return _handshake(rt, raw, candidates)

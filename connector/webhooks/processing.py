@@ -182,7 +182,7 @@ def _apply_to_history(
                 _MESSAGES.c.channel_connection_id == channel_id,
                 _MESSAGES.c.message_id == message.original_message_id,
             )
-            .values({column: received})
+            .values({column: received}),
         ).rowcount
         if not marked:
             log.info("channel %s: %s of a message never stored (%s)", channel_id, column, message.original_message_id)

@@ -59,6 +59,17 @@ def _error(status: int, reason: str) -> tuple[Response, int]:
     return jsonify({"error": reason}), status
 
 
+def incoming() -> WebhookRequest:
+    """The Flask request being served, as the adapters see a webhook: raw body, headers, query."""
+    return WebhookRequest(
+        method=request.method,
+        url=request.url,
+        headers=Headers(list(request.headers.items())),
+        query=request.args.to_dict(),
+        body=request.get_data(),
+    )
+
+
 @bp.route("/<adapter_name>/<int:connection_id>", methods=["GET", "POST"])
 def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Response:
     rt = runtime()
@@ -76,13 +87,7 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
     if ref.adapter != adapter_name:
         return _error(404, f"connection {connection_id} is a {ref.adapter} connection, not {adapter_name}")
 
-    raw = WebhookRequest(
-        method=request.method,
-        url=request.url,
-        headers=Headers(list(request.headers.items())),
-        query=request.args.to_dict(),
-        body=request.get_data(),
-    )
+    raw = incoming()
     try:
         reply = adapter.handshake(raw)
         if reply is not None:

@@ -55,6 +55,20 @@ def _text(data: dict[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
+def messenger_parties(state: GraphState, data: dict[str, Any]) -> tuple[str, str, str]:
+    """``(object, account id, sender)`` of a control call acting as a Messenger / Instagram user; ``ValueError``
+    for an object or sender Meta would never send."""
+    object_name = data.get("object", "page")
+    if object_name not in ("page", "instagram"):
+        raise ValueError("object must be page or instagram")
+    business = state.business
+    account_id = business.page_id if object_name == "page" else business.instagram_account_id
+    sender = str(data.get("sender") or "")
+    if not sender.isdigit():
+        raise ValueError("sender must be a numeric PSID / IGSID")
+    return str(object_name), account_id, sender
+
+
 def inbound_2026_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     """Routes under ``/_sandbox/`` that emit the 2026 inbound payloads (module docstring)."""
     bp = Blueprint("graph_inbound_2026", __name__, url_prefix="/_sandbox")
@@ -127,30 +141,21 @@ def inbound_2026_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             "timestamp": str(int(state.now())),
         }
         _whatsapp_content(data, wa_id, message)
-        profile: dict[str, Any] = {"name": _text(data, "name") or "Customer"}
-        contact: dict[str, Any] = {"profile": profile, "wa_id": wa_id, "user_id": user_id}
-        if hide_phone:
-            # A username user who hid their number: only the business-scoped user id (from/wa_id are optional).
-            del message["from"], contact["wa_id"]
-            profile["username"] = _text(data, "username") or f"user{wa_id[-4:]}"
         with state.lock:
             now = state.now()
             state.wa_last_inbound[(business.phone_number_id, wa_id)] = now
             state.wa_inbound[message["id"]] = InboundRecord(message["id"], business.phone_number_id, wa_id, now)
-        value = {"contacts": [contact], "messages": [message]}
-        delivered = hub.deliver("whatsapp_business_account", hub.whatsapp_envelope(business.phone_number_id, value))
+        name = _text(data, "name") or "Customer"
+        delivered = hub.whatsapp_inbound(business.phone_number_id, wa_id, name, message, hide_phone=hide_phone)
         return jsonify({"message": message, "webhook_queued": delivered})
 
     @bp.post("/messenger/events")
     def messenger_event() -> Response:
         data = _body()
-        object_name = data.get("object", "page")
-        if object_name not in ("page", "instagram"):
-            raise EventError("object must be page or instagram")
-        account_id = business.page_id if object_name == "page" else business.instagram_account_id
-        sender = str(data.get("sender") or "")
-        if not sender.isdigit():
-            raise EventError("sender must be a numeric PSID / IGSID")
+        try:
+            object_name, account_id, sender = messenger_parties(state, data)
+        except ValueError as exc:
+            raise EventError(str(exc)) from None
         now_ms = int(state.now() * 1000)
         event: dict[str, Any] = {"sender": {"id": sender}, "recipient": {"id": account_id}, "timestamp": now_ms}
         kind = data.get("kind")
