@@ -80,12 +80,24 @@ _FIND_BY_BSUID = (
 )
 
 
-def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
-    """:func:`upsert_contact` inside the caller's transaction (e.g. with the message that came in). Writes only what
-    changed: a name, phone or locale the channel told us now, a later start of the 24-hour window."""
+def _find(session: Session, channel_id: int, person: model.Contact) -> Any:
+    """The contact's row (``_CONTACT_COLUMNS``) by channel user id, else by business-scoped user id; ``None``."""
     found = session.execute(_FIND_CONTACT, {"channel_id": channel_id, "user_id": person.channel_user_id}).first()
     if found is None and person.user_id:
         found = session.execute(_FIND_BY_BSUID, {"channel_id": channel_id, "bsuid": person.user_id}).first()
+    return found
+
+
+def find_contact_in(session: Session, channel_id: int, person: model.Contact) -> int | None:
+    """The id of the contact ``person`` is, without creating one."""
+    found = _find(session, channel_id, person)
+    return None if found is None else int(found.id)
+
+
+def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
+    """:func:`upsert_contact` inside the caller's transaction (e.g. with the message that came in). Writes only what
+    changed: a name, phone or locale the channel told us now, a later start of the 24-hour window."""
+    found = _find(session, channel_id, person)
     if found is None:
         values = {
             "channel_connection_id": channel_id,

@@ -95,7 +95,11 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         message = from_json(found.data)
         if _is_consent_message(message):
             return  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
-        if isinstance(message, model.DeliveryStatus):
+        if isinstance(
+            message, model.DeliveryStatus | model.InboundEdit | model.InboundUnsend | model.InboundNumberChange
+        ):
+            # No new words to answer, and for edits, unsends and id updates no message of that id to mark read:
+            # storing them did what they ask (marked the message, moved the contact).
             return
         conversation = state.acquire_and_load(session, found.contact_id, settings.contact_lock_seconds)
     if conversation is None:

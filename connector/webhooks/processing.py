@@ -146,8 +146,16 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     """Store a customer message and its contact (inside the caller's transaction): the new row's id, or ``None``
     when the channel delivered it before."""
     received = message.timestamp or datetime.now(UTC)
-    # The contact as every path upserts it (one source of truth for names, locale and the 24-hour window).
-    contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
+    if isinstance(message, model.InboundNumberChange):
+        # WhatsApp telling that a customer changed number or id: no message from them (it opens no window), and
+        # about someone we never talked to there is nothing to move.
+        if inbound.find_contact_in(session, channel_id, message.sender) is None:
+            log.info("channel %s: %s for a customer we do not know; ignored", channel_id, message.type)
+            return None
+        contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, None)
+    else:
+        # The contact as every path upserts it (one source of truth for names, locale and the 24-hour window).
+        contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
             inbound_id = insert_id(

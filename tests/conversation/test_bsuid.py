@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from connector.db.models import Contact, InboundMessage, OutboundMessage
+from connector.db.models import Contact, InboundMessage, OutboundMessage, WebhookEvent
 from connector.db.models_conversation import ChatOrder
 from connector.db.models_notify import Consent
 from connector.notify.consent import record_opt_out
@@ -203,3 +203,62 @@ def test_asking_a_hidden_number_customer_for_their_number_uses_request_contact_i
     shared = chat_stack.graph.whatsapp_event(customer.user_id, "contact_share", hide_phone=True)
     customer.replies_to(shared["id"])
     assert _contact(chat_stack, user_id=customer.bsuid).phone == "+4915100007703"
+
+
+def _signed_post(chat: ChatStack, payload: dict[str, Any]) -> Any:
+    import json
+
+    import requests
+    from connector_meta.signature import sign
+
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    secret = chat.graph.connection_settings()["app_secret"]
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
+    return requests.post(chat.stack.channel_webhook_url(), data=body, headers=headers, timeout=10)
+
+
+def _user_id_update(chat: ChatStack, previous: str, current: str) -> dict[str, Any]:
+    """The ``user_id_update`` webhook as platform-changes-2026.md §5 shows it."""
+    settings = chat.graph.connection_settings()
+    update = {
+        "detail": "User ID updated",
+        "user_id": {"previous": previous, "current": current},
+        "timestamp": int(datetime.now(UTC).timestamp()),
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": settings["phone_number_id"]},
+        "user_id_update": [update],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": settings["waba_id"], "changes": [{"field": "user_id_update", "value": value}]}],
+    }
+
+
+def test_a_regenerated_bsuid_moves_the_hidden_number_customer_with_it(chat_stack: ChatStack) -> None:
+    customer = HiddenNumberCustomer(chat_stack, "whatsapp", "4915100007704", "Sheena")
+    customer.say("hi")
+    before = _contact(chat_stack, user_id=customer.bsuid)
+    window = before.last_inbound_at
+    new_id = "DE.55501234567890123456"
+    answer = _signed_post(chat_stack, _user_id_update(chat_stack, customer.bsuid, new_id))
+    assert answer.status_code == 200, answer.text
+    wait_for(lambda: _contact(chat_stack, id=before.id).user_id == new_id, timeout=30)
+    after = _contact(chat_stack, id=before.id)
+    assert after.channel_user_id == new_id  # how WhatsApp addresses them now
+    assert after.last_inbound_at == window  # an id update is no message from the customer
+
+    # An update for someone we never talked to creates no contact.
+    answer = _signed_post(chat_stack, _user_id_update(chat_stack, "DE.11112222333344445555", "DE.6666"))
+    assert answer.status_code == 200
+
+    def processed() -> bool:
+        with chat_stack.runtime.db.session() as session:
+            return session.get(WebhookEvent, answer.json()["id"]).status == "processed"
+
+    wait_for(processed, timeout=30)
+    with chat_stack.runtime.db.session() as session:
+        assert (
+            session.scalar(select(func.count()).where(Contact.user_id.in_(("DE.6666", "DE.11112222333344445555")))) == 0
+        )

@@ -85,6 +85,8 @@ def parse_payload(payload: Any, *, phone_number_id: str = "") -> tuple[list[Any]
                 fields.append(field)
             if field == "messages":
                 events.extend(_parse_value(change["value"], f"entry[{e}].changes[{c}].value"))
+            elif field == "user_id_update":
+                events.extend(_parse_user_id_updates(change["value"], f"entry[{e}].changes[{c}].value"))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)
     return events, fields
@@ -104,6 +106,32 @@ def _parse_value(value: dict[str, Any], where: str) -> list[Any]:
     for error in value.get("errors") or []:
         log.warning("whatsapp reported an error outside any message: %s", error)
     return events
+
+
+def _parse_user_id_updates(value: dict[str, Any], where: str) -> list[model.InboundNumberChange]:
+    """``user_id_update`` (2026): a customer's business-scoped user id was regenerated (``user_id.previous`` ->
+    ``current``); the contact keeps who they are under the new id."""
+    changes: list[model.InboundNumberChange] = []
+    for u, update in enumerate(_list(value, "user_id_update", where)):
+        ids = update.get("user_id")
+        previous = ids.get("previous") if isinstance(ids, dict) else None
+        current = ids.get("current") if isinstance(ids, dict) else None
+        if not isinstance(previous, str) or not isinstance(current, str) or not previous or not current:
+            raise WebhookRejected(400, f"{where}.user_id_update[{u}].user_id needs previous and current")
+        wa_id = str(update.get("wa_id") or "")
+        sender = model.Contact(
+            channel=CHANNEL, channel_user_id=wa_id or previous, phone=f"+{wa_id}" if wa_id else None, user_id=previous
+        )
+        changes.append(
+            model.InboundNumberChange(
+                message_id=f"user_id_update:{previous}:{current}",
+                sender=sender,
+                timestamp=_timestamp(update.get("timestamp")),
+                type="user_id_update",
+                new_user_id=current,
+            )
+        )
+    return changes
 
 
 def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
