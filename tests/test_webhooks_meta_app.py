@@ -214,3 +214,58 @@ def test_per_connection_url_ignores_another_numbers_change(stack: Stack) -> None
     assert answer.status_code == 200
     wait_for(lambda: "wamid.per.own" in _messages(stack, stack.channel_id), timeout=30)
     assert "wamid.per.other" not in _messages(stack, stack.channel_id)
+
+
+def _page_connection(stack: Stack, channel: str, account: dict[str, str]) -> int:
+    s = stack.graph.connection_settings()
+    row = stack.runtime.connections.create_channel(
+        shop_connection_id=stack.shop_id,
+        name=f"Test {channel}",
+        channel=channel,
+        settings={
+            **account,
+            "page_access_token": s["access_token"],
+            "app_secret": s["app_secret"],
+            "verify_token": s["verify_token"],
+            "graph_url": s["graph_url"],
+            "api_version": s["api_version"],
+        },
+    )
+    return int(row.id)
+
+
+def test_pages_and_instagram_accounts_are_routed_by_entry_id(stack: Stack) -> None:
+    s = stack.graph.connection_settings()
+    messenger = _page_connection(stack, "messenger", {"page_id": s["page_id"]})
+    instagram = _page_connection(stack, "instagram", {"instagram_account_id": s["instagram_account_id"]})
+    other_page = _page_connection(stack, "messenger", {"page_id": "104000000000999"})
+    stack.graph.subscribe_webhooks(_app_url(stack), verify_token=s["verify_token"])
+
+    page_mid = stack.graph.messenger_text("7100000000042", "Hello page")["message"]["mid"]
+    ig_mid = stack.graph.messenger_text("8100000000042", "Hello insta", object="instagram")["message"]["mid"]
+    wa_mid = stack.graph.customer_text(None, "4915112340061", "Hallo")
+    wait_for(lambda: _messages(stack, messenger) == [page_mid], timeout=30)
+    wait_for(lambda: _messages(stack, instagram) == [ig_mid], timeout=30)
+    wait_for(lambda: _messages(stack, stack.channel_id) == [wa_mid], timeout=30)
+    assert _messages(stack, other_page) == []
+
+    # An entry for a Page nobody connects: acknowledged, dropped.
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "104000000000111",
+                "time": 1765100000000,
+                "messaging": [
+                    {
+                        "sender": {"id": "7100000000043"},
+                        "recipient": {"id": "104000000000111"},
+                        "timestamp": 1765100000000,
+                        "message": {"mid": "m_unknown_page", "text": "hi"},
+                    }
+                ],
+            }
+        ],
+    }
+    answer = _post(stack, payload)
+    assert answer.status_code == 200 and answer.json() == {"status": "accepted", "connections": {}, "dropped": 1}
