@@ -296,6 +296,7 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("channel_connection_id", "channel_user_id"),
         Index("ix_contacts_user_id", "channel_connection_id", "user_id"),
+        Index("ix_contacts_phone", "channel_connection_id", "phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

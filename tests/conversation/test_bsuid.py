@@ -262,3 +262,19 @@ def test_a_regenerated_bsuid_moves_the_hidden_number_customer_with_it(chat_stack
         assert (
             session.scalar(select(func.count()).where(Contact.user_id.in_(("DE.6666", "DE.11112222333344445555")))) == 0
         )
+
+
+def test_a_shop_order_with_the_number_a_hidden_number_customer_shared_finds_that_contact(
+    chat_stack: ChatStack,
+) -> None:
+    from connector.notify.contacts import contact_for_phone
+
+    customer = HiddenNumberCustomer(chat_stack, "whatsapp", "4915100007705", "Sheena")
+    customer.say("hi")
+    shared = chat_stack.graph.whatsapp_event(customer.user_id, "contact_share", hide_phone=True)
+    customer.replies_to(shared["id"])
+    known = _contact(chat_stack, user_id=customer.bsuid)
+    with chat_stack.runtime.db.session() as session:
+        found = contact_for_phone(session, chat_stack.stack.shop_id, "+49 151 0000 7705")
+        assert found is not None and found.id == known.id  # not a second contact for the same person
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1

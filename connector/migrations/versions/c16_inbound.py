@@ -31,6 +31,8 @@ def upgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("user_id", sa.String(length=140), nullable=True))
         batch_op.create_index("ix_contacts_user_id", ["channel_connection_id", "user_id"])
+        # A shop order's phone number finds a contact known by a BSUID who shared that number.
+        batch_op.create_index("ix_contacts_phone", ["channel_connection_id", "phone"])
     contacts = sa.table("contacts", sa.column("id", sa.Integer), sa.column("channel_user_id", sa.String))
     bind = op.get_bind()
     candidates = sa.select(contacts.c.id, contacts.c.channel_user_id).where(contacts.c.channel_user_id.like("__.%"))
@@ -41,6 +43,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index("ix_contacts_phone")
         batch_op.drop_index("ix_contacts_user_id")
         batch_op.drop_column("user_id")
     with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
