@@ -84,15 +84,15 @@ class _Target:
 def _candidates(rt: Runtime) -> list[_Target]:
     """Enabled channel connections of Meta channels (their adapter names a webhook ``object``)."""
     found: list[_Target] = []
-    for row in rt.connections.channels():
-        if not row.enabled:
+    for channel_id, channel, enabled in rt.connections.channel_list():
+        if not enabled:
             continue
-        cls = rt.plugins.channel_adapters.get(row.channel)
+        cls = rt.plugins.channel_adapters.get(channel)
         if cls is None or not cls.webhook_object:
             continue
         try:
-            ref = rt.connections.ref("channel", row.id)
-            adapter = rt.connections.channel_adapter(row.id)
+            ref = rt.connections.ref("channel", channel_id)
+            adapter = rt.connections.channel_adapter(channel_id)
         except NotFound:
             continue  # deleted meanwhile
         found.append(_Target(ref, adapter, adapter.webhook_routing_ids()))
