@@ -12,13 +12,14 @@ on either number still holds.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, false, or_, select, update
 
 from connector.db.models import Base, Contact, OutboundMessage
 from connector.db.models_conversation import ConversationState
-from connector.db.models_notify import Consent
+from connector.db.models_notify import BackInStockSubscription, Consent
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -40,6 +41,23 @@ def _referencing() -> list[tuple[Table, str]]:
     return found
 
 
+def _merge_subscriptions(session: Session, keep: int, gone: int) -> None:
+    """Active back-in-stock subscriptions are unique per contact and variant (``active_key`` names the contact): one
+    of ``gone`` that ``keep`` holds too ends, the others take ``keep``'s key. So the merged customer gets one alert."""
+    from connector.notify.back_in_stock import active_key  # (the notify subsystem imports the chat's modules)
+
+    for sub in session.scalars(
+        select(BackInStockSubscription).where(
+            BackInStockSubscription.contact_id == gone, BackInStockSubscription.active_key.is_not(None)
+        )
+    ).all():
+        key = active_key(keep, sub.shop_connection_id, sub.variant_external_id)
+        if session.scalar(select(BackInStockSubscription.id).where(BackInStockSubscription.active_key == key)):
+            sub.status, sub.active_key, sub.ended_at = "cancelled", None, datetime.now(UTC)
+        else:
+            sub.active_key = key
+
+
 def _merge(session: Session, keep: int, gone: int) -> None:
     """Move everything of contact ``gone`` to contact ``keep``, then delete ``gone``."""
     purposes_kept = {
@@ -54,6 +72,7 @@ def _merge(session: Session, keep: int, gone: int) -> None:
             session.delete(ours)
         else:
             session.delete(theirs)
+    _merge_subscriptions(session, keep, gone)
     session.flush()
     if session.scalar(select(ConversationState.id).where(ConversationState.contact_id == keep)) is not None:
         session.execute(delete(ConversationState).where(ConversationState.contact_id == gone))

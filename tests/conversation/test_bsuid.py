@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 
 from connector.db.models import Contact, InboundMessage, OutboundMessage, WebhookEvent
 from connector.db.models_conversation import ChatOrder
-from connector.db.models_notify import Consent
+from connector.db.models_notify import BackInStockSubscription, Consent
+from connector.notify.back_in_stock import subscribe
 from connector.notify.consent import record_opt_out
 from connector.notify.pricing import country_of
 from tests.conftest import wait_for
@@ -163,6 +164,11 @@ def test_a_number_change_after_writing_from_the_new_number_merges_the_two(chat_s
     early = Customer(chat_stack, "whatsapp", new_number, "Kim")
     early.say("hello from my new phone")  # arrives before WhatsApp's system message
     second = _contact(chat_stack, channel_user_id=new_number)
+    # Both asked to be told when the same product is back (and one more only on the new phone).
+    shop_id = chat_stack.stack.shop_id
+    variant, other_variant = chat_stack.shop.variant_ids()[:2]
+    for contact_id, wanted in ((old.id, variant), (second.id, variant), (second.id, other_variant)):
+        subscribe(rt, contact_id=contact_id, shop_connection_id=shop_id, variant_external_id=wanted, source="test")
     record_opt_out(rt, contact_id=second.id, purpose="marketing", source="keyword", text="STOP")
 
     chat_stack.graph.whatsapp_event(customer.user_id, "number_change", new_wa_id=new_number, name="Kim")
@@ -173,6 +179,14 @@ def test_a_number_change_after_writing_from_the_new_number_merges_the_two(chat_s
         # The STOP said on the new number holds for the merged contact.
         consent = session.scalars(select(Consent).where(Consent.contact_id == old.id, Consent.purpose == "marketing"))
         assert consent.one().granted is False
+        # One alert per product for the merged customer, none lost.
+        active = session.execute(
+            select(BackInStockSubscription.variant_external_id, BackInStockSubscription.active_key).where(
+                BackInStockSubscription.contact_id == old.id, BackInStockSubscription.active_key.is_not(None)
+            )
+        ).all()
+        assert sorted(v for v, _ in active) == sorted([variant, other_variant])
+        assert all(key == f"{old.id}:{shop_id}:{v}" for v, key in active)
 
 
 def test_asking_a_hidden_number_customer_for_their_number_uses_request_contact_info(chat_stack: ChatStack) -> None:
