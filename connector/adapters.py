@@ -369,9 +369,19 @@ class ChannelAdapter(WebhookHandler):
     #: products' own data (:meth:`present_products`) rather than from a commerce catalog by retailer id; the chat
     #: then offers products that way even without a catalog.
     product_cards: ClassVar[bool] = False
+    #: The Meta webhook ``object`` this channel's deliveries carry (``whatsapp_business_account``, ``page``,
+    #: ``instagram``); empty for channels that are not Meta's. The app-level Meta endpoint routes by it
+    #: (:mod:`connector.webhooks.meta_app`).
+    webhook_object: ClassVar[str] = ""
 
     def __init__(self, settings: Mapping[str, Any]):
         self.settings = dict(settings)
+
+    def webhook_routing_ids(self) -> frozenset[str]:
+        """The ids that send a change of an app-level Meta delivery to this connection: a WhatsApp phone number id
+        (and ``waba:<WABA id>`` for account-level changes), a Page id or an Instagram account id. Empty: the
+        connection takes deliveries only at its own URL."""
+        return frozenset()
 
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:

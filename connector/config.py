@@ -92,6 +92,9 @@ class ServerConfig(_Section):
     #: Shopify and Shopware retry with the original timestamp for hours, so keep it above their retry span; it must
     #: stay below the 30 days deliveries are kept for deduplication.
     webhook_max_age_seconds: int = Field(48 * 3600, ge=60, le=29 * 24 * 3600)
+    #: The verify token Meta's ``GET`` check must bring to the app-level endpoint ``/webhooks/meta`` (one callback
+    #: URL for every number, Page and Instagram account of a Meta app). Empty: any Meta connection's verify token.
+    meta_app_verify_token: str = ""
     #: Webhooks signed this far in the future (seconds, clock skew) are refused too.
     webhook_max_skew_seconds: int = Field(300, ge=0, le=3600)
     #: ``/readyz`` fails when no worker (or no scheduler) has sent a heartbeat for this long (they beat every 10 s).

@@ -73,6 +73,7 @@ class ConnectionService:
         self.runtime = runtime
         self._adapters: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._rows: dict[tuple[str, int], tuple[float, ShopConnection | ChannelConnection]] = {}
+        self._channel_list: tuple[float, list[tuple[int, str, bool]]] | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ settings
@@ -139,7 +140,25 @@ class ConnectionService:
             )
             session.add(row)
             session.flush()
+        self._channel_list = None
         return row
+
+    def channel_list(self) -> list[tuple[int, str, bool]]:
+        """``(id, channel, enabled)`` of every channel connection, read at most once per :data:`ROW_TTL` (the
+        app-level Meta webhook URL looks for its connections on every delivery)."""
+        now = time.monotonic()
+        cached = self._channel_list
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.runtime.db.session() as session:
+            rows = session.execute(
+                select(ChannelConnection.id, ChannelConnection.channel, ChannelConnection.enabled).order_by(
+                    ChannelConnection.id
+                )
+            ).all()
+        found = [(int(i), str(channel), bool(enabled)) for i, channel, enabled in rows]
+        self._channel_list = (now + ROW_TTL, found)
+        return found
 
     def shops(self) -> list[ShopConnection]:
         with self.runtime.db.session() as session:
@@ -217,6 +236,8 @@ class ConnectionService:
         with self._lock:
             self._rows.pop((kind, connection_id), None)
             self._adapters.pop((kind, connection_id), None)
+            if kind == "channel":
+                self._channel_list = None
 
     # ------------------------------------------------------------------ adapters
 
@@ -297,3 +318,7 @@ class ConnectionService:
 
     def webhook_url(self, adapter: str, connection_id: int) -> str:
         return f"{self.runtime.config.public_url}/webhooks/{adapter}/{connection_id}"
+
+    def meta_app_webhook_url(self) -> str:
+        """The one callback URL for every number, Page and Instagram account of a Meta app (routed by id)."""
+        return f"{self.runtime.config.public_url}/webhooks/meta"

@@ -201,6 +201,8 @@ class Contact:
     phone: str | None = None
     name: str = ""
     locale: str | None = None
+    #: WhatsApp's business-scoped user id (``US.1349...``) when the channel names one, with or without the phone.
+    user_id: str | None = None
 
 
 # --------------------------------------------------------------------------- orders
@@ -445,6 +447,54 @@ class InboundOther(Inbound):
     type: str = ""
 
 
+@dataclass(slots=True)
+class InboundMedia(InboundOther):
+    """An image, video, document, audio or sticker (``type``), with what the customer wrote under it (``caption``,
+    which the chat reads like a text). ``media_id`` is the channel's media id or attachment URL."""
+
+    media_id: str = ""
+    mime_type: str = ""
+    caption: str = ""
+    filename: str = ""
+
+
+@dataclass(slots=True)
+class InboundFlowReply(InboundOther):
+    """A completed WhatsApp Flow (``nfm_reply``) or address message: ``response`` is the parsed ``response_json``
+    (the customer's answers, with the ``flow_token`` we sent), ``context_message_id`` the flow message answered."""
+
+    name: str = ""
+    body: str = ""
+    response: dict[str, Any] = field(default_factory=dict)
+    flow_token: str = ""
+    context_message_id: str | None = None
+
+
+@dataclass(slots=True)
+class InboundNumberChange(InboundOther):
+    """WhatsApp's system message that the customer moved to a new number (``new_phone``, digits) and/or a new
+    business-scoped user id (``new_user_id``): their consent, orders and history move with them."""
+
+    new_phone: str = ""
+    new_user_id: str = ""
+
+
+@dataclass(slots=True)
+class InboundEdit(InboundOther):
+    """The customer edited an earlier message (``original_message_id``); ``text`` is the new text. Stored next to
+    the original, which is marked edited: the first wording is kept."""
+
+    original_message_id: str = ""
+    text: str = ""
+
+
+@dataclass(slots=True)
+class InboundUnsend(InboundOther):
+    """The customer withdrew (unsent) an earlier message: the stored ``original_message_id`` is marked deleted."""
+
+    original_message_id: str = ""
+
+
 class DeliveryState(enum.StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
@@ -470,6 +520,9 @@ class DeliveryStatus:
     #: What the sender attached to the message for its own matching (WhatsApp's ``biz_opaque_callback_data``:
     #: the connector's outbox row id), echoed in every status.
     callback_data: str | None = None
+    #: A read receipt that names no message (Messenger's ``read.watermark``, ``message_id`` empty): every message
+    #: sent to ``recipient_id`` at or before this time was read.
+    watermark: datetime | None = None
 
 
 @dataclass(slots=True)

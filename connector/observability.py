@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from connector import __version__
 from connector.api.auth import require_bearer
 from connector.db.models import ChannelConnection, OutboundMessage, ShopConnection, SyncRun, Task, WebhookEvent
-from connector.webhooks import refusals
+from connector.webhooks import meta_app, refusals
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -253,6 +253,14 @@ class ConnectorCollector:
         for (adapter, reason), count in sorted(refusals.counts().items()):
             refused.add_metric([adapter, reason], count)
         yield refused
+        unrouted = CounterMetricFamily(
+            "connector_webhook_changes_unrouted",
+            "Changes at the Meta app-level webhook URL for a number/account no connection owns (dropped), by object",
+            labels=["object"],
+        )
+        for obj, count in sorted(meta_app.unrouted_counts().items()):
+            unrouted.add_metric([obj], count)
+        yield unrouted
         yield _histogram(
             session,
             "connector_webhook_handling_seconds",

@@ -45,7 +45,8 @@ _MOVE = (
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.status.in_(bindparam("lower", expanding=True)))
     .values(status=bindparam("new"))
 )
-_ADD_EVENTS = insert(OutboxEvent.__table__)
+_EVENTS = OutboxEvent.__table__
+_ADD_EVENTS = insert(_EVENTS)
 
 #: How outbox timeline entries written from a channel's status webhook begin.
 STATUS_WEBHOOK = "status webhook"
@@ -59,23 +60,46 @@ def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbou
 
 _CONTACTS = Contact.__table__
 #: The contact's row by channel user id: plain columns, built once (every customer message runs it).
-_FIND_CONTACT = select(
+_CONTACT_COLUMNS = (
     _CONTACTS.c.id,
     _CONTACTS.c.phone,
     _CONTACTS.c.name,
     _CONTACTS.c.locale,
     _CONTACTS.c.last_inbound_at,
     _CONTACTS.c.unreachable_at,
-).where(
+    _CONTACTS.c.user_id,
+)
+_FIND_CONTACT = select(*_CONTACT_COLUMNS).where(
     _CONTACTS.c.channel_connection_id == bindparam("channel_id"),
     _CONTACTS.c.channel_user_id == bindparam("user_id"),
 )
+#: A contact by business-scoped user id: someone we know by phone now writing with the number hidden, or the reverse.
+_FIND_BY_BSUID = (
+    select(*_CONTACT_COLUMNS)
+    .where(_CONTACTS.c.channel_connection_id == bindparam("channel_id"), _CONTACTS.c.user_id == bindparam("bsuid"))
+    .order_by(_CONTACTS.c.id)
+    .limit(1)
+)
+
+
+def _find(session: Session, channel_id: int, person: model.Contact) -> Any:
+    """The contact's row (``_CONTACT_COLUMNS``) by channel user id, else by business-scoped user id; ``None``."""
+    found = session.execute(_FIND_CONTACT, {"channel_id": channel_id, "user_id": person.channel_user_id}).first()
+    if found is None and person.user_id:
+        found = session.execute(_FIND_BY_BSUID, {"channel_id": channel_id, "bsuid": person.user_id}).first()
+    return found
+
+
+def find_contact_in(session: Session, channel_id: int, person: model.Contact) -> int | None:
+    """The id of the contact ``person`` is, without creating one."""
+    found = _find(session, channel_id, person)
+    return None if found is None else int(found.id)
 
 
 def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, inbound_at: datetime | None) -> int:
     """:func:`upsert_contact` inside the caller's transaction (e.g. with the message that came in). Writes only what
     changed: a name, phone or locale the channel told us now, a later start of the 24-hour window."""
-    found = session.execute(_FIND_CONTACT, {"channel_id": channel_id, "user_id": person.channel_user_id}).first()
+    found = _find(session, channel_id, person)
     if found is None:
         values = {
             "channel_connection_id": channel_id,
@@ -84,10 +108,17 @@ def upsert_contact_in(session: Session, channel_id: int, person: model.Contact, 
             "name": person.name or "",
             "locale": person.locale or None,
             "last_inbound_at": inbound_at,
+            "user_id": person.user_id or None,
         }
         return int(insert_id(session, insert(_CONTACTS), values))
     changes: dict[str, object] = {}
-    for column, told in (("phone", person.phone), ("name", person.name), ("locale", person.locale)):
+    told_fields = (
+        ("phone", person.phone),
+        ("name", person.name),
+        ("locale", person.locale),
+        ("user_id", person.user_id),
+    )
+    for column, told in told_fields:
         if told and told != getattr(found, column):
             changes[column] = told
     if inbound_at is not None and (found.last_inbound_at is None or inbound_at > found.last_inbound_at):
@@ -200,10 +231,40 @@ _ROW_IN_DOUBT_FOR = (
 )
 
 
+def _apply_watermark(session: Session, channel_id: int, status: model.DeliveryStatus, watermark: datetime) -> None:
+    """Messenger's read watermark: every message to the reader that went out (its ``sent`` event) at or before
+    ``watermark`` and is not read yet becomes read; a message sent later stays as it is."""
+    from connector.notify.outbox import record_event
+
+    sent_by_then = select(_EVENTS.c.message_id).where(_EVENTS.c.status == "sent", _EVENTS.c.at <= watermark)
+    rows: list[int] = list(
+        session.execute(
+            select(_OUTBOX.c.id).where(
+                _OUTBOX.c.channel_connection_id == channel_id,
+                _OUTBOX.c.recipient == status.recipient_id,
+                _OUTBOX.c.status.in_(("sent", "delivered")),
+                _OUTBOX.c.id.in_(sent_by_then),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return
+    session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(rows), _OUTBOX.c.status.in_(("sent", "delivered"))).values(
+        status="read"))  # fmt: skip
+    for row_id in rows:
+        record_event(session, row_id, "read", f"{STATUS_WEBHOOK}: read up to {watermark.isoformat()}")
+
+
 def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatus, rt: Runtime | None = None) -> None:
     from connector.notify import signals
     from connector.notify.outbox import record_event
 
+    if not status.message_id:
+        if status.watermark is not None and status.state is model.DeliveryState.READ:
+            _apply_watermark(session, channel_id, status, status.watermark)
+        return  # names no message: nothing to settle (never taken for an in-doubt row)
     row = session.execute(_ROW_BY_WAMID, {"channel_id": channel_id, "wamid": status.message_id}).first()
     # (a row id: digits, and no more than a 64-bit integer holds)
     if row is None and status.callback_data and status.callback_data.isdigit() and len(status.callback_data) <= 18:

@@ -95,7 +95,11 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         message = from_json(found.data)
         if _is_consent_message(message):
             return  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
-        if isinstance(message, model.DeliveryStatus):
+        if isinstance(
+            message, model.DeliveryStatus | model.InboundEdit | model.InboundUnsend | model.InboundNumberChange
+        ):
+            # No new words to answer, and for edits, unsends and id updates no message of that id to mark read:
+            # storing them did what they ask (marked the message, moved the contact).
             return
         conversation = state.acquire_and_load(session, found.contact_id, settings.contact_lock_seconds)
     if conversation is None:
@@ -203,6 +207,12 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     ):
         # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
         return []
+    if isinstance(
+        message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply
+    ):
+        # Changes to what was said (stored and marked), an identity change (the contact moved), a completed Flow
+        # (its answers reach plugins as structured data through connector_inbound_message): no menu in reply.
+        return []
     product_id = message.referral.product_retailer_id if message.referral is not None else ""
     # A cart or a tap says what to do already; asking for a person wins over the product.
     wants_person = isinstance(message, model.InboundText) and handoff.asks_for_person(message.text)
@@ -215,6 +225,9 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
         return _reply(ctx, message.reply_id)
     if isinstance(message, model.InboundText):
         return _text(ctx, message.text)
+    if isinstance(message, model.InboundMedia) and message.caption.strip():
+        # What the customer wrote under a photo is read like any text ("do you have this in red?").
+        return _text(ctx, message.caption)
     return menu(ctx)
 
 

@@ -134,6 +134,10 @@ GERMAN: dict[str, str] = {
     "Paste these into the platforms' webhook settings.": "Tragen Sie diese in die Webhook-Einstellungen der Plattformen ein.",
     "Webhook URL": "Webhook-URL",
     "Verify token": "Verify-Token",
+    "Or one callback URL for the whole Meta app (every number, Page and Instagram account)": (
+        "Oder eine Callback-URL für die ganze Meta-App (alle Nummern, Seiten und Instagram-Konten)"
+    ),
+    "Number hidden (WhatsApp username)": "Nummer verborgen (WhatsApp-Nutzername)",
     "Register automatically": "Automatisch registrieren",
     "Have the sandbox send a test webhook": "Testwebhook von der Sandbox senden lassen",
     "Waiting for a test webhook…": "Warte auf einen Testwebhook …",

@@ -244,6 +244,10 @@ def register(bp: Blueprint) -> None:
 
     # ------------------------------------------------------------------ 3. webhooks
 
+    def _is_meta(rt: Runtime, channel_name: str) -> bool:
+        cls = rt.plugins.channel_adapters.get(channel_name)
+        return bool(cls is not None and cls.webhook_object)
+
     def _webhook_targets(rt: Runtime) -> tuple[Any, Any, dict[str, Any]]:
         shop = current_shop(rt)
         channel = current_channel(rt, shop)
@@ -252,6 +256,8 @@ def register(bp: Blueprint) -> None:
         info = {
             "shop_url": rt.connections.webhook_url(shop.platform, shop.id),
             "channel_url": rt.connections.webhook_url(channel.channel, channel.id),
+            # Meta channels: one app delivers every number's webhooks to one URL, routed by phone number / page id.
+            "app_url": rt.connections.meta_app_webhook_url() if _is_meta(rt, channel.channel) else "",
             "verify_token": rt.connections.settings_of(channel).get("verify_token", ""),
         }
         return shop, channel, info

@@ -315,12 +315,20 @@ class Contact(Base):
     """Someone we chat with on one channel connection."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("channel_connection_id", "channel_user_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel_connection_id", "channel_user_id"),
+        Index("ix_contacts_user_id", "channel_connection_id", "user_id"),
+        Index("ix_contacts_phone", "channel_connection_id", "phone"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    #: How the channel addresses them: a WhatsApp number (digits), else a business-scoped user id, a PSID, an IGSID.
     channel_user_id: Mapped[str] = mapped_column(String(128))
     phone: Mapped[str | None] = mapped_column(String(32))
+    #: WhatsApp's business-scoped user id (``US.1349...``, 2026) when known: a customer known by phone who later
+    #: writes with their number hidden is found by it.
+    user_id: Mapped[str | None] = mapped_column(String(140))
     name: Mapped[str] = mapped_column(String(200), default="")
     locale: Mapped[str | None] = mapped_column(String(16))
     #: When they last wrote to us: the 24-hour customer service window runs from here.
@@ -354,6 +362,10 @@ class InboundMessage(Base):
     #: ``data`` carries a referral object: searchable although ``data`` is encrypted.
     has_referral: Mapped[bool] = mapped_column(Boolean, default=_carries_referral, server_default=false())
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The customer edited it (the edit is stored as a message of its own; this one keeps the first wording).
+    edited_at: Mapped[datetime | None]
+    #: The customer withdrew it (Instagram unsend): kept for the record, shown as deleted.
+    deleted_at: Mapped[datetime | None]
 
 
 class OutboundMessage(Base):

@@ -35,6 +35,11 @@ CHUNK = 500
 WAVE_TASK = "notify.back_in_stock_wave"
 
 
+def active_key(contact_id: int, shop_connection_id: int, variant_external_id: str) -> str:
+    """What makes an active subscription unique: one per contact, shop and variant."""
+    return f"{contact_id}:{shop_connection_id}:{variant_external_id}"
+
+
 def purpose_of(rt: Runtime) -> str:
     """The consent purpose back-in-stock messages need (``marketing`` unless configured as utility)."""
     return rt.config.notify.back_in_stock_category
@@ -55,7 +60,7 @@ def subscribe(
     With ``consent_text`` (what the customer agreed to), the opt-in is recorded in the same transaction;
     ``on_channel``: the customer asked in chat (see :func:`connector.notify.consent.record_opt_in`, which raises
     :class:`~connector.notify.consent.ConsentRefused` for anyone else after the customer's STOP)."""
-    key = f"{contact_id}:{shop_connection_id}:{variant_external_id}"
+    key = active_key(contact_id, shop_connection_id, variant_external_id)
     now = datetime.now(UTC)
     with rt.db.session() as session:
         if consent_text:

@@ -23,7 +23,8 @@ def digits(phone: str | None) -> str:
 def contact_for_phone(
     session: Session, shop_connection_id: int, phone: str | None, *, name: str = "", locale: str | None = None
 ) -> Contact | None:
-    """The contact with this phone number on the shop's first enabled WhatsApp channel, created if new.
+    """The contact with this phone number on the shop's first enabled WhatsApp channel (also one known by a
+    business-scoped user id who shared it), created if new.
 
     ``None`` when the number is empty or the shop has no WhatsApp channel."""
     number = digits(phone)
@@ -42,9 +43,13 @@ def contact_for_phone(
     )
     if not channels:
         return None
+    # Keyed by the number, or a customer WhatsApp knows to us by a business-scoped user id who shared this number.
     found = session.scalar(
         select(Contact)
-        .where(Contact.channel_connection_id.in_(channels), Contact.channel_user_id == number)
+        .where(
+            Contact.channel_connection_id.in_(channels),
+            or_(Contact.channel_user_id == number, Contact.phone == "+" + number),
+        )
         .order_by(Contact.id)
         .limit(1)
     )

@@ -10,6 +10,7 @@ a Click-to-WhatsApp ad) is free.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,14 +46,23 @@ class Tally:
     template_categories: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
+#: The country in front of a business-scoped user id: two capitals and a dot (``US.``, ``US.ENT.``).
+_BSUID_COUNTRY = re.compile(r"[A-Z]{2}\.")
+
+
 def country_of(phone: str | None) -> str | None:
     """ISO country code of an international phone number (``4915112345678`` -> ``DE``), ``None`` if unknown.
 
     The answer is ``phonenumbers``' (``region_code_for_number`` of the parsed number). For a plain digit string
     whose calling code belongs to one country only (most of them), that is the country of the code, found
-    without a full parse: a fan-out prices every message, and the parse was 6% of its CPU."""
+    without a full parse: a fan-out prices every message, and the parse was 6% of its CPU.
+
+    A WhatsApp business-scoped user id (``US.13491208655302741918``, a customer whose number WhatsApp hides) names
+    its country in front: Meta prices by that country (platform-changes-2026.md §5)."""
     if not phone:
         return None
+    if _BSUID_COUNTRY.match(phone):
+        return phone[:2]
     digits = phone if phone.startswith("+") else "+" + phone
     national = _single_region_number(digits)
     if national is not None:

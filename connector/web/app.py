@@ -31,10 +31,12 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
 
     from connector.api import init_api
     from connector.web.limits import install as install_limits
+    from connector.webhooks.meta_app import bp as meta_app_webhooks_bp
     from connector.webhooks.routes import bp as webhooks_bp
 
     install_limits(app, runtime.config.server)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(meta_app_webhooks_bp)
     init_api(app)
 
     @app.get("/healthz")

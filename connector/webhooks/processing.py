@@ -17,8 +17,8 @@ from werkzeug.datastructures import Headers
 
 from connector import model
 from connector.adapters import WebhookRequest
-from connector.chat import inbound
-from connector.db import insert_id
+from connector.chat import identity, inbound
+from connector.db import dml, insert_id
 from connector.db.models import InboundMessage, WebhookEvent
 from connector.errors import NotFound
 from connector.model import ShopEvent, ShopEventKind
@@ -154,11 +154,19 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
     """Store a customer message and its contact (inside the caller's transaction): the new row's id, or ``None``
     when the channel delivered it before."""
     received = message.timestamp or datetime.now(UTC)
-    # The contact as every path upserts it (one source of truth for names, locale and the 24-hour window).
-    contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
+    if isinstance(message, model.InboundNumberChange):
+        # WhatsApp telling that a customer changed number or id: no message from them (it opens no window), and
+        # about someone we never talked to there is nothing to move.
+        if inbound.find_contact_in(session, channel_id, message.sender) is None:
+            log.info("channel %s: %s for a customer we do not know; ignored", channel_id, message.type)
+            return None
+        contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, None)
+    else:
+        # The contact as every path upserts it (one source of truth for names, locale and the 24-hour window).
+        contact_id = inbound.upsert_contact_in(session, channel_id, message.sender, received)
     try:
         with session.begin_nested():
-            return insert_id(
+            inbound_id = insert_id(
                 session,
                 _STORE_MESSAGE,
                 {
@@ -172,6 +180,30 @@ def _store_inbound(session: Session, channel_id: int, message: model.Inbound) ->
             )
     except IntegrityError:
         return None  # the channel redelivered it
+    _apply_to_history(session, channel_id, contact_id, message, received)
+    return inbound_id
+
+
+def _apply_to_history(
+    session: Session, channel_id: int, contact_id: int, message: model.Inbound, received: datetime
+) -> None:
+    """What a message does to what was said before: an edit or an unsend marks the message it names (which keeps its
+    first wording), a number change moves the contact (:mod:`connector.chat.identity`)."""
+    if isinstance(message, model.InboundEdit | model.InboundUnsend):
+        column = "edited_at" if isinstance(message, model.InboundEdit) else "deleted_at"
+        marked = dml(
+            session,
+            update(_MESSAGES)
+            .where(
+                _MESSAGES.c.channel_connection_id == channel_id,
+                _MESSAGES.c.message_id == message.original_message_id,
+            )
+            .values({column: received}),
+        ).rowcount
+        if not marked:
+            log.info("channel %s: %s of a message never stored (%s)", channel_id, column, message.original_message_id)
+    elif isinstance(message, model.InboundNumberChange):
+        identity.change_number(session, contact_id, message.new_phone, message.new_user_id)
 
 
 def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
 from connector import model
-from connector.adapters import WebhookRequest
+from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.chat.inbound import apply_delivery_statuses
 from connector.db import insert_id
 from connector.db.models import WebhookEvent
@@ -59,6 +59,17 @@ def _error(status: int, reason: str) -> tuple[Response, int]:
     return jsonify({"error": reason}), status
 
 
+def incoming() -> WebhookRequest:
+    """The Flask request being served, as the adapters see a webhook: raw body, headers, query."""
+    return WebhookRequest(
+        method=request.method,
+        url=request.url,
+        headers=Headers(list(request.headers.items())),
+        query=request.args.to_dict(),
+        body=request.get_data(),
+    )
+
+
 @bp.route("/<adapter_name>/<int:connection_id>", methods=["GET", "POST"])
 def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Response:
     rt = runtime()
@@ -76,13 +87,7 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
     if ref.adapter != adapter_name:
         return _error(404, f"connection {connection_id} is a {ref.adapter} connection, not {adapter_name}")
 
-    raw = WebhookRequest(
-        method=request.method,
-        url=request.url,
-        headers=Headers(list(request.headers.items())),
-        query=request.args.to_dict(),
-        body=request.get_data(),
-    )
+    raw = incoming()
     try:
         reply = adapter.handshake(raw)
         if reply is not None:
@@ -103,6 +108,19 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         refusals.count(adapter_name, "invalid")
         return _error(400, f"malformed payload: {type(exc).__name__}: {exc}")
 
+    return accept(rt, kind, connection_id, adapter_name, raw, parsed)
+
+
+def accept(
+    rt: Runtime,
+    kind: Literal["shop", "channel"],
+    connection_id: int,
+    adapter_name: str,
+    raw: WebhookRequest,
+    parsed: ParsedWebhook,
+) -> tuple[Response, int]:
+    """Store a verified, parsed delivery for one connection once (a redelivery is answered as a duplicate) and
+    acknowledge it; shared by the per-connection URL and the Meta app-level URL (:mod:`connector.webhooks.meta_app`)."""
     now = datetime.now(UTC)
     server = rt.config.server
     stale = refusals.stale_reason(parsed.sent_at, now, server.webhook_max_age_seconds, server.webhook_max_skew_seconds)

@@ -202,3 +202,30 @@ def test_messenger_and_instagram_webhooks_survive_hostile_payloads(stack: Stack)
     graph.messenger_text("8001", "Is this in stock?", object="instagram", referral=product)
     seeds = _seeds(stack.runtime, {"messenger", "instagram"}, 4)
     _fuzz(stack, seeds, _meta_signer(graph.connection_settings()["app_secret"]))
+
+
+@pytest.mark.slow
+def test_the_meta_app_url_and_the_2026_payloads_survive_hostile_payloads(stack: Stack) -> None:
+    """The app-level URL (one callback for every number, Page and Instagram account) with everything 2026 sends:
+    captions, flow replies, number changes, shared contacts, hidden numbers, edits, unsends, read watermarks."""
+    stack.full_sync()
+    _meta_channel(stack, "messenger")
+    _meta_channel(stack, "instagram")
+    graph = stack.graph
+    settings = graph.connection_settings()
+    graph.subscribe_webhooks(stack.runtime.connections.meta_app_webhook_url(), verify_token=settings["verify_token"])
+    customer = "4915112345679"
+    graph.customer_text(None, customer, "Hallo!", name="Erika")
+    graph.whatsapp_event(customer, "image", caption="in red?")
+    graph.whatsapp_event(customer, "document", caption="invoice", filename="invoice.pdf")
+    graph.whatsapp_event(customer, "flow_reply", response={"flow_token": "t-1", "zip": "10115"}, context_id="wamid.x")
+    graph.whatsapp_event(customer, "contact_share", hide_phone=True)
+    graph.whatsapp_event(customer, "number_change", new_wa_id="4915112345680")
+    mid = graph.messenger_text("7002", "Hello", object="page")["message"]["mid"]
+    graph.messenger_event("7002", "edit", mid=mid, text="Hello again")
+    graph.messenger_event("7002", "read")
+    ig_mid = graph.messenger_text("8002", "Hi", object="instagram")["message"]["mid"]
+    graph.messenger_event("8002", "unsend", object="instagram", mid=ig_mid)
+    seeds = _seeds(stack.runtime, {"whatsapp", "messenger", "instagram"}, 10)
+    assert all(seed.url.endswith("/webhooks/meta") for seed in seeds)
+    _fuzz(stack, seeds, _meta_signer(settings["app_secret"]))

@@ -293,6 +293,10 @@ class MetaMessagingAdapter(ChannelAdapter):
         """Check ``X-Hub-Signature-256`` over the raw body; ``WebhookRejected(401)`` when it does not match."""
         signature.verify_signature(request, self.settings.get("app_secret") or "")
 
+    def webhook_routing_ids(self) -> frozenset[str]:
+        """The Page or Instagram account id: ``entry[].id`` of the deliveries meant for this connection."""
+        return frozenset(filter(None, (self.account_id,)))
+
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
         """Turn ``entry[].messaging[]`` into inbound messages and delivery statuses (no network)."""
         return parse_messaging(

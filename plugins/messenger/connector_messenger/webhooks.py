@@ -4,9 +4,11 @@ Envelope: ``{"object": "page" | "instagram", "entry": [{"id", "time", "messaging
 are epoch milliseconds. Events handled:
 
 * ``message``: text -> :class:`InboundText`; ``quick_reply`` -> :class:`InboundReply` (``quick_reply``);
-  attachments (image, sticker, share, story_mention...) -> :class:`InboundOther`; legacy ``location``
-  attachments -> :class:`InboundLocation`; ``is_echo`` (our own messages) ignored; ``is_deleted`` ->
-  ``InboundOther(type="deleted")``;
+  attachments (image, sticker, share, story_mention...) -> :class:`InboundMedia` (its URL; a ``title`` as caption);
+  legacy ``location`` attachments -> :class:`InboundLocation`; ``is_echo`` (our own messages) ignored;
+  ``is_deleted`` (an Instagram unsend) -> :class:`InboundUnsend` with id ``unsend:<mid>`` (the stored message is
+  marked deleted; the unsend is no redelivery of it);
+* ``message_edit`` -> :class:`InboundEdit` with id ``edit:<mid>:<num_edit>`` (the stored original is marked edited);
 * ``postback`` -> :class:`InboundReply` (``postback``);
 * ``delivery`` (``mids``) -> ``DeliveryStatus(DELIVERED)`` per mid;
 * ``read``: Instagram's ``read.mid`` -> ``DeliveryStatus(READ)``; Messenger's ``read.watermark`` (no mid) ->
@@ -39,11 +41,9 @@ from connector.timestamps import epoch_or_none
 class WatermarkStatus(model.DeliveryStatus):
     """A Messenger read receipt: every message sent to ``recipient_id`` before ``watermark`` was read.
 
-    Messenger's ``read`` event names no message, so ``message_id`` is empty; the core needs to apply it to
-    all messages sent to the recipient up to the watermark.
+    Messenger's ``read`` event names no message, so ``message_id`` is empty; the core applies it to every
+    message sent to the recipient up to :attr:`~connector.model.DeliveryStatus.watermark`.
     """
-
-    watermark: datetime | None = None
 
 
 def delivery_id(body: bytes) -> str:
@@ -102,6 +102,8 @@ class _EventParser:
         contact = model.Contact(channel=self.channel, channel_user_id=sender)
         if "message" in event:
             return self._message(_obj(event["message"], f"{where}.message"), contact, when, where)
+        if "message_edit" in event:
+            return [self._edit(_obj(event["message_edit"], f"{where}.message_edit"), contact, when, where)]
         if "postback" in event:
             return [self._postback(_obj(event["postback"], f"{where}.postback"), contact, when, where)]
         if "delivery" in event:
@@ -135,7 +137,13 @@ class _EventParser:
         if not isinstance(mid, str) or not mid:
             raise WebhookRejected(400, f"{where}.message.mid is missing")
         if message.get("is_deleted"):
-            return [model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="deleted")]
+            # Instagram's unsend: same mid as the message withdrawn, so it needs an id of its own (else it would be
+            # taken for a redelivery of that message); storing it marks the original deleted.
+            return [
+                model.InboundUnsend(
+                    message_id=f"unsend:{mid}", sender=contact, timestamp=when, type="deleted", original_message_id=mid
+                )
+            ]
         referral = _referral(message["referral"], f"{where}.message.referral") if "referral" in message else None
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict) and "payload" in quick_reply:
@@ -171,16 +179,36 @@ class _EventParser:
                         referral=referral,
                     )
                 ]
+            payload: dict[str, Any] = found if isinstance(found := first.get("payload"), dict) else {}
             return [
-                model.InboundOther(
+                model.InboundMedia(
                     message_id=mid,
                     sender=contact,
                     timestamp=when,
                     type=str(first.get("type", "unknown")),
                     referral=referral,
+                    media_id=str(payload.get("url") or payload.get("attachment_id") or ""),
+                    caption=str(first.get("title") or ""),
                 )
             ]
         return [model.InboundOther(message_id=mid, sender=contact, timestamp=when, type="unknown", referral=referral)]
+
+    def _edit(
+        self, edit: dict[str, Any], contact: model.Contact, when: datetime | None, where: str
+    ) -> model.InboundEdit:
+        """``message_edit`` (field ``message_edits``): ``{"mid", "text", "num_edit"}``, at most five per message."""
+        mid = edit.get("mid")
+        if not isinstance(mid, str) or not mid:
+            raise WebhookRejected(400, f"{where}.message_edit.mid is missing")
+        number = edit.get("num_edit")
+        return model.InboundEdit(
+            message_id=f"edit:{mid}:{number if isinstance(number, int) and not isinstance(number, bool) else 0}",
+            sender=contact,
+            timestamp=when,
+            type="edit",
+            original_message_id=mid,
+            text=str(edit.get("text") or ""),
+        )
 
     def _postback(
         self, postback: dict[str, Any], contact: model.Contact, when: datetime | None, where: str

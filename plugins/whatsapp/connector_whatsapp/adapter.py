@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 from connector_meta import signature, versions
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
+from connector_meta.ids import BSUID
 from connector_whatsapp import signals
+from connector_whatsapp.contact_request import ContactInfoRequest
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
 from connector_whatsapp.marketing import MarketingRoute, MarketingSettings
@@ -107,6 +109,8 @@ class WhatsAppAdapter(ChannelAdapter):
     supports: ClassVar[frozenset[type[model.Outbound]]] = SUPPORTED_TYPES
     #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.
     limits: ClassVar[WhatsAppLimits] = DEFAULT_LIMITS
+    webhook_object: ClassVar[str] = "whatsapp_business_account"
+    outbound_types: ClassVar[tuple[type, ...]] = (ContactInfoRequest,)
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
@@ -193,12 +197,15 @@ class WhatsAppAdapter(ChannelAdapter):
 
     @staticmethod
     def recipient_id(recipient: model.Contact) -> str:
-        """What goes in ``to``: the wa_id (phone digits), or the business-scoped user id when there is no phone."""
+        """Whom to send to: the wa_id (phone digits, goes in ``to``), or the business-scoped user id when there is no
+        phone (goes in ``recipient``). A "phone" that is itself a BSUID (the core passes the outbox row's recipient as
+        both) is no phone number: its digits would address a stranger."""
         user_id = recipient.channel_user_id or ""
         if user_id.lstrip("+").isdigit():
             return user_id.lstrip("+")
-        if recipient.phone:
-            return "".join(ch for ch in recipient.phone if ch.isdigit())
+        phone = recipient.phone or ""
+        if phone and not BSUID.fullmatch(phone):
+            return "".join(ch for ch in phone if ch.isdigit())
         return user_id
 
     def send(self, recipient: model.Contact, message: model.Outbound) -> model.SendResult:
@@ -263,8 +270,14 @@ class WhatsAppAdapter(ChannelAdapter):
         signature.verify_signature(request, str(self.settings.get("app_secret") or ""))
 
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
-        """Messages and statuses of one delivery; ``delivery_id`` is a hash of the raw body."""
-        return parse_request(request)
+        """Messages and statuses of one delivery; ``delivery_id`` is a hash of the raw body. A change for another
+        phone number of the same Meta app (``metadata.phone_number_id``) is skipped, never taken for this one."""
+        return parse_request(request, phone_number_id=self.phone_number_id)
+
+    def webhook_routing_ids(self) -> frozenset[str]:
+        """This number's phone number id, and ``waba:<id>`` for its account's changes (no phone number in them)."""
+        waba_id = str(self.settings.get("waba_id") or "")
+        return frozenset(filter(None, (self.phone_number_id, f"waba:{waba_id}" if waba_id else "")))
 
     # ----------------------------------------------------------------- catalog
 

@@ -14,7 +14,9 @@ Pure: no network, so the core can parse before acknowledging and again in the wo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -39,17 +41,27 @@ def delivery_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def parse_request(request: WebhookRequest) -> ParsedWebhook:
-    """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed."""
+def parse_request(request: WebhookRequest, *, phone_number_id: str = "") -> ParsedWebhook:
+    """Parse a verified ``POST`` into a :class:`ParsedWebhook`; ``WebhookRejected(400)`` when malformed. With
+    ``phone_number_id``, a change naming another number (``metadata.phone_number_id``) is skipped: one Meta app
+    delivers every number's changes to the same callback URL."""
     payload = request.json()
-    events, fields = parse_payload(payload)
+    events, fields = parse_payload(payload, phone_number_id=phone_number_id)
     return ParsedWebhook(
         delivery_id=delivery_id(request.body), topic=",".join(fields) or "none", events=check_channel_events(events)
     )
 
 
-def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
-    """Events and the distinct ``changes[].field`` names of one webhook body."""
+def change_phone_number_id(value: dict[str, Any]) -> str:
+    """The phone number id a change's ``value`` is for (``metadata.phone_number_id``); empty for account-level
+    changes, which name none."""
+    metadata = value.get("metadata")
+    return str(metadata.get("phone_number_id") or "") if isinstance(metadata, dict) else ""
+
+
+def parse_payload(payload: Any, *, phone_number_id: str = "") -> tuple[list[Any], list[str]]:
+    """Events and the distinct ``changes[].field`` names of one webhook body (with ``phone_number_id``, of the
+    changes for that number and those naming none)."""
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "body must be a JSON object")
     if payload.get("object") != OBJECT:
@@ -67,6 +79,10 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 raise WebhookRejected(400, f"entry[{e}].changes[{c}] needs a field and a value object")
             field = str(change.get("field") or "")
+            for_number = change_phone_number_id(change["value"])
+            if phone_number_id and for_number and for_number != phone_number_id:
+                log.info("whatsapp change for phone number %s is not this connection's; skipped", for_number)
+                continue
             if field not in fields:
                 fields.append(field)
             if field == "messages":
@@ -78,6 +94,8 @@ def parse_payload(payload: Any) -> tuple[list[Any], list[str]]:
             elif field == template_updates.FIELD:
                 where = f"entry[{e}].changes[{c}].value"
                 events.append(template_updates.parse_category_update(change["value"], entry, where))
+            elif field == "user_id_update":
+                events.extend(_parse_user_id_updates(change["value"], f"entry[{e}].changes[{c}].value"))
             else:
                 log.info("whatsapp webhook field %r carries no message events; ignored", field)
     return events, fields
@@ -97,6 +115,32 @@ def _parse_value(value: dict[str, Any], where: str) -> list[Any]:
     for error in value.get("errors") or []:
         log.warning("whatsapp reported an error outside any message: %s", error)
     return events
+
+
+def _parse_user_id_updates(value: dict[str, Any], where: str) -> list[model.InboundNumberChange]:
+    """``user_id_update`` (2026): a customer's business-scoped user id was regenerated (``user_id.previous`` ->
+    ``current``); the contact keeps who they are under the new id."""
+    changes: list[model.InboundNumberChange] = []
+    for u, update in enumerate(_list(value, "user_id_update", where)):
+        ids = update.get("user_id")
+        previous = ids.get("previous") if isinstance(ids, dict) else None
+        current = ids.get("current") if isinstance(ids, dict) else None
+        if not isinstance(previous, str) or not isinstance(current, str) or not previous or not current:
+            raise WebhookRejected(400, f"{where}.user_id_update[{u}].user_id needs previous and current")
+        wa_id = str(update.get("wa_id") or "")
+        sender = model.Contact(
+            channel=CHANNEL, channel_user_id=wa_id or previous, phone=f"+{wa_id}" if wa_id else None, user_id=previous
+        )
+        changes.append(
+            model.InboundNumberChange(
+                message_id=f"user_id_update:{previous}:{current}",
+                sender=sender,
+                timestamp=_timestamp(update.get("timestamp")),
+                type="user_id_update",
+                new_user_id=current,
+            )
+        )
+    return changes
 
 
 def _list(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
@@ -136,6 +180,7 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]], where: str)
         channel_user_id=str(user_id),
         phone=f"+{phone_id}" if phone_id else None,
         name=str((contact.get("profile") or {}).get("name") or ""),
+        user_id=str(bsuid) if bsuid else None,
     )
 
 
@@ -191,8 +236,79 @@ def _parse_message(message: dict[str, Any], contacts: list[dict[str, Any]], wher
                 address=str(content.get("address") or ""),
             )
         ]
+    if kind in MEDIA_KINDS:
+        return [
+            model.InboundMedia(
+                **base,
+                type=str(kind),
+                media_id=str(content.get("id") or content.get("link") or ""),
+                mime_type=str(content.get("mime_type") or ""),
+                caption=str(content.get("caption") or ""),
+                filename=str(content.get("filename") or ""),
+            )
+        ]
+    if kind == "interactive" and content.get("type") == "nfm_reply":
+        return [_flow_reply(content, base, context, where)]
+    if kind == "system" and content.get("type") in NUMBER_CHANGES:
+        return [
+            model.InboundNumberChange(
+                **base,
+                type="system",
+                new_phone=str(content.get("new_wa_id") or content.get("wa_id") or "").lstrip("+"),
+                new_user_id=str(content.get("user_id") or ""),
+            )
+        ]
+    if kind == "contacts":
+        return [_shared_contacts(message, base)]
     subtype = content.get("type") if kind == "interactive" else None
     return [model.InboundOther(**base, type=f"{kind}.{subtype}" if subtype else str(kind))]
+
+
+#: Message types with a media object (``id``, ``mime_type``, and for image, video and document a ``caption``).
+MEDIA_KINDS = ("image", "video", "document", "audio", "sticker")
+#: System messages that move a customer to a new number (``new_wa_id``) or business-scoped user id (2026).
+NUMBER_CHANGES = ("user_changed_number", "user_changed_user_id")
+
+
+def _flow_reply(
+    content: dict[str, Any], base: dict[str, Any], context: dict[str, Any], where: str
+) -> model.InboundFlowReply:
+    """A completed Flow: ``nfm_reply.response_json`` is a JSON **string** (platform-changes-2026.md §6)."""
+    reply = content.get("nfm_reply")
+    if not isinstance(reply, dict):
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply must be an object")
+    raw = reply.get("response_json")
+    try:
+        response = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply.response_json is no JSON") from None
+    if not isinstance(response, dict):
+        raise WebhookRejected(400, f"{where}.interactive.nfm_reply.response_json must hold a JSON object")
+    return model.InboundFlowReply(
+        **base,
+        type="interactive.nfm_reply",
+        name=str(reply.get("name") or ""),
+        body=str(reply.get("body") or ""),
+        response=response,
+        flow_token=str(response.get("flow_token") or ""),
+        context_message_id=context.get("id"),
+    )
+
+
+def _shared_contacts(message: dict[str, Any], base: dict[str, Any]) -> model.InboundOther:
+    """A ``contacts`` message. Tapping ``request_contact_info`` sends one with ``origin: "contact_request"``: the
+    customer's own number, which a customer known only by a business-scoped user id thereby gives us."""
+    shared = message.get("contacts")
+    first = shared[0] if isinstance(shared, list) and shared and isinstance(shared[0], dict) else {}
+    origin = str(message.get("origin") or first.get("origin") or "")
+    if origin == "contact_request":
+        phones: list[Any] = found if isinstance(found := first.get("phones"), list) else []
+        wa_id = next((str(p["wa_id"]) for p in phones if isinstance(p, dict) and p.get("wa_id")), "")
+        if wa_id.isdigit():
+            sender: model.Contact = base["sender"]
+            base = {**base, "sender": dataclasses.replace(sender, phone=f"+{wa_id}")}
+        return model.InboundOther(**base, type="contacts.contact_request")
+    return model.InboundOther(**base, type="contacts")
 
 
 def _referral(message: dict[str, Any], where: str) -> model.Referral | None:

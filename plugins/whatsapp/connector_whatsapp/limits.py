@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from connector_whatsapp.contact_request import ContactInfoRequest
+
 from connector import model
 from connector.errors import MessageLimitError
 
@@ -261,6 +263,11 @@ def _currency(value: model.CurrencyParameter, where: str) -> None:
         )
 
 
+def _contact_request(message: ContactInfoRequest, limits: WhatsAppLimits) -> None:
+    _length(message.body, "body", limits.interactive_body, required=True)
+    _length(message.footer, "footer", limits.interactive_footer, required=False)
+
+
 _VALIDATORS: dict[type[model.Outbound], Callable[[Any, WhatsAppLimits], None]] = {
     model.TextMessage: _text,
     model.ListMessage: _list,
@@ -270,6 +277,7 @@ _VALIDATORS: dict[type[model.Outbound], Callable[[Any, WhatsAppLimits], None]] =
     model.ProductListMessage: _product_list,
     model.CatalogMessage: _catalog,
     model.TemplateMessage: _template,
+    ContactInfoRequest: _contact_request,
 }
 
 #: The outbound types WhatsApp shows natively.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from connector_meta.ids import BSUID
+from connector_whatsapp.contact_request import ContactInfoRequest
+from connector_whatsapp.contact_request import render as render_contact_request
 from connector_whatsapp.limits import MEDIA_TYPES
 
 from connector import model
@@ -86,6 +88,8 @@ def render_content(message: model.Outbound) -> tuple[str, dict[str, Any]]:
             return "interactive", _interactive("catalog_message", message, action, header=False)
         case model.TemplateMessage():
             return "template", _template(message)
+        case ContactInfoRequest():
+            return "interactive", render_contact_request(message)
     raise TypeError(f"WhatsApp cannot render {type(message).__name__}")
 
 

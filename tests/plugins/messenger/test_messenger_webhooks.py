@@ -293,7 +293,9 @@ def test_instagram_unsend_and_echo(instagram: InstagramAdapter) -> None:
         {"message": {"mid": "aWdf_echo", "text": "Thanks!", "is_echo": True}}, sender=IG_ID, recipient="IGSID1"
     )
     [other] = parse(instagram, ig(deleted, echo))
-    assert (other.type, other.message_id) == ("deleted", "aWdf_del")
+    # The unsend has an id of its own: under the withdrawn message's mid it would be taken for its redelivery.
+    assert (other.type, other.message_id) == ("deleted", "unsend:aWdf_del")
+    assert isinstance(other, model.InboundUnsend) and other.original_message_id == "aWdf_del"
 
 
 def test_instagram_shop_product_referral_is_kept(instagram: InstagramAdapter) -> None:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from connector_meta.sandbox.control import control_blueprint
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.graph import install
+from connector_meta.sandbox.inbound_2026 import inbound_2026_blueprint
 from connector_meta.sandbox.signals import signals_blueprint
 from connector_meta.sandbox.state import Business, GraphState, Options
 from connector_meta.sandbox.templates import seed_templates
@@ -44,6 +45,7 @@ class GraphSandbox(ChannelSandbox):
         app.json.sort_keys = False  # keep Meta's key order in answers
         app.register_blueprint(control_blueprint(self.state, self.hub))
         app.register_blueprint(signals_blueprint(self.state, self.hub))
+        app.register_blueprint(inbound_2026_blueprint(self.state, self.hub))
         install(app, self.state, self.hub)
         return app
 
@@ -189,6 +191,19 @@ class GraphSandbox(ChannelSandbox):
         pass ``title`` for a postback from elsewhere, e.g. the persistent menu)."""
         body = {"object": object, "sender": user_id, "payload": payload, "title": title}
         return self.control("POST", "messenger/messages", json=body)["event"]
+
+    def whatsapp_event(self, wa_id: str, kind: str, *, hide_phone: bool = False, **fields: Any) -> dict[str, Any]:
+        """The customer ``wa_id`` sends a 2026 payload (``kind``: image, video, document with ``caption``;
+        ``flow_reply`` with ``response`` and ``context_id``; ``number_change`` with ``new_wa_id``;
+        ``contact_share``); ``hide_phone``: they hid their number (only the BSUID arrives). Returns the message."""
+        body = {"wa_id": wa_id, "kind": kind, "hide_phone": hide_phone, **fields}
+        return self.control("POST", "whatsapp/events", json=body)["message"]
+
+    def messenger_event(self, user_id: str, kind: str, *, object: str = "page", **fields: Any) -> dict[str, Any]:
+        """A Messenger / Instagram user's ``read`` (``watermark`` ms, or ``mid`` on Instagram), ``edit`` (``mid``,
+        ``text``) or Instagram ``unsend`` (``mid``). Returns the ``messaging[]`` event sent."""
+        body = {"object": object, "sender": user_id, "kind": kind, **fields}
+        return self.control("POST", "messenger/events", json=body)["event"]
 
     # ------------------------------------------------------------------ state and tuning
 

@@ -10,6 +10,7 @@ from connector_meta.sandbox import pricing as pricing_api
 from connector_meta.sandbox import signals, utility
 from connector_meta.sandbox.errors import GraphError
 from connector_meta.sandbox.events import OBJECTS, VerificationFailed, WebhookHub
+from connector_meta.sandbox.inbound_2026 import messenger_parties
 from connector_meta.sandbox.state import GraphState, InboundRecord, MessengerUser
 from connector_meta.sandbox.templates import create_template, seed_templates
 from flask import Blueprint, Response, jsonify, request
@@ -338,7 +339,13 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             state.wa_last_inbound[(phone_number_id, wa_id)] = now
             state.wa_inbound[message["id"]] = InboundRecord(message["id"], phone_number_id, wa_id, now)
             pricing_api.note_entry_point(state, phone_number_id, wa_id, message)
-        delivered = hub.whatsapp_inbound(phone_number_id, wa_id, str(data.get("name") or "Customer"), message)
+        delivered = hub.whatsapp_inbound(
+            phone_number_id,
+            wa_id,
+            str(data.get("name") or "Customer"),
+            message,
+            hide_phone=bool(data.get("hide_phone")),
+        )
         return jsonify({"message": message, "webhook_queued": delivered})
 
     # ------------------------------------------------------------------ Messenger / Instagram customers
@@ -346,13 +353,10 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
     @bp.post("/messenger/messages")
     def messenger_inbound() -> Response:
         data = body()
-        object_name = data.get("object", "page")
-        if object_name not in ("page", "instagram"):
-            raise ControlError("object must be page or instagram")
-        account_id = business.page_id if object_name == "page" else business.instagram_account_id
-        sender = str(data.get("sender") or "")
-        if not sender.isdigit():
-            raise ControlError("sender must be a numeric PSID / IGSID")
+        try:
+            object_name, account_id, sender = messenger_parties(state, data)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
         with state.lock:
             now = state.now()
             timestamp = int(now * 1000)

@@ -227,10 +227,17 @@ class WebhookHub:
                 contacts.append({"wa_id": status["recipient_id"], "user_id": user_id})
         return contacts
 
-    def whatsapp_inbound(self, phone_number_id: str, wa_id: str, name: str, message: dict[str, Any]) -> bool:
-        """Send one customer message (already shaped like Meta's ``messages[]`` entry, with ``from_user_id``)."""
+    def whatsapp_inbound(
+        self, phone_number_id: str, wa_id: str, name: str, message: dict[str, Any], *, hide_phone: bool = False
+    ) -> bool:
+        """Send one customer message (already shaped like Meta's ``messages[]`` entry, with ``from_user_id``).
+        ``hide_phone``: a username user who hid their number: no ``from`` and no ``wa_id``, only the BSUID (2026)."""
         user_id = self.state.user_id_for(wa_id)
-        contact = {"profile": {"name": name}, "wa_id": wa_id, "user_id": user_id}
+        contact: dict[str, Any] = {"profile": {"name": name}, "wa_id": wa_id, "user_id": user_id}
+        if hide_phone:
+            message.pop("from", None)
+            del contact["wa_id"]
+            contact["profile"]["username"] = f"user{wa_id[-4:]}"
         value = {"contacts": [contact], "messages": [message]}
         return self.deliver("whatsapp_business_account", self.whatsapp_envelope(phone_number_id, value))
 

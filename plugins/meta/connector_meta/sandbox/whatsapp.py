@@ -27,7 +27,10 @@ TYPES = frozenset(
     {"text", "interactive", "template", "image", "video", "audio", "document", "sticker", "location", "contacts"}
     | {"reaction"}
 )
-INTERACTIVE_TYPES = frozenset({"list", "button", "cta_url", "product", "product_list", "catalog_message"})
+#: ``request_contact_info`` was ``contact_request`` until 2026-05-28; the old name is refused now.
+INTERACTIVE_TYPES = frozenset(
+    {"list", "button", "cta_url", "product", "product_list", "catalog_message", "request_contact_info"}
+)
 BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
 
@@ -204,6 +207,16 @@ def _catalog_message(state: GraphState, interactive: dict[str, Any]) -> None:
     parameters = _obj(action.get("parameters"), "interactive.action.parameters")
     retailer_id = parameters.get("thumbnail_product_retailer_id")
     _known_product(state, state.business.catalog_id, retailer_id, "thumbnail_product_retailer_id")
+
+
+def _request_contact_info(interactive: dict[str, Any]) -> None:
+    """Ask for the customer's phone number (one tap shares it): a body, ``action.name`` ``request_contact_info``."""
+    if "header" in interactive:
+        raise invalid_parameter("Param interactive.header is not allowed for type request_contact_info", whatsapp=True)
+    _body_footer(interactive)
+    action = _obj(interactive.get("action"), "interactive.action")
+    if action.get("name") != "request_contact_info":
+        raise invalid_parameter("Param interactive.action.name must be request_contact_info", whatsapp=True)
 
 
 # --------------------------------------------------------------------------- templates
@@ -443,6 +456,8 @@ def validate_send(state: GraphState, body: Any) -> tuple[str, str, str, Template
             _product(state, interactive)
         elif itype == "product_list":
             _product_list(state, interactive)
+        elif itype == "request_contact_info":
+            _request_contact_info(interactive)
         else:
             _catalog_message(state, interactive)
     elif kind == "template":
