@@ -13,8 +13,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from connector.adapters import ConfigField, FieldType, validate_settings
-from connector.dashboard.security import login_required
 from connector.api.scope import current, is_visible, shop_visible
+from connector.dashboard.security import login_required
 from connector.db.models import ChannelConnection, PluginSetting, ShopConnection
 from connector.errors import SettingsError
 from connector.web.context import runtime

@@ -168,8 +168,7 @@ def overview(rt: Runtime) -> Overview:
             select(func.count()).select_from(WebhookEvent).where(WebhookEvent.received_at >= today, _webhook_visible())
         )
         connections = (
-            session.scalar(select(func.count()).select_from(ShopConnection).where(shop_visible(ShopConnection.id)))
-            or 0
+            session.scalar(select(func.count()).select_from(ShopConnection).where(shop_visible(ShopConnection.id))) or 0
         ) + (
             session.scalar(
                 select(func.count())
@@ -178,9 +177,7 @@ def overview(rt: Runtime) -> Overview:
             )
             or 0
         )
-        queue = (
-            dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all()) if operator else {}
-        )
+        queue = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all()) if operator else {}
     return Overview(
         shops=shops,
         errors=errors[:10],

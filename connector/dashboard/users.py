@@ -244,6 +244,4 @@ def authenticate(rt: Runtime, email: str, password: str, client: str) -> LoginRe
     if not valid or user is None:
         return LoginResult()
     throttle.clear(rt, keys)
-    return LoginResult(
-        user_id=user.id, language=user.language, role=user.role, session_version=user.session_version
-    )
+    return LoginResult(user_id=user.id, language=user.language, role=user.role, session_version=user.session_version)
