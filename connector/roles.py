@@ -12,8 +12,17 @@ from typing import Literal
 Role = Literal["owner", "agent"]
 ROLES: tuple[Role, ...] = ("owner", "agent")
 
-#: Dashboard endpoints an agent may use (pages without login are open to everyone anyway).
-AGENT_ENDPOINTS = frozenset({"dashboard.contacts", "dashboard.logout", "dashboard.set_language", "dashboard.static"})
+#: Dashboard endpoints an agent may use (with the pages everyone may: login, language, static files).
+AGENT_ENDPOINTS = frozenset(
+    {
+        "dashboard.contacts",
+        "dashboard.login",
+        "dashboard.logout",
+        "dashboard.first_user",
+        "dashboard.set_language",
+        "dashboard.static",
+    }
+)
 #: Admin API operations ``(method, URL rule)`` an agent token may make.
 AGENT_OPERATIONS = frozenset(
     {

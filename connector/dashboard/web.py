@@ -70,11 +70,12 @@ def create_blueprint(app: Flask) -> Blueprint:
                 mimetype="text/plain",
             )
         user = sessions.current_user(runtime())
-        check_csrf()
         if user is not None:
             # Everything the pages query goes through what this user's workspace may see (connector.api.scope).
             g.role, g.operator = user.role, user.operator
             scope.bind(scope.Visibility(user.workspace_id, operator=user.operator, role=user.role))
+        check_csrf()
+        if user is not None:
             refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
             if refusal is not None:
                 abort(403, description=refusal)
