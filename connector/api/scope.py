@@ -14,6 +14,9 @@ they run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,26 +47,42 @@ class Visibility:
     role: str = "owner"
 
 
+#: What code outside a request (a script, a benchmark, a test calling the page queries) has said it may see.
+_outside_requests: ContextVar[Visibility | None] = ContextVar("connector_visibility", default=None)
+
+
 def bind(visibility: Visibility) -> None:
     """Set what this request may see."""
     g.visibility = visibility
 
 
-def current() -> Visibility:
-    """What this request may see.
-
-    Fails closed: outside a request, or in a request that was never authenticated, this raises instead of showing
-    everything."""
-    found = g.get("visibility") if has_request_context() else None
-    if not isinstance(found, Visibility):
-        raise RuntimeError("the request's visibility is bound at authentication; this request was not authenticated")
-    return found
+@contextmanager
+def binding(visibility: Visibility) -> Iterator[Visibility]:
+    """See as ``visibility`` outside a request, for the duration of the ``with`` block (inside a request, the
+    request's own binding wins)."""
+    token = _outside_requests.set(visibility)
+    try:
+        yield visibility
+    finally:
+        _outside_requests.reset(token)
 
 
 def bound() -> Visibility | None:
-    """What this request may see, or ``None`` outside an authenticated request (the CLI, the worker)."""
-    found = g.get("visibility") if has_request_context() else None
+    """What this request (or the enclosing :func:`binding`) may see, or ``None`` when nothing was bound (the CLI,
+    the worker)."""
+    found = g.get("visibility") if has_request_context() else _outside_requests.get()
     return found if isinstance(found, Visibility) else None
+
+
+def current() -> Visibility:
+    """What this request may see.
+
+    Fails closed: outside a request (and a :func:`binding`), or in a request that was never authenticated, this
+    raises instead of showing everything."""
+    found = bound()
+    if found is None:
+        raise RuntimeError("the request's visibility is bound at authentication; this request was not authenticated")
+    return found
 
 
 def visible_shop() -> int | None:
