@@ -754,10 +754,12 @@ _ID = click.argument("connection_id", type=int)
 @webhooks.command("register")
 @_KIND
 @_ID
+@workspace_option
 @pass_state
-def webhooks_register(state: State, kind: str, connection_id: int) -> None:
+def webhooks_register(state: State, kind: str, connection_id: int, workspace: str | None) -> None:
     """Register the connection's webhooks on its platform (idempotent). A Meta channel's platform verifies this
     server, so run it while `connector serve` runs. Exit 1 with what to do by hand when it cannot."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     from connector.dashboard import webhook_setup
 
     try:
@@ -773,9 +775,11 @@ def webhooks_register(state: State, kind: str, connection_id: int) -> None:
 @_KIND
 @_ID
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
 @pass_state
-def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool) -> None:
+def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool, workspace: str | None) -> None:
     """Show the webhook URL to register, its topics, the verify token (Meta), and webhooks received in 7 days."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     from dataclasses import asdict
 
     from connector.dashboard import webhook_setup
@@ -798,10 +802,12 @@ def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool) ->
 @_KIND
 @_ID
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the webhook to arrive.")
+@workspace_option
 @pass_state
-def webhooks_test(state: State, kind: str, connection_id: int, timeout: float) -> None:
+def webhooks_test(state: State, kind: str, connection_id: int, timeout: float, workspace: str | None) -> None:
     """Make a sandbox send a webhook and wait until the running server received it (exit 1 if it did not).
     For a real platform, trigger an event there and watch `connector webhooks list`."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     import time
 
     from connector.dashboard import webhook_setup
@@ -835,15 +841,19 @@ def webhooks_test(state: State, kind: str, connection_id: int, timeout: float) -
 @click.option("--full", is_flag=True, help="Read the whole shop and reconcile (deletes what the shop no longer has).")
 @click.option("--connection", "shop_id", type=int, help="Only this shop connection (default: every enabled shop).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@workspace_option
 @pass_state
-def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
+def sync(state: State, full: bool, shop_id: int | None, as_json: bool, workspace: str | None) -> None:
     """Sync the catalog now, with a progress bar and a summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from connector.sync.catalog import SyncBusy, run_sync
 
     rt = state.runtime
-    shops = [rt.connections.get_shop(shop_id)] if shop_id else [s for s in rt.connections.shops() if s.enabled]
+    if shop_id:
+        _in_workspace(rt, workspace, "shop", shop_id)
+    in_workspace = rt.connections.shops(workspace_id=workspace_id_of(rt, workspace))
+    shops = [rt.connections.get_shop(shop_id)] if shop_id else [s for s in in_workspace if s.enabled]
     if not shops:
         raise click.UsageError("no shop connection; add one with `connector connections add shop ...`")
     summaries = []

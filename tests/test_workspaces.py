@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from connector.api.auth import create_token
 from connector.dashboard.users import create_user
-from connector.db.migrate import upgrade
+from connector.db.migrate import downgrade, upgrade
 from connector.db.models import (
     ApiToken,
     CatalogItem,
@@ -48,8 +48,8 @@ from connector.roles import AGENT_ENDPOINTS, AGENT_OPERATIONS, DEPLOYMENT_ENDPOI
 from connector.runtime import Runtime
 from connector.workspaces import create_workspace
 from tests.conftest import make_config
-from tests.test_api_shop_tokens import PARAM, _fields
 from tests.dashboard.conftest import csrf_of
+from tests.test_api_shop_tokens import PARAM, _fields
 
 PASSWORD = "correct horse battery"
 #: A phone number sent where a form asks for one (what a page echoes of the request is no leak).
@@ -518,6 +518,20 @@ def test_the_migration_moves_everything_into_one_default_workspace(database_url:
                     "VALUES ('Old shop', 'woocommerce', '{}', true, CURRENT_TIMESTAMP)"
                 )
             )
+            # A channel and a contact of the shop: SQLite copies shop_connections to alter it, and must not
+            # cascade-delete what hangs off the shop while it does.
+            conn.execute(
+                text(
+                    "INSERT INTO channel_connections (shop_connection_id, name, channel, settings, enabled, created_at)"
+                    " VALUES (1, 'Old number', 'whatsapp', '{}', true, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO contacts (channel_connection_id, channel_user_id, name, created_at)"
+                    " VALUES (1, '4915100000333', 'Old customer', CURRENT_TIMESTAMP)"
+                )
+            )
             conn.execute(
                 text(
                     "INSERT INTO dashboard_users (email, password_hash, language, active, session_version, created_at)"
@@ -539,7 +553,12 @@ def test_the_migration_moves_everything_into_one_default_workspace(database_url:
             assert (user.workspace_id, user.role) == (workspace.id, "owner")
             token = session.scalars(select(ApiToken)).one()
             assert (token.workspace_id, token.role) == (workspace.id, "owner")
+            assert session.scalars(select(ChannelConnection.name)).all() == ["Old number"]
+            assert session.scalars(select(Contact.name)).all() == ["Old customer"]
             session.add(Workspace(name="Second"))  # the id sequence moved past the default's explicit id
+        downgrade(db, "b_obs")  # and back: the rows stay
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM contacts")).scalar() == 1
     finally:
         db.dispose()
 
@@ -589,6 +608,8 @@ def test_workspaces_from_the_command_line(tmp_path: Path) -> None:
     assert [c["name"] for c in client] == ["Client shop"]
     refused = connector("connections", "disable", "shop", str(shop_id), "--workspace", "1", cwd=tmp_path)
     assert refused.returncode != 0 and f"no shop connection {shop_id} in workspace 1" in refused.stderr
+    hooks = connector("webhooks", "list", "shop", str(shop_id), "--workspace", "Default", cwd=tmp_path)
+    assert hooks.returncode != 0 and f"no shop connection {shop_id} in workspace Default" in hooks.stderr
     user = connector(
         "dashboard",
         "add-user",
