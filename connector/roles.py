@@ -47,6 +47,8 @@ def check_role(role: str) -> Role:
 
 def dashboard_refusal(role: str, endpoint: str | None, *, operator: bool) -> str | None:
     """Why a user of ``role`` (in the operator's workspace or not) may not open ``endpoint``, or ``None``."""
+    if endpoint is None:  # no such page: a 404 for everyone
+        return None
     if role != "owner" and endpoint not in AGENT_ENDPOINTS:
         return "agents may only use the contacts page"
     if endpoint in DEPLOYMENT_ENDPOINTS and not operator:

@@ -415,6 +415,7 @@ def test_an_agent_is_refused_every_owner_page_and_allowed_the_contacts(world: Wo
     assert "/dashboard/catalog" not in nav and "/dashboard/" not in nav
     with world.runtime.db.session() as session:
         assert session.get(Contact, alpha.contact_id) is not None  # the refused erase erased nothing
+    assert client.get("/dashboard/no-such-page").status_code == 404  # as for anyone
 
 
 def test_an_agent_logs_in_to_the_contacts(world: World) -> None:
