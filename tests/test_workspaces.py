@@ -105,7 +105,13 @@ def _tenant(rt: Runtime, tag: str, phone: str) -> Tenant:
         shop = ShopConnection(name=f"Shop {tag}", platform="woocommerce", settings={}, workspace_id=workspace_id)
         session.add(shop)
         session.flush()
-        channel = ChannelConnection(shop_connection_id=shop.id, name=f"Number {tag}", channel="whatsapp", settings={})
+        # A Graph URL that is not Meta's makes it a simulator channel in demo mode (nothing listens there).
+        channel = ChannelConnection(
+            shop_connection_id=shop.id,
+            name=f"Number {tag}",
+            channel="whatsapp",
+            settings={"graph_url": f"http://127.0.0.1:9/{tag}"},
+        )
         session.add(channel)
         session.flush()
         variant = ShopVariant(
@@ -188,7 +194,7 @@ def module_plugins() -> Plugins:
 
 @pytest.fixture
 def world(database_url: str, module_plugins: Plugins) -> Iterator[World]:
-    rt = Runtime(make_config(database_url), plugins=module_plugins)
+    rt = Runtime(make_config(database_url, server={"demo": True}), plugins=module_plugins)  # with the simulator
     upgrade(rt.db)
     from connector.web.app import create_app
 
