@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from connector import __version__
+from connector.cli_workspaces import workspace_id_of, workspace_option
 from connector.errors import ConfigError, ConnectionTestError, ConnectorError, NotFound, SettingsError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ DEFAULT_CONFIG = "connector.toml"
 #: Exit statuses (documented in docs/operations.md).
 EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 1, 2, 3
 #: Core modules whose ``connector_register_cli`` adds commands; they import nothing heavy at module level.
-CORE_CLI_MODULES = ("connector.dashboard.plugin", "connector.cluster.plugin")
+CORE_CLI_MODULES = ("connector.dashboard.plugin", "connector.cluster.plugin", "connector.cli_workspaces")
 
 
 def err_console() -> Console:
@@ -318,9 +319,25 @@ class Duration(click.ParamType):
     default=None,
     help="Restrict the token to this shop connection id: it sees and changes only that shop and what belongs to it.",
 )
+@workspace_option
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "agent"]),
+    default="owner",
+    show_default=True,
+    help="owner: every operation of its workspace; agent: contacts' consent only.",
+)
 @pass_state
-def tokens_create(state: State, name: str, scope: str, expires_in: timedelta | None, shop_id: int | None) -> None:
-    """Create an admin API token named NAME and print it (only this once)."""
+def tokens_create(
+    state: State,
+    name: str,
+    scope: str,
+    expires_in: timedelta | None,
+    shop_id: int | None,
+    workspace: str | None,
+    role: str,
+) -> None:
+    """Create an admin API token named NAME and print it (only this once). It sees only its workspace's shops."""
     from connector.api.auth import create_token
     from connector.errors import NotFound
 
@@ -331,24 +348,30 @@ def tokens_create(state: State, name: str, scope: str, expires_in: timedelta | N
             scope=scope,  # type: ignore[arg-type]
             expires_in=expires_in,
             shop_connection_id=shop_id,
+            workspace=workspace,
+            role=role,
         )
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="--shop") from exc
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--workspace") from exc
     click.echo(token)
 
 
 @tokens.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@workspace_option
 @pass_state
-def tokens_list(state: State, as_json: bool) -> None:
-    """List tokens: id, name, scope, shop (the one shop connection it is restricted to; empty: all), state (active,
-    expired, revoked), created, expires, last used (to the minute)."""
+def tokens_list(state: State, as_json: bool, workspace: str | None) -> None:
+    """List tokens (of one workspace): id, name, scope, workspace, role, shop (the one shop connection it is
+    restricted to; empty: all of its workspace), state (active, expired, revoked), created, expires, last used (to
+    the minute)."""
     from connector.api.auth import list_tokens
 
     def when(moment: datetime | None) -> str:
         return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
-    rows = list_tokens(state.runtime)
+    rows = list_tokens(state.runtime, workspace_id=workspace_id_of(state.runtime, workspace))
     if as_json:
         keys = ("created_at", "expires_at", "last_used_at", "revoked_at")
         click.echo(
@@ -358,6 +381,8 @@ def tokens_list(state: State, as_json: bool) -> None:
                         "id": t.id,
                         "name": t.name,
                         "scope": t.scope,
+                        "workspace_id": t.workspace_id,
+                        "role": t.role,
                         "shop_connection_id": t.shop_connection_id,
                         "state": t.state(),
                         **{k: getattr(t, k).isoformat() if getattr(t, k) else None for k in keys},
@@ -368,11 +393,20 @@ def tokens_list(state: State, as_json: bool) -> None:
             )
         )
         return
-    table = _table("id", "name", "scope", "shop", "state", "created", "expires", "last used")
+    table = _table("id", "name", "scope", "workspace", "role", "shop", "state", "created", "expires", "last used")
     for t in rows:
         shop = str(t.shop_connection_id) if t.shop_connection_id is not None else ""
         table.add_row(
-            str(t.id), t.name, t.scope, shop, t.state(), when(t.created_at), when(t.expires_at), when(t.last_used_at)
+            str(t.id),
+            t.name,
+            t.scope,
+            str(t.workspace_id),
+            t.role,
+            shop,
+            t.state(),
+            when(t.created_at),
+            when(t.expires_at),
+            when(t.last_used_at),
         )
     out_console(width=200).print(table)
 
@@ -452,6 +486,7 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--full-at", metavar="HH:MM", help="For a shop: time of the daily full reconcile (default: sync.full_sync_at)."
 )
+@workspace_option
 @pass_state
 def connections_add(
     state: State,
@@ -464,6 +499,7 @@ def connections_add(
     disabled: bool,
     delta_minutes: int | None,
     full_at: str | None,
+    workspace: str | None,
 ) -> None:
     """Create a connection: ``connector connections add shop shopify --set shop_url=https://... --set ...``.
 
@@ -484,10 +520,12 @@ def connections_add(
                 settings=settings,
                 delta_interval_minutes=delta_minutes,
                 full_sync_at=full_at,
+                workspace=workspace,
             )
         else:
             if shop_id is None:
                 raise click.UsageError("a channel connection needs --shop ID")
+            _in_workspace(rt, workspace, "shop", shop_id)
             row = rt.connections.create_channel(
                 shop_connection_id=shop_id, name=name, channel=adapter, settings=settings
             )
@@ -510,6 +548,23 @@ def connections_add(
     )
 
 
+def _in_workspace(rt: Any, workspace: str | None, kind: str, connection_id: int) -> None:
+    """A usage error unless the connection is in ``--workspace`` (when given): another workspace's is "no such"."""
+    from connector.db.models import ChannelConnection, ShopConnection
+
+    workspace_id = workspace_id_of(rt, workspace)
+    if workspace_id is None:
+        return
+    with rt.db.session() as session:
+        if kind == "shop":
+            row = session.get(ShopConnection, connection_id)
+        else:
+            channel = session.get(ChannelConnection, connection_id)
+            row = session.get(ShopConnection, channel.shop_connection_id) if channel is not None else None
+        if row is None or row.workspace_id != workspace_id:
+            raise click.UsageError(f"no {kind} connection {connection_id} in workspace {workspace}")
+
+
 def _set_enabled(rt: Any, kind: str, connection_id: int, enabled: bool) -> None:
     from connector.db.models import ChannelConnection, ShopConnection
 
@@ -526,10 +581,12 @@ def _set_enabled(rt: Any, kind: str, connection_id: int, enabled: bool) -> None:
 @click.argument("kind", type=click.Choice(["shop", "channel"]))
 @click.argument("connection_id", type=int)
 @click.confirmation_option(prompt="Delete the connection and everything stored for it?")
+@workspace_option
 @pass_state
-def connections_delete(state: State, kind: str, connection_id: int) -> None:
+def connections_delete(state: State, kind: str, connection_id: int, workspace: str | None = None) -> None:
     """Delete a connection and what is stored for it (a shop's channels, catalog, orders, contacts). Use --yes
     in scripts."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     try:
         state.runtime.connections.delete(kind, connection_id)
     except NotFound as exc:
@@ -540,9 +597,11 @@ def connections_delete(state: State, kind: str, connection_id: int) -> None:
 @connections.command("disable")
 @click.argument("kind", type=click.Choice(["shop", "channel"]))
 @click.argument("connection_id", type=int)
+@workspace_option
 @pass_state
-def connections_disable(state: State, kind: str, connection_id: int) -> None:
+def connections_disable(state: State, kind: str, connection_id: int, workspace: str | None = None) -> None:
     """Stop syncing and sending through a connection, keeping its settings and data."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     _set_enabled(state.runtime, kind, connection_id, False)
     click.echo(f"disabled {kind} connection {connection_id}")
 
@@ -551,9 +610,11 @@ def connections_disable(state: State, kind: str, connection_id: int) -> None:
 @click.argument("kind", type=click.Choice(["shop", "channel"]))
 @click.argument("connection_id", type=int)
 @click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials first.")
+@workspace_option
 @pass_state
-def connections_enable(state: State, kind: str, connection_id: int, test: bool) -> None:
+def connections_enable(state: State, kind: str, connection_id: int, test: bool, workspace: str | None = None) -> None:
     """Enable a connection again (after a test, unless --no-test; a failing one stays disabled, exit 1)."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     rt = state.runtime
     try:
         rt.connections.ref(kind, connection_id)
@@ -571,12 +632,20 @@ def connections_enable(state: State, kind: str, connection_id: int, test: bool) 
 @click.option("--name", default=None, help="A new name for the connection.")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting to change (repeat).")
 @click.option("--test/--no-test", default=True, show_default=True, help="Test the credentials after the change.")
+@workspace_option
 @pass_state
 def connections_set(
-    state: State, kind: str, connection_id: int, name: str | None, pairs: tuple[str, ...], test: bool
+    state: State,
+    kind: str,
+    connection_id: int,
+    name: str | None,
+    pairs: tuple[str, ...],
+    test: bool,
+    workspace: str | None = None,
 ) -> None:
     """Change some settings of a connection and keep the rest, its id and webhook URL:
     ``connector connections set channel 2 --set access_token=EAAG...`` (a rotated token)."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     rt = state.runtime
     try:
         rt.connections.update_settings(kind, connection_id, _parse_settings(pairs), name=name)
@@ -608,19 +677,28 @@ def connections_fields(state: State, adapter: str) -> None:
 
 @connections.command("list")
 @click.option("--json", "as_json", is_flag=True)
+@workspace_option
 @pass_state
-def connections_list(state: State, as_json: bool) -> None:
-    """List connections."""
+def connections_list(state: State, as_json: bool, workspace: str | None) -> None:
+    """List connections (of one workspace)."""
     rt = state.runtime
-    rows = [("shop", s.id, s.platform, s.name, None, s.enabled) for s in rt.connections.shops()]
-    rows += [("channel", c.id, c.channel, c.name, c.shop_connection_id, c.enabled) for c in rt.connections.channels()]
+    workspace_id = workspace_id_of(rt, workspace)
+    shops = rt.connections.shops(workspace_id=workspace_id)
+    in_workspace = {s.id: s.workspace_id for s in rt.connections.shops()}
+    rows = [("shop", s.id, s.platform, s.name, None, s.enabled, s.workspace_id) for s in shops]
+    rows += [
+        ("channel", c.id, c.channel, c.name, c.shop_connection_id, c.enabled, in_workspace[c.shop_connection_id])
+        for c in rt.connections.channels(workspace_id=workspace_id)
+    ]
     if as_json:
-        keys = ("kind", "id", "adapter", "name", "shop_connection_id", "enabled")
+        keys = ("kind", "id", "adapter", "name", "shop_connection_id", "enabled", "workspace_id")
         click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
         return
-    table = _table("kind", "id", "adapter", "name", "shop", "enabled")
+    table = _table("kind", "id", "adapter", "name", "shop", "enabled", "workspace")
     for r in rows:
-        table.add_row(r[0], str(r[1]), r[2], r[3], "" if r[4] is None else str(r[4]), "yes" if r[5] else "no")
+        table.add_row(
+            r[0], str(r[1]), r[2], r[3], "" if r[4] is None else str(r[4]), "yes" if r[5] else "no", str(r[6])
+        )
     out_console().print(table)
 
 
@@ -676,10 +754,12 @@ _ID = click.argument("connection_id", type=int)
 @webhooks.command("register")
 @_KIND
 @_ID
+@workspace_option
 @pass_state
-def webhooks_register(state: State, kind: str, connection_id: int) -> None:
+def webhooks_register(state: State, kind: str, connection_id: int, workspace: str | None) -> None:
     """Register the connection's webhooks on its platform (idempotent). A Meta channel's platform verifies this
     server, so run it while `connector serve` runs. Exit 1 with what to do by hand when it cannot."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     from connector.dashboard import webhook_setup
 
     try:
@@ -695,9 +775,11 @@ def webhooks_register(state: State, kind: str, connection_id: int) -> None:
 @_KIND
 @_ID
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@workspace_option
 @pass_state
-def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool) -> None:
+def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool, workspace: str | None) -> None:
     """Show the webhook URL to register, its topics, the verify token (Meta), and webhooks received in 7 days."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     from dataclasses import asdict
 
     from connector.dashboard import webhook_setup
@@ -720,10 +802,12 @@ def webhooks_list(state: State, kind: str, connection_id: int, as_json: bool) ->
 @_KIND
 @_ID
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the webhook to arrive.")
+@workspace_option
 @pass_state
-def webhooks_test(state: State, kind: str, connection_id: int, timeout: float) -> None:
+def webhooks_test(state: State, kind: str, connection_id: int, timeout: float, workspace: str | None) -> None:
     """Make a sandbox send a webhook and wait until the running server received it (exit 1 if it did not).
     For a real platform, trigger an event there and watch `connector webhooks list`."""
+    _in_workspace(state.runtime, workspace, kind, connection_id)
     import time
 
     from connector.dashboard import webhook_setup
@@ -757,15 +841,19 @@ def webhooks_test(state: State, kind: str, connection_id: int, timeout: float) -
 @click.option("--full", is_flag=True, help="Read the whole shop and reconcile (deletes what the shop no longer has).")
 @click.option("--connection", "shop_id", type=int, help="Only this shop connection (default: every enabled shop).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
+@workspace_option
 @pass_state
-def sync(state: State, full: bool, shop_id: int | None, as_json: bool) -> None:
+def sync(state: State, full: bool, shop_id: int | None, as_json: bool, workspace: str | None) -> None:
     """Sync the catalog now, with a progress bar and a summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from connector.sync.catalog import SyncBusy, run_sync
 
     rt = state.runtime
-    shops = [rt.connections.get_shop(shop_id)] if shop_id else [s for s in rt.connections.shops() if s.enabled]
+    if shop_id:
+        _in_workspace(rt, workspace, "shop", shop_id)
+    in_workspace = rt.connections.shops(workspace_id=workspace_id_of(rt, workspace))
+    shops = [rt.connections.get_shop(shop_id)] if shop_id else [s for s in in_workspace if s.enabled]
     if not shops:
         raise click.UsageError("no shop connection; add one with `connector connections add shop ...`")
     summaries = []

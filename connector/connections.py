@@ -111,13 +111,31 @@ class ConnectionService:
                 {"channel": f"no channel plugin named {channel!r} is installed (installed: {known})"}
             ) from None
 
-    def create_shop(self, *, name: str, platform: str, settings: Mapping[str, Any], **options: Any) -> ShopConnection:
-        """Validate and store a shop connection. Raises :class:`SettingsError` naming each bad field."""
+    def create_shop(
+        self,
+        *,
+        name: str,
+        platform: str,
+        settings: Mapping[str, Any],
+        workspace: int | str | None = None,
+        **options: Any,
+    ) -> ShopConnection:
+        """Validate and store a shop connection in ``workspace`` (id or name; default: the request's, or the only
+        one, see :func:`connector.workspaces.resolve`). Raises :class:`SettingsError` naming each bad field."""
+        from connector.workspaces import resolve
+
         cls = self.shop_adapter_class(platform)
         cleaned = cls.validate_settings(settings)
         public, secret = self._split(cls.config_fields, cleaned)
         with self.runtime.db.session() as session:
-            row = ShopConnection(name=name or cls.label, platform=platform, settings=public, secrets=secret, **options)
+            row = ShopConnection(
+                name=name or cls.label,
+                platform=platform,
+                settings=public,
+                secrets=secret,
+                workspace_id=resolve(session, workspace),
+                **options,
+            )
             session.add(row)
             session.flush()
         return row
@@ -160,15 +178,28 @@ class ConnectionService:
         self._channel_list = (now + ROW_TTL, found)
         return found
 
-    def shops(self) -> list[ShopConnection]:
+    def shops(self, *, workspace_id: int | None = None) -> list[ShopConnection]:
+        """Every shop connection (of one workspace), oldest first."""
         with self.runtime.db.session() as session:
-            return list(session.scalars(select(ShopConnection).order_by(ShopConnection.id)))
+            query = select(ShopConnection).order_by(ShopConnection.id)
+            if workspace_id is not None:
+                query = query.where(ShopConnection.workspace_id == workspace_id)
+            return list(session.scalars(query))
 
-    def channels(self, shop_connection_id: int | None = None) -> list[ChannelConnection]:
+    def channels(
+        self, shop_connection_id: int | None = None, *, workspace_id: int | None = None
+    ) -> list[ChannelConnection]:
+        """Every channel connection (of one shop, of one workspace), oldest first."""
         with self.runtime.db.session() as session:
             query = select(ChannelConnection).order_by(ChannelConnection.id)
             if shop_connection_id is not None:
                 query = query.where(ChannelConnection.shop_connection_id == shop_connection_id)
+            if workspace_id is not None:
+                query = query.where(
+                    ChannelConnection.shop_connection_id.in_(
+                        select(ShopConnection.id).where(ShopConnection.workspace_id == workspace_id)
+                    )
+                )
             return list(session.scalars(query))
 
     def get_shop(self, shop_id: int) -> ShopConnection:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import segno
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
+from connector.api.scope import current
 from connector.dashboard.security import login_required
 from connector.db.models import ChannelConnection
 from connector.errors import ConnectorError
@@ -31,9 +32,9 @@ def wa_link(number: str, text: str) -> str:
 
 
 def whatsapp_numbers(rt: Runtime) -> list[dict[str, Any]]:
-    """Every WhatsApp channel with its display number (asked from the platform once per page view)."""
+    """Every WhatsApp channel of the user's workspace with its display number (asked from the platform once per page view)."""
     numbers = []
-    for channel in rt.connections.channels():
+    for channel in rt.connections.channels(workspace_id=current().workspace_id):
         if channel.channel != "whatsapp":
             continue
         try:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
+from connector.api.scope import is_visible
 from connector.dashboard import queries
 from connector.dashboard.security import login_required
 from connector.privacy.erase import erase_contact
 from connector.privacy.export import export_contact
 from connector.web.context import runtime
+
+if TYPE_CHECKING:
+    from connector.runtime import Runtime
+
+
+def _visible(rt: Runtime, contact_id: int) -> bool:
+    """Whether the contact exists in the user's workspace (another workspace's contact is "no such contact")."""
+    with rt.db.session() as session:
+        return is_visible(session, "contact", contact_id)
 
 
 def register(bp: Blueprint) -> None:
@@ -27,7 +37,8 @@ def register(bp: Blueprint) -> None:
     @login_required
     def contact_export(contact_id: int) -> Response:
         """Download everything stored about one contact as JSON."""
-        data = export_contact(runtime(), contact_id)
+        rt = runtime()
+        data = export_contact(rt, contact_id) if _visible(rt, contact_id) else None
         if data is None:
             abort(404, description="no such contact")
         return Response(
@@ -40,7 +51,8 @@ def register(bp: Blueprint) -> None:
     @login_required
     def contact_erase(contact_id: int) -> Any:
         """Erase one contact and their messages."""
-        if not erase_contact(runtime(), contact_id):
+        rt = runtime()
+        if not _visible(rt, contact_id) or not erase_contact(rt, contact_id):
             abort(404, description="no such contact")
         flash("Contact erased.", "ok")
         return redirect(url_for("dashboard.contacts"))

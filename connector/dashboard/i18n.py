@@ -23,6 +23,9 @@ GERMAN: dict[str, str] = {
     "Chat simulator": "Chat-Simulator",
     "Click-to-chat": "Click-to-Chat",
     "Log out": "Abmelden",
+    "Plugin settings are shared by the whole deployment: its operator changes them.": (
+        "Plugin-Einstellungen gelten für die ganze Installation: ihr Betreiber ändert sie."
+    ),
     "Log in": "Anmelden",
     "E-mail": "E-Mail",
     "Password": "Passwort",

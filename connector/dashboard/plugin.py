@@ -3,8 +3,8 @@
 * ``connector_register_blueprints``: the dashboard (``[dashboard] url_prefix``), its public opt-in route,
   request ids and ``/metrics`` (:mod:`connector.observability`).
 * ``connector_register_jobs``: ``dashboard.prune_login_throttle`` (hourly) forgets spent login-throttle rows.
-* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-password / setup-link /
-  deactivate / activate / end-sessions``.
+* ``connector_register_cli``: ``connector doctor`` and ``connector dashboard add-user / set-role / set-password /
+  setup-link / deactivate / activate / end-sessions``.
 
 The dashboard needs no runtime registry of its own: request code reaches the runtime through
 :func:`connector.web.context.runtime`, and it enqueues tasks the core already handles (``catalog.sync``,
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from connector import hookimpl
+from connector.cli_workspaces import workspace_option
 
 if TYPE_CHECKING:
     import flask
@@ -100,13 +101,33 @@ def connector_register_cli(cli: click.Group) -> None:
     @click.argument("email")
     @click.password_option(help="The password (asked for when not given).")
     @click.option("--language", type=click.Choice(["en", "de", ""]), default="", help="UI language of this user.")
+    @workspace_option
+    @click.option(
+        "--role",
+        type=click.Choice(["owner", "agent"]),
+        default="owner",
+        show_default=True,
+        help="owner: everything in the workspace; agent: the contacts only.",
+    )
     @click.pass_obj
-    def add_user(state: Any, email: str, password: str, language: str) -> None:
-        """Create a dashboard user who logs in with EMAIL."""
+    def add_user(state: Any, email: str, password: str, language: str, workspace: str | None, role: str) -> None:
+        """Create a dashboard user who logs in with EMAIL, in a workspace, with a role."""
         from connector.dashboard.users import create_user
 
-        create_user(state.runtime, email, password, language=language)
-        click.echo(f"created dashboard user {email.strip().lower()}")
+        create_user(state.runtime, email, password, language=language, workspace=workspace, role=role)
+        click.echo(f"created dashboard user {email.strip().lower()} ({role})")
+
+    @dashboard.command("set-role")
+    @click.argument("email")
+    @click.argument("role", type=click.Choice(["owner", "agent"]))
+    @click.pass_obj
+    def set_role(state: Any, email: str, role: str) -> None:
+        """Give the dashboard user EMAIL the role ROLE (their sessions end)."""
+        from connector.dashboard.users import set_role as change
+
+        if not change(state.runtime, email, role):
+            raise click.UsageError(f"no dashboard user {email}")
+        click.echo(f"{email.strip().lower()} is now {role}; their sessions ended")
 
     @dashboard.command("set-password")
     @click.argument("email")

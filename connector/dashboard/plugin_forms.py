@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from connector.adapters import ConfigField, FieldType, validate_settings
+from connector.api.scope import current, is_visible, shop_visible
 from connector.dashboard.security import login_required
 from connector.db.models import ChannelConnection, PluginSetting, ShopConnection
 from connector.errors import SettingsError
@@ -57,9 +58,15 @@ def save_settings(rt: Runtime, plugin: str, fields: list[ConfigField], form: dic
 def _connections(rt: Runtime) -> dict[str, list[Any]]:
     by_adapter: dict[str, list[Any]] = {}
     with rt.db.session() as session:
-        for shop in session.scalars(select(ShopConnection).order_by(ShopConnection.id)):
+        for shop in session.scalars(
+            select(ShopConnection).where(shop_visible(ShopConnection.id)).order_by(ShopConnection.id)
+        ):
             by_adapter.setdefault(shop.platform, []).append(("shop", shop))
-        for channel in session.scalars(select(ChannelConnection).order_by(ChannelConnection.id)):
+        for channel in session.scalars(
+            select(ChannelConnection)
+            .where(shop_visible(ChannelConnection.shop_connection_id))
+            .order_by(ChannelConnection.id)
+        ):
             by_adapter.setdefault(channel.channel, []).append(("channel", channel))
     return by_adapter
 
@@ -72,7 +79,9 @@ def register(bp: Blueprint) -> None:
     def plugins() -> Any:
         """Installed plugins with version, connections (enabled or not) and generated settings forms."""
         rt = runtime()
-        fields = rt.plugins.config_fields()
+        # Plugin settings are the whole deployment's: only the operator's workspace sees and changes them.
+        operator = current().operator
+        fields = rt.plugins.config_fields() if operator else {}
         by_adapter = _connections(rt)
         rows = []
         for info in rt.plugins.describe():
@@ -82,10 +91,10 @@ def register(bp: Blueprint) -> None:
                     "info": info,
                     "connections": connections,
                     "fields": fields.get(info.name, []),
-                    "values": effective_settings(rt, info.name),
+                    "values": effective_settings(rt, info.name) if operator else {},
                 }
             )
-        return render_template("dashboard/plugins.html", rows=rows, errors={}, failed=None)
+        return render_template("dashboard/plugins.html", rows=rows, errors={}, failed=None, operator=operator)
 
     @bp.post("/plugins/<name>/settings")
     @login_required
@@ -115,7 +124,7 @@ def register(bp: Blueprint) -> None:
                 if kind == "shop"
                 else session.get(ChannelConnection, connection_id)
             )
-            if row is None:
+            if row is None or not is_visible(session, kind, connection_id):
                 abort(404, description=f"no {kind} connection {connection_id}")
             row.enabled = request.form.get("enabled") == "1"
         flash("Saved.", "ok")

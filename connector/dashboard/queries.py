@@ -1,4 +1,8 @@
-"""Read-only queries behind the dashboard pages, on the core tables (and the notify/conversation tables when present)."""
+"""Read-only queries behind the dashboard pages, on the core tables (and the notify/conversation tables when present).
+
+Every page query is scoped to what the request's user may see (:mod:`connector.api.scope`): the shops of their
+workspace and what belongs to them. Deployment-wide rows (tasks, the queue) are shown to the operator's workspace
+only."""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import false as sa_false
 from sqlalchemy import func, select
+from sqlalchemy import true as sa_true
 
 from connector import model
+from connector.api.scope import channel_visible, connection_visible, current, shop_visible
 from connector.db.models import (
     CatalogItem,
     ChannelConnection,
@@ -39,6 +46,11 @@ ATTRIBUTION_WINDOW = timedelta(days=7)
 MAX_REFERRAL_CANDIDATES = 2000
 #: Outbox states a message passes through, in order (for the timeline).
 MESSAGE_STATES = ("pending", "sending", "sent", "delivered", "read")
+
+
+def _webhook_visible() -> Any:
+    """Stored webhooks of the request's visible connections."""
+    return connection_visible(WebhookEvent.connection_kind, WebhookEvent.connection_id)
 
 
 def start_of_today() -> datetime:
@@ -93,7 +105,9 @@ def overview(rt: Runtime) -> Overview:
     today = start_of_today()
     with rt.db.session() as session:
         shops = []
-        for shop in session.scalars(select(ShopConnection).order_by(ShopConnection.id)):
+        for shop in session.scalars(
+            select(ShopConnection).where(shop_visible(ShopConnection.id)).order_by(ShopConnection.id)
+        ):
             last = session.scalars(
                 select(SyncRun).where(SyncRun.shop_connection_id == shop.id).order_by(SyncRun.id.desc()).limit(1)
             ).first()
@@ -108,7 +122,10 @@ def overview(rt: Runtime) -> Overview:
             shops.append({"shop": shop, "last": last, "items": items})
         errors: list[dict[str, Any]] = []
         for run in session.scalars(
-            select(SyncRun).where(SyncRun.status == "failed").order_by(SyncRun.id.desc()).limit(5)
+            select(SyncRun)
+            .where(SyncRun.status == "failed", shop_visible(SyncRun.shop_connection_id))
+            .order_by(SyncRun.id.desc())
+            .limit(5)
         ):
             errors.append(
                 {
@@ -117,7 +134,9 @@ def overview(rt: Runtime) -> Overview:
                     "detail": "; ".join(run.errors or []),
                 }
             )
-        for task in session.scalars(select(Task).where(Task.status == "failed").order_by(Task.id.desc()).limit(5)):
+        operator = current().operator  # tasks are the whole deployment's
+        failed_tasks = select(Task).where(Task.status == "failed", sa_true() if operator else sa_false())
+        for task in session.scalars(failed_tasks.order_by(Task.id.desc()).limit(5)):
             errors.append(
                 {
                     "when": task.finished_at or task.created_at,
@@ -127,7 +146,7 @@ def overview(rt: Runtime) -> Overview:
             )
         for msg in session.scalars(
             select(OutboundMessage)
-            .where(OutboundMessage.status == "failed")
+            .where(OutboundMessage.status == "failed", channel_visible(OutboundMessage.channel_connection_id))
             .order_by(OutboundMessage.id.desc())
             .limit(5)
         ):
@@ -135,7 +154,10 @@ def overview(rt: Runtime) -> Overview:
                 {"when": msg.updated_at, "what": f"message {msg.id} to {msg.recipient}", "detail": msg.error or ""}
             )
         for event in session.scalars(
-            select(WebhookEvent).where(WebhookEvent.status == "failed").order_by(WebhookEvent.id.desc()).limit(5)
+            select(WebhookEvent)
+            .where(WebhookEvent.status == "failed", _webhook_visible())
+            .order_by(WebhookEvent.id.desc())
+            .limit(5)
         ):
             errors.append(
                 {
@@ -145,22 +167,39 @@ def overview(rt: Runtime) -> Overview:
                 }
             )
         errors.sort(key=lambda e: e["when"] or today, reverse=True)
-        today_rows = list(session.scalars(select(OutboundMessage).where(OutboundMessage.created_at >= today)))
+        today_rows = list(
+            session.scalars(
+                select(OutboundMessage).where(
+                    OutboundMessage.created_at >= today, channel_visible(OutboundMessage.channel_connection_id)
+                )
+            )
+        )
         by_status: dict[str, int] = {}
         for row in today_rows:
             by_status[row.status] = by_status.get(row.status, 0) + 1
         orders_today = session.scalar(
             select(func.count())
             .select_from(InboundMessage)
-            .where(InboundMessage.type == "InboundCart", InboundMessage.received_at >= today)
+            .where(
+                InboundMessage.type == "InboundCart",
+                InboundMessage.received_at >= today,
+                channel_visible(InboundMessage.channel_connection_id),
+            )
         )
         webhooks_today = session.scalar(
-            select(func.count()).select_from(WebhookEvent).where(WebhookEvent.received_at >= today)
+            select(func.count()).select_from(WebhookEvent).where(WebhookEvent.received_at >= today, _webhook_visible())
         )
-        connections = (session.scalar(select(func.count()).select_from(ShopConnection)) or 0) + (
-            session.scalar(select(func.count()).select_from(ChannelConnection)) or 0
+        connections = (
+            session.scalar(select(func.count()).select_from(ShopConnection).where(shop_visible(ShopConnection.id))) or 0
+        ) + (
+            session.scalar(
+                select(func.count())
+                .select_from(ChannelConnection)
+                .where(shop_visible(ChannelConnection.shop_connection_id))
+            )
+            or 0
         )
-        queue = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
+        queue = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all()) if operator else {}
     return Overview(
         shops=shops,
         errors=errors[:10],
@@ -180,6 +219,7 @@ def catalog_items(rt: Runtime, *, status: str | None = None, limit: int = 500) -
             select(ShopVariant, CatalogItem, ChannelConnection)
             .join(CatalogItem, CatalogItem.shop_variant_id == ShopVariant.id, isouter=True)
             .join(ChannelConnection, ChannelConnection.id == CatalogItem.channel_connection_id, isouter=True)
+            .where(shop_visible(ShopVariant.shop_connection_id))
             .order_by(ShopVariant.title, ShopVariant.id)
             .limit(limit)
         )
@@ -223,6 +263,7 @@ def contacts(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
         found = session.execute(
             select(Contact, ChannelConnection)
             .join(ChannelConnection, ChannelConnection.id == Contact.channel_connection_id)
+            .where(shop_visible(ChannelConnection.shop_connection_id))
             .order_by(Contact.id.desc())
             .limit(limit)
         ).all()
@@ -406,7 +447,14 @@ def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, A
 def notifications(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
     """Outbox messages with their state timeline and estimated cost, newest first."""
     with rt.db.session() as session:
-        rows = list(session.scalars(select(OutboundMessage).order_by(OutboundMessage.id.desc()).limit(limit)))
+        rows = list(
+            session.scalars(
+                select(OutboundMessage)
+                .where(channel_visible(OutboundMessage.channel_connection_id))
+                .order_by(OutboundMessage.id.desc())
+                .limit(limit)
+            )
+        )
     result = []
     for row in rows:
         timeline = [("created", row.created_at)]
@@ -427,7 +475,7 @@ def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
         found = session.execute(
             select(InboundMessage, Contact)
             .join(Contact, Contact.id == InboundMessage.contact_id)
-            .where(InboundMessage.type == "InboundCart")
+            .where(InboundMessage.type == "InboundCart", channel_visible(InboundMessage.channel_connection_id))
             .order_by(InboundMessage.id.desc())
             .limit(limit)
         ).all()

@@ -60,11 +60,19 @@ def end() -> None:
         session["lang"] = lang
 
 
-def drop_if_stale(rt: Runtime) -> None:
-    """End this browser's session when it no longer counts: too old, or its user's version moved on."""
+def current_user(rt: Runtime) -> users.SessionUser | None:
+    """This browser's user, or ``None``; ends the session when it no longer counts (too old, or its user's version
+    moved on)."""
     if "user_id" not in session:
-        return
+        return None
     login_at = session.get("login_at")
     too_old = not isinstance(login_at, int) or time.time() - login_at > rt.config.dashboard.session_hours * 3600
-    if too_old or not users.session_is_current(rt, session.get("user_id"), session.get("version")):
+    user = None if too_old else users.session_user(rt, session.get("user_id"), session.get("version"))
+    if user is None:
         end()
+    return user
+
+
+def drop_if_stale(rt: Runtime) -> None:
+    """End this browser's session when it no longer counts: too old, or its user's version moved on."""
+    current_user(rt)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from connector.api.scope import current
 from connector.dashboard.sandboxes import Control, ControlError, graph_control
 from connector.dashboard.security import login_required
 from connector.db.models import ChannelConnection, Contact, InboundMessage
@@ -28,7 +29,9 @@ DEFAULT_CUSTOMER = {"whatsapp": "4915112345678", "instagram": "7001000000001", "
 def simulator_channels(rt: Runtime) -> list[ChannelConnection]:
     """Channel connections the simulator can play: Meta channels whose Graph URL is a sandbox."""
     return [
-        c for c in rt.connections.channels() if c.channel in SIMULATED_CHANNELS and graph_control(rt, c.id) is not None
+        c
+        for c in rt.connections.channels(workspace_id=current().workspace_id)
+        if c.channel in SIMULATED_CHANNELS and graph_control(rt, c.id) is not None
     ]
 
 

@@ -1,5 +1,6 @@
-"""Dashboard users: creating them (the first one through a setup link), checking passwords (argon2id) under the
-login throttle, and ending their sessions (each session carries the user's ``session_version``)."""
+"""Dashboard users: creating them (the first one through a setup link) in a workspace with a role, checking passwords
+(argon2id) under the login throttle, and ending their sessions (each session carries the user's
+``session_version``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text
 
+from connector import roles
 from connector.dashboard import setup_link, throttle
 from connector.db.models_dashboard import DashboardUser, LoginAttempt
 from connector.errors import SettingsError
+from connector.workspaces import operator_of, resolve
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,6 +44,7 @@ class LoginResult:
 
     user_id: int | None = None
     language: str = ""
+    role: str = "owner"
     #: Goes into the session; the session dies when the user's version moves on.
     session_version: int = 0
     limited_seconds: int = 0
@@ -73,13 +77,32 @@ def _checked(email: str, password: str) -> str:
     return email
 
 
-def create_user(rt: Runtime, email: str, password: str, *, language: str = "") -> int:
-    """Add a user; raises :class:`SettingsError` naming the field that is wrong."""
+def create_user(
+    rt: Runtime,
+    email: str,
+    password: str,
+    *,
+    language: str = "",
+    workspace: int | str | None = None,
+    role: str = "owner",
+) -> int:
+    """Add a user to ``workspace`` (id or name, see :func:`connector.workspaces.resolve`) with ``role`` (``owner``
+    or ``agent``); raises :class:`SettingsError` naming the field that is wrong."""
     email = _checked(email, password)
+    try:
+        role = roles.check_role(role)
+    except ValueError as exc:
+        raise SettingsError({"role": str(exc)}) from None
     with rt.db.session() as session:
         if session.scalar(select(DashboardUser.id).where(DashboardUser.email == email)) is not None:
             raise SettingsError({"email": f"a user {email} exists already"})
-        user = DashboardUser(email=email, password_hash=_hasher.hash(password), language=language)
+        user = DashboardUser(
+            email=email,
+            password_hash=_hasher.hash(password),
+            language=language,
+            workspace_id=resolve(session, workspace),
+            role=role,
+        )
         session.add(user)
         session.flush()
         return user.id
@@ -101,10 +124,21 @@ def create_first_user(rt: Runtime, email: str, password: str, token: str, *, lan
         if not setup_link.consume(session, token):
             raise InvalidSetupToken()
         email = _checked(email, password)  # a wrong field rolls back, so the token stays usable
-        user = DashboardUser(email=email, password_hash=password_hash, language=language)
+        # The first user owns the operator's workspace: the install's only one until more are made.
+        user = DashboardUser(
+            email=email, password_hash=password_hash, language=language, workspace_id=_operator_workspace(session)
+        )
         session.add(user)
         session.flush()
         return LoginResult(user_id=user.id, language=language, session_version=user.session_version)
+
+
+def _operator_workspace(session: Session) -> int:
+    """The operator's workspace (the oldest, if several are), made when the schema has none."""
+    from connector.db.models import Workspace
+
+    found = session.scalar(select(Workspace.id).where(Workspace.operator).order_by(Workspace.id).limit(1))
+    return found if found is not None else resolve(session)
 
 
 def _find(session: Session, email: str) -> DashboardUser | None:
@@ -147,16 +181,41 @@ def end_sessions(rt: Runtime, *, user_id: int | None = None, email: str = "") ->
         return True
 
 
-def session_is_current(rt: Runtime, user_id: object, version: object) -> bool:
-    """Whether a session of ``user_id`` made at ``version`` still counts (the user exists, is active and has not
-    logged out, changed the password or been deactivated since)."""
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    """The user of a session that still counts: what the request may see and do."""
+
+    id: int
+    workspace_id: int
+    role: str
+    #: Their workspace is the operator's.
+    operator: bool
+
+
+def session_user(rt: Runtime, user_id: object, version: object) -> SessionUser | None:
+    """The user of a session of ``user_id`` made at ``version`` if it still counts (the user exists, is active and
+    has not logged out, changed the password or been deactivated since), else ``None``."""
     if not isinstance(user_id, int) or not isinstance(version, int):
-        return False
+        return None
     with rt.db.session() as session:
-        current = session.scalar(
-            select(DashboardUser.session_version).where(DashboardUser.id == user_id, DashboardUser.active)
-        )
-    return current == version
+        user = session.scalar(select(DashboardUser).where(DashboardUser.id == user_id, DashboardUser.active))
+        if user is None or user.session_version != version:
+            return None
+        return SessionUser(user.id, user.workspace_id, user.role, operator_of(session, user.workspace_id))
+
+
+def session_is_current(rt: Runtime, user_id: object, version: object) -> bool:
+    """Whether a session of ``user_id`` made at ``version`` still counts (see :func:`session_user`)."""
+    return session_user(rt, user_id, version) is not None
+
+
+def set_role(rt: Runtime, email: str, role: str) -> bool:
+    """Give the user EMAIL the role ``owner`` or ``agent`` (their sessions end); ``False`` if there is no such user."""
+    try:
+        role = roles.check_role(role)
+    except ValueError as exc:
+        raise SettingsError({"role": str(exc)}) from None
+    return _update(rt, email, role=role)
 
 
 def authenticate(rt: Runtime, email: str, password: str, client: str) -> LoginResult:
@@ -185,4 +244,4 @@ def authenticate(rt: Runtime, email: str, password: str, client: str) -> LoginRe
     if not valid or user is None:
         return LoginResult()
     throttle.clear(rt, keys)
-    return LoginResult(user_id=user.id, language=user.language, session_version=user.session_version)
+    return LoginResult(user_id=user.id, language=user.language, role=user.role, session_version=user.session_version)

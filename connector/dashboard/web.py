@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, NotFound
 
+from connector import roles
+from connector.api import scope
 from connector.dashboard import i18n, sessions, setup_link, users
 from connector.dashboard.security import check_csrf, client_address, csrf_token
 from connector.errors import SettingsError
@@ -67,9 +69,21 @@ def create_blueprint(app: Flask) -> Blueprint:
                 status=503,
                 mimetype="text/plain",
             )
-        sessions.drop_if_stale(runtime())
+        user = sessions.current_user(runtime())
+        if user is not None:
+            # Everything the pages query goes through what this user's workspace may see (connector.api.scope).
+            g.role, g.operator = user.role, user.operator
+            scope.bind(scope.Visibility(user.workspace_id, operator=user.operator, role=user.role))
         check_csrf()
+        if user is not None:
+            refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
+            if refusal is not None:
+                abort(403, description=refusal)
         return None
+
+    def home() -> str:
+        """Where this user lands: their role's first page."""
+        return url_for(roles.HOME.get(g.get("role", "owner"), "dashboard.overview"))
 
     @bp.app_template_global("_")
     def _translate(text: str, **values: object) -> str:
@@ -82,7 +96,12 @@ def create_blueprint(app: Flask) -> Blueprint:
             "csrf_token": csrf_token,
             "lang": g.get("lang", "en"),
             "languages": i18n.LANGUAGES,
-            "nav": NAV,
+            "nav": [
+                (endpoint, label)
+                for endpoint, label in NAV
+                if roles.dashboard_refusal(g.get("role", "owner"), endpoint, operator=g.get("operator", True)) is None
+            ],
+            "role": g.get("role", ""),
             "demo": config.server.demo,
             "logged_in": bool(session.get("user_id")),
             "user_email": session.get("email", ""),
@@ -103,7 +122,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         """Switch the UI language (a link, so it works without JavaScript)."""
         if code in i18n.LANGUAGES:
             session["lang"] = code
-        return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.overview"))
+        return redirect(_safe_next(request.args.get("next")) or home())
 
     @bp.route("/login", methods=["GET", "POST"])
     def login() -> Any:
@@ -120,7 +139,8 @@ def create_blueprint(app: Flask) -> Blueprint:
             if result.ok:
                 sessions.start(result, request.form.get("email", ""), result.language)
                 csrf_token()  # a fresh token for the new session
-                return redirect(_safe_next(request.args.get("next")) or url_for("dashboard.overview"))
+                g.role = result.role
+                return redirect(_safe_next(request.args.get("next")) or home())
             if result.limited_seconds:
                 error = _("Too many failed logins. Try again in {seconds} seconds.", seconds=result.limited_seconds)
                 page = render_template("dashboard/login.html", error=error)

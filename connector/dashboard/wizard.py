@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
+from connector.api import scope
 from connector.dashboard import queries, webhook_setup, wizard_approval
 from connector.dashboard.sandboxes import DemoSandboxes, graph_control, settings_for, shop_control
 from connector.dashboard.security import login_required
@@ -34,8 +35,9 @@ def demo_sandboxes(app: Flask) -> DemoSandboxes:
 
 
 def current_shop(rt: Runtime) -> Any:
-    """The shop the wizard works on: the one it created in this session, else the newest."""
-    shops = rt.connections.shops()
+    """The shop the wizard works on: the one it created in this session, else the newest (of the user's
+    workspace)."""
+    shops = rt.connections.shops(workspace_id=scope.current().workspace_id)
     wanted = session.get("wizard_shop")
     for shop in shops:
         if shop.id == wanted:

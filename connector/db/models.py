@@ -1,6 +1,7 @@
 """The database schema, as SQLAlchemy 2.0 typed models.
 
-Multi-tenant from the start: a :class:`ShopConnection` is the tenant; everything else hangs off one.
+Multi-tenant: a :class:`Workspace` owns shop connections, dashboard users and API tokens; everything else hangs off
+a shop connection (channels, catalog, contacts, messages, orders, runs) and so belongs to its shop's workspace.
 Change a model only together with a new Alembic revision in ``connector/migrations/versions``
 (``tests/test_migrations.py`` fails when they disagree).
 """
@@ -78,13 +79,34 @@ class Base(DeclarativeBase):
 
 # --------------------------------------------------------------------------- connections
 
+#: The workspace the migration creates and moves every existing row into (a single-shop install has only it).
+DEFAULT_WORKSPACE_ID = 1
+
+
+class Workspace(Base):
+    """The tenant: an agency's or a host's customer. Shop connections, dashboard users and API tokens belong to one;
+    a user or token sees only its workspace's shops and what belongs to them (:mod:`connector.api.scope`)."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: Its owners may also change what is deployment-wide (plugin settings, scheduled jobs, ``/metrics``); the
+    #: default workspace is the operator's.
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 class ShopConnection(Base):
-    """A shop on one platform. The tenant: channels, items, contacts and runs belong to one."""
+    """A shop on one platform, in one workspace: channels, items, contacts and runs belong to one."""
 
     __tablename__ = "shop_connections"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: Defaults to the migration's workspace (the operator's) for rows made directly; the services name it.
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True, default=DEFAULT_WORKSPACE_ID
+    )
     name: Mapped[str] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(64))
     #: Non-secret settings as given (shop URL, API version...).
@@ -154,6 +176,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: ``read`` (GET/HEAD/OPTIONS only) or ``write`` (everything).
     scope: Mapped[str] = mapped_column(String(10), default="write", server_default="write")
+    #: The workspace whose shops the token sees (:mod:`connector.api.scope`).
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    #: ``owner`` (every operation) or ``agent`` (contacts only), as for dashboard users (:mod:`connector.roles`).
+    role: Mapped[str] = mapped_column(String(16), default="owner", server_default="owner")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Written at most once a minute (see :mod:`connector.api.auth`).
     last_used_at: Mapped[datetime | None]

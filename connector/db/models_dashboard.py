@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.db.models import Base, utcnow
@@ -22,6 +22,10 @@ class DashboardUser(Base):
     #: ``en`` or ``de``; empty means "from the browser".
     language: Mapped[str] = mapped_column(String(8), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The workspace whose shops the user sees (:mod:`connector.api.scope`).
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    #: ``owner`` (everything) or ``agent`` (contacts and the inbox only), see :mod:`connector.roles`.
+    role: Mapped[str] = mapped_column(String(16), default="owner", server_default="owner")
     #: Copied into each session at login; bumping it (logout, new password, deactivation) ends every session.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
