@@ -71,6 +71,11 @@ PUBLIC = {
     "greeter.hello": "the example plugin's greeting",
     "api-docs.openapi_json": "the API's OpenAPI document",
     "metrics.metrics_view": "bearer token, deployment-wide: tested in test_metrics_are_the_operators",
+    "meta_app_webhooks.receive_app": "Meta's app-level webhooks, each checked by a connection's app secret",
+    "woocommerce_onboarding.callback": "WooCommerce posts the approved keys here, checked by the one-time state",
+    "shopware_onboarding.register": "Shopware's app registration, checked by the app secret's signature",
+    "shopware_onboarding.confirm": "Shopware's registration confirmation, checked by the shop secret's signature",
+    "shopware_onboarding.lifecycle_event": "Shopware's app lifecycle webhooks, checked by the shop secret",
 }
 #: Dashboard routes the walk does not call, and why (the test below covers each otherwise).
 NOT_WALKED = {"dashboard.logout": "ends the walking session; it names no object"}
@@ -233,7 +238,12 @@ def _rules(app: Flask) -> list[tuple[str, str, str]]:
 
 
 def _dashboard_rules(app: Flask) -> list[tuple[str, str, str]]:
-    return [r for r in _rules(app) if r[0].startswith("dashboard.") and r[0] not in PUBLIC]
+    """The dashboard's pages, and the plugins' pages under its address (the approval flows: login required)."""
+    return [
+        r
+        for r in _rules(app)
+        if (r[0].startswith("dashboard.") or r[2].startswith("/dashboard/")) and r[0] not in PUBLIC
+    ]
 
 
 def _api_rules(app: Flask) -> list[tuple[str, str, str]]:
@@ -301,8 +311,9 @@ def test_a_user_of_one_workspace_gets_404_for_every_object_of_another(world: Wor
             call = client.get if method == "GET" else client.post
             response = call(path, query_string={"channel": bravo.channel_id, "customer": ELSEWHERE}, data=form)
             walked += 1
-            where = f"{method} {path}: {response.status_code} {response.text[:300]}"
-            assert not _mentions(response.text, bravo), where
+            text = response.get_data().decode("utf-8", "replace")  # a download (the Shopware app zip) is bytes
+            where = f"{method} {path}: {response.status_code} {text[:300]}"
+            assert not _mentions(text, bravo), where
             assert response.status_code < 500, where
             if endpoint in DEPLOYMENT_ENDPOINTS:
                 assert response.status_code == 403, where  # alpha is not the operator's workspace

@@ -40,14 +40,40 @@ def client_address() -> str:
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send anonymous visitors to the login page (and remember where they wanted to go)."""
+    """Send anonymous visitors to the login page (and remember where they wanted to go).
+
+    Views of blueprints other than the dashboard's (a plugin's approval flow under the dashboard's address) get
+    what the dashboard's own pages get: the user's workspace bound for every query (:mod:`connector.api.scope`)
+    and their role checked (:mod:`connector.roles`; an agent may not connect shops)."""
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not session.get("user_id"):
+        if not session.get("user_id") or not _bind_user():
             if request.headers.get("HX-Request"):
                 return current_app.response_class(status=401, headers={"HX-Redirect": url_for("dashboard.login")})
             return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def _bind_user() -> bool:
+    """Bind the logged-in user's workspace and check their role for this request, unless the dashboard's own
+    ``before_request`` did; ``False`` when the session no longer names a user. Aborts with 403 for a role that may
+    not use this endpoint."""
+    from connector import roles
+    from connector.api import scope
+    from connector.dashboard import sessions
+    from connector.web.context import runtime
+
+    if scope.bound() is not None:
+        return True
+    user = sessions.current_user(runtime())
+    if user is None:
+        return False
+    scope.bind(scope.Visibility(user.workspace_id, operator=user.operator, role=user.role))
+    refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
+    if refusal is not None:
+        # The reason, as the dashboard's own pages give it (the app's generic 403 would say only "Forbidden").
+        abort(current_app.response_class(refusal, status=403, mimetype="text/plain"))
+    return True

@@ -22,8 +22,12 @@ class FlowRefused(Exception):
 
 
 def existing_shop(rt: Runtime, platform: str, shop_url: str) -> ShopConnection | None:
-    """The connection to the same shop made before (say, before the app was uninstalled), if any."""
-    for row in rt.connections.shops():
+    """The connection to the same shop made before (say, before the app was uninstalled) in the owner's workspace,
+    if any: another workspace's connection to the same shop is never touched."""
+    from connector.api import scope
+
+    seen = scope.bound()
+    for row in rt.connections.shops(workspace_id=seen.workspace_id if seen is not None else None):
         if row.platform == platform and str((row.settings or {}).get("shop_url", "")).rstrip("/") == shop_url.rstrip(
             "/"
         ):
