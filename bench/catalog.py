@@ -11,6 +11,7 @@ connector syncs into the sandbox catalog from this process, on SQLite. Measured:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import time
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--shop", default="shopify", choices=["shopify", "woocommerce", "shopware"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the 1%% incremental sync to FILE (pstats format)"
+    )
     args = parser.parse_args(argv)
 
     from connector.sync.catalog import run_sync
@@ -86,9 +90,17 @@ def main(argv: list[str]) -> int:
                 ).raise_for_status()
         time.sleep(1.1)  # shop clocks have one-second resolution; the change must be after the last cursor
         calls = _write_calls(graph)
+        profiler = cProfile.Profile() if args.profile else None
+        shop_cpu = shop.cpu_seconds()
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         incremental = run_sync(rt, shop_row.id, mode="delta", trigger="bench")
         incremental_seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        incremental_shop_cpu = shop.cpu_seconds() - shop_cpu
         incremental_calls = _write_calls(graph) - calls
 
         result: dict[str, Any] = {
@@ -105,6 +117,7 @@ def main(argv: list[str]) -> int:
             "incremental_changed": incremental.updated + incremental.created,
             "incremental_seconds": round(incremental_seconds, 2),
             "incremental_write_calls": incremental_calls,
+            "incremental_shop_cpu_seconds": round(incremental_shop_cpu, 2),
             "machine": machine(),
         }
         report(
