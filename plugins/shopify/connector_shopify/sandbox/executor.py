@@ -105,6 +105,8 @@ class Context:
     bulk: bool = False
     cost: int = 0
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    #: Bulk only: objects already completed, by (record, selection), e.g. the product shared by its variants.
+    memo: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fragments = {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -157,6 +159,19 @@ class Executor:
     ) -> dict[str, Any]:
         if not ctx.bulk:
             ctx.cost += type_weight(type_.name)
+        elif path and isinstance(source, dict) and "id" in source:
+            # A bulk result repeats shared records (a product under each of its variants): complete each once.
+            key = (id(source), id(selection_set))
+            if (done := ctx.memo.get(key)) is None:
+                done = self._complete_fields(source, type_, selection_set, ctx, path)
+                if not any(isinstance(v, BulkChildren) for v in done.values()):
+                    ctx.memo[key] = done
+            return done
+        return self._complete_fields(source, type_, selection_set, ctx, path)
+
+    def _complete_fields(
+        self, source: Any, type_: Any, selection_set: SelectionSetNode | None, ctx: Context, path: list
+    ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for node in self.fields(selection_set, type_.name, ctx):
             key = node.alias.value if node.alias else node.name.value
