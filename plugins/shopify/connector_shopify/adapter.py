@@ -139,7 +139,9 @@ class ShopifyAdapter(ShopAdapter):
         cleaned = validate_settings(cls.config_fields, values)
         if not API_VERSION.match(cleaned["api_version"] or ""):
             raise SettingsError(
-                {"api_version": f"must look like {DEFAULT_API_VERSION} (YYYY-01/04/07/10), got {cleaned['api_version']!r}"}
+                {
+                    "api_version": f"must look like {DEFAULT_API_VERSION} (YYYY-01/04/07/10), got {cleaned['api_version']!r}"
+                }
             )
         if cleaned["api_version"] != "unstable" and cleaned["api_version"] < OLDEST_API_VERSION:
             raise SettingsError(

@@ -166,7 +166,9 @@ def test_a_connection_saved_with_2025_01_calls_2026_10(sandbox: ShopifySandbox) 
 
 def test_the_served_version_is_reported_when_shopify_falls_forward() -> None:
     with ShopifySandbox(options={"supported_versions": ["2026-04", "2026-07", "2026-10"]}) as sandbox:
-        adapter = ShopifyAdapter(ShopifyAdapter.validate_settings({**sandbox.connection_settings(), "api_version": "2026-01"}))
+        adapter = ShopifyAdapter(
+            ShopifyAdapter.validate_settings({**sandbox.connection_settings(), "api_version": "2026-01"})
+        )
         info = adapter.test_connection()
     assert info.details["api_version"] == "2026-01"
     assert info.details["served_api_version"] == "2026-04"
@@ -181,7 +183,9 @@ def test_webhooks_are_subscribed_by_uri(sandbox: ShopifySandbox, adapter: Shopif
         adapter.register_webhooks(url)
         adapter.register_webhooks(url)  # idempotent: found by uri, not created twice
         nodes = gql(
-            sandbox, "query($u: String!) { webhookSubscriptions(first: 50, uri: $u) { nodes { topic uri } } }", {"u": url}
+            sandbox,
+            "query($u: String!) { webhookSubscriptions(first: 50, uri: $u) { nodes { topic uri } } }",
+            {"u": url},
         )["data"]["webhookSubscriptions"]["nodes"]
     topics = [n["topic"] for n in nodes]
     assert sorted(topics) == sorted(t.upper().replace("/", "_") for t in adapter.webhook_topics)
@@ -191,7 +195,7 @@ def test_webhooks_are_subscribed_by_uri(sandbox: ShopifySandbox, adapter: Shopif
 def test_a_bad_uri_is_refused_on_the_uri_field(sandbox: ShopifySandbox) -> None:
     body = gql(
         sandbox,
-        "mutation { webhookSubscriptionCreate(topic: PRODUCTS_UPDATE, webhookSubscription: {uri: \"ftp://x\"}) "
+        'mutation { webhookSubscriptionCreate(topic: PRODUCTS_UPDATE, webhookSubscription: {uri: "ftp://x"}) '
         "{ webhookSubscription { id } userErrors { field message } } }",
     )
     assert body["data"]["webhookSubscriptionCreate"]["userErrors"] == [
@@ -311,11 +315,7 @@ def test_indexed_searches_answer_what_a_scan_would(sandbox: ShopifySandbox, temp
     v1 = next(n["id"] for n in nodes if n["product"]["id"] == products[0]).rsplit("/", 1)[1]
     query = template.format(p1=p1, p2=p2, v1=v1)
     found = gql(sandbox, "query($q: String) { productVariants(first: 250, query: $q) { nodes { id } } }", {"q": query})
-    expected = [
-        n["id"]
-        for n in nodes
-        if _scan(n, query)
-    ]
+    expected = [n["id"] for n in nodes if _scan(n, query)]
     assert [n["id"] for n in found["data"]["productVariants"]["nodes"]] == expected
 
 

@@ -75,9 +75,7 @@ class BulkRunner:
             "partialDataUrl": None,
         }
         store.bulk_ops[num] = op
-        threading.Thread(
-            target=self._execute, args=(op, document, operations[0], group_objects), daemon=True
-        ).start()
+        threading.Thread(target=self._execute, args=(op, document, operations[0], group_objects), daemon=True).start()
         return {"bulkOperation": op, "userErrors": []}
 
     def _shape_problem(self, operation: OperationDefinitionNode) -> str | None:
@@ -142,9 +140,7 @@ class BulkRunner:
                 url=f"{api.store.base_url}/bulk-results/{token}.jsonl" if lines else None,
             )
 
-    def _lines(
-        self, document: Any, operation: OperationDefinitionNode, group_objects: bool
-    ) -> tuple[list[str], int]:
+    def _lines(self, document: Any, operation: OperationDefinitionNode, group_objects: bool) -> tuple[list[str], int]:
         executor = self.api.executor
         schema = admin_schema()
         ctx = Context(document=document, variables=None, store=self.api.store, bulk=True)

@@ -149,10 +149,7 @@ def matcher(query: str | None, fields: dict[str, Getter], resource: str) -> Call
         return _compare(actual, term.op, term.value)
 
     def match(record: dict[str, Any]) -> bool:
-        for clause in clauses:
-            if not any(holds(t, record) != t.negate for t in clause):
-                return False
-        return True
+        return all(any(holds(t, record) != t.negate for t in clause) for clause in clauses)
 
     return match
 
