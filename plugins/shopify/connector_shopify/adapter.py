@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from connector_shopify import mapping, queries, scopes, webhooks
 from connector_shopify.client import AccessDenied, ShopifyGraphQL
-from connector_shopify.delta import DeltaReader, quote
+from connector_shopify.delta import VARIANT_PAGE, DeltaReader, quote
 
 from connector import model
 from connector.adapters import (
@@ -43,8 +43,7 @@ API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 DEFAULT_API_VERSION = "2026-10"
 #: Older versions are no longer served (Shopify would answer them with its oldest supported version).
 OLDEST_API_VERSION = "2026-01"
-#: Variants per page: 12 cost points each, so a page stays under Shopify's 1,000-point query limit.
-VARIANT_PAGE = 80
+#: A targeted read guesses this many variants per product id asked for (more come on the next page).
 PAGE_PER_PRODUCT = 4
 IDS_PER_SEARCH = 50
 
@@ -256,7 +255,6 @@ class ShopifyAdapter(ShopAdapter):
         for start in range(0, len(terms), IDS_PER_SEARCH):
             batch = terms[start : start + IDS_PER_SEARCH]
             # Size the page to the answer: Shopify reserves the requested cost (first x 12 points) up front.
-            # A product is guessed at PAGE_PER_PRODUCT variants; more come on the next page.
             page = min(VARIANT_PAGE, len(batch) * (PAGE_PER_PRODUCT if products else 1))
             for variant in self._variant_pages(" OR ".join(batch), page):
                 found.setdefault(variant.external_id, variant)
