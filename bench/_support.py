@@ -50,6 +50,12 @@ class SandboxProcess:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the sandbox process has used so far."""
+        assert self.process is not None
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

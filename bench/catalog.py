@@ -11,6 +11,7 @@ connector syncs into the sandbox catalog from this process, on SQLite. Measured:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import time
 from decimal import Decimal
 from typing import Any
@@ -25,16 +26,62 @@ def _write_calls(graph: SandboxProcess) -> int:
     return sum(c["write_calls"] for c in stats["catalogs"].values())
 
 
+#: Shopify's GraphQL restore rates per plan (points/s, shopify.md section 6); bucket sizes are UNCONFIRMED
+#: (1,000 documented for Standard; the sandbox uses 2,000 from Plus up).
+SHOPIFY_PLANS: dict[str, dict[str, Any]] = {
+    "standard": {"restore_rate": 100, "bucket_size": 1000},
+    "advanced": {"restore_rate": 200, "bucket_size": 1000},
+    "plus": {"restore_rate": 1000, "bucket_size": 2000},
+    "enterprise": {"restore_rate": 2000, "bucket_size": 2000},
+}
+
+
+def _cost_meter(shop: SandboxProcess) -> dict[str, Any] | None:
+    """Shopify's cost meter (points charged, bucket status); other shops have no such limit."""
+    return shop.control("GET", "cost") if shop.name == "shopify" else None
+
+
+def _limit_seconds(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """The least time the shop's rate limit allows for the points the incremental read was charged.
+
+    Shopify refills the bucket at ``restoreRate`` points/s; whatever the bucket held at the start is free, the
+    rest has to be waited for: ``max(0, charged - available) / restoreRate``. 0 where the shop has no such limit.
+    """
+    if before is None or after is None:
+        return {"incremental_limit_seconds": 0}
+    status = before["throttle_status"]
+    charged = after["points"] - before["points"]
+    limit = max(0.0, charged - float(status["currentlyAvailable"])) / float(status["restoreRate"])
+    return {
+        "incremental_limit_seconds": round(limit, 2),
+        "incremental_points": charged,
+        "incremental_queries": after["queries"] - before["queries"],
+        "incremental_throttled": after["throttled"] - before["throttled"],
+        "restore_rate": status["restoreRate"],
+        "bucket_size": status["maximumAvailable"],
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench catalog")
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--shop", default="shopify", choices=["shopify", "woocommerce", "shopware"])
+    parser.add_argument(
+        "--plan",
+        default="standard",
+        choices=sorted(SHOPIFY_PLANS),
+        help="Shopify plan whose GraphQL rate limit the sandbox applies (default standard: 100 points/s)",
+    )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the 1%% incremental sync to FILE (pstats format)"
+    )
     args = parser.parse_args(argv)
 
     from connector.sync.catalog import run_sync
 
-    shop = SandboxProcess(args.shop, variants=args.variants).start()
+    options = SHOPIFY_PLANS[args.plan] if args.shop == "shopify" else {}
+    shop = SandboxProcess(args.shop, variants=args.variants, options=options).start()
     graph = SandboxProcess("graph").start()
     rt, folder = temp_runtime()
     try:
@@ -86,13 +133,24 @@ def main(argv: list[str]) -> int:
                 ).raise_for_status()
         time.sleep(1.1)  # shop clocks have one-second resolution; the change must be after the last cursor
         calls = _write_calls(graph)
+        meter_before = _cost_meter(shop)
+        profiler = cProfile.Profile() if args.profile else None
+        shop_cpu = shop.cpu_seconds()
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         incremental = run_sync(rt, shop_row.id, mode="delta", trigger="bench")
         incremental_seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        incremental_shop_cpu = shop.cpu_seconds() - shop_cpu
+        limit = _limit_seconds(meter_before, _cost_meter(shop))
         incremental_calls = _write_calls(graph) - calls
 
         result: dict[str, Any] = {
             "shop": args.shop,
+            **({"plan": args.plan} if args.shop == "shopify" else {}),
             "variants": full.read,
             "full_seconds": round(full_seconds, 2),
             "full_peak_rss_mb": full_rss,
@@ -105,6 +163,8 @@ def main(argv: list[str]) -> int:
             "incremental_changed": incremental.updated + incremental.created,
             "incremental_seconds": round(incremental_seconds, 2),
             "incremental_write_calls": incremental_calls,
+            "incremental_shop_cpu_seconds": round(incremental_shop_cpu, 2),
+            **limit,
             "machine": machine(),
         }
         report(
@@ -116,7 +176,8 @@ def main(argv: list[str]) -> int:
                 f"  re-sync (delta):  {noop_seconds:7.2f} s, {noop_calls} write calls ({noop.changed} changed)",
                 f"  re-sync (full):   {noop_full_seconds:7.2f} s, {noop_full_calls} write calls ({noop_full.changed} changed)",
                 f"  1% changed:       {incremental_seconds:7.2f} s, {incremental_calls} write calls "
-                f"({incremental.updated} updated of {len(changed)} changed in the shop)",
+                f"({incremental.updated} updated of {len(changed)} changed in the shop; "
+                f"rate limit allows {limit['incremental_limit_seconds']} s at best)",
             ],
         )
         return 0

@@ -35,7 +35,7 @@ NEEDED = {
         "connector/dashboard/static/dashboard.css",
         "connector/dashboard/static/htmx.min.js",
     ],
-    "chatshop_connector_shopify": ["connector_shopify/sandbox/data/shopify-admin-2025-01.introspection.json.gz"],
+    "chatshop_connector_shopify": ["connector_shopify/sandbox/data/shopify-admin-2026-10.introspection.json.gz"],
 }
 
 

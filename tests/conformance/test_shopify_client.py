@@ -21,7 +21,7 @@ from connector_shopify.sandbox.schema import admin_schema
 
 from connector.sandbox.recorder import WebhookRecorder
 
-VERSION = "2025-01"
+VERSION = "2026-10"  # the default the connector uses; 2025-01 is no longer served
 
 
 @pytest.fixture

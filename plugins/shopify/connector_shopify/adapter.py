@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from connector_shopify import mapping, queries, scopes, tokens, webhooks
 from connector_shopify.client import AccessDenied, ShopifyGraphQL
+from connector_shopify.delta import VARIANT_PAGE, DeltaReader, quote
 
 from connector import model
 from connector.adapters import (
@@ -39,15 +40,13 @@ from connector.http import HttpClient
 log = logging.getLogger(__name__)
 
 API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
-#: Variants per page: about 8 cost points each, so a page stays under Shopify's 1,000-point query limit.
-VARIANT_PAGE = 100
-PRODUCT_ID_PAGE = 250
+#: The Admin API version every document in queries.py is written and validated for (the default setting).
+DEFAULT_API_VERSION = "2026-10"
+#: Older versions are no longer served (Shopify would answer them with its oldest supported version).
+OLDEST_API_VERSION = "2026-01"
+#: A targeted read guesses this many variants per product id asked for (more come on the next page).
+PAGE_PER_PRODUCT = 4
 IDS_PER_SEARCH = 50
-
-
-def _quote(value: str) -> str:
-    """A value quoted for Shopify's search syntax."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _num(external_id: str) -> str | None:
@@ -58,6 +57,24 @@ def _num(external_id: str) -> str | None:
 def _kind(external_id: str) -> str | None:
     match = re.match(r"^gid://shopify/(\w+)/\d+", external_id or "")
     return match[1] if match else None
+
+
+def effective_api_version(configured: str | None) -> str:
+    """The version to call: the configured one, or the default when none is set or it is no longer served.
+
+    Connections saved before the 2026-10 upgrade carry ``2025-01``; Shopify would answer it with its oldest
+    supported version, which our documents were not written for, so such a setting moves to the default.
+    """
+    if not configured:
+        return DEFAULT_API_VERSION
+    if configured != "unstable" and configured < OLDEST_API_VERSION:
+        log.warning(
+            "Shopify API version %s is no longer served; using %s (update the connection's setting)",
+            configured,
+            DEFAULT_API_VERSION,
+        )
+        return DEFAULT_API_VERSION
+    return configured
 
 
 class ShopifyAdapter(ShopAdapter):
@@ -89,8 +106,9 @@ class ShopifyAdapter(ShopAdapter):
             "API version",
             FieldType.STRING,
             required=False,
-            default="2025-01",
-            help="Admin API version such as 2025-01; must be a supported stable version",
+            default=DEFAULT_API_VERSION,
+            help=f"Admin API version, default {DEFAULT_API_VERSION}; a stable version Shopify still serves "
+            f"({OLDEST_API_VERSION} or newer)",
         ),
         ConfigField(
             "client_id",
@@ -126,10 +144,11 @@ class ShopifyAdapter(ShopAdapter):
         super().__init__(settings)
         self.shop_url = str(self.settings["shop_url"]).rstrip("/")
         self.tokens = tokens.TokenKeeper(self.settings)
+        self.api_version = effective_api_version(self.settings.get("api_version"))
         self.gql = ShopifyGraphQL(
             self.shop_url,
             self.settings["access_token"],
-            self.settings.get("api_version") or "2025-01",
+            self.api_version,
             tokens=self.tokens if self.tokens.renewable else None,
         )
         # Bulk result files live on a storage host: download without our access token.
@@ -151,7 +170,16 @@ class ShopifyAdapter(ShopAdapter):
             raise SettingsError({"client_id": "tokens that renew themselves need the app's client ID"})
         if not API_VERSION.match(cleaned["api_version"] or ""):
             raise SettingsError(
-                {"api_version": f"must look like 2025-01 (YYYY-01/04/07/10), got {cleaned['api_version']!r}"}
+                {
+                    "api_version": f"must look like {DEFAULT_API_VERSION} (YYYY-01/04/07/10), got {cleaned['api_version']!r}"
+                }
+            )
+        if cleaned["api_version"] != "unstable" and cleaned["api_version"] < OLDEST_API_VERSION:
+            raise SettingsError(
+                {
+                    "api_version": f"Shopify no longer serves {cleaned['api_version']}; use {DEFAULT_API_VERSION} "
+                    f"(or another version from {OLDEST_API_VERSION} on)"
+                }
             )
         if "/admin" in cleaned["shop_url"]:
             raise SettingsError({"shop_url": "give the shop's address only, e.g. https://your-store.myshopify.com"})
@@ -179,7 +207,7 @@ class ShopifyAdapter(ShopAdapter):
             ) from exc
         except NotFound as exc:
             raise ConnectionTestError(
-                f"No Shopify Admin API at {self.shop_url} for API version {self.settings.get('api_version')}: check "
+                f"No Shopify Admin API at {self.shop_url} for API version {self.api_version}: check "
                 f"the shop URL (https://your-store.myshopify.com) and the API version. ({exc})"
             ) from exc
         except PlatformError as exc:
@@ -203,7 +231,9 @@ class ShopifyAdapter(ShopAdapter):
             currency=shop["currencyCode"],
             details={
                 "domain": shop["myshopifyDomain"],
-                "api_version": self.settings.get("api_version"),
+                "api_version": self.api_version,
+                # The version that answered: differs when Shopify fell forward from a retired one.
+                "served_api_version": self.gql.served_version,
                 "access_scopes": granted,
             },
         )
@@ -216,20 +246,20 @@ class ShopifyAdapter(ShopAdapter):
             with self._lock:
                 self._items[item] = variant.external_id
 
-    def _variant_pages(self, query: str | None) -> Iterator[model.Variant]:
-        """Every variant matching ``query`` (Shopify search syntax), page by page."""
+    def _variant_pages(self, query: str | None, page: int = VARIANT_PAGE) -> Iterator[model.Variant]:
+        """Every variant matching ``query`` (Shopify search syntax), ``page`` at a time."""
         shop = self._shop_info()
         after = None
         while True:
-            data = self.gql.execute(queries.VARIANTS_PAGE, {"first": VARIANT_PAGE, "after": after, "query": query})
-            page = data["productVariants"]
-            for node in page["nodes"]:
+            data = self.gql.execute(queries.VARIANTS_PAGE, {"first": page, "after": after, "query": query})
+            page_data = data["productVariants"]
+            for node in page_data["nodes"]:
                 variant = mapping.variant(node, node["product"], shop)
                 self._learn(node, variant)
                 yield variant
-            if not page["pageInfo"]["hasNextPage"]:
+            if not page_data["pageInfo"]["hasNextPage"]:
                 return
-            after = page["pageInfo"]["endCursor"]
+            after = page_data["pageInfo"]["endCursor"]
 
     def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
         """Full read through a bulk operation; incremental read through ``updated_at`` searches."""
@@ -238,53 +268,27 @@ class ShopifyAdapter(ShopAdapter):
             return
         # Shopify keeps seconds: start at the whole second before `updated_since` so nothing slips through.
         since = updated_since.astimezone(UTC).replace(microsecond=0)
-        stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        seen: set[str] = set()
-        for variant in self._variant_pages(f"updated_at:>={_quote(stamp)}"):
-            seen.add(variant.external_id)
-            yield variant
-        # Product-level changes (title, status) may leave the variants' own timestamps alone.
-        for product_ids in self._changed_product_batches(stamp):
-            query = " OR ".join(f"product_id:{_num(p)}" for p in product_ids)
-            for variant in self._variant_pages(query):
-                if variant.external_id not in seen:
-                    seen.add(variant.external_id)
-                    yield variant
-
-    def _changed_product_batches(self, stamp: str) -> Iterator[list[str]]:
-        after = None
-        batch: list[str] = []
-        while True:
-            data = self.gql.execute(
-                queries.PRODUCT_IDS_PAGE,
-                {"first": PRODUCT_ID_PAGE, "after": after, "query": f"updated_at:>={_quote(stamp)}"},
-            )
-            page = data["products"]
-            for node in page["nodes"]:
-                batch.append(node["id"])
-                if len(batch) == IDS_PER_SEARCH:
-                    yield batch
-                    batch = []
-            if not page["pageInfo"]["hasNextPage"]:
-                break
-            after = page["pageInfo"]["endCursor"]
-        if batch:
-            yield batch
+        yield from DeltaReader(self.gql, self._shop_info(), self._learn).read(since.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def get_variants(self, external_ids: Sequence[str]) -> list[model.Variant]:
         """Targeted fetch; ids may be variant, product (all its variants) or inventory item GIDs."""
         terms = []
+        products = 0  # a product id may stand for several variants; other ids for one each
         for external_id in dict.fromkeys(external_ids):
             kind, num = _kind(external_id), _num(external_id)
             if kind == "ProductVariant":
                 terms.append(f"id:{num}")
             elif kind == "Product":
                 terms.append(f"product_id:{num}")
+                products += 1
             elif kind == "InventoryItem":
                 terms.append(f"inventory_item_id:{num}")
         found: dict[str, model.Variant] = {}
         for start in range(0, len(terms), IDS_PER_SEARCH):
-            for variant in self._variant_pages(" OR ".join(terms[start : start + IDS_PER_SEARCH])):
+            batch = terms[start : start + IDS_PER_SEARCH]
+            # Size the page to the answer: Shopify reserves the requested cost (first x 12 points) up front.
+            page = min(VARIANT_PAGE, len(batch) * (PAGE_PER_PRODUCT if products else 1))
+            for variant in self._variant_pages(" OR ".join(batch), page):
                 found.setdefault(variant.external_id, variant)
         return list(found.values())
 
@@ -301,15 +305,17 @@ class ShopifyAdapter(ShopAdapter):
             if "already in progress" not in message or time.monotonic() > deadline:
                 raise PlatformError(f"Shopify refused the bulk query: {message}")
             log.info("another bulk query is running on this shop; waiting")
-            self._wait_bulk(None)
+            running = re.search(r"gid://shopify/BulkOperation/\d+", message)
+            self._wait_bulk(running[0] if running else None)
 
     def _wait_bulk(self, operation_id: str | None) -> dict[str, Any]:
+        """Poll ``operation_id`` until it ends; without an id, until no query operation of this app runs."""
         delay = self.bulk_poll_initial
         while True:
             if operation_id is None:
-                op = self.gql.execute(queries.CURRENT_BULK)["currentBulkOperation"]
-                if op is None or op["status"] not in ("CREATED", "RUNNING", "CANCELING"):
-                    return op or {}
+                ops = self.gql.execute(queries.RUNNING_BULK)["bulkOperations"]["nodes"]
+                if not any(op["status"] in ("CREATED", "RUNNING", "CANCELING") for op in ops):
+                    return {}
             else:
                 op = self.gql.execute(queries.BULK_STATUS, {"id": operation_id})["node"]
                 if op is None:
@@ -333,22 +339,31 @@ class ShopifyAdapter(ShopAdapter):
         if not op.get("url"):
             return  # no products at all
         response = self.files.get(op["url"], stream=True)
-        # Children come after their parent, not necessarily right after it: keep the (small) product rows.
-        products: dict[str, dict[str, Any]] = {}
+        # One line per variant (its product nested), then its media lines (groupObjects: right after it).
+        pending: dict[str, Any] | None = None
         try:
-            for raw in response.iter_lines():
+            for raw in response.iter_lines(chunk_size=1 << 16):  # the default 512 bytes costs seconds
                 if not raw:
                     continue
                 row = json.loads(raw)
                 parent = row.get("__parentId")
                 if parent is None:
-                    products[row["id"]] = row
-                    continue
-                variant = mapping.variant(row, products[parent], shop)
-                self._learn(row, variant)
-                yield variant
+                    if pending is not None:
+                        yield self._bulk_variant(pending, shop)
+                    pending = row
+                elif pending is not None and parent == pending["id"]:
+                    pending.setdefault("media", {"nodes": []})["nodes"].append(row)
+                else:
+                    raise PlatformError(f"Shopify bulk result out of order: a child of {parent} after another row")
+            if pending is not None:
+                yield self._bulk_variant(pending, shop)
         finally:
             response.close()
+
+    def _bulk_variant(self, row: dict[str, Any], shop: mapping.ShopInfo) -> model.Variant:
+        variant = mapping.variant(row, row["product"], shop)
+        self._learn(row, variant)
+        return variant
 
     # ----------------------------------------------------------------- webhooks
 
@@ -359,7 +374,7 @@ class ShopifyAdapter(ShopAdapter):
         return webhooks.parse(request, self._items.get)
 
     def register_webhooks(self, callback_url: str) -> list[str]:
-        existing = self.gql.execute(queries.WEBHOOKS, {"callbackUrl": callback_url})["webhookSubscriptions"]["nodes"]
+        existing = self.gql.execute(queries.WEBHOOKS, {"uri": callback_url})["webhookSubscriptions"]["nodes"]
         have = {n["topic"] for n in existing}
         for topic in self.webhook_topics:
             enum = topic.upper().replace("/", "_")
@@ -367,7 +382,7 @@ class ShopifyAdapter(ShopAdapter):
                 continue
             result = self.gql.execute(
                 queries.WEBHOOK_CREATE,
-                {"topic": enum, "sub": {"callbackUrl": callback_url, "format": "JSON"}},
+                {"topic": enum, "sub": {"uri": callback_url, "format": "JSON"}},
                 idempotent=False,
             )["webhookSubscriptionCreate"]
             errors = [e for e in result["userErrors"] if "already been taken" not in e["message"]]
@@ -383,7 +398,7 @@ class ShopifyAdapter(ShopAdapter):
         return "chatshop-ref-" + hashlib.sha256(reference.encode()).hexdigest()[:24]
 
     def _find_by_reference(self, reference: str) -> model.Order | None:
-        query = f"tag:{_quote(self.reference_tag(reference))}"
+        query = f"tag:{quote(self.reference_tag(reference))}"
         nodes = self.gql.execute(queries.ORDERS, {"first": 1, "query": query})["orders"]["nodes"]
         return mapping.order_from_graphql(nodes[0]) if nodes else None
 
@@ -449,11 +464,11 @@ class ShopifyAdapter(ShopAdapter):
     ) -> list[model.Order]:
         terms = []
         if phone:
-            terms.append(f"phone:{_quote(phone)}")
+            terms.append(f"phone:{quote(phone)}")
         if email:
-            terms.append(f"email:{_quote(email)}")
+            terms.append(f"email:{quote(email)}")
         if number:
-            terms.append(f"name:{_quote('#' + number.lstrip('#'))}")
+            terms.append(f"name:{quote('#' + number.lstrip('#'))}")
         if not terms:
             return []
         data = self.gql.execute(queries.ORDERS, {"first": max(1, min(limit, 5)), "query": " ".join(terms)})

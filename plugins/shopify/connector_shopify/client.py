@@ -91,8 +91,11 @@ class ShopifyGraphQL:
         self._lock = threading.Lock()
         self._status: dict[str, float] | None = None
         self._status_at = 0.0
-        self._costs: dict[str, int] = {}
+        self._costs: dict[tuple[str, Any], int] = {}
         self.waited = 0.0  # seconds spent waiting for the bucket (observability, tests)
+        self.api_version = api_version
+        #: The version Shopify says answered (``X-Shopify-API-Version``); differs after a fall-forward.
+        self.served_version: str | None = None
 
     def _available_now(self) -> float | None:
         if self._status is None:
@@ -113,7 +116,19 @@ class ShopifyGraphQL:
         self.waited += delay
         self.sleep(delay)
 
-    def _remember(self, cost: dict[str, Any] | None, query: str) -> None:
+    def _note_version(self, response: requests.Response) -> None:
+        served = response.headers.get("X-Shopify-API-Version")
+        if served and served != self.served_version:
+            self.served_version = served
+            if served != self.api_version:
+                log.warning(
+                    "Shopify answered with API version %s, not the requested %s (it is no longer served): "
+                    "update the connection's API version",
+                    served,
+                    self.api_version,
+                )
+
+    def _remember(self, cost: dict[str, Any] | None, query: Any) -> None:
         if not cost:
             return
         with self._lock:
@@ -149,17 +164,20 @@ class ShopifyGraphQL:
         A missing access scope (``ACCESS_DENIED``) raises :class:`AccessDenied` naming the scope; it is never retried.
         """
         payload = {"query": query, "variables": variables or {}}
+        # The requested cost depends on the document and its page size: remember it per (document, first).
+        key = (query, (variables or {}).get("first"))
         for _ in range(self.max_throttle_retries + 1):
-            self._wait_for(self._costs.get(query, DEFAULT_COST))
+            self._wait_for(self._costs.get(key, DEFAULT_COST))
             try:
                 response = self._post(payload, idempotent)
             except RateLimited:
                 # HttpClient already retried the 429s; give the bucket time and go round again.
-                self._wait_for(self._costs.get(query, DEFAULT_COST))
+                self._wait_for(self._costs.get(key, DEFAULT_COST))
                 continue
+            self._note_version(response)
             body = response.json()
             cost = (body.get("extensions") or {}).get("cost")
-            self._remember(cost, query)
+            self._remember(cost, key)
             errors = body.get("errors")
             if errors:
                 codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}

@@ -59,6 +59,15 @@ def canonical_variant_id(variant_id: str, product_id: str, default_only: bool) -
 # --------------------------------------------------------------------------- catalog
 
 
+def variant_image(node: dict[str, Any]) -> str | None:
+    """The URL of a variant's own image: its first media (``ProductVariant.image`` is deprecated since 2024-01)."""
+    for media in (node.get("media") or {}).get("nodes") or []:
+        url = (((media or {}).get("preview") or {}).get("image") or {}).get("url")
+        if url:
+            return str(url)
+    return None
+
+
 def variant(node: dict[str, Any], product: dict[str, Any], shop: ShopInfo) -> model.Variant:
     """One ``ProductVariant`` node (with its product) as a canonical :class:`~connector.model.Variant`."""
     default_only = bool(product.get("hasOnlyDefaultVariant"))
@@ -78,7 +87,7 @@ def variant(node: dict[str, Any], product: dict[str, Any], shop: ShopInfo) -> mo
     if not default_only:
         link = f"{link}?variant={numeric(node['id'])}"
     product_image = (((product.get("featuredMedia") or {}).get("preview") or {}).get("image") or {}).get("url")
-    image = (node.get("image") or {}).get("url") or product_image
+    image = variant_image(node) or product_image
     options = {
         o["name"].lower(): o["value"]
         for o in node.get("selectedOptions") or []

@@ -1,4 +1,8 @@
-"""The GraphQL documents the adapter sends (all valid against the 2025-01 Admin schema, without deprecated fields)."""
+"""The GraphQL documents the adapter sends.
+
+Every document validates against the Admin API 2026-10 schema and uses no deprecated field, argument, input field
+or enum value (tests/plugins/shopify/test_documents.py checks both).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ PRODUCT_FIELDS = """
 VARIANT_FIELDS = """
   id title sku barcode price compareAtPrice inventoryQuantity inventoryPolicy updatedAt
   selectedOptions { name value }
-  image { url }
+  media(first: 1) { nodes { preview { image { url } } } }
   inventoryItem { id tracked }
 """
 
@@ -30,30 +34,25 @@ query VariantsPage($first: Int!, $after: String, $query: String) {{
 }}
 """
 
-PRODUCT_IDS_PAGE = """
-query ProductIdsPage($first: Int!, $after: String, $query: String) {
-  products(first: $first, after: $after, query: $query) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id }
-  }
-}
-"""
-
 DEFAULT_VARIANTS = """
 query DefaultVariants($ids: [ID!]!) {
   nodes(ids: $ids) { ... on Product { id hasOnlyDefaultVariant variants(first: 1) { nodes { id } } } }
 }
 """
 
-# Bulk: products with their variants, flattened to JSONL (variants carry __parentId).
+# Bulk: every variant with its product, flattened to JSONL. Rooted at variants because bulk queries allow
+# connections two deep only (products > variants > media would be three); each variant's media lines carry
+# its id as __parentId and, with groupObjects, come right after it.
 BULK_CATALOG = f"""
-{{ products {{ edges {{ node {{ {PRODUCT_FIELDS}
-  variants {{ edges {{ node {{ {VARIANT_FIELDS} }} }} }} }} }} }} }}
+{{ productVariants {{ edges {{ node {{ {VARIANT_FIELDS} product {{ {PRODUCT_FIELDS} }} }} }} }} }}
 """
 
 RUN_BULK = """
 mutation RunBulk($query: String!) {
-  bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message } }
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
 }
 """
 
@@ -63,7 +62,12 @@ query BulkStatus($id: ID!) {
 }
 """
 
-CURRENT_BULK = "query CurrentBulk { currentBulkOperation(type: QUERY) { id status } }"
+# currentBulkOperation is deprecated in 2026-10 ("Use `bulkOperations` with status filter instead"); newest first.
+RUNNING_BULK = """
+query RunningBulk {
+  bulkOperations(first: 5, query: "operation_type:query") { nodes { id status } }
+}
+"""
 
 MONEY = "shopMoney { amount currencyCode }"
 ORDER_FIELDS = f"""
@@ -103,8 +107,8 @@ mutation OrderUpdate($input: OrderInput!) {{
 """
 
 WEBHOOKS = """
-query Webhooks($callbackUrl: URL!) {
-  webhookSubscriptions(first: 100, callbackUrl: $callbackUrl) { nodes { id topic } }
+query Webhooks($uri: String!) {
+  webhookSubscriptions(first: 100, uri: $uri) { nodes { id topic } }
 }
 """
 
@@ -115,4 +119,24 @@ mutation WebhookCreate($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscript
     userErrors { field message }
   }
 }
+"""
+
+# Incremental reads (connector_shopify.delta): products changed since a moment, with how many variants each has;
+# and variants of products whose product fields we already hold (so only `product { id }`).
+CHANGED_PRODUCTS = """
+query ChangedProducts($first: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id variantsCount { count } }
+  }
+}
+"""
+
+SIBLING_VARIANTS = f"""
+query SiblingVariants($first: Int!, $after: String, $query: String) {{
+  productVariants(first: $first, after: $after, query: $query) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ {VARIANT_FIELDS} product {{ id }} }}
+  }}
+}}
 """

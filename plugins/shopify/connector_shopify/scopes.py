@@ -1,7 +1,7 @@
 """The Admin API access scopes the connector needs, and what it needs each one for.
 
 Sources: Shopify's access-scope guide ("any scope that writes a resource also grants read access to
-it"), the 2025-01 schema's ``WebhookSubscriptionTopic`` descriptions (which scope each webhook topic
+it"), the 2025-01 and 2026-10 schemas' ``WebhookSubscriptionTopic`` descriptions (which scope each webhook topic
 requires) and the per-field requirements in Shopify's reference (``orders``/``order``: read_orders,
 ``orderCreate``/``orderUpdate``: write_orders, products and variants: read_products; since
 2025-01-22 ``InventoryItem`` is readable with read_products too).

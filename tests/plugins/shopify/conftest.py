@@ -36,7 +36,7 @@ def post(
 ) -> requests.Response:
     """POST a document to the sandbox's Admin GraphQL endpoint, as Shopify's own examples do."""
     token = kwargs.pop("token", sandbox.options["access_token"])
-    version = kwargs.pop("version", "2025-01")
+    version = kwargs.pop("version", "2026-10")
     headers = {"X-Shopify-Access-Token": token} if token else {}
     return requests.post(
         f"{sandbox.url}/admin/api/{version}/graphql.json",

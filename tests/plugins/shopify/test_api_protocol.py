@@ -19,8 +19,8 @@ def test_wrong_or_missing_token_is_a_401_with_shopifys_body(sandbox: ShopifySand
 
 def test_unknown_api_version_is_not_found(sandbox: ShopifySandbox) -> None:
     assert post(sandbox, "{ shop { name } }", version="2025-02").status_code == 404
-    ok = post(sandbox, "{ shop { name } }", version="2025-04")
-    assert ok.status_code == 200 and ok.headers["X-Shopify-API-Version"] == "2025-04"
+    ok = post(sandbox, "{ shop { name } }", version="2026-04")
+    assert ok.status_code == 200 and ok.headers["X-Shopify-API-Version"] == "2026-04"
 
 
 def test_documents_are_validated_against_the_real_schema(sandbox: ShopifySandbox) -> None:
@@ -35,19 +35,16 @@ def test_documents_are_validated_against_the_real_schema(sandbox: ShopifySandbox
         '{ inventoryItem(id: "gid://shopify/InventoryItem/1") { inventoryLevels(first: 1) { nodes { available } } } }',
     )
     assert "available" in body["errors"][0]["message"]
-    # draftOrderComplete has no paymentPending argument in 2025-01.
-    body = gql(
-        sandbox,
-        'mutation { draftOrderComplete(id: "gid://shopify/DraftOrder/1", paymentPending: true) { draftOrder { id } } }',
-    )
-    assert "paymentPending" in body["errors"][0]["message"]
+    # Shop.draftOrders was removed in 2026-01 (QueryRoot.draftOrders replaces it).
+    body = gql(sandbox, "{ shop { draftOrders(first: 1) { nodes { id } } } }")
+    assert body["errors"][0]["message"] == "Field 'draftOrders' doesn't exist on type 'Shop'"
 
 
 def test_syntax_errors_and_bad_bodies(sandbox: ShopifySandbox) -> None:
     body = gql(sandbox, "{ shop { name ")
     assert body["errors"][0]["message"].startswith("syntax error")
     response = requests.post(
-        f"{sandbox.url}/admin/api/2025-01/graphql.json",
+        f"{sandbox.url}/admin/api/2026-10/graphql.json",
         data="not json",
         headers={"X-Shopify-Access-Token": sandbox.options["access_token"], "Content-Type": "application/json"},
         timeout=10,

@@ -35,11 +35,11 @@ def test_adapter_waits_for_the_bucket(status: int) -> None:
 
 
 def test_adapter_paces_itself_from_throttle_status() -> None:
-    # Each variants page reserves ~800 points of a 1,000-point bucket: the second query must wait.
+    # A one-variant fetch reserves 14 points (a page sized to the answer); with 5 points left the second must wait.
     with ShopifySandbox(options={"bucket_size": 1000, "restore_rate": 2000}) as sandbox:
         adapter = ShopifyAdapter(ShopifyAdapter.validate_settings(sandbox.connection_settings()))
         ids = sandbox.variant_ids()
         adapter.get_variants(ids[:1])
-        sandbox.throttle(900)
+        sandbox.throttle(995)
         adapter.get_variants(ids[1:2])
         assert adapter.gql.waited > 0

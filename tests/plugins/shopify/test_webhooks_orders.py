@@ -157,7 +157,7 @@ def test_find_by_number_with_or_without_hash(adapter: ShopifyAdapter) -> None:
 
 def test_settings_validation() -> None:
     base = {"shop_url": "https://x.myshopify.com", "access_token": "t", "client_secret": "s"}
-    assert ShopifyAdapter.validate_settings(base)["api_version"] == "2025-01"
+    assert ShopifyAdapter.validate_settings(base)["api_version"] == "2026-10"
     with pytest.raises(Exception, match="api_version"):
         ShopifyAdapter.validate_settings({**base, "api_version": "2025-02"})
     with pytest.raises(Exception, match="shop_url"):

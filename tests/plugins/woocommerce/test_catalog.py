@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -126,3 +126,11 @@ def test_a_url_that_is_not_wordpress(sandbox: WooCommerceSandbox) -> None:
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(settings))
         with pytest.raises(ConnectionTestError, match="not a WordPress REST API"):
             adapter.test_connection()
+
+
+def test_a_freshly_started_shop_has_nothing_changed_in_the_last_minutes(adapter: WooCommerceAdapter) -> None:
+    # The seeded catalog existed before the connector came: an incremental sync right after the first full one
+    # (whose cursor overlaps two minutes) must read nothing, not the whole shop again.
+    since = datetime.now(UTC) - timedelta(minutes=2)
+    assert list(adapter.iter_variants(updated_since=since)) == []
+    assert list(adapter.iter_variants())  # the catalog is there

@@ -125,7 +125,7 @@ def topic_scopes() -> dict[str, tuple[str, ...]]:
     assert isinstance(enum, graphql.GraphQLEnumType)
     result: dict[str, tuple[str, ...]] = {}
     for name, value in enum.values.items():
-        text = value.description or ""
+        text = " ".join((value.description or "").split())  # the 2026-10 descriptions wrap lines
         if m := re.search(r"Requires the `(\w+)` scope", text):
             result[name] = (m[1],)
         elif m := re.search(r"Requires at least one of the following scopes: ([\w, ]+)", text):

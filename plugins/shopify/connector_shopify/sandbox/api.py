@@ -6,12 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import graphql
-from connector_shopify.sandbox import access, resolvers, rest
+from connector_shopify.sandbox import access, resolvers, rest, versions
 from connector_shopify.sandbox.bucket import CostBucket
 from connector_shopify.sandbox.bulk import BulkRunner
 from connector_shopify.sandbox.executor import Context, ExecutionError, Executor
@@ -24,7 +24,6 @@ from graphql.execution.values import get_variable_values
 from connector.sandbox.webhooks import WebhookSender
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -45,16 +44,20 @@ class ShopApi:
         max_page_size: int,
         throttle_status: int,
         access_scopes: list[str],
+        supported_versions: Sequence[str] = versions.SUPPORTED,
     ):
         self.store = store
         self.access_scopes = access_scopes  # as granted; write_X implies read_X when checked
         self.access_token = access_token
         self.client_secret = client_secret
         self.api_version = api_version
+        self.supported_versions = tuple(supported_versions)
         self.max_query_cost = max_query_cost
         self.max_page_size = max_page_size
         self.throttle_status = throttle_status
         self.bucket = CostBucket(bucket_size, restore_rate)
+        #: Points charged (actual cost) and queries answered / throttled since start: the benchmark's meter.
+        self.charged = {"points": 0, "queries": 0, "throttled": 0}
         self.bulk = BulkRunner(self)
         self.executor = Executor(resolvers.build(self))
         self.sender = WebhookSender()
@@ -65,9 +68,11 @@ class ShopApi:
     # ----------------------------------------------------------------- GraphQL
 
     def graphql(self, version: str, token: str | None, body: dict[str, Any] | None) -> Reply:
-        headers = {"X-Shopify-API-Version": version}
-        if not API_VERSION.match(version):
+        served = versions.served_version(version, self.supported_versions)
+        if served is None:
             return 404, {"errors": "Not Found"}, {}
+        # An old or unknown version falls forward to the oldest supported one; the header says which answered.
+        headers = {"X-Shopify-API-Version": served}
         if not token or not (hmac.compare_digest(token, self.access_token) or self.oauth.accepts(token)):
             return 401, {"errors": INVALID_TOKEN}, headers
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -108,6 +113,7 @@ class ShopApi:
                 headers,
             )
         if not self.bucket.reserve(cost):
+            self.charged["throttled"] += 1
             payload: dict[str, Any] = {
                 "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": _RATE_DOCS}}],
                 "extensions": {"cost": self._cost(cost, None)},
@@ -122,9 +128,11 @@ class ShopApi:
             # Shopify never charges more than it reserved, failed or not.
             actual = min(ctx.cost, cost)
             self.bucket.refund(cost - actual)
+            self._charge(actual)
             return 200, {"errors": [exc.as_json()], "extensions": {"cost": self._cost(cost, actual)}}, headers
         actual = min(ctx.cost, cost)
         self.bucket.refund(cost - actual)
+        self._charge(actual)
         if denied:
             # A denied non-null root field nulls the whole of `data`, as GraphQL's null propagation does.
             payload = {
@@ -134,6 +142,11 @@ class ShopApi:
             }
             return 200, payload, headers
         return 200, {"data": data, "extensions": {"cost": self._cost(cost, actual)}}, headers
+
+    def _charge(self, actual: int) -> None:
+        with self.store.lock:
+            self.charged["points"] += actual
+            self.charged["queries"] += 1
 
     def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
         return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}

@@ -27,12 +27,14 @@ def _user_error(message: str, code: str = "INVALID") -> dict[str, Any]:
 
 
 class BulkRunner:
-    """``bulkOperationRunQuery`` and the operations it starts (one query operation at a time, as in 2025-01)."""
+    """``bulkOperationRunQuery`` and the operations it starts (one query operation at a time: the 2026-07 reference still says so, see shopify.md §5)."""
 
     def __init__(self, api: ShopApi):
         self.api = api
 
-    def run(self, query: str) -> dict[str, Any]:
+    def run(self, query: str, group_objects: bool = False) -> dict[str, Any]:
+        """Start a bulk query. ``group_objects`` (2026-01+, default false) keeps nested objects right after their
+        parent in the JSONL; without it a parent's children may come later (here: after the next root object)."""
         store = self.api.store
         running = [op for op in store.bulk_ops.values() if op["status"] in ("CREATED", "RUNNING")]
         if running:
@@ -63,6 +65,7 @@ class BulkRunner:
             "type": "QUERY",
             "query": query,
             "errorCode": None,
+            "_created": now(),
             "createdAt": iso(now()),
             "completedAt": None,
             "objectCount": "0",
@@ -72,7 +75,7 @@ class BulkRunner:
             "partialDataUrl": None,
         }
         store.bulk_ops[num] = op
-        threading.Thread(target=self._execute, args=(op, document, operations[0]), daemon=True).start()
+        threading.Thread(target=self._execute, args=(op, document, operations[0], group_objects), daemon=True).start()
         return {"bulkOperation": op, "userErrors": []}
 
     def _shape_problem(self, operation: OperationDefinitionNode) -> str | None:
@@ -105,13 +108,15 @@ class BulkRunner:
             return f"Bulk queries cannot contain connections with a nesting depth greater than {MAX_DEPTH}."
         return None
 
-    def _execute(self, op: dict[str, Any], document: Any, operation: OperationDefinitionNode) -> None:
+    def _execute(
+        self, op: dict[str, Any], document: Any, operation: OperationDefinitionNode, group_objects: bool
+    ) -> None:
         api = self.api
         with api.store.lock:
             op["status"] = "RUNNING"
         try:
             with api.store.lock:
-                lines, roots = self._lines(document, operation)
+                lines, roots = self._lines(document, operation, group_objects)
         except access.AccessDenied as exc:
             with api.store.lock:
                 op.update(status="FAILED", errorCode="ACCESS_DENIED", completedAt=iso(now()))
@@ -135,7 +140,7 @@ class BulkRunner:
                 url=f"{api.store.base_url}/bulk-results/{token}.jsonl" if lines else None,
             )
 
-    def _lines(self, document: Any, operation: OperationDefinitionNode) -> tuple[list[str], int]:
+    def _lines(self, document: Any, operation: OperationDefinitionNode, group_objects: bool) -> tuple[list[str], int]:
         executor = self.api.executor
         schema = admin_schema()
         ctx = Context(document=document, variables=None, store=self.api.store, bulk=True)
@@ -160,10 +165,19 @@ class BulkRunner:
         items = resolver(None, args, ctx)
         node_type, selection = executor.node_selection(root.selection_set, conn_type, ctx)
         lines: list[str] = []
+        pending: list[str] = []  # ungrouped: a root object's children follow the next root object
         roots = 0
         for item in items:
             roots += 1
-            _flatten(executor.complete_object(item, node_type, selection, ctx, []), None, lines)
+            own: list[str] = []
+            _flatten(executor.complete_object(item, node_type, selection, ctx, []), None, own)
+            lines.append(own[0])
+            if group_objects:
+                lines.extend(own[1:])
+            else:
+                lines.extend(pending)
+                pending = own[1:]
+        lines.extend(pending)
         return lines, roots
 
 

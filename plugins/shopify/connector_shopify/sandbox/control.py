@@ -67,6 +67,13 @@ def blueprint(api: ShopApi, faults: Faults) -> Blueprint:
             abort(404, f"no order {data.get('order_id')!r}")
         return found
 
+    @bp.get("/cost")
+    def cost() -> Any:
+        """Points charged so far (actual query cost), queries answered and throttled, and the bucket now."""
+        with store.lock:
+            charged = dict(api.charged)
+        return jsonify(**charged, throttle_status=api.bucket.status())
+
     @bp.get("/variants")
     def variants() -> Any:
         with store.lock:

@@ -9,7 +9,7 @@ matters when a benchmark pages through 100,000 variants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,12 @@ class Context:
     bulk: bool = False
     cost: int = 0
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    #: Bulk only: objects already completed, by (record, selection), e.g. the product shared by its variants.
+    memo: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    #: Per request (variables are fixed): the collected fields of a selection set for a type, and the argument
+    #: values of a field node. Keyed by id() with the key object kept, so a reused id cannot match.
+    field_lists: dict[tuple[int, str], tuple[Any, list[FieldNode]]] = field(default_factory=dict)
+    arguments: dict[int, tuple[FieldNode, dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.fragments = {d.name.value: d for d in self.document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -136,9 +142,17 @@ class Executor:
 
     def fields(self, selection_set: SelectionSetNode | None, type_name: str, ctx: Context) -> Iterable[FieldNode]:
         """Collect the fields of a selection set for a concrete type (fragments and @skip/@include applied);
-        none for a leaf field (no selection set)."""
+        none for a leaf field (no selection set). Collected once per request and selection set."""
         if selection_set is None:
-            return
+            return ()
+        key = (id(selection_set), type_name)
+        cached = ctx.field_lists.get(key)
+        if cached is None or cached[0] is not selection_set:
+            cached = (selection_set, list(self._collect(selection_set, type_name, ctx)))
+            ctx.field_lists[key] = cached
+        return cached[1]
+
+    def _collect(self, selection_set: SelectionSetNode, type_name: str, ctx: Context) -> Iterator[FieldNode]:
         for node in selection_set.selections:
             if not self._included(node, ctx):
                 continue
@@ -157,6 +171,19 @@ class Executor:
     ) -> dict[str, Any]:
         if not ctx.bulk:
             ctx.cost += type_weight(type_.name)
+        elif path and isinstance(source, dict) and "id" in source:
+            # A bulk result repeats shared records (a product under each of its variants): complete each once.
+            key = (id(source), id(selection_set))
+            if (done := ctx.memo.get(key)) is None:
+                done = self._complete_fields(source, type_, selection_set, ctx, path)
+                if not any(isinstance(v, BulkChildren) for v in done.values()):
+                    ctx.memo[key] = done
+            return done
+        return self._complete_fields(source, type_, selection_set, ctx, path)
+
+    def _complete_fields(
+        self, source: Any, type_: Any, selection_set: SelectionSetNode | None, ctx: Context, path: list
+    ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for node in self.fields(selection_set, type_.name, ctx):
             key = node.alias.value if node.alias else node.name.value
@@ -170,8 +197,11 @@ class Executor:
         field_def = parent.fields[name]
         resolver = self.resolvers.get((parent.name, name))
         if resolver is not None:
-            args = get_argument_values(field_def, node, ctx.variables)
-            value = resolver(source, args, ctx)
+            cached = ctx.arguments.get(id(node))
+            if cached is None or cached[0] is not node:
+                cached = (node, get_argument_values(field_def, node, ctx.variables))
+                ctx.arguments[id(node)] = cached
+            value = resolver(source, dict(cached[1]), ctx)
         elif isinstance(source, dict) and name in source:
             value = source[name]
         else:

@@ -26,8 +26,10 @@ def decode_cursor(cursor: str) -> int:
         raise ExecutionError("Invalid cursor for current pagination sort.", "BAD_REQUEST") from None
 
 
-def _scan(records: Sorted, start: int | None, descending: bool, predicate: Predicate) -> Iterator[dict[str, Any]]:
-    ids = records.ids
+def _scan(
+    records: Sorted, start: int | None, descending: bool, predicate: Predicate, only: set[int] | None = None
+) -> Iterator[dict[str, Any]]:
+    ids = records.ids if only is None else sorted(n for n in only if n in records.by_id)
     if not descending:
         index = bisect.bisect_right(ids, start) if start is not None else 0
         step_range = range(index, len(ids))
@@ -40,14 +42,24 @@ def _scan(records: Sorted, start: int | None, descending: bool, predicate: Predi
             yield record
 
 
-def connection(records: Sorted, args: dict[str, Any], predicate: Predicate, ctx: Any, max_page: int) -> Any:
-    """A connection value (``edges``, ``nodes``, ``pageInfo``), or every matching record in a bulk query."""
+def connection(
+    records: Sorted,
+    args: dict[str, Any],
+    predicate: Predicate,
+    ctx: Any,
+    max_page: int,
+    only: set[int] | None = None,
+) -> Any:
+    """A connection value (``edges``, ``nodes``, ``pageInfo``), or every matching record in a bulk query.
+
+    ``only`` narrows the records to these ids (a search answered from an index); ``predicate`` still applies.
+    """
     sort_key = args.get("sortKey")
     if sort_key not in (None, "ID", "CREATED_AT", "POSITION"):
         raise ExecutionError(f"The Shopify sandbox only sorts by ID/CREATED_AT, not {sort_key}", "SANDBOX_UNSUPPORTED")
     reverse = bool(args.get("reverse"))
     if ctx.bulk:
-        return _scan(records, None, reverse, predicate)
+        return _scan(records, None, reverse, predicate, only)
     first, last = args.get("first"), args.get("last")
     if first is None and last is None:
         raise ExecutionError("you must provide one of first or last", "BAD_REQUEST")
@@ -63,12 +75,12 @@ def connection(records: Sorted, args: dict[str, Any], predicate: Predicate, ctx:
         )
     if first is not None:
         after = decode_cursor(args["after"]) if args.get("after") else None
-        found = _take(_scan(records, after, reverse, predicate), size + 1)
+        found = _take(_scan(records, after, reverse, predicate, only), size + 1)
         has_next, has_previous = len(found) > size, after is not None
         found = found[:size]
     else:
         before = decode_cursor(args["before"]) if args.get("before") else None
-        found = _take(_scan(records, before, not reverse, predicate), size + 1)
+        found = _take(_scan(records, before, not reverse, predicate, only), size + 1)
         has_next, has_previous = before is not None, len(found) > size
         found = found[:size][::-1]
     return page(found, has_next, has_previous)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from connector_shopify.sandbox import access, search
 from connector_shopify.sandbox.executor import Context
 from connector_shopify.sandbox.pagination import connection, list_connection
-from connector_shopify.sandbox.store import gid, gid_num, iso, money_bag, now
+from connector_shopify.sandbox.store import Store, gid, gid_num, iso, money_bag, now
 
 if TYPE_CHECKING:
     from connector_shopify.sandbox.api import ShopApi
@@ -40,6 +40,7 @@ VARIANT_SEARCH: dict[str, search.Getter] = {
     "updated_at": lambda r: r["_updated"],
     "id": lambda r: r["_num"],
     "product_id": lambda r: r["_product"]["_num"],
+    "product_ids": lambda r: r["_product"]["_num"],  # product_ids:1,2,3 (search.LIST_KEYS)
     "sku": lambda r: r["sku"],
     "inventory_item_id": lambda r: r["inventoryItem"]["_num"],
     "product_status": lambda r: r["_product"]["status"],
@@ -60,6 +61,67 @@ ORDER_SEARCH: dict[str, search.Getter] = {
 }
 
 
+def _number(term: search.Term) -> int | None:
+    return int(term.value) if term.op == "=" and term.value.isdigit() else None
+
+
+def product_indexes(store: Store) -> dict[str, search.Index]:
+    """The search index of products: id and updated_at."""
+
+    def by_id(term: search.Term) -> list[int] | None:
+        num = _number(term)
+        return None if num is None else [num]
+
+    return {"id": by_id, "updated_at": lambda t: store.products.updated_ids(t.op, search.timestamp(t))}
+
+
+def variant_indexes(store: Store) -> dict[str, search.Index]:
+    """The search index of variants: id, product_id, inventory_item_id and updated_at."""
+
+    def by_id(term: search.Term) -> list[int] | None:
+        num = _number(term)
+        return None if num is None else [num]
+
+    def by_product(term: search.Term) -> list[int] | None:
+        num = _number(term)
+        if num is None:
+            return None
+        product = store.products.by_id.get(num)
+        return [v["_num"] for v in product["_variants"]] if product else []
+
+    def by_item(term: search.Term) -> list[int] | None:
+        num = _number(term)
+        if num is None:
+            return None
+        variant = store.items.get(num)
+        return [variant["_num"]] if variant else []
+
+    def by_products(term: search.Term) -> list[int] | None:
+        found: list[int] = []
+        for value in term.value.split(","):
+            ids = by_product(search.Term(term.negate, "product_id", term.op, value.strip()))
+            if ids is None:
+                return None
+            found.extend(ids)
+        return found
+
+    return {
+        "id": by_id,
+        "product_id": by_product,
+        "product_ids": by_products,
+        "inventory_item_id": by_item,
+        "updated_at": lambda t: store.variants.updated_ids(t.op, search.timestamp(t)),
+    }
+
+
+BULK_SEARCH: dict[str, search.Getter] = {
+    "id": lambda r: r["_num"],
+    "status": lambda r: r["status"],
+    "operation_type": lambda r: r["type"],
+    "created_at": lambda r: r["_created"],
+}
+
+
 def _order_matcher(query: str | None) -> Callable[[dict[str, Any]], bool] | None:
     # Shopify matches phone numbers however they are written: compare digits only.
     if query:
@@ -72,13 +134,17 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
     store = api.store
     page_max = api.max_page_size
 
+    product_index, variant_index = product_indexes(store), variant_indexes(store)
+
     def products(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
         predicate = search.matcher(args.get("query"), PRODUCT_SEARCH, "products")
-        return connection(store.products, args, predicate, ctx, page_max)
+        only = search.candidates(args.get("query"), product_index)
+        return connection(store.products, args, predicate, ctx, page_max, only)
 
     def product_variants(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
         predicate = search.matcher(args.get("query"), VARIANT_SEARCH, "productVariants")
-        return connection(store.variants, args, predicate, ctx, page_max)
+        only = search.candidates(args.get("query"), variant_index)
+        return connection(store.variants, args, predicate, ctx, page_max, only)
 
     def orders(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
         return connection(store.orders, args, _order_matcher(args.get("query")), ctx, page_max)
@@ -108,6 +174,12 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
             access.check_node(api.access_scopes, record, ["nodes", index])
         return records
 
+    def bulk_operations(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
+        # Newest first by default (Shopify: "Defaults to sorting by created_at, with newest operations first").
+        predicate = search.matcher(args.get("query"), BULK_SEARCH, "bulkOperations")
+        ops = [op for op in store.bulk_ops.values() if predicate is None or predicate(op)]
+        return list_connection(ops, {**args, "reverse": not args.get("reverse")}, ctx, page_max)
+
     def current_bulk(_s: Any, args: dict[str, Any], _ctx: Context) -> Any:
         kind = args.get("type") or "QUERY"
         ops = [op for op in store.bulk_ops.values() if op["type"] == kind]
@@ -117,8 +189,9 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
         subs = store.subscriptions
         if args.get("topics"):
             subs = [s for s in subs if s["topic"] in args["topics"]]
-        if args.get("callbackUrl"):
-            subs = [s for s in subs if s["_url"] == args["callbackUrl"]]
+        wanted = args.get("uri") or args.get("callbackUrl")  # callbackUrl: deprecated since 2025-10, still served
+        if wanted:
+            subs = [s for s in subs if s["_url"] == wanted]
         return list_connection(subs, args, ctx, page_max)
 
     return {
@@ -134,7 +207,14 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
         ("QueryRoot", "nodes"): nodes,
         ("QueryRoot", "currentAppInstallation"): lambda _s, _a, _c: access.app_installation(api.access_scopes),
         ("QueryRoot", "currentBulkOperation"): current_bulk,
+        ("QueryRoot", "bulkOperations"): bulk_operations,
         ("QueryRoot", "webhookSubscriptions"): webhook_subscriptions,
+        ("Product", "variantsCount"): lambda s, _a, _c: {
+            "__typename": "Count",
+            "count": len(s["_variants"]),
+            "precision": "EXACT",
+        },
+        ("ProductVariant", "media"): lambda s, a, c: list_connection(s["_media"], a, c, page_max),
         ("Product", "variants"): lambda s, a, c: list_connection(s["_variants"], a, c, page_max),
         ("Product", "description"): lambda s, a, _c: (
             s["description"][: a["truncateAt"]] if a.get("truncateAt") else s["description"]
@@ -147,7 +227,7 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
         ("Mutation", "orderUpdate"): lambda _s, a, _c: order_update(api, a),
         ("Mutation", "webhookSubscriptionCreate"): lambda _s, a, _c: webhook_create(api, a),
         ("Mutation", "webhookSubscriptionDelete"): lambda _s, a, _c: webhook_delete(api, a),
-        ("Mutation", "bulkOperationRunQuery"): lambda _s, a, _c: api.bulk.run(a["query"]),
+        ("Mutation", "bulkOperationRunQuery"): lambda _s, a, _c: api.bulk.run(a["query"], bool(a.get("groupObjects"))),
     }
 
 
@@ -318,22 +398,25 @@ def order_update(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def webhook_create(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
-    """``webhookSubscriptionCreate``: one subscription per topic and address."""
+    """``webhookSubscriptionCreate``: one subscription per topic and address.
+
+    The address is ``uri`` (2025-10+); the deprecated ``callbackUrl`` is still accepted, as Shopify still serves it.
+    The sandbox delivers over HTTP(S) only (no Pub/Sub or EventBridge).
+    """
     store = api.store
     sub_input = args["webhookSubscription"]
-    url = sub_input.get("callbackUrl")
+    key = "uri" if sub_input.get("uri") is not None else "callbackUrl"
+    url = sub_input.get(key)
     if not url or not re.match(r"^https?://", url):
         return {
             "webhookSubscription": None,
-            "userErrors": [_user_error(["webhookSubscription", "callbackUrl"], "Address is invalid")],
+            "userErrors": [_user_error(["webhookSubscription", key], "Address is invalid")],
         }
     topic = args["topic"]
     if any(s["topic"] == topic and s["_url"] == url for s in store.subscriptions):
         return {
             "webhookSubscription": None,
-            "userErrors": [
-                _user_error(["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken")
-            ],
+            "userErrors": [_user_error(["webhookSubscription", key], "Address for this topic has already been taken")],
         }
     num = 1_400_000_000 + store.next_id("webhook")
     stamp = iso(now())
@@ -343,6 +426,8 @@ def webhook_create(api: ShopApi, args: dict[str, Any]) -> dict[str, Any]:
         "_url": url,
         "id": gid("WebhookSubscription", num),
         "topic": topic,
+        "uri": url,
+        "callbackUrl": url,
         "format": sub_input.get("format") or "JSON",
         "includeFields": sub_input.get("includeFields") or [],
         "createdAt": stamp,

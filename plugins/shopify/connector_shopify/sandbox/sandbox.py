@@ -8,6 +8,7 @@ from connector_shopify.sandbox.access import DEFAULT_SCOPES, parse_scopes
 from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.app import create_app
 from connector_shopify.sandbox.store import Store
+from connector_shopify.sandbox.versions import SUPPORTED
 
 from connector.sandbox.base import ShopSandbox
 from connector.sandbox.seed import generate
@@ -15,7 +16,8 @@ from connector.sandbox.seed import generate
 DEFAULTS: dict[str, Any] = {
     "access_token": "shpat_sandbox0123456789abcdef",
     "client_secret": "shpss_sandbox_client_secret",
-    "api_version": "2025-01",
+    "api_version": "2026-10",  # the version the connector is told to use; also stamped on webhooks
+    "supported_versions": list(SUPPORTED),  # stable versions served; any other falls forward to the oldest
     "shop_domain": "chatshop-sandbox.myshopify.com",
     "bucket_size": 1000,  # Standard plan; Plus and above: 2000
     "restore_rate": 100,  # points per second (Standard 100, Advanced 200, Plus 1000)
@@ -35,8 +37,10 @@ class ShopifySandbox(ShopSandbox):
     Options (``options=``): ``access_token``, ``client_secret``, ``api_version``, ``shop_domain``,
     ``bucket_size`` (maximumAvailable), ``restore_rate`` (points/s), ``max_query_cost``,
     ``max_page_size``, ``throttle_status`` (200 or 429 for THROTTLED answers), ``access_scopes``
-    (the scopes granted to the token, a list or comma-separated string; ``write_X`` implies ``read_X``), and for
-    install by approval ``client_id``, ``redirect_urls`` (the app's allow-list) and ``code_ttl``.
+    (the scopes granted to the token, a list or comma-separated string; ``write_X`` implies ``read_X``),
+    ``supported_versions`` (stable versions served as themselves; any other well-formed version falls forward
+    to the oldest of them, as Shopify does), and for install by approval ``client_id``, ``redirect_urls`` (the
+    app's allow-list) and ``code_ttl``.
     """
 
     name = "shopify"
@@ -57,6 +61,7 @@ class ShopifySandbox(ShopSandbox):
             max_page_size=int(opts["max_page_size"]),
             throttle_status=int(opts["throttle_status"]),
             access_scopes=parse_scopes(opts["access_scopes"]),
+            supported_versions=list(opts["supported_versions"]),
         )
         self.api.oauth.client_id = opts["client_id"]
         self.api.oauth.redirect_urls = list(opts["redirect_urls"])

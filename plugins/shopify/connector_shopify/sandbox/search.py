@@ -9,7 +9,7 @@ an unknown key is an error that names it (Shopify would ignore it and warn, whic
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,12 @@ _VALUE = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s()]+)"""
 _TOKEN = re.compile(rf"\s*(-?)([A-Za-z_]+):(>=|<=|>|<)?{_VALUE}|\s*(OR|AND)\b|\s*(-?){_VALUE}")
 #: The key of a free-text term; a resource supports free text when its fields map this key to its text.
 TEXT = "default"
+#: Keys whose value is a comma-separated list, any of which matches (``product_ids:1,2,3``).
+LIST_KEYS = frozenset({"product_ids"})
 
 Getter = Callable[[dict[str, Any]], Any]
+#: Numeric ids of the records a term matches, from an index; ``None`` when the index cannot answer the term.
+Index = Callable[["Term"], Iterable[int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +142,40 @@ def matcher(query: str | None, fields: dict[str, Getter], resource: str) -> Call
                     "SANDBOX_UNSUPPORTED",
                 )
 
+    def holds(term: Term, record: dict[str, Any]) -> bool:
+        actual = fields[term.key](record)
+        if term.key in LIST_KEYS:
+            return any(_compare(actual, term.op, value.strip()) for value in term.value.split(","))
+        return _compare(actual, term.op, term.value)
+
     def match(record: dict[str, Any]) -> bool:
-        for clause in clauses:
-            if not any(_compare(fields[t.key](record), t.op, t.value) != t.negate for t in clause):
-                return False
-        return True
+        return all(any(holds(t, record) != t.negate for t in clause) for clause in clauses)
 
     return match
+
+
+def candidates(query: str | None, indexes: dict[str, Index]) -> set[int] | None:
+    """The ids an index lookup narrows ``query`` to, or ``None`` when it needs a scan.
+
+    Shopify answers searches from a search index, so an ``updated_at:>X`` or ``id:1 OR id:2`` search costs
+    the matches, not the catalog. A clause whose every term has an index gives a candidate set (the union of
+    its terms); the smallest such clause wins. The caller still applies the full predicate to the candidates.
+    """
+    best: set[int] | None = None
+    for clause in parse(query):
+        found: set[int] = set()
+        for term in clause:
+            index = None if term.negate else indexes.get(term.key)
+            ids = index(term) if index is not None else None
+            if ids is None:
+                break
+            found.update(ids)
+        else:
+            if best is None or len(found) < len(best):
+                best = found
+    return best
+
+
+def timestamp(term: Term) -> datetime:
+    """The moment a date term (``updated_at:>'2026-12-01T10:00:00Z'``) names."""
+    return _to_datetime(term.value)

@@ -55,11 +55,16 @@ def money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
 
 
 class Sorted:
-    """Records by numeric id plus the ids in ascending order, for cursor pagination by bisection."""
+    """Records by numeric id plus the ids in ascending order, for cursor pagination by bisection.
 
-    def __init__(self) -> None:
+    With ``track_updated`` it also keeps ``(_updated, id)`` pairs in order: the index Shopify's
+    ``updated_at:>X`` searches use, so such a search reads the matching records, not the whole shop.
+    """
+
+    def __init__(self, *, track_updated: bool = False) -> None:
         self.by_id: dict[int, dict[str, Any]] = {}
         self.ids: list[int] = []
+        self.by_updated: list[tuple[datetime, int]] | None = [] if track_updated else None
 
     def add(self, record: dict[str, Any]) -> None:
         num = record["_num"]
@@ -68,12 +73,47 @@ class Sorted:
         else:
             bisect.insort(self.ids, num)
         self.by_id[num] = record
+        if self.by_updated is not None:
+            bisect.insort(self.by_updated, (record["_updated"], num))
 
     def remove(self, num: int) -> None:
-        self.by_id.pop(num, None)
+        record = self.by_id.pop(num, None)
         index = bisect.bisect_left(self.ids, num)
         if index < len(self.ids) and self.ids[index] == num:
             del self.ids[index]
+        if record is not None and self.by_updated is not None:
+            self._unindex(record)
+
+    def _unindex(self, record: dict[str, Any]) -> None:
+        assert self.by_updated is not None
+        key = (record["_updated"], record["_num"])
+        index = bisect.bisect_left(self.by_updated, key)
+        if index < len(self.by_updated) and self.by_updated[index] == key:
+            del self.by_updated[index]
+
+    def stamp(self, record: dict[str, Any], moment: datetime) -> None:
+        """Set ``record``'s update time (``_updated`` and ``updatedAt``), keeping the index in order."""
+        if self.by_updated is not None and record["_num"] in self.by_id:
+            self._unindex(record)
+            bisect.insort(self.by_updated, (moment, record["_num"]))
+        record["_updated"], record["updatedAt"] = moment, iso(moment)
+
+    def updated_ids(self, op: str, moment: datetime) -> list[int] | None:
+        """Ids whose update time compares ``op`` (``>``, ``>=``, ``<``, ``<=``) with ``moment``; ``None`` without
+        an index or for another comparator."""
+        index = self.by_updated
+        if index is None:
+            return None
+        first, last = (moment, -1), (moment, 1 << 62)
+        if op == ">":
+            return [num for _, num in index[bisect.bisect_right(index, last) :]]
+        if op == ">=":
+            return [num for _, num in index[bisect.bisect_left(index, first) :]]
+        if op == "<":
+            return [num for _, num in index[: bisect.bisect_left(index, first)]]
+        if op == "<=":
+            return [num for _, num in index[: bisect.bisect_right(index, last)]]
+        return None
 
 
 class Store:
@@ -94,8 +134,8 @@ class Store:
             "url": f"https://{shop_domain}",
             "primaryDomain": {"__typename": "Domain", "host": shop_domain, "url": f"https://{shop_domain}"},
         }
-        self.products = Sorted()
-        self.variants = Sorted()
+        self.products = Sorted(track_updated=True)
+        self.variants = Sorted(track_updated=True)
         self.orders = Sorted()
         self.items: dict[int, dict[str, Any]] = {}  # inventory item num -> variant
         self.subscriptions: list[dict[str, Any]] = []
@@ -162,7 +202,8 @@ class Store:
                 "selectedOptions": [
                     {"__typename": "SelectedOption", "name": k, "value": v} for k, v in options.items()
                 ],
-                "image": None,
+                "image": None,  # deprecated since 2024-01 ("Use `media` instead"), still served
+                "_media": [],
                 "product": product,
                 "createdAt": iso(stamp),
                 "updatedAt": iso(stamp),
@@ -250,9 +291,9 @@ class Store:
 
     def touch_product(self, product: dict[str, Any], *variants: dict[str, Any]) -> None:
         stamp = now()
-        product["_updated"], product["updatedAt"] = stamp, iso(stamp)
+        self.products.stamp(product, stamp)
         for variant in variants:
-            variant["_updated"], variant["updatedAt"] = stamp, iso(stamp)
+            self.variants.stamp(variant, stamp)
 
     def set_stock(self, variant: dict[str, Any], quantity: int) -> None:
         variant["inventoryQuantity"] = quantity

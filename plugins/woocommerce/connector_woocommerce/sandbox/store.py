@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -167,7 +167,9 @@ class Store:
         # Order id -> the lowercased text ``?search=`` matches, kept until the order changes: every chat order is
         # preceded by a search for its reference, which would otherwise rebuild this text for every order.
         self._search_text: dict[int, str] = {}
-        created = now()
+        # A seeded shop existed before the connector came (as in the other sandboxes): had its products been
+        # made "now", the first incremental sync would read them all again (its cursor overlaps 2 minutes).
+        created = now() - timedelta(days=2)
         for seed in products:
             self._add_seed(seed, created)
 
