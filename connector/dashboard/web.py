@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, NotFound
 
@@ -48,6 +48,35 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def prepare_request() -> Response | None:
+    """Before every dashboard request (plugins' dashboard pages too): language, session checks, CSRF."""
+    g.lang = i18n.select_language(runtime().config.dashboard.default_language)
+    if not current_app.config.get("SECRET_KEY"):
+        return Response(
+            "The dashboard needs [security] secret_key to sign sessions: run `connector init`, or set "
+            "CONNECTOR_SECURITY__SECRET_KEY.",
+            status=503,
+            mimetype="text/plain",
+        )
+    sessions.drop_if_stale(runtime())
+    check_csrf()
+    return None
+
+
+def template_context() -> dict[str, Any]:
+    """What ``dashboard/base.html`` needs; plugins' dashboard pages register it as their context processor."""
+    config = runtime().config
+    return {
+        "csrf_token": csrf_token,
+        "lang": g.get("lang", "en"),
+        "languages": i18n.LANGUAGES,
+        "nav": NAV,
+        "demo": config.server.demo,
+        "logged_in": bool(session.get("user_id")),
+        "user_email": session.get("email", ""),
+    }
+
+
 def create_blueprint(app: Flask) -> Blueprint:
     """Build the dashboard blueprint for ``app``, with every page module's routes."""
     rt = app.extensions["connector"]
@@ -57,36 +86,13 @@ def create_blueprint(app: Flask) -> Blueprint:
     )
     sessions.configure(app, cfg)
 
-    @bp.before_request
-    def _prepare() -> Response | None:
-        g.lang = i18n.select_language(runtime().config.dashboard.default_language)
-        if not app.config.get("SECRET_KEY"):
-            return Response(
-                "The dashboard needs [security] secret_key to sign sessions: run `connector init`, or set "
-                "CONNECTOR_SECURITY__SECRET_KEY.",
-                status=503,
-                mimetype="text/plain",
-            )
-        sessions.drop_if_stale(runtime())
-        check_csrf()
-        return None
+    bp.before_request(prepare_request)
 
     @bp.app_template_global("_")
     def _translate(text: str, **values: object) -> str:
         return _(text, **values)
 
-    @bp.context_processor
-    def _context() -> dict[str, Any]:
-        config = runtime().config
-        return {
-            "csrf_token": csrf_token,
-            "lang": g.get("lang", "en"),
-            "languages": i18n.LANGUAGES,
-            "nav": NAV,
-            "demo": config.server.demo,
-            "logged_in": bool(session.get("user_id")),
-            "user_email": session.get("email", ""),
-        }
+    bp.context_processor(template_context)
 
     @bp.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[str, int]:

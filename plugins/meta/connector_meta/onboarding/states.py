@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from connector.db.models_meta_onboarding import MetaSignupState
 
@@ -50,11 +50,22 @@ def create(rt: Runtime, *, kind: str, user_id: int, shop_connection_id: int, coe
     return state
 
 
-def remember_event(rt: Runtime, state: str, user_id: int, event: dict[str, Any]) -> bool:
-    """Keep the window's ``WA_EMBEDDED_SIGNUP`` event with its (unused) state; ``False`` when there is none."""
+def remember_event(rt: Runtime, user_id: int, event: dict[str, Any]) -> bool:
+    """Keep the window's ``WA_EMBEDDED_SIGNUP`` event with the user's newest open state (the page that relays it
+    never sees the state: it travels with the window); ``False`` when there is none."""
+    since = datetime.now(UTC) - STATE_TTL
     with rt.db.session() as session:
-        row = session.get(MetaSignupState, state)
-        if row is None or row.user_id != user_id or row.used_at is not None:
+        row = session.scalars(
+            select(MetaSignupState)
+            .where(
+                MetaSignupState.user_id == user_id,
+                MetaSignupState.used_at.is_(None),
+                MetaSignupState.created_at >= since,
+            )
+            .order_by(MetaSignupState.created_at.desc())
+            .limit(1)
+        ).first()
+        if row is None:
             return False
         row.session_info = event
     return True

@@ -51,7 +51,7 @@ class WhatsAppAccount:
     catalog_ids: tuple[str, ...]
 
 
-def _why(exc: PlatformError) -> str:
+def why(exc: PlatformError) -> str:
     info = graph_error(exc)
     return info.summary if info is not None else str(exc)
 
@@ -69,7 +69,7 @@ def exchange_code(app: MetaApp, code: str, redirect_uri: str | None = None) -> s
     try:
         answer = client.get_json("oauth/access_token", params=params)
     except PlatformError as exc:
-        raise OnboardingError(f"Meta refused the code exchange: {_why(exc)}") from exc
+        raise OnboardingError(f"Meta refused the code exchange: {why(exc)}") from exc
     token = answer.get("access_token") if isinstance(answer, dict) else None
     if not isinstance(token, str) or not token:
         raise OnboardingError("Meta's answer to the code exchange carried no access_token")
@@ -81,7 +81,7 @@ def granted_targets(app: MetaApp, token: str) -> dict[str, list[str]]:
     try:
         answer = app.graph(app.app_token).get_json("debug_token", params={"input_token": token})
     except PlatformError as exc:
-        raise OnboardingError(f"Meta would not describe the new token: {_why(exc)}") from exc
+        raise OnboardingError(f"Meta would not describe the new token: {why(exc)}") from exc
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, dict) or not data.get("is_valid"):
         raise OnboardingError("Meta says the new token is not valid; start again")
@@ -113,7 +113,7 @@ def discover(app: MetaApp, token: str, session_info: dict[str, Any]) -> WhatsApp
     try:
         numbers = graph.get_json(f"{waba_id}/phone_numbers").get("data") or []
     except PlatformError as exc:
-        raise OnboardingError(f"the account's phone numbers could not be read: {_why(exc)}") from exc
+        raise OnboardingError(f"the account's phone numbers could not be read: {why(exc)}") from exc
     if not numbers:
         raise OnboardingError("the WhatsApp Business Account has no phone number yet; add one in Meta's window")
     wanted = str(event.get("phone_number_id") or "")
@@ -137,7 +137,7 @@ def subscribe_account(graph: GraphClient, waba_id: str, callback_url: str, verif
         )
     except PlatformError as exc:
         raise OnboardingError(
-            f"Meta could not send this account's webhooks to {callback_url}: {_why(exc)}. Meta must reach this "
+            f"Meta could not send this account's webhooks to {callback_url}: {why(exc)}. Meta must reach this "
             "address over HTTPS (see the prerequisites on the first setup page)"
         ) from exc
 
@@ -147,7 +147,7 @@ def register_number(graph: GraphClient, phone_number_id: str, pin: str) -> None:
     try:
         graph.post_json(f"{phone_number_id}/register", json={"messaging_product": "whatsapp", "pin": pin})
     except PlatformError as exc:
-        raise OnboardingError(f"the number could not be registered for the Cloud API: {_why(exc)}") from exc
+        raise OnboardingError(f"the number could not be registered for the Cloud API: {why(exc)}") from exc
 
 
 def request_coexistence_syncs(graph: GraphClient, phone_number_id: str) -> dict[str, str]:
@@ -159,7 +159,7 @@ def request_coexistence_syncs(graph: GraphClient, phone_number_id: str) -> dict[
                 f"{phone_number_id}/smb_app_data", json={"messaging_product": "whatsapp", "sync_type": sync_type}
             )
         except PlatformError as exc:
-            raise OnboardingError(f"the WhatsApp Business app's {sync_type} could not be requested: {_why(exc)}") from exc
+            raise OnboardingError(f"the WhatsApp Business app's {sync_type} could not be requested: {why(exc)}") from exc
         ids[sync_type] = str(answer.get("request_id") or "")
     return ids
 
@@ -174,7 +174,7 @@ def connect_catalog(graph: GraphClient, waba_id: str, offered: tuple[str, ...]) 
             return ""
         graph.post_json(f"{waba_id}/product_catalogs", json={"catalog_id": offered[0]})
     except PlatformError as exc:
-        raise OnboardingError(f"the catalog could not be connected to the account: {_why(exc)}") from exc
+        raise OnboardingError(f"the catalog could not be connected to the account: {why(exc)}") from exc
     return offered[0]
 
 
