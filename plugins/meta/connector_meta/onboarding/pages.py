@@ -13,7 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from connector_meta.onboarding.app import MetaApp
-from connector_meta.onboarding.whatsapp import OnboardingError, why, exchange_code
+from connector_meta.onboarding.whatsapp import OnboardingError, exchange_code, why
 
 from connector.errors import PlatformError
 
@@ -62,7 +62,9 @@ def connect(
         for page in managed_pages(app, user_token):
             page_token = str(page["access_token"])
             try:
-                app.graph(page_token).post_json(f"{page['id']}/subscribed_apps", data={"subscribed_fields": PAGE_FIELDS})
+                app.graph(page_token).post_json(
+                    f"{page['id']}/subscribed_apps", data={"subscribed_fields": PAGE_FIELDS}
+                )
             except PlatformError as exc:
                 raise OnboardingError(f"the Page {page.get('name')} could not install the app: {why(exc)}") from exc
             common = {

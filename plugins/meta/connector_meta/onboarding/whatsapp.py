@@ -118,7 +118,9 @@ def discover(app: MetaApp, token: str, session_info: dict[str, Any]) -> WhatsApp
         raise OnboardingError("the WhatsApp Business Account has no phone number yet; add one in Meta's window")
     wanted = str(event.get("phone_number_id") or "")
     number = next((n for n in numbers if str(n.get("id")) == wanted), numbers[0])
-    catalogs = tuple(str(c) for c in (event.get("catalog_ids") or []) if str(c) in targets.get("catalog_management", []))
+    catalogs = tuple(
+        str(c) for c in (event.get("catalog_ids") or []) if str(c) in targets.get("catalog_management", [])
+    )
     return WhatsAppAccount(
         waba_id=waba_id,
         phone_number_id=str(number["id"]),
@@ -159,7 +161,9 @@ def request_coexistence_syncs(graph: GraphClient, phone_number_id: str) -> dict[
                 f"{phone_number_id}/smb_app_data", json={"messaging_product": "whatsapp", "sync_type": sync_type}
             )
         except PlatformError as exc:
-            raise OnboardingError(f"the WhatsApp Business app's {sync_type} could not be requested: {why(exc)}") from exc
+            raise OnboardingError(
+                f"the WhatsApp Business app's {sync_type} could not be requested: {why(exc)}"
+            ) from exc
         ids[sync_type] = str(answer.get("request_id") or "")
     return ids
 

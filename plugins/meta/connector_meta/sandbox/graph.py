@@ -120,7 +120,11 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             return jsonify({"id": node, "username": business.instagram_username})
         if node == business.business_id:  # the business portfolio (prerequisite check: verification)
             return jsonify(
-                {"id": node, "name": business.verified_name, "verification_status": business.business_verification_status}
+                {
+                    "id": node,
+                    "name": business.verified_name,
+                    "verification_status": business.business_verification_status,
+                }
             )
         with state.lock:
             catalog = state.catalogs.get(node)

@@ -143,8 +143,10 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
         token = bearer()
         with state.lock:
             assets = signup.tokens.get(token or "")
-            if assets is None and token is not None and hmac.compare_digest(
-                token.encode(), business.access_token.encode()
+            if (
+                assets is None
+                and token is not None
+                and hmac.compare_digest(token.encode(), business.access_token.encode())
             ):
                 assets = demo_assets()
         if assets is None:
@@ -208,15 +210,13 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
         elif feature == "whatsapp_business_app_onboarding":
             title = f"Connect your WhatsApp Business app to {business.app_name}"
             choices = (
-                f'<p>Number in your WhatsApp Business app: <b>{pretty[business.phone_number_id]}</b>. Your chats and '
+                f"<p>Number in your WhatsApp Business app: <b>{pretty[business.phone_number_id]}</b>. Your chats and "
                 "contacts stay in the app; messages will be shared with the Cloud API.</p>"
                 f'<input type="hidden" name="phone_number_id" value="{business.phone_number_id}">'
             )
         else:
             title = f"{business.app_name} wants to connect to WhatsApp"
-            options = "".join(
-                f'<option value="{pn}">{html.escape(shown)}</option>' for pn, shown in pretty.items()
-            )
+            options = "".join(f'<option value="{pn}">{html.escape(shown)}</option>' for pn, shown in pretty.items())
             choices = (
                 f"<p>Business portfolio: <b>{html.escape(business.verified_name)}</b></p>"
                 f'<label>WhatsApp Business account <select name="waba_id"><option value="{business.waba_id}">'
@@ -601,4 +601,3 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             )
 
     return bp
-
