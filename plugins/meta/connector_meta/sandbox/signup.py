@@ -403,9 +403,10 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             with state.lock:
                 subscribed = signup.waba_subscription is not None
             if not subscribed:
-                raise invalid_parameter(
+                raise GraphError(  # (R) [volc-override]
+                    100,
                     "Before override the current callback uri, your app must be subscribed to receive messages for "
-                    "WhatsApp Business Account"
+                    "WhatsApp Business Account",
                 )
             verify_token = params.get("verify_token")
             if not isinstance(verify_token, str) or not verify_token:
@@ -601,3 +602,30 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             )
 
     return bp
+
+
+_FINISH = re.compile(r"var e=(\".*?\");if\(window\.opener\).*?window\.location\.replace\((\".*?\")\);", re.S)
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+_DEFAULTS = re.compile(
+    r'<select name="([^"]+)"><option value="([^"]*)"|<input type="checkbox" name="([^"]+)" value="([^"]*)" checked>'
+)
+
+
+def walk_window(dialog_url: str, choice: str = "continue", **picked: str) -> tuple[dict[str, Any], str]:
+    """Play the owner in the consent window without a browser: open ``dialog_url``, press ``choice`` (``continue``
+    or ``cancel``) with ``picked`` choices (``phone_number_id``...). Returns the message event the window posted to
+    its opener and the URL it redirected to. Raises ``AssertionError`` with the page when the window refused."""
+    import requests
+
+    opened = requests.get(dialog_url, timeout=30)
+    assert opened.status_code == 200, opened.text
+    fields = {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(opened.text)}
+    for select, option, box, value in _DEFAULTS.findall(opened.text):  # what the window preselects
+        fields[select or box] = option or value
+    fields.update(picked, choice=choice)
+    parts = urlsplit(dialog_url)
+    confirm = f"{parts.scheme}://{parts.netloc}{parts.path}/confirm"
+    answered = requests.post(confirm, data=fields, timeout=30)
+    found = _FINISH.search(answered.text)
+    assert answered.status_code == 200 and found, answered.text
+    return json.loads(json.loads(found.group(1))), json.loads(found.group(2))
