@@ -63,8 +63,8 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
 class MetaApp:
     """A Meta app (Tech Provider for Embedded Signup) as the onboarding uses it."""
 
-    app_id: str
-    app_secret: str
+    app_id: str = ""
+    app_secret: str = ""
     signup_config_id: str = ""
     login_config_id: str = ""
     business_id: str = ""
