@@ -225,3 +225,64 @@ def test_the_prerequisite_checks_ask_meta(live: Live, client: requests.Session) 
     assert 'data-status="unknown"' in results["tech_provider"]  # Meta's API does not say: we say so
     assert 'data-status="ok"' in results["business_verification"] and "is verified" in results["business_verification"]
     assert 'data-status="ok"' in results["public_https"]  # demo mode
+
+
+def test_without_a_meta_app_the_button_explains_instead_of_failing(tmp_path: Any, plugins: Any) -> None:
+    from .conftest import start_live
+
+    server = start_live(tmp_path, plugins, server={"demo": False})
+    try:
+        rt = server.runtime
+        rt.connections.create_shop(
+            name="Shop", platform="woocommerce", settings={"shop_url": "https://shop.example.com",
+            "consumer_key": "ck_x", "consumer_secret": "cs_x", "webhook_secret": "whs"}
+        )  # fmt: skip
+        client = logged_in(server)
+        answer = client.get(server.dashboard("/setup/meta/whatsapp"), allow_redirects=False, timeout=30)
+        assert answer.status_code == 200 and 'id="meta-not-configured"' in answer.text
+        token = csrf_of(answer.text)
+        https = client.post(
+            server.dashboard("/setup/meta/check/public_https"),
+            headers={"X-CSRF-Token": token, "HX-Request": "true"},
+            timeout=60,
+        )
+        assert 'data-status="fail"' in https.text and "not HTTPS" in https.text
+        assert "reverse proxy" in https.text and "tunnel" in https.text
+        explained = client.get(server.dashboard("/setup/meta/https"), timeout=30).text
+        assert "Cloudflare Tunnel" in explained and "Caddy" in explained
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "found"),
+    [
+        ("http://connector.example.com", "not HTTPS"),
+        ("https://127.0.0.1:8443", "private or local address"),
+        ("https://localhost", "private or local address"),
+        ("https://10.1.2.3", "private or local address"),
+    ],
+)
+def test_an_address_the_platforms_cannot_reach_is_named_with_the_ways_out(url: str, found: str) -> None:
+    from connector.dashboard.reachability import check_public_https
+
+    verdict = check_public_https(url)
+    assert verdict.status == "fail" and found in verdict.detail
+    assert "reverse proxy" in verdict.fix and "tunnel" in verdict.fix
+
+
+def test_doctor_checks_the_meta_prerequisites(live: Live) -> None:
+    from connector_meta.onboarding.prerequisites import doctor_checks
+
+    from connector.db.models import PluginSetting
+
+    assert doctor_checks(live.runtime) == []  # no Meta app configured: nothing to say
+    offered = graph_sandbox(live).connection_settings()
+    with live.runtime.db.session() as session:  # as the Plugins page saves them
+        for key in ("app_id", "signup_config_id", "business_id", "graph_url"):
+            session.add(PluginSetting(plugin="meta", key=key, value={"value": offered[key]}))
+        session.add(PluginSetting(plugin="meta", key="app_secret", secret=live.runtime.secrets.encrypt("wrong")))
+    checks = {c.name: c for c in doctor_checks(live.runtime)}
+    app = checks["meta: A Meta app (its id and secret in [plugins.meta])"]
+    assert app.status == "fail" and "refused" in app.detail
+    assert checks["meta: Business verification of the app's business portfolio"].status == "warn"  # not checkable
