@@ -199,8 +199,9 @@ def test_connect_facebook_and_instagram_by_approving(live: Live, client: request
     messenger = rt.connections.settings_of(channels["messenger"])
     instagram = rt.connections.settings_of(channels["instagram"])
     assert messenger["page_id"] == offered["page_id"] and messenger["page_access_token"].startswith("EAAP")
-    assert instagram["instagram_account_id"] == offered["instagram_account_id"]
     done = requests.get(f"{offered['graph_url']}/_sandbox/signup", timeout=10).json()
+    assert done["long_lived_user_tokens"] == 1  # Page tokens from a long-lived login do not expire
+    assert instagram["instagram_account_id"] == offered["instagram_account_id"]
     assert "messages" in done["page_subscriptions"][offered["page_id"]]
     assert done["webhook_subscriptions"]["page"] == rt.connections.webhook_url("messenger", channels["messenger"].id)
     since = datetime.now(UTC) - timedelta(minutes=1)

@@ -1,6 +1,6 @@
 """Facebook Login for Business for Pages and Instagram accounts (onboarding.md §4.9).
 
-The code from the window becomes a user token; ``GET /me/accounts`` lists the Pages it may manage with their Page
+The code from the window becomes a user token, extended to a long-lived one; ``GET /me/accounts`` lists the Pages it may manage with their Page
 tokens and linked Instagram professional accounts. Each Page installs the app (``POST /<PAGE>/subscribed_apps``
 with the Page token), a ``messenger`` connection is stored per Page and an ``instagram`` one per linked account, and
 the app's callback for ``page`` / ``instagram`` webhooks is pointed at them (``POST /<APP>/subscriptions`` with the
@@ -24,6 +24,25 @@ if TYPE_CHECKING:
 #: Page fields the connector handles (messages, buttons, links and ads, delivery and read receipts).
 PAGE_FIELDS = "messages,messaging_postbacks,messaging_referrals,message_deliveries,message_reads"
 INSTAGRAM_FIELDS = "messages,messaging_postbacks,messaging_referral,messaging_seen"
+
+
+def long_lived_token(app: MetaApp, user_token: str) -> str:
+    """``grant_type=fb_exchange_token``: a ~60-day user token, whose Page tokens do not expire (Page tokens from the
+    short-lived one last an hour)."""
+    params = {
+        "grant_type": "fb_exchange_token",
+        "client_id": app.app_id,
+        "client_secret": app.app_secret,
+        "fb_exchange_token": user_token,
+    }
+    try:
+        answer = app.graph("", max_attempts=1).get_json("oauth/access_token", params=params)
+    except PlatformError as exc:
+        raise OnboardingError(f"Meta would not extend the login: {why(exc)}") from exc
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token:
+        raise OnboardingError("Meta's answer to the token extension carried no access_token")
+    return token
 
 
 def managed_pages(app: MetaApp, user_token: str) -> list[dict[str, Any]]:
@@ -56,7 +75,7 @@ def connect(
     rt: Runtime, app: MetaApp, *, code: str, redirect_uri: str | None, shop_connection_id: int
 ) -> list[ChannelConnection]:
     """The server side of Facebook Login for Business; returns the new, tested connections."""
-    user_token = exchange_code(app, code, redirect_uri)
+    user_token = long_lived_token(app, exchange_code(app, code, redirect_uri))
     created: list[ChannelConnection] = []
     try:
         for page in managed_pages(app, user_token):

@@ -306,6 +306,8 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             return oauth_error("Error validating application. Invalid application ID.", 101)
         if not hmac.compare_digest(str(args.get("client_secret", "")).encode(), business.app_secret.encode()):
             return oauth_error("Error validating client secret.", 1)
+        if args.get("grant_type") == "fb_exchange_token":
+            return long_lived(args.get("fb_exchange_token", ""))
         with state.lock:
             issued = signup.codes.get(args.get("code", ""))
             if issued is None:
@@ -335,6 +337,17 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             signup.tokens[token] = assets
             state.issued_tokens.add(token)
         return jsonify({"access_token": token})
+
+    def long_lived(short: str) -> Response:
+        """A user token for a long-lived one (about 60 days; Page tokens derived from it do not expire)."""
+        with state.lock:
+            assets = signup.tokens.get(short)
+            if assets is None or not assets.get("login"):
+                return oauth_error("Invalid OAuth access token.", 190, status=400)
+            token = "EAAL" + secrets.token_urlsafe(40)
+            signup.tokens[token] = {**assets, "long_lived": True}
+            state.issued_tokens.add(token)
+        return jsonify({"access_token": token, "token_type": "bearer", "expires_in": 5183944})
 
     @bp.get("/<version:version>/debug_token")
     def debug_token(version: str) -> Response:
@@ -519,6 +532,7 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             with state.lock:
                 signup.page_tokens[page_token] = page_id
                 state.issued_tokens.add(page_token)
+            # Page tokens from a long-lived user token do not expire (R); from a short-lived one they last an hour.
             page: dict[str, Any] = {
                 "access_token": page_token,
                 "category": "Shopping & retail",
@@ -597,6 +611,7 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
                     "syncs": signup.syncs,
                     "connected_catalogs": signup.connected_catalogs,
                     "codes_issued": len(signup.codes),
+                    "long_lived_user_tokens": sum(1 for a in signup.tokens.values() if a.get("long_lived")),
                     "webhook_subscriptions": dict(hub.subscriptions),
                 }
             )
