@@ -143,6 +143,39 @@ def test_without_the_event_the_account_is_discovered_from_the_token(live: Live, 
     )
 
 
+def test_connecting_the_same_number_again_renews_its_connection(live: Live, client: requests.Session) -> None:
+    rt = live.runtime
+    _event, target = walk_window(start(live, client))
+    assert back(client, target).status_code == 200
+    (first,) = rt.connections.channels()
+    old_token = rt.connections.settings_of(first)["access_token"]
+    _event, target = walk_window(start(live, client))
+    assert back(client, target).status_code == 200
+    (again,) = rt.connections.channels()  # same connection: contacts, orders and webhook URL stay
+    assert again.id == first.id and rt.connections.settings_of(again)["access_token"] != old_token
+
+
+def test_a_failing_step_takes_the_renewal_back(live: Live, client: requests.Session) -> None:
+    rt = live.runtime
+    _event, target = walk_window(start(live, client))
+    assert back(client, target).status_code == 200
+    (first,) = rt.connections.channels()
+    before = rt.connections.settings_of(first)
+    offered = graph_sandbox(live).connection_settings()
+    register = f"{offered['graph_url']}/{offered['api_version']}/{offered['phone_number_id']}/register"
+    for _ in range(9):  # someone used up the number's registration attempts (10 per 72 h)
+        requests.post(
+            register,
+            json={"messaging_product": "whatsapp", "pin": "123456"},
+            headers={"Authorization": f"Bearer {offered['access_token']}"},
+            timeout=10,
+        )
+    _event, target = walk_window(start(live, client))
+    failed = back(client, target)
+    assert failed.status_code == 502 and "could not be registered" in failed.text
+    assert rt.connections.settings_of(rt.connections.get_channel(first.id)) == before  # the old token still works
+
+
 def test_a_replayed_callback_is_refused_and_connects_nothing_twice(live: Live, client: requests.Session) -> None:
     _event, target = walk_window(start(live, client))
     assert back(client, target).status_code == 200

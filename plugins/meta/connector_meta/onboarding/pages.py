@@ -13,6 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from connector_meta.onboarding.app import MetaApp
+from connector_meta.onboarding.store import Stored, store_channel
 from connector_meta.onboarding.whatsapp import OnboardingError, exchange_code, why
 
 from connector.errors import PlatformError
@@ -76,7 +77,7 @@ def connect(
 ) -> list[ChannelConnection]:
     """The server side of Facebook Login for Business; returns the new, tested connections."""
     user_token = long_lived_token(app, exchange_code(app, code, redirect_uri))
-    created: list[ChannelConnection] = []
+    stored: list[Stored] = []
     try:
         for page in managed_pages(app, user_token):
             page_token = str(page["access_token"])
@@ -91,37 +92,38 @@ def connect(
                 "app_secret": app.app_secret,
                 "graph_url": app.graph_url,
                 "api_version": app.api_version,
+                "page_id": str(page["id"]),
             }
             verify_token = secrets.token_urlsafe(24)
-            row = rt.connections.create_channel(
+            messenger = store_channel(
+                rt,
                 shop_connection_id=shop_connection_id,
-                name=str(page.get("name") or "Messenger"),
                 channel="messenger",
-                settings={**common, "page_id": str(page["id"]), "verify_token": verify_token},
+                key="page_id",
+                name=str(page.get("name") or "Messenger"),
+                settings={**common, "verify_token": verify_token},
             )
-            created.append(row)
-            subscribe_app(app, "page", rt.connections.webhook_url("messenger", row.id), PAGE_FIELDS, verify_token)
+            stored.append(messenger)
+            url = rt.connections.webhook_url("messenger", messenger.row.id)
+            subscribe_app(app, "page", url, PAGE_FIELDS, verify_token)
             instagram = page.get("instagram_business_account") or {}
             if instagram.get("id"):
                 verify_token = secrets.token_urlsafe(24)
-                row = rt.connections.create_channel(
+                linked = store_channel(
+                    rt,
                     shop_connection_id=shop_connection_id,
-                    name=f"Instagram of {page.get('name') or page['id']}",
                     channel="instagram",
-                    settings={
-                        **common,
-                        "instagram_account_id": str(instagram["id"]),
-                        "page_id": str(page["id"]),
-                        "verify_token": verify_token,
-                    },
+                    key="instagram_account_id",
+                    name=f"Instagram of {page.get('name') or page['id']}",
+                    settings={**common, "instagram_account_id": str(instagram["id"]), "verify_token": verify_token},
                 )
-                created.append(row)
-                url = rt.connections.webhook_url("instagram", row.id)
+                stored.append(linked)
+                url = rt.connections.webhook_url("instagram", linked.row.id)
                 subscribe_app(app, "instagram", url, INSTAGRAM_FIELDS, verify_token)
-        for row in created:
-            rt.connections.test("channel", row.id)
+        for item in stored:
+            rt.connections.test("channel", item.row.id)
     except Exception:
-        for row in created:
-            rt.connections.delete("channel", row.id)
+        for item in reversed(stored):
+            item.undo()
         raise
-    return created
+    return [item.row for item in stored]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from connector.db.models_meta_onboarding import MetaSignupState
 
@@ -37,6 +37,10 @@ def create(rt: Runtime, *, kind: str, user_id: int, shop_connection_id: int, coe
     """A new ``state`` for one trip through Meta's window."""
     state = secrets.token_urlsafe(32)
     with rt.db.session() as session:
+        # Forget states nobody can use any more (used or expired a day ago): the table stays small.
+        session.execute(
+            delete(MetaSignupState).where(MetaSignupState.created_at < datetime.now(UTC) - timedelta(days=1))
+        )
         session.add(
             MetaSignupState(
                 state=state,

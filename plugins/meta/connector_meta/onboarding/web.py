@@ -135,7 +135,8 @@ def create_blueprint(app: Flask) -> Blueprint:
             return render_template("meta_onboarding/result.html", error=str(exc), retry=True), 400
         if request.args.get("error"):
             reason = request.args.get("error_description") or request.args.get("error")
-            step = (pending.session_info.get("data") or {}).get("current_step")
+            data = pending.session_info.get("data")
+            step = data.get("current_step") if isinstance(data, dict) else None
             where = f" at {str(step).replace('_', ' ').lower()}" if step else ""
             message = f"You stopped in Meta's window{where} ({reason}). Nothing was connected."
             return render_template("meta_onboarding/result.html", error=message, retry=True), 400

@@ -4,14 +4,15 @@
    try with the same code is refused anyway);
 2. ``debug_token``: the WhatsApp Business Account the token was granted, and its catalogs;
 3. the phone number (the one the window's event named, else the account's only or first number);
-4. store the connection (token, app secret and a new verify token encrypted);
+4. store the connection (token, app secret and a new verify token encrypted); the same number connected again
+   updates its connection (same id: contacts, orders and webhook URL stay);
 5. subscribe the app to the account, then point the account's webhooks at this connection
    (``override_callback_uri``; Meta checks it with the ``hub.challenge`` handshake);
 6. register the number with a new two-step PIN, or, for coexistence, ask once for the WhatsApp Business app's
    contacts and history (``smb_app_data``) instead: registering would cut the app off;
 7. connect the catalog to the account when the window named one and none is connected yet.
 
-Anything failing after step 4 removes the connection again and says what failed.
+Anything failing after step 4 takes the stored change back (:mod:`.store`) and says what failed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector_meta.graph import GraphClient, graph_error
 from connector_meta.onboarding.app import MetaApp
+from connector_meta.onboarding.store import store_channel
 
 from connector.errors import PlatformError
 
@@ -211,9 +213,15 @@ def connect(
         "two_step_pin": pin,
     }
     name = account.verified_name or account.display_phone_number or "WhatsApp"
-    row = rt.connections.create_channel(
-        shop_connection_id=shop_connection_id, name=name, channel="whatsapp", settings=settings
+    stored = store_channel(
+        rt,
+        shop_connection_id=shop_connection_id,
+        channel="whatsapp",
+        key="phone_number_id",
+        name=name,
+        settings=settings,
     )
+    row = stored.row
     try:
         subscribe_account(graph, account.waba_id, rt.connections.webhook_url("whatsapp", row.id), verify_token)
         if coexistence:
@@ -222,7 +230,7 @@ def connect(
             register_number(graph, account.phone_number_id, pin)
         rt.connections.test("channel", row.id)
     except Exception:
-        rt.connections.delete("channel", row.id)
+        stored.undo()
         raise
     log.info("whatsapp connected by Embedded Signup: channel %s, number %s", row.id, account.phone_number_id)
     return row
