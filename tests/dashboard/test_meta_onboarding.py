@@ -320,3 +320,26 @@ def test_doctor_checks_the_meta_prerequisites(live: Live) -> None:
     app = checks["meta: A Meta app (its id and secret in [plugins.meta])"]
     assert app.status == "fail" and "refused" in app.detail
     assert checks["meta: Business verification of the app's business portfolio"].status == "warn"  # not checkable
+
+
+def test_doctor_says_whether_each_meta_token_is_still_valid(live: Live, client: requests.Session) -> None:
+    from connector_meta.onboarding.prerequisites import doctor_checks
+
+    from connector.db.models import PluginSetting
+
+    _event, target = walk_window(start(live, client))
+    assert back(client, target).status_code == 200
+    (channel,) = live.runtime.connections.channels()
+    offered = graph_sandbox(live).connection_settings()
+    with live.runtime.db.session() as session:
+        for key in ("app_id", "graph_url"):
+            session.add(PluginSetting(plugin="meta", key=key, value={"value": offered[key]}))
+        session.add(
+            PluginSetting(plugin="meta", key="app_secret", secret=live.runtime.secrets.encrypt(offered["app_secret"]))
+        )
+    label = f"meta: token of channel {channel.id} (whatsapp, {channel.name})"
+    checks = {c.name: c for c in doctor_checks(live.runtime)}
+    assert checks[label].status == "ok" and "does not expire" in checks[label].detail
+    live.runtime.connections.update_settings("channel", channel.id, {"access_token": "EAAGrevoked"})
+    checks = {c.name: c for c in doctor_checks(live.runtime)}
+    assert checks[label].status == "fail" and "connect it again" in checks[label].fix

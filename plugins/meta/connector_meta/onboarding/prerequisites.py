@@ -8,6 +8,7 @@ and App Review; the check then says so and where to look. Public HTTPS is checke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from connector_meta.onboarding.app import MetaApp
@@ -157,7 +158,58 @@ def doctor_checks(rt: Runtime) -> list[Check]:
     if not app.app_id:
         return []
     checks = [check_meta_app(app), check_tech_provider(app), check_business_verification(app)]
-    return [
+    found = [
         Check(f"meta: {item.title}", "warn" if item.status == "unknown" else item.status, item.detail, item.fix)
         for item in checks
     ]
+    if checks[0].status == "ok":
+        found += token_checks(rt, app)
+    return found
+
+
+#: Token settings of the Meta channels.
+TOKEN_SETTINGS = {"whatsapp": "access_token", "messenger": "page_access_token", "instagram": "page_access_token"}
+#: A token that expires sooner than this is reported.
+EXPIRY_WARNING = timedelta(days=7)
+
+
+def token_checks(rt: Runtime, app: MetaApp) -> list[Check]:
+    """Each Meta channel's token as Meta sees it (``debug_token``): still valid, and not about to expire. Business
+    tokens from Embedded Signup cannot be refreshed without the owner: connecting again renews them."""
+    from connector.dashboard.doctor import Check
+
+    found = []
+    graph = app.graph(app.app_token, max_attempts=1)
+    for row in rt.connections.channels():
+        setting = TOKEN_SETTINGS.get(row.channel)
+        if setting is None:
+            continue
+        label = f"meta: token of channel {row.id} ({row.channel}, {row.name})"
+        renew = "connect it again in the setup's channel step (Connect WhatsApp / Facebook and Instagram)"
+        try:
+            answer = graph.get_json("debug_token", params={"input_token": rt.connections.settings_of(row)[setting]})
+        except PlatformError as exc:
+            found.append(Check(label, "warn", f"Meta did not say: {why(exc)}"))
+            continue
+        data = answer.get("data") if isinstance(answer, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        expires = int(data.get("expires_at") or 0)
+        if not data.get("is_valid"):
+            reason = (data.get("error") or {}).get("message") or "revoked or expired"
+            found.append(Check(label, "fail", f"Meta says the token is not valid: {reason}", renew))
+        elif expires and datetime.fromtimestamp(expires, UTC) - datetime.now(UTC) < EXPIRY_WARNING:
+            found.append(
+                Check(label, "warn", f"expires {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC", renew)
+            )
+        else:
+            found.append(
+                Check(
+                    label,
+                    "ok",
+                    "valid"
+                    + (
+                        f", expires {datetime.fromtimestamp(expires, UTC):%Y-%m-%d}" if expires else ", does not expire"
+                    ),
+                )
+            )
+    return found
