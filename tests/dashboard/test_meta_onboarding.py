@@ -343,3 +343,20 @@ def test_doctor_says_whether_each_meta_token_is_still_valid(live: Live, client: 
     live.runtime.connections.update_settings("channel", channel.id, {"access_token": "EAAGrevoked"})
     checks = {c.name: c for c in doctor_checks(live.runtime)}
     assert checks[label].status == "fail" and "connect it again" in checks[label].fix
+
+
+def test_every_onboarding_text_has_its_german(live: Live, client: requests.Session) -> None:
+    import re
+    from pathlib import Path
+
+    from connector_meta.onboarding import prerequisites, web
+
+    from connector.dashboard import i18n
+
+    folder = Path(web.__file__).parent / "templates" / "meta_onboarding"
+    texts = {t for f in folder.glob("*.html") for t in re.findall(r'_\("([^"]*)"\)', f.read_text())}
+    texts |= {title for title, _link in prerequisites.ITEMS.values()}
+    assert not [t for t in texts if t not in i18n.GERMAN]
+    client.get(live.dashboard("/lang/de"), timeout=30)
+    page = client.get(live.dashboard("/setup/channel"), timeout=30).text
+    assert "WhatsApp verbinden" in page
