@@ -36,9 +36,9 @@ def connector_register_blueprints(app: flask.Flask) -> list[flask.Blueprint]:
     """The onboarding pages under ``<dashboard>/setup/meta`` (only with the dashboard enabled)."""
     if not app.extensions["connector"].config.dashboard.enabled:
         return []
-    from connector_meta.onboarding.web import create_blueprint
+    from connector_meta.onboarding.web import create_blueprint, static_blueprint
 
-    return [create_blueprint(app)]
+    return [create_blueprint(app), static_blueprint(app)]
 
 
 @hookimpl

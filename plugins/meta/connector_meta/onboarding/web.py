@@ -57,6 +57,19 @@ def callback_url(rt: Runtime) -> str:
     return f"{rt.config.public_url}{url_for('meta_onboarding.callback')}"
 
 
+def static_blueprint(app: Flask) -> Blueprint:
+    """``meta_signup.js`` under the dashboard's static path (``<dashboard>/static/meta/``), where pages load scripts
+    from."""
+    prefix = app.extensions["connector"].config.dashboard.url_prefix
+    return Blueprint(
+        "meta_onboarding_static",
+        __name__,
+        url_prefix=f"{prefix}/static/meta",
+        static_folder="static",
+        static_url_path="",
+    )
+
+
 def create_blueprint(app: Flask) -> Blueprint:
     """The onboarding pages, mounted under the dashboard's prefix, with the dashboard's request checks."""
     prefix = app.extensions["connector"].config.dashboard.url_prefix
@@ -65,7 +78,6 @@ def create_blueprint(app: Flask) -> Blueprint:
         __name__,
         url_prefix=f"{prefix}/setup/meta",
         template_folder="templates",
-        static_folder="static",
     )
     bp.before_request(prepare_request)
     bp.context_processor(template_context)
