@@ -133,6 +133,18 @@ def test_coexistence_keeps_the_business_app_and_asks_for_its_history_instead_of_
     assert live.runtime.connections.settings_of(channel)["two_step_pin"] == ""
 
 
+def test_a_number_added_in_the_window_is_the_one_connected(live: Live, client: requests.Session) -> None:
+    event, target = walk_window(start(live, client), phone_number_id="new", new_number="+49 151 2345 0000")
+    relay(live, client, event)  # the event names the picked number
+    assert back(client, target).status_code == 200
+    (channel,) = live.runtime.connections.channels()
+    settings = live.runtime.connections.settings_of(channel)
+    assert settings["phone_number_id"] == event["data"]["phone_number_id"]
+    offered = graph_sandbox(live).connection_settings()
+    done = requests.get(f"{offered['graph_url']}/_sandbox/signup", timeout=10).json()
+    assert done["registered"] == [settings["phone_number_id"]]
+
+
 def test_without_the_event_the_account_is_discovered_from_the_token(live: Live, client: requests.Session) -> None:
     _event, target = walk_window(start(live, client))  # JavaScript off: nobody relays the event
     assert back(client, target).status_code == 200

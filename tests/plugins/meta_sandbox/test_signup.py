@@ -3,7 +3,9 @@ the app secret, the redirect URI, and the onboarding endpoints' refusals, over r
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -222,3 +224,24 @@ def test_login_for_business_gives_page_tokens_that_subscribe_only_their_page(san
     ok = graph(sandbox, "POST", path, page["access_token"], data={"subscribed_fields": "messages,messaging_postbacks"})
     assert ok.json() == {"success": True}
     assert graph(sandbox, "GET", s["page_id"], page["access_token"]).status_code == 200  # the page token works
+
+
+def test_a_new_number_is_verified_with_the_texted_code_and_joins_the_portfolio(sandbox: GraphSandbox) -> None:
+    s = sandbox.connection_settings()
+    opened = requests.get(dialog(sandbox), timeout=10).text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', opened))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    confirm = f"{s['dialog_url']}/{s['api_version']}/dialog/oauth/confirm"
+    new = {**fields, "phone_number_id": "new", "new_number": "+49 151 2345 0000", "choice": "continue"}
+    asked = requests.post(confirm, data=new, timeout=10).text
+    code = re.search(r'id="meta-otp-code">(\d{6})<', asked).group(1)  # type: ignore[union-attr]
+    wrong = requests.post(confirm, data={**new, "otp": "000000" if code != "000000" else "111111"}, timeout=10)
+    assert "not right" in wrong.text and "code=" not in wrong.text
+    event, target = walk_window(dialog(sandbox), phone_number_id="new", new_number="+49 151 2345 0000")
+    added = event["data"]["phone_number_id"]
+    assert added != s["phone_number_id"] and code_of(target)
+    token = exchange(sandbox, code_of(target)).json()["access_token"]
+    listed = graph(sandbox, "GET", f"{s['waba_id']}/phone_numbers", token).json()["data"]
+    assert {"id": added, "display_phone_number": "+4915123450000"}.items() <= next(
+        n for n in listed if n["id"] == added
+    ).items()

@@ -217,11 +217,13 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
         else:
             title = f"{business.app_name} wants to connect to WhatsApp"
             options = "".join(f'<option value="{pn}">{html.escape(shown)}</option>' for pn, shown in pretty.items())
+            options += '<option value="new">Add a new number</option>'
             choices = (
                 f"<p>Business portfolio: <b>{html.escape(business.verified_name)}</b></p>"
                 f'<label>WhatsApp Business account <select name="waba_id"><option value="{business.waba_id}">'
                 f"{html.escape(business.verified_name)}</option></select></label><br>"
-                f'<label>Phone number <select name="phone_number_id">{options}</select></label>'
+                f'<label>Phone number <select name="phone_number_id">{options}</select></label><br>'
+                '<label>New number (with country code) <input name="new_number" id="meta-new-number"></label>'
             )
         confirm = f"/{version}/dialog/oauth/confirm"
         body = (
@@ -240,6 +242,33 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
             f"window.location.replace({json.dumps(target)});"
         )
         return Response(f"<!doctype html><title>Facebook</title><script>{script}</script>", mimetype="text/html")
+
+    def add_number(version: str, form: Any) -> str | Response:
+        """ "Add a new number": Meta texts a code to it; the page asks for it (the sandbox shows it), then the number
+        joins the portfolio. Returns the new phone number id, or the page asking for the code."""
+        digits = re.sub(r"\D", "", form.get("new_number", ""))
+        if not 8 <= len(digits) <= 15:
+            return error_page("Enter a valid phone number", "Enter the number with its country code, e.g. +49 151 ...")
+        code = f"{int(hmac.new(business.app_secret.encode(), digits.encode(), 'sha256').hexdigest(), 16) % 10**6:06d}"
+        if form.get("otp") != code:
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in form.items()
+                if k not in ("otp", "choice")
+            )
+            wrong = "<p>That code is not right.</p>" if form.get("otp") else ""
+            body = (
+                f"<!doctype html><title>Verify your number</title><h1>Verify +{digits}</h1>{wrong}"
+                f'<p>We sent a code by SMS to +{digits}. (Sandbox: the code is <b id="meta-otp-code">{code}</b>.)</p>'
+                f'<form method="post" action="/{version}/dialog/oauth/confirm">{hidden}'
+                '<label>Code <input name="otp" id="meta-otp"></label> '
+                '<button type="submit" name="choice" value="continue" id="meta-continue">Continue</button></form>'
+            )
+            return Response(body, mimetype="text/html")
+        phone_number_id = str(106_540_352_300_000 + int(digits) % 100_000)
+        with state.lock:
+            state.options.portfolio_phone_numbers = {**state.options.portfolio_phone_numbers, phone_number_id: digits}
+        return phone_number_id
 
     @bp.post("/<version:version>/dialog/oauth/confirm")
     def confirm(version: str) -> Response:
@@ -264,6 +293,11 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
         coexistence = extras.get("featureType") == "whatsapp_business_app_onboarding"
         login = form["config_id"] == business.login_config_id
         phone = form.get("phone_number_id", "")
+        if not login and phone == "new":
+            created = add_number(version, form)
+            if isinstance(created, Response):
+                return created
+            phone = created
         if not login and phone not in numbers():
             return error_page("Something went wrong", "Choose one of your phone numbers.")
         if login:
@@ -624,6 +658,7 @@ def signup_blueprint(state: GraphState, hub: WebhookHub, signup: SignupState) ->
 
 
 _FINISH = re.compile(r"var e=(\".*?\");if\(window\.opener\).*?window\.location\.replace\((\".*?\")\);", re.S)
+_OTP = re.compile(r'<b id="meta-otp-code">(\d{6})</b>')
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 _DEFAULTS = re.compile(
     r'<select name="([^"]+)"><option value="([^"]*)"|<input type="checkbox" name="([^"]+)" value="([^"]*)" checked>'
@@ -632,7 +667,8 @@ _DEFAULTS = re.compile(
 
 def walk_window(dialog_url: str, choice: str = "continue", **picked: str) -> tuple[dict[str, Any], str]:
     """Play the owner in the consent window without a browser: open ``dialog_url``, press ``choice`` (``continue``
-    or ``cancel``) with ``picked`` choices (``phone_number_id``...). Returns the message event the window posted to
+    or ``cancel``) with ``picked`` choices (``phone_number_id``; ``"new"`` with ``new_number`` adds a number and types
+    the texted code). Returns the message event the window posted to
     its opener and the URL it redirected to. Raises ``AssertionError`` with the page when the window refused."""
     import requests
 
@@ -645,6 +681,9 @@ def walk_window(dialog_url: str, choice: str = "continue", **picked: str) -> tup
     parts = urlsplit(dialog_url)
     confirm = f"{parts.scheme}://{parts.netloc}{parts.path}/confirm"
     answered = requests.post(confirm, data=fields, timeout=30)
+    otp = _OTP.search(answered.text)
+    if otp is not None:  # a new number: type the code Meta texted
+        answered = requests.post(confirm, data={**fields, "otp": otp.group(1)}, timeout=30)
     found = _FINISH.search(answered.text)
     assert answered.status_code == 200 and found, answered.text
     return json.loads(json.loads(found.group(1))), json.loads(found.group(2))
