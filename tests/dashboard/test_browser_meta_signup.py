@@ -49,6 +49,9 @@ def test_whatsapp_by_approval_end_to_end_counted_and_timed(live: Live, page: Any
     log_in(page, live)
     page.goto(live.dashboard("/setup/shop"))
     assert page.locator("#prerequisites #check-public_https").is_visible()  # the checklist comes first
+    page.locator("#check-meta_app").click()  # htmx swaps the row for the check's result
+    page.locator("#result-meta_app[data-status=ok]").wait_for()
+    assert "Chatshop Connector" in page.locator("#result-meta_app").inner_text()
     connect_shop_from_the_sandbox(page)
     page.wait_for_url("**/setup/channel")
 
