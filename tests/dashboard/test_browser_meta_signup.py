@@ -67,6 +67,7 @@ def test_whatsapp_by_approval_end_to_end_counted_and_timed(live: Live, page: Any
     page.wait_for_url("**/setup/webhooks")
     connected_after = time.monotonic() - started
     assert "Connected to" in page.locator("#wizard-done").inner_text()
+    assert page.locator("#meta-webhooks-done").is_visible()  # nothing to paste at Meta
     rt = live.runtime
     (channel,) = rt.connections.channels()
     assert channel.channel == "whatsapp"

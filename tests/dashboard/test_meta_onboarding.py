@@ -366,7 +366,7 @@ def test_every_onboarding_text_has_its_german(live: Live, client: requests.Sessi
     from connector.dashboard import i18n
 
     folder = Path(web.__file__).parent / "templates" / "meta_onboarding"
-    texts = {t for f in folder.glob("*.html") for t in re.findall(r'_\("([^"]*)"\)', f.read_text())}
+    texts = {t for f in folder.glob("*.html") for t in re.findall(r'_\("([^"]*)"', f.read_text())}
     texts |= {title for title, _link in prerequisites.ITEMS.values()}
     assert not [t for t in texts if t not in i18n.GERMAN]
     client.get(live.dashboard("/lang/de"), timeout=30)

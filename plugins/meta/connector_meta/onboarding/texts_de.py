@@ -57,6 +57,11 @@ GERMAN: dict[str, str] = {
         "an keine private Adresse. Die Adresse dieses Connectors ist:"
     ),
     "Two ways to get one": "Zwei Wege dorthin",
+    "{name}: nothing to paste at Meta, its webhooks were subscribed when you connected it. The check below turns "
+    "green with the first message.": (
+        "{name}: bei Meta ist nichts einzufügen, die Webhooks wurden beim Verbinden abonniert. Die Prüfung unten "
+        "wird mit der ersten Nachricht grün."
+    ),
     "A reverse proxy with a certificate in front of this server: Caddy (automatic Let's Encrypt), nginx or Traefik, "
     "on a domain pointing at a public IP.": (
         "Ein Reverse Proxy mit Zertifikat vor diesem Server: Caddy (Let's Encrypt automatisch), nginx oder Traefik, "

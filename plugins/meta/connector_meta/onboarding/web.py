@@ -177,6 +177,7 @@ def create_blueprint(app: Flask) -> Blueprint:
             return render_template("meta_onboarding/result.html", error=str(exc), retry=True), 502
         session["wizard_shop"] = pending.shop_connection_id
         session["wizard_channel"] = rows[0].id
+        session["meta_connected_channel"] = rows[0].id
         session["wizard_done"] = "Connected to " + ", ".join(row.name for row in rows) + "."
         session["wizard_webhooks_since"] = datetime.now(UTC).isoformat()
         return render_template(
