@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from connector.adapters import ChannelAdapter, ConfigField, ParsedWebhook, ShopAdapter, WebhookRequest
     from connector.connections import ConnectionRef
+    from connector.dashboard.doctor import Check
     from connector.model import Inbound, Order, ShopEvent
     from connector.runtime import Runtime
     from connector.sandbox.base import Sandbox
@@ -92,6 +93,18 @@ def connector_register_blueprints(app: flask.Flask) -> Sequence[flask.Blueprint]
 
     :param app: the application being built; read ``app.config`` if routes depend on settings.
     :returns: blueprints to register.
+    """
+
+
+@hookspec
+def connector_doctor_checks(runtime: Runtime) -> Sequence[Check]:
+    """Return findings for ``connector doctor``: what this plugin needs that only the operator can set up.
+
+    Results combine as a list, printed after the core's own checks; a ``fail`` makes ``doctor`` exit 1.
+    Each check should say what to do in its ``fix``.
+
+    :param runtime: the runtime (config, database, connections, plugin settings).
+    :returns: :class:`connector.dashboard.doctor.Check` objects.
     """
 
 

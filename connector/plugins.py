@@ -168,6 +168,10 @@ class Plugins:
 
     # ----------------------------------------------------------------- wiring
 
+    def doctor_checks(self, runtime: Runtime) -> list[Any]:
+        """Plugins' findings for ``connector doctor`` (``connector_doctor_checks``)."""
+        return [c for group in self.pm.hook.connector_doctor_checks(runtime=runtime) for c in (group or ())]
+
     def register_blueprints(self, app: flask.Flask) -> list[flask.Blueprint]:
         return [bp for group in self.pm.hook.connector_register_blueprints(app=app) for bp in (group or ())]
 

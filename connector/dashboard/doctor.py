@@ -64,6 +64,16 @@ def check_config(config: Config) -> list[Check]:
     return checks
 
 
+def check_public_https(config: Config) -> list[Check]:
+    """Webhooks and approval flows need an HTTPS address the platforms reach: say so, with the ways to get one."""
+    from connector.dashboard.reachability import check_public_https as verdict
+
+    if config.server.demo:
+        return []
+    found = verdict(config.public_url)
+    return [Check("public HTTPS", "ok" if found.ok else "warn", found.detail, found.fix)]
+
+
 def check_database(rt: Runtime) -> list[Check]:
     """Can we reach the database, and is the schema up to date?"""
     from connector.db.migrate import current_revision, head_revision, is_up_to_date
@@ -209,4 +219,5 @@ def run_checks(config_loader: object) -> list[Check]:
     checks += database
     if any(c.status == "fail" for c in database):
         return checks
-    return checks + check_connections(rt) + check_scheduler(rt)
+    plugins = rt.plugins.doctor_checks(rt)
+    return checks + check_public_https(config) + check_connections(rt) + check_scheduler(rt) + plugins

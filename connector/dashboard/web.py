@@ -10,7 +10,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, NotFound
 
@@ -50,6 +62,49 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def prepare_request() -> Response | None:
+    """Before every dashboard request (plugins' dashboard pages too): language, session checks, the user's
+    workspace bound for every query (:mod:`connector.api.scope`), CSRF, and the user's role (:mod:`connector.roles`)."""
+    g.lang = i18n.select_language(runtime().config.dashboard.default_language)
+    if not current_app.config.get("SECRET_KEY"):
+        return Response(
+            "The dashboard needs [security] secret_key to sign sessions: run `connector init`, or set "
+            "CONNECTOR_SECURITY__SECRET_KEY.",
+            status=503,
+            mimetype="text/plain",
+        )
+    user = sessions.current_user(runtime())
+    if user is not None:
+        # Everything the pages query goes through what this user's workspace may see (connector.api.scope).
+        g.role, g.operator = user.role, user.operator
+        scope.bind(scope.Visibility(user.workspace_id, operator=user.operator, role=user.role))
+    check_csrf()
+    if user is not None:
+        refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
+        if refusal is not None:
+            abort(403, description=refusal)
+    return None
+
+
+def template_context() -> dict[str, Any]:
+    """What ``dashboard/base.html`` needs; plugins' dashboard pages register it as their context processor."""
+    config = runtime().config
+    return {
+        "csrf_token": csrf_token,
+        "lang": g.get("lang", "en"),
+        "languages": i18n.LANGUAGES,
+        "nav": [
+            (endpoint, label)
+            for endpoint, label in NAV
+            if roles.dashboard_refusal(g.get("role", "owner"), endpoint, operator=g.get("operator", True)) is None
+        ],
+        "role": g.get("role", ""),
+        "demo": config.server.demo,
+        "logged_in": bool(session.get("user_id")),
+        "user_email": session.get("email", ""),
+    }
+
+
 def create_blueprint(app: Flask) -> Blueprint:
     """Build the dashboard blueprint for ``app``, with every page module's routes."""
     rt = app.extensions["connector"]
@@ -59,27 +114,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     )
     sessions.configure(app, cfg)
 
-    @bp.before_request
-    def _prepare() -> Response | None:
-        g.lang = i18n.select_language(runtime().config.dashboard.default_language)
-        if not app.config.get("SECRET_KEY"):
-            return Response(
-                "The dashboard needs [security] secret_key to sign sessions: run `connector init`, or set "
-                "CONNECTOR_SECURITY__SECRET_KEY.",
-                status=503,
-                mimetype="text/plain",
-            )
-        user = sessions.current_user(runtime())
-        if user is not None:
-            # Everything the pages query goes through what this user's workspace may see (connector.api.scope).
-            g.role, g.operator = user.role, user.operator
-            scope.bind(scope.Visibility(user.workspace_id, operator=user.operator, role=user.role))
-        check_csrf()
-        if user is not None:
-            refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
-            if refusal is not None:
-                abort(403, description=refusal)
-        return None
+    bp.before_request(prepare_request)
 
     def home() -> str:
         """Where this user lands: their role's first page."""
@@ -89,23 +124,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     def _translate(text: str, **values: object) -> str:
         return _(text, **values)
 
-    @bp.context_processor
-    def _context() -> dict[str, Any]:
-        config = runtime().config
-        return {
-            "csrf_token": csrf_token,
-            "lang": g.get("lang", "en"),
-            "languages": i18n.LANGUAGES,
-            "nav": [
-                (endpoint, label)
-                for endpoint, label in NAV
-                if roles.dashboard_refusal(g.get("role", "owner"), endpoint, operator=g.get("operator", True)) is None
-            ],
-            "role": g.get("role", ""),
-            "demo": config.server.demo,
-            "logged_in": bool(session.get("user_id")),
-            "user_email": session.get("email", ""),
-        }
+    bp.context_processor(template_context)
 
     @bp.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[str, int]:

@@ -105,6 +105,14 @@ class WhatsAppAdapter(ChannelAdapter):
         ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
         versions.API_VERSION_FIELD,
+        ConfigField(
+            "two_step_pin",
+            "Two-step verification PIN",
+            FieldType.SECRET,
+            required=False,
+            default="",
+            help="Set by 'Connect WhatsApp' when it registers the number; needed to register it again.",
+        ),
     )
     supports: ClassVar[frozenset[type[model.Outbound]]] = SUPPORTED_TYPES
     #: Message limits; a subclass (or a test) may tighten or relax them when Meta changes one.

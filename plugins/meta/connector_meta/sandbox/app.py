@@ -12,6 +12,7 @@ from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.graph import install
 from connector_meta.sandbox.inbound_2026 import inbound_2026_blueprint
 from connector_meta.sandbox.signals import signals_blueprint
+from connector_meta.sandbox.signup import SignupState, signup_blueprint
 from connector_meta.sandbox.state import Business, GraphState, Options
 from connector_meta.sandbox.templates import seed_templates
 from flask import Flask
@@ -47,6 +48,8 @@ class GraphSandbox(ChannelSandbox):
         app.register_blueprint(signals_blueprint(self.state, self.hub))
         app.register_blueprint(inbound_2026_blueprint(self.state, self.hub))
         install(app, self.state, self.hub)
+        self.signup = SignupState()
+        app.register_blueprint(signup_blueprint(self.state, self.hub, self.signup))
         return app
 
     def stop(self) -> None:
@@ -67,6 +70,12 @@ class GraphSandbox(ChannelSandbox):
             "catalog_id": business.catalog_id,
             "page_id": business.page_id,
             "instagram_account_id": business.instagram_account_id,
+            # The Meta app behind Embedded Signup / Facebook Login for Business (``signup.py``).
+            "app_id": business.app_id,
+            "signup_config_id": business.signup_config_id,
+            "login_config_id": business.login_config_id,
+            "business_id": business.business_id,
+            "dialog_url": self.url,
         }
 
     # ------------------------------------------------------------------ webhooks

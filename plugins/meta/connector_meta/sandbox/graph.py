@@ -46,6 +46,8 @@ def check_token(state: GraphState) -> None:
     token = access_token()
     if token is None:
         raise GraphError(190, "An active access token must be used to query information about the current user.")
+    if token in state.issued_tokens:
+        return
     if not hmac.compare_digest(token.encode(), state.business.access_token.encode()):
         raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
 
@@ -138,6 +140,14 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
             return jsonify({"id": business.page_id, "name": business.page_name})
         if node == business.instagram_account_id:
             return jsonify({"id": node, "username": business.instagram_username})
+        if node == business.business_id:  # the business portfolio (prerequisite check: verification)
+            return jsonify(
+                {
+                    "id": node,
+                    "name": business.verified_name,
+                    "verification_status": business.business_verification_status,
+                }
+            )
         with state.lock:
             catalog = state.catalogs.get(node)
             if catalog is not None:

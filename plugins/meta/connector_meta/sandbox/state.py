@@ -112,6 +112,8 @@ class Options:
     #: The WABA's ``marketing_messages_onboarding_status`` (``INELIGIBLE`` | ``ELIGIBLE`` | ``ONBOARDED``):
     #: ``/marketing_messages`` sends only once it is ``ONBOARDED`` (terms signed).
     marketing_messages_onboarding_status: str = "ELIGIBLE"
+    #: Valid OAuth redirect URIs of the app (Strict Mode: exact match); empty: any HTTPS or loopback URI.
+    oauth_redirect_uris: list[str] = field(default_factory=list)
 
     def update(self, values: dict[str, Any]) -> None:
         """Set known options; raise ``ValueError`` naming an unknown one."""
@@ -332,6 +334,13 @@ class Business:
     page_name: str = "Chatshop Demo"
     instagram_account_id: str = "17841400000000001"
     instagram_username: str = "chatshop.demo"
+    #: The Meta app (a Tech Provider) and its Facebook Login for Business configurations (``signup.py``).
+    app_id: str = "1234567890123456"
+    app_name: str = "Chatshop Connector"
+    business_id: str = "2729063490586005"
+    business_verification_status: str = "verified"
+    signup_config_id: str = "880123456789012"
+    login_config_id: str = "880123456789013"
 
 
 class GraphState:
@@ -343,6 +352,8 @@ class GraphState:
         self.options = options
         self.clock_offset = 0.0
         self._ids = itertools.count(1)
+        #: Tokens handed out by the code exchange (``signup.py``): accepted next to the demo token.
+        self.issued_tokens: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
