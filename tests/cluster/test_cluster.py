@@ -66,6 +66,8 @@ def cluster(cluster_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         schedulers=2,
         # 20,000 messages to 200 people: lift the per-recipient pacing; settle interrupted sends after 5 s.
         notify={"messages_per_second": 1000, "pair_limit": 1_000_000, "unknown_grace_seconds": 5},
+        # CONNECTOR_TEST_LEASE_SECONDS reruns the module with another task lease (the default's 30 s).
+        worker={"lease_seconds": float(os.environ.get("CONNECTOR_TEST_LEASE_SECONDS", "30"))},
     )
     yield c
     c.stop()
