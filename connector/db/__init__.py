@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,39 @@ def _private_file(database: str | None) -> None:
         log.warning("could not restrict %s to mode 0600: %s", database, exc)
 
 
+class WriterTurns:
+    """This process's threads take SQLite's one write lock in turns, queued on a Python lock.
+
+    Every transaction starts with ``BEGIN IMMEDIATE`` (the write lock). Without the queue, threads that find the
+    lock taken wait in SQLite's busy handler, which sleeps 1, 2, 5, ... up to 100 ms between looks: with a dozen
+    threads storing webhooks, most of the time the lock was free while they slept (webhook ingest: 135 deliveries/s,
+    p99 3 s, at 2 ms of CPU each). Queued here, the next thread starts the moment the previous one committed.
+    Other processes on the same file still meet the lock in SQLite's busy handler, as before. A thread that
+    already holds a turn (a second connection in the same thread) does not queue behind itself, and no thread
+    queues longer than ``timeout``: it then falls back to SQLite's busy handler, as before.
+    """
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._held: set[int] = set()  # id() of the DBAPI connections holding the turn
+
+    def acquire(self, dbapi_conn: Any) -> None:
+        me = threading.get_ident()
+        if self._owner == me or not self._lock.acquire(timeout=self.timeout):
+            return
+        self._owner = me
+        self._held.add(id(dbapi_conn))
+
+    def release(self, dbapi_conn: Any) -> None:
+        key = id(dbapi_conn)
+        if key in self._held and self._owner == threading.get_ident():
+            self._held.discard(key)
+            self._owner = None
+            self._lock.release()
+
+
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -140,8 +174,34 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
+    turns = WriterTurns(timeout=30.0)
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
         # Take the write lock up front: a deferred transaction that reads then writes can fail
-        # with SQLITE_BUSY even with a busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # with SQLITE_BUSY even with a busy timeout. This process's threads queue for it in Python first (see
+        # WriterTurns): SQLite's busy handler would have them sleep up to 100 ms while the lock is free.
+        turns.acquire(conn.connection.dbapi_connection)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turns.release(conn.connection.dbapi_connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _commit_and_pass_the_turn(conn: Any) -> None:
+        # The event fires before SQLAlchemy's own COMMIT: commit here, then pass the turn on (the COMMIT that
+        # follows finds no transaction open and does nothing), so the next thread never meets a held lock.
+        dbapi_conn = conn.connection.dbapi_connection
+        try:
+            dbapi_conn.commit()
+        finally:
+            turns.release(dbapi_conn)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback_and_pass_the_turn(conn: Any) -> None:
+        dbapi_conn = conn.connection.dbapi_connection
+        try:
+            dbapi_conn.rollback()
+        finally:
+            turns.release(dbapi_conn)
