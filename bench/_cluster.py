@@ -13,9 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +192,9 @@ def start_cluster(
     """
     port = free_port()
     web_url = f"http://127.0.0.1:{port}"
-    config = write_config(tmp / "connector.toml", database_url, public_url=web_url, notify=notify, worker=worker, **cluster)
+    config = write_config(
+        tmp / "connector.toml", database_url, public_url=web_url, notify=notify, worker=worker, **cluster
+    )
     c = Cluster(config, tmp)
     upgrade(c.runtime.db)
     if web:

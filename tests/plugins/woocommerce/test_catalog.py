@@ -15,7 +15,6 @@ from connector.errors import ConnectionTestError, SettingsError
 from connector.model import Availability
 from connector.sandbox.recorder import WebhookRecorder
 from connector.sandbox.seed import iter_products
-
 from tests.served import Served
 
 from .conftest import API
