@@ -141,22 +141,25 @@ class WriterTurns:
     def __init__(self, timeout: float):
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._owner: int | None = None
-        self._held: set[int] = set()  # id() of the DBAPI connections holding the turn
+        self._guard = threading.Lock()  # one release per turn, whichever event comes first
+        self._owner: int | None = None  # the thread holding the turn
+        self._holder: int | None = None  # id() of the DBAPI connection whose transaction holds it
 
     def acquire(self, dbapi_conn: Any) -> None:
         me = threading.get_ident()
         if self._owner == me or not self._lock.acquire(timeout=self.timeout):
             return
-        self._owner = me
-        self._held.add(id(dbapi_conn))
+        with self._guard:
+            self._owner, self._holder = me, id(dbapi_conn)
 
     def release(self, dbapi_conn: Any) -> None:
-        key = id(dbapi_conn)
-        if key in self._held and self._owner == threading.get_ident():
-            self._held.discard(key)
-            self._owner = None
-            self._lock.release()
+        """The transaction on ``dbapi_conn`` ended (committed, rolled back, or its connection went back to the pool:
+        whichever comes first; the others find nothing to release)."""
+        with self._guard:
+            if self._holder != id(dbapi_conn):
+                return
+            self._owner = self._holder = None
+        self._lock.release()
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
@@ -205,3 +208,9 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             dbapi_conn.rollback()
         finally:
             turns.release(dbapi_conn)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_conn: Any, _record: Any) -> None:
+        # A connection back in the pool has no transaction (the pool rolled back any left open, without the
+        # events above): its turn, if it still held one, is over.
+        turns.release(dbapi_conn)
