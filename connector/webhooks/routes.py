@@ -49,6 +49,8 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _EVENTS = WebhookEvent.__table__
 #: The INSERT of a delivery, built once (its values are bound per call).
 _STORE = insert(_EVENTS)
+#: The same for many deliveries at once (one statement), their ids in the order given.
+_STORE_MANY = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 
 def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: int) -> tuple[ConnectionRef, Any]:
@@ -172,19 +174,25 @@ def _writer(rt: Runtime) -> GroupCommit[_Item, tuple[int, bool]]:
 
 
 def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
-    """Store every delivery of ``items`` in one transaction (see :func:`_store` for one); raises, storing nothing,
-    if any of them fails (a duplicate delivery id, statuses that cannot be applied)."""
-    results: list[tuple[int, bool]] = []
+    """Store every delivery of ``items`` in one transaction (see :func:`_store` for one): their rows in one INSERT,
+    the statuses of the status-only ones applied together per connection (in arrival order), a processing task for
+    each of the others. Raises, storing nothing, if any of them fails (a duplicate delivery id, statuses that
+    cannot be applied)."""
     with rt.db.session() as session:
-        for connection_id, store, statuses in items:
-            event_id = int(insert_id(session, _STORE, store))
-            if statuses is not None:
-                apply_delivery_statuses(session, connection_id, statuses)
-                results.append((event_id, False))
-            else:
+        if len(items) == 1:
+            ids = [insert_id(session, _STORE, items[0][1])]
+        else:
+            ids = list(session.scalars(_STORE_MANY, [store for _, store, _ in items]))
+        statuses: dict[int, list[Any]] = {}
+        for connection_id, _, item_statuses in items:
+            if item_statuses is not None:
+                statuses.setdefault(connection_id, []).extend(item_statuses)
+        for connection_id, together in statuses.items():
+            apply_delivery_statuses(session, connection_id, together)
+        for (_, store, item_statuses), event_id in zip(items, ids, strict=True):
+            if item_statuses is None:
                 _enqueue_processing(rt, session, event_id, store)
-                results.append((event_id, True))
-    return results
+    return [(event_id, item_statuses is None) for (_, _, item_statuses), event_id in zip(items, ids, strict=True)]
 
 
 def _enqueue_processing(rt: Runtime, session: Any, event_id: int, store: dict[str, Any]) -> None:
