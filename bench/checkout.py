@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import random
 import statistics
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -64,6 +65,31 @@ class _SqlCounter:
 
     def stop(self) -> None:
         self.counting = False
+
+
+class _ThreadProfiles:
+    """cProfile in every thread started from now on (the server's and the worker's), merged at the end:
+    ``--profile FILE`` writes the connector's profile of the whole run (pstats format)."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        self.profiles: list[cProfile.Profile] = []
+
+        def start(*_: Any) -> None:
+            profile = cProfile.Profile()
+            self.profiles.append(profile)
+            profile.enable()  # replaces this hook in the new thread
+
+        threading.setprofile(start)
+
+    def dump(self, path: str) -> None:
+        import pstats
+
+        threading.setprofile(None)  # type: ignore[arg-type]  # None removes the hook
+        stats = pstats.Stats(*self.profiles)
+        stats.dump_stats(path)
+        stats.sort_stats("tottime").print_stats(30)
 
 
 def _poisson_offsets(rate: float, seconds: float, seed: int) -> list[float]:
@@ -269,6 +295,7 @@ def main(argv: list[str]) -> int:
         help="webhooks the Graph sandbox delivers at once, as Meta does (1: one after the other, each once the "
         "connector answered the previous one: arrivals then spread out and the latency from arrival looks shorter)",
     )
+    parser.add_argument("--profile", metavar="FILE", help="profile the connector's threads, write pstats to FILE")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -285,6 +312,7 @@ def main(argv: list[str]) -> int:
     rt, folder = temp_runtime(worker={"threads": args.threads})
     server = EmbeddedServer(rt, port=0, scheduler=False)
     rt.config.server.public_url = server.url
+    profiles = _ThreadProfiles() if args.profile else None
     server.start()
     bench: _Checkout | None = None
     try:
@@ -341,6 +369,8 @@ def main(argv: list[str]) -> int:
                 f"  duplicate orders after redelivering the burst's webhooks and a double tap each: {max(0, created)}",
             ],
         )
+        if profiles is not None:
+            profiles.dump(args.profile)
         return 0
     finally:
         if bench is not None:
