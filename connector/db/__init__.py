@@ -2,7 +2,8 @@
 
 SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` (durable commits; see
 ``[database] sqlite_synchronous``) and ``BEGIN IMMEDIATE`` for every transaction, so
-concurrent writers queue on the lock instead of failing with ``SQLITE_BUSY`` halfway through. The
+concurrent writers queue on the lock instead of failing with ``SQLITE_BUSY`` halfway through; the threads of one
+process queue for it in Python (:class:`WriterTurns`), not in SQLite's sleeping busy handler. The
 rule that follows, everywhere: **never hold a transaction open across network I/O.** Read, commit,
 call the platform, then write the result in a new short transaction.
 
