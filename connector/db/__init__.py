@@ -199,6 +199,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         dbapi_conn = conn.connection.dbapi_connection
         try:
             dbapi_conn.commit()
+        except Exception:  # SQLAlchemy's own COMMIT, right after, raises it wrapped as usual
+            pass
         finally:
             turns.release(dbapi_conn)
 
@@ -207,6 +209,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         dbapi_conn = conn.connection.dbapi_connection
         try:
             dbapi_conn.rollback()
+        except Exception:  # as for the commit: SQLAlchemy's own ROLLBACK raises it
+            pass
         finally:
             turns.release(dbapi_conn)
 
