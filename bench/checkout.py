@@ -142,7 +142,7 @@ class _Checkout:
                         ChatOrder.status == "created",
                         OutboundMessage.sent_at.is_not(None),
                     )
-                ).tuples()
+                ).all()
         return rows
 
     def _arrivals(self, since: datetime) -> dict[str, datetime]:
@@ -157,7 +157,7 @@ class _Checkout:
                     WebhookEvent.connection_id == self.channel_id,
                     WebhookEvent.received_at >= since,
                 )
-            ).tuples()
+            ).all()
             arrival: dict[str, datetime] = {}
             for received_at, body in events:
                 if b'"messages"' not in body:

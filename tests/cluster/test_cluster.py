@@ -136,9 +136,10 @@ def _work_done(rt: Any) -> tuple[Any, ...]:
     """What moves while the cluster works: tasks and outbox rows by status, rows read by syncs and their
     heartbeats. A wait fails only when none of it changed for a while (see :mod:`bench._progress`)."""
     with rt.db.session() as session:
-        tasks = sorted(session.execute(select(Task.status, func.count()).group_by(Task.status)).tuples())
+        tasks = sorted(tuple(r) for r in session.execute(select(Task.status, func.count()).group_by(Task.status)))
         outbox = sorted(
-            session.execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)).tuples()
+            tuple(r)
+            for r in session.execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status))
         )
         syncs = tuple(session.execute(select(func.sum(SyncRun.read), func.max(SyncRun.heartbeat_at))).one())
         ticks = session.scalar(select(func.count()).select_from(JobRun))
