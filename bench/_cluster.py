@@ -13,12 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench._progress import NoProgress, cpu_seconds, wait_for_progress
 from connector.config import generate_secrets, load_config
 from connector.db.migrate import upgrade
 from connector.runtime import Runtime
@@ -26,8 +25,9 @@ from connector.runtime import Runtime
 BROKER_URL = os.environ.get("CONNECTOR_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CONNECTOR = str(Path(sys.executable).with_name("connector"))
-#: The longest the cluster's processes may take to come up (web answering, a leader elected).
-STARTUP_SECONDS = 120
+#: Seconds the cluster's processes may go without any sign of life (CPU used, a log line) while coming up. How long
+#: start-up takes in all is not bounded: at load average 22 on 2 cores the processes took 34 s to import and start.
+STARTUP_STALL_SECONDS = 120
 
 
 def free_port() -> int:
@@ -36,17 +36,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
 def write_config(
-    path: Path, database_url: str, *, public_url: str = "", notify: dict[str, Any] | None = None, **cluster: Any
+    path: Path,
+    database_url: str,
+    *,
+    public_url: str = "",
+    notify: dict[str, Any] | None = None,
+    worker: dict[str, Any] | None = None,
+    **cluster: Any,
 ) -> Path:
     """A TOML config for the cluster processes: PostgreSQL, the celery backend, short leases and ticks, and
     broker queue names of its own (so clusters running side by side never share a queue)."""
@@ -82,8 +79,7 @@ def write_config(
         f'secret_key = "{secrets["secret_key"]}"',
         f'encryption_keys = ["{secrets["encryption_key"]}"]',
         "[worker]",
-        'backend = "celery"',
-        "lease_seconds = 30",
+        *(f"{k} = {value(v)}" for k, v in {"backend": "celery", "lease_seconds": 30, **(worker or {})}.items()),
         "[cluster]",
         *(f"{k} = {value(v)}" for k, v in settings.items()),
         "[notify]",
@@ -126,6 +122,9 @@ class Cluster:
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def log_size(self, name: str) -> int:
+        return (self.logs / f"{name}.log").stat().st_size
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
@@ -183,6 +182,7 @@ def start_cluster(
     workers: int | list[list[str]],
     schedulers: int,
     notify: dict[str, Any] | None = None,
+    worker: dict[str, Any] | None = None,
     **cluster: Any,
 ) -> Cluster:
     """Migrate, then start the processes and wait until the web answers and a leader is elected.
@@ -192,7 +192,9 @@ def start_cluster(
     """
     port = free_port()
     web_url = f"http://127.0.0.1:{port}"
-    config = write_config(tmp / "connector.toml", database_url, public_url=web_url, notify=notify, **cluster)
+    config = write_config(
+        tmp / "connector.toml", database_url, public_url=web_url, notify=notify, worker=worker, **cluster
+    )
     c = Cluster(config, tmp)
     upgrade(c.runtime.db)
     if web:
@@ -210,9 +212,21 @@ def start_cluster(
         except requests.RequestException:
             return False
 
-    # Generous: on a loaded machine (load average 22 on 2 cores) the processes took 34 s to import and start.
-    if (web and not _wait(web_up, STARTUP_SECONDS)) or (schedulers and not _wait(c.leader, STARTUP_SECONDS)):
+    def signs_of_life() -> tuple[Any, ...]:
+        # Importing and starting uses CPU and writes the logs; a process that exited ends the wait at once.
+        exited = sorted(n for n, p in c.procs.items() if p.poll() is not None)
+        return (exited, cpu_seconds([p.pid for p in c.procs.values()]), [c.log_size(n) for n in c.procs])
+
+    def up() -> bool:
+        exited = [n for n, p in c.procs.items() if p.poll() is not None]
+        if exited:
+            raise NoProgress(f"{', '.join(exited)} exited while starting")
+        return (not web or web_up()) and (not schedulers or c.leader() is not None)
+
+    try:
+        wait_for_progress(up, signs_of_life, stall=STARTUP_STALL_SECONDS, interval=0.5, what="cluster start-up")
+    except NoProgress as exc:
         logs = "\n".join(f"--- {n}\n{c.log(n)[-2000:]}" for n in c.procs)
         c.stop()
-        raise RuntimeError(f"cluster did not come up:\n{logs}")
+        raise RuntimeError(f"cluster did not come up ({exc}):\n{logs}") from None
     return c

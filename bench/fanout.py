@@ -3,7 +3,9 @@
 The sandbox runs in its own process (``connector sandbox graph``) with a per-number limit of 1,000 messages/s.
 The run:
 
-1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly);
+1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly), and
+   the anchor: a plain sending loop as people write it with a popular WhatsApp library (one request after another,
+   no outbox, no status handling: :func:`anchor_loop`);
 2. notifies N subscribers (default 100,000) through the connector: a worker process runs the wave and the sends,
    this process receives the status webhooks; reports messages/s, CPU ms per message (worker + web app),
    peak RSS of the worker, and duplicates and losses counted from the sandbox's own record;
@@ -82,6 +84,30 @@ def ceiling(url: str, settings: dict[str, Any], seconds: float = 5.0, threads: i
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, range(threads)))
     return sum(counts) / (time.monotonic() - started)
+
+
+def anchor_loop(url: str, settings: dict[str, Any], seconds: float = 10.0) -> float:
+    """Sends/s of the loop people write with a popular WhatsApp library: one request after another, no outbox, no
+    status handling, nothing stored. The request is what pywa 4.x sends for ``send_template`` (an ``httpx.Client``
+    with keep-alive, a JSON body, the bearer token); a failed send is just counted as not sent."""
+    import httpx
+
+    endpoint = f"{url}/{settings['api_version']}/{settings['phone_number_id']}/messages"
+    sent, n = 0, 0
+    with httpx.Client(headers={"Authorization": f"Bearer {settings['access_token']}"}, timeout=30) as client:
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            body = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": f"4917{n:09d}",
+                "type": "template",
+                "template": {"name": "hello_world", "language": {"code": "en_US"}},
+            }
+            if client.post(endpoint, json=body).status_code == 200:
+                sent += 1
+            n += 1
+        return sent / (time.monotonic() - started)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -195,6 +221,7 @@ def main(argv: list[str]) -> int:
     sandbox, url, settings = start_sandbox(args.mps)
     try:
         ceiling_per_second = ceiling(url, settings)
+        anchor_per_second = anchor_loop(url, settings)
     finally:
         sandbox.terminate()
         sandbox.wait(10)
@@ -212,6 +239,9 @@ def main(argv: list[str]) -> int:
         "killed_recovery_seconds": killed["recovery_seconds"],
         "ceiling_per_second": round(ceiling_per_second, 1),
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
+        "anchor_loop_per_second": round(anchor_per_second, 1),
+        "ratio_to_anchor_loop": round(plain["messages_per_second"] / anchor_per_second, 2),
+        "load_average": os.getloadavg(),
         "limit_per_second": args.mps,
         "worker_threads": args.threads,
         "worker_processes": args.processes,
@@ -223,6 +253,7 @@ def main(argv: list[str]) -> int:
     print(
         f"fanout: {result['messages']} messages at {result['messages_per_second']}/s "
         f"({result['ratio_to_ceiling']:.0%} of the sandbox's ceiling of {result['ceiling_per_second']}/s), "
+        f"a plain sending loop {result['anchor_loop_per_second']}/s; "
         f"{result['cpu_ms_per_message']} CPU ms/message, worker peak RSS {result['peak_rss_mb']} MB; "
         f"duplicates {result['duplicates']}, lost {result['lost']}; killed at 50%: duplicates "
         f"{result['killed_duplicates']}, lost {result['killed_lost']}, the dead worker's messages out "

@@ -277,12 +277,14 @@ def main(argv: list[str]) -> int:
         for _ in range(1, 1 if args.no_syncs else -(-args.shops // max(1, args.shops_per_server)))
     ]
     sync_args = {"window": args.window, "tolerance": args.tolerance, "shop_servers": servers, "workers": 2}
-    one = two = limited = None
+    one = two = limited = ceiling_per_second = None
     one_queue: dict[str, Any] = {}
     calm: dict[str, Any] = {}
     busy: dict[str, Any] = {}
     try:
         if not args.no_fanout:
+            # What the Graph sandbox itself takes from a plain load generator: the most two workers could reach.
+            ceiling_per_second = round(importlib.import_module("bench.fanout").ceiling(graph.url, graph.settings), 1)
             one = fanout(1, args.messages, numbers=10, shop=shop, graph=graph)
             two = fanout(2, args.messages, numbers=10, shop=shop, graph=graph)
             limited = fanout(2, args.messages, numbers=1, shop=shop, graph=graph)
@@ -299,6 +301,9 @@ def main(argv: list[str]) -> int:
         "fanout_1_worker_per_second": one,
         "fanout_2_workers_per_second": two,
         "fanout_2_workers_limited_per_second": limited,
+        "fanout_scaling_2_to_1": round(two / one, 2) if one and two else None,
+        "sandbox_ceiling_per_second": ceiling_per_second,
+        "load_average": os.getloadavg(),
         "fanout_messages": args.messages,
         "shops": args.shops,
         "sync_window_seconds": args.window,
@@ -327,7 +332,11 @@ def main(argv: list[str]) -> int:
             f"p99 {busy['delay_p99_seconds']}s (full sync {busy['big_sync_seconds']}s)",
         ]
     if one is not None:
-        lines.insert(0, f"fan-out: 1 worker {one}/s, 2 workers {two}/s, 2 workers on one number at 1,000/s {limited}/s")
+        lines.insert(
+            0,
+            f"fan-out: 1 worker {one}/s, 2 workers {two}/s, 2 workers on one number at 1,000/s {limited}/s "
+            f"(the sandbox alone takes {ceiling_per_second}/s)",
+        )
     if one_queue:
         lines.append(
             f"the same with 2 default workers and no bulk worker: {one_queue['on_time_share']:.1%} on time, "

@@ -3,7 +3,8 @@
 The raw request goes to the connection's adapter (after the ``connector_verify_webhook`` and
 ``connector_parse_webhook`` hooks had their say). A valid delivery is stored in ``webhook_events``
 together with a ``webhook.process`` task in one transaction, then acknowledged; the worker does the
-rest. A redelivery (same delivery id) is acknowledged and counted, never processed twice. A delivery the
+rest. Deliveries that arrive together share that transaction and its disk sync
+(:mod:`connector.webhooks.group_commit`); none is acknowledged before its commit. A redelivery (same delivery id) is acknowledged and counted, never processed twice. A delivery the
 platform says it sent longer ago than ``[server] webhook_max_age_seconds`` is refused (400) and counted
 (:mod:`connector.webhooks.refusals`): deduplication only remembers deliveries while their rows are kept.
 
@@ -16,6 +17,8 @@ applying fail, that transaction rolls back and the event is stored again for the
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +35,7 @@ from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
 from connector.webhooks import refusals
+from connector.webhooks.group_commit import GroupCommit
 from connector.work import priorities
 
 if TYPE_CHECKING:
@@ -45,6 +49,8 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _EVENTS = WebhookEvent.__table__
 #: The INSERT of a delivery, built once (its values are bound per call).
 _STORE = insert(_EVENTS)
+#: The same for many deliveries at once (one statement), their ids in the order given.
+_STORE_MANY = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 
 def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: int) -> tuple[ConnectionRef, Any]:
@@ -153,7 +159,7 @@ def accept(
         processed_at=now if statuses_only else None,
     )
     try:
-        event_id, queued = _store(rt, connection_id, store, parsed.events if statuses_only else None)
+        event_id, queued = _writer(rt).submit((connection_id, store, parsed.events if statuses_only else None))
     except IntegrityError:
         same = (
             (_EVENTS.c.connection_kind == kind)
@@ -167,6 +173,50 @@ def accept(
     if queued:
         rt.queue.notify()
     return jsonify({"status": "accepted", "id": event_id}), 200
+
+
+#: A delivery to store: its connection id, its row, and its statuses when it is status-only (applied in place).
+_Item = tuple[int, dict[str, Any], list[Any] | None]
+_writers: weakref.WeakKeyDictionary[Runtime, GroupCommit[_Item, tuple[int, bool]]] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def _writer(rt: Runtime) -> GroupCommit[_Item, tuple[int, bool]]:
+    """The runtime's group commit (:mod:`connector.webhooks.group_commit`): concurrent deliveries share a commit."""
+    with _writers_lock:
+        writer = _writers.get(rt)
+        if writer is None:
+            writer = GroupCommit(lambda items: _store_together(rt, items), lambda item: _store(rt, *item))
+            _writers[rt] = writer
+        return writer
+
+
+def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
+    """Store every delivery of ``items`` in one transaction (see :func:`_store` for one): their rows in one INSERT,
+    the statuses of the status-only ones applied together per connection (in arrival order), a processing task for
+    each of the others. Raises, storing nothing, if any of them fails (a duplicate delivery id, statuses that
+    cannot be applied)."""
+    with rt.db.session() as session:
+        if len(items) == 1:
+            ids = [insert_id(session, _STORE, items[0][1])]
+        else:
+            ids = list(session.scalars(_STORE_MANY, [store for _, store, _ in items]))
+        statuses: dict[int, list[Any]] = {}
+        for connection_id, _, item_statuses in items:
+            if item_statuses is not None:
+                statuses.setdefault(connection_id, []).extend(item_statuses)
+        for connection_id, together in statuses.items():
+            apply_delivery_statuses(session, connection_id, together)
+        for (_, store, item_statuses), event_id in zip(items, ids, strict=True):
+            if item_statuses is None:
+                _enqueue_processing(rt, session, event_id, store)
+    return [(event_id, item_statuses is None) for (_, _, item_statuses), event_id in zip(items, ids, strict=True)]
+
+
+def _enqueue_processing(rt: Runtime, session: Any, event_id: int, store: dict[str, Any]) -> None:
+    # A customer's message outranks a shop's change: a burst of shop webhooks must not delay chat replies.
+    priority = priorities.CHAT if store["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
+    rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=priority)
 
 
 class _NotApplied(Exception):
@@ -193,7 +243,5 @@ def _store(rt: Runtime, connection_id: int, store: dict[str, Any], statuses: lis
             store = {**store, "status": "received", "processed_at": None}
     with rt.db.session() as session:
         event_id = insert_id(session, _STORE, store)
-        # A customer's message outranks a shop's change: a burst of shop webhooks must not delay chat replies.
-        priority = priorities.CHAT if store["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
-        rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=priority)
+        _enqueue_processing(rt, session, int(event_id), store)
     return int(event_id), True

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from bench._cluster import CONNECTOR, Cluster, start_cluster
 from bench._fanout_harness import held_messages, settled
+from bench._progress import STALL_SECONDS, NoProgress, wait_for_progress
 from bench._support import SandboxProcess
 from connector.db.models import JobRun, OutboundMessage, SyncRun, Task
 from tests.cluster.conftest import (
@@ -35,9 +36,10 @@ from tests.cluster.conftest import (
     sandbox_bodies,
     sandbox_messages,
 )
-from tests.conftest import wait_for
 
-pytestmark = pytest.mark.postgres
+#: The suite's 300 s per test is a wall-clock bound these tests cannot keep on a loaded machine: their waits fail
+#: on a stall instead (:mod:`bench._progress`), and this is only the last resort against a test that never ends.
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(3600)]
 
 #: The issue's figure. A send costs ~10 short transactions (~70 sends/s on 2 cores), so this test alone takes
 #: 5-12 minutes on a 2-core machine; CONNECTOR_TEST_FANOUT lowers it for a quick local run.
@@ -64,6 +66,8 @@ def cluster(cluster_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         schedulers=2,
         # 20,000 messages to 200 people: lift the per-recipient pacing; settle interrupted sends after 5 s.
         notify={"messages_per_second": 1000, "pair_limit": 1_000_000, "unknown_grace_seconds": 5},
+        # CONNECTOR_TEST_LEASE_SECONDS reruns the module with another task lease (the default's 30 s).
+        worker={"lease_seconds": float(os.environ.get("CONNECTOR_TEST_LEASE_SECONDS", "30"))},
     )
     yield c
     c.stop()
@@ -113,13 +117,43 @@ def _outbox(rt: Any, tag: str) -> Counter[str]:
     return Counter(dict(rows))
 
 
-def _wait(cluster: Cluster, predicate: Any, timeout: float, what: str) -> None:
-    """``wait_for`` that, on timeout, says where the work stands (tasks by status, process log tails)."""
+def _taken_over(rt: Any, tag: str) -> int:
+    """Outbox rows of ``tag`` that went through ``unknown``: a later run of their task found them ``sending``."""
+    from connector.db.models_notify import OutboxEvent
+
+    with rt.db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count(func.distinct(OutboxEvent.message_id)))
+                .join(OutboundMessage, OutboundMessage.id == OutboxEvent.message_id)
+                .where(OutboundMessage.idempotency_key.like(f"{tag}:%"), OutboxEvent.status == "unknown")
+            )
+            or 0
+        )
+
+
+def _work_done(rt: Any) -> tuple[Any, ...]:
+    """What moves while the cluster works: tasks and outbox rows by status, rows read by syncs and their
+    heartbeats. A wait fails only when none of it changed for a while (see :mod:`bench._progress`)."""
+    with rt.db.session() as session:
+        tasks = sorted(tuple(r) for r in session.execute(select(Task.status, func.count()).group_by(Task.status)))
+        outbox = sorted(
+            tuple(r)
+            for r in session.execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status))
+        )
+        syncs = tuple(session.execute(select(func.sum(SyncRun.read), func.max(SyncRun.heartbeat_at))).one())
+        ticks = session.scalar(select(func.count()).select_from(JobRun))
+    return tasks, outbox, syncs, ticks
+
+
+def _wait(cluster: Cluster, predicate: Any, what: str, *, stall: float = STALL_SECONDS) -> Any:
+    """Wait for ``predicate`` for as long as the cluster makes progress; on a stall say where the work stands
+    (tasks by status, process log tails)."""
     try:
-        wait_for(predicate, timeout=timeout, interval=0.2)
-    except AssertionError:
+        return wait_for_progress(predicate, lambda: _work_done(cluster.runtime), stall=stall, interval=0.3, what=what)
+    except NoProgress as exc:
         logs = "\n".join(f"--- {n}\n{cluster.log(n)[-1500:]}" for n in cluster.procs)
-        raise AssertionError(f"{what} not within {timeout}s; tasks: {cluster.runtime.queue.counts()}\n{logs}") from None
+        raise AssertionError(f"{exc}; tasks: {cluster.runtime.queue.counts()}\n{logs}") from None
 
 
 def test_web_enqueues_and_a_worker_runs_it(cluster: Cluster, sandboxes: tuple[Any, Any]) -> None:
@@ -134,7 +168,7 @@ def test_web_enqueues_and_a_worker_runs_it(cluster: Cluster, sandboxes: tuple[An
         f"{cluster.web_url}/api/v1/sync-runs/",
         json={"shop_connection_id": shop_id, "mode": "full"},
         headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
+        timeout=120,
     )
     assert answer.status_code == 202, answer.text
     task_id = answer.json()["task_id"]
@@ -143,7 +177,7 @@ def test_web_enqueues_and_a_worker_runs_it(cluster: Cluster, sandboxes: tuple[An
         with rt.db.session() as session:
             return session.get(Task, task_id).status == "done"
 
-    wait_for(done, timeout=30, interval=0.2)
+    _wait(cluster, done, "the sync requested through the web app")
     catalog_id = graph.connection_settings()["catalog_id"]
     in_catalog = {item.get("retailer_id") or item.get("id") for item in graph.catalog_items(catalog_id)}
     assert set(shop.variant_ids()) <= in_catalog and in_catalog
@@ -162,7 +196,7 @@ def test_a_worker_started_without_queues_consumes_both_queues(cluster: Cluster, 
     delta_shop, _ = connect_sandboxes(rt, shop, graph, name="Default delta")
     full = rt.queue.enqueue("catalog.sync", {"shop_connection_id": full_shop, "mode": "full", "trigger": "api"})
     delta = rt.queue.enqueue("catalog.sync", {"shop_connection_id": delta_shop, "mode": "delta", "trigger": "api"})
-    _wait(cluster, lambda: {_task(rt, full).status, _task(rt, delta).status} == {"done"}, 60, "both syncs")
+    _wait(cluster, lambda: {_task(rt, full).status, _task(rt, delta).status} == {"done"}, "both syncs")
     workers = {cluster.procs["worker1"].pid, cluster.procs["worker2"].pid}
     assert _pid(_task(rt, full).worker) in workers
     assert _pid(_task(rt, delta).worker) in workers
@@ -183,7 +217,7 @@ def test_killing_the_leader_scheduler_hands_over_within_30s_without_double_ticks
                 ).all()
             )
 
-    wait_for(lambda: sum(1 for t in ticks_done() if t[1] == "done") >= 2, timeout=20, interval=0.2)
+    _wait(cluster, lambda: sum(1 for t in ticks_done() if t[1] == "done") >= 2, "two ticks")
     old = cluster.leader()
     assert old is not None
     killed_at = datetime.now(UTC)
@@ -192,12 +226,14 @@ def test_killing_the_leader_scheduler_hands_over_within_30s_without_double_ticks
     def new_tick_done_after_kill() -> bool:
         return any(t[0] > killed_at and t[1] == "done" for t in ticks_done())
 
+    # The handover is the standby taking the lock (it polls every second); running the next tick on a worker
+    # is then a matter of the machine's speed, waited for while the cluster makes progress.
     started = time.monotonic()
-    wait_for(new_tick_done_after_kill, timeout=30, interval=0.2)
+    new = _wait(cluster, cluster.leader, "a new leader")
     handover = time.monotonic() - started
     assert handover < 30
-    new = cluster.leader()
-    assert new is not None and new != old
+    assert new != old
+    _wait(cluster, new_tick_done_after_kill, "a tick run after the kill")
     ticks = ticks_done()
     keys = [t[0] for t in ticks]
     assert len(keys) == len(set(keys))  # one row per tick (job_runs is unique per tick)
@@ -221,14 +257,17 @@ def test_small_shops_are_not_starved_by_a_big_fan_out(cluster: Cluster, sandboxe
     big_before = len(sandbox_bodies(graph, big_people, "big"))
     backlog = 4000 - big_before
     assert backlog > 1000  # the big shop really is still busy
-    wait_for(lambda: len(sandbox_bodies(graph, small_people, "small")) == 20, timeout=60, interval=0.05)
+    _wait(cluster, lambda: len(sandbox_bodies(graph, small_people, "small")) == 20, "the small shop's 20 sends")
     big_meanwhile = len(sandbox_bodies(graph, big_people, "big")) - big_before
     # First come, first served would make the small shop wait for the whole backlog.
     assert big_meanwhile < backlog / 4, f"the small shop waited for {big_meanwhile} of {backlog} queued big-shop sends"
-    _wait(cluster, lambda: _outbox(rt, "big")["sent"] == 4000, 90, f"all big-shop sends ({_outbox(rt, 'big')})")
+    _wait(cluster, lambda: _outbox(rt, "big")["sent"] == 4000, "all big-shop sends")
+    # A diagnostic for the crawl once seen with a 10 s lease on a loaded machine (docs/benchmarks.md): sends whose
+    # task was claimed again while its first run was still sending (its lease ran out) end up "unknown" first.
+    print(f"big-shop sends taken over from a live worker: {_taken_over(rt, 'big')}")
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(7200)
 def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster, sandboxes: tuple[Any, Any]) -> None:
     """SIGKILL one of two workers mid-fan-out: every message reaches the sandbox exactly once."""
     import signal
@@ -248,7 +287,7 @@ def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster
     total = FAN_OUT
     accepted_before = graph.stats()["whatsapp"]["accepted"]
     fan_out(rt, channel, people, total, tag="fan", batch=2000)
-    wait_for(lambda: graph.stats()["whatsapp"]["accepted"] - accepted_before >= 3000, timeout=120, interval=0.1)
+    _wait(cluster, lambda: graph.stats()["whatsapp"]["accepted"] - accepted_before >= 3000, "the first 3,000 sends")
     pid = cluster.procs["worker1"].pid
 
     def frozen_holding_sends() -> set[int]:
@@ -260,17 +299,17 @@ def test_fan_out_of_20000_survives_a_worker_killed_with_sigkill(cluster: Cluster
             os.kill(pid, signal.SIGCONT)
         return held
 
-    held = wait_for(frozen_holding_sends, timeout=120, interval=0.05)
+    held = _wait(cluster, frozen_holding_sends, "the worker holding sends")
     cluster.kill("worker1", signal.SIGKILL)
     killed = time.monotonic()
     assert held, "the killed worker held no sends: nothing to recover"
     # Recovery (issue 15): the dead worker's tasks are taken over once their lease (30 s here, renewed by a live
     # worker's heartbeat) runs out; the sends it left in doubt wait for a status or the grace period (5 s here; ten
-    # of them while the channel is silent). 30 s more for a loaded machine.
-    bound = rt.config.worker.lease_seconds + 10 * rt.config.notify.unknown_grace_seconds + 30
-    _wait(cluster, lambda: settled(rt, held), bound, f"the {len(held)} sends the killed worker held")
+    # of them while the channel is silent). Those waits show no progress by design: a stall is only one beyond them.
+    designed_wait = rt.config.worker.lease_seconds + 10 * rt.config.notify.unknown_grace_seconds
+    _wait(cluster, lambda: settled(rt, held), f"the {len(held)} sends the killed worker held", stall=designed_wait + 60)
     print(f"recovery after SIGKILL of a cluster worker: {time.monotonic() - killed:.1f} s for {len(held)} messages")
-    _wait(cluster, lambda: _outbox(rt, "fan")["sent"] == total, 600, "all fan-out sends")
+    _wait(cluster, lambda: _outbox(rt, "fan")["sent"] == total, "all fan-out sends", stall=designed_wait + 60)
     bodies = Counter(sandbox_bodies(graph, people, "fan"))
     duplicates = {b: n for b, n in bodies.items() if n > 1}
     lost = total - len(bodies)
@@ -292,7 +331,7 @@ def test_the_per_number_rate_limit_holds_across_two_workers(split_cluster: Clust
         open_windows(graph, people)
         started = time.monotonic()
         fan_out(rt, channel, people, 400, tag="limited")
-        _wait(c, lambda: _outbox(rt, "limited")["sent"] == 400, 60, "all limited sends")
+        _wait(c, lambda: _outbox(rt, "limited")["sent"] == 400, "all limited sends")
         elapsed = time.monotonic() - started
         assert graph.stats()["whatsapp"]["refused"] == {}
         per_second = Counter(m["_sandbox"]["timestamp"] for m in sandbox_messages(graph, people, "limited"))
@@ -340,13 +379,13 @@ def test_a_full_sync_runs_on_the_bulk_worker_while_small_shops_sync_on_the_regul
             for n in range(4)
         ]
         full = rt.queue.enqueue("catalog.sync", {"shop_connection_id": big_id, "mode": "full", "trigger": "api"})
-        _wait(c, lambda: _task(rt, full).status == "running", 30, "the full sync to start")
+        _wait(c, lambda: _task(rt, full).status == "running", "the full sync to start")
         assert _pid(_task(rt, full).worker) == bulk
         status = subprocess.run(
             [CONNECTOR, "--config", str(c.config), "cluster", "status"],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=600,
             check=True,
         )
         lanes = json.loads(status.stdout)["lanes"]
@@ -355,10 +394,10 @@ def test_a_full_sync_runs_on_the_bulk_worker_while_small_shops_sync_on_the_regul
             rt.queue.enqueue("catalog.sync", {"shop_connection_id": s, "mode": "delta", "trigger": "schedule"})
             for s in small_ids
         ]
-        _wait(c, lambda: all(_task(rt, t).status == "done" for t in deltas), 60, "the small shops' delta syncs")
+        _wait(c, lambda: all(_task(rt, t).status == "done" for t in deltas), "the small shops' delta syncs")
         assert _task(rt, full).status == "running"  # the bulk worker is still busy with the big shop
         assert {_pid(_task(rt, t).worker) for t in deltas} <= regular
-        _wait(c, lambda: _task(rt, full).status == "done", 600, "the big shop's full sync")
+        _wait(c, lambda: _task(rt, full).status == "done", "the big shop's full sync")
         assert _pid(_task(rt, full).worker) == bulk
         with rt.db.session() as session:
             run = session.scalars(select(SyncRun).where(SyncRun.shop_connection_id == big_id)).one()
@@ -374,7 +413,7 @@ def test_a_worker_refuses_a_queue_the_relay_never_publishes_to(split_cluster: Cl
         [CONNECTOR, "--config", str(split_cluster.config), "worker", "--queues", "connector.typo"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,
     )
     assert result.returncode == 2
     assert "connector.typo" in result.stderr
