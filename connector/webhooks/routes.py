@@ -206,7 +206,7 @@ def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
             if item_statuses is not None:
                 statuses.setdefault(connection_id, []).extend(item_statuses)
         for connection_id, together in statuses.items():
-            apply_delivery_statuses(session, connection_id, together)
+            apply_delivery_statuses(session, connection_id, together, rt)
         for (_, store, item_statuses), event_id in zip(items, ids, strict=True):
             if item_statuses is None:
                 _enqueue_processing(rt, session, event_id, store)
