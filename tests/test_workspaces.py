@@ -260,6 +260,9 @@ def _path(rule: str, tenant: Tenant | None, kind: str | None = None) -> str:
         "fmt": "svg",
         "code": "en",
         "filename": "dashboard.css",
+        # The Meta prerequisite checks are the deployment's (its Meta app, its address), no workspace's objects:
+        # an unknown one is walked (404 both ways); test_meta_onboarding runs the real ones.
+        "key": "nope",
         "connection_id": tenant.channel_id if tenant else 999_999,  # .../channel/<connection_id>/...
     }
     if kind is not None:

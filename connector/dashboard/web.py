@@ -82,7 +82,10 @@ def prepare_request() -> Response | None:
     if user is not None:
         refusal = roles.dashboard_refusal(user.role, request.endpoint, operator=user.operator)
         if refusal is not None:
-            abort(403, description=refusal)
+            if request.blueprint == "dashboard":
+                abort(403, description=refusal)  # the dashboard's error page shows the reason
+            # A plugin's page under the dashboard: the app's generic 403 would say only "Forbidden".
+            return current_app.response_class(refusal, status=403, mimetype="text/plain")
     return None
 
 
