@@ -61,6 +61,7 @@ PUBLIC = {
     "dashboard.first_user": "the first account, with a one-time setup link only",
     "dashboard.set_language": "switches the language of the visitor's own session",
     "dashboard.static": "CSS and JavaScript",
+    "meta_onboarding_static.static": "the Meta signup page's JavaScript",
     "dashboard_public.opt_in": "the website widget's opt-in request (confirmed by the customer on WhatsApp)",
     "notify_public.subscribe": "the shop page's back-in-stock request (confirmed by the customer on WhatsApp)",
     "notify_public.preflight": "CORS preflight of the above",
