@@ -224,11 +224,15 @@ def _offers_of(ctx: ChatContext, listing: model.ProductListMessage, chunk: list[
     for section in listing.sections:
         for variant_id in section.retailer_ids:
             offer = by_id[variant_id]
+            price = ctx.money(offer.variant.effective_price)
             if offer.sold_out:
                 action = model.Button(f"notify:{offer.id}", notify)
-                result.append(ProductOffer(offer.variant, action, sold_out=True, note=mark, view_title=view))
+                result.append(
+                    ProductOffer(offer.variant, action, sold_out=True, note=mark, view_title=view, price_text=price)
+                )
             else:
-                result.append(ProductOffer(offer.variant, model.Button(f"add:{offer.id}", buy), view_title=view))
+                action = model.Button(f"add:{offer.id}", buy)
+                result.append(ProductOffer(offer.variant, action, view_title=view, price_text=price))
     return result
 
 

@@ -14,15 +14,16 @@ from tests.conftest import wait_for
 
 from .conftest import EMAIL, PASSWORD, Connected, csrf_of
 
-#: Words a reader of each language must find on the pages (checked against the shipped text, not the catalog).
+#: Words a reader of each language must find on the pages (checked against the shipped text, not the catalog):
+#: the overview's and the jobs page's headings, the plugins page's heading and a built-in plugin's field label.
 HEADINGS = {
-    "en": ("Overview", "Jobs", "Installed plugins", "Phone number ID"),
-    "de": ("Übersicht", "Aufgaben", "Installierte Plugins", "Telefonnummer-ID"),
-    "fr": ("Vue d&#39;ensemble", "Tâches", "Plugins installés", "ID du numéro de téléphone"),
-    "es": ("Resumen", "Tareas", "Plugins instalados", "ID del número de teléfono"),
-    "it": ("Panoramica", "Attività pianificate", "Plugin installati", "ID del numero di telefono"),
-    "nl": ("Overzicht", "Taken", "Geïnstalleerde plug-ins", "Telefoonnummer-ID"),
-    "pt_BR": ("Visão geral", "Tarefas", "Plugins instalados", "ID do número de telefone"),
+    "en": ("Overview", "Jobs", "Installed plugins", "Shopify app client ID"),
+    "de": ("Übersicht", "Aufgaben", "Installierte Plugins", "Client-ID der Shopify-App"),
+    "fr": ("Vue d&#39;ensemble", "Tâches", "Plugins installés", "ID client de l&#39;app Shopify"),
+    "es": ("Resumen", "Tareas", "Plugins instalados", "ID de cliente de la app de Shopify"),
+    "it": ("Panoramica", "Attività pianificate", "Plugin installati", "ID client dell&#39;app Shopify"),
+    "nl": ("Overzicht", "Taken", "Geïnstalleerde plug-ins", "Client-ID van de Shopify-app"),
+    "pt_BR": ("Visão geral", "Tarefas", "Plugins instalados", "ID do cliente do app Shopify"),
 }
 
 

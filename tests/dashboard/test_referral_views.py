@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from connector import model
 from connector.dashboard import queries
 from connector.db.models import Contact, InboundMessage, ShopVariant
+from connector.i18n import formatting
 from connector.runtime import Runtime
 from connector.serialization import to_json
 
@@ -90,7 +91,7 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
     with rt.db.session() as session:
         variant = session.scalars(select(ShopVariant).where(ShopVariant.external_id == retailer_id)).one()
         ad_contact = session.scalar(select(Contact.id).where(Contact.channel_user_id == FROM_AD))
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    today = formatting.day(datetime.now(UTC), "en")  # the viewer's language and time zone (UTC here): "Dec 7, 2026"
     client = logged_in(connected)
 
     contacts = client.get("/dashboard/contacts").text
