@@ -116,7 +116,10 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
     assert client.get("/dashboard/lang/de").status_code in (302, 303)
     contacts_de = client.get("/dashboard/contacts").text
     assert "Herkunft" in contacts_de
-    assert cell(contacts_de, "contact-row", "came-from", FROM_AD) == f"Anzeige: Spring sale (ad 12021234…) am {today}"
+    assert (
+        cell(contacts_de, "contact-row", "came-from", FROM_AD)
+        == f"Anzeige: Spring sale (ad 12021234…) am {formatting.day(datetime.now(UTC), 'de')}"
+    )
     assert cell(contacts_de, "contact-row", "came-from", PLAIN) == NONE
     orders_de = client.get("/dashboard/orders").text
     assert "letzter Kontakt, 7 Tage" in orders_de
