@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from connector import hookimpl
+from connector.i18n.catalogs import LANGUAGES
 
 if TYPE_CHECKING:
     import flask
@@ -99,7 +100,7 @@ def connector_register_cli(cli: click.Group) -> None:
     @dashboard.command("add-user")
     @click.argument("email")
     @click.password_option(help="The password (asked for when not given).")
-    @click.option("--language", type=click.Choice(["en", "de", ""]), default="", help="UI language of this user.")
+    @click.option("--language", type=click.Choice([*LANGUAGES, ""]), default="", help="UI language of this user.")
     @click.pass_obj
     def add_user(state: Any, email: str, password: str, language: str) -> None:
         """Create a dashboard user who logs in with EMAIL."""
