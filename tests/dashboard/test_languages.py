@@ -67,7 +67,7 @@ def test_every_page_reads_in_every_language(connected: Connected) -> None:
     for language, (overview, jobs, plugins, label) in HEADINGS.items():
         assert client.get(f"/dashboard/lang/{language}").status_code == 302
         page = client.get("/dashboard/").text
-        assert f'<html lang="{language}">' in page and f"<h1>{overview}</h1>" in page, language
+        assert f'<html lang="{language.replace("_", "-")}">' in page and f"<h1>{overview}</h1>" in page, language
         states = _states(page)
         assert states, language
         # every state shows in the language's own word (e.g. "synchronisiert 12", not "synced 12")
