@@ -46,6 +46,7 @@ def test_the_extraction_finds_the_dashboard_chat_and_notification_texts(extracte
     assert "What can I do for you?" in ids  # chat
     assert "Track parcel" in ids  # notifications
     assert "Phone number ID" in ids  # a built-in plugin's settings label
+    assert "Signs webhooks (X-Hub-Signature-256)." in ids  # and its help text (connector/i18n/extract.py)
     assert "delivered" in ids and "Order shipped" in ids  # states and message kinds the dashboard shows
 
 
