@@ -11,13 +11,13 @@ from babel.messages.extract import extract_python
 
 
 def extract_python_and_field_help(
-    fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags: Collection[str], options: dict[str, Any]
-) -> Iterator[tuple[int, str, str | tuple[str | None, ...], list[str]]]:
+    fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags: Collection[str], options: Any
+) -> Iterator[tuple[Any, ...]]:
     """Everything :func:`babel.messages.extract.extract_python` finds, then each literal ``help="..."`` of a
     ``ConfigField`` call (a help text built at run time, an f-string, stays untranslated)."""
     source = fileobj.read()
     fileobj.seek(0)
-    yield from extract_python(fileobj, keywords, comment_tags, options)  # type: ignore[arg-type]
+    yield from extract_python(fileobj, keywords, comment_tags, options)
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
             continue
