@@ -344,13 +344,15 @@ class ProductOffer:
     ``action`` is the button the card's main postback carries: the core chooses its id (``add:<variant id>`` to
     buy, ``notify:<variant id>`` for a sold-out variant) and handles the tap like any other reply, so a channel
     never decides what a tap means. ``note`` goes before the price (``Sold out``); ``view_title`` labels the
-    button that opens the product page (``variant.link``)."""
+    button that opens the product page (``variant.link``); ``price_text`` is the price as the customer's language
+    writes it (``12,50 €``; empty: the channel writes ``variant.effective_price`` itself)."""
 
     variant: model.Variant
     action: model.Button
     sold_out: bool = False
     note: str = ""
     view_title: str = "View"
+    price_text: str = ""
 
 
 class ChannelAdapter(WebhookHandler):

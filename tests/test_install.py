@@ -34,6 +34,11 @@ NEEDED = {
         "connector/default_config.toml",
         "connector/dashboard/static/dashboard.css",
         "connector/dashboard/static/htmx.min.js",
+        # the compiled gettext catalogs and the texts they translate
+        "connector/locales/de/LC_MESSAGES/messages.mo",
+        "connector/locales/pt_BR/LC_MESSAGES/messages.mo",
+        "connector/conversation/templates/chat/texts.j2",
+        "connector/notify/templates/order_shipped/default.j2",
     ],
     "chatshop_connector_shopify": ["connector_shopify/sandbox/data/shopify-admin-2026-10.introspection.json.gz"],
 }

@@ -174,7 +174,7 @@ def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, mor
 
 
 def _pick_row(ctx: ChatContext, offer: Offer) -> model.ListRow:
-    price = str(offer.variant.effective_price)
+    price = ctx.money(offer.variant.effective_price)
     if offer.sold_out:
         return model.ListRow(
             f"notify:{offer.id}", short(f"🔔 {offer.variant.title}"), short(f"{ctx.t('sold_out_mark')} · {price}", 72)
@@ -224,11 +224,15 @@ def _offers_of(ctx: ChatContext, listing: model.ProductListMessage, chunk: list[
     for section in listing.sections:
         for variant_id in section.retailer_ids:
             offer = by_id[variant_id]
+            price = ctx.money(offer.variant.effective_price)
             if offer.sold_out:
                 action = model.Button(f"notify:{offer.id}", notify)
-                result.append(ProductOffer(offer.variant, action, sold_out=True, note=mark, view_title=view))
+                result.append(
+                    ProductOffer(offer.variant, action, sold_out=True, note=mark, view_title=view, price_text=price)
+                )
             else:
-                result.append(ProductOffer(offer.variant, model.Button(f"add:{offer.id}", buy), view_title=view))
+                action = model.Button(f"add:{offer.id}", buy)
+                result.append(ProductOffer(offer.variant, action, view_title=view, price_text=price))
     return result
 
 
@@ -288,7 +292,7 @@ def product(ctx: ChatContext, found: Offer) -> list[model.Outbound]:
     product message when the catalog holds it, then the choice as a reply button; other channels the choice alone,
     with the title and price in its text."""
     adapter = ctx.runtime.connections.channel_adapter(ctx.channel_connection_id)
-    title, price = found.variant.title, str(found.variant.effective_price)
+    title, price = found.variant.title, ctx.money(found.variant.effective_price)
     buy, notify = short(ctx.t("buy_button")), short(ctx.t("notify_button"))
     if adapter.product_cards:
         section = ctx.t("section_sold_out" if found.sold_out else "section_available")

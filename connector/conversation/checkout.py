@@ -95,7 +95,9 @@ def check(ctx: ChatContext, lines: list[model.CartLine]) -> tuple[list[model.Car
         if line.unit_price is not None and (
             line.unit_price.currency != price.currency or line.unit_price.amount != price.amount
         ):
-            issues.append(ctx.t("cart_issue_price", title=variant.title, old=str(line.unit_price), new=str(price)))
+            issues.append(
+                ctx.t("cart_issue_price", title=variant.title, old=ctx.money(line.unit_price), new=ctx.money(price))
+            )
         checked.append(model.CartLine(variant.external_id, quantity, price))
     return checked, issues, sold_out
 
@@ -107,15 +109,15 @@ def _known_title(ctx: ChatContext, variant_id: str) -> str:
     return known.title if known is not None else variant_id
 
 
-def total(lines: list[model.CartLine]) -> str:
-    """The cart's total at the checked prices, as text."""
+def total(lines: list[model.CartLine]) -> model.Money | None:
+    """The cart's total at the checked prices (None when no line has a price)."""
     priced = [line.unit_price * line.quantity for line in lines if line.unit_price is not None]
     if not priced:
-        return ""
+        return None
     result = priced[0]
     for money in priced[1:]:
         result = result + money
-    return str(result)
+    return result
 
 
 # --------------------------------------------------------------------------- the flow
@@ -144,7 +146,7 @@ def handle_cart(ctx: ChatContext, lines: list[model.CartLine]) -> list[model.Out
             model.Button(f"cart:confirm:{ctx.inbound_id}", short(ctx.t("cart_confirm"))),
             model.Button("cart:change", short(ctx.t("cart_change"))),
         ]
-        body = ctx.t("cart_changed_body", issues=text, total=total(checked))
+        body = ctx.t("cart_changed_body", issues=text, total=ctx.money(total(checked)))
         messages = [model.ButtonsMessage(body=body, buttons=buttons)]
     if sold_out:
         titles = ", ".join(_known_title(ctx, v) for v in sold_out)
@@ -261,7 +263,7 @@ def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: i
                 *address_flow.start(ctx, purpose="checkout", source=source_inbound_id, lines=row.cart["lines"]),
             ]
         return _failed(ctx, row, str(exc))
-    summary = _summary_data(order)
+    summary = _summary_data(ctx, order)
     opt_in_text = ctx.t("order_summary", **{**summary, "number": order.number})
 
     def record(session: Session) -> None:
@@ -310,12 +312,13 @@ def _failed(ctx: ChatContext, row: ChatOrder, reason: str) -> list[model.Outboun
     return [agent_offer(ctx, ctx.t("order_failed", reason=reason[:200]))]
 
 
-def _summary_data(order: model.Order) -> dict[str, Any]:
+def _summary_data(ctx: ChatContext, order: model.Order) -> dict[str, Any]:
+    """The order summary's values, money already written in the customer's language (stored for a re-run)."""
     return {
         "number": order.number,
-        "total": str(order.total),
+        "total": ctx.money(order.total),
         "lines": [
-            {"quantity": line.quantity, "title": line.title, "total": str(line.unit_price * line.quantity)}
+            {"quantity": line.quantity, "title": line.title, "total": ctx.money(line.unit_price * line.quantity)}
             for line in order.lines
         ],
     }
@@ -353,7 +356,7 @@ def add_to_cart(ctx: ChatContext, variant_id: str) -> list[model.Outbound]:
         cart.append({"variant": variant_id, "quantity": 1, "price": [str(price.amount), price.currency]})
     lines = lines_from_json(cart)
     count = sum(line.quantity for line in lines)
-    body = ctx.t("added_to_cart", title=found.title, count=count, total=total(lines))
+    body = ctx.t("added_to_cart", title=found.title, count=count, total=ctx.money(total(lines)))
     buttons = [
         model.Button("cart:checkout", short(ctx.t("cart_checkout"))),
         model.Button("menu:browse", short(ctx.t("cart_continue"))),

@@ -15,7 +15,6 @@ order creation inside step 3 is idempotent on its own (:mod:`connector.conversat
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
@@ -26,6 +25,7 @@ from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
 from connector.db.models import ChannelConnection, Contact, InboundMessage
 from connector.db.models_conversation import ChatReply
+from connector.i18n import languages
 from connector.serialization import from_json
 from connector.work.queue import Retry
 
@@ -35,18 +35,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GREETINGS_DE = frozenset({"hallo", "guten tag", "moin", "servus", "grüß gott", "gruss gott", "hallöchen", "menü"})
-GREETINGS_EN = frozenset({"hello", "hi", "hey", "good morning", "good evening", "menu", "start over"})
+#: Greetings that show the menu without telling a language (every language's own greeting does too).
+MENU_WORDS = frozenset({"hi", "hey"})
 CANCEL = frozenset({"cancel", "abbrechen", "abbruch", "back", "zurück"})
 ORDERS_WORDS = frozenset({"orders", "my orders", "bestellungen", "meine bestellungen", "bestellung", "order status"})
 
 
 def language_of(locale: str | None) -> str | None:
-    """``"de"`` or ``"en"`` from a locale such as ``de_DE`` or ``en-GB``; ``None`` for anything else."""
-    if not locale:
-        return None
-    code = re.split(r"[-_]", locale.strip().lower())[0]
-    return code if code in ("de", "en") else None
+    """The shipped language of a locale such as ``de_DE``, ``pt-BR`` or ``en-GB``; ``None`` for anything else."""
+    return languages.from_locale(locale)
 
 
 def _normal(text: str) -> str:
@@ -184,11 +181,13 @@ def _is_consent_message(message: model.Inbound) -> bool:
 
 
 def _detect_language(ctx: ChatContext) -> None:
-    """A greeting in German or English (when the channel tells no locale) sets the conversation's language."""
+    """When the channel tells no locale we speak: the first message's language (when it is clear) sets the
+    conversation's language, and a later greeting in another language switches it (see
+    :mod:`connector.i18n.languages`). Otherwise the shop's ``[chat] default_language`` stays."""
     if language_of(ctx.contact.locale) or not isinstance(ctx.message, model.InboundText):
         return
-    text = _normal(ctx.message.text)
-    found = "de" if text in GREETINGS_DE else "en" if text in GREETINGS_EN and text not in ("hi", "hey") else None
+    text = ctx.message.text
+    found = languages.guess(text) if ctx.conversation.language is None else languages.greeting(text)
     if found:
         ctx.language = ctx.conversation.language = found
 
@@ -313,7 +312,7 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
     if flow and text in CANCEL:
         conv.clear()
         return menu(ctx, intro=ctx.t("cancelled"))
-    if text in GREETINGS_DE or text in GREETINGS_EN:
+    if languages.greeting(raw) or text in MENU_WORDS:
         conv.clear()
         return menu(ctx)
     if flow == "address":

@@ -22,6 +22,7 @@ from connector import model
 from connector.conversation import texts
 from connector.db.models import ChannelConnection, Contact
 from connector.db.models_conversation import Handoff
+from connector.i18n import formatting
 
 if TYPE_CHECKING:
     from connector.conversation.intents import ChatContext
@@ -106,11 +107,13 @@ def notify_owner(ctx: TaskContext, handoff_id: int) -> None:
         response = requests.post(settings.owner_webhook_url, json={"event": "chat.handoff", **details}, timeout=10)
         response.raise_for_status()  # retried by the worker with backoff
     if settings.owner_email:
+        # The webhook keeps the ISO time; the email says it the owner's way, with the day, in [chat] time_zone.
+        until = formatting.date_time(handoff.silent_until, language, settings.time_zone)
         message = EmailMessage()
         message["Subject"] = texts.render(rt, "owner_handoff_subject", language, **details)
         message["From"] = settings.smtp_from
         message["To"] = settings.owner_email
-        message.set_content(texts.render(rt, "owner_handoff_body", language, **details))
+        message.set_content(texts.render(rt, "owner_handoff_body", language, **{**details, "until": until}))
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=15) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls()

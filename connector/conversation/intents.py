@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connector import model
+from connector.i18n import formatting
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
     from connector.adapters import ShopAdapter
@@ -39,7 +42,7 @@ BUILTIN_INTENTS = ("browse", "search", "orders", "address", "back_in_stock", "ag
 class ChatContext:
     """What an intent handler knows about the conversation it answers.
 
-    ``language`` is ``"en"`` or ``"de"``; ``channel`` the channel adapter's name (``whatsapp``,
+    ``language`` is a shipped language code (``en``, ``de``, ``fr``, ``es``, ``it``, ``nl``, ``pt_BR``); ``channel`` the channel adapter's name (``whatsapp``,
     ``messenger``, ``instagram``); ``message`` the canonical inbound message being answered.
     """
 
@@ -71,6 +74,14 @@ class ChatContext:
     def text(self, en: str, **translations: str) -> str:
         """``en``, or its translation for the conversation's language (``ctx.text("Hi", de="Hallo")``)."""
         return translations.get(self.language, en)
+
+    def money(self, amount: model.Money | None) -> str:
+        """``amount`` as the conversation's language writes money (``12,50 €``); empty for ``None``."""
+        return "" if amount is None else formatting.money(amount, amount.currency, self.language)
+
+    def day(self, value: datetime | None) -> str:
+        """The date of ``value`` in the conversation's language, in ``[chat] time_zone``."""
+        return formatting.day(value, self.language, self.runtime.config.chat.time_zone)
 
     def t(self, key: str, **values: Any) -> str:
         """The template text ``key`` (see :mod:`connector.conversation.texts`) in the conversation's language."""

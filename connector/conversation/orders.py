@@ -66,12 +66,12 @@ def describe(ctx: ChatContext, order: model.Order) -> dict[str, str]:
             status = ctx.t("status_fulfilled") if order.status is model.OrderStatus.OPEN else status
     if order.shipped and order.status in (model.OrderStatus.PENDING, model.OrderStatus.OPEN):
         status = ctx.t("status_fulfilled")
-    date = order.created_at.strftime("%d.%m.%Y" if ctx.language == "de" else "%Y-%m-%d") if order.created_at else ""
+    date = ctx.day(order.created_at)
     return {
         "number": order.number,
         "date": date,
         "status": status,
-        "total": str(order.total),
+        "total": ctx.money(order.total),
         "tracking": tracking.strip(),
     }
 

@@ -45,7 +45,11 @@ def menu(ctx: ChatContext, intro: str | None = None) -> list[model.Outbound]:
     body = ctx.t("menu_body", name=ctx.contact.name.split(" ")[0] if ctx.contact.name else "")
     if intro:
         body = f"{intro}\n\n{body}"
-    return [model.ListMessage(body=body, button=ctx.t("menu_button"), sections=[model.ListSection("Menu", rows)])]
+    return [
+        model.ListMessage(
+            body=body, button=ctx.t("menu_button"), sections=[model.ListSection(ctx.t("menu_heading"), rows)]
+        )
+    ]
 
 
 def agent_offer(ctx: ChatContext, body: str) -> model.ButtonsMessage:

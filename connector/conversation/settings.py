@@ -14,8 +14,11 @@ class ChatSettings(BaseModel):
 
     #: Answer customers at all. False leaves inbound messages stored but unanswered (another tool answers them).
     enabled: bool = True
-    #: Language when the contact's locale says nothing we speak: "en" or "de".
-    default_language: Literal["en", "de"] = "en"
+    #: The shop's language: used when neither the contact's locale nor their first message says one we speak
+    #: ("en", "de", "fr", "es", "it", "nl" or "pt_BR").
+    default_language: Literal["en", "de", "fr", "es", "it", "nl", "pt_BR"] = "en"
+    #: Time zone of the dates the bot writes (order dates), an IANA name such as ``Europe/Berlin``.
+    time_zone: str = "UTC"
     #: Extra template folders searched first (after plugins' folders): override any chat text without code.
     template_dirs: list[str] = Field(default_factory=list)
     #: How long the bot stays silent after a customer asked for a person.

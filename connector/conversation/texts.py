@@ -1,10 +1,16 @@
-"""Every text the bot says: Jinja templates in German and English that owners and plugins can override.
+"""Every text the bot says: one Jinja block per key, translated by the gettext catalogs; owners and plugins
+can still replace any text per language.
 
-A text ``key`` lives at ``chat/<key>/<channel>.<language>.j2`` with fallbacks to
-``chat/<key>/default.<language>.j2`` and then to English. Folders are searched in this order:
-plugins' folders (``connector_template_dirs``), the owner's ``[chat] template_dirs``, the built-in
-``connector/conversation/templates``. So a file ``chat/menu_body/default.de.j2`` in an owner's folder
-replaces the German menu greeting, and ``chat/menu_body/whatsapp.de.j2`` replaces it on WhatsApp only.
+The built-in texts are the blocks of ``connector/conversation/templates/chat/texts.j2`` (English message ids,
+translated by :mod:`connector.i18n`). For a text ``key`` in ``language`` on ``channel``, the first of these wins:
+
+1. a file ``chat/<key>/<channel>.<language>.j2`` or ``chat/<key>/default.<language>.j2`` in a folder of a plugin
+   (``connector_template_dirs``) or of the owner (``[chat] template_dirs``), in that order;
+2. the built-in block ``key``, in ``language`` when it is a shipped language, else in English;
+3. the English file ``chat/<key>/<channel>.en.j2`` / ``chat/<key>/default.en.j2`` (a plugin's own keys).
+
+So a file ``chat/menu_body/default.de.j2`` in an owner's folder replaces the German menu greeting only, and
+``chat/menu_body/whatsapp.de.j2`` replaces it on WhatsApp only; every other language keeps its translation.
 """
 
 from __future__ import annotations
@@ -13,16 +19,20 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, Template, TemplateNotFound
+
+from connector.i18n import catalogs
+from connector.i18n import jinja as i18n_jinja
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 BUILTIN_DIR = Path(__file__).parent / "templates"
-LANGUAGES = ("en", "de")
-FALLBACK_LANGUAGE = "en"
+BUILTIN_TEXTS = "chat/texts.j2"
+LANGUAGES = tuple(catalogs.LANGUAGES)
+FALLBACK_LANGUAGE = catalogs.SOURCE_LANGUAGE
 
-_environments: dict[int, tuple[tuple[str, ...], Environment]] = {}
+_environments: dict[tuple[int, str], tuple[tuple[str, ...], Environment]] = {}
 _lock = threading.Lock()
 
 
@@ -31,21 +41,25 @@ def search_path(rt: Runtime) -> list[str]:
     return [*rt.plugins.template_dirs(), *rt.config.chat.template_dirs, str(BUILTIN_DIR)]
 
 
-def environment(rt: Runtime) -> Environment:
-    """The Jinja environment for ``rt`` (rebuilt when plugins or the config change the search path)."""
+def environment(rt: Runtime, language: str = FALLBACK_LANGUAGE) -> Environment:
+    """The Jinja environment for ``rt`` speaking ``language`` (rebuilt when the search path changes)."""
     dirs = tuple(search_path(rt))
     with _lock:
-        cached = _environments.get(id(rt))
+        cached = _environments.get((id(rt), language))
         if cached is not None and cached[0] == dirs:
             return cached[1]
-        env = Environment(
-            loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
-            undefined=StrictUndefined,
-            autoescape=False,  # chat text, not HTML
-            keep_trailing_newline=False,
+        env = i18n_jinja.environment(
+            ChoiceLoader([FileSystemLoader(d) for d in dirs]), language, time_zone=rt.config.chat.time_zone
         )
-        _environments[id(rt)] = (dirs, env)
+        _environments[(id(rt), language)] = (dirs, env)
         return env
+
+
+def _override(env: Environment, key: str, language: str, channel: str) -> Template | None:
+    try:
+        return env.select_template([f"chat/{key}/{channel}.{language}.j2", f"chat/{key}/default.{language}.j2"])
+    except TemplateNotFound:
+        return None
 
 
 def render(rt: Runtime, key: str, language: str, channel: str = "default", **values: Any) -> str:
@@ -53,18 +67,25 @@ def render(rt: Runtime, key: str, language: str, channel: str = "default", **val
 
     Raises :class:`jinja2.TemplateNotFound` when no folder has the key in any language: a missing text is a bug.
     """
-    env = environment(rt)
-    candidates = [f"chat/{key}/{channel}.{language}.j2", f"chat/{key}/default.{language}.j2"]
-    if language != FALLBACK_LANGUAGE:
-        candidates += [f"chat/{key}/{channel}.{FALLBACK_LANGUAGE}.j2", f"chat/{key}/default.{FALLBACK_LANGUAGE}.j2"]
-    template = env.select_template(candidates)
-    return template.render(**values).strip()
+    if not catalogs.supported(language):
+        language = FALLBACK_LANGUAGE
+    env = environment(rt, language)
+    template = _override(env, key, language, channel)
+    if template is not None:
+        return template.render(**values).strip()
+    builtin = env.get_template(BUILTIN_TEXTS)
+    block = builtin.blocks.get(key)
+    if block is not None:
+        return "".join(block(builtin.new_context(dict(values)))).strip()
+    english = _override(environment(rt, FALLBACK_LANGUAGE), key, FALLBACK_LANGUAGE, channel)
+    if english is None:
+        raise TemplateNotFound(f"chat/{key}/default.{FALLBACK_LANGUAGE}.j2")
+    return english.render(**values).strip()
 
 
 def exists(rt: Runtime, key: str) -> bool:
-    """Whether any folder has a text ``key`` (plugins may ship their own keys)."""
-    try:
-        environment(rt).get_template(f"chat/{key}/default.{FALLBACK_LANGUAGE}.j2")
-    except TemplateNotFound:
-        return False
-    return True
+    """Whether a text ``key`` exists (built in, or a plugin's own in English)."""
+    env = environment(rt)
+    if key in env.get_template(BUILTIN_TEXTS).blocks:
+        return True
+    return _override(env, key, FALLBACK_LANGUAGE, "default") is not None

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from connector.api.scope import is_visible
 from connector.dashboard import queries
 from connector.dashboard.security import login_required
+from connector.i18n.catalogs import N_
 from connector.privacy.erase import erase_contact
 from connector.privacy.export import export_contact
 from connector.web.context import runtime
@@ -54,5 +55,5 @@ def register(bp: Blueprint) -> None:
         rt = runtime()
         if not _visible(rt, contact_id) or not erase_contact(rt, contact_id):
             abort(404, description="no such contact")
-        flash("Contact erased.", "ok")
+        flash(N_("Contact erased."), "ok")
         return redirect(url_for("dashboard.contacts"))

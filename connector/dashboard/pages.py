@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from connector.dashboard import queries
 from connector.dashboard.security import login_required
+from connector.i18n.catalogs import N_
 from connector.web.context import runtime
 
 
@@ -73,5 +74,5 @@ def register(bp: Blueprint) -> None:
         if job.task == "catalog.sync":
             args["trigger"] = "manual"
         rt.queue.enqueue(job.task, args)
-        flash("Queued.", "ok")
+        flash(N_("Queued."), "ok")
         return redirect(url_for("dashboard.jobs"))

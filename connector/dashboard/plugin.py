@@ -22,6 +22,7 @@ import click
 
 from connector import hookimpl
 from connector.cli_workspaces import workspace_option
+from connector.i18n.catalogs import LANGUAGES
 
 if TYPE_CHECKING:
     import flask
@@ -100,7 +101,7 @@ def connector_register_cli(cli: click.Group) -> None:
     @dashboard.command("add-user")
     @click.argument("email")
     @click.password_option(help="The password (asked for when not given).")
-    @click.option("--language", type=click.Choice(["en", "de", ""]), default="", help="UI language of this user.")
+    @click.option("--language", type=click.Choice([*LANGUAGES, ""]), default="", help="UI language of this user.")
     @workspace_option
     @click.option(
         "--role",

@@ -17,6 +17,7 @@ from connector.api.scope import current, is_visible, shop_visible
 from connector.dashboard.security import login_required
 from connector.db.models import ChannelConnection, PluginSetting, ShopConnection
 from connector.errors import SettingsError
+from connector.i18n.catalogs import N_
 from connector.web.context import runtime
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def register(bp: Blueprint) -> None:
         except SettingsError as exc:
             flash("; ".join(f"{k}: {v}" for k, v in exc.errors.items()), "error")
         else:
-            flash("Saved.", "ok")
+            flash(N_("Saved."), "ok")
         return redirect(url_for("dashboard.plugins") + f"#plugin-{name}")
 
     @bp.post("/connections/<kind>/<int:connection_id>/enabled")
@@ -127,5 +128,5 @@ def register(bp: Blueprint) -> None:
             if row is None or not is_visible(session, kind, connection_id):
                 abort(404, description=f"no {kind} connection {connection_id}")
             row.enabled = request.form.get("enabled") == "1"
-        flash("Saved.", "ok")
+        flash(N_("Saved."), "ok")
         return redirect(url_for("dashboard.plugins"))

@@ -30,6 +30,7 @@ from connector.db.models import (
     Task,
     WebhookEvent,
 )
+from connector.i18n.catalogs import N_
 from connector.notify import billing
 from connector.notify.pricing import SPENT
 from connector.serialization import from_json
@@ -348,18 +349,18 @@ def describe_referral(
         if value
     )
     if kind in ("ad", "ads") or referral.ad_click_id:
-        return Source("Ad", _named(referral, "ad"), received_at, detail)
+        return Source(N_("Ad"), _named(referral, "ad"), received_at, detail)
     if kind == "post":
-        return Source("Post", _named(referral, "post"), received_at, detail)
+        return Source(N_("Post"), _named(referral, "post"), received_at, detail)
     if referral.ref:
         return Source("Link", f"ref={referral.ref}", received_at, detail)
     if referral.product_retailer_id:
         variant = (products or {}).get(referral.product_retailer_id)
         if variant is None:
-            return Source("Product", referral.product_retailer_id, received_at, detail)
-        return Source("Product", f"{variant.title} ({variant.sku or variant.external_id})", received_at, detail)
+            return Source(N_("Product"), referral.product_retailer_id, received_at, detail)
+        return Source(N_("Product"), f"{variant.title} ({variant.sku or variant.external_id})", received_at, detail)
     if referral.source_type or referral.source_url:
-        return Source("Other", referral.source_type or referral.source_url, received_at, detail)
+        return Source(N_("Other"), referral.source_type or referral.source_url, received_at, detail)
     return None
 
 

@@ -17,7 +17,9 @@ class DashboardSettings(BaseModel):
     #: Where the dashboard lives on the web app.
     url_prefix: str = Field("/dashboard", pattern=r"^/[a-z0-9_\-/]*[a-z0-9_\-]$")
     #: UI language when neither the user's choice nor the browser's Accept-Language says otherwise.
-    default_language: Literal["en", "de"] = "en"
+    default_language: Literal["en", "de", "fr", "es", "it", "nl", "pt_BR"] = "en"
+    #: Time zone the dashboard shows dates and times in (an IANA name such as ``Europe/Berlin``).
+    time_zone: str = "UTC"
     #: Failed logins per client address (and per login name) before each further attempt has to wait.
     login_max_failures: int = Field(5, ge=1, le=1000)
     #: Failures are forgotten this many seconds after the last one.

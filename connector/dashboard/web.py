@@ -52,6 +52,11 @@ def _(text: str, **values: object) -> str:
     return i18n.translate(text, g.get("lang", "en"), **values)
 
 
+def ngettext(singular: str, plural: str, count: int, **values: object) -> str:
+    """The plural form for ``count`` in this request's language, ``{count}`` filled in."""
+    return i18n.translate_plural(singular, plural, count, g.get("lang", "en"), **values)
+
+
 def _safe_next(target: str | None) -> str | None:
     """Only follow ``next`` to a path on this site (no open redirect)."""
     if not target:
@@ -127,6 +132,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     def _translate(text: str, **values: object) -> str:
         return _(text, **values)
 
+    bp.add_app_template_global(ngettext, "ngettext")
     bp.context_processor(template_context)
 
     @bp.errorhandler(HTTPException)
@@ -216,8 +222,18 @@ def create_blueprint(app: Flask) -> Blueprint:
         page = render_template("dashboard/first_user.html", allowed=True, errors=errors, token=token)
         return page, 400 if errors else 200
 
-    from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, templating, wizard
+    from connector.dashboard import (
+        click_to_chat,
+        contacts,
+        formats,
+        pages,
+        plugin_forms,
+        simulator,
+        templating,
+        wizard,
+        words,
+    )
 
-    for module in (templating, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+    for module in (templating, formats, words, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
         module.register(bp)
     return bp

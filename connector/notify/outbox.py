@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from connector import model
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
+from connector.i18n import languages
 from connector.serialization import to_json
 
 if TYPE_CHECKING:
@@ -31,9 +32,10 @@ def record_event(session: Session, message_id: int, status: str, detail: str | N
 
 
 def language_of(contact: Contact | None, fallback: str) -> str:
-    """The contact's language (``de_DE`` -> ``de``), or ``fallback``."""
+    """The contact's language (``de_DE`` -> ``de``, ``pt_BR`` -> ``pt_BR``), or ``fallback``. A locale we ship no
+    catalog for keeps its language code (``ja``): an owner's ``<kind>/default.ja.j2`` still finds it."""
     if contact is not None and contact.locale:
-        return contact.locale.replace("-", "_").split("_")[0].lower()
+        return languages.from_locale(contact.locale) or contact.locale.replace("-", "_").split("_")[0].lower()
     return fallback
 
 

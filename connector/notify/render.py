@@ -1,53 +1,43 @@
-"""Message texts: Jinja templates per notification kind, channel and language, with Babel formatting.
+"""Message texts: Jinja templates per notification kind, translated by the gettext catalogs, with Babel formatting.
 
-A text lives in ``<kind>/<channel>.<language>.j2`` (falling back to ``<kind>/default.<language>.j2``, then to
-the default language). Folders are searched in this order: the owner's ``[notify] template_dir``, folders from
-plugins (``connector_template_dirs``), then the built-in ``connector/notify/templates/``. A template defines the
+The built-in text of a kind is ``<kind>/default.j2`` (English message ids, translated by :mod:`connector.i18n`).
+An owner or a plugin replaces it for one language with ``<kind>/<channel>.<language>.j2`` or
+``<kind>/default.<language>.j2``. Folders are searched in this order: the owner's ``[notify] template_dir``,
+folders from plugins (``connector_template_dirs``), then the built-in ``connector/notify/templates/``. For each
+language in turn (the contact's, ``[notify] default_language``, English) a per-language file wins, then the
+translated ``<kind>/<channel>.j2`` / ``<kind>/default.j2`` when the language is shipped. A template defines the
 blocks ``body`` and, where the message has a button, ``button``. Filters: ``money`` (amount, currency ->
-``49,90 €`` in German), ``date``.
+``49,90 €`` in German), ``number``, ``date``/``day``, ``datetime``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from babel.dates import format_date
-from babel.numbers import format_currency
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, Template, TemplateNotFound
+
+from connector.i18n import catalogs, formatting
+from connector.i18n import jinja as i18n_jinja
 
 if TYPE_CHECKING:
     from connector.adapters import ChannelAdapter
     from connector.runtime import Runtime
 
 BUILTIN = Path(__file__).parent / "templates"
-_LOCALES = {"de": "de_DE", "en": "en_US"}
 
 
 def locale_for(language: str) -> str:
-    return _LOCALES.get(language, language)
+    """The Babel locale name of ``language`` (``de`` -> ``de``, ``pt_BR`` -> ``pt_BR``)."""
+    return str(formatting.locale(language))
 
 
 def _environment(dirs: list[str], language: str) -> Environment:
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
-        undefined=StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
+    return i18n_jinja.environment(
+        ChoiceLoader([FileSystemLoader(d) for d in dirs]), language, trim_blocks=True, lstrip_blocks=True
     )
-    locale = locale_for(language)
-
-    def money(amount: Any, currency: str = "EUR") -> str:
-        return format_currency(Decimal(str(amount)), currency, locale=locale)
-
-    env.filters["money"] = money
-    env.filters["date"] = lambda value: format_date(value, locale=locale)
-    return env
 
 
 class Renderer:
@@ -84,13 +74,19 @@ class Renderer:
 
     def render(self, kind: str, channel: str, language: str, variables: dict[str, Any]) -> dict[str, str]:
         """The rendered blocks (``body``, ``button`` when defined) of the best template for this message."""
-        for lang in dict.fromkeys([language, self.default_language, "en"]):
-            env = self._env(lang)
-            for name in (f"{kind}/{channel}.{lang}.j2", f"{kind}/default.{lang}.j2"):
-                try:
-                    template = env.get_template(name)
-                except TemplateNotFound:
-                    continue
+        for lang in dict.fromkeys([language, self.default_language, catalogs.SOURCE_LANGUAGE]):
+            template = self._find(kind, channel, lang)
+            if template is not None:
                 context = template.new_context(dict(variables))
                 return {block: "".join(render(context)).strip() for block, render in template.blocks.items()}
         raise TemplateNotFound(f"{kind}/{channel}.{language}.j2")
+
+    def _find(self, kind: str, channel: str, language: str) -> Template | None:
+        """The owner's or a plugin's text in ``language``, else the translated one if ``language`` is shipped."""
+        names = [f"{kind}/{channel}.{language}.j2", f"{kind}/default.{language}.j2"]
+        if catalogs.supported(language):
+            names += [f"{kind}/{channel}.j2", f"{kind}/default.j2"]
+        try:
+            return self._env(language).select_template(names)
+        except TemplateNotFound:
+            return None

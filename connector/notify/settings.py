@@ -122,7 +122,8 @@ class NotifySettings(BaseModel):
     shipping_enabled: bool = True
     #: Send back-in-stock notifications when a subscribed variant's stock goes from 0 to above 0.
     back_in_stock_enabled: bool = True
-    #: Language used when a contact has no locale (``de`` or ``en``; any language with templates works).
+    #: Language used when a contact has no locale we speak (``en``, ``de``, ``fr``, ``es``, ``it``, ``nl``,
+    #: ``pt_BR``; any other language with owner templates works too).
     default_language: str = "en"
     #: Approved WhatsApp template per notification kind and language, used outside the 24-hour window.
     #: A kind/language without a template is skipped outside the window (with the reason recorded).
@@ -133,7 +134,17 @@ class NotifySettings(BaseModel):
     #: Templates, by name, whose order total (``order_confirmed``'s ``{{3}}``) is a currency parameter, not text.
     currency_templates: list[str] = Field(default_factory=list)
     #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).
-    template_languages: dict[str, str] = Field(default_factory=lambda: {"en": "en_US", "de": "de"})
+    template_languages: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "en_US",
+            "de": "de",
+            "fr": "fr",
+            "es": "es",
+            "it": "it",
+            "nl": "nl",
+            "pt_BR": "pt_BR",
+        }
+    )
     #: Messenger utility template (approved on the Facebook Page) per order-update kind and language, sent outside
     #: the 24-hour window since Meta refuses the POST_PURCHASE_UPDATE tag (2026-04-27). None by default: outside
     #: the window Messenger order updates are skipped with the reason until the owner names approved ones.

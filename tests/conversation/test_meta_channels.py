@@ -14,6 +14,7 @@ from connector import model
 from connector.db.models import ShopVariant
 from connector.db.models_conversation import ChatOrder, Handoff
 from connector.db.models_notify import BackInStockSubscription
+from connector.i18n import formatting
 from connector.serialization import from_json
 from tests.conversation.conftest import ChatStack, Customer, reply_ids
 
@@ -107,7 +108,8 @@ def test_browse_shows_carousels_and_buy_on_a_card_orders_with_a_payment_link(
     assert buy["type"] == "postback" and buy["title"] == "Buy" and buy["payload"].startswith("add:")
     variant = shop_variant(chat_stack, buy["payload"].split(":", 1)[1])
     assert first["title"] == variant.title[:80]
-    assert first["subtitle"] == str(variant.effective_price)
+    price = variant.effective_price
+    assert price is not None and first["subtitle"] == formatting.money(price, price.currency, "en")  # Babel's format
     assert first["image_url"] == variant.image_url
     assert first["buttons"][0] == {"type": "web_url", "url": variant.link, "title": "View"}
     assert first["default_action"] == {"type": "web_url", "url": variant.link}

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from connector import model
 from connector.db.models import InboundMessage, OutboundMessage
 from connector.db.models_notify import BackInStockSubscription
+from connector.i18n import formatting
 from connector.serialization import from_json
 from tests.conversation.conftest import ChatStack, Customer, reply_ids
 from tests.conversation.test_meta_channels import InstagramCustomer, add_instagram, carousels, shop_variant
@@ -72,6 +73,13 @@ def add_by_hand(chat: ChatStack, retailer_id: str) -> None:
     response.raise_for_status()
 
 
+def money_text(variant: model.Variant, language: str) -> str:
+    """The variant's price as the chat writes it in ``language`` (Babel's format, the same everywhere)."""
+    price = variant.effective_price
+    assert price is not None
+    return formatting.money(price, price.currency, language)
+
+
 @pytest.mark.parametrize(
     ("greeting", "buy", "price_text", "added"),
     [("Hello", "Buy", 'Tap "Buy" to add it', "Check out"), ("Hallo", "Kaufen", "Tippen Sie auf „Kaufen“", "Zur Kasse")],
@@ -93,7 +101,9 @@ def test_a_question_from_a_whatsapp_product_gets_that_product_once_and_buy_adds_
     assert card["interactive"]["action"] == {"catalog_id": catalog_id, "product_retailer_id": product}
     assert variant.title in card["interactive"]["body"]["text"]
     assert price_text in choice["interactive"]["body"]["text"]
-    assert str(variant.effective_price) in choice["interactive"]["body"]["text"]
+    # the price as the customer's language writes it (Babel), never "45.57 EUR"
+    language = "de" if greeting == "Hallo" else "en"
+    assert money_text(variant, language) in choice["interactive"]["body"]["text"]
     assert choice["interactive"]["action"]["buttons"] == [
         {"type": "reply", "reply": {"id": f"add:{product}", "title": buy}}
     ]
@@ -207,7 +217,7 @@ def test_an_instagram_shop_product_gets_its_card_with_buy(chat_stack: ChatStack)
 
     assert f'You asked about {variant.title}. Tap "Buy"' in replies[0]["message"]["text"]
     [[card]] = carousels(replies)
-    assert card["title"] == variant.title[:80] and card["subtitle"] == str(variant.effective_price)
+    assert card["title"] == variant.title[:80] and card["subtitle"] == money_text(variant, "en")
     assert card["buttons"][-1] == {"type": "postback", "title": "Buy", "payload": f"add:{product}"}
     [(_, message)] = stored(chat_stack, customer.channel_id)
     assert isinstance(message, model.InboundText) and message.referral is not None

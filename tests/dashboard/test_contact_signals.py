@@ -3,11 +3,13 @@ paused after a 131049."""
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.dashboard.users import create_user
 from connector.db.models import Contact
+from connector.i18n import formatting
 from connector.runtime import Runtime
 
 from .conftest import EMAIL, PASSWORD
@@ -42,4 +44,5 @@ def test_contacts_page_shows_unreachable_and_paused_marketing(runtime: Runtime, 
     login(client)
     page = client.get("/dashboard/contacts").text
     assert "unreachable" in page and "131026 Message undeliverable" in page
-    assert f"no marketing until {paused:%Y-%m-%d %H:%M} UTC" in page
+    # with the weekday and date, in the viewer's language and [dashboard] time_zone (UTC by default)
+    assert f"no marketing until {formatting.date_time(paused, 'en', 'UTC')}" in html.unescape(page)

@@ -20,6 +20,7 @@ from connector import model
 from connector.api import scope
 from connector.dashboard import queries
 from connector.db.models import DEFAULT_WORKSPACE_ID, Contact, InboundMessage, ShopVariant
+from connector.i18n import formatting
 from connector.runtime import Runtime
 from connector.serialization import to_json
 
@@ -91,7 +92,7 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
     with rt.db.session() as session:
         variant = session.scalars(select(ShopVariant).where(ShopVariant.external_id == retailer_id)).one()
         ad_contact = session.scalar(select(Contact.id).where(Contact.channel_user_id == FROM_AD))
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    today = formatting.day(datetime.now(UTC), "en")  # the viewer's language and time zone (UTC here): "Dec 7, 2026"
     client = logged_in(connected)
 
     contacts = client.get("/dashboard/contacts").text
@@ -116,7 +117,10 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
     assert client.get("/dashboard/lang/de").status_code in (302, 303)
     contacts_de = client.get("/dashboard/contacts").text
     assert "Herkunft" in contacts_de
-    assert cell(contacts_de, "contact-row", "came-from", FROM_AD) == f"Anzeige: Spring sale (ad 12021234…) am {today}"
+    assert (
+        cell(contacts_de, "contact-row", "came-from", FROM_AD)
+        == f"Anzeige: Spring sale (ad 12021234…) am {formatting.day(datetime.now(UTC), 'de')}"
+    )
     assert cell(contacts_de, "contact-row", "came-from", PLAIN) == NONE
     orders_de = client.get("/dashboard/orders").text
     assert "letzter Kontakt, 7 Tage" in orders_de

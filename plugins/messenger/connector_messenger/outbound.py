@@ -87,7 +87,7 @@ class ProductCard:
     def from_offer(cls, offer: ProductOffer) -> ProductCard:
         """A card for a product the chat offers: its action, and the note (``Sold out``) before the price."""
         variant = offer.variant
-        price = str(variant.effective_price)
+        price = offer.price_text or str(variant.effective_price)
         return cls(
             retailer_id=variant.external_id,
             title=_shortened(variant.title, TITLE_CHARS),

@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connector_meta.onboarding import pages, prerequisites, states, texts_de, whatsapp
+from connector_meta.onboarding import pages, prerequisites, states, whatsapp
 from connector_meta.onboarding.app import MetaApp, settings_from_sandbox
 from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, session, url_for
 
@@ -81,7 +81,6 @@ def create_blueprint(app: Flask) -> Blueprint:
     )
     bp.before_request(prepare_request)
     bp.context_processor(template_context)
-    texts_de.install()
 
     @bp.app_template_global()
     def meta_origin() -> str:
