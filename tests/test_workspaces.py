@@ -411,7 +411,7 @@ def test_an_agent_is_refused_every_owner_page_and_allowed_the_contacts(world: Wo
             call = client.get if method == "GET" else client.post
             response = call(_path(rule, alpha, kind), data=_form(csrf, alpha))
             assert response.status_code == 403, f"{method} {rule}: {response.status_code}"
-            assert "agents may only use the contacts page" in response.text
+            assert "agents may only use the inbox and the contacts page" in response.text
             refused += 1
     assert refused >= 25
     contacts = client.get("/dashboard/contacts")
@@ -443,7 +443,7 @@ def test_an_agent_token_may_only_use_the_contacts_consent(world: World) -> None:
         for kind in _kinds(rule):
             response = client.open(_path(rule, alpha, kind), method=method, headers=headers, json={})
             assert response.status_code == 403, f"{method} {rule}: {response.status_code}"
-            assert "agent tokens may only read and change contacts' consent" in response.json["message"]
+            assert "agent tokens may only use the inbox and read and change contacts' consent" in response.json["message"]
     consent = client.get(f"/api/v1/notifications/consent/{alpha.contact_id}", headers=headers)
     assert consent.status_code == 200 and consent.json["consent"]["marketing"]["granted"] is True
     other = client.get(f"/api/v1/notifications/consent/{world.bravo.contact_id}", headers=headers)

@@ -1,7 +1,7 @@
 """The dashboard blueprint: language, login, logout, the first account, error pages, and the shared template context.
 
 The pages themselves live in their own modules (:mod:`.pages`, :mod:`.wizard`, :mod:`.simulator`,
-:mod:`.click_to_chat`, :mod:`.contacts`, :mod:`.plugin_forms`), each adding its routes to the
+:mod:`.click_to_chat`, :mod:`.contacts`, :mod:`.inbox`, :mod:`.plugin_forms`), each adding its routes to the
 blueprint built here.
 """
 
@@ -23,6 +23,7 @@ from connector.web.context import runtime
 
 NAV = (
     ("dashboard.overview", "Overview"),
+    ("dashboard.inbox", "Inbox"),
     ("dashboard.wizard", "Setup"),
     ("dashboard.catalog", "Catalog"),
     ("dashboard.contacts", "Contacts"),
@@ -194,8 +195,8 @@ def create_blueprint(app: Flask) -> Blueprint:
         page = render_template("dashboard/first_user.html", allowed=True, errors=errors, token=token)
         return page, 400 if errors else 200
 
-    from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, templating, wizard
+    from connector.dashboard import click_to_chat, contacts, inbox, pages, plugin_forms, simulator, templating, wizard
 
-    for module in (templating, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+    for module in (templating, pages, wizard, contacts, inbox, plugin_forms, simulator, click_to_chat):
         module.register(bp)
     return bp

@@ -1,0 +1,303 @@
+"""Reading the inbox: the conversations (filtered by "needs a person", unread, channel and shop) and one thread
+in true order, every query inside the request's workspace (:func:`connector.api.scope.contact_visible`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+
+from connector import model
+from connector.api.scope import channel_visible, contact_visible
+from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage, ShopConnection
+from connector.db.models_conversation import ConversationState, Handoff
+from connector.db.models_inbox import InboxConversation
+from connector.serialization import from_json
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from connector.runtime import Runtime
+
+#: Outbox kinds written by the bot and by people; every other kind is a notification.
+BOT_KIND = "chat_reply"
+PERSON_KIND = "agent_reply"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What the inbox list is narrowed to (every filter optional)."""
+
+    needs_person: bool = False
+    unread: bool = False
+    channel_id: int | None = None
+    shop_id: int | None = None
+    limit: int = PAGE_SIZE
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Summary:
+    """One conversation in the list."""
+
+    contact_id: int
+    name: str
+    user_id: str
+    channel_id: int
+    channel: str
+    channel_name: str
+    shop_id: int
+    shop_name: str
+    last_at: datetime | None
+    unread: int
+    needs_person: bool
+    taken_over_by: str | None
+
+
+@dataclass(slots=True)
+class Entry:
+    """One message of a thread: ``side`` is ``customer``, ``bot``, ``person`` or ``notification``."""
+
+    side: str
+    at: datetime
+    text: str
+    kind: str = ""
+    status: str | None = None
+    cost: float | None = None
+    currency: str | None = None
+    error: str | None = None
+    message_id: int | None = None
+
+
+@dataclass(slots=True)
+class Thread:
+    """A whole conversation and where it stands."""
+
+    summary: Summary
+    entries: list[Entry] = field(default_factory=list)
+    last_inbound_at: datetime | None = None
+    silent_until: datetime | None = None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _columns() -> list[Any]:
+    """The list's columns: one row per visible contact who ever wrote, with its unread count and handoff state."""
+    read_at = func.coalesce(InboxConversation.read_at, literal(EPOCH, InboxConversation.read_at.type))
+    settled_at = func.coalesce(InboxConversation.settled_at, literal(EPOCH, InboxConversation.settled_at.type))
+    unread = (
+        select(func.count(InboundMessage.id))
+        .where(InboundMessage.contact_id == Contact.id, InboundMessage.received_at > read_at)
+        .correlate(Contact, InboxConversation)
+        .scalar_subquery()
+    )
+    last_handoff = (
+        select(func.max(Handoff.created_at))
+        .where(Handoff.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    last_at = (
+        select(func.max(InboundMessage.received_at))
+        .where(InboundMessage.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    return [
+        Contact.id,
+        Contact.name,
+        Contact.channel_user_id,
+        ChannelConnection.id.label("channel_id"),
+        ChannelConnection.channel,
+        ChannelConnection.name.label("channel_name"),
+        ShopConnection.id.label("shop_id"),
+        ShopConnection.name.label("shop_name"),
+        last_at.label("last_at"),
+        unread.label("unread"),
+        and_(last_handoff.is_not(None), last_handoff > settled_at).label("needs_person"),
+        InboxConversation.taken_over_by,
+        InboxConversation.taken_over_at,
+    ]
+
+
+def _base() -> Any:
+    return (
+        select(*_columns())
+        .join(ChannelConnection, ChannelConnection.id == Contact.channel_connection_id)
+        .join(ShopConnection, ShopConnection.id == ChannelConnection.shop_connection_id)
+        .outerjoin(InboxConversation, InboxConversation.contact_id == Contact.id)
+        .where(contact_visible(Contact.id))
+    )
+
+
+def _summary(row: Any) -> Summary:
+    return Summary(
+        contact_id=row.id,
+        name=row.name or "",
+        user_id=row.channel_user_id,
+        channel_id=row.channel_id,
+        channel=row.channel,
+        channel_name=row.channel_name,
+        shop_id=row.shop_id,
+        shop_name=row.shop_name,
+        last_at=_aware(row.last_at),
+        unread=int(row.unread or 0),
+        needs_person=bool(row.needs_person),
+        taken_over_by=(row.taken_over_by or "?") if row.taken_over_at is not None else None,
+    )
+
+
+def conversations(rt: Runtime, filters: Filters) -> tuple[list[Summary], int]:
+    """The conversations matching ``filters`` (those needing a person first, then the latest), and how many
+    match in all."""
+    query = _base()
+    conditions: list[ColumnElement[bool]] = [
+        select(InboundMessage.id).where(InboundMessage.contact_id == Contact.id).exists()
+    ]
+    columns = {c.name: c for c in query.selected_columns}
+    if filters.needs_person:
+        conditions.append(columns["needs_person"])
+    if filters.unread:
+        conditions.append(columns["unread"] > 0)
+    if filters.channel_id is not None:
+        conditions.append(ChannelConnection.id == filters.channel_id)
+    if filters.shop_id is not None:
+        conditions.append(ShopConnection.id == filters.shop_id)
+    query = query.where(*conditions)
+    with rt.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(
+            query.order_by(columns["needs_person"].desc(), columns["last_at"].desc(), Contact.id.desc())
+            .limit(filters.limit)
+            .offset(filters.offset)
+        ).all()
+    return [_summary(row) for row in rows], int(total)
+
+
+def choices(rt: Runtime) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The visible channels and shops to filter by: ``(id, label)`` each."""
+    with rt.db.session() as session:
+        channels = session.execute(
+            select(ChannelConnection.id, ChannelConnection.name, ChannelConnection.channel)
+            .where(channel_visible(ChannelConnection.id))
+            .order_by(ChannelConnection.id)
+        ).all()
+        shops = session.execute(
+            select(ShopConnection.id, ShopConnection.name)
+            .where(
+                ShopConnection.id.in_(
+                    select(ChannelConnection.shop_connection_id).where(channel_visible(ChannelConnection.id))
+                )
+            )
+            .order_by(ShopConnection.id)
+        ).all()
+    return [(c.id, f"{c.name} ({c.channel})") for c in channels], [(s.id, s.name) for s in shops]
+
+
+def find(session: Session, contact_id: int) -> Summary | None:
+    """The conversation of ``contact_id`` if it is visible, else ``None``."""
+    row = session.execute(_base().where(Contact.id == contact_id)).first()
+    return _summary(row) if row is not None else None
+
+
+def thread(rt: Runtime, contact_id: int) -> Thread | None:
+    """The whole conversation of ``contact_id`` in true order (``None`` when it is not visible): what the customer
+    sent, the bot's replies, notifications and people's replies, each outbound one with its status and cost."""
+    with rt.db.session() as session:
+        summary = find(session, contact_id)
+        if summary is None:
+            return None
+        contact = session.get(Contact, contact_id)
+        state = session.scalar(select(ConversationState).where(ConversationState.contact_id == contact_id))
+        inbound = session.scalars(select(InboundMessage).where(InboundMessage.contact_id == contact_id)).all()
+        outbound = session.scalars(
+            select(OutboundMessage).where(
+                or_(
+                    OutboundMessage.contact_id == contact_id,
+                    and_(
+                        OutboundMessage.contact_id.is_(None),
+                        OutboundMessage.channel_connection_id == summary.channel_id,
+                        OutboundMessage.recipient == summary.user_id,
+                    ),
+                )
+            )
+        ).all()
+        handoffs = session.scalars(select(Handoff).where(Handoff.contact_id == contact_id)).all()
+        entries = [_inbound(row) for row in inbound]
+        entries += [_outbound(row) for row in outbound]
+        entries += [Entry("event", _aware(h.created_at) or EPOCH, h.reason, kind="handoff") for h in handoffs]
+        result = Thread(
+            summary=summary,
+            last_inbound_at=_aware(contact.last_inbound_at) if contact else None,
+            silent_until=_aware(state.silent_until) if state else None,
+        )
+    # Our own clock stamped every row (the channels' timestamps come in whole seconds): a customer's message comes
+    # before what answers it; at the same instant the customer's first.
+    order = {"customer": 0, "event": 1}
+    result.entries = sorted(entries, key=lambda e: (e.at, order.get(e.side, 2), e.message_id or 0))
+    return result
+
+
+def _inbound(row: InboundMessage) -> Entry:
+    try:
+        message = from_json(row.data)
+    except Exception:  # a row an older version stored differently: show its type rather than fail the page
+        message = None
+    return Entry("customer", _aware(row.received_at) or EPOCH, inbound_text(message, row.type), kind=row.type)
+
+
+def _outbound(row: OutboundMessage) -> Entry:
+    side = "bot" if row.kind == BOT_KIND else "person" if row.kind == PERSON_KIND else "notification"
+    try:
+        message = from_json(row.payload)
+    except Exception:  # erased or an older shape
+        message = None
+    return Entry(
+        side,
+        _aware(row.created_at) or EPOCH,
+        outbound_text(message),
+        kind=row.kind,
+        status=row.status,
+        cost=row.cost,
+        currency=row.currency,
+        error=row.error or row.reason,
+        message_id=row.id,
+    )
+
+
+def inbound_text(message: object, fallback: str = "") -> str:
+    """What the customer sent, as one line of text."""
+    if isinstance(message, model.InboundText | model.InboundCart) and message.text:
+        return message.text
+    if isinstance(message, model.InboundReply):
+        return message.title or message.reply_id
+    if isinstance(message, model.InboundCart):
+        return ", ".join(f"{line.quantity} x {line.variant_external_id}" for line in message.lines) or "cart"
+    if isinstance(message, model.InboundMedia):
+        return message.caption or f"[{message.type}]"
+    if isinstance(message, model.InboundLocation):
+        return message.name or message.address or f"{message.latitude}, {message.longitude}"
+    if isinstance(message, model.InboundOther):
+        return f"[{message.type}]"
+    return f"[{fallback}]" if fallback else ""
+
+
+def outbound_text(message: object) -> str:
+    """What was sent, as the customer reads it (in one line)."""
+    inner = getattr(message, "message", None)
+    if isinstance(inner, model.Outbound):  # a channel's envelope (Messenger's MetaSend)
+        return outbound_text(inner)
+    if isinstance(message, model.TemplateMessage):
+        values = [str(getattr(p, "fallback", None) or getattr(p, "text", None) or p) for p in message.body_parameters]
+        return f"{message.name} ({message.language})" + (f": {', '.join(values)}" if values else "")
+    for name in ("body", "text"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(message).__name__ if message is not None else ""
