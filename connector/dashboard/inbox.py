@@ -111,7 +111,7 @@ def register(bp: Blueprint) -> None:
         """One conversation: every message in order with status and cost, the reply form, takeover."""
         rt = runtime()
         context = _thread_context(rt, contact_id)
-        actions.mark_read(rt, contact_id)
+        actions.mark_read(rt, contact_id, context["thread"].last_inbound_id or 0)
         return render_template("dashboard/inbox_thread.html", **context)
 
     @bp.get("/inbox/<int:contact_id>/messages")
@@ -125,7 +125,7 @@ def register(bp: Blueprint) -> None:
         signature = _signature(found)
         if request.args.get("sig") == signature:
             return Response(status=204)
-        actions.mark_read(rt, contact_id)
+        actions.mark_read(rt, contact_id, found.last_inbound_id or 0)
         return render_template("dashboard/_inbox_messages.html", thread=found, signature=signature)
 
     def _author() -> str:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from connector import model
 from connector.adapters import ApprovedTemplate, ChannelAdapter
 from connector.chat.messages import queue_message
 from connector.db import dml
-from connector.db.models import ChannelConnection, Contact, OutboundMessage
+from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage
 from connector.db.models_conversation import ConversationState
 from connector.db.models_inbox import InboxConversation
 from connector.errors import MessageLimitError
@@ -127,15 +127,17 @@ def window(rt: Runtime, contact_id: int) -> Window:
 
 def templates(rt: Runtime, contact_id: int) -> list[PricedTemplate]:
     """The approved templates a person may send to ``contact_id``, each with its price now (from the channel's
-    account: one Graph call)."""
+    account: one Graph call, made outside any transaction)."""
     with rt.db.session() as session:
-        contact, channel = _load(session, contact_id)
-        adapter_cls = _adapter_class(rt, channel)
-        if model.TemplateMessage not in adapter_cls.supports:
-            return []
+        _contact, channel = _load(session, contact_id)
+        channel_id, adapter_cls = channel.id, _adapter_class(rt, channel)
+    if model.TemplateMessage not in adapter_cls.supports:
+        return []
+    found = rt.connections.channel_adapter(channel_id).approved_templates()
+    currency = rt.config.notify.rate_card_currency
+    with rt.db.session() as session:
+        contact, _channel = _load(session, contact_id)
         inside = _window(rt, session, contact, adapter_cls).inside_24h
-        found = rt.connections.channel_adapter(channel.id).approved_templates()
-        currency = rt.config.notify.rate_card_currency
         return [
             PricedTemplate(t, _price(rt, session, contact, t.category or "utility", inside, True), currency)
             for t in found
@@ -162,16 +164,26 @@ def reply(
     if not key or len(key) > 100 or not key.replace("-", "").isalnum():
         raise InboxError("the reply needs a key of up to 100 letters, digits and dashes (the form sends one)")
     idempotency_key = f"inbox:{contact_id}:{key}"
+
+    def known(session: Session) -> int | None:
+        found = session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
+        return int(found) if found is not None else None
+
+    with rt.db.session() as session:
+        _contact, channel = _load(session, contact_id)
+        channel_id, adapter_cls = channel.id, _adapter_class(rt, channel)
+        queued = known(session)
+    if queued is not None:
+        return queued  # the same form sent twice: one message
+    # The channel's calls (its approved templates) happen outside any transaction.
+    adapter = rt.connections.channel_adapter(channel_id)
+    approved = adapter.approved_templates() if template else []
     with rt.db.session() as session:
         contact, channel = _load(session, contact_id)
-        known = session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key))
-        if known is not None:
-            return int(known)  # the same form sent twice: one message
-        adapter_cls = _adapter_class(rt, channel)
         allowed = _window(rt, session, contact, adapter_cls)
-        message = _message(rt, channel, adapter_cls, allowed, text, template, language, parameters, button_parameters)
+        message = _message(adapter_cls, allowed, approved, text, template, language, parameters, button_parameters)
         try:
-            rt.connections.channel_adapter(channel.id).validate_message(message)
+            adapter.validate_message(message)
         except MessageLimitError as exc:
             raise InboxError(f"the channel would refuse this message: {exc}") from None
         queued = queue_message(
@@ -184,19 +196,20 @@ def reply(
             contact_id=contact.id,
             session=session,
         )
-        if queued is not None:
-            record_event(session, queued, "pending", f"written by {author[:254]}")
+        if queued is None:  # the same key, sent at the same moment by another request
+            queued = known(session)
+            assert queued is not None
+            return queued
+        record_event(session, queued, "pending", f"written by {author[:254]}")
         _settle(session, contact.id, read=True)
     rt.queue.notify()
-    assert queued is not None  # the key was checked above, in the same transaction
     return queued
 
 
 def _message(
-    rt: Runtime,
-    channel: ChannelConnection,
     adapter_cls: type[ChannelAdapter],
     allowed: Window,
+    approved: list[ApprovedTemplate],
     text: str | None,
     template: str | None,
     language: str | None,
@@ -223,11 +236,7 @@ def _message(
         return adapter_cls.human_message(model.TextMessage(body=body), inside_window=allowed.inside_24h)
     if not allowed.templates:
         raise InboxError(f"{adapter_cls.label} has no message templates")
-    found = [
-        t
-        for t in rt.connections.channel_adapter(channel.id).approved_templates()
-        if t.name == template and (language is None or t.language == language)
-    ]
+    found = [t for t in approved if t.name == template and (language is None or t.language == language)]
     if not found:
         raise InboxError(f"{template!r} is not an approved template of this number")
     chosen = found[0]
@@ -256,17 +265,24 @@ def _row(session: Session, contact_id: int) -> InboxConversation:
 def _settle(session: Session, contact_id: int, *, read: bool = False) -> None:
     """A person answered: the handoffs so far are answered (and, ``read``, the thread is read)."""
     row = _row(session, contact_id)
-    now = datetime.now(UTC)
-    row.settled_at = now
+    row.settled_at = datetime.now(UTC)
     if read:
-        row.read_at = now
+        _read(session, row, None)
 
 
-def mark_read(rt: Runtime, contact_id: int) -> None:
-    """A person read the thread: its customer messages so far are no longer unread."""
+def _read(session: Session, row: InboxConversation, through: int | None) -> None:
+    newest = session.scalar(select(func.max(InboundMessage.id)).where(InboundMessage.contact_id == row.contact_id))
+    seen = newest if through is None else min(through, newest or 0)
+    if seen is not None and seen > (row.read_through or 0):
+        row.read_through = seen
+
+
+def mark_read(rt: Runtime, contact_id: int, through: int | None = None) -> None:
+    """A person read the thread: its customer messages (up to ``through``, the newest one they were shown; all
+    by default) are no longer unread."""
     with rt.db.session() as session:
         _load(session, contact_id)
-        _row(session, contact_id).read_at = datetime.now(UTC)
+        _read(session, _row(session, contact_id), through)
 
 
 def take_over(rt: Runtime, contact_id: int, author: str) -> None:

@@ -81,6 +81,8 @@ class Thread:
     entries: list[Entry] = field(default_factory=list)
     last_inbound_at: datetime | None = None
     silent_until: datetime | None = None
+    #: The newest customer message shown (reading the thread marks it and those before it read).
+    last_inbound_id: int | None = None
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -89,11 +91,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _columns() -> list[Any]:
     """The list's columns: one row per visible contact who ever wrote, with its unread count and handoff state."""
-    read_at = func.coalesce(InboxConversation.read_at, literal(EPOCH, InboxConversation.read_at.type))
+    read_through = func.coalesce(InboxConversation.read_through, 0)
     settled_at = func.coalesce(InboxConversation.settled_at, literal(EPOCH, InboxConversation.settled_at.type))
     unread = (
         select(func.count(InboundMessage.id))
-        .where(InboundMessage.contact_id == Contact.id, InboundMessage.received_at > read_at)
+        .where(InboundMessage.contact_id == Contact.id, InboundMessage.id > read_through)
         .correlate(Contact, InboxConversation)
         .scalar_subquery()
     )
@@ -231,11 +233,17 @@ def thread(rt: Runtime, contact_id: int) -> Thread | None:
         handoffs = session.scalars(select(Handoff).where(Handoff.contact_id == contact_id)).all()
         entries = [_inbound(row) for row in inbound]
         entries += [_outbound(row) for row in outbound]
-        entries += [Entry("event", _aware(h.created_at) or EPOCH, h.reason, kind="handoff") for h in handoffs]
+        # A handoff shows right after the message that asked for a person.
+        asked = {row.id: row.received_at for row in inbound}
+        entries += [
+            Entry("event", _aware(asked.get(h.inbound_message_id, h.created_at)) or EPOCH, h.reason, kind="handoff")
+            for h in handoffs
+        ]
         result = Thread(
             summary=summary,
             last_inbound_at=_aware(contact.last_inbound_at) if contact else None,
             silent_until=_aware(state.silent_until) if state else None,
+            last_inbound_id=max((row.id for row in inbound), default=None),
         )
     # Our own clock stamped every row (the channels' timestamps come in whole seconds): a customer's message comes
     # before what answers it; at the same instant the customer's first.

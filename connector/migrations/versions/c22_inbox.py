@@ -1,5 +1,5 @@
 """The inbox: ``inbox_conversations`` (read, taken over, answered per contact). A new table: existing conversations
-start unread-free as "never opened" (every customer message unread), and a pending handoff still needs a person.
+start as never opened (their customer messages unread), and a handoff asked for before still needs a person.
 
 Revision ID: c22_inbox
 Revises: c22_ws
@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "inbox_conversations",
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("read_through", sa.Integer(), nullable=True),
         sa.Column("taken_over_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("taken_over_by", sa.String(length=254), nullable=True),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
