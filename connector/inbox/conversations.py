@@ -3,6 +3,7 @@ in true order, every query inside the request's workspace (:func:`connector.api.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,10 @@ BOT_KIND = "chat_reply"
 PERSON_KIND = "agent_reply"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE_SIZE = 50
+#: The outbox key of the bot's reply ``n`` to inbound message ``id`` (:func:`connector.conversation.outbox.key`).
+_CHAT_KEY = re.compile(r"^chat:(\d+):(\d+)$")
+#: Sorts a row written at the same instant as a customer message after it.
+_AFTER_INBOUND = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class Entry:
     currency: str | None = None
     error: str | None = None
     message_id: int | None = None
+    #: Where the entry goes in the thread (see :func:`thread`); not shown.
+    position: tuple[datetime, int, int] = (EPOCH, 0, 0)
 
 
 @dataclass(slots=True)
@@ -231,24 +238,29 @@ def thread(rt: Runtime, contact_id: int) -> Thread | None:
             )
         ).all()
         handoffs = session.scalars(select(Handoff).where(Handoff.contact_id == contact_id)).all()
+        # True order. The channels stamp customer messages in whole seconds and our rows are stamped exactly, so
+        # times alone would put a message before the bot's answer to the one before it (sent in the same second).
+        # What answers a message is placed by that message: the handoff it asked for, then the bot's replies to it
+        # (``chat:<inbound id>:<n>``) in order; people's replies and notifications go by the time they were written.
+        asked = {row.id: _aware(row.received_at) or EPOCH for row in inbound}
         entries = [_inbound(row) for row in inbound]
-        entries += [_outbound(row) for row in outbound]
-        # A handoff shows right after the message that asked for a person.
-        asked = {row.id: row.received_at for row in inbound}
-        entries += [
-            Entry("event", _aware(asked.get(h.inbound_message_id, h.created_at)) or EPOCH, h.reason, kind="handoff")
-            for h in handoffs
-        ]
+        for h in handoffs:
+            at = asked.get(h.inbound_message_id, _aware(h.created_at) or EPOCH)
+            entries.append(Entry("event", at, h.reason, kind="handoff", position=(at, h.inbound_message_id, 1)))
+        for row in outbound:
+            entry = _outbound(row)
+            answered = _CHAT_KEY.match(row.idempotency_key or "")
+            if answered and int(answered.group(1)) in asked:
+                inbound_id = int(answered.group(1))
+                entry.position = (asked[inbound_id], inbound_id, 2 + int(answered.group(2)))
+            entries.append(entry)
         result = Thread(
             summary=summary,
             last_inbound_at=_aware(contact.last_inbound_at) if contact else None,
             silent_until=_aware(state.silent_until) if state else None,
-            last_inbound_id=max((row.id for row in inbound), default=None),
+            last_inbound_id=max(asked, default=None),
         )
-    # Our own clock stamped every row (the channels' timestamps come in whole seconds): a customer's message comes
-    # before what answers it; at the same instant the customer's first.
-    order = {"customer": 0, "event": 1}
-    result.entries = sorted(entries, key=lambda e: (e.at, order.get(e.side, 2), e.message_id or 0))
+    result.entries = sorted(entries, key=lambda e: e.position)
     return result
 
 
@@ -257,7 +269,8 @@ def _inbound(row: InboundMessage) -> Entry:
         message = from_json(row.data)
     except Exception:  # a row an older version stored differently: show its type rather than fail the page
         message = None
-    return Entry("customer", _aware(row.received_at) or EPOCH, inbound_text(message, row.type), kind=row.type)
+    at = _aware(row.received_at) or EPOCH
+    return Entry("customer", at, inbound_text(message, row.type), kind=row.type, position=(at, row.id, 0))
 
 
 def _outbound(row: OutboundMessage) -> Entry:
@@ -266,9 +279,10 @@ def _outbound(row: OutboundMessage) -> Entry:
         message = from_json(row.payload)
     except Exception:  # erased or an older shape
         message = None
+    at = _aware(row.created_at) or EPOCH
     return Entry(
         side,
-        _aware(row.created_at) or EPOCH,
+        at,
         outbound_text(message),
         kind=row.kind,
         status=row.status,
@@ -276,6 +290,7 @@ def _outbound(row: OutboundMessage) -> Entry:
         currency=row.currency,
         error=row.error or row.reason,
         message_id=row.id,
+        position=(at, _AFTER_INBOUND, row.id),
     )
 
 
