@@ -87,6 +87,7 @@ class Thread:
     summary: Summary
     entries: list[Entry] = field(default_factory=list)
     last_inbound_at: datetime | None = None
+    #: While a handoff keeps the bot silent: until when (``None`` when the bot answers, or only a takeover holds it).
     silent_until: datetime | None = None
     #: The newest customer message shown (reading the thread marks it and those before it read).
     last_inbound_id: int | None = None
@@ -254,10 +255,11 @@ def thread(rt: Runtime, contact_id: int) -> Thread | None:
                 inbound_id = int(answered.group(1))
                 entry.position = (asked[inbound_id], inbound_id, 2 + int(answered.group(2)))
             entries.append(entry)
+        silent = _aware(state.silent_until) if state else None
         result = Thread(
             summary=summary,
             last_inbound_at=_aware(contact.last_inbound_at) if contact else None,
-            silent_until=_aware(state.silent_until) if state else None,
+            silent_until=silent if silent is not None and silent > datetime.now(UTC) else None,
             last_inbound_id=max(asked, default=None),
         )
     result.entries = sorted(entries, key=lambda e: e.position)
