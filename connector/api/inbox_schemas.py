@@ -49,6 +49,7 @@ class EntryOut(Schema):
     currency = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     message_id = fields.Integer(allow_none=True, metadata={"description": "the outbox row (notifications API)"})
+    author = fields.String(allow_none=True, metadata={"description": "who wrote a person's reply"})
 
 
 class WindowOut(Schema):

@@ -25,7 +25,7 @@ from connector.db.models import ChannelConnection, Contact, InboundMessage, Outb
 from connector.db.models_conversation import ConversationState
 from connector.db.models_inbox import InboxConversation
 from connector.errors import MessageLimitError
-from connector.inbox.conversations import PERSON_KIND, find
+from connector.inbox.conversations import AUTHOR_PREFIX, PERSON_KIND, find
 from connector.notify import policy, pricing
 from connector.notify.outbox import record_event
 
@@ -200,7 +200,7 @@ def reply(
             queued = known(session)
             assert queued is not None
             return queued
-        record_event(session, queued, "pending", f"written by {author[:254]}")
+        record_event(session, queued, "pending", f"{AUTHOR_PREFIX}{author[:254]}")
         _settle(session, contact.id, read=True)
     rt.queue.notify()
     return queued

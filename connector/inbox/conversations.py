@@ -15,6 +15,7 @@ from connector.api.scope import channel_visible, contact_visible
 from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage, ShopConnection
 from connector.db.models_conversation import ConversationState, Handoff
 from connector.db.models_inbox import InboxConversation
+from connector.db.models_notify import OutboxEvent
 from connector.serialization import from_json
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ BOT_KIND = "chat_reply"
 PERSON_KIND = "agent_reply"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PAGE_SIZE = 50
+#: The outbox event that names who wrote a person's reply: ``written by <who>``.
+AUTHOR_PREFIX = "written by "
 #: The outbox key of the bot's reply ``n`` to inbound message ``id`` (:func:`connector.conversation.outbox.key`).
 _CHAT_KEY = re.compile(r"^chat:(\d+):(\d+)$")
 #: Sorts a row written at the same instant as a customer message after it.
@@ -76,6 +79,8 @@ class Entry:
     currency: str | None = None
     error: str | None = None
     message_id: int | None = None
+    #: Who wrote a person's reply (the dashboard user's e-mail, or ``API token NAME``).
+    author: str | None = None
     #: Where the entry goes in the thread (see :func:`thread`); not shown.
     position: tuple[datetime, int, int] = (EPOCH, 0, 0)
 
@@ -248,8 +253,15 @@ def thread(rt: Runtime, contact_id: int) -> Thread | None:
         for h in handoffs:
             at = asked.get(h.inbound_message_id, _aware(h.created_at) or EPOCH)
             entries.append(Entry("event", at, h.reason, kind="handoff", position=(at, h.inbound_message_id, 1)))
+        people = [row.id for row in outbound if row.kind == PERSON_KIND]
+        events = select(OutboxEvent.message_id, OutboxEvent.detail).where(
+            OutboxEvent.message_id.in_(people), OutboxEvent.detail.like(f"{AUTHOR_PREFIX}%")
+        )
+        authors = {message_id: detail for message_id, detail in session.execute(events)} if people else {}
         for row in outbound:
             entry = _outbound(row)
+            written = authors.get(row.id)
+            entry.author = written[len(AUTHOR_PREFIX) :] if written else None
             answered = _CHAT_KEY.match(row.idempotency_key or "")
             if answered and int(answered.group(1)) in asked:
                 inbound_id = int(answered.group(1))

@@ -117,6 +117,7 @@ def test_a_person_answers_inside_the_window_and_the_customer_receives_it_once(
     assert sides[0][1] == "agent" and sides[3][1] == "Hi Erika, Anna here. How can I help?"
     assert thread["entries"][3]["status"] in ("sent", "delivered", "read")
     assert thread["entries"][3]["cost"] == row.cost
+    assert thread["entries"][3]["author"] == "API token inbox-owner"
 
 
 def test_unread_counts_until_a_person_reads_the_thread(chat_stack: ChatStack, inbox: Inbox) -> None:

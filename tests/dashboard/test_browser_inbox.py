@@ -106,6 +106,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     page.keyboard.press("Enter")
     page.get_by_text("Reply queued.").wait_for()
     person = page.locator("#thread .message.person", has_text="Anna here")
+    assert AGENT in person.locator(".who").inner_text()  # who wrote it
     person.locator(".state.sent, .state.delivered, .state.read").wait_for()  # the poll shows the status change
     wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1, timeout=30)
     assert graph.messages_to(CUSTOMER)[-1]["text"]["body"] == "Hi Erika, Anna here. How can I help?"
