@@ -13,7 +13,6 @@ from flask_smorest import abort
 
 from connector.api import inbox_schemas as s
 from connector.api.parsing import Blueprint
-from connector.errors import PlatformError
 from connector.inbox import actions, conversations
 from connector.web.context import runtime
 
@@ -73,8 +72,6 @@ def templates(contact_id: int) -> list[dict[str, Any]]:
         found = actions.templates(runtime(), contact_id)
     except actions.InboxError as exc:
         _refused(exc)
-    except PlatformError as exc:
-        abort(502, message=f"could not read the approved templates: {exc}")
     return [{**asdict(t.template), "price": t.price, "currency": t.currency} for t in found]
 
 
@@ -99,8 +96,6 @@ def reply(data: dict[str, Any], contact_id: int) -> dict[str, Any]:
         )
     except actions.InboxError as exc:
         _refused(exc)
-    except PlatformError as exc:
-        abort(502, message=f"could not read the approved templates: {exc}")
     return {"message_id": message_id}
 
 

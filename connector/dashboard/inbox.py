@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 
 from connector.dashboard.security import login_required
-from connector.errors import PlatformError
 from connector.inbox import actions, conversations
 from connector.web.context import runtime
 
@@ -63,7 +62,9 @@ def _thread_context(rt: Runtime, contact_id: int, **extra: Any) -> dict[str, Any
     if allowed.templates and (not allowed.text_allowed or request.values.get("templates") == "1" or chosen):
         try:
             templates = actions.templates(rt, contact_id)
-        except (PlatformError, OSError) as exc:
+        except actions.InboxError as exc:
+            if exc.status == 404:
+                raise
             templates_error = str(exc)
     picked = next((t for t in templates if f"{t.template.name}:{t.template.language}" == chosen), None)
     return {

@@ -24,7 +24,7 @@ from connector.db import dml
 from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage
 from connector.db.models_conversation import ConversationState
 from connector.db.models_inbox import InboxConversation
-from connector.errors import MessageLimitError
+from connector.errors import MessageLimitError, PlatformError
 from connector.inbox.conversations import AUTHOR_PREFIX, PERSON_KIND, find
 from connector.notify import policy, pricing
 from connector.notify.outbox import record_event
@@ -41,7 +41,8 @@ HAND_BACK_WAIT = 5.0
 
 
 class InboxError(Exception):
-    """A request the inbox refuses: ``status`` (400, 404, 409) and the reason, shown to the person."""
+    """A request the inbox refuses: ``status`` (400, 404, 409; 502 when the channel's platform cannot be asked)
+    and the reason, shown to the person."""
 
     def __init__(self, reason: str, status: int = 400):
         super().__init__(reason)
@@ -133,7 +134,7 @@ def templates(rt: Runtime, contact_id: int) -> list[PricedTemplate]:
         channel_id, adapter_cls = channel.id, _adapter_class(rt, channel)
     if model.TemplateMessage not in adapter_cls.supports:
         return []
-    found = rt.connections.channel_adapter(channel_id).approved_templates()
+    found = _approved(rt, channel_id)
     currency = rt.config.notify.rate_card_currency
     with rt.db.session() as session:
         contact, _channel = _load(session, contact_id)
@@ -142,6 +143,14 @@ def templates(rt: Runtime, contact_id: int) -> list[PricedTemplate]:
             PricedTemplate(t, _price(rt, session, contact, t.category or "utility", inside, True), currency)
             for t in found
         ]
+
+
+def _approved(rt: Runtime, channel_id: int) -> list[ApprovedTemplate]:
+    """The channel account's approved templates; :class:`InboxError` 502 when the platform cannot be asked."""
+    try:
+        return rt.connections.channel_adapter(channel_id).approved_templates()
+    except PlatformError as exc:
+        raise InboxError(f"could not read the approved templates: {exc}", 502) from None
 
 
 def reply(
@@ -176,8 +185,10 @@ def reply(
     if queued is not None:
         return queued  # the same form sent twice: one message
     # The channel's calls (its approved templates) happen outside any transaction.
+    if bool(text and text.strip()) == bool(template):
+        raise InboxError("send either a text or a template")
     adapter = rt.connections.channel_adapter(channel_id)
-    approved = adapter.approved_templates() if template else []
+    approved = _approved(rt, channel_id) if template else []
     with rt.db.session() as session:
         contact, channel = _load(session, contact_id)
         allowed = _window(rt, session, contact, adapter_cls)
