@@ -1,7 +1,7 @@
 """The inbox pages through the real Flask app (no browser): hostile filters and forms get a 4xx with the reason (a
-channel account that cannot be asked a 502 with it),
-free text outside the window is refused with nothing queued, a double submit queues one message, an unreachable
-channel account leaves the page usable, and opening a thread marks it read."""
+channel account that cannot be asked, a 502 with it), free text outside the window is refused with nothing queued,
+a double submit queues one message, an unreachable channel account leaves the page usable, and opening a thread
+marks it read."""
 
 from __future__ import annotations
 
