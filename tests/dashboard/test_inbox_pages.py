@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from connector import model
 from connector.dashboard.users import create_user
 from connector.db.models import ChannelConnection, Contact, InboundMessage, OutboundMessage
+from connector.db.models_inbox import InboxConversation
 from connector.runtime import Runtime
 from connector.serialization import to_json
 from tests.conftest import add_channel
@@ -113,3 +114,15 @@ def test_opening_a_thread_marks_it_read(runtime: Runtime, owner: tuple[Any, str]
     listed = client.get("/dashboard/inbox?unread=1").text
     assert "Ada" not in listed and "0 conversation(s)" in listed
     assert "Ada" in client.get("/dashboard/inbox").text
+
+
+def test_export_holds_the_inbox_state_and_erasure_removes_it(runtime: Runtime, owner: tuple[Any, str]) -> None:
+    client, csrf = owner
+    contact_id = _contact(runtime, wrote_hours_ago=1)
+    assert client.post(f"/dashboard/inbox/{contact_id}/take-over", data={"csrf_token": csrf}).status_code == 302
+    export = client.get(f"/dashboard/contacts/{contact_id}/export.json").json
+    assert export["inbox"]["taken_over_by"] == EMAIL
+    assert client.post(f"/dashboard/contacts/{contact_id}/erase", data={"csrf_token": csrf}).status_code == 302
+    with runtime.db.session() as session:
+        assert session.get(InboxConversation, contact_id) is None
+    assert client.get(f"/dashboard/inbox/{contact_id}").status_code == 404
