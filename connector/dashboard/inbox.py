@@ -40,8 +40,9 @@ def _list_context(rt: Runtime) -> dict[str, Any]:
     filters = _filters()
     rows, total = conversations.conversations(rt, filters)
     page = filters.offset // conversations.PAGE_SIZE + 1
-    query = {k: v for k, v in request.args.items() if k != "page"}
+    query = {k: v for k, v in request.args.items() if k not in ("page", "sig")}
     return {
+        "signature": str(zlib.crc32(repr((total, rows)).encode())),
         "rows": rows,
         "total": total,
         "page": page,
@@ -103,8 +104,11 @@ def register(bp: Blueprint) -> None:
     @bp.get("/inbox/list")
     @login_required
     def inbox_list() -> Any:
-        """The list alone (polled by htmx)."""
-        return render_template("dashboard/_inbox_list.html", **_list_context(runtime()))
+        """The list alone (polled by htmx; 204 when nothing changed, so a keyboard user's focus stays put)."""
+        context = _list_context(runtime())
+        if request.args.get("sig") == context["signature"]:
+            return Response(status=204)
+        return render_template("dashboard/_inbox_list.html", **context)
 
     @bp.get("/inbox/<int:contact_id>")
     @login_required

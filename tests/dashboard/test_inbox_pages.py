@@ -5,6 +5,7 @@ marks it read."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,3 +127,15 @@ def test_export_holds_the_inbox_state_and_erasure_removes_it(runtime: Runtime, o
     with runtime.db.session() as session:
         assert session.get(InboxConversation, contact_id) is None
     assert client.get(f"/dashboard/inbox/{contact_id}").status_code == 404
+
+
+def test_the_list_poll_answers_204_until_something_changes(runtime: Runtime, owner: tuple[Any, str]) -> None:
+    client, csrf = owner
+    contact_id = _contact(runtime, wrote_hours_ago=1)
+    first = client.get("/dashboard/inbox/list")
+    sig = re.search(r'id="inbox-list-sig" name="sig" value="([^"]+)"', first.text)
+    assert first.status_code == 200 and sig is not None
+    assert client.get("/dashboard/inbox/list", query_string={"sig": sig.group(1)}).status_code == 204
+    client.post(f"/dashboard/inbox/{contact_id}/take-over", data={"csrf_token": csrf})
+    changed = client.get("/dashboard/inbox/list", query_string={"sig": sig.group(1)})
+    assert changed.status_code == 200 and f"Taken over by {EMAIL}" in changed.text
