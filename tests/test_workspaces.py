@@ -447,7 +447,9 @@ def test_an_agent_token_may_only_use_the_inbox_and_the_contacts_consent(world: W
         for kind in _kinds(rule):
             response = client.open(_path(rule, alpha, kind), method=method, headers=headers, json={})
             assert response.status_code == 403, f"{method} {rule}: {response.status_code}"
-            assert "agent tokens may only use the inbox and read and change contacts' consent" in response.json["message"]
+            assert (
+                "agent tokens may only use the inbox and read and change contacts' consent" in response.json["message"]
+            )
     inbox = client.get("/api/v1/inbox/", headers=headers)
     assert inbox.status_code == 200 and [c["contact_id"] for c in inbox.json["items"]] == [alpha.contact_id]
     consent = client.get(f"/api/v1/notifications/consent/{alpha.contact_id}", headers=headers)
