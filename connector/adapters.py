@@ -189,6 +189,21 @@ class ConnectionInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovedTemplate:
+    """A message template the channel's account may send (approved at the platform), for a person to pick in the
+    inbox when the customer's window is closed: ``body`` is its text with ``{{1}}``... placeholders, ``parameters``
+    how many of them it takes, ``category`` the platform's (``utility``, ``marketing``, ``authentication``)."""
+
+    name: str
+    language: str
+    category: str
+    body: str
+    parameters: int = 0
+    #: URL buttons with a variable (each takes one parameter, ``button_parameters`` of the send)
+    button_parameters: int = 0
+
+
 class CredentialStore(Protocol):
     """A stored connection's settings, for adapters whose credentials rotate (see
     :meth:`ShopAdapter.bind_credential_store`)."""
@@ -424,6 +439,23 @@ class ChannelAdapter(WebhookHandler):
         retailer id. A channel with :attr:`product_cards` overrides it (Messenger and Instagram wrap the list with
         generic-template cards built from ``offers``)."""
         return message
+
+    #: How many hours after the customer's last message a person (an owner or agent in the inbox) may still write
+    #: them free text: the 24-hour window by default; Messenger and Instagram allow a human agent's reply for 7 days
+    #: (``HUMAN_AGENT`` tag). After it, only an approved template (:meth:`approved_templates`) may go.
+    human_reply_hours: ClassVar[float] = 24.0
+
+    @classmethod
+    def human_message(cls, message: model.Outbound, *, inside_window: bool) -> model.Outbound:
+        """``message``, written by a person in the inbox, as this channel must send it (``inside_window``: the
+        customer wrote within 24 hours). The default sends it as it is; Messenger and Instagram mark it a human
+        agent's reply (the ``HUMAN_AGENT`` tag outside the 24 hours)."""
+        return message
+
+    def approved_templates(self) -> list[ApprovedTemplate]:
+        """The templates a person may send outside :attr:`human_reply_hours` (approved, with their text). The
+        default: none (channels without templates)."""
+        return []
 
     #: Outside the 24-hour window an order update may go as a utility message (an approved template of the account,
     #: sent without the window: Messenger's Page utility templates). The core names the template

@@ -7,7 +7,7 @@ route of the app with bravo's ids: each route that names an object answers exact
 document), so a route added later is walked too; a route that is neither the dashboard's nor the API's must be
 listed in :data:`PUBLIC` with why it needs no login, or the walk fails.
 
-An agent of alpha is refused (403) every dashboard page and API operation but the contacts.
+An agent of alpha is refused (403) every dashboard page and API operation but the inbox and the contacts.
 """
 
 from __future__ import annotations
@@ -414,7 +414,7 @@ def test_the_pages_list_only_the_users_workspace(world: World) -> None:
     assert export.status_code == 200 and bravo.phone in export.text
 
 
-def test_an_agent_is_refused_every_owner_page_and_allowed_the_contacts(world: World) -> None:
+def test_an_agent_is_refused_every_owner_page_and_allowed_the_inbox_and_contacts(world: World) -> None:
     alpha = world.alpha
     client, csrf = _logged_in(world, "agent@alpha.example")
     assert client.get("/dashboard/login", follow_redirects=False).status_code == 200
@@ -426,11 +426,15 @@ def test_an_agent_is_refused_every_owner_page_and_allowed_the_contacts(world: Wo
             call = client.get if method == "GET" else client.post
             response = call(_path(rule, alpha, kind), data=_form(csrf, alpha))
             assert response.status_code == 403, f"{method} {rule}: {response.status_code}"
-            assert "agents may only use the contacts page" in response.text
+            assert "agents may only use the inbox and the contacts page" in response.text
             refused += 1
     assert refused >= 25
     contacts = client.get("/dashboard/contacts")
     assert contacts.status_code == 200 and f"Customer {alpha.tag}" in contacts.text
+    inbox = client.get("/dashboard/inbox")  # the inbox is the agents' too, with their workspace's conversations
+    assert inbox.status_code == 200 and f"Customer {alpha.tag}" in inbox.text and world.bravo.tag not in inbox.text
+    thread = client.get(f"/dashboard/inbox/{alpha.contact_id}")
+    assert thread.status_code == 200 and 'id="reply-text"' in thread.text
     assert "export.json" not in contacts.text and "/erase" not in contacts.text  # no buttons it may not use
     nav = re.findall(r'href="(/dashboard[^"]*)"', contacts.text)
     assert "/dashboard/catalog" not in nav and "/dashboard/" not in nav
@@ -448,7 +452,7 @@ def test_an_agent_logs_in_to_the_contacts(world: World) -> None:
     assert response.headers["Location"].endswith("/dashboard/contacts")
 
 
-def test_an_agent_token_may_only_use_the_contacts_consent(world: World) -> None:
+def test_an_agent_token_may_only_use_the_inbox_and_the_contacts_consent(world: World) -> None:
     alpha = world.alpha
     client = world.app.test_client()
     headers = {"Authorization": f"Bearer {create_token(world.runtime, 'agent', workspace='alpha', role='agent')}"}
@@ -458,7 +462,11 @@ def test_an_agent_token_may_only_use_the_contacts_consent(world: World) -> None:
         for kind in _kinds(rule):
             response = client.open(_path(rule, alpha, kind), method=method, headers=headers, json={})
             assert response.status_code == 403, f"{method} {rule}: {response.status_code}"
-            assert "agent tokens may only read and change contacts' consent" in response.json["message"]
+            assert (
+                "agent tokens may only use the inbox and read and change contacts' consent" in response.json["message"]
+            )
+    inbox = client.get("/api/v1/inbox/", headers=headers)
+    assert inbox.status_code == 200 and [c["contact_id"] for c in inbox.json["items"]] == [alpha.contact_id]
     consent = client.get(f"/api/v1/notifications/consent/{alpha.contact_id}", headers=headers)
     assert consent.status_code == 200 and consent.json["consent"]["marketing"]["granted"] is True
     other = client.get(f"/api/v1/notifications/consent/{world.bravo.contact_id}", headers=headers)

@@ -7,9 +7,11 @@ from flask_smorest import Api
 
 from connector import __version__
 from connector.api.auth import require_bearer
-from connector.api.resources import ALL
+from connector.api.inbox import inbox_bp
+from connector.api.resources import ALL as RESOURCES
 from connector.web.context import runtime
 
+ALL = (*RESOURCES, inbox_bp)
 PUBLIC = {"/api/v1/openapi.json"}
 
 

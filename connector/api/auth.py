@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 from sqlalchemy import or_, select, update
 
 from connector import roles
@@ -201,6 +201,7 @@ def require_bearer(rt: Runtime, *, all_shops: str | None = None) -> tuple[Respon
     visibility.bind(
         visibility.Visibility(info.workspace_id, shop_id=info.shop_connection_id, operator=operator, role=info.role)
     )
+    g.api_token_name = info.name  # who acted, for what the request records (an inbox reply's author)
     rule = request.url_rule.rule if request.url_rule is not None else request.path
     refused_role = roles.api_refusal(info.role, request.method, rule)
     if refused_role is not None:

@@ -2,7 +2,8 @@
 
 ``conversation.handle`` (a task carrying the inbound message row id) does, in order:
 
-1. skip messages the notify subsystem answers (STOP/START) and contacts a person has taken over;
+1. skip messages the notify subsystem answers (STOP/START) and contacts a person has taken over (a handoff's
+   silence, or the inbox's takeover until the person hands back);
 2. take the contact's lease (a second message of the same contact waits, so answers keep their order);
 3. work out the answer (:func:`dispatch`), calling the shop where needed, outside any transaction;
 4. in ONE transaction: save the state, mark the message answered, queue the replies in the outbox
@@ -25,6 +26,7 @@ from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
 from connector.db.models import ChannelConnection, Contact, InboundMessage
 from connector.db.models_conversation import ChatReply
+from connector.db.models_inbox import InboxConversation
 from connector.i18n import languages
 from connector.serialization import from_json
 from connector.work.queue import Retry
@@ -64,6 +66,11 @@ _MESSAGE = (
         ChannelConnection.channel,
         ChannelConnection.shop_connection_id,
         select(ChatReply.id).where(ChatReply.inbound_message_id == InboundMessage.id).exists().label("answered"),
+        # A person took the conversation over in the inbox: the bot stays silent until they hand it back.
+        select(InboxConversation.contact_id)
+        .where(InboxConversation.contact_id == Contact.id, InboxConversation.taken_over_at.is_not(None))
+        .exists()
+        .label("taken_over"),
     )
     .join(Contact, Contact.id == InboundMessage.contact_id)
     .join(ChannelConnection, ChannelConnection.id == InboundMessage.channel_connection_id)
@@ -106,7 +113,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
     try:
         if conversation.handled(inbound_id):
             return
-        if conversation.silent():
+        if conversation.silent() or found.taken_over:
             conversation.mark_handled(inbound_id)
             with rt.db.session() as session:
                 state.save(session, conversation, inbound_id, release=True)

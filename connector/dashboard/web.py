@@ -1,7 +1,7 @@
 """The dashboard blueprint: language, login, logout, the first account, error pages, and the shared template context.
 
 The pages themselves live in their own modules (:mod:`.pages`, :mod:`.wizard`, :mod:`.simulator`,
-:mod:`.click_to_chat`, :mod:`.contacts`, :mod:`.plugin_forms`), each adding its routes to the
+:mod:`.click_to_chat`, :mod:`.contacts`, :mod:`.inbox`, :mod:`.plugin_forms`), each adding its routes to the
 blueprint built here.
 """
 
@@ -35,6 +35,7 @@ from connector.web.context import runtime
 
 NAV = (
     ("dashboard.overview", "Overview"),
+    ("dashboard.inbox", "Inbox"),
     ("dashboard.wizard", "Setup"),
     ("dashboard.catalog", "Catalog"),
     ("dashboard.contacts", "Contacts"),
@@ -226,6 +227,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         click_to_chat,
         contacts,
         formats,
+        inbox,
         pages,
         plugin_forms,
         simulator,
@@ -234,6 +236,6 @@ def create_blueprint(app: Flask) -> Blueprint:
         words,
     )
 
-    for module in (templating, formats, words, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+    for module in (templating, formats, words, pages, wizard, contacts, inbox, plugin_forms, simulator, click_to_chat):
         module.register(bp)
     return bp

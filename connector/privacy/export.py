@@ -11,6 +11,7 @@ from sqlalchemy import select
 from connector.dashboard import queries
 from connector.db.models import Contact, InboundMessage, OutboundMessage, WebhookEvent
 from connector.db.models_conversation import ChatOrder, ChatReply, ConversationState, Handoff
+from connector.db.models_inbox import InboxConversation
 from connector.db.models_notify import OutboxEvent
 from connector.privacy.lookup import identify, webhook_events_about
 
@@ -38,7 +39,7 @@ def _payload(event: WebhookEvent) -> dict[str, Any]:
 
 def export_contact(rt: Runtime, contact_id: int) -> dict[str, Any] | None:
     """Everything stored about one contact: the contact, conversation state and addresses, messages both ways
-    with their delivery timelines, chat orders, handoffs, consent with its history, subscriptions, and the webhook
+    with their delivery timelines, chat orders, handoffs, the inbox's state (read, taken over), consent with its history, subscriptions, and the webhook
     payloads that name them. ``None`` if unknown."""
     with rt.db.session() as session:
         contact = session.get(Contact, contact_id)
@@ -75,6 +76,7 @@ def export_contact(rt: Runtime, contact_id: int) -> dict[str, Any] | None:
                 row_json(r) for r in session.scalars(select(ChatReply).where(ChatReply.contact_id == contact_id))
             ],
             "handoffs": [row_json(h) for h in session.scalars(select(Handoff).where(Handoff.contact_id == contact_id))],
+            "inbox": row_json(inbox) if (inbox := session.get(InboxConversation, contact_id)) is not None else None,
             "consents": queries.extension_rows(session, "consent", contact_id),
             "subscriptions": queries.extension_rows(session, "subscription", contact_id),
             "webhook_payloads": [_payload(e) for e in webhook_events_about(session, rt.secrets, person)],

@@ -1,4 +1,5 @@
-"""Roles in a real browser: an agent lands on the contacts, sees only what they may open, and is refused the rest."""
+"""Roles in a real browser: an agent lands on the contacts, sees only what they may open (the inbox and the
+contacts), and is refused the rest."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ def test_an_agent_lands_on_the_contacts_and_is_refused_owner_pages(connected: Co
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(live.dashboard("/contacts"))
     menu = page.get_by_role("navigation", name="Menu")
-    assert [link.inner_text() for link in menu.get_by_role("link").all()] == ["Contacts"]
+    assert [link.inner_text() for link in menu.get_by_role("link").all()] == ["Inbox", "Contacts"]
     assert page.get_by_role("cell", name="Ada").is_visible()
     assert page.get_by_role("link", name="Export (JSON)").count() == 0
     assert page.get_by_role("button", name="Erase").count() == 0
     response = page.goto(live.dashboard("/catalog"))
     assert response is not None and response.status == 403
-    assert "agents may only use the contacts page" in page.locator("main").inner_text()
+    assert "agents may only use the inbox and the contacts page" in page.locator("main").inner_text()

@@ -72,6 +72,8 @@ class MetaMessagingAdapter(ChannelAdapter):
     outbound_types: ClassVar[Sequence[type]] = (MetaSend,)
     # No catalog needed: product lists become generic-template carousels drawn from the products' own data.
     product_cards = True
+    #: A person may answer for 7 days after the customer's last message (the ``HUMAN_AGENT`` tag).
+    human_reply_hours: ClassVar[float] = 7 * 24.0
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)
@@ -173,6 +175,12 @@ class MetaMessagingAdapter(ChannelAdapter):
         if order_update and utility is not None and cls.utility_messages:
             return MetaSend(message=utility, messaging_type=MessagingType.UTILITY)
         return None
+
+    @classmethod
+    def human_message(cls, message: model.Outbound, *, inside_window: bool) -> model.Outbound:
+        """A person's reply from the inbox: a ``RESPONSE`` marked as a human agent's inside the 24 hours (resent
+        with the tag should Meta's clock disagree), the ``HUMAN_AGENT`` tag after them (up to 7 days)."""
+        return MetaSend(message=message, human_agent=True, tag=None if inside_window else MessageTag.HUMAN_AGENT)
 
     def approved_template(self, name: str, language: str) -> str | None:
         """Why the Page cannot send utility template ``name`` in ``language`` (not created, ``PENDING``,

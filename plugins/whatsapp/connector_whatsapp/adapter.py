@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from connector_whatsapp.send_errors import send_error
 
 from connector import model
 from connector.adapters import (
+    ApprovedTemplate,
     ChannelAdapter,
     ConfigField,
     ConnectionInfo,
@@ -287,6 +289,34 @@ class WhatsAppAdapter(ChannelAdapter):
         waba_id = str(self.settings.get("waba_id") or "")
         return frozenset(filter(None, (self.phone_number_id, f"waba:{waba_id}" if waba_id else "")))
 
+    # ----------------------------------------------------------------- templates a person may pick
+
+    def approved_templates(self) -> list[ApprovedTemplate]:
+        """The account's ``APPROVED`` templates (``GET /{waba_id}/message_templates``) a person can fill in the
+        inbox: text parameters only (a template with a media header needs a file the inbox does not ask for)."""
+        waba_id = str(self.settings.get("waba_id") or "")
+        if not waba_id:
+            return []
+        found: list[ApprovedTemplate] = []
+        for template in self.graph.iter_pages(f"{waba_id}/message_templates", params={"status": "APPROVED"}):
+            components = {str(c.get("type", "")).upper(): c for c in template.get("components") or []}
+            header = components.get("HEADER") or {}
+            if (header and str(header.get("format", "TEXT")).upper() != "TEXT") or _placeholders(header.get("text")):
+                continue
+            body = str((components.get("BODY") or {}).get("text") or "")
+            buttons = (components.get("BUTTONS") or {}).get("buttons") or []
+            found.append(
+                ApprovedTemplate(
+                    name=str(template.get("name") or ""),
+                    language=str(template.get("language") or ""),
+                    category=str(template.get("category") or "").lower(),
+                    body=body,
+                    parameters=_placeholders(body),
+                    button_parameters=sum(1 for b in buttons if _placeholders(b.get("url"))),
+                )
+            )
+        return found
+
     # ----------------------------------------------------------------- catalog
 
     def catalog(self) -> MetaCatalog | None:
@@ -297,3 +327,11 @@ class WhatsAppAdapter(ChannelAdapter):
         if self._catalog is None:
             self._catalog = MetaCatalog(self.graph, str(catalog_id))
         return self._catalog
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+def _placeholders(text: object) -> int:
+    """How many numbered variables (``{{1}}``, ``{{2}}``...) ``text`` takes."""
+    return len(set(_PLACEHOLDER.findall(text))) if isinstance(text, str) else 0
