@@ -68,7 +68,7 @@ def counts(session: Session, contact_ids: Iterable[int], now: datetime, settings
                 OutboundMessage.sent_at >= start,
             )
             .group_by(OutboundMessage.contact_id)
-        ).tuples()
+        ).all()
         found.update({int(contact): int(n) for contact, n in rows if contact is not None})
     return found
 

@@ -101,7 +101,8 @@ def connector_inbound_message(channel_connection_id: int, message: model.Inbound
 
 @hookimpl
 def connector_register_blueprints(app: flask.Flask) -> list[flask.Blueprint]:
-    """The admin routes under /api/v1/notifications and the public back-in-stock endpoint."""
+    """The admin routes under /api/v1/notifications and /api/v1/recovery, and the public back-in-stock endpoint."""
+    from connector.notify import recovery_api
     from connector.notify.api import admin_blueprint, public_blueprint
 
-    return [admin_blueprint(), public_blueprint()]
+    return [admin_blueprint(), public_blueprint(), recovery_api.blueprint()]

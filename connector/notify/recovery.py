@@ -49,6 +49,9 @@ REMIND_TASK = "notify.recovery_remind"
 STATES = ("waiting", "reminded", "recovered", "paid", "skipped")
 #: Where checkouts come from.
 SOURCES = ("shopify_checkout", "shopify", "woocommerce", "shopware", "chat")
+#: Shops report times to the second (WooCommerce ``date_modified_gmt``): a payment in the same second as the
+#: reminder is after it.
+_CLOCK_SLACK = timedelta(seconds=1)
 #: Outbox states of a reminder that went out (or is going out).
 _WENT_OUT = ("sending", "unknown", "sent", "delivered", "read")
 
@@ -98,9 +101,11 @@ def on_order(rt: Runtime, shop_connection_id: int, order: model.Order) -> None:
             )
             _track(rt, session, shop_connection_id, facts, chat)
         elif order.status in (model.OrderStatus.CANCELLED, model.OrderStatus.REFUNDED):
-            _close(session, shop_connection_id, source, order.external_id, CANCELLED)
+            row = _find_order(session, shop_connection_id, order.external_id)
+            if row is not None and row.state in ("waiting", "reminded"):
+                _close_row(session, row, CANCELLED)
         else:
-            row = _find(session, shop_connection_id, source, order.external_id)
+            row = _find_order(session, shop_connection_id, order.external_id)
             contact = chat or (session.get(Contact, row.contact_id) if row is not None and row.contact_id else None)
             if contact is None and row is None:
                 contact = _contact_by_phone(session, shop_connection_id, order.customer)
@@ -146,6 +151,21 @@ def _find(session: Session, shop_connection_id: int, source: str, external_id: s
     )
 
 
+def _find_order(session: Session, shop_connection_id: int, external_id: str) -> RecoveryCheckout | None:
+    """An order's row, whichever source it was recorded under (its webhook may have come before the chat order was
+    recorded: the row then says ``chat`` from the next event on)."""
+    return session.scalar(
+        select(RecoveryCheckout)
+        .where(
+            RecoveryCheckout.shop_connection_id == shop_connection_id,
+            RecoveryCheckout.source != "shopify_checkout",
+            RecoveryCheckout.external_id == external_id,
+        )
+        .order_by(RecoveryCheckout.id)
+        .limit(1)
+    )
+
+
 def _contact_by_phone(session: Session, shop_connection_id: int, customer: model.Customer) -> Contact | None:
     """The WhatsApp contact of the number the customer typed into the checkout (``None`` without one)."""
     return contact_for_typed_phone(
@@ -164,7 +184,12 @@ def _track(
     """Record (or update) an unpaid checkout and enqueue its first reminder, in ``session``'s transaction."""
     now = datetime.now(UTC)
     settings = rt.config.notify
-    row = _find(session, shop_connection_id, facts.source, facts.external_id)
+    if facts.source == "shopify_checkout":
+        row = _find(session, shop_connection_id, facts.source, facts.external_id)
+    else:
+        row = _find_order(session, shop_connection_id, facts.external_id)
+    if row is not None and chat is not None:
+        row.source, row.contact_id = "chat", chat.id
     if row is not None and row.state not in ("waiting",):
         return row  # reminded already, paid or closed: a later update changes nothing
     contact = chat or _contact_by_phone(session, shop_connection_id, facts.customer)
@@ -227,12 +252,6 @@ def _supersede(session: Session, newest: RecoveryCheckout) -> None:
         _close_row(session, row, NEWER)
 
 
-def _close(session: Session, shop_connection_id: int, source: str, external_id: str, why: str) -> None:
-    row = _find(session, shop_connection_id, source, external_id)
-    if row is not None and row.state in ("waiting", "reminded"):
-        _close_row(session, row, why)
-
-
 def _close_row(session: Session, row: RecoveryCheckout, why: str, state: str = "skipped") -> None:
     """End a checkout's reminders: its state, and its reminders not sent yet skipped with the reason."""
     now = datetime.now(UTC)
@@ -274,7 +293,7 @@ def _paid(
         ) in _WENT_OUT
         window = timedelta(days=rt.config.notify.recovery_attribution_days)
         reminded = row.last_reminded_at
-        if went_out and reminded is not None and reminded <= paid_at <= reminded + window:
+        if went_out and reminded is not None and reminded - _CLOCK_SLACK <= paid_at <= reminded + window:
             row.recovered_at, row.recovered_revenue = paid_at, float(Decimal(row.total))
             _close_row(session, row, PAID, state="recovered")
             row.reason = None

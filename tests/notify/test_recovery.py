@@ -1,0 +1,198 @@
+"""Checkout recovery over real HTTP: shop sandbox webhooks -> connector -> WhatsApp (Graph sandbox).
+
+Orders a shop leaves waiting for payment (here WooCommerce ``pending``) get one reminder with the items, the total
+and the payment link after the configured delay (0 minutes here: the delay is a setting, never slept), only with
+marketing consent, never in the customer's quiet hours, never after payment or a newer order, within the
+frequency cap; a payment after a reminder counts as recovered, with its revenue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from requests_oauthlib import OAuth1
+
+from connector.db.models import OutboundMessage
+from tests.conftest import Stack, wait_for
+from tests.notify.conftest import ApiClient, StackFactory, customer, place_order, rows, settled
+
+PHONE = "4915112345678"
+TEMPLATE = {"checkout_recovery": {"en": "cart_reminder"}}
+#: Quiet hours off unless a test sets them (equal times), so a test does not depend on the time of day it runs.
+NO_QUIET = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
+FAST = {"recovery_delay_minutes": 0, "templates": TEMPLATE, **NO_QUIET}
+
+
+def _with_template(stack: Stack) -> None:
+    stack.graph.add_template(
+        "cart_reminder",
+        "Hi {{1}}, you left {{2}} in your cart ({{3}}). Complete your order here: {{4}}",
+        category="MARKETING",
+    )
+
+
+def pay(stack: Stack, order_id: str) -> None:
+    """The customer pays: WooCommerce moves the order to processing (its REST API; the webhook tells us)."""
+    shop = stack.shop.connection_settings()
+    paid = requests.put(
+        f"{shop['shop_url']}/wp-json/wc/v3/orders/{order_id}",
+        json={"status": "processing"},
+        auth=OAuth1(shop["consumer_key"], shop["consumer_secret"], signature_method="HMAC-SHA256"),
+        timeout=10,
+    )
+    assert paid.status_code == 200, paid.text
+
+
+def checkouts(stack: Stack, **params: Any) -> list[dict[str, Any]]:
+    answer = ApiClient(stack).get("/api/v1/recovery/checkouts", params=params)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def checkout_of(stack: Stack, order_id: str, *, state: str | None = None, timeout: float = 20) -> dict[str, Any]:
+    """Wait until the order's checkout is listed (in ``state``, when given) and return it."""
+
+    def found() -> dict[str, Any] | None:
+        for item in checkouts(stack):
+            if item["external_id"] == order_id and (state is None or item["state"] == state):
+                return item
+        return None
+
+    return wait_for(found, timeout=timeout)
+
+
+def test_a_pending_order_gets_one_reminder_with_items_total_and_link_and_payment_recovers_it(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack(**FAST)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    order = place_order(stack, PHONE, "recover-me")
+
+    [reminder] = settled(stack, "checkout_recovery")
+    assert reminder.status in ("sent", "delivered", "read"), reminder.reason
+    assert (reminder.purpose, reminder.category) == ("marketing", "marketing")
+    [sent] = stack.graph.messages_to(PHONE)
+    assert sent["type"] == "template" and sent["template"]["name"] == "cart_reminder"
+    body = next(c for c in sent["template"]["components"] if c["type"] == "body")
+    name, items, total, link = (p["text"] for p in body["parameters"])
+    line = order.lines[0]
+    assert name == "Erika" and items == f"{line.quantity}x {line.title}"
+    assert total == f"{order.total.amount} {order.total.currency}"
+    assert link == order.payment_url and "pay_for_order=true" in link
+
+    listed = checkout_of(stack, order.external_id, state="reminded")
+    assert listed["source"] == "woocommerce" and listed["reminders_sent"] == 1
+    assert listed["recovery_url"] == order.payment_url
+
+    pay(stack, order.external_id)
+    recovered = checkout_of(stack, order.external_id, state="recovered")
+    assert recovered["recovered_revenue"] == float(order.total.amount)
+    summary = ApiClient(stack).get("/api/v1/recovery/summary").json()
+    assert summary["recovered"] == 1
+    assert summary["recovered_revenue"] == {order.total.currency: float(order.total.amount)}
+    assert len(stack.graph.messages_to(PHONE)) == 1  # one reminder (the default), nothing more
+
+
+def test_without_marketing_consent_nothing_is_sent_and_the_checkout_says_why(notify_stack: StackFactory) -> None:
+    stack = notify_stack(**FAST)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("utility",))  # order updates yes, marketing no
+    order = place_order(stack, PHONE, "no-marketing")
+
+    [reminder] = settled(stack, "checkout_recovery")
+    assert (reminder.status, reminder.reason) == ("skipped", "no opt-in for marketing messages")
+    assert stack.graph.messages_to(PHONE) == []
+    listed = checkout_of(stack, order.external_id, state="skipped")
+    assert listed["reason"] == "no opt-in for marketing messages"
+
+
+def _quiet_now(zone: str = "Europe/Berlin") -> dict[str, str]:
+    """Quiet hours around the current local time in ``zone`` (the hour before to two hours after)."""
+    local = datetime.now(UTC).astimezone(ZoneInfo(zone))
+    start, end = local - timedelta(hours=1), local + timedelta(hours=2)
+    return {"quiet_hours_start": f"{start:%H:%M}", "quiet_hours_end": f"{end:%H:%M}"}
+
+
+def test_quiet_hours_hold_the_reminder_and_a_payment_meanwhile_cancels_it(notify_stack: StackFactory) -> None:
+    quiet = _quiet_now()
+    stack = notify_stack(recovery_delay_minutes=0, templates=TEMPLATE, **quiet)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    order = place_order(stack, PHONE, "at-night")
+
+    [reminder] = settled(stack, "checkout_recovery")
+    assert reminder.status == "deferred"
+    assert reminder.reason is not None and "quiet hours of the customer" in reminder.reason
+    assert "Europe/Berlin" in reminder.reason  # a German number: the customer's zone
+    assert reminder.deferred_until is not None
+    local_end = reminder.deferred_until.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{local_end:%H:%M}" == quiet["quiet_hours_end"]
+    assert checkout_of(stack, order.external_id)["state"] == "waiting"
+    assert stack.graph.messages_to(PHONE) == []
+
+    pay(stack, order.external_id)
+    paid = checkout_of(stack, order.external_id, state="paid")
+    assert paid["recovered_revenue"] is None  # paid before any reminder went out: not counted as recovered
+
+    def skipped() -> OutboundMessage | None:
+        [row] = rows(stack, kind="checkout_recovery")
+        return row if row.status == "skipped" else None
+
+    assert wait_for(skipped).reason == "the order was paid"
+    assert stack.graph.messages_to(PHONE) == []
+
+
+def test_a_newer_order_of_the_same_customer_replaces_the_older_reminder(notify_stack: StackFactory) -> None:
+    stack = notify_stack(recovery_delay_minutes=0, templates=TEMPLATE, **_quiet_now())
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    first = place_order(stack, PHONE, "first")
+    settled(stack, "checkout_recovery")  # held by the quiet hours
+    second = place_order(stack, PHONE, "second")
+
+    older = checkout_of(stack, first.external_id, state="skipped")
+    assert older["reason"] == "a newer order exists"
+    checkout_of(stack, second.external_id, state="waiting")
+
+    def first_skipped() -> OutboundMessage | None:
+        found = [r for r in rows(stack, kind="checkout_recovery") if r.idempotency_key == f"recovery:{older['id']}:1"]
+        return found[0] if found and found[0].status == "skipped" else None
+
+    assert wait_for(first_skipped).reason == "a newer order exists"
+    assert stack.graph.messages_to(PHONE) == []
+
+
+def test_the_frequency_cap_counts_marketing_across_reminders(notify_stack: StackFactory) -> None:
+    stack = notify_stack(marketing_cap_messages=1, **FAST)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    first = place_order(stack, PHONE, "cap-1")
+    [sent] = settled(stack, "checkout_recovery")
+    assert sent.status in ("sent", "delivered", "read"), sent.reason
+    pay(stack, first.external_id)
+    checkout_of(stack, first.external_id, state="recovered")
+
+    second = place_order(stack, PHONE, "cap-2")
+    _, capped = settled(stack, "checkout_recovery", count=2)
+    assert capped.status == "skipped"
+    assert capped.reason == "frequency cap: 1 marketing messages in 7 days reached"
+    listed = checkout_of(stack, second.external_id, state="skipped")
+    assert listed["reason"] == capped.reason
+    assert len(stack.graph.messages_to(PHONE)) == 1
+
+
+def test_marketing_to_a_us_number_is_not_sent(notify_stack: StackFactory) -> None:
+    stack = notify_stack(**FAST)
+    _with_template(stack)
+    us = "16505551234"
+    customer(stack, us, purposes=("marketing",))
+    order = place_order(stack, us, "us-number")
+
+    [reminder] = settled(stack, "checkout_recovery")
+    assert reminder.status == "skipped" and reminder.reason is not None and "131049" in reminder.reason
+    assert stack.graph.messages_to(us) == []
+    assert checkout_of(stack, order.external_id, state="skipped")["reason"] == reminder.reason
