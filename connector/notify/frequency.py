@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from connector.notify.settings import NotifySettings
 
+
 def _(text: str) -> str:
     """Marks a user-visible text for translation (gettext extracts ``_()`` calls; the catalogs translate it)."""
     return text

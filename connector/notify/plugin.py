@@ -39,6 +39,12 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     def recovery_remind(ctx: TaskContext, checkout_id: int) -> None:
         recovery.remind(ctx.runtime, checkout_id)
 
+    @jobs.task(recovery.POLL_TASK)
+    def recovery_poll(ctx: TaskContext) -> None:
+        recovery.poll(ctx.runtime)
+
+    jobs.interval(recovery.POLL_TASK, task=recovery.POLL_TASK, minutes=runtime.config.notify.recovery_poll_minutes)
+
     @jobs.task("notify.reconcile_orders")
     def reconcile_orders(ctx: TaskContext) -> None:
         shipping.reconcile(ctx.runtime)

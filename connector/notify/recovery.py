@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 KIND = "checkout_recovery"
 REMIND_TASK = "notify.recovery_remind"
+POLL_TASK = "notify.recovery_poll"
+#: How far back a poll of a shop's open checkouts reads (each is idempotent: a known checkout changes nothing).
+POLL_WINDOW = timedelta(hours=24)
 #: States a checkout can be in (``skipped`` carries a reason).
 STATES = ("waiting", "reminded", "recovered", "paid", "skipped")
 #: Where checkouts come from.
@@ -134,6 +137,29 @@ def on_checkout(rt: Runtime, shop_connection_id: int, checkout: model.Checkout) 
             updated_at=checkout.updated_at,
         )
         _track(rt, session, shop_connection_id, facts, None)
+
+
+def poll(rt: Runtime) -> int:
+    """Read every shop's open checkouts (Shopify's ``abandonedCheckouts`` query) and track them: the webhooks'
+    safety net. Shops whose adapter has no such query are left out. Returns how many checkouts were read."""
+    if not rt.config.notify.recovery_enabled:
+        return 0
+    since = datetime.now(UTC) - POLL_WINDOW
+    read = 0
+    for shop in rt.connections.shops():
+        if not shop.enabled:
+            continue
+        try:
+            adapter = rt.connections.shop_adapter(shop.id)
+            reader = getattr(adapter, "abandoned_checkouts", None)
+            if reader is None:
+                continue
+            for checkout in reader(updated_since=since):
+                on_checkout(rt, shop.id, checkout)
+                read += 1
+        except Exception as exc:  # one shop being down must not stop the others
+            log.warning("recovery: reading the open checkouts of shop %s failed: %s", shop.id, exc)
+    return read
 
 
 def _platform(session: Session, shop_connection_id: int) -> str:
@@ -288,9 +314,11 @@ def _paid(
     customer's older open checkouts are not reminded of any more."""
     now = datetime.now(UTC)
     if row is not None and (row.state in ("waiting", "reminded") or row.reason == NEWER):
-        went_out = row.last_message_id is not None and session.scalar(
-            select(OutboundMessage.status).where(OutboundMessage.id == row.last_message_id)
-        ) in _WENT_OUT
+        went_out = (
+            row.last_message_id is not None
+            and session.scalar(select(OutboundMessage.status).where(OutboundMessage.id == row.last_message_id))
+            in _WENT_OUT
+        )
         window = timedelta(days=rt.config.notify.recovery_attribution_days)
         reminded = row.last_reminded_at
         if went_out and reminded is not None and reminded - _CLOCK_SLACK <= paid_at <= reminded + window:

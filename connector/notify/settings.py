@@ -235,6 +235,9 @@ class NotifySettings(BaseModel):
     recovery_spacing_hours: float = Field(24.0, ge=0)
     #: A checkout paid within this many days after a reminder counts as recovered, with its revenue.
     recovery_attribution_days: float = Field(7.0, gt=0)
+    #: Minutes between reads of each shop's open checkouts (Shopify's ``abandonedCheckouts`` query), which catch
+    #: checkouts whose webhooks were missed.
+    recovery_poll_minutes: int = Field(15, ge=1)
     #: No marketing message is sent between these local times of the customer (``HH:MM``; the window may span
     #: midnight); one due then waits until the end. Equal times = no quiet hours.
     quiet_hours_start: str = "21:00"
