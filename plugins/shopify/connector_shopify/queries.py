@@ -128,7 +128,7 @@ query AbandonedCheckouts($first: Int!, $after: String, $query: String) {
       totalPriceSet { shopMoney { amount currencyCode } }
       billingAddress { firstName lastName phone countryCodeV2 }
       shippingAddress { firstName lastName phone countryCodeV2 }
-      lineItems(first: 50) {
+      lineItems(first: 25) {
         nodes { title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
       }
     }
