@@ -8,7 +8,11 @@ frequency cap; a payment after a reminder counts as recovered, with its revenue.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,7 +69,7 @@ def checkout_of(stack: Stack, order_id: str, *, state: str | None = None, timeou
 
 
 def test_a_pending_order_gets_one_reminder_with_items_total_and_link_and_payment_recovers_it(
-    notify_stack: StackFactory,
+    notify_stack: StackFactory, tmp_path: Path
 ) -> None:
     stack = notify_stack(**FAST)
     _with_template(stack)
@@ -95,6 +99,36 @@ def test_a_pending_order_gets_one_reminder_with_items_total_and_link_and_payment
     assert summary["recovered"] == 1
     assert summary["recovered_revenue"] == {order.total.currency: float(order.total.amount)}
     assert len(stack.graph.messages_to(PHONE)) == 1  # one reminder (the default), nothing more
+
+    # The command line shows the same, from the same database.
+    listed_cli = json.loads(_cli(stack, tmp_path, "recovery", "list", "--state", "recovered", "--json"))
+    assert [item["external_id"] for item in listed_cli["items"]] == [order.external_id]
+    assert listed_cli["summary"]["recovered_revenue"] == summary["recovered_revenue"]
+    table = _cli(stack, tmp_path, "recovery", "list")
+    assert "recovered" in table and order.number in table
+    shown = _cli(stack, tmp_path, "recovery", "settings", "show")
+    assert "first reminder: 0 minutes" in shown and "frequency cap: 2 marketing messages per 7 days" in shown
+
+
+def _cli(stack: Stack, folder: Path, *args: str) -> str:
+    """Run ``connector`` as a process on the stack's database (its config file written from the stack's)."""
+    config = stack.runtime.config
+    path = folder / "cli.toml"
+    # TOML basic strings take JSON's escapes.
+    path.write_text(
+        f"[database]\nurl = {json.dumps(config.database.url)}\n"
+        f"[security]\nsecret_key = {json.dumps(config.security.secret_key)}\n"
+        f"encryption_keys = {json.dumps(list(config.security.encryption_keys))}\n"
+        "[notify]\nrecovery_delay_minutes = 0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "--config", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_without_marketing_consent_nothing_is_sent_and_the_checkout_says_why(notify_stack: StackFactory) -> None:
