@@ -12,6 +12,25 @@ from flask import request, session
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 
 GERMAN: dict[str, str] = {
+    "Checkout recovery": "Warenkorb-Erinnerungen",
+    "One reminder {delay} minutes after the checkout was left ({reminders} at most, {spacing} hours apart), only with "
+    "marketing consent, outside the customer's quiet hours ({start}-{end}), within the frequency cap of {cap} "
+    "marketing messages per {days} days.": (
+        "Eine Erinnerung {delay} Minuten nach dem verlassenen Checkout (höchstens {reminders}, {spacing} Stunden "
+        "Abstand), nur mit Werbe-Einwilligung, außerhalb der Ruhezeiten des Kunden ({start}-{end}), innerhalb der "
+        "Obergrenze von {cap} Werbenachrichten pro {days} Tage."
+    ),
+    "Recovery is switched off.": "Die Erinnerungen sind ausgeschaltet.",
+    "Recovered revenue": "Zurückgewonnener Umsatz",
+    "Checkout": "Checkout",
+    "Reminders": "Erinnerungen",
+    "Recovered": "Zurückgewonnen",
+    "next": "nächste",
+    "waiting": "wartet",
+    "reminded": "erinnert",
+    "recovered": "zurückgewonnen",
+    "paid": "bezahlt",
+    "skipped": "übersprungen",
     "Overview": "Übersicht",
     "Catalog": "Katalog",
     "Contacts": "Kontakte",

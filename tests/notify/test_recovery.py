@@ -9,6 +9,7 @@ frequency cap; a payment after a reminder counts as recovered, with its revenue.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 import requests
 from requests_oauthlib import OAuth1
 
+from connector.dashboard.users import create_user
 from connector.db.models import OutboundMessage
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import ApiClient, StackFactory, customer, place_order, rows, settled
@@ -27,6 +29,7 @@ PHONE = "4915112345678"
 TEMPLATE = {"checkout_recovery": {"en": "cart_reminder"}}
 #: Quiet hours off unless a test sets them (equal times), so a test does not depend on the time of day it runs.
 NO_QUIET = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
+DASHBOARD_USER, DASHBOARD_PASSWORD = "owner@example.com", "correct horse battery"
 FAST = {"recovery_delay_minutes": 0, "templates": TEMPLATE, **NO_QUIET}
 
 
@@ -217,6 +220,33 @@ def test_the_frequency_cap_counts_marketing_across_reminders(notify_stack: Stack
     listed = checkout_of(stack, second.external_id, state="skipped")
     assert listed["reason"] == capped.reason
     assert len(stack.graph.messages_to(PHONE)) == 1
+
+    # The dashboard lists both, with their states and the reason, in English and German.
+    create_user(stack.runtime, DASHBOARD_USER, DASHBOARD_PASSWORD)
+    english, german = _dashboard(stack, "en"), _dashboard(stack, "de")
+    assert "Checkout recovery" in english and capped.reason in english
+    assert 'data-state="recovered"' in english and 'data-state="skipped"' in english
+    assert f"{first.total.amount:.2f} {first.total.currency}" in english  # the recovered revenue
+    assert "Warenkorb-Erinnerungen" in german and "zurückgewonnen" in german and "übersprungen" in german
+
+
+def _dashboard(stack: Stack, language: str) -> str:
+    """The recovery page as a logged-in owner sees it in ``language`` (the browser's Accept-Language)."""
+    browser = requests.Session()
+    browser.headers["Accept-Language"] = language
+    form = browser.get(f"{stack.url}/dashboard/login", timeout=10).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    login = browser.post(
+        f"{stack.url}/dashboard/login",
+        data={"csrf_token": csrf.group(1), "email": DASHBOARD_USER, "password": DASHBOARD_PASSWORD},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert login.status_code == 302, login.text
+    page = browser.get(f"{stack.url}/dashboard/recovery", timeout=10)
+    assert page.status_code == 200, page.text
+    return page.text
 
 
 def test_marketing_to_a_us_number_is_not_sent(notify_stack: StackFactory) -> None:
