@@ -22,6 +22,7 @@ from requests_oauthlib import OAuth1
 
 from connector.dashboard.users import create_user
 from connector.db.models import OutboundMessage
+from connector.notify import frequency
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import ApiClient, StackFactory, customer, place_order, rows, settled
 
@@ -220,6 +221,18 @@ def test_the_frequency_cap_counts_marketing_across_reminders(notify_stack: Stack
     listed = checkout_of(stack, second.external_id, state="skipped")
     assert listed["reason"] == capped.reason
     assert len(stack.graph.messages_to(PHONE)) == 1
+
+    # The same count for callers such as campaigns: one query for many contacts, with the reason.
+    other = customer(stack, "4915100009999", purposes=("marketing",))
+    rt = stack.runtime
+    with rt.db.session() as session:
+        contact_id = capped.contact_id
+        assert contact_id is not None
+        now = datetime.now(UTC)
+        assert frequency.capped(session, [contact_id, other], now, rt.config.notify) == {contact_id: capped.reason}
+        assert frequency.allows(session, other, now, rt.config.notify) == (True, "")
+        assert frequency.allows(session, contact_id, now, rt.config.notify) == (False, capped.reason)
+        assert frequency.allows(session, contact_id, now + timedelta(days=7, minutes=1), rt.config.notify)[0]
 
     # The dashboard lists both, with their states and the reason, in English and German.
     create_user(stack.runtime, DASHBOARD_USER, DASHBOARD_PASSWORD)
