@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, jsonify, request
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, func, select, true
 
 from connector.api.auth import require_bearer
 from connector.api.scope import shop_visible
@@ -59,8 +59,9 @@ def checkout_json(row: RecoveryCheckout, message: OutboundMessage | None, contac
     }
 
 
-def _scoped(query: Select[Any], visible: ColumnElement[bool] | None) -> Select[Any]:
-    return query.where(visible if visible is not None else true())
+def _clause(visible: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    """``visible``, or everything (the CLI, which names no workspace)."""
+    return visible if visible is not None else true()
 
 
 def checkouts(
@@ -72,12 +73,12 @@ def checkouts(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The newest checkouts first (``state`` filters by the state shown, reasons included)."""
-    query = _scoped(
+    query = (
         select(RecoveryCheckout, OutboundMessage, Contact)
         .outerjoin(OutboundMessage, OutboundMessage.id == RecoveryCheckout.last_message_id)
         .outerjoin(Contact, Contact.id == RecoveryCheckout.contact_id)
-        .order_by(RecoveryCheckout.id.desc()),
-        visible,
+        .where(_clause(visible))
+        .order_by(RecoveryCheckout.id.desc())
     )
     if shop_connection_id is not None:
         query = query.where(RecoveryCheckout.shop_connection_id == shop_connection_id)
@@ -95,12 +96,9 @@ def summary(session: Session, *, visible: ColumnElement[bool] | None) -> dict[st
     revenue = {
         str(currency): round(float(total or 0), 2)
         for currency, total in session.execute(
-            _scoped(
-                select(RecoveryCheckout.currency, func.sum(RecoveryCheckout.recovered_revenue))
-                .where(RecoveryCheckout.state == "recovered")
-                .group_by(RecoveryCheckout.currency),
-                visible,
-            )
+            select(RecoveryCheckout.currency, func.sum(RecoveryCheckout.recovered_revenue))
+            .where(RecoveryCheckout.state == "recovered", _clause(visible))
+            .group_by(RecoveryCheckout.currency)
         ).all()
     }
     return {"states": counts, "recovered": counts["recovered"], "recovered_revenue": revenue}
