@@ -39,6 +39,12 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     def recovery_remind(ctx: TaskContext, checkout_id: int) -> None:
         recovery.remind(ctx.runtime, checkout_id)
 
+    @jobs.task(recovery.DUE_TASK)
+    def recovery_due(ctx: TaskContext) -> None:
+        recovery.enqueue_due(ctx.runtime)
+
+    jobs.interval(recovery.DUE_TASK, task=recovery.DUE_TASK, minutes=1)
+
     @jobs.task(recovery.POLL_TASK)
     def recovery_poll(ctx: TaskContext) -> None:
         recovery.poll(ctx.runtime)

@@ -8,9 +8,10 @@ to that chat, with the payment link). Each becomes one :class:`~connector.db.mod
 The rules (``[notify] recovery_*``):
 
 * the first reminder is due ``recovery_delay_minutes`` after the checkout's last change (a later change moves it);
-  up to ``recovery_reminders`` (1 or 2), ``recovery_spacing_hours`` apart. A reminder task is enqueued in the
-  transaction that records the checkout, so a crash loses none, and each reminder's outbox row is keyed
-  ``recovery:<checkout>:<n>``, so none is sent twice;
+  up to ``recovery_reminders`` (1 or 2), ``recovery_spacing_hours`` apart. The due time is stored with the
+  checkout; a job enqueues due reminders every minute (one due at once is enqueued in the transaction that records
+  it), so a crash loses none, and each reminder's outbox row is keyed ``recovery:<checkout>:<n>``, so none is sent
+  twice;
 * never once the checkout was paid, cancelled, or a newer checkout or order of the same customer exists (checked
   when the reminder is queued and again when it is sent, :func:`still_due`);
 * the message is marketing: the notification policy requires the marketing opt-in, keeps the customer's quiet
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 KIND = "checkout_recovery"
 REMIND_TASK = "notify.recovery_remind"
+DUE_TASK = "notify.recovery_due"
 POLL_TASK = "notify.recovery_poll"
 #: How far back a poll of a shop's open checkouts reads (each is idempotent: a known checkout changes nothing).
 POLL_WINDOW = timedelta(hours=24)
@@ -249,16 +251,45 @@ def _track(
 
 
 def _schedule(rt: Runtime, session: Session, row: RecoveryCheckout, now: datetime) -> None:
+    """A reminder due now is enqueued in ``session``'s transaction; a later one is left to :func:`enqueue_due`
+    (every minute), so the queue holds no task for the hour a reminder waits and a crash loses none."""
     assert row.next_reminder_at is not None
-    due = row.next_reminder_at
+    if row.next_reminder_at <= now + timedelta(seconds=1):
+        _enqueue(rt, session, row)
+
+
+def _enqueue(rt: Runtime, session: Session, row: RecoveryCheckout) -> None:
+    assert row.next_reminder_at is not None
     rt.queue.enqueue(
         REMIND_TASK,
         {"checkout_id": row.id},
         session=session,
-        delay=max(0.0, (due - now).total_seconds()),
         priority=45,
-        idempotency_key=f"recovery-remind:{row.id}:{row.reminders_sent}:{due.isoformat()}",
+        idempotency_key=f"recovery-remind:{row.id}:{row.reminders_sent}:{row.next_reminder_at.isoformat()}",
     )
+
+
+def enqueue_due(rt: Runtime) -> int:
+    """Enqueue the reminders that are due (the job ``notify.recovery_due`` runs this every minute); returns how many
+    checkouts were due. A reminder already enqueued is not enqueued twice (its idempotency key)."""
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        due = list(
+            session.scalars(
+                select(RecoveryCheckout)
+                .where(
+                    RecoveryCheckout.state.in_(("waiting", "reminded")),
+                    RecoveryCheckout.next_reminder_at <= now,
+                )
+                .order_by(RecoveryCheckout.next_reminder_at)
+                .limit(5000)
+            )
+        )
+        for row in due:
+            _enqueue(rt, session, row)
+    if due:
+        rt.queue.notify()
+    return len(due)
 
 
 def _supersede(session: Session, newest: RecoveryCheckout) -> None:

@@ -22,7 +22,7 @@ from requests_oauthlib import OAuth1
 
 from connector.dashboard.users import create_user
 from connector.db.models import OutboundMessage
-from connector.notify import frequency
+from connector.notify import frequency, recovery
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import ApiClient, StackFactory, customer, place_order, rows, settled
 
@@ -31,7 +31,8 @@ TEMPLATE = {"checkout_recovery": {"en": "cart_reminder"}}
 #: Quiet hours off unless a test sets them (equal times), so a test does not depend on the time of day it runs.
 NO_QUIET = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
 DASHBOARD_USER, DASHBOARD_PASSWORD = "owner@example.com", "correct horse battery"
-FAST = {"recovery_delay_minutes": 0, "templates": TEMPLATE, **NO_QUIET}
+TEMPLATED = {"templates": TEMPLATE, **NO_QUIET}
+FAST = {"recovery_delay_minutes": 0, **TEMPLATED}
 
 
 def _with_template(stack: Stack) -> None:
@@ -273,3 +274,28 @@ def test_marketing_to_a_us_number_is_not_sent(notify_stack: StackFactory) -> Non
     assert reminder.status == "skipped" and reminder.reason is not None and "131049" in reminder.reason
     assert stack.graph.messages_to(us) == []
     assert checkout_of(stack, order.external_id, state="skipped")["reason"] == reminder.reason
+
+
+def test_reminders_wait_in_the_database_until_due_and_a_second_one_follows_when_configured(
+    notify_stack: StackFactory,
+) -> None:
+    # The first reminder is due 3 seconds after the order; the second (2 configured, 0 hours apart) right after it.
+    stack = notify_stack(recovery_delay_minutes=0.05, recovery_reminders=2, recovery_spacing_hours=0, **TEMPLATED)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    order = place_order(stack, PHONE, "twice")
+    waiting = checkout_of(stack, order.external_id, state="waiting")
+    assert waiting["next_reminder_at"] is not None and waiting["reminders_sent"] == 0
+    assert rows(stack, kind="checkout_recovery") == []  # nothing queued while it waits
+
+    # The every-minute job (run here until it finds the reminder due) enqueues it.
+    wait_for(lambda: recovery.enqueue_due(stack.runtime), timeout=30)
+    first, second = settled(stack, "checkout_recovery", count=2, timeout=30)
+    assert [first.idempotency_key, second.idempotency_key] == [
+        f"recovery:{waiting['id']}:1",
+        f"recovery:{waiting['id']}:2",
+    ]
+    assert len(stack.graph.messages_to(PHONE)) == 2
+    done = checkout_of(stack, order.external_id, state="reminded")
+    assert done["reminders_sent"] == 2 and done["next_reminder_at"] is None
+    assert recovery.enqueue_due(stack.runtime) == 0  # nothing more is due
