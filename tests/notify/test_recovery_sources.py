@@ -194,3 +194,37 @@ def _all(stack: Stack) -> list[dict[str, Any]]:
     from tests.notify.test_recovery import checkouts
 
     return checkouts(stack)
+
+
+def test_forged_or_malformed_checkout_webhooks_are_refused_with_the_reason(shop_stack: ShopStack) -> None:
+    from connector_shopify.webhooks import signature
+
+    stack = shop_stack("shopify")
+    secret = stack.shop.connection_settings()["client_secret"]
+    url = stack.shop_webhook_url()
+
+    def deliver(payload: Any, key: str = secret) -> requests.Response:
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": "checkouts/create",
+            "X-Shopify-Hmac-Sha256": signature(body, key),
+            "X-Shopify-Webhook-Id": f"test-{len(body)}-{key[:4]}",
+        }
+        return requests.post(url, data=body, headers=headers, timeout=10)
+
+    good = {"id": 31000000099, "total_price": "10.00", "currency": "EUR", "line_items": [], "phone": "+" + PHONE}
+    forged = deliver(good, key="not-the-secret")
+    assert forged.status_code == 401
+    for bad, reason in (
+        ({**good, "id": "DROP TABLE"}, "not a Shopify id"),
+        ({**good, "line_items": "lots"}, "line_items must be a list"),
+        ({**good, "abandoned_checkout_url": "javascript:alert(1)"}, "not a link"),
+        ({**good, "total_price": "1e999"}, "invalid amount"),
+    ):
+        answer = deliver(bad)
+        assert answer.status_code == 400 and reason in answer.text, (bad, answer.status_code, answer.text)
+    with stack.runtime.db.session() as session:
+        from connector.db.models_notify import RecoveryCheckout
+
+        assert session.scalars(select(RecoveryCheckout)).all() == []
