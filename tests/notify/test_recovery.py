@@ -299,3 +299,39 @@ def test_reminders_wait_in_the_database_until_due_and_a_second_one_follows_when_
     done = checkout_of(stack, order.external_id, state="reminded")
     assert done["reminders_sent"] == 2 and done["next_reminder_at"] is None
     assert recovery.enqueue_due(stack.runtime) == 0  # nothing more is due
+
+
+def test_a_reminder_refused_with_131049_pauses_marketing_and_a_later_payment_is_not_counted_as_recovered(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack(**FAST)
+    _with_template(stack)
+    customer(stack, PHONE, purposes=("marketing",))
+    stack.graph.set_options(fail_next={PHONE: "131049"})
+    first = place_order(stack, PHONE, "limited")
+
+    def failed() -> OutboundMessage | None:
+        found = rows(stack, kind="checkout_recovery")
+        return found[0] if found and found[0].status == "failed" else None
+
+    assert wait_for(failed, timeout=30).error_code == 131049
+    refused = checkout_of(stack, first.external_id, state="skipped")
+    assert "131049" in (refused["reason"] or "")
+
+    # WhatsApp asks for 24 hours without marketing to this customer: the next reminder waits, it is not resent.
+    second = place_order(stack, PHONE, "limited-2")
+    waiting = checkout_of(stack, second.external_id, state="waiting")
+
+    def deferred() -> OutboundMessage | None:
+        found = [r for r in rows(stack, kind="checkout_recovery") if r.status == "deferred"]
+        return found[0] if found else None
+
+    held = wait_for(deferred, timeout=30)
+    assert "131049" in (held.reason or "") and held.deferred_until is not None
+    assert held.deferred_until - datetime.now(UTC) > timedelta(hours=23)
+    assert checkout_of(stack, second.external_id)["reason"] == held.reason
+    assert waiting["id"] != refused["id"]
+
+    # Paid after a reminder that never arrived: paid, not recovered revenue.
+    pay(stack, second.external_id)
+    assert checkout_of(stack, second.external_id, state="paid")["recovered_revenue"] is None
