@@ -14,7 +14,7 @@ API for callers (the notification policy, campaigns, segment previews):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -93,14 +93,19 @@ def allows(
     settings: NotifySettings,
     *,
     pending: MutableMapping[int, int] | None = None,
+    counted: Mapping[int, int] | None = None,
 ) -> tuple[bool, str]:
     """Whether ``contact_id`` may get one more marketing message now: ``(True, "")`` or ``(False, reason)``.
 
     ``pending``: marketing messages a batch decided to send but has not written yet, by contact (counted in and,
-    when allowed, counted up, so one batch cannot send a contact past the cap)."""
+    when allowed, counted up, so one batch cannot send a contact past the cap). ``counted``: :func:`counts` of the
+    batch's contacts, when the caller read them at once (otherwise read here, one query)."""
     if settings.marketing_cap_messages <= 0:
         return True, ""
-    already = counts(session, [contact_id], now, settings).get(contact_id, 0)
+    if counted is not None:
+        already = counted.get(contact_id, 0)
+    else:
+        already = counts(session, [contact_id], now, settings).get(contact_id, 0)
     extra = pending.get(contact_id, 0) if pending is not None else 0
     if already + extra >= settings.marketing_cap_messages:
         return False, reason(settings)

@@ -195,7 +195,12 @@ def decide(
             return Decision("defer", until=quiet, reason=quiet_hours.reason(settings, quiet, contact.phone))
     if purpose == "marketing":
         allowed, capped = frequency.allows(
-            session, contact.id, now, settings, pending=tally.marketing if tally is not None else None
+            session,
+            contact.id,
+            now,
+            settings,
+            pending=tally.marketing if tally is not None else None,
+            counted=tally.marketing_counts if tally is not None else None,
         )
         if not allowed:
             return Decision("skip", reason=capped)

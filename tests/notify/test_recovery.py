@@ -335,3 +335,32 @@ def test_a_reminder_refused_with_131049_pauses_marketing_and_a_later_payment_is_
     # Paid after a reminder that never arrived: paid, not recovered revenue.
     pay(stack, second.external_id)
     assert checkout_of(stack, second.external_id, state="paid")["recovered_revenue"] is None
+
+
+def test_the_frequency_cap_is_shared_with_back_in_stock_alerts(notify_stack: StackFactory) -> None:
+    from connector.notify.back_in_stock import subscribe
+    from tests.notify.test_back_in_stock import _sold_out_variant
+    from tests.notify.test_back_in_stock import _with_template as _with_alert_template
+
+    stack = notify_stack(
+        marketing_cap_messages=1, **{**FAST, "templates": {**TEMPLATE, "back_in_stock": {"en": "bis_text"}}}
+    )
+    _with_template(stack)
+    _with_alert_template(stack)
+    variant = _sold_out_variant(stack)
+    contact_id = customer(stack, PHONE, purposes=("marketing",))
+    subscribe(
+        stack.runtime,
+        contact_id=contact_id,
+        shop_connection_id=stack.shop_id,
+        variant_external_id=variant,
+        source="test",
+    )
+    place_order(stack, PHONE, "before-the-alert")
+    [reminder] = settled(stack, "checkout_recovery")
+    assert reminder.status in ("sent", "delivered", "read"), reminder.reason
+
+    stack.shop.set_stock(variant, 5)  # back in stock: the alert goes out in a batch, and the cap holds there too
+    [alert] = settled(stack, "back_in_stock", timeout=30)
+    assert (alert.status, alert.reason) == ("skipped", "frequency cap: 1 marketing messages in 7 days reached")
+    assert len(stack.graph.messages_to(PHONE)) == 1
