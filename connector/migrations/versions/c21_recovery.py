@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "c21_recovery"
 down_revision: str | Sequence[str] | None = "b_obs"
 branch_labels: str | Sequence[str] | None = None
