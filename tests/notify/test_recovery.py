@@ -364,3 +364,36 @@ def test_the_frequency_cap_is_shared_with_back_in_stock_alerts(notify_stack: Sta
     [alert] = settled(stack, "back_in_stock", timeout=30)
     assert (alert.status, alert.reason) == ("skipped", "frequency cap: 1 marketing messages in 7 days reached")
     assert len(stack.graph.messages_to(PHONE)) == 1
+
+
+def test_quiet_hours_are_the_customers_local_night_spanning_midnight() -> None:
+    from connector.notify.quiet_hours import quiet_until, zone_for
+    from connector.notify.settings import NotifySettings
+
+    settings = NotifySettings()  # 21:00-09:00, shop in Europe/Berlin
+    berlin, los_angeles = "4915112345678", "16505551234"
+    winter_evening = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)  # 23:00 in Berlin, 14:00 in California
+    assert quiet_until(settings, berlin, winter_evening) == datetime(2026, 12, 8, 8, 0, tzinfo=UTC)  # 09:00 CET
+    assert quiet_until(settings, los_angeles, winter_evening) is None
+    assert quiet_until(settings, berlin, datetime(2026, 12, 7, 12, 0, tzinfo=UTC)) is None
+    early = datetime(2026, 12, 8, 6, 30, tzinfo=UTC)  # 07:30 in Berlin: still quiet until 09:00
+    assert quiet_until(settings, berlin, early) == datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)  # 07:00 CEST: quiet until 09:00 CEST = 07:00 UTC
+    assert quiet_until(settings, berlin, summer) == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+    # No phone number (or one spanning several zones): the shop's time zone.
+    assert zone_for(settings, None).key == "Europe/Berlin"
+    assert zone_for(NotifySettings(shop_time_zone="America/New_York"), "not a number").key == "America/New_York"
+    assert quiet_until(NotifySettings(quiet_hours_start="00:00", quiet_hours_end="00:00"), berlin, early) is None
+
+
+def test_the_api_refuses_bad_filters_with_the_reason(notify_stack: StackFactory) -> None:
+    stack = notify_stack(**FAST)
+    api = ApiClient(stack)
+    bad_state = api.get("/api/v1/recovery/checkouts", params={"state": "lost"})
+    assert bad_state.status_code == 400 and "state must be one of" in bad_state.json()["message"]
+    bad_limit = api.get("/api/v1/recovery/checkouts", params={"limit": "many"})
+    assert bad_limit.status_code == 400 and "integers" in bad_limit.json()["message"]
+    anonymous = requests.get(f"{stack.url}/api/v1/recovery/summary", timeout=10)
+    assert anonymous.status_code == 401
+    rules = api.get("/api/v1/recovery/settings").json()
+    assert rules["delay_minutes"] == 0 and rules["frequency_cap"] == {"messages": 2, "days": 7.0}
