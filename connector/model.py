@@ -308,6 +308,22 @@ class Order:
         )
 
 
+@dataclass(slots=True)
+class Checkout:
+    """A shop checkout the customer started (Shopify's abandoned checkouts): what is in it, and the link that
+    brings the customer back to it. ``completed_at`` is set once it became a paid order."""
+
+    external_id: str
+    name: str
+    lines: list[OrderLine]
+    total: Money
+    recovery_url: str | None = None
+    customer: Customer = field(default_factory=Customer)
+    completed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 # --------------------------------------------------------------------------- shop events
 
 
@@ -318,6 +334,8 @@ class ShopEventKind(enum.StrEnum):
     ORDER_CHANGED = "order_changed"
     #: The shop deleted (or trashed) the order: nothing to fetch, nothing more to tell the customer.
     ORDER_DELETED = "order_deleted"
+    #: A checkout was started or changed (Shopify ``checkouts/create`` / ``checkouts/update``): ``checkout``.
+    CHECKOUT_CHANGED = "checkout_changed"
     FULFILLMENT_CHANGED = "fulfillment_changed"
     APP_UNINSTALLED = "app_uninstalled"
     #: Privacy requests the shop relays (Shopify's mandatory compliance webhooks): ``customer`` names the person.
@@ -344,6 +362,8 @@ class ShopEvent:
     occurred_at: datetime | None = None
     #: Privacy requests: the customer's ``phone`` and ``email`` as the shop knows them.
     customer: dict[str, str] | None = None
+    #: Checkout events: the checkout as the webhook carried it.
+    checkout: Checkout | None = None
 
 
 # --------------------------------------------------------------------------- inbound chat

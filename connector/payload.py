@@ -50,7 +50,25 @@ def check_shop_events(events: Sequence[model.ShopEvent]) -> list[model.ShopEvent
             _time(event.fulfillment.updated_at, f"{where} fulfillment time")
         if event.order is not None:
             check_order(event.order, f"{where} order")
+        if event.checkout is not None:
+            check_checkout(event.checkout, f"{where} checkout")
     return list(events)
+
+
+def check_checkout(checkout: model.Checkout, where: str = "checkout") -> None:
+    """Raise ``WebhookRejected(400)`` unless the checkout's ids, quantities, times and link are storable."""
+    _id(checkout.external_id, f"{where} id")
+    if not isinstance(checkout.name, str) or len(checkout.name) > MAX_ID_LENGTH:
+        raise WebhookRejected(400, f"{where} name is no short text: {checkout.name!r:.80}")
+    for n, line in enumerate(checkout.lines):
+        _id(line.variant_external_id, f"{where} line {n} variant id", empty=True)
+        _quantity(line.quantity, f"{where} line {n} quantity")
+    url = checkout.recovery_url
+    if url is not None and (not isinstance(url, str) or len(url) > 2048):
+        raise WebhookRejected(400, f"{where} recovery link is too long")
+    for label, moment in (("creation", checkout.created_at), ("update", checkout.updated_at)):
+        _time(moment, f"{where} {label} time")
+    _time(checkout.completed_at, f"{where} completion time")
 
 
 def check_order(order: model.Order, where: str = "order") -> None:

@@ -49,7 +49,7 @@ from connector.db import dml, insert_id
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, NotSendable, SendAction, SendError
-from connector.notify import policy, pricing, signals
+from connector.notify import frequency, policy, pricing, signals
 from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
@@ -742,6 +742,10 @@ def _prepare_batch(
             writes.consents = {(contact_id, purpose): granted for contact_id, purpose, granted in found}
             hours = rt.config.notify.free_entry_point_hours
             writes.entry_points = pricing.entry_points(session, contact_ids, now, hours)
+            marketing = {r.contact_id for r in rows.values() if r.purpose == "marketing" and r.contact_id is not None}
+            if marketing:
+                # The frequency cap's counts of the batch's marketing recipients, in one query.
+                writes.tally.marketing_counts = frequency.counts(session, marketing, now, rt.config.notify)
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:

@@ -1,4 +1,4 @@
-"""The status pages: overview, catalog, notifications, orders from chat, jobs (with "run now")."""
+"""The status pages: overview, catalog, notifications, checkout recovery, orders from chat, jobs (with "run now")."""
 
 from __future__ import annotations
 
@@ -47,6 +47,32 @@ def register(bp: Blueprint) -> None:
             rows=queries.notifications(rt),
             days=queries.cost_days(rt),
             currency=rt.config.dashboard.cost_currency,
+        )
+
+    @bp.get("/recovery")
+    @login_required
+    def recovery() -> Any:
+        """Abandoned checkouts with their state (waiting, reminded, recovered, skipped with the reason) and the
+        revenue recovered."""
+        from connector.api.scope import shop_visible
+        from connector.db.models_notify import RecoveryCheckout
+        from connector.notify.recovery_api import STATES, checkouts, settings_json, summary
+
+        state = request.args.get("state") or None
+        if state is not None and state not in STATES:
+            abort(400, description=f"state must be one of {', '.join(STATES)}")
+        rt = runtime()
+        visible = shop_visible(RecoveryCheckout.shop_connection_id)
+        with rt.db.session() as session:
+            rows = checkouts(session, visible=visible, state=state, limit=500)
+            totals = summary(session, visible=visible)
+        return render_template(
+            "dashboard/recovery.html",
+            rows=rows,
+            totals=totals,
+            rules=settings_json(rt.config.notify),
+            state=state,
+            states=STATES,
         )
 
     @bp.get("/orders")

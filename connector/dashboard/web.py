@@ -40,6 +40,7 @@ NAV = (
     ("dashboard.catalog", "Catalog"),
     ("dashboard.contacts", "Contacts"),
     ("dashboard.notifications", "Notifications"),
+    ("dashboard.recovery", "Checkout recovery"),
     ("dashboard.orders", "Orders from chat"),
     ("dashboard.plugins", "Plugins"),
     ("dashboard.jobs", "Jobs"),

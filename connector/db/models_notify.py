@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.db.models import Base, utcnow
@@ -165,4 +165,50 @@ class PortfolioLimit(Base):
     source: Mapped[str] = mapped_column(String(16))
     #: The channel's own words (``TIER_2K``, ``2000``).
     raw: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCheckout(Base):
+    """A checkout (or an order) left unpaid, and what checkout recovery did about it.
+
+    One row per shop checkout or order (``source``: ``shopify_checkout``, ``woocommerce``, ``shopware``, ``chat``).
+    ``state``: ``waiting`` (a reminder is due at ``next_reminder_at``), ``reminded``, ``recovered`` (paid within
+    the attribution window after a reminder; ``recovered_revenue`` in ``currency``), ``paid`` (paid before any
+    reminder, or after the window), or ``skipped`` with ``reason``. The campaigns' attribution reads
+    ``recovered_at`` / ``recovered_revenue`` and the reminders' outbox rows (``last_message_id``)."""
+
+    __tablename__ = "recovery_checkouts"
+    __table_args__ = (
+        UniqueConstraint("shop_connection_id", "source", "external_id"),
+        Index("ix_recovery_checkouts_due", "state", "next_reminder_at"),
+        Index("ix_recovery_checkouts_contact", "contact_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_connection_id: Mapped[int] = mapped_column(ForeignKey("shop_connections.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    #: The checkout's (or order's) id in the shop.
+    external_id: Mapped[str] = mapped_column(String(255))
+    #: What the customer sees (``#1001``, a checkout name); may be empty.
+    name: Mapped[str] = mapped_column(String(255), default="")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: ``[{"title", "quantity", "price"}]`` as the shop reported them.
+    items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    total: Mapped[str] = mapped_column(String(32), default="0")
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    #: The link back to the checkout (the platform's recovery URL; the payment link of a chat order).
+    recovery_url: Mapped[str | None] = mapped_column(Text)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None]
+    last_reminded_at: Mapped[datetime | None]
+    #: The outbox row of the latest reminder.
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
+    #: When the shop last changed the checkout (the delay runs from there).
+    checkout_updated_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    recovered_at: Mapped[datetime | None]
+    recovered_revenue: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

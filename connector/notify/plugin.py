@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connector import hookimpl, model
-from connector.notify import back_in_stock, double_opt_in, keywords, portfolio, shipping
+from connector.notify import back_in_stock, double_opt_in, keywords, portfolio, recovery, shipping
 
 if TYPE_CHECKING:
     import flask
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
-    """The back-in-stock wave task, the reconcile poll of orders in flight, the expiry of unconfirmed web
+    """The back-in-stock wave task, the checkout reminder task, the reconcile poll of orders in flight, the expiry of unconfirmed web
     opt-ins and the read of each WhatsApp portfolio's messaging limit."""
     minutes = runtime.config.notify.reconcile_interval_minutes
 
@@ -34,6 +34,22 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
         back_in_stock.run_wave(
             ctx.runtime, shop_connection_id, variant_external_id, started, heartbeat=ctx.extend_lease
         )
+
+    @jobs.task(recovery.REMIND_TASK)
+    def recovery_remind(ctx: TaskContext, checkout_id: int) -> None:
+        recovery.remind(ctx.runtime, checkout_id)
+
+    @jobs.task(recovery.DUE_TASK)
+    def recovery_due(ctx: TaskContext) -> None:
+        recovery.enqueue_due(ctx.runtime)
+
+    jobs.interval(recovery.DUE_TASK, task=recovery.DUE_TASK, minutes=1)
+
+    @jobs.task(recovery.POLL_TASK)
+    def recovery_poll(ctx: TaskContext) -> None:
+        recovery.poll(ctx.runtime)
+
+    jobs.interval(recovery.POLL_TASK, task=recovery.POLL_TASK, minutes=runtime.config.notify.recovery_poll_minutes)
 
     @jobs.task("notify.reconcile_orders")
     def reconcile_orders(ctx: TaskContext) -> None:
@@ -63,8 +79,10 @@ def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
 def connector_order_status_changed(
     shop_connection_id: int, order: model.Order, event: model.ShopEvent, runtime: Runtime
 ) -> None:
-    """Queue the shipping notification the order's new state calls for (once per order and status)."""
+    """Queue the shipping notification the order's new state calls for (once per order and status); track an
+    unpaid order for checkout recovery, or settle it once paid."""
     shipping.on_order(runtime, shop_connection_id, order)
+    recovery.on_order(runtime, shop_connection_id, order)
 
 
 @hookimpl
@@ -95,7 +113,8 @@ def connector_inbound_message(channel_connection_id: int, message: model.Inbound
 
 @hookimpl
 def connector_register_blueprints(app: flask.Flask) -> list[flask.Blueprint]:
-    """The admin routes under /api/v1/notifications and the public back-in-stock endpoint."""
+    """The admin routes under /api/v1/notifications and /api/v1/recovery, and the public back-in-stock endpoint."""
+    from connector.notify import recovery_api
     from connector.notify.api import admin_blueprint, public_blueprint
 
-    return [admin_blueprint(), public_blueprint()]
+    return [admin_blueprint(), public_blueprint(), recovery_api.blueprint()]

@@ -13,6 +13,9 @@
    (WhatsApp's per-message pricing; free inside a free entry point; Messenger and Instagram messages cost nothing
    and their user ids are no phone numbers). A template Meta re-categorized (``template_category_update``) is
    priced by its new category from the change's effective time, and needs a marketing opt-in once it is marketing.
+   Marketing messages keep the per-user frequency cap (:mod:`connector.notify.frequency`: skipped when
+   reached); checkout reminders also the customer's quiet hours (:mod:`connector.notify.quiet_hours`: deferred)
+   and are skipped once the checkout was paid or a newer order exists (:mod:`connector.notify.recovery`).
 4. **Daily budget**: over it -> ``deferred`` to the next UTC day. Chat replies (:func:`price_reply`) are priced
    the same way and count toward the budget, but are never deferred: a customer who wrote gets the answer.
 5. **Reach limit**: a new user outside the window beyond the tier -> ``deferred`` until a slot frees up
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import model
 from connector.db.models import Contact, OutboundMessage
-from connector.notify import billing, pricing, signals
+from connector.notify import billing, frequency, pricing, quiet_hours, recovery, signals
 from connector.notify.consent import consent_in
 from connector.notify.settings import KINDS
 
@@ -46,6 +49,9 @@ if TYPE_CHECKING:
 
 #: Notification kinds that are updates about an order the customer placed (not promotional).
 ORDER_UPDATES = frozenset(kind for kind in KINDS if kind.startswith("order_"))
+
+#: Promotional kinds: they need the marketing opt-in and have no utility form on Messenger and Instagram.
+PROMOTIONAL = frozenset({"back_in_stock", recovery.KIND})
 
 #: Why a marketing template to a +1 number is not sent (platform-changes-2026.md §3.1).
 US_MARKETING = "marketing templates to US (+1) numbers are not delivered by WhatsApp (131049): not sent"
@@ -71,7 +77,9 @@ class Decision:
 
 def category_of(settings: NotifySettings, kind: str) -> str:
     """The pricing category of a notification kind's template."""
-    return settings.back_in_stock_category if kind == "back_in_stock" else "utility"
+    if kind == "back_in_stock":
+        return settings.back_in_stock_category
+    return "marketing" if kind in PROMOTIONAL else "utility"
 
 
 def window_open(contact: Contact, now: datetime) -> bool:
@@ -97,6 +105,9 @@ def template_parameters(
         return [name, number, money or text], []
     if kind == "back_in_stock":
         return [str(variables.get("title") or "")], []
+    if kind == recovery.KIND:
+        total = f"{variables.get('total', '')} {variables.get('currency', '')}".strip()
+        return [name, str(variables.get("items") or ""), total, str(variables.get("checkout_url") or "")], []
     return [name, number], []
 
 
@@ -130,7 +141,7 @@ def free_form(kind: str, blocks: dict[str, str], variables: dict[str, Any]) -> m
     """The interactive message for a kind inside the window."""
     body = blocks["body"]
     button = blocks.get("button", "")[:20]
-    url = variables.get("tracking_url")
+    url = variables.get("tracking_url") or variables.get("checkout_url")
     if button and url and str(url).startswith(("http://", "https://")):
         return model.LinkButtonMessage(body=body, display_text=button, url=str(url))
     if kind == "back_in_stock" and button:
@@ -174,6 +185,25 @@ def decide(
     if verdict == "defer":
         return Decision("defer", until=until, reason=why)
     spec = row.notification or {}
+    if row.kind == recovery.KIND:
+        checkout = (spec.get("vars") or {}).get("checkout_id")
+        stale = recovery.still_due(session, int(checkout)) if isinstance(checkout, int) else None
+        if stale:
+            return Decision("skip", reason=stale)
+        quiet = quiet_hours.quiet_until(settings, contact.phone or row.recipient, now)
+        if quiet is not None:
+            return Decision("defer", until=quiet, reason=quiet_hours.reason(settings, quiet, contact.phone))
+    if purpose == "marketing":
+        allowed, capped = frequency.allows(
+            session,
+            contact.id,
+            now,
+            settings,
+            pending=tally.marketing if tally is not None else None,
+            counted=tally.marketing_counts if tally is not None else None,
+        )
+        if not allowed:
+            return Decision("skip", reason=capped)
     language = str(spec.get("language") or settings.default_language)
     variables = dict(spec.get("vars") or {})
     inside = window_open(contact, now) and not spec.get("force_template")
@@ -363,6 +393,6 @@ def _not_allowed(adapter: type[ChannelAdapter] | None, kind: str) -> str:
     label = adapter.label if adapter is not None else "this channel"
     if kind in ORDER_UPDATES:
         return f"outside the 24-hour window and {label} accepts no message tag for order updates"
-    if kind == "back_in_stock":
+    if kind in PROMOTIONAL:
         return f"promotional messages cannot be sent outside the 24-hour window on {label}"
     return f"outside the 24-hour window and {label} has no message tag for {kind} messages"

@@ -44,6 +44,11 @@ class Tally:
     portfolio: Portfolio | None = None
     #: Templates' categories as Meta re-categorized them (``(name, language) -> category or None``), read once.
     template_categories: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    #: Marketing messages this transaction decided to send, by contact (the frequency cap counts them in).
+    marketing: dict[int, int] = field(default_factory=dict)
+    #: Marketing messages each of the batch's contacts got in the frequency cap's window, read once for the batch
+    #: (``None``: read per message).
+    marketing_counts: dict[int, int] | None = None
 
 
 #: The country in front of a business-scoped user id: two capitals and a dot (``US.``, ``US.ENT.``).

@@ -45,6 +45,7 @@ KINDS = (
     "order_delivery_failed",
     "order_delivered",
     "back_in_stock",
+    "checkout_recovery",
 )
 
 #: The reach tiers WhatsApp knows (0 = unlimited).
@@ -228,6 +229,52 @@ class NotifySettings(BaseModel):
     unreachable_hold_days: float = Field(30.0, gt=0)
     #: Minutes between reads of each WhatsApp number's portfolio messaging limit from the Graph API.
     messaging_limit_refresh_minutes: int = Field(360, ge=1)
+
+    #: The per-user marketing frequency cap: at most this many marketing messages per customer (back-in-stock,
+    #: checkout recovery and campaigns together) in ``marketing_cap_days``; more are skipped with the reason.
+    #: ``0`` = no cap.
+    marketing_cap_messages: int = Field(2, ge=0)
+    #: The moving window of the frequency cap, in days.
+    marketing_cap_days: float = Field(7.0, gt=0)
+    #: Remind customers of checkouts and chat orders left unpaid (marketing: needs their marketing opt-in).
+    recovery_enabled: bool = True
+    #: Minutes after the checkout's last change before the first reminder.
+    recovery_delay_minutes: float = Field(60.0, ge=0)
+    #: Reminders per abandoned checkout (1 or 2).
+    recovery_reminders: int = Field(1, ge=1, le=2)
+    #: Hours between the first and the second reminder.
+    recovery_spacing_hours: float = Field(24.0, ge=0)
+    #: A checkout paid within this many days after a reminder counts as recovered, with its revenue.
+    recovery_attribution_days: float = Field(7.0, gt=0)
+    #: Minutes between reads of each shop's open checkouts (Shopify's ``abandonedCheckouts`` query), which catch
+    #: checkouts whose webhooks were missed.
+    recovery_poll_minutes: int = Field(15, ge=1)
+    #: No marketing message is sent between these local times of the customer (``HH:MM``; the window may span
+    #: midnight); one due then waits until the end. Equal times = no quiet hours.
+    quiet_hours_start: str = "21:00"
+    quiet_hours_end: str = "09:00"
+    #: The shop's time zone (IANA name): the customer's when their phone number's country spans several zones or
+    #: none is known.
+    shop_time_zone: str = "Europe/Berlin"
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, sep, minutes = value.partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError("must be a local time HH:MM (00:00-23:59)")
+        return f"{int(hours):02d}:{int(minutes):02d}"
+
+    @field_validator("shop_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from exc
+        return value
 
     @model_validator(mode="after")
     def _dated_cards(self) -> Self:

@@ -232,6 +232,11 @@ def handle_shop_events(rt: Runtime, shop_id: int, events: list[ShopEvent]) -> No
                 rt.plugins.order_deleted(rt, shop_id, event.object_id)
                 continue
             rt.plugins.order_status_changed(rt, shop_id, order, event)
+        elif event.kind is ShopEventKind.CHECKOUT_CHANGED:
+            if event.checkout is not None:
+                from connector.notify import recovery
+
+                recovery.on_checkout(rt, shop_id, event.checkout)
         elif event.kind is ShopEventKind.ORDER_DELETED:
             # The body names only the id (WooCommerce's order.deleted): nothing to fetch.
             rt.plugins.order_deleted(rt, shop_id, event.object_id)

@@ -244,3 +244,41 @@ def order_from_graphql(data: dict[str, Any]) -> model.Order:
         created_at=parse_time(data.get("createdAt")),
         updated_at=parse_time(data.get("updatedAt")),
     )
+
+
+# --------------------------------------------------------------------------- checkouts
+
+
+def checkout_from_graphql(data: dict[str, Any]) -> model.Checkout:
+    """An ``AbandonedCheckout`` node (see ``queries.ABANDONED_CHECKOUTS``) as a canonical checkout. The customer's
+    name and phone come from the billing address, else the shipping address."""
+    lines = [
+        model.OrderLine(
+            variant_external_id=(line.get("variant") or {}).get("id") or "",
+            title=line["title"],
+            quantity=int(line["quantity"]),
+            unit_price=_money(line["originalUnitPriceSet"]),  # type: ignore[arg-type]
+        )
+        for line in (data.get("lineItems") or {}).get("nodes") or []
+    ]
+    billing, shipping = data.get("billingAddress") or {}, data.get("shippingAddress") or {}
+
+    def pick(key: str) -> str | None:
+        return billing.get(key) or shipping.get(key) or None
+
+    return model.Checkout(
+        external_id=data["id"],
+        name=data.get("name") or "",
+        lines=lines,
+        total=_money(data["totalPriceSet"]),  # type: ignore[arg-type]
+        recovery_url=data.get("abandonedCheckoutUrl"),
+        customer=model.Customer(
+            phone=pick("phone"),
+            first_name=pick("firstName") or "",
+            last_name=pick("lastName") or "",
+            country_code=pick("countryCodeV2"),
+        ),
+        completed_at=parse_time(data.get("completedAt")),
+        created_at=parse_time(data.get("createdAt")),
+        updated_at=parse_time(data.get("updatedAt")),
+    )

@@ -140,3 +140,22 @@ query SiblingVariants($first: Int!, $after: String, $query: String) {{
   }}
 }}
 """
+
+# Abandoned checkouts (since 2024-10; replaces REST checkouts.json): the source of checkout recovery besides the
+# checkouts/* webhooks. Name and phone come from the addresses (``customer`` is null for app checkouts).
+ABANDONED_CHECKOUTS = """
+query AbandonedCheckouts($first: Int!, $after: String, $query: String) {
+  abandonedCheckouts(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id name abandonedCheckoutUrl completedAt createdAt updatedAt
+      totalPriceSet { shopMoney { amount currencyCode } }
+      billingAddress { firstName lastName phone countryCodeV2 }
+      shippingAddress { firstName lastName phone countryCodeV2 }
+      lineItems(first: 25) {
+        nodes { title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+      }
+    }
+  }
+}
+"""

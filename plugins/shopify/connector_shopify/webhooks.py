@@ -28,6 +28,8 @@ TOPICS = (
     "orders/updated",
     "orders/paid",
     "orders/cancelled",
+    "checkouts/create",
+    "checkouts/update",
     "fulfillments/create",
     "fulfillments/update",
     "fulfillment_events/create",
@@ -207,6 +209,51 @@ def order_from_rest(data: dict[str, Any]) -> model.Order:
     )
 
 
+def checkout_from_rest(data: dict[str, Any]) -> model.Checkout:
+    """A REST checkout (``checkouts/*`` webhook body) as a canonical checkout, keyed by its GraphQL id
+    (``gid://shopify/AbandonedCheckout/<id>``, as the ``abandonedCheckouts`` query names it)."""
+    _require(data, "id")
+    currency = str(data.get("presentment_currency") or data.get("currency") or "USD")
+    raw_lines = data.get("line_items") or []
+    if not isinstance(raw_lines, list) or not all(isinstance(li, dict) for li in raw_lines):
+        raise WebhookRejected(400, "checkout.line_items must be a list of objects")
+    lines = [
+        model.OrderLine(
+            variant_external_id=_line_variant_id(li),
+            title=str(li.get("title") or ""),
+            quantity=_count(li.get("quantity") or 0, "line_items[].quantity"),
+            unit_price=_money(li.get("price"), currency),
+            sku=li.get("sku"),
+        )
+        for li in raw_lines
+    ]
+    customer = data.get("customer") or {}
+    address = data.get("billing_address") or data.get("shipping_address") or {}
+    if not isinstance(customer, dict) or not isinstance(address, dict):
+        raise WebhookRejected(400, "checkout.customer and the addresses must be objects")
+    url = data.get("abandoned_checkout_url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048):
+        raise WebhookRejected(400, "checkout.abandoned_checkout_url is not a link")
+    return model.Checkout(
+        external_id=gid("AbandonedCheckout", _numeric(data["id"], "checkout.id")),
+        name=str(data.get("name") or "")[:255],
+        lines=lines,
+        total=_money(data.get("total_price"), currency),
+        recovery_url=url,
+        customer=model.Customer(
+            phone=data.get("phone") or address.get("phone") or customer.get("phone"),
+            email=data.get("email") or customer.get("email"),
+            first_name=customer.get("first_name") or address.get("first_name") or "",
+            last_name=customer.get("last_name") or address.get("last_name") or "",
+            locale=data.get("customer_locale"),
+            country_code=address.get("country_code"),
+        ),
+        completed_at=parse_time(data.get("completed_at")),
+        created_at=parse_time(data.get("created_at")),
+        updated_at=parse_time(data.get("updated_at")),
+    )
+
+
 def parse(request: WebhookRequest, variant_for_item: Callable[[str], str | None]) -> ParsedWebhook:
     """Turn a verified delivery into events. ``variant_for_item`` maps an InventoryItem GID to a variant id if known."""
     topic = request.headers.get("X-Shopify-Topic")
@@ -290,6 +337,13 @@ def _events(
     if topic.startswith("orders/"):
         order = order_from_rest(payload)
         return [ShopEvent(ShopEventKind.ORDER_CHANGED, order.external_id, order=order, occurred_at=order.updated_at)]
+    if topic in ("checkouts/create", "checkouts/update"):
+        checkout = checkout_from_rest(payload)
+        return [
+            ShopEvent(
+                ShopEventKind.CHECKOUT_CHANGED, checkout.external_id, checkout=checkout, occurred_at=checkout.updated_at
+            )
+        ]
     if topic in ("fulfillments/create", "fulfillments/update"):
         _require(payload, "id", "order_id")
         return [

@@ -64,6 +64,7 @@ FIELD_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
     ("QueryRoot", "inventoryItem"): ("read_inventory", "read_products"),
     ("QueryRoot", "orders"): ("read_orders",),
     ("QueryRoot", "order"): ("read_orders",),
+    ("QueryRoot", "abandonedCheckouts"): ("read_orders",),
     ("Mutation", "orderCreate"): ("write_orders",),
     ("Mutation", "orderUpdate"): ("write_orders",),
 }
@@ -75,6 +76,7 @@ NODE_SCOPES: dict[str, tuple[str, ...]] = {
     "InventoryItem": ("read_inventory", "read_products"),
     "Order": ("read_orders",),
     "Fulfillment": ("read_orders",),
+    "AbandonedCheckout": ("read_orders",),
 }
 
 

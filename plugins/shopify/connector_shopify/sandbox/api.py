@@ -198,6 +198,8 @@ def _payload(topic: str, record: dict[str, Any], store: Store) -> dict[str, Any]
         return {"id": record["_num"]} if topic == "products/delete" else rest.product_json(record)
     if topic.startswith("orders/"):
         return rest.order_json(record)
+    if topic.startswith("checkouts/"):
+        return rest.checkout_json(record, store.currency)
     if topic == "inventory_levels/update":
         return rest.inventory_level_json(record)
     if topic == "app/uninstalled":

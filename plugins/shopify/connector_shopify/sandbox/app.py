@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -54,6 +55,22 @@ def create_app(api: ShopApi) -> Flask:
         if data is None:
             abort(404, "no such result file (expired?)")
         return Response(data, content_type="application/jsonl")
+
+    @app.get("/<int:shop_num>/checkouts/<token>/recover")
+    def recover_checkout(shop_num: int, token: str) -> Response:
+        """The recovery link of an abandoned checkout: the customer's cart, ready to pay."""
+        from connector_shopify.sandbox.checkouts import SHOP_NUM, by_token
+
+        with api.store.lock:
+            record = by_token(api.store, token) if shop_num == SHOP_NUM else None
+            if record is None or not record["abandonedCheckoutUrl"].endswith(f"?key={request.args.get('key')}"):
+                abort(404, "unknown checkout")
+            lines = "".join(f"<li>{html.escape(line['title'])} x {line['quantity']}</li>" for line in record["_lines"])
+            total = record["totalPriceSet"]["shopMoney"]
+            done = record["completedAt"] is not None
+        state = "This checkout is completed." if done else "<button>Complete your purchase</button>"
+        page = f"<h1>Your cart</h1><ul>{lines}</ul><p>Total: {total['amount']} {total['currencyCode']}</p>{state}"
+        return Response(page, content_type="text/html")
 
     @app.route("/payments/<token>", methods=["GET", "POST"])
     def payment_page(token: str) -> Response:

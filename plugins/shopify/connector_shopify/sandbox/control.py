@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from connector_shopify.sandbox import rest
+from connector_shopify.sandbox import checkouts, rest
 from connector_shopify.sandbox.access import parse_scopes
 from connector_shopify.sandbox.api import ShopApi
 from connector_shopify.sandbox.store import gid, iso, now
@@ -203,6 +203,53 @@ def blueprint(api: ShopApi, faults: Faults) -> Blueprint:
             o = order(body())
             mark_paid(api, o)
         return jsonify(ok=True)
+
+    def checkout(data: dict[str, Any]) -> dict[str, Any]:
+        found = store.node(str(data.get("checkout_id")))
+        if found is None or found["__typename"] != "AbandonedCheckout":
+            abort(404, f"no checkout {data.get('checkout_id')!r}")
+        return found
+
+    @bp.post("/checkouts")
+    def start_checkout() -> Any:
+        """A customer starts a checkout on the storefront: ``lines`` (``variant_id``, ``quantity``), ``phone``,
+        ``email``, ``first_name``, ``last_name``, ``country_code``, ``locale``."""
+        data = body()
+        with store.lock:
+            try:
+                record = checkouts.start(api, data)
+            except checkouts.CheckoutError as exc:
+                abort(400, str(exc))
+            return jsonify(checkout=rest.checkout_json(record, store.currency), id=record["id"])
+
+    @bp.post("/checkouts/update")
+    def update_checkout() -> Any:
+        data = body()
+        with store.lock:
+            record = checkout(data)
+            try:
+                checkouts.update(api, record, data)
+            except checkouts.CheckoutError as exc:
+                abort(400, str(exc))
+            return jsonify(checkout=rest.checkout_json(record, store.currency))
+
+    @bp.post("/checkouts/complete")
+    def complete_checkout() -> Any:
+        """The customer pays the checkout: its paid order is created."""
+        with store.lock:
+            record = checkout(body())
+            try:
+                order = checkouts.complete(api, record)
+            except checkouts.CheckoutError as exc:
+                abort(409, str(exc))
+            return jsonify(order_id=order.get("id"), checkout=rest.checkout_json(record, store.currency))
+
+    @bp.get("/checkouts")
+    def list_checkouts() -> Any:
+        with store.lock:
+            return jsonify(
+                checkouts=[rest.checkout_json(store.checkouts.by_id[n], store.currency) for n in store.checkouts.ids]
+            )
 
     @bp.get("/orders")
     def orders() -> Any:

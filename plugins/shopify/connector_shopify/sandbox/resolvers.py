@@ -122,6 +122,16 @@ BULK_SEARCH: dict[str, search.Getter] = {
 }
 
 
+CHECKOUT_SEARCH: dict[str, search.Getter] = {
+    "updated_at": lambda r: r["_updated"],
+    "created_at": lambda r: r["_created"],
+    "id": lambda r: r["_num"],
+    "status": lambda r: "closed" if r["completedAt"] else "open",
+    "recovery_state": lambda r: "recovered" if r["completedAt"] else "not_recovered",
+    "email_state": lambda r: "not_sent",
+}
+
+
 def _order_matcher(query: str | None) -> Callable[[dict[str, Any]], bool] | None:
     # Shopify matches phone numbers however they are written: compare digits only.
     if query:
@@ -148,6 +158,10 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
 
     def orders(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
         return connection(store.orders, args, _order_matcher(args.get("query")), ctx, page_max)
+
+    def abandoned_checkouts(_s: Any, args: dict[str, Any], ctx: Context) -> Any:
+        predicate = search.matcher(args.get("query"), CHECKOUT_SEARCH, "abandonedCheckouts")
+        return connection(store.checkouts, args, predicate, ctx, page_max)
 
     def by_kind(kind: str) -> Callable[[Any, dict[str, Any], Context], Any]:
         def resolve(_s: Any, args: dict[str, Any], _ctx: Context) -> Any:
@@ -199,6 +213,8 @@ def build(api: ShopApi) -> dict[tuple[str, str], Callable[[Any, dict[str, Any], 
         ("QueryRoot", "products"): products,
         ("QueryRoot", "productVariants"): product_variants,
         ("QueryRoot", "orders"): orders,
+        ("QueryRoot", "abandonedCheckouts"): abandoned_checkouts,
+        ("AbandonedCheckout", "lineItems"): lambda s, a, c: list_connection(s["_lines"], a, c, page_max),
         ("QueryRoot", "product"): by_kind("Product"),
         ("QueryRoot", "productVariant"): by_kind("ProductVariant"),
         ("QueryRoot", "order"): by_kind("Order"),

@@ -226,6 +226,93 @@ def order_json(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def checkout_line_json(line: dict[str, Any]) -> dict[str, Any]:
+    variant = line["variant"]
+    return {
+        "key": f"{line['_num']:x}",
+        "product_id": variant["_product"]["_num"],
+        "variant_id": variant["_num"],
+        "title": line["title"],
+        "variant_title": line["variantTitle"],
+        "presentment_title": line["title"],
+        "presentment_variant_title": line["variantTitle"],
+        "sku": line["sku"],
+        "quantity": line["quantity"],
+        "price": line["originalUnitPriceSet"]["shopMoney"]["amount"],
+        "line_price": line["originalTotalPriceSet"]["shopMoney"]["amount"],
+        "variant_price": line["originalUnitPriceSet"]["shopMoney"]["amount"],
+        "compare_at_price": None,
+        "requires_shipping": True,
+        "taxable": True,
+        "gift_card": False,
+        "grams": 0,
+        "vendor": variant["_product"].get("vendor"),
+        "properties": {},
+        "tax_lines": [],
+        "applied_discounts": [],
+        "fulfillment_service": "manual",
+        "destination_location_id": None,
+        "origin_location_id": None,
+    }
+
+
+def checkout_json(checkout: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The REST ``checkout`` body of the ``checkouts/create`` and ``checkouts/update`` webhooks."""
+    customer = checkout["customer"]
+    address = address_json(checkout["shippingAddress"])
+    return {
+        "id": checkout["_num"],
+        "token": checkout["_token"],
+        "cart_token": None,
+        "email": checkout["_email"],
+        "phone": checkout["_phone"],
+        "sms_marketing_phone": None,
+        "buyer_accepts_marketing": False,
+        "buyer_accepts_sms_marketing": False,
+        "customer_locale": checkout["_locale"],
+        "created_at": checkout["createdAt"],
+        "updated_at": checkout["updatedAt"],
+        "completed_at": checkout["completedAt"],
+        "closed_at": None,
+        "name": checkout["name"],
+        "note": checkout["note"],
+        "note_attributes": [],
+        "currency": currency,
+        "presentment_currency": currency,
+        "source_name": "web",
+        "source": None,
+        "source_identifier": None,
+        "source_url": None,
+        "landing_site": None,
+        "referring_site": None,
+        "taxes_included": checkout["taxesIncluded"],
+        "total_weight": 0,
+        "subtotal_price": checkout["subtotalPriceSet"]["shopMoney"]["amount"],
+        "total_line_items_price": checkout["totalLineItemsPriceSet"]["shopMoney"]["amount"],
+        "total_price": checkout["totalPriceSet"]["shopMoney"]["amount"],
+        "total_tax": checkout["totalTaxSet"]["shopMoney"]["amount"],
+        "total_discounts": checkout["totalDiscountSet"]["shopMoney"]["amount"],
+        "total_duties": None,
+        "discount_codes": [],
+        "tax_lines": [],
+        "shipping_lines": [],
+        "line_items": [checkout_line_json(line) for line in checkout["_lines"]],
+        "abandoned_checkout_url": checkout["abandonedCheckoutUrl"],
+        "billing_address": address,
+        "shipping_address": address,
+        "customer": {
+            "id": int(customer["id"].rsplit("/", 1)[1]),
+            "email": customer["email"],
+            "phone": customer["phone"],
+            "first_name": customer["firstName"],
+            "last_name": customer["lastName"],
+            "admin_graphql_api_id": customer["id"],
+        }
+        if customer
+        else None,
+    }
+
+
 def shop_json(store: Any) -> dict[str, Any]:
     return {
         "id": 1,

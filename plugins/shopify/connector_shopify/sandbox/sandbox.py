@@ -105,6 +105,22 @@ class ShopifySandbox(ShopSandbox):
         """Send ``app/uninstalled`` as if the merchant removed the app."""
         self.control("POST", "uninstall")
 
+    def start_checkout(self, lines: dict[str, int], **customer: Any) -> dict[str, Any]:
+        """A customer starts a checkout (``checkouts/create``): ``lines`` maps variant ids to quantities;
+        ``customer``: ``phone``, ``email``, ``first_name``, ``last_name``, ``country_code``, ``locale``. Returns the
+        webhook's REST checkout body and the checkout's ``id`` (its GID)."""
+        items = [{"variant_id": variant, "quantity": quantity} for variant, quantity in lines.items()]
+        return dict(self.control("POST", "checkouts", json={"lines": items, **customer}))
+
+    def update_checkout(self, checkout_id: str, lines: dict[str, int]) -> dict[str, Any]:
+        """The customer changes the cart (``checkouts/update``)."""
+        items = [{"variant_id": variant, "quantity": quantity} for variant, quantity in lines.items()]
+        return dict(self.control("POST", "checkouts/update", json={"checkout_id": checkout_id, "lines": items}))
+
+    def complete_checkout(self, checkout_id: str) -> dict[str, Any]:
+        """The customer pays the checkout: its paid order, and ``checkouts/update`` with ``completed_at``."""
+        return dict(self.control("POST", "checkouts/complete", json={"checkout_id": checkout_id}))
+
     def stop(self) -> None:
         super().stop()
         self.api.sender.close()

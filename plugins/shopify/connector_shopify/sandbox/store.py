@@ -137,12 +137,13 @@ class Store:
         self.products = Sorted(track_updated=True)
         self.variants = Sorted(track_updated=True)
         self.orders = Sorted()
+        self.checkouts = Sorted()
         self.items: dict[int, dict[str, Any]] = {}  # inventory item num -> variant
         self.subscriptions: list[dict[str, Any]] = []
         self.bulk_ops: dict[int, dict[str, Any]] = {}
         self.bulk_files: dict[str, bytes] = {}
         self.payment_tokens: dict[str, int] = {}
-        self._next = {"order": 1, "line": 1, "fulfillment": 1, "event": 1, "webhook": 1, "bulk": 1}
+        self._next = {"order": 1, "line": 1, "fulfillment": 1, "event": 1, "webhook": 1, "bulk": 1, "checkout": 1}
         seeded = now() - timedelta(days=2)
         for seed in products:
             self._add_product(seed, seeded)
@@ -273,6 +274,8 @@ class Store:
             return variant["inventoryItem"]
         if kind == "Order":
             return self.orders.by_id.get(num)  # type: ignore[arg-type]
+        if kind == "AbandonedCheckout":
+            return self.checkouts.by_id.get(num)  # type: ignore[arg-type]
         if kind == "BulkOperation":
             return self.bulk_ops.get(num)  # type: ignore[arg-type]
         if kind == "Fulfillment":

@@ -261,6 +261,12 @@ def create_app(store: ShopStore) -> Flask:
         store.delete_webhook(webhook_id)
         return Response(status=204)
 
+    @app.post("/api/_action/order_transaction/<transaction_id>/state/<transition>")
+    def transaction_transition(transaction_id: str, transition: str) -> Response:
+        with store.lock:
+            state = checkout.transition_transaction(store, transaction_id, transition)
+        return _json({"data": state})
+
     @app.patch("/api/order-address/<address_id>")
     def patch_order_address(address_id: str) -> Response:
         body = _body()

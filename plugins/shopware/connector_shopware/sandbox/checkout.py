@@ -33,6 +33,22 @@ DELIVERY_STATES = {
 }
 
 
+TRANSACTION_STATES = {
+    "open": "Open",
+    "paid": "Paid",
+    "paid_partially": "Paid (partially)",
+    "cancelled": "Cancelled",
+    "reminded": "Reminded",
+}
+#: The order_transaction state machine's transitions the sandbox knows: action name -> (from states, to state).
+TRANSACTION_TRANSITIONS = {
+    "paid": (("open", "reminded", "paid_partially"), "paid"),
+    "paid_partially": (("open", "reminded"), "paid_partially"),
+    "remind": (("open",), "reminded"),
+    "cancel": (("open", "reminded"), "cancelled"),
+}
+
+
 def _state(technical: str, names: dict[str, str], machine: str) -> dict[str, Any]:
     return {"id": sw_id("state", machine, technical), "technicalName": technical, "name": names[technical]}
 
@@ -281,7 +297,7 @@ def place_order(store: ShopStore, ctx: dict[str, Any], data: dict[str, Any]) -> 
                 "orderId": order_id,
                 "paymentMethod": {"id": sw_id("payment", "prepayment"), "name": "Paid in advance"},
                 "amount": {"totalPrice": money(total)},
-                "stateMachineState": _state("open", ORDER_STATES, "transaction"),
+                "stateMachineState": _state("open", TRANSACTION_STATES, "transaction"),
             }
         ],
         "customerComment": data.get("customerComment"),
@@ -388,3 +404,35 @@ def update_order_address(store: ShopStore, address_id: str, data: dict[str, Any]
     order = store.orders[order_id]
     order["updatedAt"] = iso(now())
     store._dispatch("order.written", [_written_entry(order_id, "update", ["updatedAt"])])
+
+
+def transition_transaction(store: ShopStore, transaction_id: str, transition: str) -> dict[str, Any]:
+    """``POST /api/_action/order_transaction/{id}/state/{transition}``: the payment moves (``paid`` when the
+    customer paid), with its ``state_enter`` webhook; an impossible transition is refused listing the possible."""
+    found = next(
+        ((o, t) for o in store.orders.values() for t in o.get("transactions") or [] if t["id"] == transaction_id),
+        None,
+    )
+    if found is None:
+        raise StoreError(
+            404,
+            "FRAMEWORK__RESOURCE_NOT_FOUND",
+            f"The order_transaction resource with id {transaction_id} was not found.",
+        )
+    order, transaction = found
+    current = transaction["stateMachineState"]["technicalName"]
+    possible = [name for name, (sources, _) in TRANSACTION_TRANSITIONS.items() if current in sources]
+    if transition not in possible:
+        raise StoreError(
+            400,
+            "SYSTEM__ILLEGAL_STATE_TRANSITION",
+            f'Illegal transition "{transition}" from state "{current}". Possible transitions are: '
+            + ", ".join(possible),
+        )
+    target = TRANSACTION_TRANSITIONS[transition][1]
+    transaction["stateMachineState"] = _state(target, TRANSACTION_STATES, "transaction")
+    transaction["stateId"] = transaction["stateMachineState"]["id"]
+    order["updatedAt"] = iso(now())
+    store._dispatch(f"state_enter.order_transaction.state.{target}", {"order": order})
+    store._dispatch("order.written", [_written_entry(order["id"], "update", ["transactions"])])
+    return dict(transaction["stateMachineState"])
