@@ -60,6 +60,8 @@ def test_the_core_calls_every_hook(stack: Stack, hooks: HookRecorder) -> None:
         ]
     )
     assert shipped[0]["event"] is not None
+    stack.shop.delete_order(order.external_id, force=True)  # order.deleted -> order_deleted
+    wait_for(lambda: [c for c in hooks.named("connector_order_deleted") if c["order_external_id"] == order.external_id])
 
     settings = stack.graph.connection_settings()
     stack.graph.customer_text(settings["phone_number_id"], "4915112345678", "Hi")
