@@ -298,6 +298,7 @@ for _hook in (
     "connector_catalog_changed",
     "connector_stock_changed",
     "connector_order_status_changed",
+    "connector_order_deleted",
     "connector_inbound_message",
     "connector_notification_sent",
 ):
