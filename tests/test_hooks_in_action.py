@@ -76,5 +76,16 @@ def test_the_core_calls_every_hook(stack: Stack, hooks: HookRecorder) -> None:
     texts = [m.get("text", {}).get("body") for m in stack.graph.messages_to("4915112345678")]
     assert "Your test message" in texts
 
+    # `connector doctor`: the plugins' own checks.
+    from types import SimpleNamespace
+
+    from connector.dashboard.doctor import run_checks
+
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: called.add(name), lambda *a: None)
+    try:
+        assert run_checks(SimpleNamespace(config=rt.config, runtime=rt))
+    finally:
+        undo()
+
     called |= {name for name, _ in hooks.calls}
     assert set(hookspecs.all_hook_names()) - called == set()
