@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from connector_meta.ids import BSUID
+from connector_meta.sandbox import flows
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, invalid_value, missing_parameter
 from connector_meta.sandbox.state import PLACEHOLDER, GraphState, InboundRecord, Template
 
@@ -23,13 +24,16 @@ BUTTON_TITLE, BUTTON_ID = 20, 256
 CTA_DISPLAY_TEXT = 20
 PRODUCT_LIST_ITEMS = 30
 PRODUCT_LIST_SECTIONS = 10
+#: Product carousel (platform-changes-2026.md §7): 2-10 cards of one catalog, body required, no header/footer.
+CAROUSEL_CARDS = (2, 10)
 TYPES = frozenset(
     {"text", "interactive", "template", "image", "video", "audio", "document", "sticker", "location", "contacts"}
     | {"reaction"}
 )
 #: ``request_contact_info`` was ``contact_request`` until 2026-05-28; the old name is refused now.
 INTERACTIVE_TYPES = frozenset(
-    {"list", "button", "cta_url", "product", "product_list", "catalog_message", "request_contact_info"}
+    {"list", "button", "cta_url", "product", "product_list", "catalog_message", "request_contact_info", "flow"}
+    | {"carousel"}
 )
 BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
@@ -207,6 +211,37 @@ def _catalog_message(state: GraphState, interactive: dict[str, Any]) -> None:
     parameters = _obj(action.get("parameters"), "interactive.action.parameters")
     retailer_id = parameters.get("thumbnail_product_retailer_id")
     _known_product(state, state.business.catalog_id, retailer_id, "thumbnail_product_retailer_id")
+
+
+def _carousel(state: GraphState, interactive: dict[str, Any]) -> None:
+    """A product carousel: ``body.text`` (≤ 1024), 2-10 ``type: "product"`` cards of one catalog, numbered from 0,
+    no header, footer or buttons."""
+    for extra in ("header", "footer"):
+        if extra in interactive:
+            raise invalid_parameter(f"Param interactive.{extra} is not allowed for type carousel", whatsapp=True)
+    _body_footer(interactive, footer=False)
+    action = _obj(interactive.get("action"), "interactive.action")
+    if "buttons" in action:
+        raise invalid_parameter("Param interactive.action.buttons is not allowed for a product carousel", whatsapp=True)
+    cards = action.get("cards")
+    if not isinstance(cards, list) or not cards:
+        raise missing_parameter("interactive.action.cards is required")
+    low, high = CAROUSEL_CARDS
+    if not low <= len(cards) <= high:
+        raise invalid_value(f"A carousel needs {low} to {high} cards, got {len(cards)}")
+    catalogs = set()
+    for i, card in enumerate(cards):
+        card = _obj(card, f"cards[{i}]")
+        if card.get("card_index") != i:
+            raise invalid_value(f"cards[{i}].card_index must be {i}")
+        if card.get("type") != "product":
+            raise invalid_parameter(f"Param cards[{i}].type must be product", whatsapp=True)
+        card_action = _obj(card.get("action"), f"cards[{i}].action")
+        catalogs.add(str(card_action.get("catalog_id")))
+        path = f"cards[{i}].action.product_retailer_id"
+        _known_product(state, card_action.get("catalog_id"), card_action.get("product_retailer_id"), path)
+    if len(catalogs) > 1:
+        raise invalid_value("All cards of a carousel must come from one catalog")
 
 
 def _request_contact_info(interactive: dict[str, Any]) -> None:
@@ -458,6 +493,12 @@ def validate_send(state: GraphState, body: Any) -> tuple[str, str, str, Template
             _product_list(state, interactive)
         elif itype == "request_contact_info":
             _request_contact_info(interactive)
+        elif itype == "flow":
+            _header(interactive, text_only=True)
+            _body_footer(interactive)
+            flows.validate_flow_message(state, interactive, _text)
+        elif itype == "carousel":
+            _carousel(state, interactive)
         else:
             _catalog_message(state, interactive)
     elif kind == "template":
