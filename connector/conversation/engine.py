@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 
 from connector import model
-from connector.conversation import address, catalog, checkout, handoff, orders, outbox, receipts, state
+from connector.conversation import address, catalog, checkout, forms, handoff, orders, outbox, receipts, state
 from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
 from connector.db.models import ChannelConnection, Contact, InboundMessage
@@ -207,11 +207,12 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     ):
         # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
         return []
-    if isinstance(
-        message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply
-    ):
-        # Changes to what was said (stored and marked), an identity change (the contact moved), a completed Flow
-        # (its answers reach plugins as structured data through connector_inbound_message): no menu in reply.
+    if isinstance(message, model.InboundFlowReply):
+        # A completed form: applied when it is the one the conversation waits for (its answers also reach plugins
+        # as structured data through connector_inbound_message); no menu in reply to any other.
+        return forms.answer(ctx, message)
+    if isinstance(message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange):
+        # Changes to what was said (stored and marked), an identity change (the contact moved): no menu in reply.
         return []
     product_id = message.referral.product_retailer_id if message.referral is not None else ""
     # A cart or a tap says what to do already; asking for a person wins over the product.

@@ -175,9 +175,14 @@ def address_for(ctx: ChatContext, order: model.Order) -> list[model.Outbound]:
     from connector.conversation import address
     from connector.conversation.replies import agent_offer
 
+    from connector.conversation import forms
+
     if order.shipped:
         ctx.conversation.clear()
         return [agent_offer(ctx, ctx.t("address_too_late", number=order.number))]
+    form = forms.ask_address(ctx, order=order)
+    if form is not None:
+        return form
     return address.start(ctx, purpose="change", order_id=order.external_id, number=order.number)
 
 
