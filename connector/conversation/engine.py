@@ -24,6 +24,7 @@ from connector import model
 from connector.conversation import address, catalog, checkout, forms, handoff, orders, outbox, receipts, state
 from connector.conversation.intents import ChatContext, plugin_intents
 from connector.conversation.replies import fit, menu
+from connector.conversation.understand import Understood, understand
 from connector.db.models import ChannelConnection, Contact, InboundMessage
 from connector.db.models_conversation import ChatReply
 from connector.serialization import from_json
@@ -335,6 +336,9 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
         if intent.matches(raw):
             conv.clear()
             return list(intent.handler(ctx))
+    understood = understand(raw)
+    if understood is not None:
+        return _understood(ctx, understood)
     if text in ORDERS_WORDS:
         conv.clear()
         return orders.my_orders(ctx)
@@ -348,6 +352,19 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
             ctx, ctx.t("search_title", query=raw.strip()), offers, page=0, more_id=f"find:{raw.strip()[:60]}"
         )
     return menu(ctx, intro=ctx.t("menu_not_understood", text=raw.strip()[:60]))
+
+
+def _understood(ctx: ChatContext, understood: Understood) -> list[model.Outbound]:
+    """Do what the customer's words asked for (one answer instead of "not understood" plus the menu)."""
+    conv = ctx.conversation
+    conv.clear()
+    if understood.intent == "agent":
+        return handoff.start(ctx, "keyword")
+    if understood.intent == "back_in_stock":
+        return _back_in_stock(ctx, understood.query)
+    if understood.intent == "search":
+        return _search(ctx, understood.query, page=0)
+    return _intent(ctx, understood.intent)
 
 
 def _search(ctx: ChatContext, query: str, page: int) -> list[model.Outbound]:
