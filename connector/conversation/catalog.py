@@ -194,16 +194,21 @@ def _catalog_products(
     sold_out = [o for o in chunk if o.sold_out]
     if not available:
         return [_notify_choices(ctx, sold_out)]
+    extra: list[model.Outbound] = []
     note = ""
-    if sold_out:
+    if sold_out and ctx.free_until() is not None:
+        # Inside a free entry-point window a second message costs nothing: the "notify me" choices get their buttons.
+        extra.append(_notify_choices(ctx, sold_out))
+    elif sold_out:
         note = "\n\n" + ctx.t("products_sold_out_note", titles=", ".join(o.variant.title for o in sold_out[:10]))
     low, high = CAROUSEL_CARDS
     carousel = ctx.runtime.config.chat.carousels and model.ProductCarouselMessage in adapter.supports
     if carousel and low <= len(available) <= high:
         body = ctx.t("carousel_body", title=title, count=count) + note
-        return [model.ProductCarouselMessage(catalog_id=catalog, body=body, retailer_ids=[o.id for o in available])]
+        ids = [o.id for o in available]
+        return [model.ProductCarouselMessage(catalog_id=catalog, body=body, retailer_ids=ids), *extra]
     listing = _product_list(ctx, catalog, title, chunk, count=count, page=page, pages=pages)
-    return [dataclasses.replace(listing, body=listing.body + note)]
+    return [dataclasses.replace(listing, body=listing.body + note), *extra]
 
 
 def _pick_row(ctx: ChatContext, offer: Offer) -> model.ListRow:

@@ -330,7 +330,7 @@ def _record_marketing(ctx: ChatContext, text: str, token: str) -> None:
     """The ticked marketing box, with the exact text the customer saw, in the answer's transaction."""
     from connector.notify import consent
 
-    source = f"chat_form:{ctx.channel}:{ctx.inbound_id}:{token}"
+    source = f"chat_form:{ctx.channel}:{ctx.inbound_id}"[:64]
 
     def record(session: Any) -> None:
         consent.record_opt_in(
