@@ -21,8 +21,8 @@ from urllib3 import encode_multipart_formdata
 from connector.errors import PlatformError
 
 _lock = threading.Lock()
-#: (WABA id, flow name) -> flow id, for flows this process saw published.
-_published: dict[tuple[str, str], str] = {}
+#: (Graph API URL, WABA id, flow name) -> flow id, for flows this process saw published.
+_published: dict[tuple[str, str, str], str] = {}
 
 
 def versioned_name(name: str, flow_json: Mapping[str, Any]) -> str:
@@ -36,7 +36,7 @@ def publish(graph: GraphClient, waba_id: str, name: str, flow_json: Mapping[str,
     if not waba_id:
         raise PlatformError("WhatsApp Flows need the WhatsApp Business Account ID in the connection settings")
     full = versioned_name(name, flow_json)
-    key = (waba_id, full)
+    key = (graph.base_url, waba_id, full)
     with _lock:
         known = _published.get(key)
     if known is not None:
