@@ -38,10 +38,12 @@ def _via_menu(shopper: Shopper, replies: list[dict[str, Any]], entry: str) -> li
 
 
 def order_with_payment_link(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
-    """"Do you have <product>?" → the products (browsing the menu's collections if that is what the bot offers) →
+    """ "Do you have <product>?" → the products (browsing the menu's collections if that is what the bot offers) →
     a cart from what was shown → the order with its payment link."""
     wanted = in_stock(stack)[0]
-    replies = _via_menu(shopper, _first(shopper, f"Do you have {product_title(stack, wanted)}?", from_ad), "menu:browse")
+    replies = _via_menu(
+        shopper, _first(shopper, f"Do you have {product_title(stack, wanted)}?", from_ad), "menu:browse"
+    )
     collections = [i for i in offered_ids(replies) if i.startswith("col:")]
     if collections:
         shopper.tap(collections[0])
@@ -49,7 +51,7 @@ def order_with_payment_link(stack: JourneyStack, shopper: Shopper, from_ad: bool
 
 
 def address_change(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
-    """"I need to change my delivery address" → the new address (a Flow, or the text dialogue) → confirmed."""
+    """ "I need to change my delivery address" → the new address (a Flow, or the text dialogue) → confirmed."""
     replies = _via_menu(shopper, _first(shopper, "I need to change my delivery address", from_ad), "menu:address")
     flow = flow_message(replies)
     if flow is not None:
@@ -61,12 +63,12 @@ def address_change(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None
 
 
 def order_status(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
-    """"Where is my order?" → its status."""
+    """ "Where is my order?" → its status."""
     _via_menu(shopper, _first(shopper, "Where is my order?", from_ad), "menu:orders")
 
 
 def back_in_stock_subscribe(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
-    """"Please tell me when <sold-out product> is back in stock" → subscribed."""
+    """ "Please tell me when <sold-out product> is back in stock" → subscribed."""
     title = sold_out_title(stack)
     replies = _first(shopper, f"Please tell me when {title} is back in stock", from_ad)
     if "menu:back_in_stock" in offered_ids(replies):
@@ -78,7 +80,7 @@ def back_in_stock_subscribe(stack: JourneyStack, shopper: Shopper, from_ad: bool
 
 
 def handoff(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
-    """"Can I talk to a real person please?" → handed to a person."""
+    """ "Can I talk to a real person please?" → handed to a person."""
     _via_menu(shopper, _first(shopper, "Can I talk to a real person please?", from_ad), "menu:agent")
 
 
@@ -106,9 +108,7 @@ def in_stock(stack: JourneyStack) -> list[str]:
     """Retailer ids the WhatsApp catalog shows in stock (at least 3), in a stable order."""
     items = stack.graph.catalog_items(stack.graph.connection_settings()["catalog_id"])
     found = [
-        _rid(item)
-        for item in items
-        if item.get("availability") == "in stock" and int(item.get("inventory") or 0) >= 3
+        _rid(item) for item in items if item.get("availability") == "in stock" and int(item.get("inventory") or 0) >= 3
     ]
     return sorted(found, key=lambda rid: int(rid) if rid.isdigit() else 0)
 

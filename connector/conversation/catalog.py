@@ -157,8 +157,9 @@ def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, mor
             messages.append(adapter.present_products(listing, _offers_of(ctx, listing, chunk)))
         else:
             assert catalog is not None
-            messages.extend(_catalog_products(ctx, adapter, catalog, title, chunk, count=len(found), page=page,
-                                              pages=pages))  # fmt: skip
+            messages.extend(
+                _catalog_products(ctx, adapter, catalog, title, chunk, count=len(found), page=page, pages=pages)
+            )
         if page + 1 < pages:
             messages.append(
                 model.ButtonsMessage(

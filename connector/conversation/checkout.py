@@ -129,9 +129,7 @@ def handle_cart(ctx: ChatContext, lines: list[model.CartLine]) -> list[model.Out
     if not issues:
         from connector.conversation import forms
 
-        return forms.ask_checkout(ctx, checked, total(checked)) or place(
-            ctx, checked, source_inbound_id=ctx.inbound_id
-        )
+        return forms.ask_checkout(ctx, checked, total(checked)) or place(ctx, checked, source_inbound_id=ctx.inbound_id)
     text = "\n".join(f"• {issue}" for issue in issues)
     if not checked:
         ctx.conversation.clear()

@@ -118,16 +118,15 @@ def address_flow_json(ctx: ChatContext, country: str) -> dict[str, Any]:
     return {"version": FLOW_JSON_VERSION, "screens": [screen]}
 
 
-def ask_address(
-    ctx: ChatContext, *, order: model.Order, problem: str | None = None
-) -> list[model.Outbound] | None:
+def ask_address(ctx: ChatContext, *, order: model.Order, problem: str | None = None) -> list[model.Outbound] | None:
     """Send the address form for ``order`` (after ``problem`` with the last answer); ``None`` when forms are
     unavailable or the form could not be published (the caller runs the dialogue)."""
     if not available(ctx):
         return None
     country = country_for(ctx, order)
-    flow_id = _publish(ctx, f"chatshop_address_{country.lower()}_{ctx.language}", address_flow_json(ctx, country),
-                       ["OTHER"])  # fmt: skip
+    flow_id = _publish(
+        ctx, f"chatshop_address_{country.lower()}_{ctx.language}", address_flow_json(ctx, country), ["OTHER"]
+    )
     if flow_id is None:
         return None
     token = f"addr:{secrets.token_urlsafe(12)}"
@@ -208,7 +207,12 @@ def checkout_flow_json(ctx: ChatContext) -> dict[str, Any]:
             "init-value": methods[0]["id"],
         },
         {"type": "TextArea", "name": "notes", "label": short(ctx.t("form_label_notes"), 20), "required": False},
-        {"type": "OptIn", "name": "terms", "label": short(ctx.t("form_consent_terms", shop=shop), 120), "required": True},
+        {
+            "type": "OptIn",
+            "name": "terms",
+            "label": short(ctx.t("form_consent_terms", shop=shop), 120),
+            "required": True,
+        },
         {"type": "OptIn", "name": "marketing", "label": short(ctx.t("form_consent_marketing"), 120), "required": False},
     ]
     payload = {c["name"]: f"${{form.{c['name']}}}" for c in children}
@@ -244,8 +248,10 @@ def ask_checkout(
         lines=lines_to_json(lines),
         source=ctx.inbound_id,
         token=token,
-        shown={"terms": ctx.t("form_consent_terms", shop=ctx.runtime.connections.get_shop(ctx.shop_connection_id).name),
-               "marketing": ctx.t("form_consent_marketing")},  # fmt: skip
+        shown={
+            "terms": ctx.t("form_consent_terms", shop=ctx.runtime.connections.get_shop(ctx.shop_connection_id).name),
+            "marketing": ctx.t("form_consent_marketing"),
+        },
     )
     body = ctx.t("form_checkout_body", total=total)
     message = model.FlowMessage(

@@ -16,9 +16,9 @@ there) and runs their handler when the customer picks the entry or writes one of
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connector import model

@@ -172,10 +172,8 @@ def choose_for_address(ctx: ChatContext) -> list[model.Outbound]:
 
 def address_for(ctx: ChatContext, order: model.Order) -> list[model.Outbound]:
     """Start collecting a new address for ``order``, or say it is too late when it shipped."""
-    from connector.conversation import address
+    from connector.conversation import address, forms
     from connector.conversation.replies import agent_offer
-
-    from connector.conversation import forms
 
     if order.shipped:
         ctx.conversation.clear()

@@ -15,7 +15,9 @@ _WORDS = re.compile(r"[\wäöüß]+", re.IGNORECASE)
 
 _ADDRESS = frozenset({"address", "adresse", "lieferadresse", "anschrift"})
 _CHANGE = frozenset({"change", "update", "correct", "wrong", "new", "ändern", "aendern", "ändere", "falsch", "neue"})
-_ORDER = frozenset({"order", "orders", "parcel", "package", "delivery", "bestellung", "bestellungen", "paket", "lieferung"})
+_ORDER = frozenset(
+    {"order", "orders", "parcel", "package", "delivery", "bestellung", "bestellungen", "paket", "lieferung"}
+)
 _WHERE = frozenset({"where", "status", "when", "track", "tracking", "wo", "wann", "stand", "sendungsverfolgung"})
 _PERSON = frozenset(
     {"person", "human", "agent", "someone", "somebody", "staff", "mensch", "mitarbeiter", "mitarbeiterin", "jemand"}
@@ -23,11 +25,17 @@ _PERSON = frozenset(
 _TALK = frozenset({"talk", "speak", "chat", "call", "sprechen", "reden", "real", "echten", "echte", "echter"})
 #: "tell me when <product> is back (in stock)", "Bescheid, wenn <Produkt> wieder da ist"
 _BACK = (
-    re.compile(r"^(?:please\s+)?(?:tell|notify|let|message|ping)\s+me\s+(?:know\s+)?when\s+(?:the\s+)?(?P<q>.+?)\s+is\s+"
-               r"(?:back|available|in stock)(?:\s+in\s+stock)?(?:\s+again)?[.!?]*$", re.IGNORECASE),
-    re.compile(r"^(?:bitte\s+)?(?:gebt|geben sie|sagt|sag)?\s*(?:mir\s+)?bescheid,?\s+wenn\s+(?:der|die|das\s+)?\s*"
-               r"(?P<q>.+?)\s+wieder\s+(?:da|verfügbar|lieferbar|auf lager)\s*(?:ist)?[.!?]*$", re.IGNORECASE),
-)  # fmt: skip
+    re.compile(
+        r"^(?:please\s+)?(?:tell|notify|let|message|ping)\s+me\s+(?:know\s+)?when\s+(?:the\s+)?(?P<q>.+?)\s+is\s+"
+        r"(?:back|available|in stock)(?:\s+in\s+stock)?(?:\s+again)?[.!?]*$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:bitte\s+)?(?:gebt|geben sie|sagt|sag)?\s*(?:mir\s+)?bescheid,?\s+wenn\s+(?:der|die|das\s+)?\s*"
+        r"(?P<q>.+?)\s+wieder\s+(?:da|verfügbar|lieferbar|auf lager)\s*(?:ist)?[.!?]*$",
+        re.IGNORECASE,
+    ),
+)
 #: "do you have <product>?", "I'm looking for <product>", "habt ihr <Produkt>?"
 _QUERY = re.compile(
     r"^(?:hi|hello|hallo|hey)?[,!\s]*(?:do you (?:have|sell)|have you got|i(?:'m| am) looking for|i(?:'d| would) like"

@@ -31,7 +31,9 @@ def versioned_name(name: str, flow_json: Mapping[str, Any]) -> str:
     return f"{name}_{digest}"
 
 
-def publish(graph: GraphClient, waba_id: str, name: str, flow_json: Mapping[str, Any], categories: Sequence[str]) -> str:
+def publish(
+    graph: GraphClient, waba_id: str, name: str, flow_json: Mapping[str, Any], categories: Sequence[str]
+) -> str:
     """The id of the published flow ``name`` with ``flow_json`` (created and published when missing)."""
     if not waba_id:
         raise PlatformError("WhatsApp Flows need the WhatsApp Business Account ID in the connection settings")

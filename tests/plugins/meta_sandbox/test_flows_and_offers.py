@@ -19,15 +19,24 @@ def open_window(sandbox, graph):
 def address_flow(**screen: Any) -> dict[str, Any]:
     children = [
         {"type": "TextInput", "name": "street", "label": "Street", "required": True},
-        {"type": "Footer", "label": "Save", "on-click-action": {"name": "complete", "payload": {"street": "${form.street}"}}},
+        {
+            "type": "Footer",
+            "label": "Save",
+            "on-click-action": {"name": "complete", "payload": {"street": "${form.street}"}},
+        },
     ]
     return {
         "version": "7.3",
         "screens": [
-            {"id": "ADDRESS", "title": "Address", "terminal": True,
-             "layout": {"type": "SingleColumnLayout", "children": children}, **screen}
+            {
+                "id": "ADDRESS",
+                "title": "Address",
+                "terminal": True,
+                "layout": {"type": "SingleColumnLayout", "children": children},
+                **screen,
+            }
         ],
-    }  # fmt: skip
+    }
 
 
 def upload(graph, flow_id: str, flow_json: Any) -> Any:
@@ -51,8 +60,14 @@ def flow_message(flow: str, **parameters: Any) -> dict[str, Any]:
         "flow_action_payload": {"screen": "ADDRESS"},
         **parameters,
     }
-    return {"type": "interactive", "interactive": {"type": "flow", "body": {"text": "Where to?"},
-                                                  "action": {"name": "flow", "parameters": params}}}  # fmt: skip
+    return {
+        "type": "interactive",
+        "interactive": {
+            "type": "flow",
+            "body": {"text": "Where to?"},
+            "action": {"name": "flow", "parameters": params},
+        },
+    }
 
 
 def test_a_flow_is_created_uploaded_published_and_then_frozen(graph, sandbox, open_window):
@@ -132,20 +147,35 @@ def test_limited_time_offer_and_coupon_templates(graph, sandbox):
     components = [
         {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Winter sale", "has_expiration": True}},
         {"type": "BODY", "text": "{{1}} is back, 20% off until the timer runs out."},
-        {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "WINTER25"},
-                                        {"type": "URL", "text": "Shop", "url": "https://shop.example.com/{{1}}"}]},
-    ]  # fmt: skip
+        {
+            "type": "BUTTONS",
+            "buttons": [
+                {"type": "COPY_CODE", "example": "WINTER25"},
+                {"type": "URL", "text": "Shop", "url": "https://shop.example.com/{{1}}"},
+            ],
+        },
+    ]
     with_footer = [*components, {"type": "FOOTER", "text": "No footers on offers"}]
-    refused = graph.post(f"{graph.settings['waba_id']}/message_templates",
-                         json={"name": "lto", "language": "en_US", "category": "MARKETING", "components": with_footer})  # fmt: skip
+    refused = graph.post(
+        f"{graph.settings['waba_id']}/message_templates",
+        json={"name": "lto", "language": "en_US", "category": "MARKETING", "components": with_footer},
+    )
     assert refused.status_code == 400
-    created = graph.post(f"{graph.settings['waba_id']}/message_templates",
-                         json={"name": "lto", "language": "en_US", "category": "MARKETING", "components": components})  # fmt: skip
+    created = graph.post(
+        f"{graph.settings['waba_id']}/message_templates",
+        json={"name": "lto", "language": "en_US", "category": "MARKETING", "components": components},
+    )
     assert created.status_code == 200, created.text
-    offer = {"type": "limited_time_offer", "parameters": [
-        {"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": 1767225600000}}]}  # fmt: skip
-    coupon = {"type": "button", "sub_type": "copy_code", "index": 0,
-              "parameters": [{"type": "coupon_code", "coupon_code": "WINTER25"}]}  # fmt: skip
+    offer = {
+        "type": "limited_time_offer",
+        "parameters": [{"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": 1767225600000}}],
+    }
+    coupon = {
+        "type": "button",
+        "sub_type": "copy_code",
+        "index": 0,
+        "parameters": [{"type": "coupon_code", "coupon_code": "WINTER25"}],
+    }
     url = {"type": "button", "sub_type": "url", "index": 1, "parameters": [{"type": "text", "text": "p/1"}]}
     body = {"type": "body", "parameters": [{"type": "text", "text": "The linen shirt"}]}
 

@@ -104,8 +104,9 @@ def validate_flow_json(flow_json: Any) -> list[dict[str, Any]]:
         return [_problem("Flow JSON must be an object", "/", "INVALID_JSON")]
     problems: list[dict[str, Any]] = []
     if not _in_range(flow_json.get("version"), PUBLISH_VERSIONS):
-        problems.append(_problem(f"Flow JSON version must be between {PUBLISH_VERSIONS[0]} and "
-                                 f"{PUBLISH_VERSIONS[1]}", "/version"))  # fmt: skip
+        problems.append(
+            _problem(f"Flow JSON version must be between {PUBLISH_VERSIONS[0]} and {PUBLISH_VERSIONS[1]}", "/version")
+        )
     screens = flow_json.get("screens")
     if not isinstance(screens, list) or not screens:
         return [*problems, _problem("screens must be a non-empty array", "/screens", "MISSING_REQUIRED_PROPERTY")]
@@ -125,8 +126,9 @@ def _screen(screen: Any, at: str, screen_ids: set[str]) -> list[dict[str, Any]]:
     problems: list[dict[str, Any]] = []
     screen_id = screen.get("id")
     if not isinstance(screen_id, str) or not SCREEN_ID.match(screen_id) or screen_id == "SUCCESS":
-        problems.append(_problem("Screen id must be upper-case letters and underscores (SUCCESS is reserved)",
-                                 f"{at}/id"))  # fmt: skip
+        problems.append(
+            _problem("Screen id must be upper-case letters and underscores (SUCCESS is reserved)", f"{at}/id")
+        )
     layout = screen.get("layout")
     if not isinstance(layout, dict) or layout.get("type") != "SingleColumnLayout":
         return [*problems, _problem("layout.type must be SingleColumnLayout", f"{at}/layout")]
@@ -158,28 +160,36 @@ def _screen(screen: Any, at: str, screen_ids: set[str]) -> list[dict[str, Any]]:
         if kind in OPTION_LIMITS:
             options = component.get("data-source")
             if not isinstance(options, list) or not options or len(options) > OPTION_LIMITS[kind]:
-                problems.append(_problem(f"{kind}.data-source must hold 1 to {OPTION_LIMITS[kind]} options",
-                                         f"{where}/data-source"))  # fmt: skip
+                problems.append(
+                    _problem(f"{kind}.data-source must hold 1 to {OPTION_LIMITS[kind]} options", f"{where}/data-source")
+                )
             else:
                 for j, option in enumerate(options):
                     title = option.get("title") if isinstance(option, dict) else None
                     if not isinstance(option, dict) or not option.get("id") or not isinstance(title, str):
                         problems.append(_problem("An option needs id and title", f"{where}/data-source/{j}"))
                     elif len(title) > OPTION_TITLE:
-                        problems.append(_problem(f"Option title is longer than {OPTION_TITLE} characters",
-                                                 f"{where}/data-source/{j}/title"))  # fmt: skip
+                        problems.append(
+                            _problem(
+                                f"Option title is longer than {OPTION_TITLE} characters",
+                                f"{where}/data-source/{j}/title",
+                            )
+                        )
         if kind == "Footer":
             footers += 1
             problems.extend(_footer(component, where, screen, screen_ids))
     if footers > 1:
         problems.append(_problem("A screen can have only one Footer", f"{at}/layout/children"))
     if screen.get("terminal") is True and footers == 0:
-        problems.append(_problem("A terminal screen needs a Footer", f"{at}/layout/children",
-                                 "MISSING_REQUIRED_PROPERTY"))  # fmt: skip
+        problems.append(
+            _problem("A terminal screen needs a Footer", f"{at}/layout/children", "MISSING_REQUIRED_PROPERTY")
+        )
     return problems
 
 
-def _footer(component: dict[str, Any], where: str, screen: dict[str, Any], screen_ids: set[str]) -> list[dict[str, Any]]:
+def _footer(
+    component: dict[str, Any], where: str, screen: dict[str, Any], screen_ids: set[str]
+) -> list[dict[str, Any]]:
     action = component.get("on-click-action")
     if not isinstance(action, dict) or action.get("name") not in ACTIONS:
         return [_problem("Footer.on-click-action.name is invalid", f"{where}/on-click-action")]
@@ -309,8 +319,10 @@ def validate_flow_message(state: GraphState, interactive: dict[str, Any], text: 
     flow_id, flow_name = params.get("flow_id"), params.get("flow_name")
     if bool(flow_id) == bool(flow_name):
         raise invalid_parameter("Exactly one of flow_id or flow_name is required", whatsapp=True)
-    flow = state.flows.get(str(flow_id)) if flow_id else next(
-        (f for f in state.flows.values() if f.name == flow_name), None
+    flow = (
+        state.flows.get(str(flow_id))
+        if flow_id
+        else next((f for f in state.flows.values() if f.name == flow_name), None)
     )
     if flow is None:
         raise invalid_parameter("Flow with specified ID does not exist", whatsapp=True)

@@ -302,7 +302,9 @@ def _check_parameter(param: Any, path: str) -> None:
     elif kind == "limited_time_offer":
         expires = _obj(param.get("limited_time_offer"), f"{path}.limited_time_offer").get("expiration_time_ms")
         if not isinstance(expires, int) or isinstance(expires, bool) or expires <= 0:
-            raise invalid_parameter(f"Param {path}.limited_time_offer.expiration_time_ms must be epoch ms", whatsapp=True)
+            raise invalid_parameter(
+                f"Param {path}.limited_time_offer.expiration_time_ms must be epoch ms", whatsapp=True
+            )
     elif kind == "product":
         product = _obj(param.get("product"), f"{path}.product")
         _text(product.get("product_retailer_id"), f"{path}.product.product_retailer_id", 100)
@@ -399,9 +401,9 @@ def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]
     """Compare the send's parameters with the approved template's variables."""
     for component in template.components:
         kind = str(component.get("type", "")).upper()
-        if kind == "LIMITED_TIME_OFFER" and (component.get("limited_time_offer") or {}).get("has_expiration"):
-            if not sent.get(("limited_time_offer", 0)):
-                raise _mismatch("limited_time_offer", 0, 1)
+        expiring = (component.get("limited_time_offer") or {}).get("has_expiration")
+        if kind == "LIMITED_TIME_OFFER" and expiring and not sent.get(("limited_time_offer", 0)):
+            raise _mismatch("limited_time_offer", 0, 1)
         if kind == "CAROUSEL" and ("carousel", 0) not in sent:
             raise _mismatch("carousel", 0, len(component.get("cards") or []))
         if kind == "BODY":
