@@ -106,7 +106,7 @@ def address_flow_json(ctx: ChatContext, country: str) -> dict[str, Any]:
         }
     )
     payload = {f["name"]: f"${{form.{f['name']}}}" for f in fields}
-    footer = {"type": "Footer", "label": short(ctx.t("form_address_save"), 35)}
+    footer: dict[str, Any] = {"type": "Footer", "label": short(ctx.t("form_address_save"), 35)}
     footer["on-click-action"] = {"name": "complete", "payload": payload}
     screen = {
         "id": ADDRESS_SCREEN,
@@ -216,7 +216,7 @@ def checkout_flow_json(ctx: ChatContext) -> dict[str, Any]:
         {"type": "OptIn", "name": "marketing", "label": short(ctx.t("form_consent_marketing"), 120), "required": False},
     ]
     payload = {c["name"]: f"${{form.{c['name']}}}" for c in children}
-    footer = {"type": "Footer", "label": short(ctx.t("form_checkout_submit"), 35)}
+    footer: dict[str, Any] = {"type": "Footer", "label": short(ctx.t("form_checkout_submit"), 35)}
     footer["on-click-action"] = {"name": "complete", "payload": payload}
     screen = {
         "id": CHECKOUT_SCREEN,

@@ -79,7 +79,8 @@ class Flow:
         }
 
     def screens(self) -> dict[str, dict[str, Any]]:
-        return {s.get("id"): s for s in (self.flow_json or {}).get("screens") or [] if isinstance(s, dict)}
+        screens = (self.flow_json or {}).get("screens") or []
+        return {str(s.get("id")): s for s in screens if isinstance(s, dict)}
 
 
 def _version(text: Any) -> tuple[int, ...]:
