@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, select
 from connector import model
 from connector.conversation import address, catalog, checkout, forms, handoff, orders, outbox, receipts, state
 from connector.conversation.intents import ChatContext, plugin_intents
-from connector.conversation.replies import fit, menu
+from connector.conversation.replies import fit, menu, plan
 from connector.conversation.understand import Understood, understand
 from connector.db.models import ChannelConnection, Contact, InboundMessage
 from connector.db.models_conversation import ChatReply
@@ -141,7 +141,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         _detect_language(ctx)
         was_silent = conversation.silent()
         replies = dispatch(ctx)
-        fitted = [part for reply in replies for part in fit(adapter, reply)]
+        fitted = [part for reply in plan(adapter, replies) for part in fit(adapter, reply)]
         conversation.mark_handled(inbound_id)
         # ONE transaction: what the answer recorded (an order's outcome, an opt-in), the state with the lease given
         # back, the replies with the first one queued, and a handoff.
