@@ -753,16 +753,21 @@ class TemplateCard:
 @dataclass(frozen=True, slots=True)
 class TemplateMessage(Outbound):
     """An approved template. ``body_parameters`` fill ``{{1}}``, ``{{2}}``...; ``button_parameters`` fill URL buttons;
-    ``header_parameters`` hold the text header's variable or the media header's :class:`MediaParameter`.
-
-    Marketing offers (2026): ``coupon_code`` fills the template's copy-code button, ``offer_expires_at`` (epoch
-    milliseconds) the limited-time-offer countdown, ``cards`` the products of a product-card carousel template."""
+    ``header_parameters`` hold the text header's variable or the media header's :class:`MediaParameter`."""
 
     name: str
     language: str
     body_parameters: list[TemplateValue] = field(default_factory=list)
     header_parameters: list[TemplateValue] = field(default_factory=list)
     button_parameters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTemplateMessage(TemplateMessage):
+    """A marketing template that sells (WhatsApp, 2026): ``coupon_code`` fills its copy-code button (the first
+    button; URL buttons follow), ``offer_expires_at`` (epoch milliseconds) its limited-time-offer countdown,
+    ``cards`` the products of a product-card carousel template."""
+
     coupon_code: str = ""
     offer_expires_at: int | None = None
     cards: list[TemplateCard] = field(default_factory=list)

@@ -26,7 +26,7 @@ templates to US (+1) numbers are skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -301,11 +301,20 @@ def utility_template(
 
 
 def _as_offer(settings: NotifySettings, message: model.TemplateMessage, now: datetime) -> model.TemplateMessage:
-    """The back-in-stock template with the configured coupon code and limited-time-offer expiry."""
+    """The back-in-stock template with the configured coupon code and limited-time-offer expiry (unchanged when
+    neither is configured)."""
+    if not settings.back_in_stock_coupon_code and settings.back_in_stock_offer_hours <= 0:
+        return message
     expires = None
     if settings.back_in_stock_offer_hours > 0:
         expires = int((now + timedelta(hours=settings.back_in_stock_offer_hours)).timestamp() * 1000)
-    return replace(message, coupon_code=settings.back_in_stock_coupon_code, offer_expires_at=expires)
+    fields = {f: getattr(message, f) for f in ("name", "language", "body_parameters", "header_parameters")}
+    return model.OfferTemplateMessage(
+        **fields,
+        button_parameters=message.button_parameters,
+        coupon_code=settings.back_in_stock_coupon_code,
+        offer_expires_at=expires,
+    )
 
 
 def price_reply(

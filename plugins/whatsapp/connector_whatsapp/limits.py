@@ -185,7 +185,6 @@ def _catalog(message: model.CatalogMessage, limits: WhatsAppLimits) -> None:
 
 def _template(message: model.TemplateMessage, limits: WhatsAppLimits) -> None:
     _length(message.name, "name", limits.template_name, required=True)
-    _offer(message, limits)
     if not _TEMPLATE_NAME.match(message.name):
         raise MessageLimitError("name", f"template names use lowercase letters, digits and '_' only: {message.name!r}")
     if not _LANGUAGE.match(message.language or ""):
@@ -289,8 +288,9 @@ def _flow(message: model.FlowMessage, limits: WhatsAppLimits) -> None:
     _length(message.screen, "screen", 100, required=True)
 
 
-def _offer(message: model.TemplateMessage, limits: WhatsAppLimits) -> None:
-    """The 2026 marketing parts of a template: coupon code, offer expiry, product cards."""
+def _offer(message: model.OfferTemplateMessage, limits: WhatsAppLimits) -> None:
+    """A template with the 2026 marketing parts: coupon code, offer expiry, product cards."""
+    _template(message, limits)
     if message.coupon_code:
         _length(message.coupon_code, "coupon_code", limits.coupon_code, required=True)
         if _BAD_PARAMETER.search(message.coupon_code) or " " in message.coupon_code:
@@ -318,6 +318,7 @@ _VALIDATORS: dict[type[model.Outbound], Callable[[Any, WhatsAppLimits], None]] =
     model.ProductListMessage: _product_list,
     model.CatalogMessage: _catalog,
     model.TemplateMessage: _template,
+    model.OfferTemplateMessage: _offer,
     model.ProductCarouselMessage: _carousel,
     model.FlowMessage: _flow,
     ContactInfoRequest: _contact_request,

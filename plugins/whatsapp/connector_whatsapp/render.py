@@ -137,19 +137,20 @@ def _template(message: model.TemplateMessage) -> dict[str, Any]:
         components.append({"type": "header", "parameters": [_parameter(p) for p in message.header_parameters]})
     if message.body_parameters:
         components.append({"type": "body", "parameters": [_parameter(p) for p in message.body_parameters]})
-    if message.offer_expires_at is not None:
-        offer = {"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": message.offer_expires_at}}
-        components.append({"type": "limited_time_offer", "parameters": [offer]})
+    offer = message if isinstance(message, model.OfferTemplateMessage) else None
+    if offer is not None and offer.offer_expires_at is not None:
+        expiry = {"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": offer.offer_expires_at}}
+        components.append({"type": "limited_time_offer", "parameters": [expiry]})
     # A coupon's copy-code button comes first (index 0, as in Meta's offer templates); URL buttons follow it.
     first_url = 0
-    if message.coupon_code:
-        coupon = {"type": "coupon_code", "coupon_code": message.coupon_code}
+    if offer is not None and offer.coupon_code:
+        coupon = {"type": "coupon_code", "coupon_code": offer.coupon_code}
         components.append({"type": "button", "sub_type": "copy_code", "index": "0", "parameters": [coupon]})
         first_url = 1
     for index, value in enumerate(message.button_parameters, start=first_url):
         components.append({"type": "button", "sub_type": "url", "index": str(index), "parameters": [_text(value)]})
-    if message.cards:
-        components.append({"type": "carousel", "cards": [_card(i, card) for i, card in enumerate(message.cards)]})
+    if offer is not None and offer.cards:
+        components.append({"type": "carousel", "cards": [_card(i, card) for i, card in enumerate(offer.cards)]})
     template: dict[str, Any] = {"name": message.name, "language": {"code": message.language, "policy": "deterministic"}}
     if components:
         template["components"] = components

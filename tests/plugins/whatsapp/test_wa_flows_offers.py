@@ -43,9 +43,9 @@ FORM = {
         (model.ProductCarouselMessage("c", "Shirts", ["a", "a"]), "cards[1].retailer_id"),
         (model.FlowMessage("1", "t", "Enter the new address", "Where?", "ADDRESS"), "cta"),
         (model.FlowMessage("1", "", "Enter", "Where?", "ADDRESS"), "flow_token"),
-        (model.TemplateMessage("offer", "en_US", coupon_code="WINTER-SALE-2026"), "coupon_code"),
-        (model.TemplateMessage("offer", "en_US", coupon_code="WIN 25"), "coupon_code"),
-        (model.TemplateMessage("offer", "en_US", cards=[model.TemplateCard(f"p{i}") for i in range(11)]), "cards"),
+        (model.OfferTemplateMessage("offer", "en_US", coupon_code="WINTER-SALE-2026"), "coupon_code"),
+        (model.OfferTemplateMessage("offer", "en_US", coupon_code="WIN 25"), "coupon_code"),
+        (model.OfferTemplateMessage("offer", "en_US", cards=[model.TemplateCard(f"p{i}") for i in range(11)]), "cards"),
     ],
 )
 def test_limits_are_enforced_before_sending(adapter: WhatsAppAdapter, message: model.Outbound, field: str) -> None:
@@ -55,7 +55,7 @@ def test_limits_are_enforced_before_sending(adapter: WhatsAppAdapter, message: m
 
 
 def test_offer_template_payload_puts_the_copy_code_button_first() -> None:
-    message = model.TemplateMessage(
+    message = model.OfferTemplateMessage(
         "winter_offer",
         "en_US",
         ["Linen shirt"],
@@ -85,7 +85,7 @@ def test_back_in_stock_offer_expires_the_configured_hours_after_the_send() -> No
     settings = NotifySettings(back_in_stock_coupon_code="BACK10", back_in_stock_offer_hours=48)
     now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     offer = _as_offer(settings, model.TemplateMessage("back_in_stock", "en_US", ["Shirt"]), now)
-    assert offer.coupon_code == "BACK10"
+    assert isinstance(offer, model.OfferTemplateMessage) and offer.coupon_code == "BACK10"
     assert offer.offer_expires_at == int(datetime(2026, 12, 9, 9, 0, tzinfo=UTC).timestamp() * 1000)
 
 
