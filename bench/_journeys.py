@@ -235,7 +235,7 @@ class JourneyStack:
         settings = rt.config.notify
         billed = [r for r in rows if r.billable]
         cost = sum(pricing.billed_cost(settings, r.billed_category, True, country, r.sent_at) for r in billed)
-        return len(billed), round(cost, 4), [f"{r.kind}:{r.billed_category}" for r in rows], rows[-1].id
+        return len(billed), round(float(cost), 4), [f"{r.kind}:{r.billed_category}" for r in rows], rows[-1].id
 
 
 # --------------------------------------------------------------------------- helpers for scripts
