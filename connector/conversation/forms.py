@@ -41,6 +41,8 @@ COUNTRIES = {
     "GB": ("United Kingdom", "SW1A 1AA"),
     "US": ("United States", "10001"),
 }
+#: Longest answer taken for one address field (a form answer is the customer's own input).
+FIELD_CHARS = 120
 #: US ZIP codes (the dialogue's validation knows no US format).
 _US_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
 
@@ -161,7 +163,8 @@ def _address_from(ctx: ChatContext, answers: dict[str, Any]) -> tuple[model.Addr
         return None, ctx.t("address_invalid_country")
     fields["country_code"] = cleaned_country
     for step in ("name", "line1", "postcode", "city"):
-        value = address.validate(step, str(answers.get(step) or ""), fields)
+        raw = str(answers.get(step) or "")
+        value = address.validate(step, raw, fields) if len(raw) <= FIELD_CHARS else None
         if value is None:
             return None, ctx.t(f"address_invalid_{step}")
         fields[step] = value

@@ -84,6 +84,9 @@ def test_a_wrong_form_answer_brings_the_form_back_and_changes_nothing(stack: Jou
     again = shopper.flow_reply(form, {**journeys.NEW_ADDRESS, "postcode": "8033", "country": "DE"})
     retry = flow_message(again)
     assert retry is not None and "postcode" in retry["interactive"]["body"]["text"].lower()
+    oversized = shopper.flow_reply(retry, {**journeys.NEW_ADDRESS, "name": "E" * 5000, "country": "DE"})
+    retry = flow_message(oversized)
+    assert retry is not None, "an oversized answer is refused like a wrong one"
     # an answer to the old form (its token is no longer awaited) gets no reply and changes nothing
     assert shopper.flow_reply(form, {**journeys.NEW_ADDRESS, "country": "DE"}) == []
     done = shopper.flow_reply(retry, {**journeys.NEW_ADDRESS, "country": "DE"})
