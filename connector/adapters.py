@@ -431,6 +431,17 @@ class ChannelAdapter(WebhookHandler):
         """The commerce catalog this channel shows, or ``None`` if it has none."""
         return None
 
+    def flows_enabled(self) -> bool:
+        """Whether this connection can send forms (WhatsApp Flows): :class:`~connector.model.FlowMessage` and
+        :meth:`publish_flow`. The default: no; the chat then collects the same answers as a text dialogue."""
+        return False
+
+    def publish_flow(self, name: str, flow_json: Mapping[str, Any], categories: Sequence[str]) -> str:
+        """Make sure a published form ``name`` with exactly ``flow_json`` exists on the channel; return its id.
+        Idempotent (an existing form of that name is reused). Raises :class:`~connector.errors.PlatformError`
+        when the channel refuses it (its validation errors in the message)."""
+        raise NotImplementedError(f"{type(self).__name__} has no forms (flows)")
+
     def present_products(self, message: model.ProductListMessage, offers: Sequence[ProductOffer]) -> model.Outbound:
         """The message that shows the product list ``message`` on this channel; ``offers`` hold the data of every
         product it names (same order, same ids), for channels that draw the cards themselves.

@@ -687,6 +687,31 @@ class CatalogMessage(Outbound):
 
 
 @dataclass(frozen=True, slots=True)
+class ProductCarouselMessage(Outbound):
+    """Products of one catalog as swipeable cards (WhatsApp interactive product carousel: 2-10 cards, a body of at
+    most 1,024 characters, no header, footer or buttons); a cart sent from it arrives as a normal order message."""
+
+    catalog_id: str
+    body: str
+    retailer_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMessage(Outbound):
+    """An invitation to fill in a published WhatsApp Flow (a form shown inside WhatsApp). ``flow_token`` comes back
+    with the answers (``InboundFlowReply``); ``screen`` is the first screen, ``data`` its declared input."""
+
+    flow_id: str
+    flow_token: str
+    cta: str
+    body: str
+    screen: str
+    data: dict[str, Any] = field(default_factory=dict)
+    header: str | None = None
+    footer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TemplateParameter:
     """Base of a typed template variable. A plain ``str`` in a template's parameter list is a text variable."""
 
@@ -738,6 +763,14 @@ TemplateValue = TemplateParameter | str
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateCard:
+    """One card of a product-card carousel template: the catalog product it shows."""
+
+    retailer_id: str
+    catalog_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TemplateMessage(Outbound):
     """An approved template. ``body_parameters`` fill ``{{1}}``, ``{{2}}``...; ``button_parameters`` fill URL buttons;
     ``header_parameters`` hold the text header's variable or the media header's :class:`MediaParameter`."""
@@ -747,6 +780,17 @@ class TemplateMessage(Outbound):
     body_parameters: list[TemplateValue] = field(default_factory=list)
     header_parameters: list[TemplateValue] = field(default_factory=list)
     button_parameters: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTemplateMessage(TemplateMessage):
+    """A marketing template that sells (WhatsApp, 2026): ``coupon_code`` fills its copy-code button (the first
+    button; URL buttons follow), ``offer_expires_at`` (epoch milliseconds) its limited-time-offer countdown,
+    ``cards`` the products of a product-card carousel template."""
+
+    coupon_code: str = ""
+    offer_expires_at: int | None = None
+    cards: list[TemplateCard] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

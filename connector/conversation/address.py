@@ -81,6 +81,11 @@ def _text(fields: dict[str, str]) -> str:
 def answer(ctx: ChatContext, text: str) -> list[model.Outbound]:
     """The customer answered the current step: store it and ask the next, or ask again when it is not valid."""
     conv = ctx.conversation
+    if conv.step == "form":
+        # The customer writes instead of filling in the form: the dialogue takes over, this text being the name.
+        conv.step = "name"
+        conv.data.pop("token", None)
+        conv.data["fields"] = {}
     step = conv.step or "name"
     fields: dict[str, str] = conv.data.setdefault("fields", {})
     if step == "confirm":

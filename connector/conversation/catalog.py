@@ -15,6 +15,7 @@ and a "Buy" (or, sold out, "notify me") button; a card with the same choice on M
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,13 @@ from connector.db.models import CatalogItem, ShopVariant
 from connector.serialization import from_json
 
 if TYPE_CHECKING:
+    from connector.adapters import ChannelAdapter
     from connector.conversation.intents import ChatContext
 
 _BUYABLE = frozenset({model.Availability.IN_STOCK, model.Availability.PREORDER, model.Availability.AVAILABLE_FOR_ORDER})
 MAX_RESULTS = 300
+#: Cards of a WhatsApp product carousel (platform-changes-2026.md §7).
+CAROUSEL_CARDS = (2, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +157,9 @@ def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, mor
             messages.append(adapter.present_products(listing, _offers_of(ctx, listing, chunk)))
         else:
             assert catalog is not None
-            messages.append(_product_list(ctx, catalog, title, chunk, count=len(found), page=page, pages=pages))
-            sold_out = [o for o in chunk if o.sold_out]
-            if sold_out:
-                messages.append(_notify_choices(ctx, sold_out))
+            messages.extend(
+                _catalog_products(ctx, adapter, catalog, title, chunk, count=len(found), page=page, pages=pages)
+            )
         if page + 1 < pages:
             messages.append(
                 model.ButtonsMessage(
@@ -171,6 +174,42 @@ def products(ctx: ChatContext, title: str, found: list[Offer], *, page: int, mor
     return [
         model.ListMessage(body=body, button=short(ctx.t("products_button")), sections=[model.ListSection("-", rows)])
     ]
+
+
+def _catalog_products(
+    ctx: ChatContext,
+    adapter: ChannelAdapter,
+    catalog: str,
+    title: str,
+    chunk: list[Offer],
+    *,
+    count: int,
+    page: int,
+    pages: int,
+) -> list[model.Outbound]:
+    """One page of products from the WhatsApp catalog, in as few messages as the channel allows: 2-10 products in
+    stock as a product carousel, more as a product list (with its "sold out" section); sold-out ones are named in
+    the same message's text (the customer asks to be told in their own words, :mod:`connector.conversation.understand`)
+    unless nothing else is left to show."""
+    available = [o for o in chunk if not o.sold_out]
+    sold_out = [o for o in chunk if o.sold_out]
+    if not available:
+        return [_notify_choices(ctx, sold_out)]
+    extra: list[model.Outbound] = []
+    note = ""
+    if sold_out and ctx.free_until() is not None:
+        # Inside a free entry-point window a second message costs nothing: the "notify me" choices get their buttons.
+        extra.append(_notify_choices(ctx, sold_out))
+    elif sold_out:
+        note = "\n\n" + ctx.t("products_sold_out_note", titles=", ".join(o.variant.title for o in sold_out[:10]))
+    low, high = CAROUSEL_CARDS
+    carousel = ctx.runtime.config.chat.carousels and model.ProductCarouselMessage in adapter.supports
+    if carousel and low <= len(available) <= high:
+        body = ctx.t("carousel_body", title=title, count=count) + note
+        ids = [o.id for o in available]
+        return [model.ProductCarouselMessage(catalog_id=catalog, body=body, retailer_ids=ids), *extra]
+    listing = _product_list(ctx, catalog, title, chunk, count=count, page=page, pages=pages)
+    return [dataclasses.replace(listing, body=listing.body + note), *extra]
 
 
 def _pick_row(ctx: ChatContext, offer: Offer) -> model.ListRow:

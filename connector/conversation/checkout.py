@@ -129,7 +129,11 @@ def handle_cart(ctx: ChatContext, lines: list[model.CartLine]) -> list[model.Out
         return [model.TextMessage(ctx.t("cart_empty"))]
     checked, issues, sold_out = check(ctx, lines)
     if not issues:
-        return place(ctx, checked, source_inbound_id=ctx.inbound_id)
+        from connector.conversation import forms
+
+        return forms.ask_checkout(ctx, checked, ctx.money(total(checked))) or place(
+            ctx, checked, source_inbound_id=ctx.inbound_id
+        )
     text = "\n".join(f"• {issue}" for issue in issues)
     if not checked:
         ctx.conversation.clear()
@@ -232,8 +236,16 @@ def _claim(ctx: ChatContext, lines: list[model.CartLine], source_inbound_id: int
         return ChatOrder(id=claim_id, **values)
 
 
-def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: int) -> list[model.Outbound]:
-    """Create the shop order for checked ``lines`` (once), record the order-updates opt-in, answer with the summary."""
+def place(
+    ctx: ChatContext,
+    lines: list[model.CartLine],
+    *,
+    source_inbound_id: int,
+    note: str = "",
+    details: dict[str, Any] | None = None,
+) -> list[model.Outbound]:
+    """Create the shop order for checked ``lines`` (once), record the order-updates opt-in, answer with the summary.
+    ``note`` goes to the shop with the order; ``details`` (a checkout form's answers and proof) are kept with it."""
     row = _claim(ctx, lines, source_inbound_id)
     if row.status == "created":
         return _summary_from_row(ctx, row)
@@ -246,7 +258,7 @@ def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: i
         last_name=name[1] if len(name) > 1 else "",
         locale=ctx.language,
     )
-    cart = model.Cart(lines=lines_from_json(row.cart["lines"]), reference=row.reference)
+    cart = model.Cart(lines=lines_from_json(row.cart["lines"]), reference=row.reference, note=note)
     try:
         order = ctx.shop().create_order(cart, customer, address)
     except PlatformError as exc:
@@ -278,7 +290,7 @@ def place(ctx: ChatContext, lines: list[model.CartLine], *, source_inbound_id: i
                 order_external_id=order.external_id,
                 order_number=order.number,
                 payment_url=order.payment_url,
-                cart={**row.cart, "summary": summary},
+                cart={**row.cart, "summary": summary, **({"checkout": details} if details else {})},
                 error=None,
             )
         )

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 
 from connector import model
-from connector.conversation import address, catalog, checkout, handoff, orders, outbox, receipts, state
+from connector.conversation import address, catalog, checkout, forms, handoff, orders, outbox, receipts, state
 from connector.conversation.intents import ChatContext, plugin_intents
-from connector.conversation.replies import fit, menu
+from connector.conversation.replies import fit, menu, plan
+from connector.conversation.understand import Understood, understand
 from connector.db.models import ChannelConnection, Contact, InboundMessage
 from connector.db.models_conversation import ChatReply
 from connector.db.models_inbox import InboxConversation
@@ -144,7 +145,7 @@ def handle(rt: Runtime, inbound_id: int) -> None:
         _detect_language(ctx)
         was_silent = conversation.silent()
         replies = dispatch(ctx)
-        fitted = [part for reply in replies for part in fit(adapter, reply)]
+        fitted = [part for reply in plan(adapter, replies) for part in fit(adapter, reply)]
         conversation.mark_handled(inbound_id)
         # ONE transaction: what the answer recorded (an order's outcome, an opt-in), the state with the lease given
         # back, the replies with the first one queued, and a handoff.
@@ -213,11 +214,12 @@ def dispatch(ctx: ChatContext) -> list[model.Outbound]:
     ):
         # Stored before messages carried their referral: the WhatsApp message it came with got the answer.
         return []
-    if isinstance(
-        message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange | model.InboundFlowReply
-    ):
-        # Changes to what was said (stored and marked), an identity change (the contact moved), a completed Flow
-        # (its answers reach plugins as structured data through connector_inbound_message): no menu in reply.
+    if isinstance(message, model.InboundFlowReply):
+        # A completed form: applied when it is the one the conversation waits for (its answers also reach plugins
+        # as structured data through connector_inbound_message); no menu in reply to any other.
+        return forms.answer(ctx, message)
+    if isinstance(message, model.InboundEdit | model.InboundUnsend | model.InboundNumberChange):
+        # Changes to what was said (stored and marked), an identity change (the contact moved): no menu in reply.
         return []
     product_id = message.referral.product_retailer_id if message.referral is not None else ""
     # A cart or a tap says what to do already; asking for a person wins over the product.
@@ -340,6 +342,9 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
         if intent.matches(raw):
             conv.clear()
             return list(intent.handler(ctx))
+    understood = understand(raw)
+    if understood is not None:
+        return _understood(ctx, understood)
     if text in ORDERS_WORDS:
         conv.clear()
         return orders.my_orders(ctx)
@@ -353,6 +358,19 @@ def _text(ctx: ChatContext, raw: str) -> list[model.Outbound]:
             ctx, ctx.t("search_title", query=raw.strip()), offers, page=0, more_id=f"find:{raw.strip()[:60]}"
         )
     return menu(ctx, intro=ctx.t("menu_not_understood", text=raw.strip()[:60]))
+
+
+def _understood(ctx: ChatContext, understood: Understood) -> list[model.Outbound]:
+    """Do what the customer's words asked for (one answer instead of "not understood" plus the menu)."""
+    conv = ctx.conversation
+    conv.clear()
+    if understood.intent == "agent":
+        return handoff.start(ctx, "keyword")
+    if understood.intent == "back_in_stock":
+        return _back_in_stock(ctx, understood.query)
+    if understood.intent == "search":
+        return _search(ctx, understood.query, page=0)
+    return _intent(ctx, understood.intent)
 
 
 def _search(ctx: ChatContext, query: str, page: int) -> list[model.Outbound]:

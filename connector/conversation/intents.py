@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connector import model
@@ -59,12 +60,29 @@ class ChatContext:
     #: Writes that join the transaction storing the answer (see :meth:`on_save`).
     writes: list[Callable[[Session], None]] = field(default_factory=list)
     _shop: ShopAdapter | None = None
+    _free_until: tuple[datetime | None] | None = None
 
     def shop(self) -> ShopAdapter:
         """The shop connection's adapter (looked up once per message: each lookup reads the connection row)."""
         if self._shop is None:
             self._shop = self.runtime.connections.shop_adapter(self.shop_connection_id)
         return self._shop
+
+    def free_until(self) -> datetime | None:
+        """When the free entry-point window this conversation runs in ends (the customer wrote from a
+        Click-to-WhatsApp ad or a Page button within ``[notify] free_entry_point_hours``: every message is free until
+        then), or ``None`` when messages are billed. Read once per message."""
+        if self._free_until is None:
+            from connector.notify import pricing
+
+            hours = self.runtime.config.notify.free_entry_point_hours
+            now = datetime.now(UTC)
+            with self.runtime.db.session() as session:
+                started = pricing.entry_points(session, [self.contact_id], now, hours).get(self.contact_id)
+            if started is not None and started.tzinfo is None:
+                started = started.replace(tzinfo=UTC)
+            self._free_until = (started + timedelta(hours=hours),) if started is not None else (None,)
+        return self._free_until[0]
 
     def on_save(self, write: Callable[[Session], None]) -> None:
         """Run ``write(session)`` in the one transaction that saves the state and queues the replies, so an answer

@@ -172,12 +172,15 @@ def choose_for_address(ctx: ChatContext) -> list[model.Outbound]:
 
 def address_for(ctx: ChatContext, order: model.Order) -> list[model.Outbound]:
     """Start collecting a new address for ``order``, or say it is too late when it shipped."""
-    from connector.conversation import address
+    from connector.conversation import address, forms
     from connector.conversation.replies import agent_offer
 
     if order.shipped:
         ctx.conversation.clear()
         return [agent_offer(ctx, ctx.t("address_too_late", number=order.number))]
+    form = forms.ask_address(ctx, order=order)
+    if form is not None:
+        return form
     return address.start(ctx, purpose="change", order_id=order.external_id, number=order.number)
 
 

@@ -57,6 +57,38 @@ def agent_offer(ctx: ChatContext, body: str) -> model.ButtonsMessage:
     return model.ButtonsMessage(body=body, buttons=[model.Button("menu:agent", short(ctx.t("agent_button")))])
 
 
+#: Messages a text before them can join: the text becomes the start of their body.
+_JOINABLE = (
+    model.TextMessage,
+    model.ListMessage,
+    model.ButtonsMessage,
+    model.LinkButtonMessage,
+    model.ProductListMessage,
+    model.ProductCarouselMessage,
+    model.FlowMessage,
+)
+
+
+def plan(adapter: ChannelAdapter, replies: list[model.Outbound]) -> list[model.Outbound]:
+    """A turn's replies in as few messages as the channel takes (every message a business sends on WhatsApp is
+    billed): a text is joined to the message after it ("Address saved." + the order summary with its payment button
+    = one message) when the joined message stays within the channel's limits; otherwise both go."""
+    planned: list[model.Outbound] = []
+    for reply in replies:
+        previous = planned[-1] if planned else None
+        if isinstance(previous, model.TextMessage) and isinstance(reply, _JOINABLE) and reply.body:
+            joined = replace(reply, body=f"{previous.body}\n\n{reply.body}")
+            try:
+                adapter.validate_message(joined)
+            except MessageLimitError:
+                pass
+            else:
+                planned[-1] = joined
+                continue
+        planned.append(reply)
+    return planned
+
+
 def fit(adapter: ChannelAdapter, message: model.Outbound, depth: int = 0) -> list[model.Outbound]:
     """``message`` as one or more messages the channel accepts: lists and product lists are paged, long texts
     split at line breaks. Raises :class:`MessageLimitError` for what cannot be split (a bug in a text)."""

@@ -52,3 +52,13 @@ class ChatSettings(BaseModel):
     typing_indicator: bool = True
     #: Seconds the bot may take before the customer sees the typing indicator (0: show it at once).
     typing_after_seconds: float = Field(1.0, ge=0, le=20)
+    #: Collect addresses (and, with checkout_form, checkout details) in a WhatsApp Flow where the number has Flows:
+    #: one form message instead of a step-by-step dialogue. Elsewhere the dialogue stays.
+    flows: bool = True
+    #: Answer a cart with a checkout form (delivery method, notes, terms and marketing consent) before the order is
+    #: placed; needs flows. Off: a cart becomes the order at once.
+    checkout_form: bool = False
+    #: The delivery methods the checkout form offers (the first is preselected).
+    delivery_methods: list[str] = Field(default_factory=lambda: ["Standard", "Express"], min_length=1, max_length=20)
+    #: Show 2-10 found products as a swipeable product carousel on WhatsApp instead of a product list.
+    carousels: bool = True

@@ -245,6 +245,8 @@ def decide(
             header_parameters=header,
             button_parameters=buttons,
         )
+        if row.kind == "back_in_stock" and isinstance(message, model.TemplateMessage):
+            message = _as_offer(settings, message, now)
         category = category_of(settings, row.kind)
         changed = _recategorized(session, row.channel_connection_id, message, now, tally)
         if changed is not None:
@@ -326,6 +328,23 @@ def utility_template(
     body, _buttons = template_parameters(kind, variables)
     code = settings.template_languages.get(language, language)
     return model.TemplateMessage(name=name, language=code, body_parameters=body), None
+
+
+def _as_offer(settings: NotifySettings, message: model.TemplateMessage, now: datetime) -> model.TemplateMessage:
+    """The back-in-stock template with the configured coupon code and limited-time-offer expiry (unchanged when
+    neither is configured)."""
+    if not settings.back_in_stock_coupon_code and settings.back_in_stock_offer_hours <= 0:
+        return message
+    expires = None
+    if settings.back_in_stock_offer_hours > 0:
+        expires = int((now + timedelta(hours=settings.back_in_stock_offer_hours)).timestamp() * 1000)
+    fields = {f: getattr(message, f) for f in ("name", "language", "body_parameters", "header_parameters")}
+    return model.OfferTemplateMessage(
+        **fields,
+        button_parameters=message.button_parameters,
+        coupon_code=settings.back_in_stock_coupon_code,
+        offer_expires_at=expires,
+    )
 
 
 def price_reply(

@@ -183,6 +183,12 @@ class NotifySettings(BaseModel):
     back_in_stock_factor: float = Field(3.0, gt=0)
     #: Pricing category of back-in-stock messages: ``marketing`` (Meta's rule) or ``utility`` (tied to an order).
     back_in_stock_category: Literal["marketing", "utility"] = "marketing"
+    #: A coupon code the back-in-stock template's copy-code button carries (the approved template must have a
+    #: COPY_CODE button as its first button; URL buttons follow). Empty: none. At most 15 characters (WhatsApp).
+    back_in_stock_coupon_code: str = Field("", max_length=15, pattern=r"^[^\s]*$")
+    #: Hours a back-in-stock offer runs: > 0 sends the template as a limited-time offer expiring that long after the
+    #: send (the approved MARKETING template must have a LIMITED_TIME_OFFER component with an expiration). 0: none.
+    back_in_stock_offer_hours: float = Field(0.0, ge=0, le=24 * 30)
     #: A back-in-stock subscription ends after this many days without a notification.
     back_in_stock_expiry_days: int = Field(90, ge=1)
     #: Seconds between back-in-stock waves while stock remains and subscribers wait.

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from connector_meta import signature, versions
 from connector_meta.catalog import MetaCatalog
 from connector_meta.graph import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphClient
 from connector_meta.ids import BSUID
-from connector_whatsapp import signals
+from connector_whatsapp import flows, signals
 from connector_whatsapp.contact_request import ContactInfoRequest
 from connector_whatsapp.inbound import parse_request
 from connector_whatsapp.limits import DEFAULT_LIMITS, SUPPORTED_TYPES, WhatsAppLimits, validate_message
@@ -105,6 +105,15 @@ class WhatsAppAdapter(ChannelAdapter):
             default=43200,
             help="Set on marketing templates: WhatsApp drops an alert not delivered within it (12 h to 30 days).",
         ),
+        ConfigField(
+            "flows",
+            "Use WhatsApp Flows (forms)",
+            FieldType.BOOLEAN,
+            required=False,
+            default=True,
+            help="Collect addresses and checkout details in a form inside WhatsApp (one message instead of a "
+            "dialogue); needs the WhatsApp Business Account ID. Off: the chat asks step by step.",
+        ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
         versions.API_VERSION_FIELD,
         ConfigField(
@@ -194,12 +203,21 @@ class WhatsAppAdapter(ChannelAdapter):
         """Product messages without a catalog id use the connection's catalog."""
         catalog_id = self.settings.get("catalog_id")
         if (
-            isinstance(message, model.ProductMessage | model.ProductListMessage)
+            isinstance(message, model.ProductMessage | model.ProductListMessage | model.ProductCarouselMessage)
             and not message.catalog_id
             and catalog_id
         ):
             return dataclasses.replace(message, catalog_id=str(catalog_id))
         return message
+
+    def flows_enabled(self) -> bool:
+        """Flows are on for this number (the ``flows`` setting) and the account is known (``waba_id``)."""
+        on = str(self.settings.get("flows", True)).lower() in ("true", "1", "yes", "on")
+        return on and bool(self.settings.get("waba_id"))
+
+    def publish_flow(self, name: str, flow_json: Mapping[str, Any], categories: Sequence[str]) -> str:
+        """Create, upload and publish the flow through the Graph API once per version (:mod:`connector_whatsapp.flows`)."""
+        return flows.publish(self.graph, str(self.settings.get("waba_id") or ""), name, flow_json, categories)
 
     def validate_message(self, message: model.Outbound) -> None:
         """Raise :class:`~connector.errors.MessageLimitError` for any documented limit ``message`` breaks."""

@@ -55,6 +55,16 @@ class WhatsAppLimits:
     template_header: int = 60
     template_body: int = 1024
     template_url_buttons: int = 2
+    #: Product carousel (interactive, 2025-11): 2-10 cards of one catalog (platform-changes-2026.md §7).
+    carousel_cards_min: int = 2
+    carousel_cards_max: int = 10
+    #: Product-card carousel template: up to 10 cards.
+    template_cards: int = 10
+    #: A copy-code button's coupon code (Meta's template editor allows 15 characters).
+    coupon_code: int = 15
+    #: Flow messages: the button text (SDKs cap it at 20; Meta advises at most 30) and the flow token.
+    flow_cta: int = 20
+    flow_token: int = 1000
 
 
 DEFAULT_LIMITS = WhatsAppLimits()
@@ -263,6 +273,37 @@ def _currency(value: model.CurrencyParameter, where: str) -> None:
         )
 
 
+def _carousel(message: model.ProductCarouselMessage, limits: WhatsAppLimits) -> None:
+    _length(message.body, "body", limits.interactive_body, required=True)
+    _count(message.retailer_ids, "cards", limits.carousel_cards_min, limits.carousel_cards_max)
+    _unique(message.retailer_ids, "cards", "retailer_id")
+    _length(message.catalog_id, "catalog_id", 100, required=True)
+
+
+def _flow(message: model.FlowMessage, limits: WhatsAppLimits) -> None:
+    _common(message, limits)
+    _length(message.flow_id, "flow_id", 100, required=True)
+    _length(message.flow_token, "flow_token", limits.flow_token, required=True)
+    _length(message.cta, "cta", limits.flow_cta, required=True)
+    _length(message.screen, "screen", 100, required=True)
+
+
+def _offer(message: model.OfferTemplateMessage, limits: WhatsAppLimits) -> None:
+    """A template with the 2026 marketing parts: coupon code, offer expiry, product cards."""
+    _template(message, limits)
+    if message.coupon_code:
+        _length(message.coupon_code, "coupon_code", limits.coupon_code, required=True)
+        if _BAD_PARAMETER.search(message.coupon_code) or " " in message.coupon_code:
+            raise MessageLimitError("coupon_code", "a coupon code has no spaces, new-lines or tabs")
+    if message.offer_expires_at is not None and (
+        not isinstance(message.offer_expires_at, int) or message.offer_expires_at <= 0
+    ):
+        raise MessageLimitError("offer_expires_at", "must be a time in epoch milliseconds")
+    if message.cards:
+        _count(message.cards, "cards", 1, limits.template_cards)
+        _unique([card.retailer_id for card in message.cards], "cards", "retailer_id")
+
+
 def _contact_request(message: ContactInfoRequest, limits: WhatsAppLimits) -> None:
     _length(message.body, "body", limits.interactive_body, required=True)
     _length(message.footer, "footer", limits.interactive_footer, required=False)
@@ -277,6 +318,9 @@ _VALIDATORS: dict[type[model.Outbound], Callable[[Any, WhatsAppLimits], None]] =
     model.ProductListMessage: _product_list,
     model.CatalogMessage: _catalog,
     model.TemplateMessage: _template,
+    model.OfferTemplateMessage: _offer,
+    model.ProductCarouselMessage: _carousel,
+    model.FlowMessage: _flow,
     ContactInfoRequest: _contact_request,
 }
 

@@ -86,6 +86,29 @@ def render_content(message: model.Outbound) -> tuple[str, dict[str, Any]]:
             if message.thumbnail_retailer_id:
                 action["parameters"] = {"thumbnail_product_retailer_id": message.thumbnail_retailer_id}
             return "interactive", _interactive("catalog_message", message, action, header=False)
+        case model.ProductCarouselMessage():
+            cards = [
+                {
+                    "card_index": index,
+                    "type": "product",
+                    "action": {"product_retailer_id": retailer_id, "catalog_id": message.catalog_id},
+                }
+                for index, retailer_id in enumerate(message.retailer_ids)
+            ]
+            return "interactive", {"type": "carousel", "body": {"text": message.body}, "action": {"cards": cards}}
+        case model.FlowMessage():
+            payload: dict[str, Any] = {"screen": message.screen}
+            if message.data:
+                payload["data"] = message.data
+            parameters = {
+                "flow_message_version": "3",
+                "flow_id": message.flow_id,
+                "flow_token": message.flow_token,
+                "flow_cta": message.cta,
+                "flow_action": "navigate",
+                "flow_action_payload": payload,
+            }
+            return "interactive", _interactive("flow", message, {"name": "flow", "parameters": parameters})
         case model.TemplateMessage():
             return "template", _template(message)
         case ContactInfoRequest():
@@ -114,12 +137,33 @@ def _template(message: model.TemplateMessage) -> dict[str, Any]:
         components.append({"type": "header", "parameters": [_parameter(p) for p in message.header_parameters]})
     if message.body_parameters:
         components.append({"type": "body", "parameters": [_parameter(p) for p in message.body_parameters]})
-    for index, value in enumerate(message.button_parameters):
+    offer = message if isinstance(message, model.OfferTemplateMessage) else None
+    if offer is not None and offer.offer_expires_at is not None:
+        expiry = {"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": offer.offer_expires_at}}
+        components.append({"type": "limited_time_offer", "parameters": [expiry]})
+    # A coupon's copy-code button comes first (index 0, as in Meta's offer templates); URL buttons follow it.
+    first_url = 0
+    if offer is not None and offer.coupon_code:
+        coupon = {"type": "coupon_code", "coupon_code": offer.coupon_code}
+        components.append({"type": "button", "sub_type": "copy_code", "index": "0", "parameters": [coupon]})
+        first_url = 1
+    for index, value in enumerate(message.button_parameters, start=first_url):
         components.append({"type": "button", "sub_type": "url", "index": str(index), "parameters": [_text(value)]})
+    if offer is not None and offer.cards:
+        components.append({"type": "carousel", "cards": [_card(i, card) for i, card in enumerate(offer.cards)]})
     template: dict[str, Any] = {"name": message.name, "language": {"code": message.language, "policy": "deterministic"}}
     if components:
         template["components"] = components
     return template
+
+
+def _card(index: int, card: model.TemplateCard) -> dict[str, Any]:
+    """One product card of a product-card carousel template (send-time shape REPORTED by whatsapp-api-js)."""
+    product: dict[str, str] = {"product_retailer_id": card.retailer_id}
+    if card.catalog_id:
+        product["catalog_id"] = card.catalog_id
+    header = {"type": "header", "parameters": [{"type": "product", "product": product}]}
+    return {"card_index": index, "components": [header]}
 
 
 def _parameter(value: model.TemplateValue) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from connector_meta import versions
 from connector_meta.sandbox import catalog as catalog_api
+from connector_meta.sandbox import flows as flows_api
 from connector_meta.sandbox import messenger, signals, utility, whatsapp
 from connector_meta.sandbox import pricing as pricing_api
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, unknown_object
@@ -149,10 +150,41 @@ def graph_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
                 }
             )
         with state.lock:
+            flow = state.flows.get(node)
+            if flow is not None:
+                return jsonify(flow.as_graph())
             catalog = state.catalogs.get(node)
             if catalog is not None:
                 return jsonify({"id": node, "name": catalog.name, "product_count": len(catalog.items)})
         raise unknown_object(node)
+
+    @bp.route("/<version:version>/<node>/flows", methods=["GET", "POST"])
+    def flows(version: str, node: str) -> Response:
+        """WhatsApp Flows of the WABA: list or create (:mod:`connector_meta.sandbox.flows`)."""
+        if node != business.waba_id:
+            raise unknown_object(node, request.method.lower())
+        with state.lock:
+            if request.method == "POST":
+                return jsonify(flows_api.create(state, request_params()))
+            data = [flow.as_graph() for flow in state.flows.values()]
+        return jsonify({"data": data, "paging": {"cursors": {"before": "", "after": ""}}})
+
+    @bp.post("/<version:version>/<node>/assets")
+    def flow_assets(version: str, node: str) -> Response:
+        """Upload a flow's ``flow.json`` (multipart)."""
+        upload = request.files.get("file")
+        with state.lock:
+            if node not in state.flows:
+                raise unknown_object(node, "post")
+            answer = flows_api.upload_asset(state, node, dict(request.form.items()), upload.read() if upload else None)
+        return jsonify(answer)
+
+    @bp.post("/<version:version>/<node>/<any(publish, deprecate):verb>")
+    def flow_lifecycle(version: str, node: str, verb: str) -> Response:
+        with state.lock:
+            if node not in state.flows:
+                raise unknown_object(node, "post")
+            return jsonify(flows_api.publish(state, node) if verb == "publish" else flows_api.deprecate(state, node))
 
     @bp.post("/<version:version>/<node>/messages")
     def messages(version: str, node: str) -> Response:

@@ -83,6 +83,9 @@ class Options:
     #: Status a new Page utility template gets (Meta approves "within seconds"): ``APPROVED``, ``PENDING`` or
     #: ``REJECTED``; ``POST /_sandbox/page_templates/status`` changes it later.
     page_template_status: str = "APPROVED"
+    #: Error code of publishing a flow whose Flow JSON has validation errors (Meta's code: NOT FOUND; 100 = the
+    #: documented code of the other Flow management errors).
+    flow_publish_error_code: int = 100
     #: A call to a Graph API version past its end date (Meta's calendar, in sandbox time): ``"refuse"`` answers
     #: ``(#2635) You are calling a deprecated version of the Ads API...`` (the Marketing API's CONFIRMED answer);
     #: ``"serve"`` answers as the oldest served version would (REPORTED for plain Graph calls).
@@ -377,6 +380,7 @@ class GraphState:
             self.wa_entry_points: dict[tuple[str, str], float] = {}
             self.wa_entry_replies: dict[tuple[str, str], float] = {}
             self.pending_categories: dict[tuple[str, str], tuple[float, str]] = {}
+            self.flows: dict[str, Any] = {}  # flow id -> connector_meta.sandbox.flows.Flow
             self.throughput = SlidingWindow()
             self.pair_rate = SlidingWindow()
             self.catalog_rate = SlidingWindow()

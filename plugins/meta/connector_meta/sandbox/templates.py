@@ -67,6 +67,13 @@ def create_template(
             raise invalid_parameter("A text header takes at most one variable")
         if kind == "BUTTONS" and len(component.get("buttons") or []) > 10:
             raise invalid_parameter("A template has at most 10 buttons")
+    if "LIMITED_TIME_OFFER" in kinds and (category != "MARKETING" or "FOOTER" in kinds):
+        raise invalid_parameter("A limited-time offer template is a MARKETING template without a footer")
+    if "CAROUSEL" in kinds:
+        carousel = components[kinds.index("CAROUSEL")]
+        cards = carousel.get("cards")
+        if category != "MARKETING" or not isinstance(cards, list) or not 1 <= len(cards) <= 10:
+            raise invalid_parameter("A product-card carousel template is MARKETING with 1 to 10 cards")
     if (name, language) in store:
         raise GraphError(
             100,

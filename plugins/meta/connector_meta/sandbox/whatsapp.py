@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from connector_meta.ids import BSUID
+from connector_meta.sandbox import flows
 from connector_meta.sandbox.errors import GraphError, invalid_parameter, invalid_value, missing_parameter
 from connector_meta.sandbox.state import PLACEHOLDER, GraphState, InboundRecord, Template
 
@@ -23,13 +24,19 @@ BUTTON_TITLE, BUTTON_ID = 20, 256
 CTA_DISPLAY_TEXT = 20
 PRODUCT_LIST_ITEMS = 30
 PRODUCT_LIST_SECTIONS = 10
+#: Product carousel (platform-changes-2026.md §7): 2-10 cards of one catalog, body required, no header/footer.
+CAROUSEL_CARDS = (2, 10)
+#: A copy-code button's coupon code; cards of a product-card carousel template.
+COUPON_CODE = 15
+TEMPLATE_CARDS = 10
 TYPES = frozenset(
     {"text", "interactive", "template", "image", "video", "audio", "document", "sticker", "location", "contacts"}
     | {"reaction"}
 )
 #: ``request_contact_info`` was ``contact_request`` until 2026-05-28; the old name is refused now.
 INTERACTIVE_TYPES = frozenset(
-    {"list", "button", "cta_url", "product", "product_list", "catalog_message", "request_contact_info"}
+    {"list", "button", "cta_url", "product", "product_list", "catalog_message", "request_contact_info", "flow"}
+    | {"carousel"}
 )
 BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm"})
 
@@ -209,6 +216,37 @@ def _catalog_message(state: GraphState, interactive: dict[str, Any]) -> None:
     _known_product(state, state.business.catalog_id, retailer_id, "thumbnail_product_retailer_id")
 
 
+def _carousel(state: GraphState, interactive: dict[str, Any]) -> None:
+    """A product carousel: ``body.text`` (≤ 1024), 2-10 ``type: "product"`` cards of one catalog, numbered from 0,
+    no header, footer or buttons."""
+    for extra in ("header", "footer"):
+        if extra in interactive:
+            raise invalid_parameter(f"Param interactive.{extra} is not allowed for type carousel", whatsapp=True)
+    _body_footer(interactive, footer=False)
+    action = _obj(interactive.get("action"), "interactive.action")
+    if "buttons" in action:
+        raise invalid_parameter("Param interactive.action.buttons is not allowed for a product carousel", whatsapp=True)
+    cards = action.get("cards")
+    if not isinstance(cards, list) or not cards:
+        raise missing_parameter("interactive.action.cards is required")
+    low, high = CAROUSEL_CARDS
+    if not low <= len(cards) <= high:
+        raise invalid_value(f"A carousel needs {low} to {high} cards, got {len(cards)}")
+    catalogs = set()
+    for i, card in enumerate(cards):
+        card = _obj(card, f"cards[{i}]")
+        if card.get("card_index") != i:
+            raise invalid_value(f"cards[{i}].card_index must be {i}")
+        if card.get("type") != "product":
+            raise invalid_parameter(f"Param cards[{i}].type must be product", whatsapp=True)
+        card_action = _obj(card.get("action"), f"cards[{i}].action")
+        catalogs.add(str(card_action.get("catalog_id")))
+        path = f"cards[{i}].action.product_retailer_id"
+        _known_product(state, card_action.get("catalog_id"), card_action.get("product_retailer_id"), path)
+    if len(catalogs) > 1:
+        raise invalid_value("All cards of a carousel must come from one catalog")
+
+
 def _request_contact_info(interactive: dict[str, Any]) -> None:
     """Ask for the customer's phone number (one tap shares it): a body, ``action.name`` ``request_contact_info``."""
     if "header" in interactive:
@@ -259,6 +297,17 @@ def _check_parameter(param: Any, path: str) -> None:
             raise missing_parameter(f"{path}.{kind}.link or .id is required")
     elif kind == "payload":
         _text(param.get("payload"), f"{path}.payload", 1000)
+    elif kind == "coupon_code":
+        _text(param.get("coupon_code"), f"{path}.coupon_code", COUPON_CODE)
+    elif kind == "limited_time_offer":
+        expires = _obj(param.get("limited_time_offer"), f"{path}.limited_time_offer").get("expiration_time_ms")
+        if not isinstance(expires, int) or isinstance(expires, bool) or expires <= 0:
+            raise invalid_parameter(
+                f"Param {path}.limited_time_offer.expiration_time_ms must be epoch ms", whatsapp=True
+            )
+    elif kind == "product":
+        product = _obj(param.get("product"), f"{path}.product")
+        _text(product.get("product_retailer_id"), f"{path}.product.product_retailer_id", 100)
     else:
         raise invalid_parameter(f"Param {path}.type is invalid", whatsapp=True)
 
@@ -299,10 +348,15 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
         component = _obj(component, f"template.components[{i}]")
         # Meta's examples use lower case; Meta accepts upper case too (pywa sends BODY, HEADER, URL...).
         kind = str(component.get("type", "")).lower()
-        if kind not in ("header", "body", "button"):
+        if kind not in ("header", "body", "button", "limited_time_offer", "carousel"):
             raise invalid_parameter(
-                f"Param template.components[{i}].type must be header, body or button", whatsapp=True
+                f"Param template.components[{i}].type must be header, body, button, limited_time_offer or carousel",
+                whatsapp=True,
             )
+        if kind == "carousel":
+            _template_cards(state, found, component, f"template.components[{i}]")
+            sent[(kind, 0)] = []
+            continue
         params = component.get("parameters") or []
         if not isinstance(params, list):
             raise invalid_parameter(f"Param template.components[{i}].parameters must be an array", whatsapp=True)
@@ -322,10 +376,36 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
     return found
 
 
+def _template_cards(state: GraphState, template: Template, component: dict[str, Any], path: str) -> None:
+    """The cards of a product-card carousel template send: 1-10, numbered from 0, each naming a catalog product."""
+    if not any(str(c.get("type", "")).upper() == "CAROUSEL" for c in template.components):
+        raise _mismatch("carousel", 1, 0)
+    cards = component.get("cards")
+    if not isinstance(cards, list) or not 1 <= len(cards) <= TEMPLATE_CARDS:
+        raise invalid_value(f"{path}.cards must hold 1 to {TEMPLATE_CARDS} cards")
+    for i, card in enumerate(cards):
+        card = _obj(card, f"{path}.cards[{i}]")
+        if card.get("card_index") != i:
+            raise invalid_value(f"{path}.cards[{i}].card_index must be {i}")
+        for j, part in enumerate(card.get("components") or []):
+            for k, param in enumerate(_obj(part, f"{path}.cards[{i}].components[{j}]").get("parameters") or []):
+                where = f"{path}.cards[{i}].components[{j}].parameters[{k}]"
+                _check_parameter(param, where)
+                if param.get("type") == "product":
+                    product = param["product"]
+                    catalog = product.get("catalog_id") or state.business.catalog_id
+                    _known_product(state, catalog, product.get("product_retailer_id"), f"{where}.product")
+
+
 def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]) -> None:
     """Compare the send's parameters with the approved template's variables."""
     for component in template.components:
         kind = str(component.get("type", "")).upper()
+        expiring = (component.get("limited_time_offer") or {}).get("has_expiration")
+        if kind == "LIMITED_TIME_OFFER" and expiring and not sent.get(("limited_time_offer", 0)):
+            raise _mismatch("limited_time_offer", 0, 1)
+        if kind == "CAROUSEL" and ("carousel", 0) not in sent:
+            raise _mismatch("carousel", 0, len(component.get("cards") or []))
         if kind == "BODY":
             expected = placeholders(component.get("text"))
             params = sent.get(("body", 0), [])
@@ -355,6 +435,10 @@ def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]
     for kind, index in sent:
         if kind == "button" and not _has_button(template, index):
             raise invalid_value(f"Button at index {index} does not exist in the template")
+        if kind == "limited_time_offer" and not any(
+            str(c.get("type", "")).upper() == "LIMITED_TIME_OFFER" for c in template.components
+        ):
+            raise _mismatch("limited_time_offer", len(sent[(kind, index)]), 0)
         if kind == "header" and not has_header and sent[(kind, index)]:
             # Parameters for a header the approved template does not have: Meta counts them against none.
             raise _mismatch("header", len(sent[(kind, index)]), 0)
@@ -458,6 +542,12 @@ def validate_send(state: GraphState, body: Any) -> tuple[str, str, str, Template
             _product_list(state, interactive)
         elif itype == "request_contact_info":
             _request_contact_info(interactive)
+        elif itype == "flow":
+            _header(interactive, text_only=True)
+            _body_footer(interactive)
+            flows.validate_flow_message(state, interactive, _text)
+        elif itype == "carousel":
+            _carousel(state, interactive)
         else:
             _catalog_message(state, interactive)
     elif kind == "template":
