@@ -16,6 +16,7 @@ from connector_meta.onboarding.whatsapp import why
 
 from connector.dashboard.reachability import check_public_https
 from connector.errors import PlatformError
+from connector.i18n.catalogs import N_
 
 if TYPE_CHECKING:
     from connector.dashboard.doctor import Check
@@ -36,19 +37,19 @@ class Prerequisite:
 
 ITEMS = {
     "meta_app": (
-        "A Meta app (its id and secret in [plugins.meta])",
+        N_("A Meta app (its id and secret in [plugins.meta])"),
         "https://developers.facebook.com/apps/",
     ),
     "tech_provider": (
-        "Tech Provider status and an Embedded Signup configuration (v4)",
+        N_("Tech Provider status and an Embedded Signup configuration (v4)"),
         "https://developers.facebook.com/docs/whatsapp/solution-providers/get-started-for-tech-providers",
     ),
     "business_verification": (
-        "Business verification of the app's business portfolio",
+        N_("Business verification of the app's business portfolio"),
         "https://business.facebook.com/settings/security",
     ),
     "public_https": (
-        "An HTTPS address Meta and the shop can reach",
+        N_("An HTTPS address Meta and the shop can reach"),
         "https://github.com/chatshop/connector/blob/main/docs/operations.md#public-https",
     ),
 }
