@@ -218,6 +218,23 @@ class NotifySettings(BaseModel):
     #: Minutes between reads of each WhatsApp number's portfolio messaging limit from the Graph API.
     messaging_limit_refresh_minutes: int = Field(360, ge=1)
 
+    #: Marketing messages (campaigns) one customer gets at most per ``frequency_cap_days``; 0 = no cap. The
+    #: shop's quality rating suffers when customers get more than they want.
+    frequency_cap_messages: int = Field(2, ge=0)
+    frequency_cap_days: float = Field(7.0, gt=0)
+    #: Campaign messages wait for the end of the customer's quiet hours (local time of the country their number
+    #: belongs to, else ``shop_timezone``); equal start and end: no quiet hours.
+    campaign_quiet_hours_start: str = Field("21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    campaign_quiet_hours_end: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    #: The shop's time zone (IANA name): quiet hours of customers whose number names no time zone.
+    shop_timezone: str = "Europe/Berlin"
+    #: Days after a chat touch (a campaign, a reminder, an alert, a shipping update, the customer's own message)
+    #: within which a paid order is credited to it (the last touch wins).
+    attribution_window_days: float = Field(7.0, gt=0)
+    #: Send a ``Purchase`` event to Meta's Conversions API for business messaging when a customer who came from a
+    #: click-to-WhatsApp ad pays (needs the WhatsApp connection's dataset id and token).
+    conversions_api_enabled: bool = False
+
     @model_validator(mode="after")
     def _dated_cards(self) -> Self:
         if not self.rate_cards:
