@@ -37,7 +37,12 @@ DEFAULT_CONFIG = "connector.toml"
 #: Exit statuses (documented in docs/operations.md).
 EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 1, 2, 3
 #: Core modules whose ``connector_register_cli`` adds commands; they import nothing heavy at module level.
-CORE_CLI_MODULES = ("connector.dashboard.plugin", "connector.cluster.plugin", "connector.cli_workspaces")
+CORE_CLI_MODULES = (
+    "connector.dashboard.plugin",
+    "connector.cluster.plugin",
+    "connector.cli_workspaces",
+    "connector.campaigns.cli",
+)
 
 
 def err_console() -> Console:

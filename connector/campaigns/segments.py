@@ -22,10 +22,10 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
+from connector.campaigns.texts import _
 from connector.db.models import ChannelConnection, Contact, InboundMessage, ShopVariant
 from connector.db.models_notify import BackInStockSubscription, Consent
 from connector.db.models_sales import SalesOrder, SalesOrderLine
-from connector.campaigns.texts import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -116,7 +116,10 @@ def upgrade() -> None:
         sa.Column("variant_external_id", sa.String(length=255), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["order_id"], ["sales_orders.id"], name=op.f("fk_sales_order_lines_order_id_sales_orders"), ondelete="CASCADE"
+            ["order_id"],
+            ["sales_orders.id"],
+            name=op.f("fk_sales_order_lines_order_id_sales_orders"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sales_order_lines")),
     )
@@ -142,7 +145,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["order_id"], ["sales_orders.id"], name=op.f("fk_conversion_events_order_id_sales_orders"), ondelete="CASCADE"
+            ["order_id"],
+            ["sales_orders.id"],
+            name=op.f("fk_conversion_events_order_id_sales_orders"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversion_events")),
         sa.UniqueConstraint("order_id", name=op.f("uq_conversion_events_order_id")),

@@ -103,6 +103,23 @@ class WhatsAppAdapter(ChannelAdapter):
             default=43200,
             help="Set on marketing templates: WhatsApp drops an alert not delivered within it (12 h to 30 days).",
         ),
+        ConfigField(
+            "capi_dataset_id",
+            "Conversions API dataset ID",
+            FieldType.SECRET,
+            required=False,
+            default="",
+            help="The dataset of the WhatsApp Business Account (POST /<WABA_ID>/dataset) that paid orders from "
+            "click-to-WhatsApp ads are reported to as Purchase events ([notify] conversions_api_enabled).",
+        ),
+        ConfigField(
+            "capi_access_token",
+            "Conversions API access token",
+            FieldType.SECRET,
+            required=False,
+            default="",
+            help="The token the Conversions API events are sent with (empty: the connection's access token).",
+        ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
         versions.API_VERSION_FIELD,
     )
