@@ -177,7 +177,7 @@ def record_paid(rt: Runtime, shop_connection_id: int, order: model.Order, now: d
                         ShopVariant.shop_connection_id == shop_connection_id,
                         ShopVariant.external_id.in_([line.variant_external_id for line in order.lines]),
                     )
-                ).tuples()
+                ).all()
             )
             session.add_all(
                 SalesOrderLine(
@@ -220,7 +220,7 @@ def earned(session: Session, shop_ids: list[int], since: datetime, until: dateti
             .where(*period)
             .group_by(day, SalesOrder.source, SalesOrder.currency)
             .order_by(day, SalesOrder.source)
-        ).tuples()
+        )
     ]
     totals: dict[str, dict[str, Any]] = {}
     for row in by_day:
@@ -253,7 +253,7 @@ def _costs(session: Session, channels: Any, since: datetime, until: datetime) ->
             OutboundMessage.status.in_(REACHED),
         )
         .group_by(OutboundMessage.kind, OutboundMessage.notification.is_not(None))
-    ).tuples():
+    ):
         source = source_of(kind, bool(notification))
         found[source] = found.get(source, 0.0) + float(cost or 0.0)
     return found
@@ -270,7 +270,7 @@ def _by_campaign(
             select(SalesOrder.campaign_id, func.count(), func.sum(SalesOrder.total))
             .where(*period, SalesOrder.campaign_id.is_not(None))
             .group_by(SalesOrder.campaign_id)
-        ).tuples()
+        )
     }
     cost = {
         campaign_id: float(total or 0)
@@ -284,10 +284,10 @@ def _by_campaign(
                 OutboundMessage.sent_at < until,
             )
             .group_by(OutboundMessage.campaign_id)
-        ).tuples()
+        )
     }
     names = dict(
-        session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(set(revenue) | set(cost)))).tuples()
+        session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(set(revenue) | set(cost)))).all()
     )
     found = []
     for campaign_id in sorted(set(revenue) | set(cost)):
@@ -321,7 +321,7 @@ def metrics(session: Session) -> Iterator[Metric]:
         select(SalesOrder.source, SalesOrder.currency, func.count(), func.sum(SalesOrder.total)).group_by(
             SalesOrder.source, SalesOrder.currency
         )
-    ).tuples():
+    ):
         name = source or "none"
         per_source[name] = per_source.get(name, 0) + count
         revenue.add_metric([name, currency], float(total or 0.0))

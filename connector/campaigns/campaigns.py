@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 FANOUT_TASK = "campaigns.fanout"
 CHUNK = 500
+#: Seconds between looks at a campaign whose contacts were all queued but whose messages still wait.
+CHECK_SECONDS = 2
 #: Placeholders a parameter may hold, filled per contact.
 PLACEHOLDERS = ("name", "first_name", "phone", "country")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -224,7 +226,7 @@ def resume(rt: Runtime, campaign_id: int, *, budget_cap: float | None = None) ->
                 .values(status="pending", reason=None)
                 .returning(OutboundMessage.id, OutboundMessage.recipient)
             )
-            .tuples()
+            
             .all()
         )
         for message_id, _recipient in rows:
@@ -281,7 +283,7 @@ def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], 
                 session, settings, audience_query(session, campaign), now, after=campaign.cursor, limit=CHUNK
             )
             if found.matching == 0:
-                campaign.status, campaign.finished_at = "done", now
+                _finish_or_wait(rt, session, campaign, now)
                 return queued
             take: list[int] = []
             cost = campaign.estimated_cost
@@ -343,6 +345,27 @@ def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], 
             return queued
 
 
+def _finish_or_wait(rt: Runtime, session: Session, campaign: Campaign, now: datetime) -> None:
+    """Every contact was looked at: ``done`` once no message waits any more, else look again in a while (a
+    campaign with messages deferred to tomorrow by the budget is still running, and can still be paused)."""
+    waiting = session.scalar(
+        select(OutboundMessage.id)
+        .where(OutboundMessage.campaign_id == campaign.id, OutboundMessage.status.in_((*WAITING, "sending", "held")))
+        .limit(1)
+    )
+    if waiting is None:
+        campaign.status, campaign.finished_at = "done", now
+        return
+    rt.queue.enqueue(
+        FANOUT_TASK,
+        {"campaign_id": campaign.id, "run": campaign.run},
+        session=session,
+        delay=CHECK_SECONDS,
+        priority=50,
+        idempotency_key=f"campaign:{campaign.id}:run:{campaign.run}:wait:{int(now.timestamp()) // CHECK_SECONDS}",
+    )
+
+
 def progress(session: Session, campaign: Campaign) -> dict[str, Any]:
     """Live progress: queued, sent, delivered, read, failed by reason, skipped by reason, held, deferred, replied,
     ordered (orders credited to the campaign, with their revenue)."""
@@ -355,7 +378,7 @@ def progress(session: Session, campaign: Campaign) -> dict[str, Any]:
     states = dict(
         session.execute(
             select(OutboundMessage.status, func.count()).where(mine).group_by(OutboundMessage.status)
-        ).tuples()
+        ).all()
     )
     reached = states.get("sent", 0) + states.get("delivered", 0) + states.get("read", 0)
 
@@ -370,7 +393,7 @@ def progress(session: Session, campaign: Campaign) -> dict[str, Any]:
                 )
                 .where(mine, OutboundMessage.status == status)
                 .group_by(OutboundMessage.error_code, func.coalesce(OutboundMessage.error, OutboundMessage.reason))
-            ).tuples()
+            )
         }
 
     replied = session.scalar(

@@ -57,7 +57,7 @@ def ad_click(session: Session, contacts: list[int], now: datetime) -> tuple[int,
             InboundMessage.received_at >= now - ATTRIBUTION,
         )
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-    ).tuples()
+    )
     for contact_id, data in rows:
         referral = data.get("referral") if isinstance(data, dict) else None
         if isinstance(referral, dict):

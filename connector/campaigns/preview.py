@@ -113,7 +113,7 @@ def audience(
     )
     if limit is not None:
         statement = statement.limit(limit)
-    rows = session.execute(statement).tuples().all()
+    rows = session.execute(statement).all()
     found = Audience(matching=len(rows), last_id=rows[-1][0] if rows else after)
     capped = frequency_cap.capped(session, [r[0] for r in rows] if limit is not None else None, now, settings)
     for contact_id, channel_id, phone, user_id, unreachable, problem, last_inbound, granted in rows:

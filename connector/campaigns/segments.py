@@ -96,7 +96,7 @@ def _collection_items(session: Session, collections: list[str]) -> set[str]:
     wanted = {c.lower() for c in collections}
     found: set[str] = set()
     rows = session.execute(select(ShopVariant.external_id, ShopVariant.product_external_id, ShopVariant.data))
-    for variant_id, product_id, data in rows.tuples():
+    for variant_id, product_id, data in rows:
         names = data.get("collections") if isinstance(data, dict) else None
         if isinstance(names, list) and wanted & {str(n).lower() for n in names}:
             found.update((variant_id, product_id))
@@ -187,7 +187,7 @@ def referral_contacts(session: Session, kind: str, among: Select[Any]) -> set[in
         select(InboundMessage.contact_id, InboundMessage.data).where(
             InboundMessage.has_referral.is_(True), InboundMessage.contact_id.in_(among)
         )
-    ).tuples()
+    )
     return {contact_id for contact_id, data in rows if kind == "any" or _referral_kind(data) == kind}
 
 
