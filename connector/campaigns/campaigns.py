@@ -219,16 +219,12 @@ def resume(rt: Runtime, campaign_id: int, *, budget_cap: float | None = None) ->
             campaign.budget_cap = budget_cap
         campaign.status, campaign.status_reason = "running", None
         campaign.started_at = campaign.started_at or datetime.now(UTC)
-        rows = (
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.campaign_id == campaign_id, OutboundMessage.status == "held")
-                .values(status="pending", reason=None)
-                .returning(OutboundMessage.id, OutboundMessage.recipient)
-            )
-            
-            .all()
-        )
+        rows = session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.campaign_id == campaign_id, OutboundMessage.status == "held")
+            .values(status="pending", reason=None)
+            .returning(OutboundMessage.id, OutboundMessage.recipient)
+        ).all()
         for message_id, _recipient in rows:
             record_event(session, message_id, "pending", _("campaign resumed"))
         enqueue_batches(rt, session, campaign.channel_connection_id, [(m, r) for m, r in rows])
@@ -376,9 +372,7 @@ def progress(session: Session, campaign: Campaign) -> dict[str, Any]:
 
     mine = OutboundMessage.campaign_id == campaign.id
     states = dict(
-        session.execute(
-            select(OutboundMessage.status, func.count()).where(mine).group_by(OutboundMessage.status)
-        ).all()
+        session.execute(select(OutboundMessage.status, func.count()).where(mine).group_by(OutboundMessage.status)).all()
     )
     reached = states.get("sent", 0) + states.get("delivered", 0) + states.get("read", 0)
 

@@ -43,7 +43,12 @@ def person(
         contact_id = contact.id
         if consent is not None:
             record_opt_in(
-                rt, contact_id=contact_id, purpose="marketing", source="test", text="Offers on WhatsApp", session=session
+                rt,
+                contact_id=contact_id,
+                purpose="marketing",
+                source="test",
+                text="Offers on WhatsApp",
+                session=session,
             )
     if consent is False:
         record_opt_out(rt, contact_id=contact_id, purpose="marketing", source="keyword", text="STOP")

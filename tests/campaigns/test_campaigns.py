@@ -208,7 +208,12 @@ def test_wrong_requests_are_refused_with_the_reason(notify_stack: StackFactory) 
     stack = notify_stack(**NO_QUIET_HOURS)
     api = Api(stack)
     everyone = segment(api, {})
-    base = {"segment_id": everyone, "channel_connection_id": stack.channel_id, "template": TEMPLATE, "language": "en_US"}
+    base = {
+        "segment_id": everyone,
+        "channel_connection_id": stack.channel_id,
+        "template": TEMPLATE,
+        "language": "en_US",
+    }
     for wrong, word in (
         ({**base, "parameters": ["{coupon}"]}, "placeholder"),
         ({**base, "language": "english"}, "language"),
