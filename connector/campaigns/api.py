@@ -112,7 +112,7 @@ def segment_preview(
     scope = channel_visible(Contact.channel_connection_id)
     if channel_id is not None:
         scope = and_(scope, Contact.channel_connection_id == channel_id)
-    contacts = segments.query(session, filters, scope)
+    contacts = segments.clauses(session, filters, scope)
     return preview.preview(session, runtime().config.notify, contacts, datetime.now(UTC), budget_cap=cap)
 
 

@@ -256,11 +256,11 @@ def cancel(rt: Runtime, campaign_id: int) -> Campaign:
     return campaign
 
 
-def audience_query(session: Session, campaign: Campaign) -> Any:
+def audience_query(session: Session, campaign: Campaign) -> list[Any]:
     """The campaign's contacts: its segment's, on its number."""
     segment = session.get(Segment, campaign.segment_id)
     filters = segments.parse(segment.filters if segment is not None else {})
-    return segments.query(session, filters, Contact.channel_connection_id == campaign.channel_connection_id)
+    return segments.clauses(session, filters, Contact.channel_connection_id == campaign.channel_connection_id)
 
 
 def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], None] | None = None) -> int:

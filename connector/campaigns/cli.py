@@ -120,7 +120,7 @@ def connector_register_cli(cli: click.Group) -> None:
             scope = Contact.channel_connection_id.in_(channels)
             if channel_id is not None:
                 scope = scope & (Contact.channel_connection_id == channel_id)
-            contacts = segments.query(session, segments.parse(segment.filters), scope)
+            contacts = segments.clauses(session, segments.parse(segment.filters), scope)
             _print(preview.preview(session, rt.config.notify, contacts, datetime.now(UTC), budget_cap=budget_cap))
 
     @group.command("create")

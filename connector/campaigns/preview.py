@@ -23,7 +23,7 @@ from connector.notify import pricing
 from connector.notify.portfolio import portfolio_of
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
+    from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Session
 
     from connector.notify.settings import NotifySettings
@@ -87,14 +87,15 @@ def country_of_prefix(phone: str | None) -> str | None:
 def audience(
     session: Session,
     settings: NotifySettings,
-    contacts: Select[tuple[int]],
+    contacts: list[ColumnElement[bool]],
     now: datetime,
     *,
     after: int = 0,
     limit: int | None = None,
 ) -> Audience:
-    """Split the contacts of ``contacts`` (ids above ``after``, at most ``limit`` of them, by id) by whether a
-    marketing message may go to them. ``eligible`` holds ``(id, channel id, phone, channel user id, window open)``."""
+    """Split the contacts matching the clauses ``contacts`` (ids above ``after``, at most ``limit`` of them, by id)
+    by whether a marketing message may go to them. ``eligible`` holds ``(id, channel id, phone, channel user id,
+    window open)``."""
     window_since = now - timedelta(hours=24)
     statement = (
         select(
@@ -108,7 +109,7 @@ def audience(
             Consent.granted,
         )
         .outerjoin(Consent, and_(Consent.contact_id == Contact.id, Consent.purpose == "marketing"))
-        .where(Contact.id.in_(contacts), Contact.id > after)
+        .where(*contacts, Contact.id > after)
         .order_by(Contact.id)
     )
     if limit is not None:
@@ -185,12 +186,13 @@ def _share(part: int, whole: int) -> float:
 def preview(
     session: Session,
     settings: NotifySettings,
-    contacts: Select[tuple[int]],
+    contacts: list[ColumnElement[bool]],
     now: datetime,
     *,
     budget_cap: float = 0.0,
 ) -> dict[str, Any]:
-    """The preview of sending one marketing template to ``contacts`` now (``budget_cap``: the campaign's)."""
+    """The preview of sending one marketing template to the contacts matching ``contacts`` now (``budget_cap``: the
+    campaign's)."""
     found = audience(session, settings, contacts, now)
     by_country = costs(settings, found.eligible, now)
     total = round(sum(c.cost for c in by_country), 4)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from connector.campaigns.texts import _
 from connector.db.models import ChannelConnection, Contact, InboundMessage, ShopVariant
@@ -114,10 +114,11 @@ def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
         )
     if filters.channel_connection_id:
         where.append(Contact.channel_connection_id.in_(filters.channel_connection_id))
+    # IN (subquery) rather than correlated EXISTS: each subquery runs once, not once per contact.
     if filters.consent:
         where.append(
-            exists().where(
-                Consent.contact_id == Contact.id, Consent.purpose == filters.consent, Consent.granted.is_(True)
+            Contact.id.in_(
+                select(Consent.contact_id).where(Consent.purpose == filters.consent, Consent.granted.is_(True))
             )
         )
     if filters.language:
@@ -126,24 +127,27 @@ def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
         where.append(or_(*(Contact.phone.like(f"+{code}%") for code in _calling_codes(filters.country))))
     if filters.referral:
         where.append(
-            exists().where(InboundMessage.contact_id == Contact.id, InboundMessage.has_referral.is_(True))
-        )  # the kind of referral is read from the (encrypted) messages afterwards: see :func:`refine`
+            Contact.id.in_(select(InboundMessage.contact_id).where(InboundMessage.has_referral.is_(True)))
+        )  # the kind of referral is read from the (encrypted) messages afterwards: see :func:`clauses`
     items = _collection_items(session, filters.collections) if filters.collections else set()
     bought = set(filters.bought) | items
     if bought:
         where.append(
-            exists().where(
-                SalesOrder.contact_id == Contact.id,
-                SalesOrderLine.order_id == SalesOrder.id,
-                or_(SalesOrderLine.product_external_id.in_(bought), SalesOrderLine.variant_external_id.in_(bought)),
+            Contact.id.in_(
+                select(SalesOrder.contact_id)
+                .join(SalesOrderLine, SalesOrderLine.order_id == SalesOrder.id)
+                .where(
+                    or_(SalesOrderLine.product_external_id.in_(bought), SalesOrderLine.variant_external_id.in_(bought))
+                )
             )
         )
     subscribed = set(filters.subscribed) | items
     if subscribed:
         where.append(
-            exists().where(
-                BackInStockSubscription.contact_id == Contact.id,
-                BackInStockSubscription.variant_external_id.in_(subscribed),
+            Contact.id.in_(
+                select(BackInStockSubscription.contact_id).where(
+                    BackInStockSubscription.variant_external_id.in_(subscribed)
+                )
             )
         )
     if filters.min_orders is not None or filters.max_orders is not None:
@@ -191,13 +195,18 @@ def referral_contacts(session: Session, kind: str, among: Select[Any]) -> set[in
     return {contact_id for contact_id, data in rows if kind == "any" or _referral_kind(data) == kind}
 
 
-def query(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> Select[tuple[int]]:
-    """The ids of the matching contacts (``scope``: the caller's visibility or a campaign's channel)."""
+def clauses(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> list[ColumnElement[bool]]:
+    """The WHERE clauses over :class:`~connector.db.models.Contact` of the matching contacts (``scope``: the
+    caller's visibility or a campaign's channel), the kind of referral included."""
     where = conditions(session, filters)
     if scope is not None:
         where.append(scope)
-    statement = select(Contact.id).where(and_(*where)) if where else select(Contact.id)
     if filters.referral and filters.referral != "any":
-        allowed = referral_contacts(session, filters.referral, statement)
-        statement = statement.where(Contact.id.in_(allowed))
-    return statement
+        statement = select(Contact.id).where(and_(*where))
+        where.append(Contact.id.in_(referral_contacts(session, filters.referral, statement)))
+    return where
+
+
+def query(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> Select[tuple[int]]:
+    """The ids of the matching contacts."""
+    return select(Contact.id).where(*clauses(session, filters, scope))
