@@ -28,6 +28,7 @@ NAV = (
     ("dashboard.contacts", "Contacts"),
     ("dashboard.notifications", "Notifications"),
     ("dashboard.orders", "Orders from chat"),
+    ("dashboard.campaigns_page", "Campaigns"),
     ("dashboard.plugins", "Plugins"),
     ("dashboard.jobs", "Jobs"),
     ("dashboard.click_to_chat", "Click-to-chat"),
@@ -194,8 +195,9 @@ def create_blueprint(app: Flask) -> Blueprint:
         page = render_template("dashboard/first_user.html", allowed=True, errors=errors, token=token)
         return page, 400 if errors else 200
 
+    from connector.campaigns import dashboard as campaigns_page
     from connector.dashboard import click_to_chat, contacts, pages, plugin_forms, simulator, templating, wizard
 
-    for module in (templating, pages, wizard, contacts, plugin_forms, simulator, click_to_chat):
+    for module in (templating, pages, wizard, contacts, plugin_forms, simulator, click_to_chat, campaigns_page):
         module.register(bp)
     return bp
