@@ -194,6 +194,11 @@ def record_paid(rt: Runtime, shop_connection_id: int, order: model.Order, now: d
         return None  # another process recorded the same order at the same moment
 
 
+def _number(value: Any) -> float:
+    """A SUM's value (``None`` for no rows) as a float."""
+    return float(value or 0.0)
+
+
 def _day(value: Any) -> str:
     if isinstance(value, datetime):
         return value.date().isoformat()
@@ -212,7 +217,7 @@ def earned(session: Session, shop_ids: list[int], since: datetime, until: dateti
             "day": _day(d),
             "source": source or "none",
             "orders": n,
-            "revenue": round(float(revenue or 0), 2),
+            "revenue": round(_number(revenue), 2),
             "currency": currency,
         }
         for d, source, currency, n, revenue in session.execute(
@@ -254,8 +259,8 @@ def _costs(session: Session, channels: Any, since: datetime, until: datetime) ->
         )
         .group_by(OutboundMessage.kind, OutboundMessage.notification.is_not(None))
     ):
-        source = source_of(kind, bool(notification))
-        found[source] = found.get(source, 0.0) + float(cost or 0.0)
+        source = source_of(str(kind), bool(notification))
+        found[source] = found.get(source, 0.0) + _number(cost)
     return found
 
 
@@ -264,16 +269,16 @@ def _by_campaign(
 ) -> list[dict[str, Any]]:
     from connector.db.models_sales import Campaign
 
-    revenue = {
-        campaign_id: (n, float(total or 0))
+    revenue: dict[int, tuple[int, float]] = {
+        int(str(campaign_id)): (int(n), _number(total))
         for campaign_id, n, total in session.execute(
             select(SalesOrder.campaign_id, func.count(), func.sum(SalesOrder.total))
             .where(*period, SalesOrder.campaign_id.is_not(None))
             .group_by(SalesOrder.campaign_id)
         )
     }
-    cost = {
-        campaign_id: float(total or 0)
+    cost: dict[int, float] = {
+        int(str(campaign_id)): _number(total)
         for campaign_id, total in session.execute(
             select(OutboundMessage.campaign_id, func.sum(BILLED))
             .where(
@@ -286,7 +291,7 @@ def _by_campaign(
             .group_by(OutboundMessage.campaign_id)
         )
     }
-    names = dict(
+    names: dict[int, str] = dict(
         session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(set(revenue) | set(cost)))).all()
     )
     found = []

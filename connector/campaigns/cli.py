@@ -117,7 +117,7 @@ def connector_register_cli(cli: click.Group) -> None:
             channels = (
                 select(ChannelConnection.id).join(ShopConnection).where(ShopConnection.workspace_id == workspace_id)
             )
-            scope = Contact.channel_connection_id.in_(channels)
+            scope: Any = Contact.channel_connection_id.in_(channels)
             if channel_id is not None:
                 scope = scope & (Contact.channel_connection_id == channel_id)
             contacts = segments.clauses(session, segments.parse(segment.filters), scope)

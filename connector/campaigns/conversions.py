@@ -63,7 +63,7 @@ def ad_click(session: Session, contacts: list[int], now: datetime) -> tuple[int,
         if isinstance(referral, dict):
             clid = referral.get("ad_click_id") or referral.get("ctwa_clid")
             if isinstance(clid, str) and clid:
-                return contact_id, clid
+                return int(str(contact_id)), clid
     return None
 
 

@@ -52,7 +52,7 @@ def capped(session: Session, contact_ids: Collection[int] | None, now: datetime,
     )
     if contact_ids is not None:
         statement = statement.where(OutboundMessage.contact_id.in_(list(contact_ids)))
-    return {int(c) for c in session.scalars(statement)}
+    return {int(c) for c in session.scalars(statement) if c is not None}
 
 
 def allows(session: Session, contact_id: int, now: datetime, settings: NotifySettings) -> tuple[bool, str | None]:

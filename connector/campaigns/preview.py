@@ -218,8 +218,8 @@ def preview(
     if settings.daily_budget > 0 and average > 0:
         per_channel: Counter[int] = Counter(channel_id for _id, channel_id, *_rest in found.eligible)
         for channel_id, count in per_channel.items():
-            room = max(0.0, settings.daily_budget - pricing.spent_today(session, channel_id, now))
-            budget_deferred += max(0, count - int(room / average + 1e-9))
+            money = max(0.0, settings.daily_budget - pricing.spent_today(session, channel_id, now))
+            budget_deferred += max(0, count - int(money / average + 1e-9))
     not_sent_cap = max(0, eligible - int(budget_cap / average + 1e-9)) if budget_cap > 0 and average > 0 else 0
     return {
         "matching": found.matching,

@@ -99,7 +99,7 @@ def _collection_items(session: Session, collections: list[str]) -> set[str]:
     for variant_id, product_id, data in rows:
         names = data.get("collections") if isinstance(data, dict) else None
         if isinstance(names, list) and wanted & {str(n).lower() for n in names}:
-            found.update((variant_id, product_id))
+            found.update((str(variant_id), str(product_id)))
     return found
 
 
@@ -192,7 +192,7 @@ def referral_contacts(session: Session, kind: str, among: Select[Any]) -> set[in
             InboundMessage.has_referral.is_(True), InboundMessage.contact_id.in_(among)
         )
     )
-    return {contact_id for contact_id, data in rows if kind == "any" or _referral_kind(data) == kind}
+    return {int(str(contact_id)) for contact_id, data in rows if kind == "any" or _referral_kind(data) == kind}
 
 
 def clauses(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> list[ColumnElement[bool]]:
@@ -207,6 +207,6 @@ def clauses(session: Session, filters: Filters, scope: ColumnElement[bool] | Non
     return where
 
 
-def query(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> Select[tuple[int]]:
+def query(session: Session, filters: Filters, scope: ColumnElement[bool] | None = None) -> Select[Any]:
     """The ids of the matching contacts."""
     return select(Contact.id).where(*clauses(session, filters, scope))
