@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 
 from connector.campaigns import frequency_cap
 from connector.campaigns.texts import _
@@ -97,6 +98,8 @@ def audience(
     by whether a marketing message may go to them. ``eligible`` holds ``(id, channel id, phone, channel user id,
     window open)``."""
     window_since = now - timedelta(hours=24)
+    # An alias: a segment's own consent filter (an EXISTS on the table) must not correlate to this join.
+    marketing = aliased(Consent)
     statement = (
         select(
             Contact.id,
@@ -106,9 +109,9 @@ def audience(
             Contact.unreachable_at,
             Contact.phone_problem,
             Contact.last_inbound_at,
-            Consent.granted,
+            marketing.granted,
         )
-        .outerjoin(Consent, and_(Consent.contact_id == Contact.id, Consent.purpose == "marketing"))
+        .outerjoin(marketing, and_(marketing.contact_id == Contact.id, marketing.purpose == "marketing"))
         .where(*contacts, Contact.id > after)
         .order_by(Contact.id)
     )

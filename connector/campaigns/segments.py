@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from connector.campaigns.texts import _
 from connector.db.models import ChannelConnection, Contact, InboundMessage, ShopVariant
@@ -114,11 +114,12 @@ def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
         )
     if filters.channel_connection_id:
         where.append(Contact.channel_connection_id.in_(filters.channel_connection_id))
-    # IN (subquery) rather than correlated EXISTS: each subquery runs once, not once per contact.
+    # Correlated EXISTS on indexed columns: a fan-out's chunk of 500 contacts probes the index 500 times instead of
+    # reading every consent (or subscription) of the shop, as an IN (subquery) would, chunk after chunk.
     if filters.consent:
         where.append(
-            Contact.id.in_(
-                select(Consent.contact_id).where(Consent.purpose == filters.consent, Consent.granted.is_(True))
+            exists().where(
+                Consent.contact_id == Contact.id, Consent.purpose == filters.consent, Consent.granted.is_(True)
             )
         )
     if filters.language:
@@ -127,27 +128,24 @@ def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
         where.append(or_(*(Contact.phone.like(f"+{code}%") for code in _calling_codes(filters.country))))
     if filters.referral:
         where.append(
-            Contact.id.in_(select(InboundMessage.contact_id).where(InboundMessage.has_referral.is_(True)))
+            exists().where(InboundMessage.contact_id == Contact.id, InboundMessage.has_referral.is_(True))
         )  # the kind of referral is read from the (encrypted) messages afterwards: see :func:`clauses`
     items = _collection_items(session, filters.collections) if filters.collections else set()
     bought = set(filters.bought) | items
     if bought:
         where.append(
-            Contact.id.in_(
-                select(SalesOrder.contact_id)
-                .join(SalesOrderLine, SalesOrderLine.order_id == SalesOrder.id)
-                .where(
-                    or_(SalesOrderLine.product_external_id.in_(bought), SalesOrderLine.variant_external_id.in_(bought))
-                )
+            exists().where(
+                SalesOrder.contact_id == Contact.id,
+                SalesOrderLine.order_id == SalesOrder.id,
+                or_(SalesOrderLine.product_external_id.in_(bought), SalesOrderLine.variant_external_id.in_(bought)),
             )
         )
     subscribed = set(filters.subscribed) | items
     if subscribed:
         where.append(
-            Contact.id.in_(
-                select(BackInStockSubscription.contact_id).where(
-                    BackInStockSubscription.variant_external_id.in_(subscribed)
-                )
+            exists().where(
+                BackInStockSubscription.contact_id == Contact.id,
+                BackInStockSubscription.variant_external_id.in_(subscribed),
             )
         )
     if filters.min_orders is not None or filters.max_orders is not None:

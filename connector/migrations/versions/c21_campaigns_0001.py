@@ -153,6 +153,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversion_events")),
         sa.UniqueConstraint("order_id", name=op.f("uq_conversion_events_order_id")),
     )
+    # Segments filter on a contact's subscriptions (an index probe per contact).
+    op.create_index(
+        "ix_notify_subscriptions_contact", "notify_subscriptions", ["contact_id", "variant_external_id"], unique=False
+    )
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("campaign_id", sa.Integer(), nullable=True))
         batch_op.create_index("ix_outbound_messages_campaign", ["campaign_id", "status"], unique=False)
@@ -165,6 +169,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbound_messages_contact")
         batch_op.drop_index("ix_outbound_messages_campaign")
         batch_op.drop_column("campaign_id")
+    op.drop_index("ix_notify_subscriptions_contact", table_name="notify_subscriptions")
     op.drop_table("conversion_events")
     op.drop_index("ix_sales_order_lines_product", table_name="sales_order_lines")
     op.drop_index(op.f("ix_sales_order_lines_order_id"), table_name="sales_order_lines")
