@@ -217,8 +217,13 @@ def resume(rt: Runtime, campaign_id: int, *, budget_cap: float | None = None) ->
             if budget_cap < 0:
                 raise CampaignError(_("budget_cap must not be negative"))
             campaign.budget_cap = budget_cap
-        campaign.status, campaign.status_reason = "running", None
-        campaign.started_at = campaign.started_at or datetime.now(UTC)
+        now = datetime.now(UTC)
+        # Paused before its start time: it waits for that time again.
+        delay = (
+            (campaign.scheduled_at - now).total_seconds() if campaign.scheduled_at and not campaign.started_at else 0
+        )
+        campaign.status, campaign.status_reason = ("scheduled" if delay > 0 else "running"), None
+        campaign.started_at = campaign.started_at or (None if delay > 0 else now)
         rows = session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.campaign_id == campaign_id, OutboundMessage.status == "held")
@@ -228,7 +233,7 @@ def resume(rt: Runtime, campaign_id: int, *, budget_cap: float | None = None) ->
         for message_id, _recipient in rows:
             record_event(session, message_id, "pending", _("campaign resumed"))
         enqueue_batches(rt, session, campaign.channel_connection_id, [(m, r) for m, r in rows])
-        _enqueue_fanout(rt, session, campaign)
+        _enqueue_fanout(rt, session, campaign, max(0.0, delay))
         session.flush()
         session.expunge(campaign)
     rt.queue.notify()
