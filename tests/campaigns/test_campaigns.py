@@ -228,3 +228,17 @@ def test_wrong_requests_are_refused_with_the_reason(notify_stack: StackFactory) 
     assert api.post("/api/v1/campaigns", data="not json").status_code == 400
     assert api.get("/api/v1/campaigns/999999").status_code == 404
     assert api.post("/api/v1/campaigns/999999/pause").status_code == 404
+
+
+def test_a_scheduled_campaign_waits_for_its_time(notify_stack: StackFactory) -> None:
+    stack = notify_stack(**NO_QUIET_HOURS)
+    api = Api(stack)
+    with_template(stack)
+    person(stack, "4915100000061")
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    created = campaign(api, stack, segment(api, {}), scheduled_at=at.isoformat())
+    started = api.post(f"/api/v1/campaigns/{created['id']}/start").json()
+    assert started["status"] == "scheduled" and started["progress"]["queued"] == 0
+    until_progress(api, created["id"], lambda p: p["sent"] == 1)
+    [row] = rows(stack, kind="campaign")
+    assert row.created_at >= at  # queued at its time, not before
