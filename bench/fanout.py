@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -133,18 +134,23 @@ def run(
     statuses_per_webhook: int = 1,
     webhook_concurrency: int = 4,
     processes: int = 1,
+    notify: dict[str, Any] | None = None,
+    begin: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share."""
+    """One fan-out with a fresh sandbox and database; with ``kill_at``, the worker dies at that share.
+
+    ``notify``: further ``[notify]`` settings; ``begin(fan)``: what starts the fan-out (default: the back-in-stock
+    wave; ``bench/campaign.py`` starts a campaign)."""
     sandbox, url, settings = start_sandbox(mps, statuses_per_webhook, webhook_concurrency)
     folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     try:
         fan = harness.prepare(
             folder, subscribers=subscribers, graph_url=url, graph_settings=settings, worker_threads=threads,
-            messages_per_second=mps, processes=processes,
+            messages_per_second=mps, processes=processes, notify=notify,
         )  # fmt: skip
         server = harness.start_webhook_receiver(fan)
         cpu_here = time.process_time()
-        harness.start_wave(fan)
+        (begin or harness.start_wave)(fan)
         started = time.monotonic()
         fan.start_worker()
         cpu_workers = 0.0

@@ -42,6 +42,7 @@ CORE_CLI_MODULES = (
     "connector.cluster.plugin",
     "connector.cli_workspaces",
     "connector.notify.cli_recovery",
+    "connector.campaigns.cli",
 )
 
 

@@ -195,6 +195,9 @@ class ConnectorCollector:
             yield from self._syncs(session)
             yield from self._webhooks(session, dialect)
             yield from self._messages(session, dialect)
+            from connector.campaigns.attribution import metrics as sales_metrics
+
+            yield from sales_metrics(session)
             queue = GaugeMetricFamily("connector_queue_tasks", "Tasks in the queue by status", labels=["status"])
             for status, count in session.execute(select(Task.status, func.count()).group_by(Task.status)):
                 queue.add_metric([status], count)

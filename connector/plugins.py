@@ -51,6 +51,7 @@ BUILT_IN_DISTRIBUTIONS = frozenset(
 ESSENTIAL_PLUGINS = (
     "connector.housekeeping",
     "connector.notify.plugin",
+    "connector.campaigns.plugin",
     "connector.conversation.plugin",
     "connector.dashboard.plugin",
     "connector.cluster.plugin",

@@ -42,6 +42,7 @@ from connector.db.models import (
 )
 from connector.db.models_dashboard import DashboardUser
 from connector.db.models_notify import Consent
+from connector.db.models_sales import Campaign, Segment
 from connector.notify.consent import record_opt_in
 from connector.plugins import Plugins
 from connector.roles import AGENT_ENDPOINTS, AGENT_OPERATIONS, DEPLOYMENT_ENDPOINTS
@@ -78,6 +79,11 @@ PUBLIC = {
     "shopware_onboarding.confirm": "Shopware's registration confirmation, checked by the shop secret's signature",
     "shopware_onboarding.lifecycle_event": "Shopware's app lifecycle webhooks, checked by the shop secret",
 }
+#: API operations that name no object: they make or read something in the caller's own workspace.
+OWN_WORKSPACE = {
+    "campaigns_api.create_segment": "a new segment of the caller's workspace",
+    "campaigns_api.preview_filters": "a filter over the caller's own contacts",
+}
 #: Dashboard routes the walk does not call, and why (the test below covers each otherwise).
 NOT_WALKED = {"dashboard.logout": "ends the walking session; it names no object"}
 
@@ -93,6 +99,8 @@ class Tenant:
     contact_id: int
     message_id: int
     phone: str
+    segment_id: int = 0
+    campaign_id: int = 0
 
 
 @dataclass
@@ -189,8 +197,18 @@ def _tenant(rt: Runtime, tag: str, phone: str) -> Tenant:
             )
         session.flush()
         ids = (shop.id, channel.id, contact.id, message.id)
+        segment = Segment(workspace_id=workspace_id, name=f"Segment {tag}", filters={})
+        session.add(segment)
+        session.flush()
+        campaign = Campaign(
+            workspace_id=workspace_id, name=f"Campaign {tag}", segment_id=segment.id, channel_connection_id=channel.id,
+            template=f"template_{tag}", language="en_US", parameters=[], excluded={},
+        )  # fmt: skip
+        session.add(campaign)
+        session.flush()
+        campaign_ids = (segment.id, campaign.id)
     record_opt_in(rt, contact_id=ids[2], purpose="marketing", source=f"seed-{tag}", text=f"I agree ({tag})")
-    return Tenant(tag, workspace_id, *ids, phone)
+    return Tenant(tag, workspace_id, *ids, phone, *campaign_ids)
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +283,8 @@ def _path(rule: str, tenant: Tenant | None, kind: str | None = None) -> str:
         # an unknown one is walked (404 both ways); test_meta_onboarding runs the real ones.
         "key": "nope",
         "connection_id": tenant.channel_id if tenant else 999_999,  # .../channel/<connection_id>/...
+        "segment_id": tenant.segment_id if tenant else 999_999,
+        "campaign_id": tenant.campaign_id if tenant else 999_999,
     }
     if kind is not None:
         ids["kind"] = kind
@@ -344,6 +364,9 @@ def test_a_token_of_one_workspace_gets_404_for_every_object_of_another(world: Wo
         "text": "hello",
         "language": "en",
         "variant_external_id": f"var-{bravo.tag}",
+        "channel_connection_id": bravo.channel_id,
+        "segment_id": bravo.segment_id,
+        "template": "winter_sale",
         "purpose": "marketing",
         "granted": False,
     }
@@ -373,6 +396,8 @@ def test_a_token_of_one_workspace_gets_404_for_every_object_of_another(world: Wo
             if "<" in rule:
                 missing = client.open(_path(rule, None, kind), method=method, headers=headers, json=sent)
                 assert response.status_code == missing.status_code == 404, where
+            elif endpoint in OWN_WORKSPACE:
+                assert response.status_code in (200, 201), where  # made in, or read from, alpha's own workspace
             elif method != "GET" and endpoint != "connections.ShopConnections":
                 assert response.status_code == 404, where  # each names bravo's shop or contact in its body
             elif endpoint == "plugins.list_plugins":

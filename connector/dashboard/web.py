@@ -42,6 +42,7 @@ NAV = (
     ("dashboard.notifications", "Notifications"),
     ("dashboard.recovery", "Checkout recovery"),
     ("dashboard.orders", "Orders from chat"),
+    ("dashboard.campaigns_page", "Campaigns"),
     ("dashboard.plugins", "Plugins"),
     ("dashboard.jobs", "Jobs"),
     ("dashboard.click_to_chat", "Click-to-chat"),
@@ -224,6 +225,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         page = render_template("dashboard/first_user.html", allowed=True, errors=errors, token=token)
         return page, 400 if errors else 200
 
+    from connector.campaigns import dashboard as campaigns_page
     from connector.dashboard import (
         click_to_chat,
         contacts,
@@ -237,6 +239,7 @@ def create_blueprint(app: Flask) -> Blueprint:
         words,
     )
 
-    for module in (templating, formats, words, pages, wizard, contacts, inbox, plugin_forms, simulator, click_to_chat):
+    pages_modules = (templating, formats, words, pages, wizard, contacts, inbox, plugin_forms, simulator, click_to_chat)
+    for module in (*pages_modules, campaigns_page):
         module.register(bp)
     return bp

@@ -404,6 +404,8 @@ class OutboundMessage(Base):
         Index("ix_outbound_messages_status", "channel_connection_id", "status"),
         Index("ix_outbound_messages_sent", "channel_connection_id", "sent_at"),
         Index("ix_outbound_messages_recipient", "channel_connection_id", "recipient", "status"),
+        Index("ix_outbound_messages_campaign", "campaign_id", "status"),
+        Index("ix_outbound_messages_contact", "contact_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -446,6 +448,8 @@ class OutboundMessage(Base):
     #: ``deferred``: when it is tried again; ``skipped``/``deferred``: why.
     deferred_until: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
+    #: The campaign this message belongs to (:mod:`connector.campaigns`), else ``None``.
+    campaign_id: Mapped[int | None] = mapped_column(Integer)
 
 
 # --------------------------------------------------------------------------- work

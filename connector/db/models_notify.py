@@ -89,6 +89,7 @@ class BackInStockSubscription(Base):
     __table_args__ = (
         UniqueConstraint("active_key"),
         Index("ix_notify_subscriptions_wave", "shop_connection_id", "variant_external_id", "status", "id"),
+        Index("ix_notify_subscriptions_contact", "contact_id", "variant_external_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

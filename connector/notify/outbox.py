@@ -94,10 +94,14 @@ def queue_notifications(
     purpose: str,
     variables: dict[str, Any],
     recipients: list[tuple[Contact, str, str | None]],
+    per_contact: dict[int, dict[str, Any]] | None = None,
+    columns: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """:func:`queue_notification` (without send tasks) for many contacts at once: ``recipients`` holds
     ``(contact, idempotency key, language or None)``. Returns the new rows' ids by idempotency key; keys queued
-    before get none. A few statements whatever the number (a back-in-stock wave queues hundreds at a time)."""
+    before get none. A few statements whatever the number (a back-in-stock wave queues hundreds at a time).
+    ``per_contact``: variables of one contact (by id) added to ``variables`` (a campaign's parameters);
+    ``columns``: further outbox columns of every row (a campaign's ``campaign_id``)."""
     if not recipients:
         return {}
     keys = [key for _, key, _ in recipients]
@@ -115,8 +119,12 @@ def queue_notifications(
             "payload": payload,
             "idempotency_key": key,
             "purpose": purpose,
-            "notification": {"language": language or language_of(contact, fallback), "vars": variables},
+            "notification": {
+                "language": language or language_of(contact, fallback),
+                "vars": {**variables, **(per_contact or {}).get(contact.id, {})},
+            },
             "status": "pending",
+            **(columns or {}),
         }
         for contact, key, language in recipients
         if key not in taken

@@ -56,6 +56,9 @@ PROMOTIONAL = frozenset({"back_in_stock", recovery.KIND})
 #: Why a marketing template to a +1 number is not sent (platform-changes-2026.md §3.1).
 US_MARKETING = "marketing templates to US (+1) numbers are not delivered by WhatsApp (131049): not sent"
 
+#: The kind of campaign messages (:mod:`connector.campaigns`): always their campaign's approved template.
+CAMPAIGN = "campaign"
+
 #: How close to its end a window counts as closed already (the message must arrive while it is open).
 WINDOW_MARGIN = timedelta(minutes=5)
 WINDOW = timedelta(hours=24)
@@ -77,6 +80,8 @@ class Decision:
 
 def category_of(settings: NotifySettings, kind: str) -> str:
     """The pricing category of a notification kind's template."""
+    if kind == CAMPAIGN:
+        return "marketing"
     if kind == "back_in_stock":
         return settings.back_in_stock_category
     return "marketing" if kind in PROMOTIONAL else "utility"
@@ -108,6 +113,8 @@ def template_parameters(
     if kind == recovery.KIND:
         total = f"{variables.get('total', '')} {variables.get('currency', '')}".strip()
         return [name, str(variables.get("items") or ""), total, str(variables.get("checkout_url") or "")], []
+    if kind == CAMPAIGN:
+        return [str(value) for value in variables.get("body") or []], []
     return [name, number], []
 
 
@@ -206,7 +213,12 @@ def decide(
             return Decision("skip", reason=capped)
     language = str(spec.get("language") or settings.default_language)
     variables = dict(spec.get("vars") or {})
-    inside = window_open(contact, now) and not spec.get("force_template")
+    if row.kind == CAMPAIGN:
+        quiet = quiet_hours.quiet_until(settings, contact.phone or row.recipient, now)
+        if quiet is not None:
+            return Decision("defer", until=quiet, reason=quiet_hours.reason(settings, quiet, contact.phone))
+    # A campaign is its approved template, inside the window too (the owner chose what it says).
+    inside = window_open(contact, now) and not spec.get("force_template") and row.kind != CAMPAIGN
     adapter = renderer.channels.get(channel)
     # Unknown adapters keep the WhatsApp rules (templates outside the window, priced by phone number).
     templates = adapter is None or model.TemplateMessage in adapter.supports
@@ -227,7 +239,11 @@ def decide(
             return Decision("skip", reason=no_utility or _not_allowed(adapter, row.kind))
         category = "service" if inside else category_of(settings, row.kind)
     else:
-        name = (settings.templates.get(row.kind) or {}).get(language)
+        name = (
+            str(variables.get("template") or "")
+            if row.kind == CAMPAIGN
+            else (settings.templates.get(row.kind) or {}).get(language)
+        )
         if not name:
             return Decision(
                 "skip",
@@ -238,9 +254,10 @@ def decide(
             # A send without the header's media would be refused (132000): say why instead.
             return Decision("skip", reason=missing)
         body, buttons = template_parameters(row.kind, variables, currency=name in settings.currency_templates)
+        code = str(variables.get("template_language") or settings.template_languages.get(language, language))
         message = model.TemplateMessage(
             name=name,
-            language=settings.template_languages.get(language, language),
+            language=code,
             body_parameters=body,
             header_parameters=header,
             button_parameters=buttons,

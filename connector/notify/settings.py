@@ -282,6 +282,13 @@ class NotifySettings(BaseModel):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from exc
         return value
 
+    #: Days after a chat touch (a campaign, a reminder, an alert, a shipping update, the customer's own message)
+    #: within which a paid order is credited to it (the last touch wins).
+    attribution_window_days: float = Field(7.0, gt=0)
+    #: Send a ``Purchase`` event to Meta's Conversions API for business messaging when a customer who came from a
+    #: click-to-WhatsApp ad pays (needs the WhatsApp connection's dataset id and token).
+    conversions_api_enabled: bool = False
+
     @model_validator(mode="after")
     def _dated_cards(self) -> Self:
         if not self.rate_cards:

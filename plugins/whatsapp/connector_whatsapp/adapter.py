@@ -114,6 +114,23 @@ class WhatsAppAdapter(ChannelAdapter):
             help="Collect addresses and checkout details in a form inside WhatsApp (one message instead of a "
             "dialogue); needs the WhatsApp Business Account ID. Off: the chat asks step by step.",
         ),
+        ConfigField(
+            "capi_dataset_id",
+            "Conversions API dataset ID",
+            FieldType.SECRET,
+            required=False,
+            default="",
+            help="The dataset of the WhatsApp Business Account (POST /<WABA_ID>/dataset) that paid orders from "
+            "click-to-WhatsApp ads are reported to as Purchase events ([notify] conversions_api_enabled).",
+        ),
+        ConfigField(
+            "capi_access_token",
+            "Conversions API access token",
+            FieldType.SECRET,
+            required=False,
+            default="",
+            help="The token the Conversions API events are sent with (empty: the connection's access token).",
+        ),
         ConfigField("graph_url", "Graph API URL", FieldType.URL, required=False, default=DEFAULT_GRAPH_URL),
         versions.API_VERSION_FIELD,
         ConfigField(

@@ -8,6 +8,7 @@ from dataclasses import fields
 from typing import Any, ClassVar
 
 from connector_meta.sandbox.control import control_blueprint
+from connector_meta.sandbox.conversions import conversions_blueprint
 from connector_meta.sandbox.events import WebhookHub
 from connector_meta.sandbox.graph import install
 from connector_meta.sandbox.inbound_2026 import inbound_2026_blueprint
@@ -50,6 +51,7 @@ class GraphSandbox(ChannelSandbox):
         install(app, self.state, self.hub)
         self.signup = SignupState()
         app.register_blueprint(signup_blueprint(self.state, self.hub, self.signup))
+        app.register_blueprint(conversions_blueprint(self.state))  # after install: it uses the version converter
         return app
 
     def stop(self) -> None:
@@ -293,6 +295,10 @@ class GraphSandbox(ChannelSandbox):
         new tier and a ``business_capability_update`` webhook announces it. ``users``: a test's small limit instead
         of the tier's (enforced, and stated in the webhook's integer form)."""
         return self.control("POST", "whatsapp/messaging_limit", json={"tier": tier, "users": users})["value"]
+
+    def conversions(self) -> list[dict[str, Any]]:
+        """The Conversions API events received (each with its ``dataset_id`` and ``partner_agent``)."""
+        return self.control("GET", "conversions")["events"]
 
     def advance_clock(self, seconds: float) -> None:
         """Move sandbox time forward (closes conversation windows without waiting)."""
