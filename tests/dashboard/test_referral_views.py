@@ -186,12 +186,12 @@ def test_last_touch_attribution_within_seven_days_on_sqlite_and_postgres(databas
         # The page queries show what a user may see: here, the owner of the (only) default workspace.
         with scope.binding(scope.Visibility(DEFAULT_WORKSPACE_ID, operator=True)):
             orders, contacts = queries.orders(rt), queries.contacts(rt)
-        sources = {row["message"].id: row["source"] for row in orders}
+        sources = {row["message"].id: row["source"] for row in orders.rows}
         assert sources[recent_cart] is not None
         assert (sources[recent_cart].kind, sources[recent_cart].text) == ("Link", "ref=newsletter")
         assert sources[stale_cart] is None
 
-        came_from = {row["contact"].id: row["came_from"] for row in contacts}
+        came_from = {row["contact"].id: row["came_from"] for row in contacts.rows}
         assert (came_from[first].kind, came_from[first].text) == ("Ad", "Autumn (ad 42)")
         assert came_from[first].received_at == now - timedelta(days=10)
         assert came_from[second].kind == "Ad"

@@ -23,4 +23,21 @@
     var form = event.target;
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
+
+  // <time class="local" datetime="ISO">: the server wrote it in UTC; show it in the viewer's time zone, in the
+  // page's language, with the day (and keep UTC in the tooltip).
+  function localTimes(root) {
+    var lang = document.documentElement.lang || undefined;
+    var times = (root || document).querySelectorAll("time.local[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var el = times[i], at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime()) || el.dataset.localised) continue;
+      el.title = el.textContent;
+      el.textContent = at.toLocaleString(lang, {weekday: "short", day: "numeric", month: "short", year: "numeric",
+                                                 hour: "2-digit", minute: "2-digit"});
+      el.dataset.localised = "1";
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.target); });
 })();

@@ -1,0 +1,120 @@
+"""Every dashboard page in Chromium at a phone's width (390 px) and a laptop's (1280 px): nothing needs sideways
+scrolling, and axe-core finds no serious or critical accessibility violation. Also the overview's charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .a11y import DESKTOP, PHONE, axe_violations, overflow
+from .conftest import Connected, Live, log_in
+from .test_browser_pages import CUSTOMER, activity
+
+#: Every page a dashboard owner opens (path, what it is called in a failure).
+PAGES = (
+    "/",
+    "/?days=30",
+    "/catalog",
+    "/contacts",
+    "/notifications",
+    "/orders",
+    "/plugins",
+    "/jobs",
+    "/click-to-chat",
+    "/simulator",
+    "/setup",
+    "/setup/shop",
+    "/setup/channel",
+    "/setup/webhooks",
+    "/setup/sync",
+    "/setup/message",
+)
+
+
+def _check(page: Any, label: str, problems: list[str]) -> None:
+    wide = overflow(page)
+    if wide is not None:
+        problems.append(f"{label}: {wide['scrollWidth']} px wide in {wide['width']} px ({'; '.join(wide['elements'])})")
+    problems.extend(f"{label}: {v}" for v in axe_violations(page))
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1280px"])
+def test_every_page_fits_the_screen_and_passes_axe(connected: Connected, page: Any, viewport: dict[str, int]) -> None:
+    live = connected.live
+    activity(connected)
+    page.set_viewport_size(viewport)
+    page.goto(live.dashboard("/login"))
+    problems: list[str] = []
+    _check(page, "/login", problems)
+    log_in(page, live)
+    page.wait_for_url(live.dashboard("/"))
+    for path in PAGES:
+        response = page.goto(live.dashboard(path))
+        assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
+        _check(page, path, problems)
+    # The simulator with a conversation in it, and the contact page of a customer.
+    page.goto(live.dashboard("/simulator"))
+    page.locator("#sim-customer").fill(CUSTOMER)
+    page.get_by_role("button", name="OK").click()
+    page.locator("#transcript .bubble.customer").first.wait_for()
+    _check(page, "/simulator (a conversation)", problems)
+    assert not problems, "\n".join(problems)
+
+
+def test_first_user_page_fits_a_phone(live: Live, page: Any) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto(live.dashboard("/login"))
+    problems: list[str] = []
+    _check(page, "/login", problems)
+    assert not problems, "\n".join(problems)
+
+
+def test_overview_charts_show_the_period_as_svg_and_as_tables(connected: Connected, page: Any) -> None:
+    live = connected.live
+    activity(connected)  # a chat, a cart, a test message, a refused notification: today
+    log_in(page, live)
+    page.wait_for_url(live.dashboard("/"))
+
+    for chart in ("messages", "cost", "orders", "back-in-stock", "funnel"):
+        figure = page.locator(f"#chart-{chart}")
+        assert figure.locator("svg.chart").count() == 1, chart
+        assert figure.locator("table caption").count() == 1, chart  # the same numbers for screen readers
+    # Seven days by default: one row per day, today last, with its weekday.
+    rows = page.locator("#chart-messages table tbody tr")
+    assert rows.count() == 7
+    today = rows.last
+    cells = today.locator("td").all_inner_texts()
+    headers = page.locator("#chart-messages table thead th").all_inner_texts()
+    by_kind = dict(zip(headers[1:], cells, strict=True))
+    assert int(by_kind["Test messages"]) == 1
+    assert int(by_kind["Order shipped"]) == 1
+    assert int(by_kind["Chat replies"]) >= 1
+    # Bars are drawn for today's messages (non-zero height), none for a day without any.
+    assert page.locator("#chart-messages rect.bar[height='0.0']").count() >= 1
+    tall = page.locator("#chart-messages rect.bar").evaluate_all(
+        "bars => bars.filter(b => parseFloat(b.getAttribute('height')) > 0).length"
+    )
+    assert tall >= 3
+    # The cost of today's template (a utility message to Germany) is in our estimate, formatted as money.
+    cost_today = page.locator("#chart-cost table tbody tr").last.locator("td").first.inner_text()
+    assert cost_today.replace("\u00a0", " ") in ("€0.06", "€0.05", "€0.055") or "0.0" in cost_today
+    # The funnel: the customer wrote (menu), sent a cart (product and cart steps).
+    funnel = dict(
+        zip(
+            page.locator("#chart-funnel tbody th").all_inner_texts(),
+            map(int, page.locator("#chart-funnel tbody td").all_inner_texts()),
+            strict=True,
+        )
+    )
+    assert funnel["Menu"] >= 1 and funnel["Cart"] >= 1 and funnel["Product viewed"] >= funnel["Cart"]
+    assert funnel["Menu"] >= funnel["Product viewed"] >= funnel["Cart"] >= funnel["Order"] >= funnel["Paid"]
+
+    # Another period: 30 rows; an unknown period is refused with a reason.
+    page.get_by_label("Period").select_option("30")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(live.dashboard("/?days=30"))
+    assert page.locator("#chart-messages table tbody tr").count() == 30
+    response = page.goto(live.dashboard("/?days=1000"))
+    assert response is not None and response.status == 400
+    assert "days must be one of 7, 30, 90" in page.locator("main").inner_text()
