@@ -39,5 +39,20 @@
     }
   }
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.target); });
+  // <div data-stick-bottom>: a chat log shows its newest message after every update, unless the reader scrolled
+  // up to read older ones.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var el = event.detail.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-stick-bottom")) {
+      el.dataset.atBottom = (el.scrollHeight - el.scrollTop - el.clientHeight < 40 || !el.dataset.seen) ? "1" : "";
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    localTimes(event.target);
+    var el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-stick-bottom") && el.dataset.atBottom) {
+      el.scrollTop = el.scrollHeight;
+      el.dataset.seen = "1";
+    }
+  });
 })();
