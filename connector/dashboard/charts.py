@@ -95,7 +95,9 @@ def funnel(steps: Sequence[tuple[str, int]]) -> Markup:
         y = 4 + i * row_h
         w = (WIDTH - label_w - 60) * count / top
         parts.append(f'<text class="axis" x="{label_w - 8}" y="{y + 20}" text-anchor="end">{escape(name)}</text>')
-        parts.append(f'<rect class="bar series-{i % SERIES_CLASSES}" x="{label_w}" y="{y}" width="{w:.1f}" height="26"/>')
+        parts.append(
+            f'<rect class="bar series-{i % SERIES_CLASSES}" x="{label_w}" y="{y}" width="{w:.1f}" height="26"/>'
+        )
         parts.append(f'<text class="axis" x="{label_w + w + 6:.1f}" y="{y + 20}">{count}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

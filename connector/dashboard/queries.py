@@ -318,9 +318,7 @@ def contacts(rt: Runtime, asked: Listing | None = None) -> Page:
             )
         if asked.shop_id is not None:
             statement = statement.where(ChannelConnection.shop_connection_id == asked.shop_id)
-        found = session.execute(
-            statement.order_by(Contact.id.desc()).offset(asked.offset).limit(asked.size + 1)
-        ).all()
+        found = session.execute(statement.order_by(Contact.id.desc()).offset(asked.offset).limit(asked.size + 1)).all()
         ids = [contact.id for contact, _, _ in found]
         first = first_referrals(session, ids)
         timelines = consent_timelines(session, ids)

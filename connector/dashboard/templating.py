@@ -50,7 +50,7 @@ def when(value: datetime | None) -> Markup:
     """A moment with its day: ``Mon 7 Dec 2026, 08:35 UTC`` in the viewer's language, in a ``<time>`` element that
     dashboard.js rewrites into the viewer's own time zone."""
     if value is None:
-        return Markup("–")
+        return Markup("\u2013")  # an en dash: no time
     value = value if value.tzinfo else value.replace(tzinfo=UTC)
     text = format_datetime(value.astimezone(UTC), "EEE d MMM y, HH:mm", tzinfo=UTC, locale=g.get("lang", "en"))
     return Markup('<time class="local" datetime="{}">{} UTC</time>').format(value.isoformat(), text)
