@@ -84,8 +84,16 @@ def transcript(rt: Runtime, channel: ChannelConnection, control: Control, custom
             if contact_id
             else []
         )
+    # The channel's timestamp of a WhatsApp message is whole seconds; the sandbox knows when it sent each one to the
+    # microsecond, on the same clock as the replies' ``sent_at``.
+    exact = (
+        {m["id"]: float(m["timestamp"]) for m in control.call("GET", f"whatsapp/inbound?wa_id={customer}")["messages"]}
+        if channel.channel == "whatsapp"
+        else {}
+    )
     for row in rows:
-        entries.append({"side": "customer", "at": row.received_at.timestamp(), "body": row.data, "type": row.type})
+        at = exact.get(row.message_id, row.received_at.timestamp())
+        entries.append({"side": "customer", "at": at, "body": row.data, "type": row.type})
     # A reply is sent after the message that caused it arrived; at equal times (the channel's timestamps are whole
     # seconds) the customer's message comes first.
     entries.sort(key=lambda e: (e["at"], e["side"] != "customer"))
@@ -115,7 +123,13 @@ def customer_from_product(
         control.call(
             "POST",
             "whatsapp/messages",
-            json={"wa_id": customer, "type": "text", "text": text, "name": "You", "referred_product": product_id},
+            json={
+                "wa_id": customer,
+                "type": "text",
+                "text": text,
+                "name": "You",
+                "referred_product": {"product_retailer_id": product_id},
+            },
         )
     elif channel.channel == "instagram":
         control.call(
