@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 
@@ -30,9 +30,13 @@ def names(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str],
     found: dict[tuple[int, str], ProductName] = {}
     wanted = sorted(keys)
     for start in range(0, len(wanted), 500):  # bounded IN lists
-        rows = session.execute(
-            select(ShopVariant.shop_connection_id, ShopVariant.external_id, ShopVariant.title, ShopVariant.data).where(
-                tuple_(ShopVariant.shop_connection_id, ShopVariant.external_id).in_(wanted[start : start + 500])
+        rows: list[Any] = list(
+            session.execute(
+                select(
+                    ShopVariant.shop_connection_id, ShopVariant.external_id, ShopVariant.title, ShopVariant.data
+                ).where(
+                    tuple_(ShopVariant.shop_connection_id, ShopVariant.external_id).in_(wanted[start : start + 500])
+                )
             )
         )
         for shop_id, external_id, title, data in rows:

@@ -8,6 +8,7 @@ the outbox (messages by kind, cost), the chat orders (orders, revenue, paid), th
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -72,7 +73,7 @@ def _day(value: Any) -> str:
     return str(value)[:10]
 
 
-def _per_day(keys: list[str], counts: dict[str, float]) -> list[Any]:
+def _per_day(keys: list[str], counts: Mapping[str, float]) -> list[Any]:
     return [counts.get(key, 0) for key in keys]
 
 
@@ -97,16 +98,19 @@ def charts(rt: Runtime, days: int) -> Charts:
     since = start_of_today() - timedelta(days=days - 1)
     with rt.db.session() as session:
         messages: dict[str, dict[str, int]] = defaultdict(dict)
-        for day, kind, count in session.execute(
-            select(func.date(OutboundMessage.created_at), OutboundMessage.kind, func.count())
-            .where(OutboundMessage.created_at >= since, channel_visible(OutboundMessage.channel_connection_id))
-            .group_by(func.date(OutboundMessage.created_at), OutboundMessage.kind)
-        ):
-            messages[kind][_day(day)] = count
+        by_kind: list[Any] = list(
+            session.execute(
+                select(func.date(OutboundMessage.created_at), OutboundMessage.kind, func.count())
+                .where(OutboundMessage.created_at >= since, channel_visible(OutboundMessage.channel_connection_id))
+                .group_by(func.date(OutboundMessage.created_at), OutboundMessage.kind)
+            )
+        )
+        for day, kind, count in by_kind:
+            messages[kind][_day(day)] = int(count)
 
         orders: dict[str, int] = defaultdict(int)
         revenue: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        created = list(
+        created: list[Any] = list(
             session.execute(
                 select(ChatOrder.created_at, ChatOrder.cart, ChatOrder.contact_id)
                 .where(
@@ -131,13 +135,16 @@ def charts(rt: Runtime, days: int) -> Charts:
         orders_by_contact: dict[int, list[datetime]] = defaultdict(list)
         for created_at, _cart, contact_id in created:
             orders_by_contact[contact_id].append(created_at)
-        for contact_id, ended_at in session.execute(
-            select(BackInStockSubscription.contact_id, BackInStockSubscription.ended_at).where(
-                BackInStockSubscription.status == "notified",
-                BackInStockSubscription.ended_at >= since,
-                shop_visible(BackInStockSubscription.shop_connection_id),
+        notified: list[Any] = list(
+            session.execute(
+                select(BackInStockSubscription.contact_id, BackInStockSubscription.ended_at).where(
+                    BackInStockSubscription.status == "notified",
+                    BackInStockSubscription.ended_at >= since,
+                    shop_visible(BackInStockSubscription.shop_connection_id),
+                )
             )
-        ):
+        )
+        for contact_id, ended_at in notified:
             key = _day(ended_at)
             sent[key] += 1
             if any(ended_at <= at <= ended_at + CONVERSION_WINDOW for at in orders_by_contact.get(contact_id, [])):

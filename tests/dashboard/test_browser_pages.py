@@ -117,7 +117,7 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     shot(page, "notifications")
 
     page.get_by_role("link", name="Orders from chat", exact=True).click()
-    # "2 × <the product's name>" (not its id), the price and total as money
+    # "2 times <the product's name>" (not its id), the price and total as money
     first_line = page.locator("tr.order-row").first.locator("li.product-line").first
     assert "2 \u00d7" in first_line.inner_text()
     assert first_line.locator(".product-name").inner_text() == in_stock_title(connected)

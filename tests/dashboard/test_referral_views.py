@@ -57,7 +57,7 @@ def cell(page: str, row_class: str, cell_class: str, containing: str) -> str:
     """The text of one cell in the row that mentions ``containing``."""
     for row in re.findall(rf'<tr class="{row_class}">(.*?)</tr>', page, flags=re.S):
         if containing in row:
-            match = re.search(rf'<td class="{cell_class}">(.*?)</td>', row, flags=re.S)
+            match = re.search(rf'<td class="{cell_class}"[^>]*>(.*?)</td>', row, flags=re.S)
             assert match, f"no {cell_class} cell"
             return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
     raise AssertionError(f"no {row_class} mentions {containing}")
