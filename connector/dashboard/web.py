@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
 from connector import roles
@@ -87,6 +88,9 @@ def create_blueprint(app: Flask) -> Blueprint:
 
     @bp.app_template_global("_")
     def _translate(text: str, **values: object) -> str:
+        if any(isinstance(value, Markup) for value in values.values()):
+            # A value that is markup already (a <time> from |when): fill it in as markup, escape the rest.
+            return Markup(escape(_(text))).format(**values)
         return _(text, **values)
 
     @bp.context_processor

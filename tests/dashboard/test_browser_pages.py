@@ -100,6 +100,7 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     page.get_by_role("link", name="Contacts", exact=True).click()
     row = page.locator("tr.contact-row", has_text=CUSTOMER)
     assert "open until" in row.inner_text()
+    assert row.locator("td.window time.local").count() == 1 and "<time" not in row.inner_text()  # a date, not markup
     # Consent as a readable timeline (it was a key/value dump): the purpose, agreed, how, and the customer's words.
     consent = row.locator("ol.consent-timeline li.granted").first
     assert "Order updates" in consent.inner_text() and "agreed" in consent.inner_text()

@@ -108,7 +108,7 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
 
     orders = client.get("/dashboard/orders").text
     [order] = rows(orders, "order-row")
-    assert f"2 \u00d7 {retailer_id}" in order
+    assert f"2 \u00d7 {variant.title}" in order  # the product by name (it was its id), its id one hover away
     assert cell(orders, "order-row", "source", retailer_id) == (
         f"Product: {variant.title} ({variant.sku or variant.external_id}) on {today}"
     )
