@@ -3,7 +3,9 @@ scrolling, and axe-core finds no serious or critical accessibility violation. Al
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.numbers import format_currency
@@ -11,7 +13,7 @@ from babel.numbers import format_currency
 from connector.dashboard.queries import cost_days
 
 from .a11y import DESKTOP, PHONE, axe_violations, overflow
-from .conftest import Connected, Live, log_in
+from .conftest import Connected, Live, log_in, wait_until
 from .test_browser_pages import CUSTOMER, activity
 
 #: Every page a dashboard owner opens (path, what it is called in a failure).
@@ -124,3 +126,22 @@ def test_overview_charts_show_the_period_as_svg_and_as_tables(connected: Connect
     response = page.goto(live.dashboard("/?days=1000"))
     assert response is not None and response.status == 400
     assert "days must be one of 7, 30, 90" in page.locator("main").inner_text()
+
+
+def test_times_show_with_the_day_in_the_viewers_time_zone(connected: Connected, browser: Any) -> None:
+    activity(connected)
+    context = browser.new_context(locale="en-US", timezone_id="America/New_York", viewport=DESKTOP)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        log_in(tab, connected.live)
+        tab.wait_for_url(connected.live.dashboard("/"))
+        tab.goto(connected.live.dashboard("/contacts"))
+        moment = tab.locator("tr.contact-row", has_text=CUSTOMER).locator("td.window time.local")
+        wait_until(lambda: moment.get_attribute("data-localised") == "1", timeout=30)
+        at = datetime.fromisoformat(moment.get_attribute("datetime") or "").astimezone(ZoneInfo("America/New_York"))
+        shown = moment.inner_text()
+        assert at.strftime("%a") in shown and at.strftime("%I:%M") in shown, shown  # New York's day and time
+        assert (moment.get_attribute("title") or "").endswith("UTC")  # the server's UTC one hover away
+    finally:
+        context.close()
