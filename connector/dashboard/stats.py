@@ -168,7 +168,8 @@ def charts(rt: Runtime, days: int) -> Charts:
 def _funnel(session: Any, since: datetime) -> dict[str, int]:
     """Distinct contacts per step since ``since``: wrote to the bot (every conversation opens with the menu), were
     shown a product (wrote from one, or tapped buy / notify me on one), had a cart, ordered, and the shop reported
-    the order paid or confirmed (a ``notify_orders`` row: the order reached ``open`` or beyond)."""
+    the order paid or confirmed (its ``notify_orders`` rank reached ``order_confirmed``: status ``open`` or beyond,
+    whatever the customer's consent to be told)."""
     steps: dict[str, set[int]] = {step: set() for step in FUNNEL_STEPS}
     for contact_id, kind, data in session.execute(
         select(InboundMessage.contact_id, InboundMessage.type, InboundMessage.data)
@@ -191,6 +192,8 @@ def _funnel(session: Any, since: datetime) -> dict[str, int]:
             and_(
                 OrderNotification.shop_connection_id == ChatOrder.shop_connection_id,
                 OrderNotification.order_external_id == ChatOrder.order_external_id,
+                # rank -1: the shop reported the order, still pending payment; 0 (order_confirmed) or later: paid.
+                OrderNotification.rank >= 0,
             ),
         )
         .where(ChatOrder.status == "created", ChatOrder.created_at >= since, shop_visible(ChatOrder.shop_connection_id))

@@ -15,6 +15,7 @@ from connector.dashboard.queries import cost_days
 from .a11y import DESKTOP, PHONE, axe_violations, overflow
 from .conftest import Connected, Live, log_in, wait_until
 from .test_browser_pages import CUSTOMER, activity
+from .test_chart_figures import chat_order_created
 
 #: Every page a dashboard owner opens (path, what it is called in a failure).
 PAGES = (
@@ -78,6 +79,7 @@ def test_first_user_page_fits_a_phone(live: Live, page: Any) -> None:
 def test_overview_charts_show_the_period_as_svg_and_as_tables(connected: Connected, page: Any) -> None:
     live = connected.live
     activity(connected)  # a chat, a cart, a test message, a refused notification: today
+    chat_order_created(live.runtime)
     log_in(page, live)
     page.wait_for_url(live.dashboard("/"))
 
@@ -116,6 +118,10 @@ def test_overview_charts_show_the_period_as_svg_and_as_tables(connected: Connect
         )
     )
     assert funnel["Menu"] >= 1 and funnel["Cart"] >= 1 and funnel["Product viewed"] >= funnel["Cart"]
+    # The cart became an order in the shop: counted today, with its revenue as money.
+    assert funnel["Order"] == 1
+    assert page.locator("#orders-total").inner_text() == "1"
+    assert page.locator("#chart-orders .revenue-total").first.inner_text().startswith("€")
     assert funnel["Menu"] >= funnel["Product viewed"] >= funnel["Cart"] >= funnel["Order"] >= funnel["Paid"]
 
     # Another period: 30 rows; an unknown period is refused with a reason.
