@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
 
 #: What each consent purpose and source means to a shop owner (the stored values are codes).
-CONSENT_PURPOSES = {"utility": "Order updates", "marketing": "Back-in-stock and offers"}
+CONSENT_PURPOSES = {"utility": N_("Order updates"), "marketing": N_("Back-in-stock and offers")}
 CONSENT_SOURCES = {
-    "chat_order": "an order in the chat",
-    "chat_button": "a button in the chat",
-    "public_form": "the shop's sign-up form",
-    "admin_api": "the API",
-    "keyword": "a keyword (START / STOP)",
+    "chat_order": N_("an order in the chat"),
+    "chat_button": N_("a button in the chat"),
+    "public_form": N_("the shop's sign-up form"),
+    "admin_api": N_("the API"),
+    "keyword": N_("a keyword (START / STOP)"),
 }
 
 
