@@ -25,6 +25,8 @@ PAGES = (
     "/contacts",
     "/notifications",
     "/orders",
+    "/inbox",
+    "/recovery",
     "/plugins",
     "/jobs",
     "/click-to-chat",
@@ -65,6 +67,11 @@ def test_every_page_fits_the_screen_and_passes_axe(connected: Connected, page: A
     page.get_by_role("button", name="OK").click()
     page.locator("#transcript .bubble.customer").first.wait_for()
     _check(page, "/simulator (a conversation)", problems)
+    # The inbox thread of that customer.
+    page.goto(live.dashboard("/inbox"))
+    page.locator(".inbox-list a").first.click()
+    page.locator(".thread .message").first.wait_for()
+    _check(page, "/inbox/<contact> (a thread)", problems)
     assert not problems, "\n".join(problems)
 
 
