@@ -63,7 +63,8 @@ def test_two_shops_get_a_shop_column_a_filter_search_and_pages(live: Live, page:
         page.goto(live.dashboard("/notifications?q=4917000000002"))
         assert page.locator("tr.message-row").count() == 1
         page.goto(live.dashboard("/notifications?kind=order_shipped"))
-        assert set(page.locator("tr.message-row td:nth-child(3)").all_inner_texts()) == {"order_shipped"}
+        # the kind in words (words.py), as the viewer's language says it
+        assert set(page.locator("tr.message-row td:nth-child(3)").all_inner_texts()) == {"Order shipped"}
 
         # Malformed requests: 400 with the reason.
         for path, reason in (
