@@ -122,6 +122,13 @@ def run_demo(*, shop: str = "woocommerce", once: bool = False, port: int = 8080,
     # Webhook URLs must name the port the OS actually gave us.
     rt.config.server.public_url = server.url
     server.start()
+    # One pair of sandboxes: the setup wizard's "try with a sandbox" connects these (the ones the curl lines below
+    # change), instead of starting a second pair.
+    from connector.dashboard.wizard import demo_sandboxes
+
+    shared = demo_sandboxes(server.app)
+    shared.adopt(shop, shop_sandbox)
+    shared.adopt(GRAPH_SANDBOX, graph)
     try:
         shop_conn = rt.connections.create_shop(
             name=f"Demo shop ({shop})",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 
 from connector.api.scope import is_visible
-from connector.dashboard import queries
+from connector.dashboard import paging, queries
 from connector.dashboard.security import login_required
 from connector.i18n.catalogs import N_
 from connector.privacy.erase import erase_contact
@@ -17,6 +17,17 @@ from connector.web.context import runtime
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
+
+
+#: What each consent purpose and source means to a shop owner (the stored values are codes).
+CONSENT_PURPOSES = {"utility": N_("Order updates"), "marketing": N_("Back-in-stock and offers")}
+CONSENT_SOURCES = {
+    "chat_order": N_("an order in the chat"),
+    "chat_button": N_("a button in the chat"),
+    "public_form": N_("the shop's sign-up form"),
+    "admin_api": N_("the API"),
+    "keyword": N_("a keyword (START / STOP)"),
+}
 
 
 def _visible(rt: Runtime, contact_id: int) -> bool:
@@ -31,8 +42,15 @@ def register(bp: Blueprint) -> None:
     @bp.get("/contacts")
     @login_required
     def contacts() -> Any:
-        """Contacts with consent, window state and subscriptions."""
-        return render_template("dashboard/contacts.html", rows=queries.contacts(runtime()))
+        """Contacts with consent, window state and subscriptions: searched, filtered by shop, one page at a time."""
+        rt = runtime()
+        return render_template(
+            "dashboard/contacts.html",
+            page=queries.contacts(rt, paging.listing()),
+            shops=queries.visible_shops(rt),
+            purposes=CONSENT_PURPOSES,
+            sources=CONSENT_SOURCES,
+        )
 
     @bp.get("/contacts/<int:contact_id>/export.json")
     @login_required

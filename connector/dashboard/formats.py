@@ -1,7 +1,8 @@
 """Jinja filters that show money, numbers and dates in the viewer's language and time zone (through Babel).
 
 ``{{ amount | money(currency) }}`` (``money(currency, precise=true)`` for costs), ``{{ value | number }}`` (``number(4)`` for four decimals),
-``{{ when | datetime }}`` (weekday, date and time), ``{{ when | day }}`` and ``{{ when | clock }}`` (the time only),
+``{{ when | datetime }}`` (weekday, date and time), ``{{ when | when }}`` (the same in a ``<time>`` element that
+dashboard.js rewrites into the viewer's own time zone), ``{{ when | day }}`` and ``{{ when | clock }}`` (the time only),
 ``{{ "45.57 EUR" | catalog_price }}`` (a Meta catalog's price text).
 The language is the request's; the time zone is ``[dashboard] time_zone``.
 """
@@ -9,10 +10,11 @@ The language is the request's; the time zone is ``[dashboard] time_zone``.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, g
+from markupsafe import Markup
 
 from connector.i18n import formatting
 from connector.web.context import runtime
@@ -52,6 +54,17 @@ def date_time(value: datetime | None) -> str:
     return formatting.date_time(value, _language(), _time_zone())
 
 
+def when(value: datetime | None) -> Markup:
+    """Weekday, date and time in ``[dashboard] time_zone``, named, inside ``<time class="local">``: dashboard.js
+    rewrites it into the viewer's own zone and keeps this text as its tooltip; an en dash for no time."""
+    if value is None:
+        return Markup("\u2013")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    zone_name = _time_zone() or "UTC"
+    shown = f"{formatting.date_time(aware, _language(), zone_name)} {formatting.zone(zone_name)}"
+    return Markup('<time class="local" datetime="{}">{}</time>').format(aware.astimezone(UTC).isoformat(), shown)
+
+
 def day(value: date | datetime | None) -> str:
     """The date in the viewer's time zone."""
     return formatting.day(value, _language(), _time_zone())
@@ -67,4 +80,5 @@ def register(bp: Blueprint) -> None:
     for name, function in (("money", money), ("number", number), ("datetime", date_time), ("day", day)):
         bp.add_app_template_filter(function, name)
     bp.add_app_template_filter(clock, "clock")
+    bp.add_app_template_filter(when, "when")
     bp.add_app_template_filter(catalog_price, "catalog_price")

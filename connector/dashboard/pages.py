@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from connector.dashboard import queries
+from connector.dashboard import charts, paging, queries, stats
 from connector.dashboard.security import login_required
 from connector.i18n.catalogs import N_
 from connector.web.context import runtime
@@ -18,23 +18,35 @@ def register(bp: Blueprint) -> None:
     @bp.get("/")
     @login_required
     def overview() -> Any:
-        """Sync health, last errors, messages and estimated cost today, orders from chat."""
+        """Sync health, last errors, messages and estimated cost today, orders from chat, and the charts of a chosen
+        period (``?days=7|30|90``)."""
         rt = runtime()
+        raw = request.args.get("days", str(stats.PERIODS[0]))
+        if not raw.isdigit() or int(raw) not in stats.PERIODS:
+            abort(400, description=f"days must be one of {', '.join(map(str, stats.PERIODS))}")
         return render_template(
             "dashboard/overview.html",
             data=queries.overview(rt),
             currency=rt.config.dashboard.cost_currency,
+            period=int(raw),
+            periods=stats.PERIODS,
+            charts=stats.charts(rt, int(raw)),
+            chart=charts,
         )
 
     @bp.get("/catalog")
     @login_required
     def catalog() -> Any:
-        """Every item's sync state, and why it is not synced."""
+        """Every item's sync state, and why it is not synced: searched, filtered by state and shop, paged."""
         status = request.args.get("status") or None
         if status not in (None, "synced", "problem"):
             abort(400, description="status must be synced or problem")
+        rt = runtime()
         return render_template(
-            "dashboard/catalog.html", rows=queries.catalog_items(runtime(), status=status), status=status
+            "dashboard/catalog.html",
+            page=queries.catalog_items(rt, status=status, asked=paging.listing()),
+            status=status,
+            shops=queries.visible_shops(rt),
         )
 
     @bp.get("/notifications")
@@ -42,9 +54,16 @@ def register(bp: Blueprint) -> None:
     def notifications() -> Any:
         """Every outbox message with its state timeline and cost; per day, our estimate next to Meta's."""
         rt = runtime()
+        kinds = queries.message_kinds(rt)
+        kind = request.args.get("kind") or None
+        if kind is not None and kind not in kinds:
+            abort(400, description="no messages of that kind")
         return render_template(
             "dashboard/notifications.html",
-            rows=queries.notifications(rt),
+            page=queries.notifications(rt, paging.listing(), kind=kind),
+            kind=kind,
+            kinds=kinds,
+            shops=queries.visible_shops(rt),
             days=queries.cost_days(rt),
             currency=rt.config.dashboard.cost_currency,
         )
@@ -78,8 +97,11 @@ def register(bp: Blueprint) -> None:
     @bp.get("/orders")
     @login_required
     def orders() -> Any:
-        """Carts customers sent in chat."""
-        return render_template("dashboard/orders.html", rows=queries.orders(runtime()))
+        """Carts customers sent in chat: searched by customer, filtered by shop, paged."""
+        rt = runtime()
+        return render_template(
+            "dashboard/orders.html", page=queries.orders(rt, paging.listing()), shops=queries.visible_shops(rt)
+        )
 
     @bp.get("/jobs")
     @login_required

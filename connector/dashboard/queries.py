@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import false as sa_false
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy import true as sa_true
 
 from connector import model
 from connector.api.scope import channel_visible, connection_visible, current, shop_visible
+from connector.dashboard.paging import Listing, Page, cut
+from connector.dashboard.templating import is_web_url
 from connector.db.models import (
     CatalogItem,
     ChannelConnection,
@@ -213,25 +215,46 @@ def overview(rt: Runtime) -> Overview:
     )
 
 
-def catalog_items(rt: Runtime, *, status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Every shop variant with its catalog item per channel: sync state and the reasons it is not synced."""
+def catalog_items(rt: Runtime, *, status: str | None = None, asked: Listing | None = None) -> Page:
+    """One page of shop variants (by title) with their catalog item per channel: sync state and the reasons one is
+    not synced; searched by title or SKU, filtered by shop."""
+    asked = asked or Listing("", None, 1)
     with rt.db.session() as session:
         query = (
-            select(ShopVariant, CatalogItem, ChannelConnection)
+            select(ShopVariant, CatalogItem, ChannelConnection, ShopConnection)
+            .join(ShopConnection, ShopConnection.id == ShopVariant.shop_connection_id)
             .join(CatalogItem, CatalogItem.shop_variant_id == ShopVariant.id, isouter=True)
             .join(ChannelConnection, ChannelConnection.id == CatalogItem.channel_connection_id, isouter=True)
             .where(shop_visible(ShopVariant.shop_connection_id))
-            .order_by(ShopVariant.title, ShopVariant.id)
-            .limit(limit)
+            .order_by(ShopVariant.title, ShopVariant.id, CatalogItem.id)
+            .offset(asked.offset)
+            .limit(asked.size + 1)
         )
         if status == "synced":
             query = query.where(CatalogItem.status == "synced")
         elif status == "problem":
             query = query.where((CatalogItem.status.in_(("error", "invalid"))) | (CatalogItem.id.is_(None)))
+        if asked.query:
+            pattern = asked.like()
+            query = query.where(
+                or_(ShopVariant.title.ilike(pattern, escape="\\"), ShopVariant.sku.ilike(pattern, escape="\\"))
+            )
+        if asked.shop_id is not None:
+            query = query.where(ShopVariant.shop_connection_id == asked.shop_id)
         rows = []
-        for variant, item, channel in session.execute(query).all():
-            rows.append({"variant": variant, "item": item, "channel": channel, "why": why_not_synced(variant, item)})
-    return rows
+        for variant, item, channel, shop in session.execute(query).all():
+            image = (variant.data or {}).get("image_url")
+            rows.append(
+                {
+                    "variant": variant,
+                    "item": item,
+                    "channel": channel,
+                    "shop": shop,
+                    "image_url": image if is_web_url(image) else None,
+                    "why": why_not_synced(variant, item),
+                }
+            )
+    return cut(rows, asked)
 
 
 def why_not_synced(variant: ShopVariant, item: CatalogItem | None) -> str:
@@ -257,36 +280,69 @@ def why_not_synced(variant: ShopVariant, item: CatalogItem | None) -> str:
     return ""
 
 
-def contacts(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
-    """Contacts with their channel, window state, and consent and subscriptions when the notify module has them."""
+def visible_shops(rt: Runtime) -> list[tuple[int, str]]:
+    """``(id, name)`` of the shops the request's user may see (the shop filter of the list pages)."""
+    with rt.db.session() as session:
+        return [
+            (shop_id, name)
+            for shop_id, name in session.execute(
+                select(ShopConnection.id, ShopConnection.name)
+                .where(shop_visible(ShopConnection.id))
+                .order_by(ShopConnection.name, ShopConnection.id)
+            )
+        ]
+
+
+def contacts(rt: Runtime, asked: Listing | None = None) -> Page:
+    """One page of contacts (newest first) matching the search (name, phone, channel id) and shop filter, with
+    their channel and shop, window state, consent timeline, subscriptions by product name, and where they came
+    from."""
+    from connector.dashboard.contact_views import consent_timelines, subscriptions
+
+    asked = asked or Listing("", None, 1)
     now = datetime.now(UTC)
     with rt.db.session() as session:
-        found = session.execute(
-            select(Contact, ChannelConnection)
+        statement = (
+            select(Contact, ChannelConnection, ShopConnection)
             .join(ChannelConnection, ChannelConnection.id == Contact.channel_connection_id)
+            .join(ShopConnection, ShopConnection.id == ChannelConnection.shop_connection_id)
             .where(shop_visible(ChannelConnection.shop_connection_id))
-            .order_by(Contact.id.desc())
-            .limit(limit)
-        ).all()
-        first = first_referrals(session, [contact.id for contact, _ in found])
+        )
+        if asked.query:
+            pattern = asked.like()
+            statement = statement.where(
+                or_(
+                    Contact.name.ilike(pattern, escape="\\"),
+                    Contact.phone.ilike(pattern, escape="\\"),
+                    Contact.channel_user_id.ilike(pattern, escape="\\"),
+                )
+            )
+        if asked.shop_id is not None:
+            statement = statement.where(ChannelConnection.shop_connection_id == asked.shop_id)
+        found = session.execute(statement.order_by(Contact.id.desc()).offset(asked.offset).limit(asked.size + 1)).all()
+        ids = [contact.id for contact, _, _ in found]
+        first = first_referrals(session, ids)
+        timelines = consent_timelines(session, ids)
+        wishes = subscriptions(session, ids)
         rows = []
-        for contact, channel in found:
+        for contact, channel, shop in found:
             until = contact.last_inbound_at + WINDOW if contact.last_inbound_at else None
             rows.append(
                 {
                     "contact": contact,
                     "channel": channel,
+                    "shop": shop,
                     "window_until": until if until and until > now else None,
                     # WhatsApp paused marketing to them (131049) until then.
                     "marketing_paused_until": paused
                     if (paused := contact.marketing_paused_until) and paused > now
                     else None,
-                    "consents": extension_rows(session, "consent", contact.id),
-                    "subscriptions": extension_rows(session, "subscription", contact.id),
+                    "consent": timelines.get(contact.id, []),
+                    "subscriptions": wishes.get(contact.id, []),
                     "came_from": first.get(contact.id),
                 }
             )
-    return rows
+    return cut(rows, asked)
 
 
 @dataclass(slots=True)
@@ -445,44 +501,92 @@ def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, A
     return found
 
 
-def notifications(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
-    """Outbox messages with their state timeline and estimated cost, newest first."""
+def notifications(rt: Runtime, asked: Listing | None = None, kind: str | None = None) -> Page:
+    """One page of outbox messages, newest first, with their state timeline, estimated cost and shop; searched by
+    recipient, filtered by shop and kind."""
+    asked = asked or Listing("", None, 1)
     with rt.db.session() as session:
+        statement = (
+            select(OutboundMessage, ShopConnection)
+            .join(ChannelConnection, ChannelConnection.id == OutboundMessage.channel_connection_id)
+            .join(ShopConnection, ShopConnection.id == ChannelConnection.shop_connection_id)
+            .where(channel_visible(OutboundMessage.channel_connection_id))
+        )
+        if asked.query:
+            statement = statement.where(OutboundMessage.recipient.ilike(asked.like(), escape="\\"))
+        if asked.shop_id is not None:
+            statement = statement.where(ChannelConnection.shop_connection_id == asked.shop_id)
+        if kind:
+            statement = statement.where(OutboundMessage.kind == kind)
         rows = list(
-            session.scalars(
-                select(OutboundMessage)
-                .where(channel_visible(OutboundMessage.channel_connection_id))
-                .order_by(OutboundMessage.id.desc())
-                .limit(limit)
-            )
+            session.execute(statement.order_by(OutboundMessage.id.desc()).offset(asked.offset).limit(asked.size + 1))
         )
     result = []
-    for row in rows:
+    for row, shop in rows:
         timeline = [("created", row.created_at)]
         if row.sent_at:
             timeline.append(("sent", row.sent_at))
         if row.status not in ("pending", "sent"):
             timeline.append((row.status, row.updated_at))
-        result.append({"message": row, "timeline": timeline, "cost": message_cost(rt, row)})
-    return result
+        result.append({"message": row, "shop": shop, "timeline": timeline, "cost": message_cost(rt, row)})
+    return cut(result, asked)
 
 
-def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
-    """Carts customers sent in chat (``InboundCart`` messages), with their lines, total and source.
+def message_kinds(rt: Runtime) -> list[str]:
+    """The kinds of message in the visible outbox (the notifications page's kind filter)."""
+    with rt.db.session() as session:
+        return list(
+            session.scalars(
+                select(OutboundMessage.kind)
+                .where(channel_visible(OutboundMessage.channel_connection_id))
+                .group_by(OutboundMessage.kind)
+                .order_by(OutboundMessage.kind)
+            )
+        )
+
+
+def orders(rt: Runtime, asked: Listing | None = None) -> Page:
+    """One page of the carts customers sent in chat (``InboundCart`` messages), newest first, with their lines by
+    product name and image, total, shop and source; searched by the customer's name or number, filtered by shop.
 
     The source is a simple last-touch attribution (not Meta's): the contact's latest referral received up to the
     cart message (the cart's own included), if it is at most :data:`ATTRIBUTION_WINDOW` older than the cart."""
+    from connector.dashboard.products import name_of, names
+
+    asked = asked or Listing("", None, 1)
     with rt.db.session() as session:
-        found = session.execute(
-            select(InboundMessage, Contact)
+        statement = (
+            select(InboundMessage, Contact, ChannelConnection, ShopConnection)
             .join(Contact, Contact.id == InboundMessage.contact_id)
+            .join(ChannelConnection, ChannelConnection.id == InboundMessage.channel_connection_id)
+            .join(ShopConnection, ShopConnection.id == ChannelConnection.shop_connection_id)
             .where(InboundMessage.type == "InboundCart", channel_visible(InboundMessage.channel_connection_id))
-            .order_by(InboundMessage.id.desc())
-            .limit(limit)
+        )
+        if asked.query:
+            pattern = asked.like()
+            statement = statement.where(
+                or_(
+                    Contact.name.ilike(pattern, escape="\\"),
+                    Contact.phone.ilike(pattern, escape="\\"),
+                    Contact.channel_user_id.ilike(pattern, escape="\\"),
+                )
+            )
+        if asked.shop_id is not None:
+            statement = statement.where(ChannelConnection.shop_connection_id == asked.shop_id)
+        found = session.execute(
+            statement.order_by(InboundMessage.id.desc()).offset(asked.offset).limit(asked.size + 1)
         ).all()
-        sources = _order_sources(session, [message for message, _ in found])
+        sources = _order_sources(session, [message for message, *_ in found])
+        products = names(
+            session,
+            {
+                (shop.id, str(line.get("variant_external_id", "")))
+                for message, _, _, shop in found
+                for line in (message.data or {}).get("lines") or []
+            },
+        )
     result = []
-    for message, contact in found:
+    for message, contact, _channel, shop in found:
         total = Decimal(0)
         currency = ""
         lines = []
@@ -492,18 +596,27 @@ def orders(rt: Runtime, limit: int = 200) -> list[dict[str, Any]]:
             amount = Decimal(str(price.get("amount", "0")))
             currency = price.get("currency") or currency
             total += amount * quantity
-            lines.append({"id": line.get("variant_external_id", ""), "quantity": quantity, "price": amount})
+            external_id = str(line.get("variant_external_id", ""))
+            lines.append(
+                {
+                    "id": external_id,
+                    "product": name_of(products, shop.id, external_id),
+                    "quantity": quantity,
+                    "price": amount,
+                }
+            )
         result.append(
             {
                 "message": message,
                 "contact": contact,
+                "shop": shop,
                 "lines": lines,
                 "total": total,
                 "currency": currency,
                 "source": sources.get(message.id),
             }
         )
-    return result
+    return cut(result, asked)
 
 
 def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, Source]:

@@ -28,7 +28,16 @@ class DemoSandboxes:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self._running: dict[str, Sandbox] = {}
+        #: Sandboxes started by someone else (``connector demo``): shared, never stopped here.
+        self._adopted: set[str] = set()
         self._lock = threading.Lock()
+
+    def adopt(self, name: str, sandbox: Sandbox) -> None:
+        """Use ``sandbox`` (already running, started by its owner) as ``name``: the wizard then connects the very
+        shop and Graph sandboxes ``connector demo`` started and printed the curl lines for, not new ones."""
+        with self._lock:
+            self._running[name] = sandbox
+            self._adopted.add(name)
 
     def get(self, name: str) -> Sandbox:
         """The running sandbox ``name`` (``woocommerce``, ``graph``...), started on first use. Demo mode only."""
@@ -51,9 +60,11 @@ class DemoSandboxes:
 
     def stop_all(self) -> None:
         with self._lock:
-            for sandbox in self._running.values():
-                sandbox.stop()
+            for name, sandbox in self._running.items():
+                if name not in self._adopted:
+                    sandbox.stop()
             self._running.clear()
+            self._adopted.clear()
 
 
 def settings_for(adapter_cls: Any, offered: dict[str, Any]) -> dict[str, Any]:

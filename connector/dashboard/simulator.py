@@ -74,7 +74,7 @@ def transcript(rt: Runtime, channel: ChannelConnection, control: Control, custom
     """The conversation in order: what the customer sent (as the connector stored it) and what the sandbox accepted."""
     entries: list[dict[str, Any]] = []
     for body in control.call("GET", f"messages?to={customer}")["messages"]:
-        entries.append({"side": "business", "at": float(body["_sandbox"]["timestamp"]), "body": body})
+        entries.append({"side": "business", "at": sent_at(body["_sandbox"]), "body": body})
     with rt.db.session() as session:
         contact_id = session.scalar(
             select(Contact.id).where(Contact.channel_connection_id == channel.id, Contact.channel_user_id == customer)
@@ -84,10 +84,61 @@ def transcript(rt: Runtime, channel: ChannelConnection, control: Control, custom
             if contact_id
             else []
         )
+    # The channel's timestamp of a WhatsApp message is whole seconds; the sandbox knows when it sent each one to the
+    # microsecond, on the same clock as the replies' ``sent_at``.
+    exact = (
+        {m["id"]: float(m["timestamp"]) for m in control.call("GET", f"whatsapp/inbound?wa_id={customer}")["messages"]}
+        if channel.channel == "whatsapp"
+        else {}
+    )
     for row in rows:
-        entries.append({"side": "customer", "at": row.received_at.timestamp(), "body": row.data, "type": row.type})
-    entries.sort(key=lambda e: e["at"])
+        at = exact.get(row.message_id, row.received_at.timestamp())
+        entries.append({"side": "customer", "at": at, "body": row.data, "type": row.type})
+    # A reply is sent after the message that caused it arrived; at equal times (the channel's timestamps are whole
+    # seconds) the customer's message comes first.
+    entries.sort(key=lambda e: (e["at"], e["side"] != "customer"))
     return entries
+
+
+def sent_at(record: dict[str, Any]) -> float:
+    """When the sandbox accepted a business message, in seconds: its exact ``sent_at`` when it has one, else the
+    webhook-style ``timestamp`` (seconds on WhatsApp, milliseconds on Messenger and Instagram)."""
+    if isinstance(record.get("sent_at"), int | float):
+        return float(record["sent_at"])
+    stamp = float(record.get("timestamp") or 0)
+    return stamp / 1000 if stamp > 1e11 else stamp
+
+
+def sold_out(item: dict[str, Any] | None) -> bool:
+    """Whether a catalog item cannot go into a cart (anything but "in stock", as WhatsApp's cart sees it)."""
+    return bool(item) and (item or {}).get("availability", "in stock") != "in stock"
+
+
+def customer_from_product(
+    channel: ChannelConnection, control: Control, customer: str, text: str, product_id: str
+) -> None:
+    """The customer writes ``text`` from a product: WhatsApp's "Message business" on a catalog item
+    (``referred_product``), an Instagram Shop product (``referral.product``)."""
+    if channel.channel == "whatsapp":
+        control.call(
+            "POST",
+            "whatsapp/messages",
+            json={
+                "wa_id": customer,
+                "type": "text",
+                "text": text,
+                "name": "You",
+                "referred_product": {"product_retailer_id": product_id},
+            },
+        )
+    elif channel.channel == "instagram":
+        control.call(
+            "POST",
+            "messenger/messages",
+            json={"object": "instagram", "sender": customer, "text": text, "referral": {"product": {"id": product_id}}},
+        )
+    else:
+        raise ControlError("writing from a product exists on WhatsApp and Instagram only")
 
 
 def catalog_lookup(rt: Runtime, channel: ChannelConnection, control: Control) -> dict[str, dict[str, Any]]:
@@ -123,13 +174,20 @@ def register(bp: Blueprint) -> None:
     @login_required
     def simulator() -> Any:
         """The phone page."""
-        rt, channel, _control, customer = selected()
+        rt, channel, control, customer = selected()
+        products: dict[str, dict[str, Any]] = {}
+        if channel is not None and control is not None:
+            try:
+                products = catalog_lookup(rt, channel, control)
+            except ControlError:
+                products = {}
         return render_template(
             "dashboard/simulator.html",
             channels=simulator_channels(rt),
             channel=channel,
             customer=customer,
             cart=session.get("sim_cart", {}),
+            products=products,
             error=session.pop("sim_error", None),
         )
 
@@ -164,7 +222,7 @@ def register(bp: Blueprint) -> None:
     @bp.post("/simulator/send")
     @login_required
     def simulator_send() -> Any:
-        """Act as the customer: write, tap a choice, add to the cart, or send the cart."""
+        """Act as the customer: write (also from a product), tap a choice, change the cart, or send it."""
         rt, channel, control, customer = selected()
         if channel is None or control is None:
             abort(404, description="no sandbox channel to simulate")
@@ -178,18 +236,33 @@ def register(bp: Blueprint) -> None:
                 customer_text(channel, control, customer, text)
             elif action in ("row", "button", "choice"):
                 customer_choice(channel, control, customer, action, request.form.get("value", ""))
-            elif action == "add":
+            elif action in ("add", "less", "remove"):
                 product = request.form.get("value", "")
                 if not product:
                     abort(400, description="which product?")
-                cart[product] = cart.get(product, 0) + 1
+                if action == "add":
+                    if sold_out(catalog_lookup(rt, channel, control).get(product)):
+                        abort(400, description="this product is sold out: ask to be notified instead")
+                    cart[product] = cart.get(product, 0) + 1
+                elif action == "less" and cart.get(product, 0) > 1:
+                    cart[product] -= 1
+                else:
+                    cart.pop(product, None)
+            elif action == "from_product":
+                product = request.form.get("value", "")
+                text = request.form.get("text", "").strip() or "Hi, I have a question about this product"
+                if not product:
+                    abort(400, description="which product?")
+                customer_from_product(channel, control, customer, text, product)
             elif action == "cart":
                 if not cart:
                     abort(400, description="the cart is empty: add a product first")
                 customer_cart(control, customer, cart, rt.connections.settings_of(channel).get("catalog_id") or None)
                 cart = {}
             else:
-                abort(400, description="action must be text, row, button, choice, add or cart")
+                abort(
+                    400, description="action must be text, row, button, choice, add, less, remove, cart or from_product"
+                )
         except ControlError as exc:
             session["sim_error"] = str(exc)
         session["sim_cart"] = cart

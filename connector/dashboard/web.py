@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, NotFound
 
 from connector import roles
@@ -133,6 +134,9 @@ def create_blueprint(app: Flask) -> Blueprint:
 
     @bp.app_template_global("_")
     def _translate(text: str, **values: object) -> str:
+        if any(isinstance(value, Markup) for value in values.values()):
+            # A value that is markup already (a <time> from |when): fill it in as markup, escape the rest.
+            return Markup(escape(_(text))).format(**values)
         return _(text, **values)
 
     bp.add_app_template_global(ngettext, "ngettext")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from connector import model
 from connector.api.auth import create_token
 from connector.chat.messages import queue_message, send_test_message
+from connector.dashboard.paging import PAGE_SIZE
 from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVariant
 
 from .conftest import Connected, log_in, wait_until
@@ -29,6 +30,13 @@ def shot(page: Any, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+def in_stock_title(connected: Connected) -> str:
+    """The title of the product :func:`activity` puts in the cart."""
+    graph = connected.graph
+    items = graph.catalog_items(graph.connection_settings()["catalog_id"])
+    return str(next(i for i in items if i["availability"] == "in stock")["title"])
 
 
 def activity(connected: Connected) -> None:
@@ -83,14 +91,22 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     shot(page, "overview")
 
     page.get_by_role("link", name="Catalog", exact=True).click()
-    assert page.locator("tr.item-row").count() == variants
-    assert page.locator("tr.item-row .state.synced").count() == synced
+    # One page of PAGE_SIZE items, the rest behind "Next page" (it was every variant on one page).
+    assert page.locator("tr.item-row").count() == min(variants, PAGE_SIZE)
+    assert page.locator("tr.item-row .state.synced").count() == min(synced, PAGE_SIZE)
+    assert page.get_by_role("link", name="Next page").count() == (1 if variants > PAGE_SIZE else 0)
     shot(page, "catalog")
 
     page.get_by_role("link", name="Contacts", exact=True).click()
     row = page.locator("tr.contact-row", has_text=CUSTOMER)
     assert "open until" in row.inner_text()
-    assert "granted: True" in row.inner_text()  # consent with its proof (source, text), from the order in chat
+    assert row.locator("td.window time.local").count() == 1 and "<time" not in row.inner_text()  # a date, not markup
+    # Consent as a readable timeline (it was a key/value dump): the purpose, agreed, how, and the customer's words.
+    consent = row.locator("ol.consent-timeline li.granted").first
+    assert "Order updates" in consent.inner_text() and "agreed" in consent.inner_text()
+    assert "an order in the chat" in consent.inner_text()
+    assert consent.locator("blockquote.words").inner_text().strip()
+    assert consent.locator("time.local").count() == 1  # when, with the day, in the viewer's time zone
     shot(page, "contacts")
 
     page.get_by_role("link", name="Notifications", exact=True).click()
@@ -102,7 +118,10 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     shot(page, "notifications")
 
     page.get_by_role("link", name="Orders from chat", exact=True).click()
-    assert "2 \u00d7" in page.locator("tr.order-row").first.inner_text()  # "2 times <product>"
+    # "2 times <the product's name>" (not its id), the price and total as money
+    first_line = page.locator("tr.order-row").first.locator("li.product-line").first
+    assert "2 \u00d7" in first_line.inner_text()
+    assert first_line.locator(".product-name").inner_text() == in_stock_title(connected)
     shot(page, "orders")
 
     page.get_by_role("link", name="Plugins", exact=True).click()

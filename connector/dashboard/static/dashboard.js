@@ -23,4 +23,36 @@
     var form = event.target;
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
+
+  // <time class="local" datetime="ISO">: the server wrote it in UTC; show it in the viewer's time zone, in the
+  // page's language, with the day (and keep UTC in the tooltip).
+  function localTimes(root) {
+    var lang = document.documentElement.lang || undefined;
+    var times = (root || document).querySelectorAll("time.local[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var el = times[i], at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime()) || el.dataset.localised) continue;
+      el.title = el.textContent;
+      el.textContent = at.toLocaleString(lang, {weekday: "short", day: "numeric", month: "short", year: "numeric",
+                                                 hour: "2-digit", minute: "2-digit"});
+      el.dataset.localised = "1";
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // <div data-stick-bottom>: a chat log shows its newest message after every update, unless the reader scrolled
+  // up to read older ones.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var el = event.detail.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-stick-bottom")) {
+      el.dataset.atBottom = (el.scrollHeight - el.scrollTop - el.clientHeight < 40 || !el.dataset.seen) ? "1" : "";
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    localTimes(event.target);
+    var el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-stick-bottom") && el.dataset.atBottom) {
+      el.scrollTop = el.scrollHeight;
+      el.dataset.seen = "1";
+    }
+  });
 })();

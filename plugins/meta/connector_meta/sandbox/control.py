@@ -400,7 +400,12 @@ def control_blueprint(state: GraphState, hub: WebhookHub) -> Blueprint:
         key = recipient if recipient in state.messenger_users else _digits(recipient)
         with state.lock:
             records = list(state.messages.get(key, []))
-        shaped = [{**r["body"], "_sandbox": {k: r[k] for k in ("id", "timestamp", "from")}} for r in records]
+        # ``sent_at``: when the sandbox accepted it, to the microsecond (the webhook-style ``timestamp`` is whole
+        # seconds on WhatsApp, so a reply and the message it answers would share one).
+        shaped = [
+            {**r["body"], "_sandbox": {k: r[k] for k in ("id", "timestamp", "from", "sent_at") if k in r}}
+            for r in records
+        ]
         return jsonify({"messages": shaped})
 
     @bp.get("/whatsapp/inbound")
