@@ -21,7 +21,6 @@ import requests
 from connector.sandbox.seed import SeedProduct
 from connector.sandbox.server import SandboxServer
 
-
 _running: set[str] = set()
 _running_lock = threading.Lock()
 

@@ -68,7 +68,8 @@ class ProductImages:
             response = Response(product_png(request.path), content_type="image/png")
             response.headers["Cache-Control"] = CACHE_CONTROL
             response.add_etag()
-            return response.make_conditional(request)
+            response.make_conditional(request)  # in place: 304 for a matching If-None-Match
+            return response
 
         app.add_url_rule(rule, endpoint="product_image", view_func=product_image, methods=["GET"])
 
