@@ -11,6 +11,7 @@ Plugins contribute sandboxes through the ``connector_register_sandboxes`` hook.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,6 +20,15 @@ import requests
 
 from connector.sandbox.seed import SeedProduct
 from connector.sandbox.server import SandboxServer
+
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+def running_origins() -> frozenset[str]:
+    """The origins (``http://127.0.0.1:<port>``) of the sandboxes running in this process."""
+    with _running_lock:
+        return frozenset(_running)
 
 
 class Sandbox(abc.ABC):
@@ -47,9 +57,15 @@ class Sandbox(abc.ABC):
         return self._server.url
 
     def start(self) -> str:
-        return self._server.start()
+        url = self._server.start()
+        with _running_lock:
+            _running.add(url)
+        return url
 
     def stop(self) -> None:
+        if self._server.running:
+            with _running_lock:
+                _running.discard(self._server.url)
         self._server.stop()
 
     def __enter__(self) -> Sandbox:

@@ -53,8 +53,9 @@ class SeedProduct:
     published: bool = True
 
     @property
-    def image_url(self) -> str:
-        return f"https://images.example.com/chatshop/{self.handle}.jpg"
+    def image_file(self) -> str:
+        """The product photo's file name; each shop sandbox serves it under its own media path."""
+        return f"{self.handle}.png"
 
 
 def _product(rng: random.Random, key: int, variant_key: int, n_variants: int) -> SeedProduct:

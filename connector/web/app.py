@@ -26,7 +26,7 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     # Before any route is added: ids in URLs bounded to 64 bits, request JSON parsed with the depth guard.
     converters.install(app)
     app.json = SafeJSONProvider(app)
-    headers.install(app)
+    headers.install(app, demo=runtime.config.server.demo)
     proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 
     from connector.api import init_api

@@ -5,26 +5,40 @@ The Content-Security-Policy allows scripts, styles and requests from this origin
 Images may come from any HTTPS host (product photos live on the shops' CDNs). The page may not be framed
 (``frame-ancestors`` plus ``X-Frame-Options`` for older browsers), responses are never content-sniffed, and
 other sites learn nothing of our URLs from the ``Referer``.
+
+In demo mode (``[server] demo``) the shop sandboxes serve the product photos from ``http://127.0.0.1:<port>``;
+``img-src`` then also names exactly the origins of the sandboxes running in this process (no wildcard, and never
+outside demo mode). Allowing those origins is simpler and safer than proxying images through the dashboard, which
+would make the app fetch URLs for its visitors.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: https:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+from connector.sandbox.base import running_origins
+
+IMG_SRC = "img-src 'self' data: https:"
+
+
+def _policy(img_src: str) -> str:
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            img_src,
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = _policy(IMG_SRC)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -41,6 +55,19 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
-def install(app: Flask) -> None:
-    """Send :data:`SECURITY_HEADERS` with every response of ``app``, error pages included."""
-    app.after_request(add_security_headers)
+def demo_policy() -> str:
+    """The policy in demo mode: :data:`CONTENT_SECURITY_POLICY` plus the running sandboxes' origins for images."""
+    origins = " ".join(sorted(running_origins()))
+    return _policy(f"{IMG_SRC} {origins}" if origins else IMG_SRC)
+
+
+def add_demo_headers(response: Response) -> Response:
+    """:func:`add_security_headers`, with images from the running sandboxes allowed (demo mode only)."""
+    response.headers.setdefault("Content-Security-Policy", demo_policy())
+    return add_security_headers(response)
+
+
+def install(app: Flask, *, demo: bool = False) -> None:
+    """Send :data:`SECURITY_HEADERS` with every response of ``app``, error pages included (in ``demo`` mode with
+    :func:`demo_policy`)."""
+    app.after_request(add_demo_headers if demo else add_security_headers)

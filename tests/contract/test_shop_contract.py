@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 from werkzeug.datastructures import Headers
 
 from connector.adapters import FieldType, ParsedWebhook, ShopAdapter, WebhookRequest
@@ -253,6 +254,22 @@ def test_full_read_yields_every_variant_once(adapter: ShopAdapter, sandbox: Shop
         if v.sale_price is not None:
             assert v.sale_price.amount < v.price.amount
             assert v.effective_price == v.sale_price
+
+
+def test_product_images_are_served_by_the_sandbox(adapter: ShopAdapter, sandbox: ShopSandbox) -> None:
+    """The image URLs the connector stores (and sends to the Meta catalog) load: a PNG from the shop itself."""
+    urls = {v.image_url for v in all_variants(adapter).values() if v.image_url}
+    assert urls and all(url.startswith(sandbox.url + "/") for url in urls)
+    for url in sorted(urls)[:5]:
+        response = requests.get(url, timeout=30)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert "max-age" in response.headers["Cache-Control"]
+        again = requests.get(url, headers={"If-None-Match": response.headers["ETag"]}, timeout=30)
+        assert again.status_code == 304
+    missing = sorted(urls)[0].rsplit("/", 1)[0] + "/no-such-product.png"
+    assert requests.get(missing, timeout=30).status_code == 404
 
 
 def test_simple_and_variable_products(adapter: ShopAdapter) -> None:

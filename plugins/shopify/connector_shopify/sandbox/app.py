@@ -25,6 +25,8 @@ def create_app(api: ShopApi) -> Flask:
     app.register_blueprint(blueprint(api, faults))
     app.register_blueprint(oauth.blueprint(api, api.oauth))
 
+    api.store.images.install(app, "/s/files/<path:name>")
+
     @app.before_request
     def remember_url() -> None:
         if not api.store.base_url:

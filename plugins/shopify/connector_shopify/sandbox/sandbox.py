@@ -71,6 +71,7 @@ class ShopifySandbox(ShopSandbox):
     def start(self) -> str:
         url = super().start()
         self.store.base_url = url
+        self.store.serve_images_from(url)
         return url
 
     def connection_settings(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from connector.sandbox.images import ProductImages, absolute
 from connector.sandbox.seed import CURRENCY, SeedProduct
 
 PRODUCT_BASE = 7_000_000_000
@@ -135,6 +136,7 @@ class Store:
             "primaryDomain": {"__typename": "Domain", "host": shop_domain, "url": f"https://{shop_domain}"},
         }
         self.products = Sorted(track_updated=True)
+        self.images = ProductImages()  # the shop's uploaded files, served under /s/files/ as Shopify's CDN does
         self.variants = Sorted(track_updated=True)
         self.orders = Sorted()
         self.checkouts = Sorted()
@@ -148,12 +150,20 @@ class Store:
         for seed in products:
             self._add_product(seed, seeded)
 
+    def serve_images_from(self, base_url: str) -> None:
+        """Make the seeded image URLs absolute, on the sandbox's own ``base_url`` (known once it listens)."""
+        with self.lock:
+            for product in self.products.by_id.values():
+                if media := product.get("featuredMedia"):
+                    media["image"]["url"] = absolute(base_url, media["image"]["url"])
+
     # ----------------------------------------------------------------- seeding
 
     def _add_product(self, seed: SeedProduct, stamp: datetime) -> None:
         num = PRODUCT_BASE + seed.key
         default_only = len(seed.variants) == 1 and not seed.variants[0].options
-        image = {"__typename": "Image", "url": seed.image_url, "altText": seed.title}
+        path = self.images.add(f"/s/files/1/0000/0001/files/{seed.image_file}")
+        image = {"__typename": "Image", "url": path, "altText": seed.title}
         product: dict[str, Any] = {
             "__typename": "Product",
             "_num": num,

@@ -143,6 +143,8 @@ def create_app(store: ShopStore) -> Flask:
             "Method Not Allowed",
         )
 
+    store.images.install(app, "/media/<path:name>")
+
     @app.before_request
     def _gate() -> Response | None:
         path = request.path

@@ -27,6 +27,11 @@ class ShopwareSandbox(ShopSandbox):
         self.store = ShopStore(products, base_url=lambda: self.url, options=self.options)
         return create_app(self.store)
 
+    def start(self) -> str:
+        url = super().start()
+        self.store.serve_images_from(url)
+        return url
+
     def connection_settings(self) -> dict[str, Any]:
         return {
             "shop_url": self.url,

@@ -27,6 +27,7 @@ from typing import Any
 from connector_shopware.sandbox.entities import product_json
 from connector_shopware.sandbox.index import ProductIndex
 
+from connector.sandbox.images import ProductImages, absolute
 from connector.sandbox.seed import SeedProduct
 from connector.sandbox.webhooks import WebhookSender
 
@@ -123,6 +124,7 @@ class ShopStore:
         #: product id -> {(inherit, associations as JSON): the product's JSON text}
         self._json_cache: dict[str, dict[tuple[bool, str], str]] = {}
         self.media: dict[str, dict[str, Any]] = {}
+        self.images = ProductImages()  # the media files, served under /media/ as Shopware's public filesystem does
         self.groups: dict[str, dict[str, Any]] = {}
         self.options_: dict[str, dict[str, Any]] = {}
         self.manufacturers: dict[str, dict[str, Any]] = {}
@@ -150,6 +152,13 @@ class ShopStore:
     def base_url(self) -> str:
         return self._base_url()
 
+    def serve_images_from(self, base_url: str) -> None:
+        """Make the seeded media URLs absolute, on the sandbox's own ``base_url`` (known once it listens)."""
+        with self.lock:
+            for media in self.media.values():
+                media["url"] = absolute(base_url, media["url"])
+            self._json_cache.clear()
+
     def _seed(self, products: Iterable[SeedProduct]) -> None:
         created = now() - timedelta(days=30)
         for seed in products:
@@ -176,9 +185,10 @@ class ShopStore:
         media_id = sw_id("media", seed.key)
         self.media[media_id] = {
             "id": media_id,
-            "url": seed.image_url,
+            "url": self.images.add(f"/media/{media_id[:2]}/{media_id[2:4]}/{media_id[4:6]}/{seed.image_file}"),
             "fileName": seed.handle,
-            "mimeType": "image/jpeg",
+            "fileExtension": "png",
+            "mimeType": "image/png",
         }
         manufacturer_id = sw_id("manufacturer", seed.brand)
         self.manufacturers.setdefault(manufacturer_id, {"id": manufacturer_id, "name": seed.brand})

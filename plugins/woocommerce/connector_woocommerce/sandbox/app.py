@@ -183,6 +183,8 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
             return jsonify(body), 404
         return exc
 
+    store.images.install(app, "/wp-content/uploads/<path:name>")
+
     @app.before_request
     def guard() -> None:
         if not request.path.startswith("/wp-json"):

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from connector.sandbox.base import ShopSandbox
+from connector.sandbox.images import absolute
 from connector.sandbox.seed import CURRENCY, generate
 
 from .app import Gate, Options, create_app
@@ -44,7 +45,9 @@ class WooCommerceSandbox(ShopSandbox):
         url = super().start()
         with self.store.lock:
             self.store.base_url = url
-            self.store._json_cache.clear()  # permalinks embed the site URL
+            for post in self.store.posts.values():  # uploads are served from the site's own URL
+                post.image = absolute(url, post.image)
+            self.store._json_cache.clear()  # permalinks and image URLs embed the site URL
         return url
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connector.sandbox.images import ProductImages
 from connector.sandbox.seed import SeedProduct
 from connector.sandbox.webhooks import Delivery, WebhookSender
 
@@ -159,6 +160,7 @@ class Store:
         self.product_ids: list[int] = []  # top-level products, ascending id (== creation order)
         self.orders: dict[int, dict[str, Any]] = {}
         self.webhooks: dict[int, Webhook] = {}
+        self.images = ProductImages()  # the media library's uploads, served under /wp-content/uploads/
         self.sender = _Sender(self)
         self._salt = secrets.token_bytes(16)  # WordPress's auth salt, keying wp_hash()
         self._next_id = 10
@@ -190,7 +192,7 @@ class Store:
             modified=created,
             status="publish" if seed.published else "draft",
             description=seed.description,
-            image=seed.image_url,
+            image=self.images.add(f"/wp-content/uploads/{created:%Y/%m}/{seed.image_file}"),
             categories=[(zlib.crc32(seed.collection.encode()) % 90 + 10, seed.collection)],
             brand=seed.brand,
         )
