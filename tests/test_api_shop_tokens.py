@@ -229,7 +229,8 @@ def _body(shop: Shop, settings: dict[str, Any]) -> dict[str, Any]:
 def test_a_shop_token_gets_nothing_of_another_shop_from_any_operation(two_shops: TwoShops) -> None:
     b = two_shops.b
     rt = two_shops.stack.runtime
-    ids = {"message_id": b.message_id, "contact_id": b.contact_id}
+    # Campaigns and segments: ids that are not this token's (the walk adds none of its own).
+    ids = {"message_id": b.message_id, "contact_id": b.contact_id, "campaign_id": 999_999, "segment_id": 999_999}
     body = _body(b, {})
     query = {"shop_connection_id": b.shop_id, "channel_connection_id": b.channel_id, "limit": 100}
     walked = 0

@@ -29,6 +29,10 @@ from connector.db.models import ChannelConnection, Contact, ShopConnection
 GLOBAL_OPERATIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/connections/shops"): "creating a shop connection needs a token for all shops",
     ("GET", "/api/v1/plugins/"): "plugin administration spans all shops",
+    # Segments are the workspace's, over the contacts of all its shops (a campaign then sends from one channel).
+    ("POST", "/api/v1/segments"): "segments span all shops of the workspace: creating one needs a token for all shops",
+    ("POST", "/api/v1/segments/preview"): "segments span all shops of the workspace: previewing one needs a token for "
+    "all shops",
 }
 #: ``(method, URL rule)`` of the operations on what the whole deployment shares (plugins), for the operator only.
 DEPLOYMENT_OPERATIONS: dict[tuple[str, str], str] = {

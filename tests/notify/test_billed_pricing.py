@@ -168,7 +168,8 @@ def test_a_status_with_a_malformed_pricing_object_stores_only_what_is_meta_shape
     pricing = {"billable": "yes", "pricing_model": "P" * 500, "category": {"not": "a string"}, "type": "regular"}
     status = {"id": row.channel_message_id, "status": "read", "timestamp": "1765000000", "recipient_id": phone,
               "pricing": pricing}  # fmt: skip
-    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"}, "statuses": [status]}
+    number = stack.graph.connection_settings()["phone_number_id"]  # a change for another number is not ours
+    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": number}, "statuses": [status]}
     payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
                "value": value}]}]}  # fmt: skip
     assert _post(stack, payload).status_code == 200
