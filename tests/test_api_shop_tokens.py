@@ -211,6 +211,8 @@ def _body(shop: Shop, settings: dict[str, Any]) -> dict[str, Any]:
     """A request body valid for any admin API operation, naming ``shop``."""
     return {
         "shop_connection_id": shop.shop_id,
+        "channel_connection_id": shop.channel_id,
+        "segment_id": 999_999,
         "contact_id": shop.contact_id,
         "name": f"new {shop.tag}",
         "platform": "woocommerce",
