@@ -108,8 +108,10 @@ def live(tmp_path: Path, plugins: Plugins) -> Iterator[Live]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Chromium from Debian, driven by Playwright."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's ``expect`` retries until the page shows what is expected; the same generous bound as ``page``.
+    expect.set_options(timeout=60_000)
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
@@ -128,11 +130,21 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def follow(page: Any, locator: Any) -> None:
+    """Click a link or a form's button and wait until the page it leads to has loaded.
+
+    A click only starts the navigation: what is read right after it may still be the page being left (CI caught
+    a catalog read as empty and a heading read before the next page was there)."""
+    with page.expect_navigation():
+        locator.click()
+
+
 def log_in(page: Any, live: Live, password: str = PASSWORD) -> None:
+    """Log in through the form and wait for the page the form answers with."""
     page.goto(live.dashboard("/login"))
     page.get_by_label("E-mail").fill(EMAIL)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    follow(page, page.get_by_role("button", name="Log in"))
 
 
 def csrf_of(html: str) -> str:

@@ -20,7 +20,7 @@ from connector.dashboard.users import create_user
 from connector.db.models import Contact, InboundMessage, OutboundMessage
 from connector.db.models_conversation import Handoff
 
-from .conftest import PASSWORD, Connected, wait_until
+from .conftest import PASSWORD, Connected, follow, wait_until
 
 CUSTOMER = "4915112345678"
 AGENT = "agent@example.com"
@@ -31,8 +31,7 @@ def log_in_as(page: Any, connected: Connected, email: str) -> None:
     page.goto(connected.live.dashboard("/login"))
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/**")
+    follow(page, page.get_by_role("button", name="Log in"))
 
 
 def handled(connected: Connected, count: int) -> None:
@@ -85,7 +84,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     before = len(graph.messages_to(CUSTOMER))
 
     log_in_as(page, connected, AGENT)
-    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Inbox").click()
+    follow(page, page.get_by_role("navigation", name="Menu").get_by_role("link", name="Inbox"))
     row = page.locator(".inbox-row", has_text="Erika Muster")
     assert "Needs a person" in row.inner_text() and "2 unread" in row.inner_text()
     row.get_by_role("link").click()

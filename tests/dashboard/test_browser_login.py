@@ -7,7 +7,7 @@ from typing import Any
 
 from connector.plugins import Plugins
 
-from .conftest import EMAIL, PASSWORD, Live, log_in, start_live
+from .conftest import EMAIL, PASSWORD, Live, follow, log_in, start_live
 
 
 def test_a_wrong_password_is_refused_and_the_right_one_logs_in(live: Live, page: Any) -> None:
@@ -39,7 +39,7 @@ def test_a_form_without_the_csrf_token_is_refused(live: Live, page: Any) -> None
     page.locator("#main input[name=csrf_token]").evaluate("e => e.value = 'forged'")
     page.get_by_label("E-mail").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    follow(page, page.get_by_role("button", name="Log in"))
     assert "Reload the page and try again" in page.locator("main").inner_text()
 
 
@@ -64,9 +64,9 @@ def test_german_from_the_browser_and_the_switch(live: Live, browser: Any) -> Non
         assert page.get_by_role("heading", name="Anmelden").is_visible()
         page.get_by_label("E-Mail").fill(EMAIL)
         page.get_by_label("Passwort").fill(PASSWORD)
-        page.get_by_role("button", name="Anmelden").click()
+        follow(page, page.get_by_role("button", name="Anmelden"))
         assert page.get_by_role("heading", name="Übersicht").is_visible()
-        page.get_by_role("link", name="EN", exact=True).click()
+        follow(page, page.get_by_role("link", name="EN", exact=True))
         assert page.get_by_role("heading", name="Overview").is_visible()
     finally:
         context.close()

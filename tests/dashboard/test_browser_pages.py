@@ -20,7 +20,7 @@ from connector.chat.messages import queue_message, send_test_message
 from connector.dashboard.paging import PAGE_SIZE
 from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVariant
 
-from .conftest import Connected, log_in, wait_until
+from .conftest import Connected, follow, log_in, wait_until
 
 CUSTOMER = "4915112345678"
 SHOTS = os.environ.get("CONNECTOR_SCREENSHOTS")
@@ -90,14 +90,14 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     assert "131047" in page.locator("ul.errors").inner_text()  # the refused message, with Meta's reason
     shot(page, "overview")
 
-    page.get_by_role("link", name="Catalog", exact=True).click()
+    follow(page, page.get_by_role("link", name="Catalog", exact=True))
     # One page of PAGE_SIZE items, the rest behind "Next page" (it was every variant on one page).
     assert page.locator("tr.item-row").count() == min(variants, PAGE_SIZE)
     assert page.locator("tr.item-row .state.synced").count() == min(synced, PAGE_SIZE)
     assert page.get_by_role("link", name="Next page").count() == (1 if variants > PAGE_SIZE else 0)
     shot(page, "catalog")
 
-    page.get_by_role("link", name="Contacts", exact=True).click()
+    follow(page, page.get_by_role("link", name="Contacts", exact=True))
     row = page.locator("tr.contact-row", has_text=CUSTOMER)
     assert "open until" in row.inner_text()
     assert row.locator("td.window time.local").count() == 1 and "<time" not in row.inner_text()  # a date, not markup
@@ -109,7 +109,7 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     assert consent.locator("time.local").count() == 1  # when, with the day, in the viewer's time zone
     shot(page, "contacts")
 
-    page.get_by_role("link", name="Notifications", exact=True).click()
+    follow(page, page.get_by_role("link", name="Notifications", exact=True))
     test_row = page.locator("tr.message-row", has_text="4917000000001")
     assert test_row.locator(".state.delivered, .state.read, .state.sent").count() >= 1  # the state timeline
     # A business-initiated template is priced by the rate card (a utility template to Germany), not a flat rate.
@@ -117,27 +117,27 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     assert "131047" in page.locator("tr.message-row", has_text="4917000000002").inner_text()
     shot(page, "notifications")
 
-    page.get_by_role("link", name="Orders from chat", exact=True).click()
+    follow(page, page.get_by_role("link", name="Orders from chat", exact=True))
     # "2 times <the product's name>" (not its id), the price and total as money
     first_line = page.locator("tr.order-row").first.locator("li.product-line").first
     assert "2 \u00d7" in first_line.inner_text()
     assert first_line.locator(".product-name").inner_text() == in_stock_title(connected)
     shot(page, "orders")
 
-    page.get_by_role("link", name="Plugins", exact=True).click()
+    follow(page, page.get_by_role("link", name="Plugins", exact=True))
     woo = page.locator("#plugin-woocommerce")
     assert "Demo shop" in woo.inner_text()
     assert page.locator("#plugin-whatsapp").inner_text().count("Demo number") == 1
     shot(page, "plugins")
 
-    page.get_by_role("link", name="Jobs", exact=True).click()
+    follow(page, page.get_by_role("link", name="Jobs", exact=True))
     job = page.locator("tr.job-row", has_text=f"sync.delta.{connected.shop_id}")
     assert "every 60 minutes" in job.inner_text()
-    job.get_by_role("button", name="Run now").click()
+    follow(page, job.get_by_role("button", name="Run now"))
     assert page.get_by_role("status").inner_text() == "Queued."
     shot(page, "jobs")
 
-    page.get_by_role("link", name="Click-to-chat", exact=True).click()
+    follow(page, page.get_by_role("link", name="Click-to-chat", exact=True))
     link = page.locator("input.wa-link").input_value()
     number = connected.graph.connection_settings()["display_phone_number"]
     assert link.startswith("https://wa.me/" + "".join(c for c in number if c.isdigit()) + "?text=")
@@ -148,7 +148,7 @@ def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:
     assert svg.ok and b"<svg" in svg.body()
     shot(page, "click-to-chat")
 
-    page.get_by_role("link", name="Chat simulator", exact=True).click()
+    follow(page, page.get_by_role("link", name="Chat simulator", exact=True))
     page.locator("#sim-customer").fill(CUSTOMER)
     page.get_by_role("button", name="OK").click()
     page.locator("#transcript .bubble.customer").first.wait_for()
@@ -171,7 +171,7 @@ def test_gdpr_export_and_erase_from_the_contacts_page(connected: Connected, page
     assert data["contact"]["channel_user_id"] == CUSTOMER
     assert {m["type"] for m in data["inbound_messages"]} >= {"InboundText", "InboundCart"}
     page.once("dialog", lambda dialog: dialog.accept())
-    row.get_by_role("button", name="Erase").click()
+    follow(page, row.get_by_role("button", name="Erase"))
     assert page.get_by_role("status").inner_text() == "Contact erased."
     assert page.locator("tr.contact-row", has_text=CUSTOMER).count() == 0
     with live.runtime.db.session() as session:

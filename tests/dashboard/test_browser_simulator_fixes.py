@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from playwright.sync_api import expect
+
 from .conftest import Connected, csrf_of, log_in, wait_until
 from .test_browser_simulator import pick_row
 
@@ -84,15 +86,16 @@ def test_sold_out_products_are_not_offered_for_the_cart_and_the_cart_is_edited_b
     line = page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']")
     assert line.locator(".name").inner_text() == title  # the product's name, not its id
     line.get_by_role("button", name=f"One more: {title}").click()
-    assert page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty").inner_text() == "2"
+    # htmx swaps the cart in after the click: wait for the new quantity rather than read the old one.
+    expect(page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty")).to_have_text("2")
     page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
         "button", name=f"One less: {title}"
     ).click()
-    assert page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty").inner_text() == "1"
+    expect(page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty")).to_have_text("1")
     page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
         "button", name=f"Remove: {title}"
     ).click()
-    assert page.locator("#sim-cart").count() == 0  # the cart is empty again
+    expect(page.locator("#sim-cart")).to_have_count(0)  # the cart is empty again
 
     # Adding a sold-out product by hand is refused with a reason, and the cart stays empty.
     token = csrf_of(page.content())
