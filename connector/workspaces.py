@@ -113,7 +113,7 @@ def list_workspaces(rt: Runtime) -> list[WorkspaceInfo]:
     """Every workspace with how many shops, users and tokens it has, oldest first."""
 
     def counts(column: object) -> dict[int, int]:
-        return dict(session.execute(select(column, func.count()).group_by(column)).tuples().all())  # type: ignore[call-overload]
+        return dict(session.execute(select(column, func.count()).group_by(column)).all())  # type: ignore[call-overload]
 
     with rt.db.session() as session:
         shops = counts(ShopConnection.workspace_id)

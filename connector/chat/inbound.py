@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -164,9 +165,10 @@ def apply_delivery_statuses(
     wanted = list({s.message_id for s in statuses})
     current: dict[str, tuple[int, str]] = {
         wamid: (message_id, status)
-        for message_id, wamid, status in session.execute(
-            _ROWS_BY_WAMID, {"channel_id": channel_id, "wamids": wanted}
-        ).tuples()
+        for message_id, wamid, status in cast(
+            "Iterable[tuple[int, str, str]]",
+            session.execute(_ROWS_BY_WAMID, {"channel_id": channel_id, "wamids": wanted}),
+        )
     }
     moves: dict[int, str] = {}
     events: list[dict[str, object]] = []

@@ -27,10 +27,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import text
 
@@ -140,7 +140,9 @@ def publish_due(runtime: Runtime, settings: ClusterSettings, publish: Publisher)
     chosen: list[tuple[Lane, list[int]]] = []
     with runtime.db.session() as session:
         in_flight: dict[bool, dict[str, int]] = {False: {}, True: {}}
-        for grp, bulk, count in session.execute(_IN_FLIGHT, {"now": now, **lane_params}).tuples():
+        for grp, bulk, count in cast(
+            "Iterable[tuple[str, bool, int]]", session.execute(_IN_FLIGHT, {"now": now, **lane_params})
+        ):
             in_flight[bool(bulk)][grp] = count
         for lane in lanes(settings):
             budget = lane.budget - sum(in_flight[lane.bulk].values())

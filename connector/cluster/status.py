@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, text
 
@@ -36,7 +37,9 @@ def cluster_status(runtime: Runtime) -> dict[str, Any]:
             name: {"queue": queue, "due": 0, "queued": 0, "running": 0}
             for name, queue in (("regular", settings.queue), ("bulk", settings.bulk_queue))
         }
-        for bulk, status, count in session.execute(_LANES, bulk_params(settings)).tuples():
+        for bulk, status, count in cast(
+            "Iterable[tuple[bool, str, int]]", session.execute(_LANES, bulk_params(settings))
+        ):
             # "due": pending and due now, i.e. waiting for the relay (the lane's in-flight cap, or no worker).
             lanes["bulk" if bulk else "regular"]["due" if status == "pending" else status] = count
         # .all(): dict() would take the Result itself for a mapping (it has .keys()) and fail.

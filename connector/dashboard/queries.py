@@ -477,7 +477,7 @@ def first_referrals(session: Session, contact_ids: list[int]) -> dict[int, Sourc
         .group_by(InboundMessage.contact_id)
     )
     rows = session.execute(select(*_SOURCE_COLUMNS).where(InboundMessage.id.in_(earliest)))
-    return {contact_id: source for contact_id, _, source in _sources(session, list(rows.tuples())).values()}
+    return {contact_id: source for contact_id, _, source in _sources(session, list(rows)).values()}
 
 
 def extension_rows(session: Any, kind: str, contact_id: int) -> list[dict[str, Any]]:
@@ -637,7 +637,7 @@ def _order_sources(session: Session, carts: list[InboundMessage]) -> dict[int, S
         .limit(MAX_REFERRAL_CANDIDATES)
     )
     by_contact: dict[int, list[tuple[datetime, int, Source]]] = {}
-    for message_id, (contact_id, received_at, source) in _sources(session, list(rows.tuples())).items():
+    for message_id, (contact_id, received_at, source) in _sources(session, list(rows)).items():
         by_contact.setdefault(contact_id, []).append((received_at, message_id, source))
     for found in by_contact.values():
         found.sort(reverse=True)  # newest first (the channel's time, then arrival): the last touch wins

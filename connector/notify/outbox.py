@@ -7,7 +7,8 @@ decided at send time (:mod:`connector.notify.policy`): free-form inside the 24-h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -134,9 +135,12 @@ def queue_notifications(
     table = OutboundMessage.__table__
     created: dict[str, int] = {
         str(key): int(message_id)
-        for message_id, key in session.execute(
-            insert(table).returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True), rows
-        ).tuples()
+        for message_id, key in cast(
+            "Iterable[tuple[int, str]]",
+            session.execute(
+                insert(table).returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True), rows
+            ),
+        )
     }
     session.execute(
         insert(OutboxEvent),

@@ -11,10 +11,10 @@ a Click-to-WhatsApp ad) is free.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import phonenumbers
 from sqlalchemy import func, select
@@ -171,8 +171,8 @@ def entry_points(session: Session, contact_ids: Collection[int], now: datetime, 
             InboundMessage.has_referral.is_(True),
             InboundMessage.received_at >= since,
         )
-    ).tuples()
-    for contact_id, data, received_at in rows:
+    )
+    for contact_id, data, received_at in cast("Iterable[tuple[int, Any, datetime]]", rows):
         if _from_ad(data) and (contact_id not in found or received_at > found[contact_id]):
             found[contact_id] = received_at
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, select, update
 
@@ -34,15 +34,11 @@ def rotate_personal_data(rt: Runtime) -> int:
         last = 0
         while True:
             with rt.db.session() as session:
-                rows = (
-                    session.execute(
-                        select(table.c.id, table.c[column]).where(table.c.id > last).order_by(table.c.id).limit(_CHUNK)
-                    )
-                    .tuples()
-                    .all()
-                )
-                for row_id, value in rows:
-                    values = {column: value}
+                rows = session.execute(
+                    select(table.c.id, table.c[column]).where(table.c.id > last).order_by(table.c.id).limit(_CHUNK)
+                ).all()
+                for row_id, value in cast("list[tuple[int, bytes | None]]", rows):
+                    values: dict[str, object] = {column: value}
                     if table is WebhookEvent.__table__ and column == "body":
                         values["subjects"] = subjects(rt.secrets, value)
                     session.execute(update(table).where(table.c.id == row_id).values(values))
