@@ -40,7 +40,7 @@ def _recorded(stack: Stack, order_id: str) -> SalesOrder:
         with stack.runtime.db.session() as session:
             return session.scalar(select(SalesOrder).where(SalesOrder.order_external_id == order_id))
 
-    return wait_for(found, timeout=30)
+    return wait_for(found)
 
 
 def test_orders_are_credited_to_the_last_chat_touch_within_the_window(notify_stack: StackFactory) -> None:
@@ -90,7 +90,7 @@ def test_orders_are_credited_to_the_last_chat_touch_within_the_window(notify_sta
 
     # A shop that tells us twice (another webhook for the same order) does not count it twice.
     stack.shop.set_delivery_status(bought.external_id, "delivered")
-    wait_for(lambda: api.get("/api/v1/earned").json()["by_source"], timeout=10)
+    wait_for(lambda: api.get("/api/v1/earned").json()["by_source"])
     assert {r["source"]: r["orders"] for r in api.get("/api/v1/earned").json()["by_source"]}["campaign"] == 1
 
     metrics = api.get("/metrics").text
@@ -136,7 +136,7 @@ def test_a_paid_order_from_a_click_to_whatsapp_ad_is_sent_to_the_conversions_api
 
     order = _paid(stack, from_ad, "ad-order")
     organic_order = _paid(stack, organic, "organic-order")
-    [event] = wait_for(stack.graph.conversions, timeout=30)
+    [event] = wait_for(stack.graph.conversions)
     assert event["dataset_id"] == dataset and event["partner_agent"] == "chatshop"
     assert event["event_name"] == "Purchase" and isinstance(event["event_time"], int)
     assert event["action_source"] == "business_messaging" and event["messaging_channel"] == "whatsapp"

@@ -151,7 +151,7 @@ def test_times_show_with_the_day_in_the_viewers_time_zone(connected: Connected, 
         tab.wait_for_url(connected.live.dashboard("/"))
         tab.goto(connected.live.dashboard("/contacts"))
         moment = tab.locator("tr.contact-row", has_text=CUSTOMER).locator("td.window time.local")
-        wait_until(lambda: moment.get_attribute("data-localised") == "1", timeout=30)
+        wait_until(lambda: moment.get_attribute("data-localised") == "1")
         at = datetime.fromisoformat(moment.get_attribute("datetime") or "").astimezone(ZoneInfo("America/New_York"))
         shown = moment.inner_text()
         assert at.strftime("%a") in shown and at.strftime("%I:%M") in shown, shown  # New York's day and time

@@ -107,7 +107,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     person = page.locator("#thread .message.person", has_text="Anna here")
     assert AGENT in person.locator(".who").inner_text()  # who wrote it
     person.locator(".state.sent, .state.delivered, .state.read").wait_for()  # the poll shows the status change
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1)
     assert graph.messages_to(CUSTOMER)[-1]["text"]["body"] == "Hi Erika, Anna here. How can I help?"
     assert page.locator(".needs-person").count() == 0  # answered
 
@@ -122,7 +122,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     page.get_by_role("button", name="Hand back to the bot").click()
     page.get_by_text("The bot answers this customer.").wait_for()
     graph.customer_text(None, CUSTOMER, "Hi", name="Erika Muster")
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) > before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) > before + 1)
     page.locator("#thread .message.bot").nth(2).wait_for()  # the menu again, shown without reloading
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -158,7 +158,7 @@ def test_outside_the_window_the_owner_sends_a_template_with_its_price(connected:
     page.get_by_label("Button parameter 1").fill("1001")
     page.get_by_role("button", name="Send template").click()
     page.get_by_text("Reply queued.").wait_for()
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1)
     sent = graph.messages_to(CUSTOMER)[-1]
     assert sent["type"] == "template" and sent["template"]["name"] == "order_shipped"
     page.locator("#thread .message.person", has_text="order_shipped").wait_for()
