@@ -120,8 +120,8 @@ def audience(
         statement = statement.limit(limit)
     rows = session.execute(statement).all()
     found = Audience(matching=len(rows), last_id=rows[-1][0] if rows else after)
-    contacts = [r[0] for r in rows] if limit is not None else None
-    capped = frequency.capped(session, contacts, now, settings, queued=True)  # who a send starting now leaves out
+    ids = [r[0] for r in rows] if limit is not None else None
+    capped = frequency.capped(session, ids, now, settings, queued=True)  # who a send starting now leaves out
     for contact_id, channel_id, phone, user_id, unreachable, problem, last_inbound, granted in rows:
         reason = _exclusion(settings, granted, problem, unreachable, phone or "+" + user_id, contact_id in capped)
         if reason is not None:
