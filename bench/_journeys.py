@@ -43,7 +43,6 @@ AD_REFERRAL = {
     "body": "Order in chat",
     "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ",
 }
-_DONE = SETTLED
 
 
 def wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -194,14 +193,14 @@ class JourneyStack:
                     select(OutboundMessage)
                     .where(
                         OutboundMessage.contact_id == contact,
-                        OutboundMessage.status.in_(_DONE),
+                        OutboundMessage.status.in_(SETTLED),
                         OutboundMessage.id > after,
                     )
                     .order_by(OutboundMessage.id)
                 ).all()
                 pending = session.scalar(
                     select(func.count()).where(
-                        OutboundMessage.contact_id == contact, OutboundMessage.status.notin_(_DONE)
+                        OutboundMessage.contact_id == contact, OutboundMessage.status.notin_(SETTLED)
                     )
                 )
                 if pending or any(r.status != "failed" and r.billable is None for r in rows):
