@@ -56,8 +56,7 @@ def test_answers_come_below_the_message_that_caused_them_with_line_breaks_and_th
     assert "\n" in answer.strip()
     # The newest message is in view: the log is scrolled to its end.
     wait_until(
-        lambda: page.locator("#transcript").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 40"),
-        timeout=30,
+        lambda: page.locator("#transcript").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 40")
     )
 
 

@@ -120,10 +120,7 @@ def test_a_template_meta_recategorized_is_priced_and_consented_as_its_new_catego
         "template order_shipped was re-categorized as marketing by Meta and there is no opt-in for marketing messages"
     )
     sent = wait_for(
-        lambda: next(
-            (r for r in rows(stack, recipient=marketing_too, kind="order_shipped") if r.billed_category), None
-        ),
-        timeout=30,
+        lambda: next((r for r in rows(stack, recipient=marketing_too, kind="order_shipped") if r.billed_category), None)
     )
     assert sent.category == "marketing" and sent.cost == 0.1365  # Germany's marketing rate
     assert sent.billed_category == "marketing"
