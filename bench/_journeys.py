@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench._answered import SETTLED, wait_answered
 from connector.config import generate_secrets, load_config
 from connector.db.migrate import upgrade
-from connector.db.models import Contact, InboundMessage, OutboundMessage, Task
+from connector.db.models import Contact, OutboundMessage
 from connector.demo import _fields_for, _subscribe
 from connector.notify import pricing
 from connector.plugins import Plugins
@@ -42,7 +43,6 @@ AD_REFERRAL = {
     "body": "Order in chat",
     "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ",
 }
-_DONE = ("sent", "delivered", "read", "failed", "skipped")
 
 
 def wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -172,31 +172,9 @@ class JourneyStack:
         numbers = self._numbers.setdefault(country, itertools.count(FIRST_NUMBERS[country]))
         return Shopper(self, str(next(numbers)))
 
-    def wait_answered(self, message_id: str, timeout: float = 60.0) -> None:
+    def wait_answered(self, message_id: str) -> None:
         """Until the connector answered ``message_id`` and the channel took (or refused) every reply."""
-        rt = self.runtime
-
-        def answered() -> bool:
-            with rt.db.session() as session:
-                inbound = session.scalar(
-                    select(InboundMessage.id).where(
-                        InboundMessage.channel_connection_id == self.channel_id,
-                        InboundMessage.message_id == message_id,
-                    )
-                )
-                if inbound is None:
-                    return False
-                task = session.scalar(
-                    select(Task.status).where(Task.idempotency_key == f"conversation.handle:{inbound}")
-                )
-                if task not in ("done", "failed"):
-                    return False
-                statuses = session.scalars(
-                    select(OutboundMessage.status).where(OutboundMessage.idempotency_key.like(f"chat:{inbound}:%"))
-                ).all()
-                return all(s in _DONE for s in statuses)
-
-        wait(answered, timeout, f"the answer to {message_id}")
+        wait_answered(self.runtime, self.channel_id, message_id)
 
     def billed(self, shopper: Shopper, after: int = 0, timeout: float = 60.0) -> tuple[int, float, list[str], int]:
         """The messages sent to ``shopper`` (outbox ids above ``after``) that WhatsApp reported billable, their cost
@@ -215,14 +193,14 @@ class JourneyStack:
                     select(OutboundMessage)
                     .where(
                         OutboundMessage.contact_id == contact,
-                        OutboundMessage.status.in_(_DONE),
+                        OutboundMessage.status.in_(SETTLED),
                         OutboundMessage.id > after,
                     )
                     .order_by(OutboundMessage.id)
                 ).all()
                 pending = session.scalar(
                     select(func.count()).where(
-                        OutboundMessage.contact_id == contact, OutboundMessage.status.notin_(_DONE)
+                        OutboundMessage.contact_id == contact, OutboundMessage.status.notin_(SETTLED)
                     )
                 )
                 if pending or any(r.status != "failed" and r.billable is None for r in rows):

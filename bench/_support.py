@@ -99,6 +99,22 @@ def temp_runtime(**sections: Any) -> tuple[Any, tempfile.TemporaryDirectory[str]
     return rt, folder
 
 
+def offline_channel(rt: Any) -> tuple[int, int]:
+    """A shop and a WhatsApp number that no sandbox answers (for benchmarks that only read the database): their ids."""
+    from connector.db.models import ShopConnection
+
+    with rt.db.session() as session:
+        shop = ShopConnection(name="Bench shop", platform="woocommerce", settings={})
+        session.add(shop)
+        session.flush()
+        shop_id = shop.id
+    channel = rt.connections.create_channel(
+        shop_connection_id=shop_id, name="Bench number", channel="whatsapp",
+        settings={"phone_number_id": "1", "access_token": "x", "app_secret": "x", "verify_token": "x"},
+    )  # fmt: skip
+    return shop_id, channel.id
+
+
 def fields_for(adapter_cls: Any, offered: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in adapter_cls.config_fields}
     return {k: v for k, v in offered.items() if k in names}

@@ -122,22 +122,14 @@ def postgres_preview(url: str, contacts: int) -> float | None:
         )
         rt = Runtime(load_config(config))
         upgrade(rt.db)
-        from connector.db.models import ShopConnection
+        from bench._support import offline_channel
 
-        with rt.db.session() as session:
-            shop = ShopConnection(name="Bench shop", platform="woocommerce", settings={})
-            session.add(shop)
-            session.flush()
-            shop_id = shop.id
-        channel = rt.connections.create_channel(
-            shop_connection_id=shop_id, name="Bench number", channel="whatsapp",
-            settings={"phone_number_id": "1", "access_token": "x", "app_secret": "x", "verify_token": "x"},
-        )  # fmt: skip
-        harness.add_subscribers(rt, shop_id, [channel.id], contacts, stock=contacts)
+        shop_id, channel_id = offline_channel(rt)
+        harness.add_subscribers(rt, shop_id, [channel_id], contacts, stock=contacts)
         with rt.db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-        preview_seconds(rt, channel.id)  # warm: the first query plans and fills the caches
-        seconds, _found = preview_seconds(rt, channel.id)
+        preview_seconds(rt, channel_id)  # warm: the first query plans and fills the caches
+        seconds, _found = preview_seconds(rt, channel_id)
         rt.close()
         return seconds
     finally:

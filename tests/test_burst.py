@@ -69,9 +69,9 @@ def test_a_burst_of_shop_webhooks_for_a_few_products_leaves_one_waiting_sync_wit
             statuses = list(session.scalars(select(WebhookEvent.status).where(WebhookEvent.connection_kind == "shop")))
             return len(statuses) >= 24 and all(status == "processed" for status in statuses)
 
-    wait_for(all_processed, timeout=30)
+    wait_for(all_processed)
     # 24 deliveries, one waiting sync (re-checked until no worker holds one mid-hand-over).
-    [waiting] = wait_for(lambda: not _targeted_syncs(rt, "running") and _targeted_syncs(rt, "pending"), timeout=30)
+    [waiting] = wait_for(lambda: not _targeted_syncs(rt, "running") and _targeted_syncs(rt, "pending"))
     assert len(_targeted_syncs(rt, "pending", "queued")) == 1
     assert set(variants) <= set(waiting.args["variant_ids"])
     assert waiting.args["variant_ids"] == sorted(set(waiting.args["variant_ids"]))
@@ -84,8 +84,8 @@ def test_a_burst_of_shop_webhooks_for_a_few_products_leaves_one_waiting_sync_wit
             .values(sync_lease_owner=None, sync_lease_until=None)
         )
     final = {variant: 40 + 21 + i for i, variant in enumerate(variants)}
-    wait_for(lambda: all(stack.catalog()[v]["inventory"] == final[v] for v in variants), timeout=30)
-    wait_for(lambda: not _targeted_syncs(rt, "pending", "queued", "running"), timeout=30)
+    wait_for(lambda: all(stack.catalog()[v]["inventory"] == final[v] for v in variants))
+    wait_for(lambda: not _targeted_syncs(rt, "pending", "queued", "running"))
 
 
 def test_concurrent_webhooks_fold_into_one_waiting_sync_and_a_running_one_takes_no_new_ids(
@@ -133,8 +133,8 @@ def test_a_chat_reply_queued_behind_thousands_of_sync_tasks_is_claimed_first(qui
     rt, graph = quiet_stack.runtime, quiet_stack.graph
     # A customer writes (opening the window for replies) and the bot answers; then the worker stops.
     graph.customer_text(graph.connection_settings()["phone_number_id"], "4915112345678", "Hallo!", name="Erika")
-    answered = len(wait_for(lambda: graph.messages_to("4915112345678"), timeout=30))
-    wait_for(lambda: (rt.queue.next_due_in() or 60) > 1 and not rt.queue.counts().get("running"), timeout=30)
+    answered = len(wait_for(lambda: graph.messages_to("4915112345678")))
+    wait_for(lambda: (rt.queue.next_due_in() or 60) > 1 and not rt.queue.counts().get("running"))
     quiet_stack.server.worker.stop()
     with rt.db.session() as session:
         syncs = [
@@ -178,9 +178,9 @@ def test_a_customer_is_answered_before_a_burst_of_shop_webhooks_is_processed(pau
         with rt.db.session() as session:
             return list(session.scalars(select(WebhookEvent).where(WebhookEvent.connection_kind == kind)))
 
-    wait_for(lambda: len(stored("shop")) == 40, timeout=30)
+    wait_for(lambda: len(stored("shop")) == 40)
     graph.customer_text(graph.connection_settings()["phone_number_id"], "4915112345678", "Hallo!", name="Erika")
-    wait_for(lambda: stored("channel"), timeout=10)
+    wait_for(lambda: stored("channel"))
 
     # Run tasks one at a time, most urgent first, as a worker does, until the customer has an answer.
     def answered() -> bool:

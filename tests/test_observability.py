@@ -58,7 +58,7 @@ def test_metrics_count_syncs_messages_and_webhooks_with_prometheus_names(stack: 
         with stack.runtime.db.session() as session:
             return bool(session.scalar(select(func.count()).where(OutboundMessage.sent_at.is_not(None))))
 
-    assert wait_for(sent, timeout=30)
+    assert wait_for(sent)
     stack.graph.customer_text(None, "4915199900011", "Hi")
 
     def scraped_with_the_webhook() -> str | None:
@@ -69,7 +69,7 @@ def test_metrics_count_syncs_messages_and_webhooks_with_prometheus_names(stack: 
         )
         return text if processed in _samples(text) else None
 
-    text = wait_for(scraped_with_the_webhook, timeout=30)
+    text = wait_for(scraped_with_the_webhook)
     with stack.runtime.db.session() as session:
         kind = session.scalar(select(OutboundMessage.kind).where(OutboundMessage.sent_at.is_not(None)))
     assert _value(text, "connector_messages_sent_total", channel="whatsapp", kind=str(kind)) == 1.0

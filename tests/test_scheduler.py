@@ -47,4 +47,4 @@ def test_scheduled_sync_runs_through_the_worker(quiet_stack: Stack) -> None:
     rt = quiet_stack.runtime
     rt.refresh_jobs()
     enqueue_tick(rt, rt.jobs.jobs[f"sync.full.{quiet_stack.shop_id}"])
-    wait_for(lambda: len(quiet_stack.catalog()) > 100, timeout=20)
+    wait_for(lambda: len(quiet_stack.catalog()) > 100)

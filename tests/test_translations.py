@@ -124,3 +124,17 @@ def test_money_has_one_format_per_locale(language: str, written: str) -> None:
     assert formatting.money(Decimal("1234.5"), "EUR", language) == written
     assert formatting.money(Money(Decimal("1234.50"), "EUR"), "", language) == written
     assert formatting.money("1234.5", "EUR", language) == written
+
+
+def test_a_reason_stored_in_english_is_shown_in_the_viewers_language_with_its_values() -> None:
+    from connector.i18n.stored import translate
+
+    quiet = "quiet hours of the customer (22:00-08:00 Europe/Berlin): waits until 2026-12-08 08:00"
+    assert translate(quiet, "de") == "Ruhezeiten des Kunden (22:00-08:00 Europe/Berlin): wartet bis 2026-12-08 08:00"
+    assert translate("the order was paid", "de") == "die Bestellung wurde bezahlt"
+    assert translate("opted out", "fr") == "désinscrit"
+    paused = "budget cap of 0.3 reached: raise it and resume to reach the rest"
+    assert translate(paused, "nl") == "budgetlimiet van 0.3 bereikt: verhoog deze en hervat om de rest te bereiken"
+    assert translate(paused, "en") == paused
+    # A text no catalog message made (a platform's own error text) stays as it is.
+    assert translate("131026: Message undeliverable", "de") == "131026: Message undeliverable"

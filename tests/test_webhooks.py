@@ -40,7 +40,7 @@ def test_stock_webhook_reaches_the_catalog_and_a_redelivery_is_not_processed_twi
     variant = next(v for v in stack.shop.variant_ids() if stack.catalog()[v]["availability"] == "in stock")
     stack.shop.set_stock(variant, 0)
     # Sold out reaches the WhatsApp catalog as "out of stock" (never dropped) within seconds.
-    wait_for(lambda: stack.catalog()[variant]["availability"] == "out of stock", timeout=10)
+    wait_for(lambda: stack.catalog()[variant]["availability"] == "out of stock")
 
     [event] = wait_for(lambda: [e for e in _events(stack) if e.status == "processed"])
     tasks_before = _process_tasks(stack)

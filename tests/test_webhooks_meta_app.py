@@ -102,14 +102,14 @@ def test_the_sandbox_subscribes_to_the_app_url_and_customers_reach_their_number(
     stack.graph.subscribe_webhooks(_app_url(stack), verify_token=settings["verify_token"])
 
     wamid = stack.graph.customer_text(None, "4915112340001", "Hallo")
-    wait_for(lambda: wamid in _messages(stack, stack.channel_id), timeout=30)
+    wait_for(lambda: wamid in _messages(stack, stack.channel_id))
     assert wamid not in _messages(stack, second)
 
     # The second number's change, from the same app: stored under the second connection only.
     answer = _post(stack, _envelope(stack, _text_change(SECOND_NUMBER, "4915112340002", "wamid.second.1", "Hi")))
     assert answer.status_code == 200, answer.text
     assert answer.json()["dropped"] == 0
-    wait_for(lambda: "wamid.second.1" in _messages(stack, second), timeout=30)
+    wait_for(lambda: "wamid.second.1" in _messages(stack, second))
     assert "wamid.second.1" not in _messages(stack, stack.channel_id)
 
 
@@ -125,8 +125,8 @@ def test_one_delivery_with_several_numbers_is_split_and_an_unknown_number_droppe
     answer = _post(stack, payload)
     assert answer.status_code == 200, answer.text
     assert answer.json()["dropped"] == 1
-    wait_for(lambda: "wamid.mixed.own" in _messages(stack, stack.channel_id), timeout=30)
-    wait_for(lambda: "wamid.mixed.second" in _messages(stack, second), timeout=30)
+    wait_for(lambda: "wamid.mixed.own" in _messages(stack, stack.channel_id))
+    wait_for(lambda: "wamid.mixed.second" in _messages(stack, second))
     assert _messages(stack, stack.channel_id) == ["wamid.mixed.own"]
     assert _messages(stack, second) == ["wamid.mixed.second"]
     # Each connection stored only its own share, and the unknown number's change is stored nowhere.
@@ -179,7 +179,7 @@ def test_only_connections_of_the_signing_app_receive_its_changes(stack: Stack) -
         secret="secret-of-another-app",
     )
     assert answer.status_code == 200 and answer.json()["dropped"] == 0
-    wait_for(lambda: _messages(stack, other_app) == ["wamid.otherapp.2"], timeout=30)
+    wait_for(lambda: _messages(stack, other_app) == ["wamid.otherapp.2"])
 
 
 def test_the_handshake_uses_the_configured_app_verify_token(stack: Stack) -> None:
@@ -212,7 +212,7 @@ def test_per_connection_url_ignores_another_numbers_change(stack: Stack) -> None
     }
     answer = requests.post(stack.channel_webhook_url(), data=body, headers=headers, timeout=10)
     assert answer.status_code == 200
-    wait_for(lambda: "wamid.per.own" in _messages(stack, stack.channel_id), timeout=30)
+    wait_for(lambda: "wamid.per.own" in _messages(stack, stack.channel_id))
     assert "wamid.per.other" not in _messages(stack, stack.channel_id)
 
 
@@ -244,9 +244,9 @@ def test_pages_and_instagram_accounts_are_routed_by_entry_id(stack: Stack) -> No
     page_mid = stack.graph.messenger_text("7100000000042", "Hello page")["message"]["mid"]
     ig_mid = stack.graph.messenger_text("8100000000042", "Hello insta", object="instagram")["message"]["mid"]
     wa_mid = stack.graph.customer_text(None, "4915112340061", "Hallo")
-    wait_for(lambda: _messages(stack, messenger) == [page_mid], timeout=30)
-    wait_for(lambda: _messages(stack, instagram) == [ig_mid], timeout=30)
-    wait_for(lambda: _messages(stack, stack.channel_id) == [wa_mid], timeout=30)
+    wait_for(lambda: _messages(stack, messenger) == [page_mid])
+    wait_for(lambda: _messages(stack, instagram) == [ig_mid])
+    wait_for(lambda: _messages(stack, stack.channel_id) == [wa_mid])
     assert _messages(stack, other_page) == []
 
     # An entry for a Page nobody connects: acknowledged, dropped.

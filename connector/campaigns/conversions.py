@@ -4,7 +4,10 @@ is reported as a ``Purchase`` event (platform-changes-2026.md §10).
 Off by default (``[notify] conversions_api_enabled``). The dataset id and token are the WhatsApp connection's
 ``capi_dataset_id`` and ``capi_access_token`` (secret fields: stored encrypted; the token defaults to the
 connection's access token). The event row is added in the transaction that records the paid order and sent by a
-task (:data:`SEND_TASK`), so a crash neither loses nor repeats it; Meta's refusals are kept with the reason::
+task (:data:`SEND_TASK`), so a crash does not lose it; Meta's refusals are kept with the reason. A crash after Meta
+accepted the event and before the connector recorded it sends the event again when the task is retried: with
+``[notify] conversions_api_event_id`` the repeat carries the same ``event_id`` (:func:`event_id_of`, from the order)
+for Meta to de-duplicate on (off by default: the reference payload has no ``event_id``, see docs/selling.md)::
 
     POST /v25.0/<DATASET_ID>/events?access_token=<TOKEN>
     {"data": [{"event_name": "Purchase", "event_time": 1767225600, "action_source": "business_messaging",
@@ -95,21 +98,24 @@ def queue_for_order(rt: Runtime, session: Session, order: SalesOrder, contacts: 
     return event.id
 
 
-def payload(order: SalesOrder, waba_id: str, ctwa_clid: str) -> dict[str, Any]:
-    """The request body for one paid order."""
-    return {
-        "data": [
-            {
-                "event_name": "Purchase",
-                "event_time": int(order.paid_at.timestamp()),
-                "action_source": "business_messaging",
-                "messaging_channel": "whatsapp",
-                "user_data": {"whatsapp_business_account_id": waba_id, "ctwa_clid": ctwa_clid},
-                "custom_data": {"currency": order.currency, "value": round(order.total, 2)},
-            }
-        ],
-        "partner_agent": PARTNER_AGENT,
+def event_id_of(order: SalesOrder) -> str:
+    """The order's event id: the same for every send of its event (a retry, a repeat after a crash)."""
+    return f"order:{order.shop_connection_id}:{order.order_external_id}"
+
+
+def payload(order: SalesOrder, waba_id: str, ctwa_clid: str, *, with_event_id: bool = False) -> dict[str, Any]:
+    """The request body for one paid order (``with_event_id``: with its stable ``event_id``)."""
+    event: dict[str, Any] = {
+        "event_name": "Purchase",
+        "event_time": int(order.paid_at.timestamp()),
+        "action_source": "business_messaging",
+        "messaging_channel": "whatsapp",
+        "user_data": {"whatsapp_business_account_id": waba_id, "ctwa_clid": ctwa_clid},
+        "custom_data": {"currency": order.currency, "value": round(order.total, 2)},
     }
+    if with_event_id:
+        event["event_id"] = event_id_of(order)
+    return {"data": [event], "partner_agent": PARTNER_AGENT}
 
 
 def _meta_error(response: requests.Response) -> str | None:
@@ -142,7 +148,9 @@ def send(rt: Runtime, event_id: int, contact_id: int, attempt: int = 1) -> str:
         error_detail=_meta_error,
     )
     version = str(settings.get("api_version") or DEFAULT_API_VERSION)
-    body = payload(order, str(settings.get("waba_id") or ""), click[1])
+    body = payload(
+        order, str(settings.get("waba_id") or ""), click[1], with_event_id=rt.config.notify.conversions_api_event_id
+    )
     try:
         response = client.post(
             f"{version}/{settings['capi_dataset_id']}/events", params={"access_token": token}, json=body

@@ -16,11 +16,11 @@ import phonenumbers
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
-from connector.campaigns import frequency_cap
 from connector.campaigns.texts import _
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import Consent
-from connector.notify import pricing
+from connector.i18n.catalogs import N_
+from connector.notify import frequency, pricing
 from connector.notify.portfolio import portfolio_of
 
 if TYPE_CHECKING:
@@ -29,13 +29,14 @@ if TYPE_CHECKING:
 
     from connector.notify.settings import NotifySettings
 
-#: Why a matching contact gets nothing (the keys of ``excluded``).
-NO_CONSENT = "no consent"
-OPTED_OUT = "opted out"
-FREQUENCY_CAP = "frequency cap"
-UNREACHABLE = "unreachable"
-US_NUMBER = "US number"
-BAD_PHONE = "unusable phone number"
+#: Why a matching contact gets nothing (the keys of ``excluded``; the API returns them in English, the dashboard
+#: translates them where it shows them).
+NO_CONSENT = N_("no consent")
+OPTED_OUT = N_("opted out")
+FREQUENCY_CAP = N_("frequency cap")
+UNREACHABLE = N_("unreachable")
+US_NUMBER = N_("US number")
+BAD_PHONE = N_("unusable phone number")
 
 
 def reasons() -> dict[str, str]:
@@ -119,7 +120,8 @@ def audience(
         statement = statement.limit(limit)
     rows = session.execute(statement).all()
     found = Audience(matching=len(rows), last_id=rows[-1][0] if rows else after)
-    capped = frequency_cap.capped(session, [r[0] for r in rows] if limit is not None else None, now, settings)
+    ids = [r[0] for r in rows] if limit is not None else None
+    capped = frequency.capped(session, ids, now, settings, queued=True)  # who a send starting now leaves out
     for contact_id, channel_id, phone, user_id, unreachable, problem, last_inbound, granted in rows:
         reason = _exclusion(settings, granted, problem, unreachable, phone or "+" + user_id, contact_id in capped)
         if reason is not None:

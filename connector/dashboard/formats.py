@@ -3,7 +3,8 @@
 ``{{ amount | money(currency) }}`` (``money(currency, precise=true)`` for costs), ``{{ value | number }}`` (``number(4)`` for four decimals),
 ``{{ when | datetime }}`` (weekday, date and time), ``{{ when | when }}`` (the same in a ``<time>`` element that
 dashboard.js rewrites into the viewer's own time zone), ``{{ when | day }}`` and ``{{ when | clock }}`` (the time only),
-``{{ "45.57 EUR" | catalog_price }}`` (a Meta catalog's price text).
+``{{ "45.57 EUR" | catalog_price }}`` (a Meta catalog's price text), ``{{ row.reason | reason }}`` (a reason stored in
+English, in the viewer's language: :mod:`connector.i18n.stored`).
 The language is the request's; the time zone is ``[dashboard] time_zone``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from flask import Blueprint, g
 from markupsafe import Markup
 
-from connector.i18n import formatting
+from connector.i18n import formatting, stored
 from connector.web.context import runtime
 
 
@@ -75,6 +76,12 @@ def clock(value: datetime | None) -> str:
     return formatting.time_of_day(value, _language(), _time_zone())
 
 
+def reason(text: str | None) -> str:
+    """A reason the connector stored in English (a skipped message's, a paused campaign's, an exclusion's) in the
+    viewer's language."""
+    return stored.translate(text, _language())
+
+
 def register(bp: Blueprint) -> None:
     """Make the filters available to every template of the app."""
     for name, function in (("money", money), ("number", number), ("datetime", date_time), ("day", day)):
@@ -82,3 +89,4 @@ def register(bp: Blueprint) -> None:
     bp.add_app_template_filter(clock, "clock")
     bp.add_app_template_filter(when, "when")
     bp.add_app_template_filter(catalog_price, "catalog_price")
+    bp.add_app_template_filter(reason, "reason")

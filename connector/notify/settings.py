@@ -288,6 +288,11 @@ class NotifySettings(BaseModel):
     #: Send a ``Purchase`` event to Meta's Conversions API for business messaging when a customer who came from a
     #: click-to-WhatsApp ad pays (needs the WhatsApp connection's dataset id and token).
     conversions_api_enabled: bool = False
+    #: Send a stable ``event_id`` (``order:<shop id>:<order id>``) with each Conversions API event, so a send repeated
+    #: after a crash between Meta's acceptance and our record can be de-duplicated by Meta. Off by default: the
+    #: reference (platform-changes-2026.md §10) shows the business-messaging payload without it, and whether Meta
+    #: accepts and de-duplicates ``event_id`` there is not established (docs/selling.md).
+    conversions_api_event_id: bool = False
 
     @model_validator(mode="after")
     def _dated_cards(self) -> Self:

@@ -49,7 +49,7 @@ class WebhookRecorder:
     def url(self) -> str:
         return self._server.url
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[WebhookRequest]:
+    def wait_for(self, count: int, timeout: float = 120.0) -> list[WebhookRequest]:
         """Wait until at least ``count`` requests arrived; return all of them. Raises ``TimeoutError``."""
         deadline = time.monotonic() + timeout
         with self._lock:

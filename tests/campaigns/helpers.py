@@ -10,7 +10,7 @@ from connector.api.auth import create_token
 from connector.db.models import Contact
 from connector.notify.consent import record_opt_in, record_opt_out
 from connector.notify.contacts import contact_for_phone
-from tests.conftest import Stack, wait_for
+from tests.conftest import WAIT_BOUND, Stack, wait_for
 
 TEMPLATE = "winter_sale"
 #: The quiet hours off, so tests run at any time of day (one test turns them on).
@@ -82,7 +82,7 @@ def segment(api: Api, filters: dict[str, Any], name: str = "Germans") -> int:
     return int(answer.json()["id"])
 
 
-def until_status(api: Api, campaign_id: int, *statuses: str, timeout: float = 60) -> dict[str, Any]:
+def until_status(api: Api, campaign_id: int, *statuses: str, timeout: float = WAIT_BOUND) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         found = api.get(f"/api/v1/campaigns/{campaign_id}").json()
         return found if found["status"] in statuses else None
@@ -90,7 +90,7 @@ def until_status(api: Api, campaign_id: int, *statuses: str, timeout: float = 60
     return wait_for(reached, timeout=timeout)
 
 
-def until_progress(api: Api, campaign_id: int, check: Any, timeout: float = 60) -> dict[str, Any]:
+def until_progress(api: Api, campaign_id: int, check: Any, timeout: float = WAIT_BOUND) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         found = api.get(f"/api/v1/campaigns/{campaign_id}").json()
         return found if check(found["progress"]) else None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connector.db.models import OutboundMessage
+from connector.notify import frequency
 from tests.campaigns.helpers import (
     NO_QUIET_HOURS,
     TEMPLATE,
@@ -165,6 +166,67 @@ def test_the_frequency_cap_spans_campaigns(notify_stack: StackFactory) -> None:
     assert len(stack.graph.messages_to("4915100000031")) == 1
 
 
+def test_a_preview_and_the_send_agree_on_who_the_frequency_cap_leaves_out(notify_stack: StackFactory) -> None:
+    stack = notify_stack(marketing_cap_messages=2, marketing_cap_days=7, **NO_QUIET_HOURS)
+    api = Api(stack)
+    with_template(stack)
+    now = datetime.now(UTC)
+    # (created, sent, status) of the marketing messages each customer already has.
+    history = {
+        "4915100000061": [(8, 6, "delivered"), (8, 5, "read")],  # queued 8 days ago, sent this week: capped
+        "4915100000062": [(9, 8, "delivered"), (9, 8, "read")],  # sent 8 days ago: out of the window
+        "4915100000063": [(1, 1, "failed"), (1, 1, "skipped")],  # never reached them: not counted
+        "4915100000064": [(2, 2, "sent"), (1, 1, "unknown")],  # an unknown outcome counts (it may have gone)
+        "4915100000065": [(3, 3, "delivered")],  # one of two
+    }
+    contacts: dict[str, int] = {}
+    for phone, messages in history.items():
+        contact_id = contacts[phone] = person(stack, phone)
+        with stack.runtime.db.session() as session:
+            for n, (created, sent, status) in enumerate(messages):
+                session.add(
+                    OutboundMessage(
+                        channel_connection_id=stack.channel_id, contact_id=contact_id, recipient=phone,
+                        kind="back_in_stock", payload={}, idempotency_key=f"earlier:{phone}:{n}", purpose="marketing",
+                        status=status, created_at=now - timedelta(days=created), sent_at=now - timedelta(days=sent),
+                    )
+                )  # fmt: skip
+    created = campaign(api, stack, segment(api, {}))
+
+    preview = api.get(f"/api/v1/campaigns/{created['id']}/preview").json()
+    assert preview["excluded"] == {"frequency cap": 2} and preview["eligible"] == 3
+    with stack.runtime.db.session() as session:  # the rule each send applies says the same of every customer
+        allowed = {
+            phone
+            for phone, contact_id in contacts.items()
+            if frequency.allows(session, contact_id, datetime.now(UTC), stack.runtime.config.notify)[0]
+        }
+    assert allowed == {"4915100000062", "4915100000063", "4915100000065"}
+    api.post(f"/api/v1/campaigns/{created['id']}/start")
+    assert until_status(api, created["id"], "done")["excluded"] == {"frequency cap": 2}
+    progress = until_progress(api, created["id"], lambda p: p["waiting"] == 0 and p["sent"] + p["skipped"] >= 3)
+    assert progress["progress"]["sent"] == 3 and progress["progress"]["skipped"] == 0, progress
+    reached = {phone for phone in history if stack.graph.messages_to(phone)}
+    assert reached == {"4915100000062", "4915100000063", "4915100000065"}
+
+
+def test_a_preview_counts_the_marketing_messages_still_queued(notify_stack: StackFactory) -> None:
+    stack = notify_stack(marketing_cap_messages=1, marketing_cap_days=7, **NO_QUIET_HOURS)
+    api = Api(stack)
+    contact_id = person(stack, "4915100000071")
+    person(stack, "4915100000072")
+    with stack.runtime.db.session() as session:  # an alert waiting for the quiet hours' end: it goes first
+        session.add(
+            OutboundMessage(
+                channel_connection_id=stack.channel_id, contact_id=contact_id, recipient="4915100000071",
+                kind="back_in_stock", payload={}, idempotency_key="waiting", purpose="marketing", status="deferred",
+                deferred_until=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )  # fmt: skip
+    preview = api.get(f"/api/v1/segments/{segment(api, {})}/preview").json()
+    assert preview["excluded"] == {"frequency cap": 1} and preview["eligible"] == 1
+
+
 def test_quiet_hours_defer_to_their_end_in_the_customers_time_zone(notify_stack: StackFactory) -> None:
     berlin = datetime.now(ZoneInfo("Europe/Berlin"))
     start, end = (berlin - timedelta(hours=1)).strftime("%H:%M"), (berlin + timedelta(hours=1)).strftime("%H:%M")
@@ -175,7 +237,7 @@ def test_quiet_hours_defer_to_their_end_in_the_customers_time_zone(notify_stack:
     created = campaign(api, stack, segment(api, {}))
     api.post(f"/api/v1/campaigns/{created['id']}/start")
 
-    [row] = wait_for(lambda: [r for r in rows(stack, kind="campaign") if r.status == "deferred"] or None, timeout=30)
+    [row] = wait_for(lambda: [r for r in rows(stack, kind="campaign") if r.status == "deferred"] or None)
     # The reason names the customer's local quiet hours and when the message goes (the checkout reminders' rule).
     assert row.reason.startswith(f"quiet hours of the customer ({start}-{end} Europe/Berlin)"), row.reason
     assert row.deferred_until is not None

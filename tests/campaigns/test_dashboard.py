@@ -8,7 +8,16 @@ import re
 import requests
 
 from connector.dashboard.users import create_user
-from tests.campaigns.helpers import NO_QUIET_HOURS, Api, campaign, person, segment, until_progress, with_template
+from tests.campaigns.helpers import (
+    NO_QUIET_HOURS,
+    Api,
+    campaign,
+    person,
+    segment,
+    until_progress,
+    until_status,
+    with_template,
+)
 from tests.notify.conftest import StackFactory
 
 PASSWORD = "correct horse battery"
@@ -43,17 +52,26 @@ def test_the_campaigns_page_shows_previews_progress_and_controls_in_english_and_
     sent = campaign(api, stack, everyone, name="Wintersale")
     api.post(f"/api/v1/campaigns/{sent['id']}/start")
     until_progress(api, sent["id"], lambda p: p["delivered"] == 1)
+    too_dear = campaign(api, stack, everyone, name="Zu teuer", budget_cap=0.1)  # one German message is 0.1365
+    api.post(f"/api/v1/campaigns/{too_dear['id']}/start")
+    until_status(api, too_dear["id"], "paused")
     draft = campaign(api, stack, everyone, name="Frühling")
 
     http, csrf = _logged_in(stack.url, "de")
     page = http.get(f"{stack.url}/dashboard/campaigns", timeout=30).text
     assert "Kampagnen" in page and "Stammkunden" in page and "Wintersale" in page
-    assert "gesendet 1" in page and "zugestellt 1" in page and "opted out: 1" in page
+    assert "gesendet 1" in page and "zugestellt 1" in page
+    # Reasons the connector stored in English, in the viewer's language (values filled in as stored).
+    assert "abgemeldet: 1" in page and "opted out" not in page
+    assert "Budgetobergrenze von 0.1 erreicht: Erhöhen Sie sie und setzen Sie fort" in page
+    assert "budget cap of" not in page
     assert "Was der Chat eingebracht hat" in page
     preview = http.get(f"{stack.url}/dashboard/campaigns/segments/{everyone}", timeout=30).text
     assert "hat Marketing-Nachrichten mit STOP abbestellt" in preview and "0.1365" in preview
 
     english, _ = _logged_in(stack.url, "en")
+    shown = english.get(f"{stack.url}/dashboard/campaigns", timeout=30).text
+    assert "opted out: 1" in shown and "budget cap of 0.1 reached: raise it and resume to reach the rest" in shown
     assert (
         "said STOP to marketing messages"
         in english.get(f"{stack.url}/dashboard/campaigns/segments/{everyone}", timeout=30).text

@@ -11,7 +11,8 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
-from connector.db.models import OutboundMessage
+from connector.campaigns import conversions
+from connector.db.models import OutboundMessage, Task
 from connector.db.models_sales import ConversionEvent, SalesOrder
 from tests.campaigns.helpers import NO_QUIET_HOURS, Api, campaign, person, segment, until_progress, with_template
 from tests.conftest import Stack, wait_for
@@ -40,7 +41,7 @@ def _recorded(stack: Stack, order_id: str) -> SalesOrder:
         with stack.runtime.db.session() as session:
             return session.scalar(select(SalesOrder).where(SalesOrder.order_external_id == order_id))
 
-    return wait_for(found, timeout=30)
+    return wait_for(found)
 
 
 def test_orders_are_credited_to_the_last_chat_touch_within_the_window(notify_stack: StackFactory) -> None:
@@ -90,7 +91,7 @@ def test_orders_are_credited_to_the_last_chat_touch_within_the_window(notify_sta
 
     # A shop that tells us twice (another webhook for the same order) does not count it twice.
     stack.shop.set_delivery_status(bought.external_id, "delivered")
-    wait_for(lambda: api.get("/api/v1/earned").json()["by_source"], timeout=10)
+    wait_for(lambda: api.get("/api/v1/earned").json()["by_source"])
     assert {r["source"]: r["orders"] for r in api.get("/api/v1/earned").json()["by_source"]}["campaign"] == 1
 
     metrics = api.get("/metrics").text
@@ -136,7 +137,7 @@ def test_a_paid_order_from_a_click_to_whatsapp_ad_is_sent_to_the_conversions_api
 
     order = _paid(stack, from_ad, "ad-order")
     organic_order = _paid(stack, organic, "organic-order")
-    [event] = wait_for(stack.graph.conversions, timeout=30)
+    [event] = wait_for(stack.graph.conversions)
     assert event["dataset_id"] == dataset and event["partner_agent"] == "chatshop"
     assert event["event_name"] == "Purchase" and isinstance(event["event_time"], int)
     assert event["action_source"] == "business_messaging" and event["messaging_channel"] == "whatsapp"
@@ -145,11 +146,40 @@ def test_a_paid_order_from_a_click_to_whatsapp_ad_is_sent_to_the_conversions_api
         "ctwa_clid": CLID,
     }
     assert event["custom_data"] == {"currency": order.total.currency, "value": float(order.total.amount)}
+    assert "event_id" not in event  # the reference's payload (conversions_api_event_id is off by default)
     with stack.runtime.db.session() as session:
         [row] = session.scalars(select(ConversionEvent)).all()
         assert row.status == "sent" and row.fbtrace_id
     _recorded(stack, organic_order.external_id)
     assert len(stack.graph.conversions()) == 1  # the organic customer's order is no ad conversion
+
+
+def test_an_event_sent_again_after_a_crash_carries_the_same_event_id(notify_stack: StackFactory) -> None:
+    stack = notify_stack(conversions_api_enabled=True, conversions_api_event_id=True, **NO_QUIET_HOURS)
+    rt = stack.runtime
+    rt.connections.update_settings("channel", stack.channel_id, {"capi_dataset_id": _dataset(stack)})
+    stack.graph.customer_text(None, "4915100000075", "Hi, I saw your ad", referral=AD)
+    wait_for(lambda: _wrote(stack, "4915100000075"))
+    order = _paid(stack, "4915100000075", "crash-order")
+    [first] = wait_for(stack.graph.conversions)
+    recorded = _recorded(stack, order.external_id)
+    assert first["event_id"] == f"order:{recorded.shop_connection_id}:{order.external_id}"
+
+    # The worker stops after Meta accepted the event and before its record committed: the row is still pending and
+    # the task, its lease run out, is taken up again (as the queue does after a crash).
+    with rt.db.session() as session:
+        row = session.scalars(select(ConversionEvent)).one()
+        row.status, row.attempts, row.fbtrace_id, row.sent_at = "pending", 0, None, None
+        task = session.scalars(select(Task).where(Task.kind == conversions.SEND_TASK)).one()
+        task.status, task.lease_until, task.due_at, task.finished_at = "pending", None, datetime.now(UTC), None
+    rt.queue.notify()
+
+    first_again, second = wait_for(lambda: stack.graph.conversions() if len(stack.graph.conversions()) == 2 else None)
+    assert first_again == first
+    assert second == first  # the same event, event_id included: Meta can tell it is a repeat
+    with rt.db.session() as session:
+        [row] = session.scalars(select(ConversionEvent)).all()
+        assert row.status == "sent" and row.attempts == 1
 
 
 def test_the_conversions_api_is_off_by_default(notify_stack: StackFactory) -> None:

@@ -19,6 +19,7 @@ from facebook_business.api import FacebookAdsApi, FacebookSession
 from flask import Flask
 
 from connector.sandbox.server import SandboxServer
+from tests.conftest import WAIT_BOUND
 
 CUSTOMER = "4915112345678"
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class Inbox:
             self.updates.append(update)
             self._lock.notify_all()
 
-    def wait_for(self, match: Callable[[Any], bool], timeout: float = 15.0) -> Any:
+    def wait_for(self, match: Callable[[Any], bool], timeout: float = WAIT_BOUND) -> Any:
         """The first update ``match`` accepts; fails the test when none arrives within ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -66,7 +67,7 @@ class Inbox:
                 self._lock.wait(remaining)
 
 
-def wait_until(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = 15.0) -> T:
+def wait_until(read: Callable[[], T], ok: Callable[[T], bool], timeout: float = WAIT_BOUND) -> T:
     """Poll ``read()`` until ``ok`` holds for its value; fail with the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

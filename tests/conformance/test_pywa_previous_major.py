@@ -152,7 +152,7 @@ def test_pywa3_sends_and_parses_what_the_sandbox_speaks(
     cart = sandbox.customer_cart(None, CUSTOMER, {"shirt-1": 2})
     where = sandbox.customer_location(None, CUSTOMER, 52.52, 13.40, name="Home")
     wanted = {(i, s) for i in ids.values() for s in ("sent", "delivered", "read")}
-    wait_until(lambda: _statuses(recorder), lambda seen: wanted <= seen, timeout=30)
+    wait_until(lambda: _statuses(recorder), lambda seen: wanted <= seen)
     # One more message that WhatsApp accepts but cannot deliver: a failed status (without contacts[], as Meta sends it).
     sandbox.set_options(failing_recipients=[CUSTOMER], status_fail_code=131049)
     job = {"mode": "send", "settings": settings, "customer": CUSTOMER, "products": PRODUCTS, "steps": ["text"]}

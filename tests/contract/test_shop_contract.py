@@ -40,6 +40,7 @@ from connector.model import (
 from connector.plugins import Plugins
 from connector.sandbox.base import ShopSandbox
 from connector.sandbox.recorder import WebhookRecorder
+from tests.conftest import WAIT_BOUND
 
 PLATFORMS = ["woocommerce", "shopify", "shopware"]
 
@@ -120,7 +121,7 @@ class Deliveries:
         return requests[self.seen - 1]
 
     def wait_for(
-        self, predicate: Callable[[ShopEvent], bool], what: str, timeout: float = 10.0
+        self, predicate: Callable[[ShopEvent], bool], what: str, timeout: float = WAIT_BOUND
     ) -> tuple[WebhookRequest, ParsedWebhook, ShopEvent]:
         """The first delivery (after those already read) with an event matching ``predicate``."""
         deadline = time.monotonic() + timeout

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
+from bench._answered import wait_answered
 from connector.db.migrate import upgrade
-from connector.db.models import InboundMessage, OutboundMessage, Task
-from connector.db.models_conversation import ChatReply
 from connector.plugins import Plugins
 from connector.runtime import Runtime
-from tests.conftest import Stack, make_config, start_stack, stop_stack, wait_for
+from tests.conftest import Stack, make_config, start_stack, stop_stack
 
 _phones = itertools.count(4915100000001)
 _psids = itertools.count(7100000000001)
@@ -125,32 +123,11 @@ class Customer:
 
     # ------------------------------------------------------------------ reading
 
-    def replies_to(self, message_id: str, timeout: float = 20.0) -> list[dict[str, Any]]:
-        """Wait until the connector answered ``message_id`` and the channel accepted every reply; return them."""
-        rt = self.chat.runtime
+    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
+        """Wait until the connector answered ``message_id`` and the channel accepted every reply; return them.
 
-        def answered() -> bool:
-            with rt.db.session() as session:
-                inbound = session.scalar(
-                    select(InboundMessage.id).where(
-                        InboundMessage.channel_connection_id == self.channel_id,
-                        InboundMessage.message_id == message_id,
-                    )
-                )
-                if inbound is None:
-                    return False
-                task = session.scalar(
-                    select(Task.status).where(Task.idempotency_key == f"conversation.handle:{inbound}")
-                )
-                if task not in ("done", "failed"):
-                    return False
-                parts = session.scalar(select(func.count()).where(ChatReply.inbound_message_id == inbound)) or 0
-                statuses = session.scalars(
-                    select(OutboundMessage.status).where(OutboundMessage.idempotency_key.like(f"chat:{inbound}:%"))
-                ).all()
-                return len(statuses) == parts and all(s in ("sent", "delivered", "read", "failed") for s in statuses)
-
-        wait_for(answered, timeout=timeout)
+        The wait lasts as long as the connector makes progress (:func:`bench._answered.wait_answered`)."""
+        wait_answered(self.chat.runtime, self.channel_id, message_id)
         messages = self.chat.graph.messages_to(self.user_id)
         new = messages[self.seen :]
         self.seen = len(messages)

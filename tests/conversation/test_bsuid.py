@@ -113,7 +113,7 @@ def test_a_bsuid_buyer_gets_the_shipping_update_priced_by_the_bsuid_country(chat
     shop_stack.graph.advance_clock(2 * 86400)
     shop_stack.shop.ship_order(order.order_external_id, company="DHL", number="TRK7702", url="https://dhl.example/t")
 
-    [row] = settled(shop_stack, "order_shipped", timeout=30)
+    [row] = settled(shop_stack, "order_shipped")
     assert row.status in ("sent", "delivered", "read"), row.reason
     assert row.recipient == customer.bsuid and row.category == "utility"
     assert row.country == "DE" == country_of(customer.bsuid) and row.cost and row.cost > 0
@@ -139,7 +139,7 @@ def test_a_number_change_moves_consent_orders_and_history_to_the_new_number(chat
         "new_wa_id": new_number,
         "type": "user_changed_number",
     }
-    wait_for(lambda: _contact(chat_stack, id=old.id).channel_user_id == new_number, timeout=30)
+    wait_for(lambda: _contact(chat_stack, id=old.id).channel_user_id == new_number)
     moved = _contact(chat_stack, id=old.id)
     assert moved.phone == "+" + new_number
 
@@ -172,7 +172,7 @@ def test_a_number_change_after_writing_from_the_new_number_merges_the_two(chat_s
     record_opt_out(rt, contact_id=second.id, purpose="marketing", source="keyword", text="STOP")
 
     chat_stack.graph.whatsapp_event(customer.user_id, "number_change", new_wa_id=new_number, name="Kim")
-    wait_for(lambda: _contact(chat_stack, id=old.id).channel_user_id == new_number, timeout=30)
+    wait_for(lambda: _contact(chat_stack, id=old.id).channel_user_id == new_number)
     with rt.db.session() as session:
         assert session.get(Contact, second.id) is None
         assert session.scalar(select(func.count()).where(InboundMessage.contact_id == second.id)) == 0
@@ -258,7 +258,7 @@ def test_a_regenerated_bsuid_moves_the_hidden_number_customer_with_it(chat_stack
     new_id = "DE.55501234567890123456"
     answer = _signed_post(chat_stack, _user_id_update(chat_stack, customer.bsuid, new_id))
     assert answer.status_code == 200, answer.text
-    wait_for(lambda: _contact(chat_stack, id=before.id).user_id == new_id, timeout=30)
+    wait_for(lambda: _contact(chat_stack, id=before.id).user_id == new_id)
     after = _contact(chat_stack, id=before.id)
     assert after.channel_user_id == new_id  # how WhatsApp addresses them now
     assert after.last_inbound_at == window  # an id update is no message from the customer
@@ -271,7 +271,7 @@ def test_a_regenerated_bsuid_moves_the_hidden_number_customer_with_it(chat_stack
         with chat_stack.runtime.db.session() as session:
             return session.get(WebhookEvent, answer.json()["id"]).status == "processed"
 
-    wait_for(processed, timeout=30)
+    wait_for(processed)
     with chat_stack.runtime.db.session() as session:
         assert (
             session.scalar(select(func.count()).where(Contact.user_id.in_(("DE.6666", "DE.11112222333344445555")))) == 0

@@ -193,4 +193,4 @@ def test_carts_delivered_concurrently_and_out_of_order_each_become_one_order(cha
         with chat_stack.runtime.db.session() as session:
             return set(session.scalars(select(OutboundMessage.status).where(OutboundMessage.kind == "chat_reply")))
 
-    wait_for(lambda: reply_statuses() == {"read"}, timeout=20)
+    wait_for(lambda: reply_statuses() == {"read"})

@@ -29,7 +29,7 @@ def _stored(chat: ChatStack, channel_id: int, message_id: str) -> InboundMessage
 
 
 def _message(chat: ChatStack, channel_id: int, message_id: str) -> Any:
-    row = wait_for(lambda: _stored(chat, channel_id, message_id), timeout=30)
+    row = wait_for(lambda: _stored(chat, channel_id, message_id))
     return from_json(row.data)
 
 
@@ -133,12 +133,12 @@ def test_a_messenger_read_watermark_reads_everything_sent_up_to_it(chat_stack: C
 
     chat_stack.graph.messenger_event(customer.user_id, "read", watermark=watermark)
     first_ids = {row_id for row_id, _ in first}
-    wait_for(lambda: all(s == "read" for i, s in _statuses(chat_stack, customer.user_id) if i in first_ids), timeout=30)
+    wait_for(lambda: all(s == "read" for i, s in _statuses(chat_stack, customer.user_id) if i in first_ids))
     # Sent after the watermark: not read yet.
     assert all(s == "sent" for i, s in _statuses(chat_stack, customer.user_id) if i not in first_ids)
 
     chat_stack.graph.messenger_event(customer.user_id, "read")  # now: everything
-    wait_for(lambda: all(s == "read" for _, s in _statuses(chat_stack, customer.user_id)), timeout=30)
+    wait_for(lambda: all(s == "read" for _, s in _statuses(chat_stack, customer.user_id)))
 
 
 def test_a_contact_shared_on_request_gives_a_hidden_number_customer_a_phone(chat_stack: ChatStack) -> None:

@@ -61,7 +61,7 @@ class Inbox:
                     return row
             return None
 
-        return wait_for(settled, timeout=30)
+        return wait_for(settled)
 
 
 def _time_passes(chat: ChatStack, customer: Customer, seconds: float) -> None:

@@ -24,6 +24,7 @@ from connector.db.migrate import upgrade
 from connector.plugins import Plugins
 from connector.runtime import Runtime
 from connector.server import EmbeddedServer
+from tests.conftest import wait_for
 
 CHROMIUM = os.environ.get("CONNECTOR_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -219,18 +220,8 @@ def get_json(url: str) -> Any:
     return response.json()
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
-        time.sleep(interval)
+#: Poll a condition with the generous bound (:func:`tests.conftest.wait_for`).
+wait_until = wait_for
 
 
 def run_cli(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from babel.numbers import format_currency
 from connector.dashboard.queries import cost_days
 
 from .a11y import DESKTOP, PHONE, axe_violations, overflow
-from .conftest import Connected, Live, log_in, wait_until
+from .conftest import Connected, Live, follow, log_in, wait_until
 from .test_browser_pages import CUSTOMER, activity
 from .test_chart_figures import chat_order_created
 
@@ -64,12 +64,12 @@ def test_every_page_fits_the_screen_and_passes_axe(connected: Connected, page: A
     # The simulator with a conversation in it, and the contact page of a customer.
     page.goto(live.dashboard("/simulator"))
     page.locator("#sim-customer").fill(CUSTOMER)
-    page.get_by_role("button", name="OK").click()
+    follow(page, page.get_by_role("button", name="OK"))
     page.locator("#transcript .bubble.customer").first.wait_for()
     _check(page, "/simulator (a conversation)", problems)
     # The inbox thread of that customer.
     page.goto(live.dashboard("/inbox"))
-    page.locator(".inbox-list a").first.click()
+    follow(page, page.locator(".inbox-list a").first)
     page.locator(".thread .message").first.wait_for()
     _check(page, "/inbox/<contact> (a thread)", problems)
     assert not problems, "\n".join(problems)
@@ -133,7 +133,7 @@ def test_overview_charts_show_the_period_as_svg_and_as_tables(connected: Connect
 
     # Another period: 30 rows; an unknown period is refused with a reason.
     page.get_by_label("Period").select_option("30")
-    page.get_by_role("button", name="Show").click()
+    follow(page, page.get_by_role("button", name="Show"))
     page.wait_for_url(live.dashboard("/?days=30"))
     assert page.locator("#chart-messages table tbody tr").count() == 30
     response = page.goto(live.dashboard("/?days=1000"))
@@ -151,7 +151,7 @@ def test_times_show_with_the_day_in_the_viewers_time_zone(connected: Connected, 
         tab.wait_for_url(connected.live.dashboard("/"))
         tab.goto(connected.live.dashboard("/contacts"))
         moment = tab.locator("tr.contact-row", has_text=CUSTOMER).locator("td.window time.local")
-        wait_until(lambda: moment.get_attribute("data-localised") == "1", timeout=30)
+        wait_until(lambda: moment.get_attribute("data-localised") == "1")
         at = datetime.fromisoformat(moment.get_attribute("datetime") or "").astimezone(ZoneInfo("America/New_York"))
         shown = moment.inner_text()
         assert at.strftime("%a") in shown and at.strftime("%I:%M") in shown, shown  # New York's day and time

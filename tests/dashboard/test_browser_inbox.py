@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from connector.dashboard.users import create_user
@@ -87,7 +88,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     follow(page, page.get_by_role("navigation", name="Menu").get_by_role("link", name="Inbox"))
     row = page.locator(".inbox-row", has_text="Erika Muster")
     assert "Needs a person" in row.inner_text() and "2 unread" in row.inner_text()
-    row.get_by_role("link").click()
+    follow(page, row.get_by_role("link"))
     page.locator("#thread .message.event").wait_for()
     sides = page.locator("#thread .message").evaluate_all("items => items.map(i => i.className)")
     # In true order: Hi, the menu, "agent", the handoff, the bot saying a person will answer.
@@ -102,27 +103,28 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(connected: Connected
     tab_to(page, "reply-text")
     page.keyboard.type("Hi Erika, Anna here. How can I help?")
     tab_to(page, "reply-send")
-    page.keyboard.press("Enter")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.get_by_text("Reply queued.").wait_for()
     person = page.locator("#thread .message.person", has_text="Anna here")
     assert AGENT in person.locator(".who").inner_text()  # who wrote it
     person.locator(".state.sent, .state.delivered, .state.read").wait_for()  # the poll shows the status change
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1)
     assert graph.messages_to(CUSTOMER)[-1]["text"]["body"] == "Hi Erika, Anna here. How can I help?"
-    assert page.locator(".needs-person").count() == 0  # answered
+    expect(page.locator(".needs-person")).to_have_count(0)  # answered
 
     # Take over: the customer's next message appears without reloading, and the bot stays silent.
-    page.get_by_role("button", name="Take over").click()
+    follow(page, page.get_by_role("button", name="Take over"))
     page.locator("#taken-over").wait_for()
     graph.customer_text(None, CUSTOMER, "Thanks, it is about my order", name="Erika Muster")
     page.locator("#thread .message.customer", has_text="about my order").wait_for()
     handled(connected, 3)
     assert len(graph.messages_to(CUSTOMER)) == before + 1
     # Hand back: the bot answers again.
-    page.get_by_role("button", name="Hand back to the bot").click()
+    follow(page, page.get_by_role("button", name="Hand back to the bot"))
     page.get_by_text("The bot answers this customer.").wait_for()
     graph.customer_text(None, CUSTOMER, "Hi", name="Erika Muster")
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) > before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) > before + 1)
     page.locator("#thread .message.bot").nth(2).wait_for()  # the menu again, shown without reloading
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -150,15 +152,15 @@ def test_outside_the_window_the_owner_sends_a_template_with_its_price(connected:
     page.get_by_label("Approved template").select_option(
         label=page.locator("#reply-template option", has_text="order_shipped").inner_text()
     )
-    page.get_by_role("button", name="Choose").click()
+    follow(page, page.get_by_role("button", name="Choose"))
     price = page.locator("#template-form .price").inner_text()
     assert "Estimated cost:" in price and "0.0000" not in price
     for number, value in ((1, "Erika"), (2, "#1001"), (3, "DHL")):
         page.get_by_label(f"Parameter {number}", exact=True).fill(value)
     page.get_by_label("Button parameter 1").fill("1001")
-    page.get_by_role("button", name="Send template").click()
+    follow(page, page.get_by_role("button", name="Send template"))
     page.get_by_text("Reply queued.").wait_for()
-    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1, timeout=30)
+    wait_until(lambda: len(graph.messages_to(CUSTOMER)) == before + 1)
     sent = graph.messages_to(CUSTOMER)[-1]
     assert sent["type"] == "template" and sent["template"]["name"] == "order_shipped"
     page.locator("#thread .message.person", has_text="order_shipped").wait_for()

@@ -41,7 +41,8 @@ def connect_shop_from_the_sandbox(page: Any) -> None:
         page.get_by_label("Platform").select_option("woocommerce")
     with page.expect_navigation():
         page.locator("#fill-sandbox").click()
-    page.locator("#test-and-continue").click()
+    with page.expect_navigation():
+        page.locator("#test-and-continue").click()
     page.locator("#wizard-done").wait_for()
 
 
@@ -78,18 +79,23 @@ def test_whatsapp_by_approval_end_to_end_counted_and_timed(live: Live, page: Any
 
     # 3. webhooks: nothing to paste for WhatsApp (subscribed with the override); the check turns green on the
     # first customer message (demo: the sandbox sends one).
-    owner.click(page.locator("#send-test-webhook"))
+    with page.expect_navigation():  # the form's answer, before anything is read
+        owner.click(page.locator("#send-test-webhook"))
     page.locator("#channel-webhook-check.ok").wait_for()
-    owner.click(page.locator("#to-sync"))
+    with page.expect_navigation():
+        owner.click(page.locator("#to-sync"))
 
     # 4. first sync
-    owner.click(page.locator("#start-sync"))
+    with page.expect_navigation():
+        owner.click(page.locator("#start-sync"))
     page.locator("#sync-done").wait_for(timeout=120_000)
-    owner.click(page.locator("#to-message"))
+    with page.expect_navigation():
+        owner.click(page.locator("#to-message"))
 
     # 5. test message to the owner's phone
     owner.type(page.get_by_label("Your phone number"), "+49 151 2345 6789", "phone number")
-    owner.click(page.locator("#send-test"))
+    with page.expect_navigation():
+        owner.click(page.locator("#send-test"))
     page.locator("#all-set").wait_for(timeout=60_000)
     seconds = time.monotonic() - started
     with rt.db.session() as session:

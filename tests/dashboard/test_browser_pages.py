@@ -68,7 +68,7 @@ def activity(connected: Connected) -> None:
             )
         return bool(carts) and not busy
 
-    wait_until(settled, timeout=30)
+    wait_until(settled)
 
 
 def test_every_page_renders_real_data(connected: Connected, page: Any) -> None:

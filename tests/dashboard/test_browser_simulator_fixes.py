@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from .conftest import Connected, csrf_of, log_in, wait_until
+from .conftest import Connected, csrf_of, follow, log_in, wait_until
 from .test_browser_simulator import pick_row
 
 CUSTOMER = "4915112345679"
@@ -22,7 +22,7 @@ def _open(page: Any, connected: Connected) -> None:
 
 def _say(page: Any, text: str) -> None:
     page.get_by_label("Type a message").fill(text)
-    page.locator("#sim-send").click()
+    follow(page, page.locator("#sim-send"))  # the page the form answers with, which shows ``text``
     page.locator("#transcript .bubble.customer", has_text=text).wait_for()
 
 
@@ -56,8 +56,7 @@ def test_answers_come_below_the_message_that_caused_them_with_line_breaks_and_th
     assert "\n" in answer.strip()
     # The newest message is in view: the log is scrolled to its end.
     wait_until(
-        lambda: page.locator("#transcript").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 40"),
-        timeout=30,
+        lambda: page.locator("#transcript").evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 40")
     )
 
 
@@ -81,20 +80,26 @@ def test_sold_out_products_are_not_offered_for_the_cart_and_the_cart_is_edited_b
     first = listing.locator(".product", has=page.locator("button.add-to-cart")).first
     title = first.locator("strong").inner_text()
     retailer_id = first.get_attribute("data-retailer-id")
-    first.locator("button.add-to-cart").click()
+    follow(page, first.locator("button.add-to-cart"))
 
     line = page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']")
     assert line.locator(".name").inner_text() == title  # the product's name, not its id
-    line.get_by_role("button", name=f"One more: {title}").click()
-    # htmx swaps the cart in after the click: wait for the new quantity rather than read the old one.
+    # Each cart button posts a form and the simulator comes back: wait for that page, then for the new quantity.
+    follow(page, line.get_by_role("button", name=f"One more: {title}"))
     expect(page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty")).to_have_text("2")
-    page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
-        "button", name=f"One less: {title}"
-    ).click()
+    follow(
+        page,
+        page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
+            "button", name=f"One less: {title}"
+        ),
+    )
     expect(page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}'] .qty")).to_have_text("1")
-    page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
-        "button", name=f"Remove: {title}"
-    ).click()
+    follow(
+        page,
+        page.locator(f"#sim-cart .cart-line[data-retailer-id='{retailer_id}']").get_by_role(
+            "button", name=f"Remove: {title}"
+        ),
+    )
     expect(page.locator("#sim-cart")).to_have_count(0)  # the cart is empty again
 
     # Adding a sold-out product by hand is refused with a reason, and the cart stays empty.
@@ -118,7 +123,7 @@ def test_a_message_written_from_a_product_gets_that_product(connected: Connected
     _open(page, connected)
     page.locator("details.sim-referral summary").click()
     page.get_by_label("Product").select_option(retailer_id)
-    page.locator("#sim-from-product").click()
+    follow(page, page.locator("#sim-from-product"))
     bubble = page.locator("#transcript .bubble.customer", has=page.locator(".from-product"))
     bubble.wait_for()
     assert item["title"] in bubble.locator(".from-product").inner_text()

@@ -117,7 +117,7 @@ def customer_activity(connected: Connected) -> str:
                 )
             )
 
-    wait_until(cart_stored, timeout=30)
+    wait_until(cart_stored)
     # after the cart: every message carries the sender's profile name, and the newest one is kept
     graph.customer_text(None, CUSTOMER, MESSAGE_TEXT, name=CONTACT_NAME)
 
@@ -125,7 +125,7 @@ def customer_activity(connected: Connected) -> str:
         with rt.db.session() as session:
             return session.scalar(select(Contact.name).where(Contact.channel_user_id == CUSTOMER)) == CONTACT_NAME
 
-    wait_until(named, timeout=30)
+    wait_until(named)
     return retailer_id
 
 
@@ -182,7 +182,7 @@ def test_hostile_titles_names_and_messages_are_shown_as_text_on_every_page(hosti
         """() => { const s = document.createElement("script"); s.textContent = "window.__xss = 'inline'";
                    document.body.append(s); }"""
     )
-    wait_until(lambda: page.evaluate("window.__violations.length"), timeout=10)
+    wait_until(lambda: page.evaluate("window.__violations.length"))
     state = page.evaluate(PAGE_STATE)
     assert state["xss"] is None
     assert [v.split(" ")[0] for v in state["violations"]] == ["script-src-elem"]

@@ -139,3 +139,42 @@ def test_the_list_poll_answers_204_until_something_changes(runtime: Runtime, own
     client.post(f"/dashboard/inbox/{contact_id}/take-over", data={"csrf_token": csrf})
     changed = client.get("/dashboard/inbox/list", query_string={"sig": sig.group(1)})
     assert changed.status_code == 200 and f"Taken over by {EMAIL}" in changed.text
+
+
+def test_times_and_prices_are_shown_in_the_viewers_language(runtime: Runtime, owner: tuple[Any, str]) -> None:
+    from connector.i18n import formatting
+
+    client, _ = owner
+    contact_id = _contact(runtime, wrote_hours_ago=1)
+    with runtime.db.session() as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        wrote = contact.last_inbound_at
+        sent_at = datetime.now(UTC) - timedelta(minutes=30)
+        session.add(
+            OutboundMessage(
+                channel_connection_id=contact.channel_connection_id, contact_id=contact_id, recipient="4915100000123",
+                kind="order_shipped", payload={}, idempotency_key="shipped", purpose="utility", status="delivered",
+                created_at=sent_at, sent_at=sent_at, cost=0.0113, currency="EUR",
+            )
+        )  # fmt: skip
+        session.add(
+            OutboundMessage(
+                channel_connection_id=contact.channel_connection_id, contact_id=contact_id, recipient="4915100000123",
+                kind="back_in_stock", payload={}, idempotency_key="paid", purpose="marketing", status="skipped",
+                created_at=sent_at, reason="the order was paid",
+            )
+        )  # fmt: skip
+    zone = runtime.config.dashboard.time_zone
+    german = {"Accept-Language": "de"}
+
+    thread = client.get(f"/dashboard/inbox/{contact_id}", headers=german).text
+    assert formatting.date_time(wrote, "de", zone) in thread  # "Mo., 7. Dez. 2026, 10:38": the customer's message
+    assert formatting.date_time(sent_at, "de", zone) in thread
+    assert "0,0113\xa0€" in thread and "0.0113 EUR" not in thread  # the message's cost as German writes money
+    assert "die Bestellung wurde bezahlt" in thread and "the order was paid" not in thread  # the skip reason
+    assert wrote.strftime("%Y-%m-%d %H:%M") not in thread  # not the ISO-like UTC stamp it showed before
+    listed = client.get("/dashboard/inbox", headers=german).text
+    assert formatting.date_time(wrote, "de", zone) in listed  # the last time the customer wrote
+    english = client.get(f"/dashboard/inbox/{contact_id}", headers={"Accept-Language": "en"}).text
+    assert "€0.0113" in english and formatting.date_time(wrote, "en", zone) in english

@@ -334,7 +334,7 @@ def test_spent_throttle_rows_are_pruned_by_the_hourly_job(serve: Callable[..., L
         data = {"csrf_token": "", "email": f"guess{i}@example.com", "password": "wrong password!"}
         client = requests.Session()
         data["csrf_token"] = _login_form(live, client)
-        wait_until(lambda c=client, d=data: c.post(live.dashboard("/login"), data=d).status_code == 401, timeout=30)
+        wait_until(lambda c=client, d=data: c.post(live.dashboard("/login"), data=d).status_code == 401)
 
     def throttle_rows() -> int:
         with live.runtime.db.session() as session:
@@ -342,16 +342,16 @@ def test_spent_throttle_rows_are_pruned_by_the_hourly_job(serve: Callable[..., L
 
     assert throttle_rows() == 4
     live.runtime.queue.enqueue("dashboard.prune_login_throttle")  # nothing is spent yet: all stay
-    wait_until(lambda: _task_done(live), timeout=30)
+    wait_until(lambda: _task_done(live))
     assert throttle_rows() == 4
 
     def newest_failure() -> datetime:
         with live.runtime.db.session() as session:
             return session.scalar(select(func.max(LoginThrottle.last_failure_at)))
 
-    wait_until(lambda: (datetime.now(UTC) - newest_failure()).total_seconds() > 11, timeout=30)
+    wait_until(lambda: (datetime.now(UTC) - newest_failure()).total_seconds() > 11)
     live.runtime.queue.enqueue("dashboard.prune_login_throttle")
-    wait_until(lambda: throttle_rows() == 0, timeout=30)
+    wait_until(lambda: throttle_rows() == 0)
 
 
 def _task_done(live: Live) -> bool:

@@ -27,7 +27,7 @@ def test_a_customer_with_a_hidden_number_is_shown_as_such(connected: Connected) 
         with rt.db.session() as session:
             return session.scalar(select(func.count()).select_from(Contact)) == 2
 
-    wait_until(stored, timeout=30)
+    wait_until(stored)
     with rt.db.session() as session:
         bsuid = session.scalar(select(Contact.user_id).where(Contact.phone.is_(None)))
     assert bsuid and bsuid.startswith("DE.")

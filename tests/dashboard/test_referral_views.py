@@ -88,7 +88,7 @@ def test_contacts_and_orders_show_where_customers_came_from(connected: Connected
             contacts = session.scalar(select(func.count()).select_from(Contact))
         return carts == 1 and contacts == 3
 
-    wait_until(stored, timeout=30)
+    wait_until(stored)
     with rt.db.session() as session:
         variant = session.scalars(select(ShopVariant).where(ShopVariant.external_id == retailer_id)).one()
         ad_contact = session.scalar(select(Contact.id).where(Contact.channel_user_id == FROM_AD))

@@ -73,7 +73,7 @@ def _processed(stack: Stack, event_id: int) -> WebhookEvent:
             event = session.get(WebhookEvent, event_id)
         return event if event is not None and event.status != "received" else None
 
-    return wait_for(done, timeout=20)
+    return wait_for(done)
 
 
 def test_json_nested_beyond_the_limit_is_refused_with_a_reason(quiet_stack: Stack) -> None:

@@ -49,7 +49,7 @@ def _seeds(rt: Runtime, adapters: set[str], at_least: int) -> list[Seed]:
             events = list(session.scalars(select(WebhookEvent).where(WebhookEvent.adapter.in_(adapters))))
         return events if len(events) >= at_least else None
 
-    events = wait_for(stored, timeout=30)
+    events = wait_for(stored)
     return [
         Seed(
             url=e.url,

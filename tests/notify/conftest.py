@@ -18,7 +18,7 @@ from connector.notify.contacts import contact_for_phone
 from connector.plugins import Plugins
 from connector.runtime import Runtime
 from connector.sandbox.base import Sandbox
-from tests.conftest import Stack, make_config, start_stack, stop_stack, wait_for
+from tests.conftest import WAIT_BOUND, Stack, make_config, start_stack, stop_stack, wait_for
 
 StackFactory = Callable[..., Stack]
 
@@ -85,7 +85,7 @@ def rows(stack: Stack, **where: Any) -> list[OutboundMessage]:
         return list(session.scalars(query))
 
 
-def settled(stack: Stack, kind: str, count: int = 1, timeout: float = 15.0) -> list[OutboundMessage]:
+def settled(stack: Stack, kind: str, count: int = 1, timeout: float = WAIT_BOUND) -> list[OutboundMessage]:
     """Wait until ``count`` rows of ``kind`` left pending/sending, and return them."""
 
     def done() -> list[OutboundMessage] | None:

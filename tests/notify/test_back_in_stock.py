@@ -52,7 +52,7 @@ def test_a_wave_notifies_stock_times_factor_first_come_first_served_then_the_nex
     assert sorted(r.recipient for r in first[:4]) == phones[:4]  # the first four who subscribed
     assert all(r.status in ("sent", "delivered", "read") for r in first[:4])
 
-    second = settled(stack, "back_in_stock", count=8, timeout=20)  # stock remains: the next wave, 2 s later
+    second = settled(stack, "back_in_stock", count=8)  # stock remains: the next wave, 2 s later
     assert [r.recipient for r in second[4:8]] == phones[4:8]
     for phone in phones[:8]:
         [message] = stack.graph.messages_to(phone)

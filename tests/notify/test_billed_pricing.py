@@ -24,7 +24,7 @@ def _billed(stack: Stack, kind: str, count: int = 1) -> list[Any]:
         found = rows(stack, kind=kind)
         return found if len(found) >= count and all(r.billed_category for r in found) else None
 
-    return wait_for(done, timeout=30)
+    return wait_for(done)
 
 
 def _ship(stack: Stack, phone: str, reference: str) -> None:
@@ -52,7 +52,7 @@ def test_every_status_pricing_is_stored_and_the_day_shows_estimate_reported_and_
     for phone in (ad_customer, plain):
         customer(stack, phone)
     stack.graph.customer_text(None, ad_customer, "From your ad", referral=AD)
-    wait_for(lambda: rows(stack, recipient=ad_customer), timeout=30)  # the chat answered
+    wait_for(lambda: rows(stack, recipient=ad_customer))  # the chat answered
     _ship(stack, ad_customer, "billed-000061")
     _ship(stack, plain, "billed-000062")
     shipped = {r.recipient: r for r in _billed(stack, "order_shipped", count=2)}
@@ -78,7 +78,7 @@ def test_every_status_pricing_is_stored_and_the_day_shows_estimate_reported_and_
         "pricing_model": "PMP",
     }
     # ... and per day our estimate next to what Meta reported, and the difference.
-    wait_for(lambda: all(r.billed_category for r in rows(stack)), timeout=30)
+    wait_for(lambda: all(r.billed_category for r in rows(stack)))
     day = _today(stack, api_client)
     every = rows(stack)
     assert day["messages"] == len(every)
@@ -100,7 +100,7 @@ def test_a_template_meta_recategorized_is_priced_and_consented_as_its_new_catego
     # Meta announces it (impending, in an hour): until then the template stays utility.
     announced_for = stack.graph.now() + 3600
     stack.graph.recategorize_template("order_shipped", "MARKETING", at=announced_for)
-    wait_for(lambda: _changes(stack), timeout=30)
+    wait_for(lambda: _changes(stack))
     [notice] = _changes(stack)
     assert notice.impending and notice.category == "marketing" and notice.previous_category == "utility"
     assert abs(notice.effective_at.timestamp() - int(announced_for)) < 1
@@ -110,7 +110,7 @@ def test_a_template_meta_recategorized_is_priced_and_consented_as_its_new_catego
 
     # Meta completes it now: from now on it is a marketing template.
     stack.graph.recategorize_template("order_shipped", "MARKETING")
-    wait_for(lambda: len(_changes(stack)) == 2, timeout=30)
+    wait_for(lambda: len(_changes(stack)) == 2)
     _ship(stack, utility_only, "recat-000002")
     _ship(stack, marketing_too, "recat-000003")
     later = {r.recipient: r for r in settled(stack, "order_shipped", count=3)[1:]}
@@ -120,10 +120,7 @@ def test_a_template_meta_recategorized_is_priced_and_consented_as_its_new_catego
         "template order_shipped was re-categorized as marketing by Meta and there is no opt-in for marketing messages"
     )
     sent = wait_for(
-        lambda: next(
-            (r for r in rows(stack, recipient=marketing_too, kind="order_shipped") if r.billed_category), None
-        ),
-        timeout=30,
+        lambda: next((r for r in rows(stack, recipient=marketing_too, kind="order_shipped") if r.billed_category), None)
     )
     assert sent.category == "marketing" and sent.cost == 0.1365  # Germany's marketing rate
     assert sent.billed_category == "marketing"
@@ -163,7 +160,7 @@ def test_a_status_with_a_malformed_pricing_object_stores_only_what_is_meta_shape
     customer(stack, phone)
     _ship(stack, phone, "hostile-000101")
     # Every status the sandbox sends for it has been applied (a later one would store Meta's pricing again).
-    [row] = wait_for(lambda: [r for r in rows(stack, kind="order_shipped") if r.status == "read"], timeout=30)
+    [row] = wait_for(lambda: [r for r in rows(stack, kind="order_shipped") if r.status == "read"])
     stack.graph.wait_webhooks()
     pricing = {"billable": "yes", "pricing_model": "P" * 500, "category": {"not": "a string"}, "type": "regular"}
     status = {"id": row.channel_message_id, "status": "read", "timestamp": "1765000000", "recipient_id": phone,
@@ -178,5 +175,5 @@ def test_a_status_with_a_malformed_pricing_object_stores_only_what_is_meta_shape
         [found] = rows(stack, kind="order_shipped")
         return found if found.billed_type == "regular" and found.billable is None else None
 
-    found = wait_for(updated, timeout=30)
+    found = wait_for(updated)
     assert found.billed_category is None and found.pricing_model == "P" * 16

@@ -92,7 +92,7 @@ def test_after_the_customers_stop_a_web_form_and_a_restock_send_nothing(notify_s
 
     _control_subscriber(stack, variant)
     stack.shop.set_stock(variant, 5)
-    wait_for(lambda: [r for r in _alerts_to(stack, CONTROL) if r.status in ("sent", "delivered", "read")], timeout=20)
+    wait_for(lambda: [r for r in _alerts_to(stack, CONTROL) if r.status in ("sent", "delivered", "read")])
     assert _alerts_to(stack, VICTIM) == []
     assert not [m for m in stack.graph.messages_to(VICTIM) if m["type"] in ("template", "interactive", "image")]
     assert _subscriptions(stack)[VICTIM] == "pending"
@@ -157,7 +157,7 @@ def test_an_unconfirmed_request_expires(notify_stack: StackFactory) -> None:
     stack = notify_stack(double_opt_in_expiry_hours=0.001)  # 3.6 seconds
     answer = _ask(stack, VICTIM, "42").json()
     expires_at = datetime.fromisoformat(answer["expires_at"])
-    wait_for(lambda: datetime.now(UTC) > expires_at, timeout=30)
+    wait_for(lambda: datetime.now(UTC) > expires_at)
     # The scheduled expiry (every 15 minutes) ends it without anyone writing ...
     stack.runtime.queue.enqueue("notify.expire_consent_requests", {})
     stack.runtime.queue.notify()

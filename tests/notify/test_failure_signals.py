@@ -16,7 +16,7 @@ from connector.db.models_notify import ConsentEvent
 from connector.notify.back_in_stock import subscribe
 from connector.notify.consent import ConsentRefused, has_consent, record_opt_in
 from connector.notify.policy import US_MARKETING
-from tests.conftest import Stack, wait_for
+from tests.conftest import WAIT_BOUND, Stack, wait_for
 from tests.notify.conftest import StackFactory, customer, place_order, rows
 from tests.notify.test_back_in_stock import BIS_TEMPLATE, _sold_out_variant, _with_template
 
@@ -40,7 +40,7 @@ def _ship(stack: Stack, phone: str, reference: str) -> None:
     stack.shop.ship_order(order.external_id, company="DHL", number=f"TRK-{reference}", url="https://dhl.example/t")
 
 
-def _final(stack: Stack, kind: str, count: int, timeout: float = 20.0) -> list[OutboundMessage]:
+def _final(stack: Stack, kind: str, count: int, timeout: float = WAIT_BOUND) -> list[OutboundMessage]:
     """Wait until ``count`` rows of ``kind`` reached a final state (a ``failed`` status webhook came, or sent,
     skipped or deferred) and return them."""
 

@@ -120,7 +120,7 @@ def test_a_send_left_in_doubt_is_sent_once_even_when_its_wait_outlasts_the_recip
         [row] = rows(stack, id=message_id)
         return row if row.status in ("sent", "delivered", "read") else None
 
-    row = wait_for(sent, timeout=30)
+    row = wait_for(sent)
     assert row.attempts == 2
     assert len(stack.graph.messages_to(phone)) == 1
     with rt.db.session() as session:
@@ -213,7 +213,7 @@ def test_a_status_is_matched_to_exactly_its_row_by_the_callback_data_not_to_an_o
         found = {r.id: r for r in rows(stack) if r.id in ids}
         return list(found.values()) if found[newer].channel_message_id else None
 
-    wait_for(settled, timeout=15)
+    wait_for(settled)
     found = {r.id: r for r in rows(stack) if r.id in ids}
     assert found[newer].channel_message_id == result.message_id
     assert found[newer].status in ("sent", "delivered", "read")
@@ -286,5 +286,5 @@ def test_a_send_in_doubt_waits_for_a_status_stream_that_is_behind_and_is_resent_
         time.sleep(0.4)
         assert status() == "unknown" and stack.graph.messages_to(doubtful) == []
     # Silence: after ten grace periods without a webhook, the row is sent, once.
-    wait_for(lambda: status() in ("sent", "delivered", "read"), timeout=30)
+    wait_for(lambda: status() in ("sent", "delivered", "read"))
     assert len(stack.graph.messages_to(doubtful)) == 1

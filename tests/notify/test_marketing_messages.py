@@ -26,7 +26,7 @@ def _alerts(stack: Stack, count: int) -> list[Any]:
         found = rows(stack, kind="back_in_stock")
         return found if len(found) >= count and all(r.billed_category for r in found) else None
 
-    return wait_for(done, timeout=30)
+    return wait_for(done)
 
 
 def _template(stack: Stack, name: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def _replies(stack: Stack, phone: str) -> list[OutboundMessage]:
         done = found and all(r.status in ("sent", "delivered", "read") and r.billed_category for r in found)
         return found if done else None
 
-    return wait_for(priced, timeout=30)
+    return wait_for(priced)
 
 
 def test_a_chat_reply_costs_the_utility_rate_and_meta_reports_it_billed(notify_stack: StackFactory) -> None:
@@ -64,7 +64,7 @@ def test_replies_always_go_and_count_while_notifications_wait_for_the_next_day(n
     # Over budget now, the customer writes again: the answer still goes, and counts.
     before = len(rows(stack, kind=CHAT_REPLY, recipient=writer))
     stack.graph.customer_text(None, writer, "Noch eine Frage")
-    wait_for(lambda: len(rows(stack, kind=CHAT_REPLY, recipient=writer)) > before, timeout=30)
+    wait_for(lambda: len(rows(stack, kind=CHAT_REPLY, recipient=writer)) > before)
     later = _replies(stack, writer)[before:]
     assert later and all(r.status in ("sent", "delivered", "read") and r.cost == 0.055 for r in later)
     assert stack.graph.messages_to(silent) == []

@@ -23,7 +23,7 @@ from requests_oauthlib import OAuth1
 from connector.dashboard.users import create_user
 from connector.db.models import OutboundMessage
 from connector.notify import frequency, recovery
-from tests.conftest import Stack, wait_for
+from tests.conftest import WAIT_BOUND, Stack, wait_for
 from tests.notify.conftest import ApiClient, StackFactory, customer, place_order, rows, settled
 
 PHONE = "4915112345678"
@@ -61,7 +61,9 @@ def checkouts(stack: Stack, **params: Any) -> list[dict[str, Any]]:
     return list(answer.json()["items"])
 
 
-def checkout_of(stack: Stack, order_id: str, *, state: str | None = None, timeout: float = 20) -> dict[str, Any]:
+def checkout_of(
+    stack: Stack, order_id: str, *, state: str | None = None, timeout: float = WAIT_BOUND
+) -> dict[str, Any]:
     """Wait until the order's checkout is listed (in ``state``, when given) and return it."""
 
     def found() -> dict[str, Any] | None:
@@ -242,6 +244,13 @@ def test_the_frequency_cap_counts_marketing_across_reminders(notify_stack: Stack
     assert 'data-state="recovered"' in english and 'data-state="skipped"' in english
     assert f"{first.total.amount:.2f} {first.total.currency}" in english  # the recovered revenue
     assert "Warenkorb-Erinnerungen" in german and "zurückgewonnen" in german and "übersprungen" in german
+    # The skip reason (stored in English, the cap's figures filled in) in German, the same figures.
+    cap = rt.config.notify
+    assert capped.reason not in german
+    assert (
+        f"Obergrenze erreicht: {cap.marketing_cap_messages} Marketing-Nachrichten in {cap.marketing_cap_days:g} Tagen"
+        in german
+    )
 
 
 def _dashboard(stack: Stack, language: str) -> str:
@@ -279,8 +288,9 @@ def test_marketing_to_a_us_number_is_not_sent(notify_stack: StackFactory) -> Non
 def test_reminders_wait_in_the_database_until_due_and_a_second_one_follows_when_configured(
     notify_stack: StackFactory,
 ) -> None:
-    # The first reminder is due 3 seconds after the order; the second (2 configured, 0 hours apart) right after it.
-    stack = notify_stack(recovery_delay_minutes=0.05, recovery_reminders=2, recovery_spacing_hours=0, **TEMPLATED)
+    # The first reminder is due 30 seconds after the order (long enough for a loaded machine to read the waiting
+    # checkout before it is due); the second (2 configured, 0 hours apart) right after it.
+    stack = notify_stack(recovery_delay_minutes=0.5, recovery_reminders=2, recovery_spacing_hours=0, **TEMPLATED)
     _with_template(stack)
     customer(stack, PHONE, purposes=("marketing",))
     order = place_order(stack, PHONE, "twice")
@@ -289,8 +299,8 @@ def test_reminders_wait_in_the_database_until_due_and_a_second_one_follows_when_
     assert rows(stack, kind="checkout_recovery") == []  # nothing queued while it waits
 
     # The every-minute job (run here until it finds the reminder due) enqueues it.
-    wait_for(lambda: recovery.enqueue_due(stack.runtime), timeout=30)
-    first, second = settled(stack, "checkout_recovery", count=2, timeout=30)
+    wait_for(lambda: recovery.enqueue_due(stack.runtime))
+    first, second = settled(stack, "checkout_recovery", count=2)
     assert [first.idempotency_key, second.idempotency_key] == [
         f"recovery:{waiting['id']}:1",
         f"recovery:{waiting['id']}:2",
@@ -314,7 +324,7 @@ def test_a_reminder_refused_with_131049_pauses_marketing_and_a_later_payment_is_
         found = rows(stack, kind="checkout_recovery")
         return found[0] if found and found[0].status == "failed" else None
 
-    assert wait_for(failed, timeout=30).error_code == 131049
+    assert wait_for(failed).error_code == 131049
     refused = checkout_of(stack, first.external_id, state="skipped")
     assert "131049" in (refused["reason"] or "")
 
@@ -326,7 +336,7 @@ def test_a_reminder_refused_with_131049_pauses_marketing_and_a_later_payment_is_
         found = [r for r in rows(stack, kind="checkout_recovery") if r.status == "deferred"]
         return found[0] if found else None
 
-    held = wait_for(deferred, timeout=30)
+    held = wait_for(deferred)
     assert "131049" in (held.reason or "") and held.deferred_until is not None
     assert held.deferred_until - datetime.now(UTC) > timedelta(hours=23)
     assert checkout_of(stack, second.external_id)["reason"] == held.reason
@@ -361,7 +371,7 @@ def test_the_frequency_cap_is_shared_with_back_in_stock_alerts(notify_stack: Sta
     assert reminder.status in ("sent", "delivered", "read"), reminder.reason
 
     stack.shop.set_stock(variant, 5)  # back in stock: the alert goes out in a batch, and the cap holds there too
-    [alert] = settled(stack, "back_in_stock", timeout=30)
+    [alert] = settled(stack, "back_in_stock")
     assert (alert.status, alert.reason) == ("skipped", "frequency cap: 1 marketing messages in 7 days reached")
     assert len(stack.graph.messages_to(PHONE)) == 1
 

@@ -69,7 +69,7 @@ def test_a_shopify_checkout_is_reminded_with_its_recovery_link_through_the_marke
     checkout = started["checkout"]
     assert checkout["abandoned_checkout_url"].endswith("/recover?key=" + checkout["abandoned_checkout_url"][-32:])
 
-    [reminder] = settled(stack, "checkout_recovery", timeout=30)
+    [reminder] = settled(stack, "checkout_recovery")
     assert reminder.status in ("sent", "delivered", "read"), reminder.reason
     [sent] = stack.graph.messages_to(PHONE)
     assert sent["product_policy"] == "CLOUD_API_FALLBACK"  # went through /marketing_messages
@@ -107,7 +107,7 @@ def test_a_shopify_checkout_whose_webhooks_were_missed_is_found_by_the_abandoned
 
     # ... and the poll task that runs it for every shop.
     stack.runtime.queue.enqueue(recovery.POLL_TASK, {})
-    [reminder] = settled(stack, "checkout_recovery", timeout=30)
+    [reminder] = settled(stack, "checkout_recovery")
     assert reminder.status in ("sent", "delivered", "read"), reminder.reason
     assert _body_parameters(stack.graph.messages_to(PHONE)[0])[3] == found.recovery_url
 
@@ -142,7 +142,7 @@ def test_a_shopware_order_with_an_open_payment_is_reminded_and_its_payment_recov
     order = place_order(stack, PHONE, "shopware-open")
     assert order.payment_url and "/account/order/" in order.payment_url
 
-    [reminder] = settled(stack, "checkout_recovery", timeout=30)
+    [reminder] = settled(stack, "checkout_recovery")
     assert reminder.status in ("sent", "delivered", "read"), reminder.reason
     [sent] = stack.graph.messages_to(PHONE)
     assert _body_parameters(sent)[3] == order.payment_url
@@ -174,7 +174,7 @@ def test_an_unpaid_chat_order_is_reminded_in_the_chat_with_its_payment_link(shop
     replies = buyer.cart({item: 1})
     pay_link = replies[-1]["interactive"]["action"]["parameters"]["url"]
 
-    [reminder] = settled(stack, "checkout_recovery", timeout=30)
+    [reminder] = settled(stack, "checkout_recovery")
     assert reminder.status in ("sent", "delivered", "read"), reminder.reason
     assert reminder.category == "service"  # the customer just wrote: inside the window, a free-form message
     reminder_sent = wait_for(

@@ -93,7 +93,7 @@ def test_duplicate_and_out_of_order_shop_webhooks_send_each_status_once_and_neve
             headers = dict(delivery["headers"], **{"X-WC-Webhook-Delivery-ID": uuid.uuid4().hex})
             answer = requests.post(delivery["url"], data=delivery["body"].encode(), headers=headers, timeout=10)
             assert answer.status_code == 200
-    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack), timeout=30)
+    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack))
 
     kinds = [r.kind for r in rows(stack, recipient=PHONE)]
     assert kinds == ["order_shipped", "order_delivered"]
@@ -143,7 +143,7 @@ def test_a_shop_webhook_handled_again_after_a_crash_notifies_once(notify_stack: 
         for event_id in shipped:
             stack.runtime.queue.enqueue("webhook.process", {"event_id": event_id}, session=session)
     stack.runtime.queue.notify()
-    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack), timeout=30)
+    wait_for(lambda: stack.runtime.queue.counts().get("pending", 0) == 0 and not _running(stack))
     with stack.runtime.db.session() as session:
         again = session.query(WebhookEvent).filter(WebhookEvent.id.in_(shipped)).all()
     assert {e.status for e in again} == {"processed"}
@@ -171,10 +171,10 @@ def test_a_broken_account_keeps_the_notification_until_the_owner_fixed_it_then_s
             return None
         return found[0] if stack.graph.stats()["whatsapp"]["refused"].get("131042", 0) >= 3 else None
 
-    row = wait_for(refused_a_few_times, timeout=20)  # more refusals than max_send_attempts allows for a bad message
+    row = wait_for(refused_a_few_times)  # more refusals than max_send_attempts allows for a bad message
     assert "setup needs the owner" in (row.reason or "") and "131042" in (row.error or "")
     assert stack.graph.messages_to(PHONE) == []
 
     stack.graph.set_options(account_problem=0)  # the owner fixed the payment method
-    wait_for(lambda: rows(stack, kind="order_shipped")[0].status in ("sent", "delivered", "read"), timeout=20)
+    wait_for(lambda: rows(stack, kind="order_shipped")[0].status in ("sent", "delivered", "read"))
     assert len(stack.graph.messages_to(PHONE)) == 1

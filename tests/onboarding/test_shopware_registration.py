@@ -79,12 +79,12 @@ def test_lifecycle_webhooks_keep_the_state_true(runtime: Runtime, shop: Shopware
         return row.enabled, row.status_note
 
     shop.set_app_active(False)
-    wait_for(lambda: state()[0] is False, timeout=30)
+    wait_for(lambda: state()[0] is False)
     assert "deactivated" in (state()[1] or "")
     shop.set_app_active(True)
-    wait_for(lambda: state() == (True, None), timeout=30)
+    wait_for(lambda: state() == (True, None))
     shop.uninstall_app()
-    wait_for(lambda: state()[0] is False, timeout=30)
+    wait_for(lambda: state()[0] is False)
     assert "removed" in (state()[1] or "")
 
 

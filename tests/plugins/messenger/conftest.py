@@ -17,6 +17,7 @@ from werkzeug.datastructures import Headers
 from connector.adapters import ParsedWebhook, WebhookRequest
 from connector.errors import WebhookRejected
 from connector.sandbox.server import SandboxServer
+from tests.conftest import WAIT_BOUND
 
 
 def adapter_settings(sandbox: GraphSandbox, channel: str) -> dict[str, Any]:
@@ -75,7 +76,7 @@ class Receiver:
     def url(self, name: str) -> str:
         return f"{self.server.url}/webhooks/{name}"
 
-    def events(self, count: int, timeout: float = 10.0) -> list[Any]:
+    def events(self, count: int, timeout: float = WAIT_BOUND) -> list[Any]:
         """Wait for at least ``count`` parsed events; return all of them."""
         deadline = time.monotonic() + timeout
         with self._cond:

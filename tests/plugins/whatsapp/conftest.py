@@ -17,6 +17,7 @@ from connector import model
 from connector.adapters import WebhookRequest
 from connector.errors import WebhookRejected
 from connector.sandbox.server import SandboxServer
+from tests.conftest import WAIT_BOUND
 
 B = model.Button
 R = model.ListRow
@@ -179,7 +180,7 @@ class Receiver:
         with self._cond:
             return [event for parsed in self.parsed for event in parsed.events]
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
+    def wait_for(self, count: int, timeout: float = WAIT_BOUND) -> list[Any]:
         """Block until ``count`` events arrived; return them."""
         with self._cond:
             self._cond.wait_for(lambda: sum(len(p.events) for p in self.parsed) >= count, timeout=timeout)

@@ -28,7 +28,7 @@ def _deliveries(recorder: WebhookRecorder, count: int) -> list[WebhookRequest]:
         signed = [r for r in recorder.requests if r.headers.get("X-WC-Webhook-Signature")]
         if len(signed) >= count:
             return signed[:count]
-        recorder.wait_for(len(recorder.requests) + 1, timeout=10)
+        recorder.wait_for(len(recorder.requests) + 1)
     raise AssertionError("deliveries did not arrive")
 
 

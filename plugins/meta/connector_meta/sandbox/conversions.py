@@ -8,7 +8,9 @@
   ``business_messaging``, ``messaging_channel`` ``whatsapp``, ``user_data`` naming the dataset's WhatsApp Business
   Account and a ``ctwa_clid``, an ``event_time`` (UNIX seconds, not in the future, within the 7-day attribution
   window), and for a ``Purchase`` ``custom_data`` with a 3-letter ``currency`` and a numeric ``value``.
-  A refusal refuses the whole request, as the Conversions API does.
+  A refusal refuses the whole request, as the Conversions API does. An ``event_id`` is kept as sent but not
+  de-duplicated on: whether Meta de-duplicates business-messaging events on it is NOT FOUND in the reference, so a
+  repeated event shows as two (the connector's ``conversions_api_event_id`` is off by default for that reason).
 * Control: ``GET /_sandbox/conversions`` lists the events received.
 """
 
