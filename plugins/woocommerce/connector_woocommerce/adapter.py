@@ -104,8 +104,8 @@ class WooCommerceAdapter(ShopAdapter):
             FieldType.INTEGER,
             required=False,
             default=4,
-            help="How many variation lists a catalog read fetches at once (WooCommerce needs one request per "
-            "variable product). Lower it if your host throttles the REST API.",
+            help="How many variation lists a catalog read fetches at once where WooCommerce (before 10.3) needs "
+            "one request per variable product. Lower it if your host throttles the REST API.",
         ),
     )
     webhook_topics: ClassVar[Sequence[str]] = (
@@ -129,6 +129,8 @@ class WooCommerceAdapter(ShopAdapter):
         self._parents: dict[str, str] = {}
         # Variant id -> time.monotonic() of the last live read that found it (see _FRESH_SECONDS).
         self._seen: dict[str, float] = {}
+        # Whether the store has ``GET /variations`` (WooCommerce 10.3+); None until a catalog read has asked.
+        self._variations_route: bool | None = None
 
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,6 +236,40 @@ class WooCommerceAdapter(ShopAdapter):
             )
         return found
 
+    def _variations_of_page(
+        self, products: Sequence[Mapping[str, Any]], pool: ThreadPoolExecutor
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """The variations of a page of products, by product id.
+
+        WooCommerce 10.3+ lists variations across products (``GET /variations?parent=<ids>``): a page of 100
+        products costs a few requests, 100 variations each. Older stores only list them per product; there they
+        are read one product per request, ``parallel_requests`` at a time.
+        """
+        variable = [p for p in products if p.get("type") == "variable" and p.get("variations")]
+        if not variable:
+            return {}
+        if self._variations_route is not False:
+            grouped: dict[Any, list[dict[str, Any]]] = {p["id"]: [] for p in variable}
+            params = {"parent": ",".join(str(p["id"]) for p in variable), "orderby": "id", "order": "asc"}
+            try:
+                for page in self.client.pages("variations", params):
+                    for variation in page:
+                        # A variation moved to a product of another page since the products were listed is read
+                        # with that page (or the next sync), not here.
+                        grouped.get(variation.get("parent_id"), []).append(variation)
+            except NotFound:
+                if self._variations_route:
+                    raise
+                log.info(
+                    "WooCommerce at %s has no /variations route (before 10.3): one request per product",
+                    self.client.shop_url,
+                )
+                self._variations_route = False
+            else:
+                self._variations_route = True
+                return grouped
+        return dict(zip((p["id"] for p in variable), pool.map(self._variations, variable), strict=True))
+
     def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
         params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any"}
         if updated_since is not None:
@@ -243,10 +279,8 @@ class WooCommerceAdapter(ShopAdapter):
         workers = int(self.settings.get("parallel_requests") or 1)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="woocommerce-read") as pool:
             for page in self.client.pages("products", params):
-                # One request per variable product is the only way to read variations: run a few at once.
                 # At most one page of products (and their variations) is held in memory.
-                variable = [p for p in page if p.get("type") == "variable"]
-                fetched = dict(zip((p["id"] for p in variable), pool.map(self._variations, variable), strict=True))
+                fetched = self._variations_of_page(page, pool)
                 for product in page:
                     yield from self._variants_of(product, variations=fetched.get(product["id"]))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -14,8 +15,8 @@ from connector_woocommerce.sandbox import WooCommerceSandbox
 from connector.errors import ConnectionTestError, SettingsError
 from connector.model import Availability
 from connector.sandbox.recorder import WebhookRecorder
-from connector.sandbox.seed import iter_products
-from tests.served import Served
+from connector.sandbox.seed import SeedProduct, iter_products
+from tests.served import Served, ServedRequest
 
 from .conftest import API
 
@@ -78,22 +79,22 @@ def test_get_variants_ignores_unknown_ids(adapter: WooCommerceAdapter, sandbox: 
     assert [v.external_id for v in adapter.get_variants([known, "999999", "gid://shopify/Product/1"])] == [known]
 
 
-def test_large_catalog_streams_page_by_page() -> None:
-    """3,000 variants are read a page of products at a time (plus one variations request per variable product of
-    that page, as WooCommerce's REST API requires), as they are consumed: the first variant comes before the second
-    page was asked for, and the whole read is one request per page and per variable product, never one per
-    variant. Work done, not wall time."""
-    products = list(iter_products(n_variants=3000))
-    variable = sum(1 for p in products if len(p.variants) > 1)
-    with WooCommerceSandbox(products=products) as sb:
+def _read_all(products: list[SeedProduct], **options: Any) -> tuple[int, list[ServedRequest], list[ServedRequest]]:
+    """Read the whole catalog of a sandbox seeded with ``products``: (variants, requests until the first variant
+    arrived, every request)."""
+    with WooCommerceSandbox(products=products, options=options) as sb:
         served = Served(sb)
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
         variants = adapter.iter_variants()
         next(variants)
         first = served.api()
         count = 1 + sum(1 for _ in variants)
-        every = served.api()
-    assert count == 3000
+        return count, first, served.api()
+
+
+def _assert_streamed(products: list[SeedProduct], first: list[ServedRequest], every: list[ServedRequest]) -> int:
+    """Every page of products listed in order, the first variant out before the second page was asked for, and
+    nothing else read but the currency. Returns the page size."""
     listings = [r for r in every if r.path.endswith("/products")]
     per_page = int(listings[0].query["per_page"])
     pages = -(-len(products) // per_page)
@@ -101,10 +102,39 @@ def test_large_catalog_streams_page_by_page() -> None:
     # Streamed: when the first variant arrives, only the first page (and its products' variations) was read.
     assert [int(r.query.get("page", 1)) for r in first if r.path.endswith("/products")] == [1]
     assert len(first) <= 1 + per_page
-    variation_reads = [r for r in every if r.path.endswith("/variations")]
-    assert len(variation_reads) == variable
     others = [r.path for r in every if not r.path.endswith(("/products", "/variations"))]
     assert others == [f"{API}/settings/general/woocommerce_currency"]  # the shop's currency, read once
+    return per_page
+
+
+def test_large_catalog_streams_page_by_page() -> None:
+    """3,000 variants are read a page of products at a time, with the variations of that page's variable products
+    in as few pages of ``GET /variations?parent=...`` as hold them (WooCommerce 10.3+), as they are consumed;
+    never one request per product or per variant. Work done, not wall time."""
+    products = list(iter_products(n_variants=3000))
+    count, first, every = _read_all(products)
+    assert count == 3000
+    per_page = _assert_streamed(products, first, every)
+    variation_reads = [r for r in every if r.path.endswith("/variations")]
+    assert all(r.path == f"{API}/variations" for r in variation_reads)
+    expected = 0
+    for start in range(0, len(products), per_page):
+        n = sum(len(p.variants) for p in products[start : start + per_page] if len(p.variants) > 1)
+        expected += -(-n // 100)
+    assert len(variation_reads) == expected < len(products) // 10
+
+
+def test_a_store_before_10_3_is_read_one_variation_list_per_product() -> None:
+    """Without ``GET /variations`` (WooCommerce before 10.3 answers ``rest_no_route``), the read asks once, then
+    lists each variable product's variations under the product, as those versions require."""
+    products = list(iter_products(n_variants=1000))
+    variable = sum(1 for p in products if len(p.variants) > 1)
+    count, first, every = _read_all(products, variations_route=False)
+    assert count == 1000
+    _assert_streamed(products, first, every)
+    assert [r.path for r in every if r.path == f"{API}/variations"] == [f"{API}/variations"]  # the one 404
+    per_product = [r for r in every if r.path.endswith("/variations") and r.path != f"{API}/variations"]
+    assert len(per_product) == variable
 
 
 # --------------------------------------------------------------------------- settings and connection

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import NotFound
 
 from . import auth as auth_module
 from . import listing
@@ -43,6 +44,9 @@ class Options:
     https: bool = False
     #: Tests on one machine: let wc-auth post the keys to 127.0.0.1, any port, plain HTTP (WordPress refuses).
     allow_local_callbacks: bool = False
+    #: ``GET /wc/v3/variations``, every product's variations in one list (WooCommerce 10.3 and later); False
+    #: answers it ``rest_no_route`` as an older WooCommerce does.
+    variations_route: bool = True
 
 
 @dataclass
@@ -329,6 +333,46 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
                 ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
             )
             return _page(listing.Page([store.variation_payload(parent, i) for i in page.items], page.headers))
+
+    @app.get(f"{API}/variations")
+    def list_all_variations() -> Response:
+        """``WC_REST_Variations_Controller`` (WooCommerce 10.3): the variations collection without a product in
+        the route, each with its ``parent_id``; ``parent`` narrows it to those products' variations."""
+        if not options.variations_route:
+            return no_route(NotFound())
+        args = request.args
+        status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
+        orderby = listing.choice_arg(args, "orderby", (*_ORDERBY, "menu_order"), "date")
+        descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
+        after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
+        include, parents = listing.ids_arg(args, "include"), listing.ids_arg(args, "parent")
+        with store.lock:
+            ids = store.variation_ids(parents)
+            if include is not None:
+                wanted = set(include)
+                ids = [i for i in ids if i in wanted]
+            filters: list[Callable[[Any], bool]] = []
+            if status != "any":
+                filters.append(lambda p: p.status == status)
+            if after is not None:
+                filters.append(lambda p: p.modified > after)
+            if before is not None:
+                filters.append(lambda p: p.modified < before)
+            if filters:
+                ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
+            if orderby == "modified":
+                ids = sorted(ids, key=lambda i: (store.posts[i].modified, i))
+            elif orderby in ("title", "slug"):
+                ids = sorted(ids, key=lambda i: (getattr(store.posts[i], "name" if orderby == "title" else "slug"), i))
+            elif orderby == "include" and include is not None:
+                position = {vid: n for n, vid in enumerate(include)}
+                ids = sorted(ids, key=lambda i: position[i])
+            if descending and orderby != "include":
+                ids = ids[::-1]
+            page = listing.paginate(
+                ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
+            )
+            return _page(listing.Page([store.variation_listing_payload(i) for i in page.items], page.headers))
 
     @app.get(f"{API}/products/<int:product_id>/variations/<int:variation_id>")
     def get_variation(product_id: int, variation_id: int) -> Response:
