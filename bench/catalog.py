@@ -26,20 +26,22 @@ from bench._support import SandboxProcess, fields_for, machine, peak_rss_mb, rep
 
 
 class _ShopRequests:
-    """Counts the HTTP requests this process sends to one base URL (all threads), to say how many round trips a
+    """Counts the HTTP requests the connector sends to one base URL (all threads), to say how many round trips a
     sync took: a figure the machine's load does not change."""
 
     def __init__(self, base_url: str):
-        self.base_url, self.count, self._lock = base_url, 0, threading.Lock()
-        send: Callable[..., Any] = requests.adapters.HTTPAdapter.send
+        from connector.http import HttpClient
 
-        def counting(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if str(request.url).startswith(self.base_url) and "/_sandbox/" not in str(request.url):
+        self.base_url, self.count, self._lock = base_url, 0, threading.Lock()
+        open_: Callable[..., Any] = HttpClient._open
+
+        def counting(client: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if url.startswith(self.base_url):
                 with self._lock:
                     self.count += 1
-            return send(adapter, request, *args, **kwargs)
+            return open_(client, method, url, *args, **kwargs)
 
-        requests.adapters.HTTPAdapter.send = counting  # type: ignore[method-assign]
+        HttpClient._open = counting  # type: ignore[method-assign]
 
 
 def _shop_option(text: str) -> tuple[str, Any]:

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -34,8 +35,10 @@ from connector.errors import (
 from . import webhooks
 from .client import MAX_PER_PAGE, WooClient
 from .mapping import (
+    PRODUCT_FIELDS,
     REFERENCE_META_KEY,
     TRACKING_META_KEY,
+    VARIATION_FIELDS,
     MappingError,
     address_to,
     format_gmt,
@@ -54,6 +57,8 @@ _REFERENCE_SCAN_PAGES = 3
 _CREATE_ATTEMPTS = 3
 #: The most variation -> parent product ids one adapter remembers (a few MB at most); beyond it, it starts over.
 _PARENT_HINTS = 200_000
+#: Pages of products (with their variations) a catalog read fetches ahead of the one being stored.
+_READ_AHEAD = 2
 #: A cart line whose variant a live read (``get_variants``) found this recently is ordered without looking it up
 #: again: the chat checks a cart against the shop right before it orders it.
 _FRESH_SECONDS = 60.0
@@ -202,7 +207,8 @@ class WooCommerceAdapter(ShopAdapter):
         if not product.get("variations"):
             return []
         path = f"products/{product['id']}/variations"
-        return [v for page in self.client.pages(path, {"orderby": "id", "order": "asc"}) for v in page]
+        params = {"orderby": "id", "order": "asc", "_fields": VARIATION_FIELDS}
+        return [v for page in self.client.pages(path, params) for v in page]
 
     def _variants_of(
         self,
@@ -250,7 +256,12 @@ class WooCommerceAdapter(ShopAdapter):
             return {}
         if self._variations_route is not False:
             grouped: dict[Any, list[dict[str, Any]]] = {p["id"]: [] for p in variable}
-            params = {"parent": ",".join(str(p["id"]) for p in variable), "orderby": "id", "order": "asc"}
+            params = {
+                "parent": ",".join(str(p["id"]) for p in variable),
+                "orderby": "id",
+                "order": "asc",
+                "_fields": VARIATION_FIELDS,
+            }
             try:
                 for page in self.client.pages("variations", params):
                     for variation in page:
@@ -271,18 +282,32 @@ class WooCommerceAdapter(ShopAdapter):
         return dict(zip((p["id"] for p in variable), pool.map(self._variations, variable), strict=True))
 
     def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
-        params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any"}
+        params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any", "_fields": PRODUCT_FIELDS}
         if updated_since is not None:
             # WordPress keeps modification times to the second and compares strictly: read one second early.
             params["modified_after"] = format_gmt(updated_since - timedelta(seconds=1))
             params["dates_are_gmt"] = "true"
-        workers = int(self.settings.get("parallel_requests") or 1)
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="woocommerce-read") as pool:
-            for page in self.client.pages("products", params):
-                # At most one page of products (and their variations) is held in memory.
-                fetched = self._variations_of_page(page, pool)
+        workers = max(1, int(self.settings.get("parallel_requests") or 1))
+        pages = self.client.pages("products", params)
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="woocommerce-read") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="woocommerce-ahead") as ahead,
+        ):
+
+            def load() -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]]] | None:
+                page = next(pages, None)
+                return None if page is None else (page, self._variations_of_page(page, pool))
+
+            # The next pages (products and their variations) are read while this one is mapped and stored: at
+            # most _READ_AHEAD + 1 pages in memory. One thread reads them, one page after the other.
+            loading = deque(ahead.submit(load) for _ in range(_READ_AHEAD))
+            while (loaded := loading.popleft().result()) is not None:
+                loading.append(ahead.submit(load))
+                page, fetched = loaded
                 for product in page:
                     yield from self._variants_of(product, variations=fetched.get(product["id"]))
+            for rest in loading:
+                rest.cancel()
 
     def get_variants(self, external_ids: Sequence[str]) -> list[model.Variant]:
         wanted = {str(i) for i in external_ids if str(i).isdigit()}  # WooCommerce ids are numbers

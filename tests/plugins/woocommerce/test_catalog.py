@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import requests
-from connector_woocommerce.adapter import WooCommerceAdapter
+from connector_woocommerce.adapter import _READ_AHEAD, WooCommerceAdapter
+from connector_woocommerce.mapping import simple_variant, variation_variant
 from connector_woocommerce.sandbox import WooCommerceSandbox
 
 from connector.errors import ConnectionTestError, SettingsError
-from connector.model import Availability
+from connector.model import Availability, Variant
 from connector.sandbox.recorder import WebhookRecorder
 from connector.sandbox.seed import SeedProduct, iter_products
 from tests.served import Served, ServedRequest
@@ -41,6 +42,31 @@ def test_variations_are_mapped_with_the_parent(
         assert v.brand == product["brands"][0]["name"] and v.collections == [product["categories"][0]["name"]]
         assert "<p>" not in v.description and v.description
         assert v.stock_quantity == item["stock_quantity"]
+
+
+def test_the_fields_asked_for_are_all_the_mapping_reads(
+    adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox, api: requests.Session
+) -> None:
+    """The catalog read asks only for the fields it maps (``_fields``): every variant comes out exactly as it
+    does from the shop's whole answers."""
+    sandbox.set_published(sandbox.variant_ids()[0], False)
+    expected: list[Variant] = []
+    page = 1
+    while products := api.get(
+        f"{sandbox.url}{API}/products", params={"per_page": 100, "page": page, "orderby": "id", "order": "asc"}
+    ).json():
+        for product in products:
+            if product["type"] == "variable":
+                variations = api.get(
+                    f"{sandbox.url}{API}/products/{product['id']}/variations",
+                    params={"per_page": 100, "orderby": "id", "order": "asc"},
+                ).json()
+                expected += [variation_variant(product, v, "EUR") for v in variations]
+            else:
+                expected.append(simple_variant(product, "EUR"))
+        page += 1
+    assert len(expected) > 100 and any(not v.published for v in expected)
+    assert list(adapter.iter_variants()) == expected
 
 
 def test_draft_products_are_read_unpublished(adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox) -> None:
@@ -93,15 +119,17 @@ def _read_all(products: list[SeedProduct], **options: Any) -> tuple[int, list[Se
 
 
 def _assert_streamed(products: list[SeedProduct], first: list[ServedRequest], every: list[ServedRequest]) -> int:
-    """Every page of products listed in order, the first variant out before the second page was asked for, and
-    nothing else read but the currency. Returns the page size."""
+    """Every page of products listed in order, the first variant out before more than the pages read ahead were
+    asked for, and nothing else read but the currency. Returns the page size."""
     listings = [r for r in every if r.path.endswith("/products")]
     per_page = int(listings[0].query["per_page"])
     pages = -(-len(products) // per_page)
     assert [int(r.query.get("page", 1)) for r in listings] == list(range(1, pages + 1))
-    # Streamed: when the first variant arrives, only the first page (and its products' variations) was read.
-    assert [int(r.query.get("page", 1)) for r in first if r.path.endswith("/products")] == [1]
-    assert len(first) <= 1 + per_page
+    # Streamed: when the first variant arrives, only the first page and the few read ahead of it (and their
+    # products' variations) were read.
+    read_first = [int(r.query.get("page", 1)) for r in first if r.path.endswith("/products")]
+    assert read_first == list(range(1, len(read_first) + 1)) and len(read_first) <= 1 + _READ_AHEAD < pages
+    assert len(first) <= (1 + _READ_AHEAD) * (1 + per_page)
     others = [r.path for r in every if not r.path.endswith(("/products", "/variations"))]
     assert others == [f"{API}/settings/general/woocommerce_currency"]  # the shop's currency, read once
     return per_page

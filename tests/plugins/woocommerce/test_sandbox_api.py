@@ -234,9 +234,18 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         assert response.json()["code"] == "rate_limit_exceeded" and int(response.headers["Retry-After"]) >= 1
 
 
-def test_adapter_rides_out_a_rate_limit() -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        # WooCommerce 10.3+: a page of products and one of variations, so a limit that refuses the second request.
+        {"rate_limit": 1, "rate_limit_window": 1.0},
+        # Before 10.3: a variation list per product, ``parallel_requests`` at once.
+        {"rate_limit": 3, "rate_limit_window": 0.1, "variations_route": False},
+    ],
+)
+def test_adapter_rides_out_a_rate_limit(options: dict[str, Any]) -> None:
     """The adapter honours Retry-After: a full read through a tight limit still returns everything."""
-    with WooCommerceSandbox(products=generate(8), options={"rate_limit": 3, "rate_limit_window": 0.1}) as sb:
+    with WooCommerceSandbox(products=generate(8), options=options) as sb:
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
         assert {v.external_id for v in adapter.iter_variants()} == set(sb.variant_ids())
         assert sb.gate.throttled > 0, "the read must actually have been throttled"

@@ -153,7 +153,8 @@ def _json_body() -> dict[str, Any]:
 
 
 def _page(page: listing.Page) -> Response:
-    response = jsonify(list(page.items))
+    mask = listing.fields_mask(request.args)
+    response = jsonify(list(page.items) if mask is None else [listing.only_fields(i, mask) for i in page.items])
     response.headers.update(page.headers)
     return response
 
