@@ -101,6 +101,12 @@ def main(argv: list[str]) -> int:
         help="Shopify plan whose GraphQL rate limit the sandbox applies (default standard: 100 points/s)",
     )
     parser.add_argument(
+        "--profile-full",
+        metavar="FILE",
+        help="write a cProfile of the full sync to FILE, in CPU time of this process (what a loaded machine's "
+        "waits do not change)",
+    )
+    parser.add_argument(
         "--shop-option",
         action="append",
         type=_shop_option,
@@ -136,9 +142,15 @@ def main(argv: list[str]) -> int:
         del channel_row
 
         shop_cpu, cpu, requests_before = shop.cpu_seconds(), time.process_time(), shop_requests.count
+        full_profiler = cProfile.Profile(time.process_time) if args.profile_full else None
         started = time.perf_counter()
+        if full_profiler is not None:
+            full_profiler.enable()
         full = run_sync(rt, shop_row.id, mode="full", trigger="bench")
         full_seconds = time.perf_counter() - started
+        if full_profiler is not None:
+            full_profiler.disable()
+            full_profiler.dump_stats(args.profile_full)
         full_cpu, full_shop_cpu = time.process_time() - cpu, shop.cpu_seconds() - shop_cpu
         full_requests = shop_requests.count - requests_before
         full_rss = peak_rss_mb()
