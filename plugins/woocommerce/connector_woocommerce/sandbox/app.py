@@ -6,7 +6,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -159,6 +159,35 @@ def _page(page: listing.Page) -> Response:
     return response
 
 
+def _post_filters(args: Mapping[str, str]) -> list[Callable[[Any], bool]]:
+    """The filters every post list takes: ``status``, ``modified_after``, ``modified_before`` (a scan, as
+    WordPress's ``post_modified`` has no index)."""
+    status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
+    after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
+    filters: list[Callable[[Any], bool]] = []
+    if status != "any":
+        filters.append(lambda p: p.status == status)
+    if after is not None:
+        filters.append(lambda p: p.modified > after)
+    if before is not None:
+        filters.append(lambda p: p.modified < before)
+    return filters
+
+
+def _ordered(store: Store, ids: list[int], args: Mapping[str, str], orderby: Sequence[str], include: Any) -> list[int]:
+    """``ids`` (ascending) in the list's ``orderby``/``order``; "date" and "id" need no sort, as ids ascend with
+    creation time."""
+    by = listing.choice_arg(args, "orderby", orderby, "date")
+    descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
+    if by in ("title", "slug", "modified"):
+        field = {"title": "name", "slug": "slug", "modified": "modified"}[by]
+        ids = sorted(ids, key=lambda i: (getattr(store.posts[i], field), i))
+    elif by == "include":
+        position = {pid: n for n, pid in enumerate(include or ())}
+        return sorted(ids, key=lambda i: position[i]) if include is not None else ids
+    return ids[::-1] if descending else ids
+
+
 def create_app(store: Store, options: Options, gate: Gate) -> Flask:
     """Build the sandbox app around one store."""
     app = Flask("woocommerce-sandbox")
@@ -262,21 +291,11 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
     @app.get(f"{API}/products")
     def list_products() -> Response:
         args = request.args
-        status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
-        orderby = listing.choice_arg(args, "orderby", _ORDERBY, "date")
-        descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
-        after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
         include, sku, kind = listing.ids_arg(args, "include"), args.get("sku"), args.get("type")
         stock_status, search = args.get("stock_status"), (args.get("search") or "").lower()
         with store.lock:
             ids: list[int] = store.product_ids
-            filters: list[Callable[[Any], bool]] = []
-            if status != "any":
-                filters.append(lambda p: p.status == status)
-            if after is not None:
-                filters.append(lambda p: p.modified > after)
-            if before is not None:
-                filters.append(lambda p: p.modified < before)
+            filters = _post_filters(args)
             if sku:
                 filters.append(lambda p: p.sku in sku.split(","))
             if kind:
@@ -291,18 +310,7 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
                 ids = sorted({i for i in include if i in store.posts and store.posts[i].type != "variation"})
             if filters:
                 ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
-            if orderby == "title":
-                ids = sorted(ids, key=lambda i: (store.posts[i].name, i))
-            elif orderby == "slug":
-                ids = sorted(ids, key=lambda i: (store.posts[i].slug, i))
-            elif orderby == "modified":
-                ids = sorted(ids, key=lambda i: (store.posts[i].modified, i))
-            elif orderby == "include" and include is not None:
-                position = {pid: n for n, pid in enumerate(include)}
-                ids = sorted(ids, key=lambda i: position[i])
-            # ids ascend with creation time, so "date" and "id" need no sort
-            if descending and orderby != "include":
-                ids = ids[::-1]
+            ids = _ordered(store, ids, args, _ORDERBY, include)
             page = listing.paginate(
                 ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
             )
@@ -342,34 +350,15 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
         if not options.variations_route:
             return no_route(NotFound())
         args = request.args
-        status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
-        orderby = listing.choice_arg(args, "orderby", (*_ORDERBY, "menu_order"), "date")
-        descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
-        after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
         include, parents = listing.ids_arg(args, "include"), listing.ids_arg(args, "parent")
         with store.lock:
             ids = store.variation_ids(parents)
             if include is not None:
                 wanted = set(include)
                 ids = [i for i in ids if i in wanted]
-            filters: list[Callable[[Any], bool]] = []
-            if status != "any":
-                filters.append(lambda p: p.status == status)
-            if after is not None:
-                filters.append(lambda p: p.modified > after)
-            if before is not None:
-                filters.append(lambda p: p.modified < before)
-            if filters:
+            if filters := _post_filters(args):
                 ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
-            if orderby == "modified":
-                ids = sorted(ids, key=lambda i: (store.posts[i].modified, i))
-            elif orderby in ("title", "slug"):
-                ids = sorted(ids, key=lambda i: (getattr(store.posts[i], "name" if orderby == "title" else "slug"), i))
-            elif orderby == "include" and include is not None:
-                position = {vid: n for n, vid in enumerate(include)}
-                ids = sorted(ids, key=lambda i: position[i])
-            if descending and orderby != "include":
-                ids = ids[::-1]
+            ids = _ordered(store, ids, args, (*_ORDERBY, "menu_order"), include)
             page = listing.paginate(
                 ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
             )
