@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(items: Iterator[T], limit: int, *, name: str = "read-ahead") -> Iterator[T]:
+def read_ahead(items: Iterator[T], limit: int, *, name: str = "read-ahead") -> Generator[T, None, None]:
     """Yield what ``items`` yields, in order, while a thread advances it up to ``limit`` items ahead.
 
     The whole of ``items`` runs on that one thread. An error it raises is raised here, after the items before
