@@ -12,13 +12,41 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
+import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import requests
 
 from bench._support import SandboxProcess, fields_for, machine, peak_rss_mb, report, temp_runtime
+
+
+class _ShopRequests:
+    """Counts the HTTP requests the connector sends to one base URL (all threads), to say how many round trips a
+    sync took: a figure the machine's load does not change."""
+
+    def __init__(self, base_url: str):
+        from connector.http import HttpClient
+
+        self.base_url, self.count, self._lock = base_url, 0, threading.Lock()
+        open_: Callable[..., Any] = HttpClient._open
+
+        def counting(client: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if url.startswith(self.base_url):
+                with self._lock:
+                    self.count += 1
+            return open_(client, method, url, *args, **kwargs)
+
+        HttpClient._open = counting  # type: ignore[method-assign]
+
+
+def _shop_option(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    return key, json.loads(value)
 
 
 def _write_calls(graph: SandboxProcess) -> int:
@@ -72,6 +100,20 @@ def main(argv: list[str]) -> int:
         choices=sorted(SHOPIFY_PLANS),
         help="Shopify plan whose GraphQL rate limit the sandbox applies (default standard: 100 points/s)",
     )
+    parser.add_argument(
+        "--profile-full",
+        metavar="FILE",
+        help="write a cProfile of the full sync to FILE, in CPU time of this process (what a loaded machine's "
+        "waits do not change)",
+    )
+    parser.add_argument(
+        "--shop-option",
+        action="append",
+        type=_shop_option,
+        default=[],
+        metavar="KEY=JSON",
+        help="a shop sandbox option, e.g. variations_route=false (WooCommerce before 10.3)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--profile", metavar="FILE", help="write a cProfile of the 1%% incremental sync to FILE (pstats format)"
@@ -80,9 +122,10 @@ def main(argv: list[str]) -> int:
 
     from connector.sync.catalog import run_sync
 
-    options = SHOPIFY_PLANS[args.plan] if args.shop == "shopify" else {}
+    options = {**(SHOPIFY_PLANS[args.plan] if args.shop == "shopify" else {}), **dict(args.shop_option)}
     shop = SandboxProcess(args.shop, variants=args.variants, options=options).start()
     graph = SandboxProcess("graph").start()
+    shop_requests = _ShopRequests(shop.url)
     rt, folder = temp_runtime()
     try:
         shop_cls = rt.plugins.shop_adapters[args.shop]
@@ -98,9 +141,18 @@ def main(argv: list[str]) -> int:
         )
         del channel_row
 
+        shop_cpu, cpu, requests_before = shop.cpu_seconds(), time.process_time(), shop_requests.count
+        full_profiler = cProfile.Profile(time.process_time) if args.profile_full else None
         started = time.perf_counter()
+        if full_profiler is not None:
+            full_profiler.enable()
         full = run_sync(rt, shop_row.id, mode="full", trigger="bench")
         full_seconds = time.perf_counter() - started
+        if full_profiler is not None:
+            full_profiler.disable()
+            full_profiler.dump_stats(args.profile_full)
+        full_cpu, full_shop_cpu = time.process_time() - cpu, shop.cpu_seconds() - shop_cpu
+        full_requests = shop_requests.count - requests_before
         full_rss = peak_rss_mb()
         full_calls = _write_calls(graph)
 
@@ -135,7 +187,7 @@ def main(argv: list[str]) -> int:
         calls = _write_calls(graph)
         meter_before = _cost_meter(shop)
         profiler = cProfile.Profile() if args.profile else None
-        shop_cpu = shop.cpu_seconds()
+        shop_cpu, requests_before = shop.cpu_seconds(), shop_requests.count
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -145,17 +197,22 @@ def main(argv: list[str]) -> int:
             profiler.disable()
             profiler.dump_stats(args.profile)
         incremental_shop_cpu = shop.cpu_seconds() - shop_cpu
+        incremental_requests = shop_requests.count - requests_before
         limit = _limit_seconds(meter_before, _cost_meter(shop))
         incremental_calls = _write_calls(graph) - calls
 
         result: dict[str, Any] = {
             "shop": args.shop,
             **({"plan": args.plan} if args.shop == "shopify" else {}),
+            **({"shop_options": dict(args.shop_option)} if args.shop_option else {}),
             "variants": full.read,
             "full_seconds": round(full_seconds, 2),
             "full_peak_rss_mb": full_rss,
             "full_write_calls": full_calls,
             "full_created": full.created,
+            "full_shop_requests": full_requests,
+            "full_cpu_seconds": round(full_cpu, 2),
+            "full_shop_cpu_seconds": round(full_shop_cpu, 2),
             "noop_seconds": round(noop_seconds, 2),
             "noop_write_calls": noop_calls,
             "noop_full_seconds": round(noop_full_seconds, 2),
@@ -164,7 +221,9 @@ def main(argv: list[str]) -> int:
             "incremental_seconds": round(incremental_seconds, 2),
             "incremental_write_calls": incremental_calls,
             "incremental_shop_cpu_seconds": round(incremental_shop_cpu, 2),
+            "incremental_shop_requests": incremental_requests,
             **limit,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "machine": machine(),
         }
         report(

@@ -22,6 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -34,6 +35,7 @@ from connector.adapters import CatalogPush
 from connector.db import dml
 from connector.db.models import CatalogItem, ShopConnection, ShopVariant, SyncRun
 from connector.serialization import from_json, json_hash, to_json
+from connector.sync.readahead import read_ahead
 from connector.sync.targeted import enqueue_targeted_sync
 from connector.work.queue import Retry
 
@@ -268,10 +270,13 @@ class CatalogSync:
             full = True  # the first sync of a shop reads everything
         started = datetime.now(UTC)
         since = None if full or cursor is None else cursor - CURSOR_OVERLAP
-        for chunk in _chunks(adapter.iter_variants(updated_since=since), READ_CHUNK):
-            self._store(chunk, summary, seen_run=summary.run_id if full else None)
-            self.progress("read", len(chunk))
-            self._renew()
+        # The shop is read on a thread of its own, up to two chunks ahead of the one being stored.
+        shop = iter(adapter.iter_variants(updated_since=since))
+        with closing(read_ahead(shop, 2 * READ_CHUNK, name="catalog-read")) as variants:
+            for chunk in _chunks(variants, READ_CHUNK):
+                self._store(chunk, summary, seen_run=summary.run_id if full else None)
+                self.progress("read", len(chunk))
+                self._renew()
         with self.db.session() as session:
             if full:
                 # What a complete read did not see is gone from the shop. Only after a complete read.

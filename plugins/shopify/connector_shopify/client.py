@@ -128,13 +128,13 @@ class ShopifyGraphQL:
                     self.api_version,
                 )
 
-    def _remember(self, cost: dict[str, Any] | None, query: Any) -> None:
+    def _remember(self, cost: dict[str, Any] | None, query: Any, received: float) -> None:
         if not cost:
             return
         with self._lock:
-            if isinstance(cost.get("throttleStatus"), dict):
+            if isinstance(cost.get("throttleStatus"), dict) and received >= self._status_at:
                 self._status = {k: float(v) for k, v in cost["throttleStatus"].items()}
-                self._status_at = time.monotonic()
+                self._status_at = received
             if cost.get("requestedQueryCost") is not None:
                 self._costs[query] = int(cost["requestedQueryCost"])
 
@@ -157,27 +157,35 @@ class ShopifyGraphQL:
             )
 
     def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, idempotent: bool = True
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+        cost: int | None = None,
     ) -> dict[str, Any]:
         """Run ``query`` and return its ``data``; raise :class:`PlatformError` for GraphQL errors.
 
+        ``cost``: the requested cost the caller worked out from Shopify's cost model, waited for before Shopify
+        has told it (otherwise a first query of a kind is sent on a guess and may come back ``THROTTLED``).
         A missing access scope (``ACCESS_DENIED``) raises :class:`AccessDenied` naming the scope; it is never retried.
         """
         payload = {"query": query, "variables": variables or {}}
         # The requested cost depends on the document and its page size: remember it per (document, first).
         key = (query, (variables or {}).get("first"))
         for _ in range(self.max_throttle_retries + 1):
-            self._wait_for(self._costs.get(key, DEFAULT_COST))
+            self._wait_for(self._costs.get(key, cost or DEFAULT_COST))
             try:
                 response = self._post(payload, idempotent)
             except RateLimited:
                 # HttpClient already retried the 429s; give the bucket time and go round again.
-                self._wait_for(self._costs.get(key, DEFAULT_COST))
+                self._wait_for(self._costs.get(key, cost or DEFAULT_COST))
                 continue
+            # Shopify reported the bucket before the answer was sent: stamp it on arrival, before decoding it.
+            received = time.monotonic()
             self._note_version(response)
             body = response.json()
-            cost = (body.get("extensions") or {}).get("cost")
-            self._remember(cost, key)
+            self._remember((body.get("extensions") or {}).get("cost"), key, received)
             errors = body.get("errors")
             if errors:
                 codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}

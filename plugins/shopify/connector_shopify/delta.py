@@ -26,8 +26,10 @@ from connector import model
 #: Shopify's single-query limit (points); a page's requested cost stays under it.
 MAX_QUERY_COST = 1000
 #: Requested points per node: VARIANTS_PAGE 12, SIBLING_VARIANTS 9, CHANGED_PRODUCTS 2 (+2 per connection).
-VARIANT_PAGE = (MAX_QUERY_COST - 2) // 12
-SIBLING_PAGE = (MAX_QUERY_COST - 2) // 9
+CONNECTION_COST = 2
+NODE_COST = {queries.VARIANTS_PAGE: 12, queries.SIBLING_VARIANTS: 9, queries.CHANGED_PRODUCTS: 2}
+VARIANT_PAGE = (MAX_QUERY_COST - CONNECTION_COST) // NODE_COST[queries.VARIANTS_PAGE]
+SIBLING_PAGE = (MAX_QUERY_COST - CONNECTION_COST) // NODE_COST[queries.SIBLING_VARIANTS]
 PRODUCT_PAGE = 250
 
 Learn = Callable[[dict[str, Any], model.Variant], None]
@@ -54,8 +56,9 @@ class DeltaReader:
 
     def _pages(self, document: str, query: str, size: int, root: str) -> Iterator[dict[str, Any]]:
         after = None
+        cost = CONNECTION_COST + NODE_COST[document] * size
         while True:
-            page = self.gql.execute(document, {"first": size, "after": after, "query": query})[root]
+            page = self.gql.execute(document, {"first": size, "after": after, "query": query}, cost=cost)[root]
             yield from page["nodes"]
             if not page["pageInfo"]["hasNextPage"]:
                 return

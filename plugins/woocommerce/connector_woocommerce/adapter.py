@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -34,8 +35,10 @@ from connector.errors import (
 from . import webhooks
 from .client import MAX_PER_PAGE, WooClient
 from .mapping import (
+    PRODUCT_FIELDS,
     REFERENCE_META_KEY,
     TRACKING_META_KEY,
+    VARIATION_FIELDS,
     MappingError,
     address_to,
     format_gmt,
@@ -54,6 +57,8 @@ _REFERENCE_SCAN_PAGES = 3
 _CREATE_ATTEMPTS = 3
 #: The most variation -> parent product ids one adapter remembers (a few MB at most); beyond it, it starts over.
 _PARENT_HINTS = 200_000
+#: Pages of products (with their variations) a catalog read fetches ahead of the one being stored.
+_READ_AHEAD = 2
 #: A cart line whose variant a live read (``get_variants``) found this recently is ordered without looking it up
 #: again: the chat checks a cart against the shop right before it orders it.
 _FRESH_SECONDS = 60.0
@@ -104,8 +109,8 @@ class WooCommerceAdapter(ShopAdapter):
             FieldType.INTEGER,
             required=False,
             default=4,
-            help="How many variation lists a catalog read fetches at once (WooCommerce needs one request per "
-            "variable product). Lower it if your host throttles the REST API.",
+            help="How many variation lists a catalog read fetches at once where WooCommerce (before 10.3) needs "
+            "one request per variable product. Lower it if your host throttles the REST API.",
         ),
     )
     webhook_topics: ClassVar[Sequence[str]] = (
@@ -129,6 +134,8 @@ class WooCommerceAdapter(ShopAdapter):
         self._parents: dict[str, str] = {}
         # Variant id -> time.monotonic() of the last live read that found it (see _FRESH_SECONDS).
         self._seen: dict[str, float] = {}
+        # Whether the store has ``GET /variations`` (WooCommerce 10.3+); None until a catalog read has asked.
+        self._variations_route: bool | None = None
 
     @classmethod
     def validate_settings(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,7 +207,8 @@ class WooCommerceAdapter(ShopAdapter):
         if not product.get("variations"):
             return []
         path = f"products/{product['id']}/variations"
-        return [v for page in self.client.pages(path, {"orderby": "id", "order": "asc"}) for v in page]
+        params = {"orderby": "id", "order": "asc", "_fields": VARIATION_FIELDS}
+        return [v for page in self.client.pages(path, params) for v in page]
 
     def _variants_of(
         self,
@@ -234,21 +242,72 @@ class WooCommerceAdapter(ShopAdapter):
             )
         return found
 
+    def _variations_of_page(
+        self, products: Sequence[Mapping[str, Any]], pool: ThreadPoolExecutor
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """The variations of a page of products, by product id.
+
+        WooCommerce 10.3+ lists variations across products (``GET /variations?parent=<ids>``): a page of 100
+        products costs a few requests, 100 variations each. Older stores only list them per product; there they
+        are read one product per request, ``parallel_requests`` at a time.
+        """
+        variable = [p for p in products if p.get("type") == "variable" and p.get("variations")]
+        if not variable:
+            return {}
+        if self._variations_route is not False:
+            grouped: dict[Any, list[dict[str, Any]]] = {p["id"]: [] for p in variable}
+            params = {
+                "parent": ",".join(str(p["id"]) for p in variable),
+                "orderby": "id",
+                "order": "asc",
+                "_fields": VARIATION_FIELDS,
+            }
+            try:
+                for page in self.client.pages("variations", params):
+                    for variation in page:
+                        # A variation moved to a product of another page since the products were listed is read
+                        # with that page (or the next sync), not here.
+                        grouped.get(variation.get("parent_id"), []).append(variation)
+            except NotFound:
+                if self._variations_route:
+                    raise
+                log.info(
+                    "WooCommerce at %s has no /variations route (before 10.3): one request per product",
+                    self.client.shop_url,
+                )
+                self._variations_route = False
+            else:
+                self._variations_route = True
+                return grouped
+        return dict(zip((p["id"] for p in variable), pool.map(self._variations, variable), strict=True))
+
     def iter_variants(self, *, updated_since: datetime | None = None) -> Iterator[model.Variant]:
-        params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any"}
+        params: dict[str, Any] = {"orderby": "id", "order": "asc", "status": "any", "_fields": PRODUCT_FIELDS}
         if updated_since is not None:
             # WordPress keeps modification times to the second and compares strictly: read one second early.
             params["modified_after"] = format_gmt(updated_since - timedelta(seconds=1))
             params["dates_are_gmt"] = "true"
-        workers = int(self.settings.get("parallel_requests") or 1)
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="woocommerce-read") as pool:
-            for page in self.client.pages("products", params):
-                # One request per variable product is the only way to read variations: run a few at once.
-                # At most one page of products (and their variations) is held in memory.
-                variable = [p for p in page if p.get("type") == "variable"]
-                fetched = dict(zip((p["id"] for p in variable), pool.map(self._variations, variable), strict=True))
+        workers = max(1, int(self.settings.get("parallel_requests") or 1))
+        pages = self.client.pages("products", params)
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="woocommerce-read") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="woocommerce-ahead") as ahead,
+        ):
+
+            def load() -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]]] | None:
+                page = next(pages, None)
+                return None if page is None else (page, self._variations_of_page(page, pool))
+
+            # The next pages (products and their variations) are read while this one is mapped and stored: at
+            # most _READ_AHEAD + 1 pages in memory. One thread reads them, one page after the other.
+            loading = deque(ahead.submit(load) for _ in range(_READ_AHEAD))
+            while (loaded := loading.popleft().result()) is not None:
+                loading.append(ahead.submit(load))
+                page, fetched = loaded
                 for product in page:
                     yield from self._variants_of(product, variations=fetched.get(product["id"]))
+            for rest in loading:
+                rest.cancel()
 
     def get_variants(self, external_ids: Sequence[str]) -> list[model.Variant]:
         wanted = {str(i) for i in external_ids if str(i).isdigit()}  # WooCommerce ids are numbers

@@ -108,6 +108,19 @@ def _meta(payload: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+#: The product fields the catalog read asks for (WordPress's ``_fields``): what the mapping below reads, plus
+#: ``type`` and ``variations`` for the adapter. A smaller answer for the shop to build and for us to decode.
+PRODUCT_FIELDS = (
+    "id,type,status,name,sku,permalink,date_modified_gmt,images,brands,short_description,description,categories,"
+    "regular_price,price,sale_price,manage_stock,stock_quantity,stock_status,variations"
+)
+#: The variation fields the mapping reads, plus ``parent_id`` (``GET /variations`` groups them by it).
+VARIATION_FIELDS = (
+    "id,parent_id,status,sku,permalink,date_modified_gmt,image,attributes,regular_price,price,sale_price,"
+    "manage_stock,stock_quantity,stock_status"
+)
+
+
 def _stock(item: Mapping[str, Any], parent: Mapping[str, Any] | None) -> int | None:
     managed = item.get("manage_stock")
     if managed == "parent" and parent is not None:

@@ -18,7 +18,14 @@ import pytest
 import requests
 from connector_shopify import queries
 from connector_shopify.adapter import DEFAULT_API_VERSION, ShopifyAdapter
-from connector_shopify.delta import MAX_QUERY_COST, PRODUCT_PAGE, SIBLING_PAGE, VARIANT_PAGE
+from connector_shopify.delta import (
+    CONNECTION_COST,
+    MAX_QUERY_COST,
+    NODE_COST,
+    PRODUCT_PAGE,
+    SIBLING_PAGE,
+    VARIANT_PAGE,
+)
 from connector_shopify.sandbox import ShopifySandbox
 from connector_shopify.sandbox.schema import SCHEMA_FILE, requested_cost
 from graphql import TypeInfo, TypeInfoVisitor, Visitor, visit
@@ -135,6 +142,18 @@ def test_pages_stay_under_the_single_query_cost_limit(name: str, page: int) -> N
     cost = requested_cost(document, operation, {"first": page})
     assert cost <= MAX_QUERY_COST
     assert requested_cost(document, operation, {"first": page + 1}) > MAX_QUERY_COST or page == PRODUCT_PAGE
+
+
+@pytest.mark.parametrize("name", ["VARIANTS_PAGE", "SIBLING_VARIANTS", "CHANGED_PRODUCTS"])
+def test_the_incremental_read_knows_each_pages_cost_before_asking(name: str) -> None:
+    """The cost the incremental read waits for before its first page of a kind is the cost Shopify will reserve
+    (so no query is sent on a guess and answered THROTTLED)."""
+    document = graphql.parse(DOCUMENTS[name])
+    operation = document.definitions[0]
+    assert isinstance(operation, graphql.OperationDefinitionNode)
+    for first in (1, 7, 50, 83):
+        cost = CONNECTION_COST + NODE_COST[getattr(queries, name)] * first
+        assert requested_cost(document, operation, {"first": first}) == cost
 
 
 # --------------------------------------------------------------------------- versions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from connector_shopify.adapter import ShopifyAdapter
 from connector_shopify.sandbox import ShopifySandbox
@@ -43,3 +45,19 @@ def test_adapter_paces_itself_from_throttle_status() -> None:
         sandbox.throttle(995)
         adapter.get_variants(ids[1:2])
         assert adapter.gql.waited > 0
+
+
+def test_an_incremental_read_waits_for_the_bucket_instead_of_being_throttled() -> None:
+    """A cold client (no answer seen yet) reading changes from a nearly empty bucket: each kind of page waits for its
+    known cost, so Shopify never answers THROTTLED."""
+    with ShopifySandbox(options={"bucket_size": 1000, "restore_rate": 500}) as sandbox:
+        ids = sandbox.variant_ids()
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        for variant_id in ids[:: max(1, len(ids) // 60)]:
+            sandbox.set_stock(variant_id, 7)
+        adapter = ShopifyAdapter(ShopifyAdapter.validate_settings(sandbox.connection_settings()))
+        sandbox.throttle(990)
+        changed = list(adapter.iter_variants(updated_since=since))
+        meter = sandbox.control("GET", "cost")
+    assert len(changed) >= 60
+    assert meter["throttled"] == 0 and adapter.gql.waited > 0

@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
-from connector_woocommerce.adapter import WooCommerceAdapter
+from connector_woocommerce.adapter import _READ_AHEAD, WooCommerceAdapter
+from connector_woocommerce.mapping import simple_variant, variation_variant
 from connector_woocommerce.sandbox import WooCommerceSandbox
 
 from connector.errors import ConnectionTestError, SettingsError
-from connector.model import Availability
+from connector.model import Availability, Variant
 from connector.sandbox.recorder import WebhookRecorder
-from connector.sandbox.seed import iter_products
-from tests.served import Served
+from connector.sandbox.seed import SeedProduct, iter_products
+from tests.served import Served, ServedRequest
 
 from .conftest import API
 
@@ -40,6 +42,31 @@ def test_variations_are_mapped_with_the_parent(
         assert v.brand == product["brands"][0]["name"] and v.collections == [product["categories"][0]["name"]]
         assert "<p>" not in v.description and v.description
         assert v.stock_quantity == item["stock_quantity"]
+
+
+def test_the_fields_asked_for_are_all_the_mapping_reads(
+    adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox, api: requests.Session
+) -> None:
+    """The catalog read asks only for the fields it maps (``_fields``): every variant comes out exactly as it
+    does from the shop's whole answers."""
+    sandbox.set_published(sandbox.variant_ids()[0], False)
+    expected: list[Variant] = []
+    page = 1
+    while products := api.get(
+        f"{sandbox.url}{API}/products", params={"per_page": 100, "page": page, "orderby": "id", "order": "asc"}
+    ).json():
+        for product in products:
+            if product["type"] == "variable":
+                variations = api.get(
+                    f"{sandbox.url}{API}/products/{product['id']}/variations",
+                    params={"per_page": 100, "orderby": "id", "order": "asc"},
+                ).json()
+                expected += [variation_variant(product, v, "EUR") for v in variations]
+            else:
+                expected.append(simple_variant(product, "EUR"))
+        page += 1
+    assert len(expected) > 100 and any(not v.published for v in expected)
+    assert list(adapter.iter_variants()) == expected
 
 
 def test_draft_products_are_read_unpublished(adapter: WooCommerceAdapter, sandbox: WooCommerceSandbox) -> None:
@@ -78,33 +105,64 @@ def test_get_variants_ignores_unknown_ids(adapter: WooCommerceAdapter, sandbox: 
     assert [v.external_id for v in adapter.get_variants([known, "999999", "gid://shopify/Product/1"])] == [known]
 
 
-def test_large_catalog_streams_page_by_page() -> None:
-    """3,000 variants are read a page of products at a time (plus one variations request per variable product of
-    that page, as WooCommerce's REST API requires), as they are consumed: the first variant comes before the second
-    page was asked for, and the whole read is one request per page and per variable product, never one per
-    variant. Work done, not wall time."""
-    products = list(iter_products(n_variants=3000))
-    variable = sum(1 for p in products if len(p.variants) > 1)
-    with WooCommerceSandbox(products=products) as sb:
+def _read_all(products: list[SeedProduct], **options: Any) -> tuple[int, list[ServedRequest], list[ServedRequest]]:
+    """Read the whole catalog of a sandbox seeded with ``products``: (variants, requests until the first variant
+    arrived, every request)."""
+    with WooCommerceSandbox(products=products, options=options) as sb:
         served = Served(sb)
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
         variants = adapter.iter_variants()
         next(variants)
         first = served.api()
         count = 1 + sum(1 for _ in variants)
-        every = served.api()
-    assert count == 3000
+        return count, first, served.api()
+
+
+def _assert_streamed(products: list[SeedProduct], first: list[ServedRequest], every: list[ServedRequest]) -> int:
+    """Every page of products listed in order, the first variant out before more than the pages read ahead were
+    asked for, and nothing else read but the currency. Returns the page size."""
     listings = [r for r in every if r.path.endswith("/products")]
     per_page = int(listings[0].query["per_page"])
     pages = -(-len(products) // per_page)
     assert [int(r.query.get("page", 1)) for r in listings] == list(range(1, pages + 1))
-    # Streamed: when the first variant arrives, only the first page (and its products' variations) was read.
-    assert [int(r.query.get("page", 1)) for r in first if r.path.endswith("/products")] == [1]
-    assert len(first) <= 1 + per_page
-    variation_reads = [r for r in every if r.path.endswith("/variations")]
-    assert len(variation_reads) == variable
+    # Streamed: when the first variant arrives, only the first page and the few read ahead of it (and their
+    # products' variations) were read.
+    read_first = [int(r.query.get("page", 1)) for r in first if r.path.endswith("/products")]
+    assert read_first == list(range(1, len(read_first) + 1)) and len(read_first) <= 1 + _READ_AHEAD < pages
+    assert len(first) <= (1 + _READ_AHEAD) * (1 + per_page)
     others = [r.path for r in every if not r.path.endswith(("/products", "/variations"))]
     assert others == [f"{API}/settings/general/woocommerce_currency"]  # the shop's currency, read once
+    return per_page
+
+
+def test_large_catalog_streams_page_by_page() -> None:
+    """3,000 variants are read a page of products at a time, with the variations of that page's variable products
+    in as few pages of ``GET /variations?parent=...`` as hold them (WooCommerce 10.3+), as they are consumed;
+    never one request per product or per variant. Work done, not wall time."""
+    products = list(iter_products(n_variants=3000))
+    count, first, every = _read_all(products)
+    assert count == 3000
+    per_page = _assert_streamed(products, first, every)
+    variation_reads = [r for r in every if r.path.endswith("/variations")]
+    assert all(r.path == f"{API}/variations" for r in variation_reads)
+    expected = 0
+    for start in range(0, len(products), per_page):
+        n = sum(len(p.variants) for p in products[start : start + per_page] if len(p.variants) > 1)
+        expected += -(-n // 100)
+    assert len(variation_reads) == expected < len(products) // 10
+
+
+def test_a_store_before_10_3_is_read_one_variation_list_per_product() -> None:
+    """Without ``GET /variations`` (WooCommerce before 10.3 answers ``rest_no_route``), the read asks once, then
+    lists each variable product's variations under the product, as those versions require."""
+    products = list(iter_products(n_variants=1000))
+    variable = sum(1 for p in products if len(p.variants) > 1)
+    count, first, every = _read_all(products, variations_route=False)
+    assert count == 1000
+    _assert_streamed(products, first, every)
+    assert [r.path for r in every if r.path == f"{API}/variations"] == [f"{API}/variations"]  # the one 404
+    per_product = [r for r in every if r.path.endswith("/variations") and r.path != f"{API}/variations"]
+    assert len(per_product) == variable
 
 
 # --------------------------------------------------------------------------- settings and connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 import requests
@@ -166,6 +167,45 @@ def test_variations_are_read_per_product_and_by_id(sandbox: WooCommerceSandbox, 
     assert listed == []
 
 
+def test_variations_across_products(sandbox: WooCommerceSandbox, api: requests.Session) -> None:
+    """``GET /variations`` (WooCommerce 10.3+): every product's variations with their ``parent_id``, ``parent``
+    narrowing them to some products, WordPress's page limits and headers."""
+    products = api.get(f"{sandbox.url}{API}/products", params={"per_page": 100, "type": "variable"}).json()
+    parents = products[:3]
+    wanted = sorted(v for p in parents for v in p["variations"])
+    params = {"parent": ",".join(str(p["id"]) for p in parents), "orderby": "id", "order": "asc", "per_page": 100}
+    response = api.get(f"{sandbox.url}{API}/variations", params=params)
+    assert response.status_code == 200 and response.headers["X-WP-Total"] == str(len(wanted))
+    listed = response.json()
+    assert [v["id"] for v in listed] == wanted
+    by_parent = {v: p["id"] for p in parents for v in p["variations"]}
+    assert all(v["parent_id"] == by_parent[v["id"]] for v in listed)
+    under_product = api.get(f"{sandbox.url}{API}/products/{parents[0]['id']}/variations").json()[0]
+    assert {**under_product, "parent_id": parents[0]["id"]} == next(v for v in listed if v["id"] == under_product["id"])
+    everything = api.get(f"{sandbox.url}{API}/variations", params={"per_page": 100})
+    assert int(everything.headers["X-WP-Total"]) == sum(len(p["variations"]) for p in _all_products(sandbox, api))
+    assert api.get(f"{sandbox.url}{API}/variations", params={"per_page": 101}).status_code == 400
+
+
+def test_a_store_before_10_3_has_no_variations_route() -> None:
+    with WooCommerceSandbox(options={"variations_route": False}) as sb:
+        session = requests.Session()
+        session.auth = oauth1(sb.connection_settings())
+        response = session.get(f"{sb.url}{API}/variations")
+    assert response.status_code == 404 and response.json()["code"] == "rest_no_route"
+
+
+def _all_products(sandbox: WooCommerceSandbox, api: requests.Session) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        batch = api.get(f"{sandbox.url}{API}/products", params={"per_page": 100, "page": page}).json()
+        found += batch
+        if len(batch) < 100:
+            return found
+        page += 1
+
+
 def test_modified_after_filters_products(sandbox: WooCommerceSandbox, api: requests.Session) -> None:
     products = api.get(f"{sandbox.url}{API}/products", params={"per_page": 100}).json()
     modified = products[0]["date_modified_gmt"]
@@ -194,9 +234,18 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         assert response.json()["code"] == "rate_limit_exceeded" and int(response.headers["Retry-After"]) >= 1
 
 
-def test_adapter_rides_out_a_rate_limit() -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        # WooCommerce 10.3+: a page of products and one of variations, so a limit that refuses the second request.
+        {"rate_limit": 1, "rate_limit_window": 1.0},
+        # Before 10.3: a variation list per product, ``parallel_requests`` at once.
+        {"rate_limit": 3, "rate_limit_window": 0.1, "variations_route": False},
+    ],
+)
+def test_adapter_rides_out_a_rate_limit(options: dict[str, Any]) -> None:
     """The adapter honours Retry-After: a full read through a tight limit still returns everything."""
-    with WooCommerceSandbox(products=generate(8), options={"rate_limit": 3, "rate_limit_window": 0.1}) as sb:
+    with WooCommerceSandbox(products=generate(8), options=options) as sb:
         adapter = WooCommerceAdapter(WooCommerceAdapter.validate_settings(sb.connection_settings()))
         assert {v.external_id for v in adapter.iter_variants()} == set(sb.variant_ids())
         assert sb.gate.throttled > 0, "the read must actually have been throttled"

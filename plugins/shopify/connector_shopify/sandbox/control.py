@@ -70,7 +70,7 @@ def blueprint(api: ShopApi, faults: Faults) -> Blueprint:
     @bp.get("/cost")
     def cost() -> Any:
         """Points charged so far (actual query cost), queries answered and throttled, and the bucket now."""
-        with store.lock:
+        with api.meter_lock:
             charged = dict(api.charged)
         return jsonify(**charged, throttle_status=api.bucket.status())
 

@@ -6,12 +6,13 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import NotFound
 
 from . import auth as auth_module
 from . import listing
@@ -43,6 +44,9 @@ class Options:
     https: bool = False
     #: Tests on one machine: let wc-auth post the keys to 127.0.0.1, any port, plain HTTP (WordPress refuses).
     allow_local_callbacks: bool = False
+    #: ``GET /wc/v3/variations``, every product's variations in one list (WooCommerce 10.3 and later); False
+    #: answers it ``rest_no_route`` as an older WooCommerce does.
+    variations_route: bool = True
 
 
 @dataclass
@@ -149,9 +153,39 @@ def _json_body() -> dict[str, Any]:
 
 
 def _page(page: listing.Page) -> Response:
-    response = jsonify(list(page.items))
+    mask = listing.fields_mask(request.args)
+    response = jsonify(list(page.items) if mask is None else [listing.only_fields(i, mask) for i in page.items])
     response.headers.update(page.headers)
     return response
+
+
+def _post_filters(args: Mapping[str, str]) -> list[Callable[[Any], bool]]:
+    """The filters every post list takes: ``status``, ``modified_after``, ``modified_before`` (a scan, as
+    WordPress's ``post_modified`` has no index)."""
+    status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
+    after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
+    filters: list[Callable[[Any], bool]] = []
+    if status != "any":
+        filters.append(lambda p: p.status == status)
+    if after is not None:
+        filters.append(lambda p: p.modified > after)
+    if before is not None:
+        filters.append(lambda p: p.modified < before)
+    return filters
+
+
+def _ordered(store: Store, ids: list[int], args: Mapping[str, str], orderby: Sequence[str], include: Any) -> list[int]:
+    """``ids`` (ascending) in the list's ``orderby``/``order``; "date" and "id" need no sort, as ids ascend with
+    creation time."""
+    by = listing.choice_arg(args, "orderby", orderby, "date")
+    descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
+    if by in ("title", "slug", "modified"):
+        field = {"title": "name", "slug": "slug", "modified": "modified"}[by]
+        ids = sorted(ids, key=lambda i: (getattr(store.posts[i], field), i))
+    elif by == "include":
+        position = {pid: n for n, pid in enumerate(include or ())}
+        return sorted(ids, key=lambda i: position[i]) if include is not None else ids
+    return ids[::-1] if descending else ids
 
 
 def create_app(store: Store, options: Options, gate: Gate) -> Flask:
@@ -257,21 +291,11 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
     @app.get(f"{API}/products")
     def list_products() -> Response:
         args = request.args
-        status = listing.choice_arg(args, "status", _PRODUCT_STATUSES, "any")
-        orderby = listing.choice_arg(args, "orderby", _ORDERBY, "date")
-        descending = listing.choice_arg(args, "order", ("asc", "desc"), "desc") == "desc"
-        after, before = listing.date_arg(args, "modified_after"), listing.date_arg(args, "modified_before")
         include, sku, kind = listing.ids_arg(args, "include"), args.get("sku"), args.get("type")
         stock_status, search = args.get("stock_status"), (args.get("search") or "").lower()
         with store.lock:
             ids: list[int] = store.product_ids
-            filters: list[Callable[[Any], bool]] = []
-            if status != "any":
-                filters.append(lambda p: p.status == status)
-            if after is not None:
-                filters.append(lambda p: p.modified > after)
-            if before is not None:
-                filters.append(lambda p: p.modified < before)
+            filters = _post_filters(args)
             if sku:
                 filters.append(lambda p: p.sku in sku.split(","))
             if kind:
@@ -286,18 +310,7 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
                 ids = sorted({i for i in include if i in store.posts and store.posts[i].type != "variation"})
             if filters:
                 ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
-            if orderby == "title":
-                ids = sorted(ids, key=lambda i: (store.posts[i].name, i))
-            elif orderby == "slug":
-                ids = sorted(ids, key=lambda i: (store.posts[i].slug, i))
-            elif orderby == "modified":
-                ids = sorted(ids, key=lambda i: (store.posts[i].modified, i))
-            elif orderby == "include" and include is not None:
-                position = {pid: n for n, pid in enumerate(include)}
-                ids = sorted(ids, key=lambda i: position[i])
-            # ids ascend with creation time, so "date" and "id" need no sort
-            if descending and orderby != "include":
-                ids = ids[::-1]
+            ids = _ordered(store, ids, args, _ORDERBY, include)
             page = listing.paginate(
                 ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
             )
@@ -329,6 +342,27 @@ def create_app(store: Store, options: Options, gate: Gate) -> Flask:
                 ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
             )
             return _page(listing.Page([store.variation_payload(parent, i) for i in page.items], page.headers))
+
+    @app.get(f"{API}/variations")
+    def list_all_variations() -> Response:
+        """``WC_REST_Variations_Controller`` (WooCommerce 10.3): the variations collection without a product in
+        the route, each with its ``parent_id``; ``parent`` narrows it to those products' variations."""
+        if not options.variations_route:
+            return no_route(NotFound())
+        args = request.args
+        include, parents = listing.ids_arg(args, "include"), listing.ids_arg(args, "parent")
+        with store.lock:
+            ids = store.variation_ids(parents)
+            if include is not None:
+                wanted = set(include)
+                ids = [i for i in ids if i in wanted]
+            if filters := _post_filters(args):
+                ids = [i for i in ids if all(f(store.posts[i]) for f in filters)]
+            ids = _ordered(store, ids, args, (*_ORDERBY, "menu_order"), include)
+            page = listing.paginate(
+                ids, args, request.base_url, default=options.default_per_page, maximum=options.max_per_page
+            )
+            return _page(listing.Page([store.variation_listing_payload(i) for i in page.items], page.headers))
 
     @app.get(f"{API}/products/<int:product_id>/variations/<int:variation_id>")
     def get_variation(product_id: int, variation_id: int) -> Response:

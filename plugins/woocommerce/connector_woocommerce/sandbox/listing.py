@@ -82,3 +82,31 @@ def choice_arg(args: Mapping[str, str], name: str, choices: Sequence[str], defau
     if value not in choices:
         raise invalid_param(name, f"{name} is not one of {', '.join(choices)}.")
     return value
+
+
+def fields_mask(args: Mapping[str, str]) -> dict[str, Any] | None:
+    """WordPress's global ``_fields`` parameter (``id,name,images.src``) as a nested mask; None when absent."""
+    raw = args.get("_fields")
+    if not raw:
+        return None
+    mask: dict[str, Any] = {}
+    for path in (part.strip() for part in raw.split(",")):
+        node = mask
+        keys = [k for k in path.split(".") if k]
+        for n, key in enumerate(keys):
+            if node.get(key) is True:
+                break  # the whole field is already wanted
+            if n == len(keys) - 1:
+                node[key] = True
+            else:
+                node = node.setdefault(key, {})
+    return mask
+
+
+def only_fields(value: Any, mask: Mapping[str, Any]) -> Any:
+    """``value`` cut down to the fields of ``mask`` (``rest_filter_response_fields``); lists are cut item by item."""
+    if isinstance(value, list):
+        return [only_fields(item, mask) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    return {k: v if mask[k] is True else only_fields(v, mask[k]) for k, v in value.items() if k in mask}

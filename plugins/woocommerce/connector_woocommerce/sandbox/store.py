@@ -166,6 +166,7 @@ class Store:
         self._next_id = 10
         self._json_cache: dict[int, dict[str, Any]] = {}
         self._variant_ids: list[str] | None = None
+        self._variation_index: list[int] | None = None  # every variation id, ascending (``GET /variations``)
         # Order id -> the lowercased text ``?search=`` matches, kept until the order changes: every chat order is
         # preceded by a search for its reference, which would otherwise rebuild this text for every order.
         self._search_text: dict[int, str] = {}
@@ -273,6 +274,25 @@ class Store:
                 self._variant_ids = ids
             return list(self._variant_ids)
 
+    def variation_ids(self, parents: Sequence[int] | None = None) -> list[int]:
+        """Variation ids, ascending: of the ``parents`` given (looked up, as WordPress's ``post_parent`` index
+        does), or of the whole shop. Call with the lock held."""
+        if parents is not None:
+            found: set[int] = set()
+            for pid in parents:
+                post = self.posts.get(pid)
+                if post is not None and post.type == "variable":
+                    found.update(post.variations)
+            return sorted(found)
+        if self._variation_index is None:
+            self._variation_index = sorted(i for i, p in self.posts.items() if p.type == "variation")
+        return self._variation_index
+
+    def variation_listing_payload(self, variation_id: int) -> dict[str, Any]:
+        """``GET /variations`` (WooCommerce 10.3+): a variation as under its product, plus its ``parent_id``."""
+        post = self.posts[variation_id]
+        return {**variation_json(self.base_url, self.posts[post.parent_id], post), "parent_id": post.parent_id}
+
     # ----------------------------------------------------------------- changing products
 
     def _touch(self, post: Post) -> None:
@@ -329,7 +349,7 @@ class Store:
             old.variations.remove(variation_id)
             target.variations.append(variation_id)
             post.parent_id = product_id
-            self._variant_ids = None
+            self._variant_ids = self._variation_index = None
             self._json_cache.pop(old.id, None)
             self._touch(old)
             self._product_changed(post)
@@ -343,7 +363,7 @@ class Store:
             del self.posts[product_id]
             self._json_cache.pop(product_id, None)
             self.product_ids.remove(product_id)
-            self._variant_ids = None
+            self._variant_ids = self._variation_index = None
             self._emit("product.deleted", {"id": product_id})
 
     def _variant(self, variant_id: int) -> Post:
