@@ -137,3 +137,46 @@ def test_a_campaign_whose_products_all_sold_out_sends_nothing_and_says_why(notif
     [(reason, count)] = progress["skipped_by_reason"].items()
     assert "sold out" in reason and count == 1
     assert stack.graph.messages_to("4915100000041") == []
+
+
+def test_the_dashboard_creates_a_campaign_with_featured_products_and_previews_its_cards(
+    notify_stack: StackFactory,
+) -> None:
+    from connector.dashboard.users import create_user
+    from tests.campaigns.test_dashboard import PASSWORD, _logged_in
+
+    stack = notify_stack(**NO_QUIET_HOURS)
+    create_user(stack.runtime, "owner@example.com", PASSWORD)
+    api = Api(stack)
+    carousel_template(stack, cards=2)
+    shirts = in_stock(stack, 2)
+    person(stack, "4915100000051")
+    germans = segment(api, {"country": ["DE"]}, name="Stammkunden")
+    http, csrf = _logged_in(stack.url, "de")
+    form = {
+        "csrf_token": csrf,
+        "name": "Hemden",
+        "segment_id": str(germans),
+        "channel_connection_id": str(stack.channel_id),
+        "template": CAROUSEL,
+        "language": "en_US",
+        "parameters": "{first_name}",
+        "products": f"{shirts[0]}, {shirts[1]}",
+        "budget_cap": "0",
+    }
+    page = http.post(f"{stack.url}/dashboard/campaigns/new", data=form, timeout=30).text
+    assert "Hemden" in page and "2 vorgestellte Produkte" in page
+    [created] = api.get("/api/v1/campaigns").json()["items"]
+    assert created["products"] == shirts and created["status"] == "draft"
+
+    preview = http.get(f"{stack.url}/dashboard/campaigns/{created['id']}/preview", timeout=30).text
+    catalog = stack.catalog()
+    assert "Produktkarten" in preview and all(catalog[s]["title"] in preview for s in shirts)
+    assert "0.1365" in preview  # one marketing message to the one contact
+
+    # A product the catalog does not hold: refused with the reason, nothing created.
+    wrong = http.post(f"{stack.url}/dashboard/campaigns/new", data={**form, "products": "no-such-shirt"}, timeout=30)
+    assert "no-such-shirt" in wrong.text
+    assert len(api.get("/api/v1/campaigns").json()["items"]) == 1
+    other = http.post(f"{stack.url}/dashboard/campaigns/new", data={**form, "channel_connection_id": "999"}, timeout=30)
+    assert other.status_code == 404
