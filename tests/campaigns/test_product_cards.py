@@ -180,3 +180,33 @@ def test_the_dashboard_creates_a_campaign_with_featured_products_and_previews_it
     assert len(api.get("/api/v1/campaigns").json()["items"]) == 1
     other = http.post(f"{stack.url}/dashboard/campaigns/new", data={**form, "channel_connection_id": "999"}, timeout=30)
     assert other.status_code == 404
+
+
+def test_a_featured_products_campaign_keeps_the_frequency_cap(notify_stack: StackFactory) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from connector.db.models import OutboundMessage
+
+    stack = notify_stack(marketing_cap_messages=1, **NO_QUIET_HOURS)
+    api = Api(stack)
+    carousel_template(stack, cards=2)
+    shirts = in_stock(stack, 2)
+    person(stack, "4915100000061")
+    capped = person(stack, "4915100000062")
+    with stack.runtime.db.session() as session:  # one marketing message this week already: the cap of 1 is reached
+        session.add(
+            OutboundMessage(
+                channel_connection_id=stack.channel_id, contact_id=capped, recipient="4915100000062",
+                kind="back_in_stock", payload={}, idempotency_key="earlier", purpose="marketing", status="delivered",
+                sent_at=datetime.now(UTC) - timedelta(days=1),
+            )
+        )  # fmt: skip
+    created = featured(api, stack, segment(api, {"country": ["DE"]}), shirts)
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    api.post(f"/api/v1/campaigns/{campaign_id}/start")
+    done = until_status(api, campaign_id, "done")
+    assert done["excluded"] == {"frequency cap": 1}
+    until_progress(api, campaign_id, lambda p: p["delivered"] == 1)
+    assert cards_of(stack.graph.messages_to("4915100000061")[0]) == shirts
+    assert stack.graph.messages_to("4915100000062") == []
