@@ -4,6 +4,8 @@ Each journey (see :mod:`bench._journeys`) is run by a new WhatsApp customer agai
 ``{"country": "DE", "journeys": {name: {"billed_messages": N, "cost": X, "before": M}, ...}}`` where ``before``
 is the count of the same journey before issue #23 (measured on that code with this script, kept in
 :data:`BEFORE`). ``--from-ad``: every customer starts from a Click-to-WhatsApp ad (the free entry point).
+The :data:`SHOPWARE_JOURNEYS` run on a Shopware shop (``--shop`` picks the shop of the others);
+``--no-flows``: every journey with the text dialogues (Messenger, Instagram, a number without Flows).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ BEFORE = {
     "order_status": 2,
     "back_in_stock_subscribe": 3,
     "handoff": 2,
+    # The text dialogue (5 questions, the confirmation, the order), measured with ``[chat] flows = false``.
+    "shopware_order_with_address": 7,
 }
+#: Journeys run against a Shopware shop (it needs a delivery address before it takes an order); their ``before``
+#: is the same script with the text dialogue (``[chat] flows = false``), which is what every channel got before.
+SHOPWARE_JOURNEYS = ("shopware_order_with_address",)
 #: The new address the address-change journey enters.
 NEW_ADDRESS = {"name": "Erika Mustermann", "line1": "Gartenweg 7", "postcode": "80331", "city": "München"}
 
@@ -84,6 +91,21 @@ def handoff(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
     _via_menu(shopper, _first(shopper, "Can I talk to a real person please?", from_ad), "menu:agent")
 
 
+def shopware_order_with_address(stack: JourneyStack, shopper: Shopper, from_ad: bool) -> None:
+    """A cart at a shop that needs the delivery address first (Shopware) → the address (a Flow, or the text
+    dialogue) → the order with its payment link."""
+    if from_ad:
+        _first(shopper, "Hi", from_ad)  # the ad opens the conversation
+    replies = shopper.cart({in_stock(stack)[0]: 1})
+    flow = flow_message(replies)
+    if flow is not None:
+        shopper.flow_reply(flow, {**NEW_ADDRESS, "country": "DE"})
+        return
+    for answer in (*NEW_ADDRESS.values(), "DE"):
+        shopper.say(answer)
+    shopper.tap("addr:yes")
+
+
 def _order_first(stack: JourneyStack, shopper: Shopper) -> None:
     """An order placed earlier (not counted: the journey's customer bought before)."""
     shopper.cart({in_stock(stack)[0]: 1})
@@ -95,6 +117,7 @@ SCRIPTS = {
     "order_status": order_status,
     "back_in_stock_subscribe": back_in_stock_subscribe,
     "handoff": handoff,
+    "shopware_order_with_address": shopware_order_with_address,
 }
 #: What a journey's customer did before it (not counted).
 SETUP = {"address_change": _order_first, "order_status": _order_first}
@@ -180,21 +203,28 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--from-ad", action="store_true", help="customers start from a Click-to-WhatsApp ad")
     parser.add_argument("--shop", default="woocommerce", choices=["shopify", "woocommerce", "shopware"])
     parser.add_argument("--verbose", action="store_true", help="also list what was sent per journey")
+    parser.add_argument("--no-flows", action="store_true", help="no WhatsApp Flows: the text dialogues")
     args = parser.parse_args(argv)
     import json
 
-    with tempfile.TemporaryDirectory(prefix="bench-conversation-") as folder:
-        stack = JourneyStack(Path(folder), shop=args.shop)
-        try:
-            if args.verbose:
-                for name in JOURNEYS:
-                    found = run_journey(stack, name, country=args.country, from_ad=args.from_ad)
-                    print(f"{name}: {found['billed_messages']} billed, {found['cost']}")
-                    for line in found["transcript"]:
-                        print(f"    {line}")
-                return 0
-            result = measure(stack, country=args.country, from_ad=args.from_ad)
-        finally:
-            stack.close()
-    print(json.dumps(result, indent=None if args.json else 2))
+    chat = {"flows": False} if args.no_flows else None
+    result: dict[str, Any] = {"country": args.country, "journeys": {}}
+    # The usual journeys on the chosen shop, then the Shopware ones on a Shopware shop.
+    for shop, names in ((args.shop, JOURNEYS), ("shopware", SHOPWARE_JOURNEYS)):
+        with tempfile.TemporaryDirectory(prefix="bench-conversation-") as folder:
+            stack = JourneyStack(Path(folder), shop=shop, chat=chat)
+            try:
+                if args.verbose:
+                    for name in names:
+                        found = run_journey(stack, name, country=args.country, from_ad=args.from_ad)
+                        print(f"{name}: {found['billed_messages']} billed, {found['cost']}")
+                        for line in found["transcript"]:
+                            print(f"    {line}")
+                    continue
+                measured = measure(stack, country=args.country, from_ad=args.from_ad, names=names)
+                result["journeys"].update(measured["journeys"])
+            finally:
+                stack.close()
+    if not args.verbose:
+        print(json.dumps(result, indent=None if args.json else 2))
     return 0

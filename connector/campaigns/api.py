@@ -25,6 +25,7 @@ from connector.campaigns import attribution, campaigns, preview, segments
 from connector.campaigns.texts import _
 from connector.db.models import Contact, ShopConnection
 from connector.db.models_sales import Campaign, Segment
+from connector.notify import product_cards
 from connector.web.context import runtime
 
 
@@ -201,6 +202,7 @@ def admin_blueprint() -> Blueprint:
                     parameters=data.get("parameters", []),
                     budget_cap=_number(data, "budget_cap"),
                     scheduled_at=_when(data.get("scheduled_at"), "scheduled_at"),
+                    products=data.get("products", []),
                 )
             except campaigns.CampaignError as error:
                 status = 404 if str(error).startswith("no segment") else 400
@@ -218,14 +220,13 @@ def admin_blueprint() -> Blueprint:
         with runtime().db.session() as session:
             campaign = _campaign(session, campaign_id)
             segment = _segment(session, campaign.segment_id)
-            return jsonify(
-                segment_preview(
-                    session,
-                    _filters(segment.filters),
-                    channel_id=campaign.channel_connection_id,
-                    cap=campaign.budget_cap,
-                )
+            found = segment_preview(
+                session, _filters(segment.filters), channel_id=campaign.channel_connection_id, cap=campaign.budget_cap
             )
+            if campaign.products:
+                # One template message per contact, however many cards: the cost above is the campaign's.
+                found["cards"] = product_cards.describe(session, campaign.channel_connection_id, campaign.products)
+            return jsonify(found)
 
     def _act(campaign_id: int, action: str) -> Response:
         with runtime().db.session() as session:

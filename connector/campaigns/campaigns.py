@@ -21,14 +21,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from connector.campaigns import preview, segments
 from connector.campaigns.texts import _
 from connector.chat.messages import enqueue_batches
-from connector.db.models import Contact, OutboundMessage
+from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVariant
 from connector.db.models_sales import Campaign, Segment
-from connector.notify import pricing
+from connector.notify import pricing, product_cards
 from connector.notify.outbox import queue_notifications, record_event
 from connector.notify.policy import CAMPAIGN
 
@@ -86,6 +86,50 @@ def fill(parameters: list[str], contact: Contact) -> list[str]:
     return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], value) or "-" for value in parameters]
 
 
+def check_products(session: Session, channel_connection_id: int, products: Any) -> list[str]:
+    """The featured products as catalog retailer ids: each given as the retailer id of an item in the channel's
+    catalog, a variant's id or a product's id (its first variant in the catalog); at most 10, each once."""
+    if products in (None, ""):
+        return []
+    if isinstance(products, str):
+        products = [p.strip() for p in products.replace("\n", ",").split(",") if p.strip()]
+    if not isinstance(products, list) or not all(isinstance(p, str) and 0 < len(p) <= 255 for p in products):
+        raise CampaignError(_("products must be a list of product, variant or catalog ids"))
+    wanted = list(dict.fromkeys(products))
+    if len(wanted) > product_cards.MAX_CARDS:
+        raise CampaignError(
+            _(
+                "a campaign features at most {limit} products, got {count}",
+                limit=product_cards.MAX_CARDS,
+                count=len(wanted),
+            )
+        )
+    rows = session.execute(
+        select(CatalogItem.retailer_id, ShopVariant.external_id, ShopVariant.product_external_id)
+        .join(ShopVariant, ShopVariant.id == CatalogItem.shop_variant_id)
+        .where(
+            CatalogItem.channel_connection_id == channel_connection_id,
+            CatalogItem.status != "deleted",
+            or_(
+                CatalogItem.retailer_id.in_(wanted),
+                ShopVariant.external_id.in_(wanted),
+                ShopVariant.product_external_id.in_(wanted),
+            ),
+        )
+        .order_by(CatalogItem.id)
+    ).all()
+    # A retailer id wins over a variant id, a variant id over a product id (whose first catalog item is shown).
+    found: dict[str, str] = {}
+    for retailer_id, _variant, product in rows:
+        found.setdefault(product, retailer_id)
+    found.update({variant: retailer_id for retailer_id, variant, _product in rows})
+    found.update({retailer_id: retailer_id for retailer_id, _variant, _product in rows})
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        raise CampaignError(_("{id} is not in this number's catalog", id=missing[0]))
+    return list(dict.fromkeys(found[p] for p in wanted))
+
+
 def create(
     session: Session,
     *,
@@ -98,8 +142,10 @@ def create(
     parameters: list[str],
     budget_cap: float = 0.0,
     scheduled_at: datetime | None = None,
+    products: Any = None,
 ) -> Campaign:
-    """A draft campaign (checked: the segment is the workspace's, the fields are sane)."""
+    """A draft campaign (checked: the segment is the workspace's, the fields are sane, the featured products are
+    in the number's catalog)."""
     segment = session.get(Segment, segment_id)
     if segment is None or segment.workspace_id != workspace_id:
         raise CampaignError(_("no segment {id}", id=segment_id))
@@ -117,6 +163,7 @@ def create(
         template=template.strip(),
         language=language,
         parameters=check_parameters(parameters),
+        products=check_products(session, channel_connection_id, products),
         budget_cap=budget_cap,
         scheduled_at=scheduled_at,
         status="draft",
@@ -317,6 +364,8 @@ def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], 
                     "template": campaign.template,
                     "template_language": campaign.language,
                     "campaign_id": campaign.id,
+                    # Chosen again at send time: sold-out or deleted products are left out of the cards.
+                    **({"cards": list(campaign.products)} if campaign.products else {}),
                 },
                 recipients=[(contacts[c], f"campaign:{campaign.id}:{c}", None) for c in take],
                 per_contact={c: {"body": fill(campaign.parameters, contacts[c])} for c in take},
@@ -444,6 +493,7 @@ def as_json(campaign: Campaign, progress_of: dict[str, Any] | None = None) -> di
         "template": campaign.template,
         "language": campaign.language,
         "parameters": list(campaign.parameters or []),
+        "products": list(campaign.products or []),
         "status": campaign.status,
         "status_reason": campaign.status_reason,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,

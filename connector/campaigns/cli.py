@@ -132,6 +132,13 @@ def connector_register_cli(cli: click.Group) -> None:
     @click.option("--budget-cap", type=float, default=0.0)
     @click.option("--at", "at", default=None, help="Start time (ISO 8601); default: when started.")
     @click.option("--name", default="")
+    @click.option(
+        "--product",
+        "products",
+        multiple=True,
+        help="A featured product (up to 10): its product, variant or catalog id; each becomes a card of the "
+        "template's product carousel.",
+    )
     @workspace_option
     @click.pass_obj
     def create_campaign(
@@ -144,6 +151,7 @@ def connector_register_cli(cli: click.Group) -> None:
         budget_cap: float,
         at: str | None,
         name: str,
+        products: tuple[str, ...],
         workspace: str | None,
     ) -> None:
         """Create a draft campaign (start it with `connector campaigns start ID`)."""
@@ -176,6 +184,7 @@ def connector_register_cli(cli: click.Group) -> None:
                     parameters=list(params),
                     budget_cap=budget_cap,
                     scheduled_at=scheduled,
+                    products=list(products),
                 )
             except campaigns.CampaignError as error:
                 raise click.UsageError(str(error)) from None

@@ -267,12 +267,16 @@ def place(
         return _failed(ctx, row, str(exc))
     except ConnectorError as exc:
         if address is None:
-            # The shop needs a delivery address first (Shopware): collect it, then place this same claim.
+            # The shop needs a delivery address first (Shopware): collect it (one form where the channel has
+            # them, else the dialogue), then place this same claim.
             from connector.conversation import address as address_flow
+            from connector.conversation import forms
 
-            return [
+            lines_json = row.cart["lines"]
+            form = forms.ask_checkout_address(ctx, lines=lines_json, source=source_inbound_id)
+            return form or [
                 model.TextMessage(ctx.t("order_needs_address")),
-                *address_flow.start(ctx, purpose="checkout", source=source_inbound_id, lines=row.cart["lines"]),
+                *address_flow.start(ctx, purpose="checkout", source=source_inbound_id, lines=lines_json),
             ]
         return _failed(ctx, row, str(exc))
     summary = _summary_data(ctx, order)

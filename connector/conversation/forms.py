@@ -154,6 +154,36 @@ def ask_address(ctx: ChatContext, *, order: model.Order, problem: str | None = N
     return [message]
 
 
+def ask_checkout_address(
+    ctx: ChatContext, *, lines: list[dict[str, Any]], source: int, problem: str | None = None
+) -> list[model.Outbound] | None:
+    """Send the address form for a cart the shop needs a delivery address for before it takes the order (Shopware):
+    one message, the reason and the form; ``None`` when forms are unavailable (the caller runs the dialogue)."""
+    if not available(ctx):
+        return None
+    country = country_for(ctx)
+    flow_id = _publish(
+        ctx, f"chatshop_address_{country.lower()}_{ctx.language}", address_flow_json(ctx, country), ["OTHER"]
+    )
+    if flow_id is None:
+        return None
+    token = f"addr:{secrets.token_urlsafe(12)}"
+    ctx.conversation.start(
+        "address",
+        "form",
+        ctx.runtime.config.chat.flow_timeout_minutes,
+        purpose="checkout",
+        source=source,
+        lines=lines,
+        token=token,
+    )
+    body = ctx.t("order_needs_address")
+    if problem:
+        body = f"{ctx.t('form_address_retry', problem=problem)}\n\n{body}"
+    cta = short(ctx.t("form_address_cta"))
+    return [model.FlowMessage(flow_id=flow_id, flow_token=token, cta=cta, body=body, screen=ADDRESS_SCREEN)]
+
+
 def _address_from(ctx: ChatContext, answers: dict[str, Any]) -> tuple[model.Address | None, str]:
     """The address the form's answers give, or ``None`` and what is wrong (the dialogue's own complaint)."""
     fields: dict[str, str] = {}
@@ -290,6 +320,8 @@ def answer(ctx: ChatContext, reply: model.InboundFlowReply) -> list[model.Outbou
 def _apply_address(ctx: ChatContext, answers: dict[str, Any]) -> list[model.Outbound]:
     data = dict(ctx.conversation.data)
     found, problem = _address_from(ctx, answers)
+    if data.get("purpose") == "checkout":
+        return _apply_checkout_address(ctx, data, found, problem)
     if found is None:
         adapter = ctx.shop()
         try:
@@ -301,6 +333,24 @@ def _apply_address(ctx: ChatContext, answers: dict[str, Any]) -> list[model.Outb
     ctx.conversation.clear()
     ctx.conversation.address = asdict(found)
     return address.change(ctx, data["order_id"], data["number"], found, _shown(found))
+
+
+def _apply_checkout_address(
+    ctx: ChatContext, data: dict[str, Any], found: model.Address | None, problem: str
+) -> list[model.Outbound]:
+    """The delivery address a shop needed before the order: kept for the conversation (as the dialogue keeps it),
+    then the same cart is placed; a wrong answer brings the form back with the reason, nothing is ordered."""
+    from connector.conversation import checkout
+
+    if found is None:
+        retry = ask_checkout_address(ctx, lines=data["lines"], source=int(data["source"]), problem=problem)
+        return retry or [model.TextMessage(problem)]
+    ctx.conversation.clear()
+    ctx.conversation.address = asdict(found)
+    return [
+        model.TextMessage(ctx.t("address_saved", address=_shown(found))),
+        *checkout.place(ctx, checkout.lines_from_json(data["lines"]), source_inbound_id=int(data["source"])),
+    ]
 
 
 def _apply_checkout(ctx: ChatContext, answers: dict[str, Any]) -> list[model.Outbound]:

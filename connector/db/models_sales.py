@@ -44,6 +44,9 @@ class Campaign(Base):
     template: Mapped[str] = mapped_column(String(512))
     language: Mapped[str] = mapped_column(String(16))
     parameters: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Featured products: catalog retailer ids shown as the cards of a product-card carousel template (at most 10;
+    #: sold-out or deleted ones are left out when each message is sent). Empty: the template has no cards.
+    products: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     #: draft | scheduled | running | paused | cancelled | done
     status: Mapped[str] = mapped_column(String(16), default="draft")
     #: Why it stopped or paused by itself (the budget cap reached), else ``None``.

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import model
 from connector.db.models import Contact, OutboundMessage
-from connector.notify import billing, frequency, pricing, quiet_hours, recovery, signals
+from connector.notify import billing, frequency, pricing, product_cards, quiet_hours, recovery, signals
 from connector.notify.consent import consent_in
 from connector.notify.settings import KINDS
 
@@ -244,6 +244,9 @@ def decide(
             if row.kind == CAMPAIGN
             else (settings.templates.get(row.kind) or {}).get(language)
         )
+        name, cards, gone = _cards(session, settings, row, language, variables, name)
+        if gone:
+            return Decision("skip", reason=gone)
         if not name:
             return Decision(
                 "skip",
@@ -264,6 +267,8 @@ def decide(
         )
         if row.kind == "back_in_stock" and isinstance(message, model.TemplateMessage):
             message = _as_offer(settings, message, now)
+        if cards:
+            message = product_cards.with_cards(message, cards)
         category = category_of(settings, row.kind)
         changed = _recategorized(session, row.channel_connection_id, message, now, tally)
         if changed is not None:
@@ -345,6 +350,31 @@ def utility_template(
     body, _buttons = template_parameters(kind, variables)
     code = settings.template_languages.get(language, language)
     return model.TemplateMessage(name=name, language=code, body_parameters=body), None
+
+
+def _cards(
+    session: Session,
+    settings: NotifySettings,
+    row: OutboundMessage,
+    language: str,
+    variables: dict[str, Any],
+    name: str | None,
+) -> tuple[str | None, list[str], str | None]:
+    """``(template, cards, why not sent)`` of a product-card carousel template: a campaign's featured products, or
+    a checkout reminder's products when the cart holds several and ``carousel_templates`` names one. Sold-out and
+    deleted products are left out; none left: why it is not sent. One product of a cart left: its one template."""
+    if row.kind == CAMPAIGN and variables.get("cards"):
+        cards = product_cards.buyable(session, row.channel_connection_id, variables["cards"])
+        return name, cards, None if cards else product_cards.NONE_LEFT
+    carousel = (settings.carousel_templates.get(row.kind) or {}).get(language)
+    variants = [str(line.get("variant") or "") for line in variables.get("lines") or [] if isinstance(line, dict)]
+    if row.kind != recovery.KIND or not carousel or len(set(filter(None, variants))) < 2:
+        return name, [], None
+    ids = product_cards.retailer_ids_of_variants(session, row.channel_connection_id, variants)
+    cards = product_cards.buyable(session, row.channel_connection_id, ids)
+    if not cards:
+        return name, [], product_cards.NONE_LEFT
+    return (carousel, cards, None) if len(cards) >= 2 else (name, [], None)
 
 
 def _as_offer(settings: NotifySettings, message: model.TemplateMessage, now: datetime) -> model.TemplateMessage:

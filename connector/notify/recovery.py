@@ -82,7 +82,16 @@ class Facts:
 
 
 def _items(lines: list[model.OrderLine]) -> list[dict[str, Any]]:
-    return [{"title": line.title, "quantity": line.quantity, "price": str(line.unit_price.amount)} for line in lines]
+    # ``variant`` lets a reminder for several products show them as product cards (``carousel_templates``).
+    return [
+        {
+            "title": line.title,
+            "quantity": line.quantity,
+            "price": str(line.unit_price.amount),
+            "variant": line.variant_external_id,
+        }
+        for line in lines
+    ]
 
 
 def on_order(rt: Runtime, shop_connection_id: int, order: model.Order) -> None:

@@ -134,6 +134,11 @@ class NotifySettings(BaseModel):
     template_headers: dict[str, Literal["image"]] = Field(default_factory=lambda: dict(_DEFAULT_TEMPLATE_HEADERS))
     #: Templates, by name, whose order total (``order_confirmed``'s ``{{3}}``) is a currency parameter, not text.
     currency_templates: list[str] = Field(default_factory=list)
+    #: Approved product-card carousel template (MARKETING, with a CAROUSEL of product cards) per kind and language,
+    #: sent outside the window instead of ``templates`` when the message has several products to show (a checkout
+    #: reminder for a cart of 2 or more products: each card one product of the cart, sold-out ones left out). Its
+    #: body takes the kind's usual parameters. None by default: such carts get the kind's one template.
+    carousel_templates: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: Template language codes as WhatsApp spells them, per language (``en`` -> ``en_US``).
     template_languages: dict[str, str] = Field(
         default_factory=lambda: {

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from connector.config import load_config
+from connector.db.models import CatalogItem, ShopVariant
 from connector.notify.consent import record_opt_in
 from connector.notify.contacts import contact_for_phone
 from connector.runtime import Runtime
@@ -69,3 +70,34 @@ def test_segments_and_campaigns_from_the_command_line(tmp_path: Path) -> None:
     assert connector("campaigns", "status", "9", cwd=tmp_path).returncode == 2
     earned = json.loads(connector("campaigns", "earned", cwd=tmp_path).stdout)
     assert earned == {"by_day": [], "by_source": [], "by_campaign": []}
+
+    # Featured products: each --product (a product's, a variant's or a catalog id) becomes a card.
+    _catalog(tmp_path)
+    featured = connector(
+        "campaigns", "create", "--segment", "1", "--channel", "1", "--template", "featured", "--language", "en_US",
+        "--product", "P-1", "--product", "V-2", cwd=tmp_path,
+    )  # fmt: skip
+    assert featured.returncode == 0, featured.stderr
+    assert json.loads(featured.stdout)["products"] == ["V-1", "V-2"]  # P-1 shows its first variant
+    unknown = connector(
+        "campaigns", "create", "--segment", "1", "--channel", "1", "--template", "featured", "--language", "en_US",
+        "--product", "V-9", cwd=tmp_path,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "V-9 is not in this number's catalog" in unknown.stderr
+
+
+def _catalog(folder: Path) -> None:
+    """Two variants of product P-1 in the WhatsApp number's catalog (retailer id = variant id)."""
+    rt = Runtime(load_config(folder / "connector.toml"))
+    try:
+        with rt.db.session() as session:
+            for vid in ("V-1", "V-2"):
+                variant = ShopVariant(
+                    shop_connection_id=1, external_id=vid, product_external_id="P-1", title=f"Shirt {vid}",
+                    data={}, content_hash="x", stock_quantity=3,
+                )  # fmt: skip
+                session.add(variant)
+                session.flush()
+                session.add(CatalogItem(channel_connection_id=1, shop_variant_id=variant.id, retailer_id=vid))
+    finally:
+        rt.close()

@@ -121,6 +121,15 @@ class Customer:
         sent = self.chat.graph.customer_cart(None, self.user_id, items)
         return self.replies_to(sent["id"])
 
+    def fill_form(self, flow_message: dict[str, Any], answers: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fill in and submit the WhatsApp Flow of ``flow_message`` (a flow message this customer was sent)."""
+        parameters = flow_message["interactive"]["action"]["parameters"]
+        response = {"flow_token": parameters["flow_token"], **answers}
+        sent = self.chat.graph.whatsapp_event(
+            self.user_id, "flow_reply", response=response, context_id=flow_message["_sandbox"]["id"]
+        )
+        return self.replies_to(sent["id"])
+
     # ------------------------------------------------------------------ reading
 
     def replies_to(self, message_id: str) -> list[dict[str, Any]]:

@@ -22,7 +22,13 @@ def chat_orders(chat: ChatStack) -> list[ChatOrder]:
 
 
 def complete_address_if_asked(customer: Customer, replies: list[dict]) -> list[dict]:
-    """Shops that need a delivery address before ordering (Shopware) ask for it: answer every step."""
+    """Shops that need a delivery address before ordering (Shopware) ask for it: fill in the form (WhatsApp with
+    Flows) or answer every step of the dialogue."""
+    forms = [r for r in replies if (r.get("interactive") or {}).get("type") == "flow"]
+    if forms:
+        name, line1, postcode, city, country = ADDRESS_STEPS
+        answers = {"name": name, "line1": line1, "postcode": postcode, "city": city, "country": country}
+        return customer.fill_form(forms[-1], answers)
     text = customer.last_texts(replies)
     if "full name" not in text and "vollständiger Name" not in text:
         return replies

@@ -155,3 +155,70 @@ def test_checkout_form_places_the_order_with_delivery_notes_and_consent_proof(ch
     shop_order = stack.runtime.connections.shop_adapter(stack.shop_id).get_order(order.order_external_id)
     assert shop_order.number == order.order_number
     assert json.dumps(proof)  # stored as plain JSON
+
+
+@pytest.fixture(scope="module")
+def shopware_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JourneyStack]:
+    running = JourneyStack(tmp_path_factory.mktemp("shopware-journeys"), shop="shopware")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _placed(stack: JourneyStack) -> Any:
+    """The newest chat order and the shop's order it became."""
+    with stack.runtime.db.session() as session:
+        order = session.scalars(select(ChatOrder).order_by(ChatOrder.id.desc())).first()
+    assert order is not None and order.status == "created", order
+    return stack.runtime.connections.shop_adapter(stack.shop_id).get_order(order.order_external_id)
+
+
+def test_shopware_collects_the_address_before_the_order_in_one_form(shopware_stack: JourneyStack) -> None:
+    found = journeys.run_journey(shopware_stack, "shopware_order_with_address")
+    # The form (with why it is needed), then the order confirmation carrying the payment button.
+    assert _types(found) == ["interactive/flow", "interactive/cta_url"]
+    assert found["billed_messages"] == 2 <= journeys.BEFORE["shopware_order_with_address"] / 2
+    assert found["cost"] == pytest.approx(2 * 0.055)
+    shop_order = _placed(shopware_stack)
+    assert shop_order.shipping_address is not None
+    assert (shop_order.shipping_address.line1, shop_order.shipping_address.postcode) == ("Gartenweg 7", "80331")
+    assert shop_order.shipping_address.country_code == "DE"
+
+
+def test_shopware_wrong_address_brings_the_form_back_and_orders_nothing(shopware_stack: JourneyStack) -> None:
+    stack = shopware_stack
+    shopper = stack.shopper()
+    with stack.runtime.db.session() as session:
+        orders_before = len(session.scalars(select(ChatOrder).where(ChatOrder.status == "created")).all())
+    form = flow_message(shopper.cart({journeys.in_stock(stack)[0]: 1}))
+    assert form is not None and "delivery address" in form["interactive"]["body"]["text"]
+    again = shopper.flow_reply(form, {**journeys.NEW_ADDRESS, "postcode": "8033", "country": "DE"})
+    retry = flow_message(again)
+    assert retry is not None and "postcode" in retry["interactive"]["body"]["text"].lower()
+    with stack.runtime.db.session() as session:
+        created = session.scalars(select(ChatOrder).where(ChatOrder.status == "created")).all()
+    assert len(created) == orders_before, "nothing reaches the shop with a wrong address"
+    assert shopper.flow_reply(form, {**journeys.NEW_ADDRESS, "country": "DE"}) == [], "the old form is not awaited"
+    done = shopper.flow_reply(retry, {**journeys.NEW_ADDRESS, "country": "AT", "postcode": "1010", "city": "Wien"})
+    assert done[-1]["interactive"]["type"] == "cta_url"
+    shipped_to = _placed(stack).shipping_address
+    assert shipped_to is not None and (shipped_to.postcode, shipped_to.country_code) == ("1010", "AT")
+
+
+@pytest.fixture
+def shopware_dialogue_stack(tmp_path: Path) -> Iterator[JourneyStack]:
+    running = JourneyStack(tmp_path, shop="shopware", chat={"flows": False})
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_shopware_without_flows_keeps_the_address_dialogue(shopware_dialogue_stack: JourneyStack) -> None:
+    found = journeys.run_journey(shopware_dialogue_stack, "shopware_order_with_address")
+    assert "interactive/flow" not in _types(found)
+    assert found["billed_messages"] == journeys.BEFORE["shopware_order_with_address"]
+    assert found["transcript"][-1].startswith("interactive/cta_url")
+    shipped_to = _placed(shopware_dialogue_stack).shipping_address
+    assert shipped_to is not None and shipped_to.postcode == "80331"

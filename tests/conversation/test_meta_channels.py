@@ -218,3 +218,23 @@ def test_instagram_changes_the_address_of_an_order_bought_in_chat(chat_stack: Ch
         order = session.scalars(select(ChatOrder)).one()
     changed = chat_stack.runtime.connections.shop_adapter(chat_stack.stack.shop_id).get_order(order.order_external_id)
     assert changed.shipping_address is not None and changed.shipping_address.city == "München"
+
+
+@pytest.mark.parametrize("chat_stack", [{"shop": "shopware"}], indirect=True)
+def test_messenger_asks_a_shopware_address_step_by_step_then_orders(chat_stack: ChatStack) -> None:
+    customer = chat_stack.messenger_customer()
+    customer.say("Hello")
+    collections = customer.choose("menu:browse")
+    products = customer.choose(next(i for i in reply_ids(collections) if i.startswith("col:")))
+    buy = next(c for carousel in carousels(products) for c in carousel)["buttons"][-1]
+    customer.choose(buy["payload"])
+    before = len(chat_stack.shop.orders())
+    asked = customer.choose("cart:checkout")
+    # Messenger has no forms: the text dialogue, as before.
+    assert "delivery address" in customer.last_texts(asked) and "full name" in customer.last_texts(asked)
+    for answer in ("Erika Mustermann", "Hauptstraße 5", "10115", "Berlin", "DE"):
+        customer.say(answer)
+    summary = customer.choose("addr:yes")
+    pay = summary[-1]["message"]["attachment"]["payload"]
+    assert "Thank you! Order" in pay["text"] and pay["buttons"][0]["url"].startswith("http")
+    assert len(chat_stack.shop.orders()) == before + 1

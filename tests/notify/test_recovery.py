@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import requests
 from requests_oauthlib import OAuth1
 
+from connector import model
 from connector.dashboard.users import create_user
 from connector.db.models import OutboundMessage
 from connector.notify import frequency, recovery
@@ -407,3 +408,62 @@ def test_the_api_refuses_bad_filters_with_the_reason(notify_stack: StackFactory)
     assert anonymous.status_code == 401
     rules = api.get("/api/v1/recovery/settings").json()
     assert rules["delay_minutes"] == 0 and rules["frequency_cap"] == {"messages": 2, "days": 7.0}
+
+
+def _cart_carousel(stack: Stack) -> None:
+    """A product-card carousel template for carts: the reminder's body, then product cards with a View button."""
+    card = {"components": [{"type": "HEADER", "format": "PRODUCT"}, {"type": "BUTTONS", "buttons": [{"type": "SPM", "text": "View"}]}]}  # fmt: skip
+    body = {"type": "BODY", "text": "Hi {{1}}, you left {{2}} in your cart ({{3}}). Complete your order here: {{4}}"}
+    definition = {
+        "name": "cart_carousel",
+        "language": "en_US",
+        "category": "MARKETING",
+        "components": [body, {"type": "CAROUSEL", "cards": [card, card]}],
+    }
+    stack.graph.control("POST", "templates", json=definition)
+
+
+def _order_of(stack: Stack, phone: str, reference: str, variants: list[str]) -> Any:
+    adapter = stack.runtime.connections.shop_adapter(stack.shop_id)
+    return adapter.create_order(
+        model.Cart(lines=[model.CartLine(variant_external_id=v, quantity=1) for v in variants], reference=reference),
+        model.Customer(phone="+" + phone, email="erika@example.com", first_name="Erika", last_name="Muster"),
+        model.Address(name="Erika Muster", line1="Hauptstr. 1", postcode="20095", city="Hamburg", country_code="DE"),
+    )
+
+
+def test_a_cart_of_several_products_is_reminded_with_their_cards_without_the_sold_out_one(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack(carousel_templates={"checkout_recovery": {"en": "cart_carousel"}}, **FAST)
+    _with_template(stack)
+    _cart_carousel(stack)
+    stack.full_sync()
+    catalog = stack.catalog()
+    stocked = [v for v in stack.shop.variant_ids() if catalog.get(v, {}).get("availability") == "in stock"][:4]
+    sold_out = stocked[3]
+    stack.shop.set_stock(sold_out, 0)
+    wait_for(lambda: stack.catalog()[sold_out]["availability"] == "out of stock")
+    customer(stack, PHONE, purposes=("marketing",))
+    single = "4915112345679"
+    customer(stack, single, purposes=("marketing",))
+
+    _order_of(stack, PHONE, "several", [stocked[0], stocked[1], sold_out])
+    _order_of(stack, single, "one", [stocked[2]])
+
+    reminders = settled(stack, "checkout_recovery", count=2)
+    assert all(r.status in ("sent", "delivered", "read") for r in reminders), [r.reason for r in reminders]
+    # Each is one billed marketing message, cards or not.
+    assert [(r.category, r.cost) for r in reminders] == [("marketing", 0.1365)] * 2
+    [cards] = stack.graph.messages_to(PHONE)
+    assert cards["template"]["name"] == "cart_carousel"
+    [carousel] = [c for c in cards["template"]["components"] if c["type"] == "carousel"]
+    shown = [card["components"][0]["parameters"][0]["product"]["product_retailer_id"] for card in carousel["cards"]]
+    assert shown == [stocked[0], stocked[1]], "the sold-out product is left out"
+    assert all(stack.catalog()[rid]["image_link"].startswith("http") for rid in shown)
+    body = next(c for c in cards["template"]["components"] if c["type"] == "body")
+    assert body["parameters"][0]["text"] == "Erika"
+    # A cart of one product gets the one-product template, as before.
+    [one] = stack.graph.messages_to(single)
+    assert one["template"]["name"] == "cart_reminder"
+    assert not [c for c in one["template"]["components"] if c["type"] == "carousel"]

@@ -188,3 +188,53 @@ def test_limited_time_offer_and_coupon_templates(graph, sandbox):
     assert send(body, coupon, url).status_code == 400  # the expiring offer needs its time
     long_code = {**coupon, "parameters": [{"type": "coupon_code", "coupon_code": "X" * 16}]}
     assert send(offer, body, long_code, url).status_code == 400
+
+
+def _card(header: str, buttons: list[dict[str, Any]], body: str | None = None) -> dict[str, Any]:
+    components: list[dict[str, Any]] = [{"type": "HEADER", "format": header}]
+    if body is not None:
+        components.append({"type": "BODY", "text": body})
+    return {"components": [*components, {"type": "BUTTONS", "buttons": buttons}]}
+
+
+def test_carousel_template_cards_are_checked_as_meta_defines_them(graph, sandbox, open_window, make_product):
+    view = [{"type": "SPM", "text": "View"}]
+    shop = [{"type": "URL", "text": "Shop", "url": "https://shop.example.com/{{1}}"}]
+
+    def create(name: str, cards: list[dict[str, Any]], category: str = "MARKETING") -> Any:
+        components = [{"type": "BODY", "text": "New in: {{1}}"}, {"type": "CAROUSEL", "cards": cards}]
+        return graph.post(
+            f"{graph.settings['waba_id']}/message_templates",
+            json={"name": name, "language": "en_US", "category": category, "components": components},
+        )
+
+    assert create("products", [_card("PRODUCT", view)] * 2).status_code == 200
+    assert create("media", [_card("IMAGE", shop, "A linen shirt")] * 2).status_code == 200
+    for name, cards, category in [
+        ("eleven", [_card("PRODUCT", view)] * 11, "MARKETING"),  # at most 10 cards
+        ("utility", [_card("PRODUCT", view)], "UTILITY"),  # carousels are marketing
+        ("mixed", [_card("PRODUCT", view), _card("PRODUCT", shop)], "MARKETING"),  # all cards alike
+        ("two_views", [_card("PRODUCT", view * 2)], "MARKETING"),  # one button on a product card
+        ("no_button", [_card("PRODUCT", [])], "MARKETING"),
+        ("long_body", [_card("IMAGE", shop, "x" * 161)], "MARKETING"),  # a card body is at most 160 characters
+        ("three", [_card("IMAGE", shop * 3)], "MARKETING"),  # at most two buttons on a media card
+        ("text_header", [_card("TEXT", view)], "MARKETING"),
+    ]:
+        assert create(name, cards, category).status_code == 400, name
+
+    graph.items_batch([{"method": "CREATE", "data": make_product(rid)} for rid in ("SKU-1", "SKU-2")])
+
+    def send(cards: list[dict[str, Any]]) -> Any:
+        body = {"type": "body", "parameters": [{"type": "text", "text": "shirts"}]}
+        components = [body, {"type": "carousel", "cards": cards}]
+        template = {"name": "products", "language": {"code": "en_US"}, "components": components}
+        return graph.send_whatsapp({"type": "template", "template": template})
+
+    def product(index: int, rid: str) -> dict[str, Any]:
+        parameter = {"type": "product", "product": {"product_retailer_id": rid}}
+        return {"card_index": index, "components": [{"type": "header", "parameters": [parameter]}]}
+
+    assert send([product(0, "SKU-1"), product(1, "SKU-2")]).status_code == 200
+    assert send([product(0, "SKU-1"), product(1, "SKU-unknown")]).status_code == 400  # not in the catalog
+    assert send([product(0, "SKU-1"), {"card_index": 1, "components": []}]).status_code == 400  # a card shows nothing
+    assert send([product(1, "SKU-1")]).status_code == 400  # numbered from 0

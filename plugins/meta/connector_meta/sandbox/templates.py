@@ -74,6 +74,9 @@ def create_template(
         cards = carousel.get("cards")
         if category != "MARKETING" or not isinstance(cards, list) or not 1 <= len(cards) <= 10:
             raise invalid_parameter("A product-card carousel template is MARKETING with 1 to 10 cards")
+        shapes = {_card_shape(card, i) for i, card in enumerate(cards)}
+        if len(shapes) != 1:
+            raise invalid_parameter("All cards of a carousel template must have the same components and buttons")
     if (name, language) in store:
         raise GraphError(
             100,
@@ -86,6 +89,42 @@ def create_template(
     template = Template(str(state.new_fbid()), name, language, category, components, ttl_seconds=ttl)
     store[(name, language)] = template
     return template
+
+
+#: A carousel card's header formats: a catalog product (product cards) or media (media cards).
+CARD_HEADERS = frozenset({"PRODUCT", "IMAGE", "VIDEO"})
+#: Buttons a product card takes (exactly one) and a media card takes (one or two).
+PRODUCT_CARD_BUTTONS = frozenset({"SPM", "URL"})
+MEDIA_CARD_BUTTONS = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER"})
+#: A card's body text (media cards).
+CARD_BODY = 160
+
+
+def _card_shape(card: Any, index: int) -> tuple[str, ...]:
+    """Check one card of a carousel template definition (a product card: a PRODUCT header and one View (SPM) or URL
+    button; a media card: an IMAGE or VIDEO header, an optional body of at most 160 characters and one or two quick
+    reply, URL or phone number buttons); returns its shape, which every card of the template must share."""
+    where = f"cards[{index}]"
+    parts = card.get("components") if isinstance(card, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise invalid_parameter(f"{where}.components is required")
+    kinds = [str(p.get("type", "")).upper() for p in parts]
+    if kinds.count("HEADER") != 1 or len(set(kinds)) != len(kinds) or not set(kinds) <= {"HEADER", "BODY", "BUTTONS"}:
+        raise invalid_parameter(f"{where} needs one HEADER and at most one BODY and BUTTONS")
+    header = str(parts[kinds.index("HEADER")].get("format", "")).upper()
+    if header not in CARD_HEADERS:
+        raise invalid_parameter(f"{where}.HEADER format must be PRODUCT, IMAGE or VIDEO")
+    body = parts[kinds.index("BODY")] if "BODY" in kinds else None
+    if body is not None and len(str(body.get("text") or "")) > CARD_BODY:
+        raise invalid_parameter(f"{where}.BODY text is longer than {CARD_BODY} characters")
+    buttons = parts[kinds.index("BUTTONS")].get("buttons") if "BUTTONS" in kinds else []
+    types = tuple(str(b.get("type", "")).upper() for b in buttons or [] if isinstance(b, dict))
+    if header == "PRODUCT":
+        if body is not None or len(types) != 1 or types[0] not in PRODUCT_CARD_BUTTONS:
+            raise invalid_parameter(f"{where}: a product card has no body and one View (SPM) or URL button")
+    elif not 1 <= len(types) <= 2 or not set(types) <= MEDIA_CARD_BUTTONS:
+        raise invalid_parameter(f"{where}: a media card has one or two quick reply, URL or phone number buttons")
+    return (header, "BODY" if body is not None else "", *types)
 
 
 def with_example(component: dict[str, Any], kind: str) -> dict[str, Any]:

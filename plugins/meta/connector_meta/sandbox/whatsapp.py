@@ -378,15 +378,26 @@ def _template(state: GraphState, template: dict[str, Any]) -> Template:
 
 def _template_cards(state: GraphState, template: Template, component: dict[str, Any], path: str) -> None:
     """The cards of a product-card carousel template send: 1-10, numbered from 0, each naming a catalog product."""
-    if not any(str(c.get("type", "")).upper() == "CAROUSEL" for c in template.components):
+    defined = next((c for c in template.components if str(c.get("type", "")).upper() == "CAROUSEL"), None)
+    if defined is None:
         raise _mismatch("carousel", 1, 0)
     cards = component.get("cards")
     if not isinstance(cards, list) or not 1 <= len(cards) <= TEMPLATE_CARDS:
         raise invalid_value(f"{path}.cards must hold 1 to {TEMPLATE_CARDS} cards")
+    product_cards = _card_header(defined) == "PRODUCT"
     for i, card in enumerate(cards):
         card = _obj(card, f"{path}.cards[{i}]")
         if card.get("card_index") != i:
             raise invalid_value(f"{path}.cards[{i}].card_index must be {i}")
+        headers = [
+            p
+            for part in card.get("components") or []
+            if isinstance(part, dict) and str(part.get("type", "")).lower() == "header"
+            for p in part.get("parameters") or []
+        ]
+        if product_cards and [p.get("type") for p in headers if isinstance(p, dict)] != ["product"]:
+            # A product card shows the catalog product its header names: without one there is nothing to show.
+            raise _mismatch(f"cards[{i}] header", len(headers), 1)
         for j, part in enumerate(card.get("components") or []):
             for k, param in enumerate(_obj(part, f"{path}.cards[{i}].components[{j}]").get("parameters") or []):
                 where = f"{path}.cards[{i}].components[{j}].parameters[{k}]"
@@ -395,6 +406,15 @@ def _template_cards(state: GraphState, template: Template, component: dict[str, 
                     product = param["product"]
                     catalog = product.get("catalog_id") or state.business.catalog_id
                     _known_product(state, catalog, product.get("product_retailer_id"), f"{where}.product")
+
+
+def _card_header(carousel: dict[str, Any]) -> str:
+    """The header format (``PRODUCT``, ``IMAGE``, ``VIDEO``) of a carousel template's cards (all share it)."""
+    for card in carousel.get("cards") or []:
+        for part in card.get("components") or [] if isinstance(card, dict) else []:
+            if isinstance(part, dict) and str(part.get("type", "")).upper() == "HEADER":
+                return str(part.get("format", "")).upper()
+    return ""
 
 
 def _match_components(template: Template, sent: dict[tuple[str, int], list[Any]]) -> None:
