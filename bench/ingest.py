@@ -46,7 +46,7 @@ import psutil
 import requests
 
 from bench._loadgen import http_request, write_requests
-from bench._support import SandboxProcess, fields_for, machine, report, temp_runtime
+from bench._support import SandboxProcess, ThreadProfiles, fields_for, machine, report, temp_runtime
 
 POSTGRES_ADMIN = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -354,18 +354,22 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
     from waitress import create_server
 
     import bench._hello
+    from connector.fdlimit import connection_limit, raise_nofile_limit
     from connector.server import HTTP_THREADS, EmbeddedServer
 
     shop = _shop_id(rt)
     channel = _channel_id(rt)
     deliveries, sent = _deliveries(templates, args.deliveries, graph.settings["app_secret"], uuid.uuid4().hex[:8])
     _store_sent_messages(rt, channel, _status_recipient(templates), sent)
-    server = EmbeddedServer(rt, port=0, scheduler=False, worker=False)
-    server.start()
+    limit = connection_limit(raise_nofile_limit(), rt.config.server.connection_limit)
     hello = create_server(bench._hello.app, host="127.0.0.1", port=0, threads=HTTP_THREADS, asyncore_use_poll=True,
-                          connection_limit=server.connection_limit, ident="hello")  # fmt: skip
+                          connection_limit=limit, ident="hello")  # fmt: skip
     hello_thread = threading.Thread(target=hello.run, daemon=True)
     hello_thread.start()
+    # Started after the hello-world's threads, so the profile is the connector's server alone.
+    profiles = ThreadProfiles(cpu=True) if args.profile else None
+    server = EmbeddedServer(rt, port=0, scheduler=False, worker=False)
+    server.start()
     try:
         return _measure(f"embedded (waitress, {HTTP_THREADS} threads), SQLite", rt, deliveries, (shop, channel),
                         int(server.http.effective_port), [os.getpid()], int(hello.effective_port), [os.getpid()],
@@ -373,6 +377,8 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
     finally:
         server.stop()
         hello.close()
+        if profiles is not None:
+            profiles.dump(args.profile)
 
 
 def _status_recipient(templates: dict[str, Template]) -> str:
@@ -462,6 +468,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections of the load generator")
     parser.add_argument("--servers", default="embedded,gunicorn", help="embedded, gunicorn or both (comma-separated)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="profile the embedded server's threads (their CPU time), write pstats to FILE"
+    )
     args = parser.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
 
