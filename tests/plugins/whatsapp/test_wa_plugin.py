@@ -26,7 +26,14 @@ def test_settings_are_validated_with_defaults_and_secrets() -> None:
     assert cleaned["graph_url"] == "https://graph.facebook.com" and cleaned["api_version"].startswith("v")
     secrets = {f.name for f in WhatsAppAdapter.config_fields if f.secret}
     # The PIN Connect WhatsApp sets; the Conversions API dataset and token (issue 21).
-    assert secrets == {"access_token", "app_secret", "verify_token", "two_step_pin", "capi_dataset_id", "capi_access_token"}
+    assert secrets == {
+        "access_token",
+        "app_secret",
+        "verify_token",
+        "two_step_pin",
+        "capi_dataset_id",
+        "capi_access_token",
+    }
     with pytest.raises(SettingsError) as caught:
         WhatsAppAdapter.validate_settings({"phone_number_id": "1", "graph_url": "graph.facebook.com"})
     assert {"access_token", "app_secret", "verify_token", "graph_url"} <= set(caught.value.errors)
