@@ -233,8 +233,8 @@ def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
     with rt.db.session() as session:
         if len(items) == 1:
             ids = [insert_id(session, _STORE, items[0][1])]
-        else:
-            ids = list(session.scalars(_STORE_MANY, [store for _, store, _ in items]))
+        else:  # on the session's connection: Core rows need none of the ORM's execution
+            ids = list(session.connection().execute(_STORE_MANY, [row for _, row, _ in items]).scalars())
         statuses: dict[int, list[Any]] = {}
         for connection_id, _, item_statuses in items:
             if item_statuses is not None:

@@ -236,13 +236,15 @@ class TaskQueue:
              "max_attempts": self.max_attempts}
             for args in many_args
         ]  # fmt: skip
-        ids = [int(task_id) for task_id in session.scalars(_INSERT_MANY, rows)]
+        connection = session.connection()  # Core rows: none of the ORM's execution needed
+        result: Any = connection.execute(_INSERT_MANY, rows)
+        ids = [int(task_id) for task_id in result.scalars()]
         if self.grouper is not None:
             groups = [
                 {"task_id": task_id, "group_key": self.grouper(session, kind, args)[:64]}
                 for task_id, args in zip(ids, many_args, strict=True)
             ]
-            session.execute(_INSERT_GROUPS, groups)
+            connection.execute(_INSERT_GROUPS, groups)
         return ids
 
     def enqueue_coalesced(
