@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 #: How long a connection row read to build its adapter or ref is reused. Every task of a chat order needs an
 #: adapter (the webhook, the conversation, the send), and on SQLite every transaction, reads too, queues for the
-#: one write lock: a settings change made by another process takes effect within this time, one made through
-#: this service (:meth:`ConnectionService.delete`, :meth:`ConnectionService.invalidate`) at once.
+#: one write lock: a settings change made by another process takes effect within this time (and the one read that
+#: refreshes it, see :meth:`ConnectionService._row`), one made through this service
+#: (:meth:`ConnectionService.delete`, :meth:`ConnectionService.invalidate`) at once.
 ROW_TTL = 1.0
 
 
