@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +150,30 @@ def report(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
         print(line, file=sys.stderr)
     if as_json:
         print(json.dumps(result))
+
+
+class ThreadProfiles:
+    """cProfile in every thread started from now on (a server's, a worker's), merged at the end:
+    ``--profile FILE`` writes the connector's profile of the whole run (pstats format)."""
+
+    def __init__(self, *, cpu: bool = False) -> None:
+        """``cpu``: time each thread's CPU (``time.thread_time``) instead of the wall clock, so waits for locks, the
+        disk and the GIL (most of the wall time on a loaded machine) drop out."""
+        import cProfile
+
+        self.profiles: list[cProfile.Profile] = []
+
+        def start(*_: Any) -> None:
+            profile = cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
+            self.profiles.append(profile)
+            profile.enable()  # replaces this hook in the new thread
+
+        threading.setprofile(start)
+
+    def dump(self, path: str) -> None:
+        import pstats
+
+        threading.setprofile(None)  # type: ignore[arg-type]  # None removes the hook
+        stats = pstats.Stats(*self.profiles, stream=sys.stderr)  # stdout may be the benchmark's JSON
+        stats.dump_stats(path)
+        stats.sort_stats("tottime").print_stats(30)

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import random
 import statistics
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ import psutil
 import requests
 
 from bench import _customers
-from bench._support import SandboxProcess, connect, machine, report, temp_runtime
+from bench._support import SandboxProcess, ThreadProfiles, connect, machine, report, temp_runtime
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -65,31 +64,6 @@ class _SqlCounter:
 
     def stop(self) -> None:
         self.counting = False
-
-
-class _ThreadProfiles:
-    """cProfile in every thread started from now on (the server's and the worker's), merged at the end:
-    ``--profile FILE`` writes the connector's profile of the whole run (pstats format)."""
-
-    def __init__(self) -> None:
-        import cProfile
-
-        self.profiles: list[cProfile.Profile] = []
-
-        def start(*_: Any) -> None:
-            profile = cProfile.Profile()
-            self.profiles.append(profile)
-            profile.enable()  # replaces this hook in the new thread
-
-        threading.setprofile(start)
-
-    def dump(self, path: str) -> None:
-        import pstats
-
-        threading.setprofile(None)  # type: ignore[arg-type]  # None removes the hook
-        stats = pstats.Stats(*self.profiles)
-        stats.dump_stats(path)
-        stats.sort_stats("tottime").print_stats(30)
 
 
 def _poisson_offsets(rate: float, seconds: float, seed: int) -> list[float]:
@@ -312,7 +286,7 @@ def main(argv: list[str]) -> int:
     rt, folder = temp_runtime(worker={"threads": args.threads})
     server = EmbeddedServer(rt, port=0, scheduler=False)
     rt.config.server.public_url = server.url
-    profiles = _ThreadProfiles() if args.profile else None
+    profiles = ThreadProfiles() if args.profile else None
     server.start()
     bench: _Checkout | None = None
     try:

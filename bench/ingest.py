@@ -19,7 +19,10 @@ delivery once to each server:
   PostgreSQL (``connector web`` refuses SQLite), and the hello-world on gunicorn with the same settings.
 
 Then the stored rows are counted: ``lost`` (answered 200 but not stored) and ``duplicated`` (stored more than once)
-must be 0. The JSON's top-level figures are the first server's; ``runs`` has every server's.
+must be 0. Each server's CPU per request is measured too (its processes' user + system time over the answered
+requests): ``cpu_ratio_to_hello_world`` is the hello-world's CPU per request over the connector's, the figure a
+loaded machine moves least. The JSON's top-level figures are the first server's; ``runs`` has every server's.
+``--profile FILE`` writes the embedded server's per-thread CPU profile (pstats).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import psutil
 import requests
 
 from bench._loadgen import http_request, write_requests
-from bench._support import SandboxProcess, fields_for, machine, report, temp_runtime
+from bench._support import SandboxProcess, ThreadProfiles, fields_for, machine, report, temp_runtime
 
 POSTGRES_ADMIN = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -287,8 +290,10 @@ def _measure(
 ) -> dict[str, Any]:
     """Hello-world first, then the connector, with the same requests; the figures of one server."""
     host = "127.0.0.1"
+    hello_cpu_before = _cpu(hello_pids)
     hello_load = _load(_raw(deliveries, dict.fromkeys(("message", "status", "product"), "/"), host), hello_port,
                        args.concurrency, folder)  # fmt: skip
+    hello_cpu = _cpu(hello_pids) - hello_cpu_before
     hello_ok, hello_rate, hello_p99 = _rates(hello_load)
     shop_id, channel_id = ids
     paths = {
@@ -320,7 +325,11 @@ def _measure(
         "lost": max(0, ok - stored),
         "duplicated": duplicates + max(0, stored - len(deliveries)),
         "stored": stored,
-        "server_cpu_ms_per_delivery": round(cpu * 1000 / max(1, ok), 2),
+        "server_cpu_ms_per_delivery": round(cpu * 1000 / max(1, ok), 3),
+        "hello_world_cpu_ms_per_request": round(hello_cpu * 1000 / max(1, hello_ok), 3),
+        # The same ratio in CPU per request: what the throughput ratio comes to when the server has the cores to
+        # itself (robust to the other load on a shared machine, which the throughput figures are not).
+        "cpu_ratio_to_hello_world": round(hello_cpu / hello_ok / (cpu / ok), 3) if hello_ok and ok and cpu else None,
         "statuses_by_kind": by_kind,
         "errors": load["bodies"][:5],
         "seconds": round(load["seconds"], 2),
@@ -354,18 +363,22 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
     from waitress import create_server
 
     import bench._hello
+    from connector.fdlimit import connection_limit, raise_nofile_limit
     from connector.server import HTTP_THREADS, EmbeddedServer
 
     shop = _shop_id(rt)
     channel = _channel_id(rt)
     deliveries, sent = _deliveries(templates, args.deliveries, graph.settings["app_secret"], uuid.uuid4().hex[:8])
     _store_sent_messages(rt, channel, _status_recipient(templates), sent)
-    server = EmbeddedServer(rt, port=0, scheduler=False, worker=False)
-    server.start()
+    limit = connection_limit(raise_nofile_limit(), rt.config.server.connection_limit)
     hello = create_server(bench._hello.app, host="127.0.0.1", port=0, threads=HTTP_THREADS, asyncore_use_poll=True,
-                          connection_limit=server.connection_limit, ident="hello")  # fmt: skip
+                          connection_limit=limit, ident="hello")  # fmt: skip
     hello_thread = threading.Thread(target=hello.run, daemon=True)
     hello_thread.start()
+    # Started after the hello-world's threads, so the profile is the connector's server alone.
+    profiles = ThreadProfiles(cpu=True) if args.profile else None
+    server = EmbeddedServer(rt, port=0, scheduler=False, worker=False)
+    server.start()
     try:
         return _measure(f"embedded (waitress, {HTTP_THREADS} threads), SQLite", rt, deliveries, (shop, channel),
                         int(server.http.effective_port), [os.getpid()], int(hello.effective_port), [os.getpid()],
@@ -373,6 +386,8 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
     finally:
         server.stop()
         hello.close()
+        if profiles is not None:
+            profiles.dump(args.profile)
 
 
 def _status_recipient(templates: dict[str, Template]) -> str:
@@ -462,6 +477,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections of the load generator")
     parser.add_argument("--servers", default="embedded,gunicorn", help="embedded, gunicorn or both (comma-separated)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="profile the embedded server's threads (their CPU time), write pstats to FILE"
+    )
     args = parser.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
 
@@ -484,8 +502,8 @@ def main(argv: list[str]) -> int:
         shop.stop()
         graph.stop()
         folder.cleanup()
-    keys = ("deliveries_per_second", "p99_ms", "hello_world_per_second", "ratio_to_hello_world", "lost",
-            "duplicated", "server")  # fmt: skip
+    keys = ("deliveries_per_second", "p99_ms", "hello_world_per_second", "ratio_to_hello_world",
+            "cpu_ratio_to_hello_world", "server_cpu_ms_per_delivery", "lost", "duplicated", "server")  # fmt: skip
     result: dict[str, Any] = {
         **{key: runs[0][key] for key in keys},
         "concurrency": args.concurrency,
@@ -499,7 +517,8 @@ def main(argv: list[str]) -> int:
         lines.append(
             f"  {run['server']}: {run['deliveries_per_second']}/s, p99 {run['p99_ms']} ms; hello-world "
             f"{run['hello_world_per_second']}/s (ratio {run['ratio_to_hello_world']}); lost {run['lost']}, "
-            f"duplicated {run['duplicated']}, CPU {run['server_cpu_ms_per_delivery']} ms/delivery"
+            f"duplicated {run['duplicated']}, CPU {run['server_cpu_ms_per_delivery']} ms/delivery against "
+            f"{run['hello_world_cpu_ms_per_request']} ms/request (ratio {run['cpu_ratio_to_hello_world']})"
         )
     report(result, args.json, lines)
     return 0

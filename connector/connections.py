@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 #: How long a connection row read to build its adapter or ref is reused. Every task of a chat order needs an
 #: adapter (the webhook, the conversation, the send), and on SQLite every transaction, reads too, queues for the
-#: one write lock: a settings change made by another process takes effect within this time, one made through
-#: this service (:meth:`ConnectionService.delete`, :meth:`ConnectionService.invalidate`) at once.
+#: one write lock: a settings change made by another process takes effect within this time (and the one read that
+#: refreshes it, see :meth:`ConnectionService._row`), one made through this service
+#: (:meth:`ConnectionService.delete`, :meth:`ConnectionService.invalidate`) at once.
 ROW_TTL = 1.0
 
 
@@ -75,6 +76,8 @@ class ConnectionService:
         self._rows: dict[tuple[str, int], tuple[float, ShopConnection | ChannelConnection]] = {}
         self._channel_list: tuple[float, list[tuple[int, str, bool]]] | None = None
         self._lock = threading.Lock()
+        #: Per connection: held by the thread reading its row again (see :meth:`_row`).
+        self._reading: dict[tuple[str, int], threading.Lock] = {}
 
     # ------------------------------------------------------------------ settings
 
@@ -276,14 +279,25 @@ class ConnectionService:
         """The connection's row, read at most once per :data:`ROW_TTL` (a detached row: read it, never change it).
         Raises :class:`NotFound`."""
         key = (kind, connection_id)
-        now = time.monotonic()
         hit = self._rows.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = self.get_shop(connection_id) if kind == "shop" else self.get_channel(connection_id)
-        with self._lock:
-            self._rows[key] = (now + ROW_TTL, row)
-        return row
+        # One thread reads it again (on SQLite that read queues for the write lock); the others meanwhile use the
+        # row they had, or, with none (first use, invalidated), wait for that read.
+        reading = self._reading.setdefault(key, threading.Lock())
+        if not reading.acquire(blocking=hit is None):
+            assert hit is not None
+            return hit[1]
+        try:
+            hit = self._rows.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]  # read by the thread this one waited for
+            row = self.get_shop(connection_id) if kind == "shop" else self.get_channel(connection_id)
+            with self._lock:
+                self._rows[key] = (time.monotonic() + ROW_TTL, row)
+            return row
+        finally:
+            reading.release()
 
     def _adapter(self, kind: str, row: ShopConnection | ChannelConnection, cls: type) -> Any:
         # One adapter per connection, rebuilt when its stored settings change.

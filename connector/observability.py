@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from platform import python_version
 from typing import TYPE_CHECKING, Any, cast
 
@@ -90,8 +91,17 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add ``record.request_id``; never drops it."""
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        record.request_id = g.get("request_id", "-") if has_request_context() else current_request_id.get()
         return True
+
+
+#: The request id outside a Flask request context: webhook deliveries (:mod:`connector.webhooks.wsgi`).
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
+
+
+def valid_request_id(sent: str) -> bool:
+    """Whether a caller's ``X-Request-ID`` is used as is (else a fresh one is made)."""
+    return bool(_REQUEST_ID.match(sent))
 
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra=`` (or a filter) and is logged.
@@ -368,7 +378,7 @@ def install(app: Flask, runtime: Runtime, *, metrics: bool = True, metrics_publi
     @app.before_request
     def _request_id() -> None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        g.request_id = sent if valid_request_id(sent) else uuid.uuid4().hex
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:

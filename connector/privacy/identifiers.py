@@ -21,9 +21,12 @@ MIN_DIGITS = 6
 TAIL = 9
 
 
+_NON_DIGIT = re.compile(r"\D")
+
+
 def phone_term(value: str) -> str | None:
     """The index term of a phone number or numeric user id, ``None`` if it has too few digits."""
-    number = re.sub(r"\D", "", value)
+    number = value if value.isdigit() else _NON_DIGIT.sub("", value)
     if len(number) < MIN_DIGITS:
         return None
     return "p:" + number[-TAIL:]
@@ -36,8 +39,9 @@ def email_term(value: str) -> str:
 def terms_in(body: bytes) -> set[str]:
     """Every identifier term in a raw payload (JSON, form-encoded or text alike)."""
     text = body.decode("utf-8", "replace").replace("%2B", "+").replace("%40", "@")
-    terms = {term for match in _NUMBER.finditer(text) if (term := phone_term(match.group()))}
-    terms.update(email_term(match.group()) for match in _EMAIL.finditer(text))
+    terms = {term for number in _NUMBER.findall(text) if (term := phone_term(number))}
+    if "@" in text:
+        terms.update(email_term(address) for address in _EMAIL.findall(text))
     return terms
 
 

@@ -13,6 +13,7 @@ from connector.runtime import Runtime
 from connector.web import converters, headers, proxy
 from connector.web.context import runtime as current_runtime
 from connector.web.json_provider import SafeJSONProvider
+from connector.webhooks import wsgi as webhooks_wsgi
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None, **overrides: Any) -> Flask:
@@ -27,6 +28,8 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None, 
     converters.install(app)
     app.json = SafeJSONProvider(app)
     headers.install(app, demo=runtime.config.server.demo)
+    # Webhook deliveries are answered before Flask (the trusted proxy fix, installed next, still comes first).
+    webhooks_wsgi.install(app, runtime, demo=runtime.config.server.demo)
     proxy.install(app, runtime.config.server.trusted_proxies, runtime.config.server.proxy_hops)
 
     from connector.api import init_api

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
 from connector import model
-from connector.adapters import ParsedWebhook, WebhookRequest
+from connector.adapters import ParsedWebhook, WebhookReply, WebhookRequest
 from connector.chat.inbound import apply_delivery_statuses
 from connector.db import insert_id
 from connector.db.models import WebhookEvent
@@ -61,8 +62,12 @@ def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: in
     return rt.connections.ref(kind, connection_id), rt.connections.adapter(kind, connection_id)
 
 
-def _error(status: int, reason: str) -> tuple[Response, int]:
-    return jsonify({"error": reason}), status
+#: What a delivery is answered: a plugin's own reply, or a status and a JSON body.
+Answer = WebhookReply | tuple[int, dict[str, Any]]
+
+
+def _error(status: int, reason: str) -> tuple[int, dict[str, Any]]:
+    return status, {"error": reason}
 
 
 def incoming() -> WebhookRequest:
@@ -76,9 +81,25 @@ def incoming() -> WebhookRequest:
     )
 
 
+def respond(answer: Answer) -> tuple[Response, int] | Response:
+    """``answer`` as a Flask response."""
+    if isinstance(answer, WebhookReply):
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+    return jsonify(answer[1]), answer[0]
+
+
 @bp.route("/<adapter_name>/<int:connection_id>", methods=["GET", "POST"])
 def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Response:
-    rt = runtime()
+    """A delivery (or a handshake) the WSGI path (:mod:`connector.webhooks.wsgi`) left to Flask: a ``GET``, a
+    chunked or oversized body, a test client's request."""
+    return respond(handle(runtime(), adapter_name, connection_id, incoming, method=request.method))
+
+
+def handle(
+    rt: Runtime, adapter_name: str, connection_id: int, read: Callable[[], WebhookRequest], *, method: str = "POST"
+) -> Answer:
+    """Verify, parse and store one delivery to ``/webhooks/<adapter_name>/<connection_id>``; its answer. ``read``
+    gives the request (called once the connection is known to exist)."""
     kind: Literal["shop", "channel"]
     if adapter_name in rt.plugins.shop_adapters:
         kind = "shop"
@@ -93,12 +114,12 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
     if ref.adapter != adapter_name:
         return _error(404, f"connection {connection_id} is a {ref.adapter} connection, not {adapter_name}")
 
-    raw = incoming()
+    raw = read()
     try:
         reply = adapter.handshake(raw)
         if reply is not None:
-            return Response(reply.body, status=reply.status, content_type=reply.content_type)
-        if request.method != "POST":
+            return reply
+        if method != "POST":
             return _error(405, "webhook deliveries are POST requests")
         if rt.plugins.verify_webhook(ref, raw) is None:
             adapter.verify_webhook(raw)
@@ -114,7 +135,7 @@ def receive(adapter_name: str, connection_id: int) -> tuple[Response, int] | Res
         refusals.count(adapter_name, "invalid")
         return _error(400, f"malformed payload: {type(exc).__name__}: {exc}")
 
-    return accept(rt, kind, connection_id, adapter_name, raw, parsed)
+    return store(rt, kind, connection_id, adapter_name, raw, parsed)
 
 
 def accept(
@@ -125,8 +146,21 @@ def accept(
     raw: WebhookRequest,
     parsed: ParsedWebhook,
 ) -> tuple[Response, int]:
-    """Store a verified, parsed delivery for one connection once (a redelivery is answered as a duplicate) and
-    acknowledge it; shared by the per-connection URL and the Meta app-level URL (:mod:`connector.webhooks.meta_app`)."""
+    """:func:`store` answered as a Flask response (the Meta app-level URL, :mod:`connector.webhooks.meta_app`)."""
+    status, body = store(rt, kind, connection_id, adapter_name, raw, parsed)
+    return jsonify(body), status
+
+
+def store(
+    rt: Runtime,
+    kind: Literal["shop", "channel"],
+    connection_id: int,
+    adapter_name: str,
+    raw: WebhookRequest,
+    parsed: ParsedWebhook,
+) -> tuple[int, dict[str, Any]]:
+    """Store a verified, parsed delivery for one connection once (a redelivery is answered as a duplicate); the
+    status and JSON body to acknowledge it with."""
     now = datetime.now(UTC)
     server = rt.config.server
     stale = refusals.stale_reason(parsed.sent_at, now, server.webhook_max_age_seconds, server.webhook_max_skew_seconds)
@@ -143,7 +177,7 @@ def accept(
     )
     # A plain INSERT (no ORM object to track, no statement to build); a status-only delivery goes in as processed,
     # its statuses applied in the same transaction.
-    store = dict(
+    row = dict(
         connection_kind=kind,
         connection_id=connection_id,
         adapter=adapter_name,
@@ -159,7 +193,7 @@ def accept(
         processed_at=now if statuses_only else None,
     )
     try:
-        event_id, queued = _writer(rt).submit((connection_id, store, parsed.events if statuses_only else None))
+        event_id, queued = _writer(rt).submit((connection_id, row, parsed.events if statuses_only else None))
     except IntegrityError:
         same = (
             (_EVENTS.c.connection_kind == kind)
@@ -169,10 +203,10 @@ def accept(
         with rt.db.session() as session:
             session.execute(update(_EVENTS).where(same).values(duplicates=_EVENTS.c.duplicates + 1))
             first = session.scalar(select(_EVENTS.c.id).where(same))
-        return jsonify({"status": "duplicate", "id": first}), 200
+        return 200, {"status": "duplicate", "id": first}
     if queued:
         rt.queue.notify()
-    return jsonify({"status": "accepted", "id": event_id}), 200
+    return 200, {"status": "accepted", "id": event_id}
 
 
 #: A delivery to store: its connection id, its row, and its statuses when it is status-only (applied in place).
@@ -199,24 +233,31 @@ def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
     with rt.db.session() as session:
         if len(items) == 1:
             ids = [insert_id(session, _STORE, items[0][1])]
-        else:
-            ids = list(session.scalars(_STORE_MANY, [store for _, store, _ in items]))
+        else:  # on the session's connection: Core rows need none of the ORM's execution
+            ids = list(session.connection().execute(_STORE_MANY, [row for _, row, _ in items]).scalars())
         statuses: dict[int, list[Any]] = {}
         for connection_id, _, item_statuses in items:
             if item_statuses is not None:
                 statuses.setdefault(connection_id, []).extend(item_statuses)
         for connection_id, together in statuses.items():
             apply_delivery_statuses(session, connection_id, together, rt)
-        for (_, store, item_statuses), event_id in zip(items, ids, strict=True):
+        # The others' processing tasks: one INSERT per priority (a customer's message before a shop's change).
+        by_priority: dict[int, list[dict[str, Any]]] = {}
+        for (_, row, item_statuses), event_id in zip(items, ids, strict=True):
             if item_statuses is None:
-                _enqueue_processing(rt, session, event_id, store)
+                by_priority.setdefault(_priority(row), []).append({"event_id": event_id})
+        for priority, many_args in by_priority.items():
+            rt.queue.enqueue_many("webhook.process", many_args, session=session, priority=priority)
     return [(event_id, item_statuses is None) for (_, _, item_statuses), event_id in zip(items, ids, strict=True)]
 
 
-def _enqueue_processing(rt: Runtime, session: Any, event_id: int, store: dict[str, Any]) -> None:
+def _priority(row: dict[str, Any]) -> int:
     # A customer's message outranks a shop's change: a burst of shop webhooks must not delay chat replies.
-    priority = priorities.CHAT if store["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
-    rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=priority)
+    return priorities.CHAT if row["connection_kind"] == "channel" else priorities.SHOP_WEBHOOK
+
+
+def _enqueue_processing(rt: Runtime, session: Any, event_id: int, row: dict[str, Any]) -> None:
+    rt.queue.enqueue("webhook.process", {"event_id": event_id}, session=session, priority=_priority(row))
 
 
 class _NotApplied(Exception):
