@@ -590,9 +590,18 @@ def _record_sent_many(session: Session, results: list[tuple[int, model.SendResul
 
 
 def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
-    with rt.db.session() as session:
-        _record_sent(session, row.id, result)
-    rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
+    """Record the channel's answer, then tell the plugins. In the embedded worker both wait for its next claim,
+    whose transaction records it (one transaction fewer per message; should the process die first, the row is in
+    doubt until its status webhook names it, as after any send whose answer was not recorded)."""
+    message_id, channel_id, kind = row.id, row.channel_connection_id, row.kind
+
+    def record(session: Session) -> None:
+        _record_sent(session, message_id, result)
+
+    def tell() -> None:
+        rt.plugins.notification_sent(rt, channel_id, message_id, result.message_id, kind)
+
+    rt.queue.after_task(record, tell)
 
 
 def _set_in(session: Session, message_id: int, status: str, detail: str | None = None, **values: object) -> None:
