@@ -217,16 +217,23 @@ class _Checkout:
         """Customers browsing (menu, collections, a product list): the connector's CPU per message answered."""
         wa_ids = [str(4915900000000 + self.next_customer + n) for n in range(customers)]
         self.next_customer += customers
+        sql = _SqlCounter(self.rt.db.engine)
         cpu_before = _cpu_seconds(self.me)
         outcome = self.customers.submit(_customers.browse, self.graph.url, wa_ids).result()
         # The last turn's replies may still be going out: wait until the outbox is quiet.
         time.sleep(1.0)
         cpu = _cpu_seconds(self.me) - cpu_before
+        sql.stop()
         latencies = [x * 1000 for x in outcome["latencies"]]
+        turns = max(1, outcome["turns"])
         return {
             "customers": customers,
             "messages_answered": outcome["turns"],
-            "connector_cpu_ms_per_message": round(cpu * 1000 / max(1, outcome["turns"]), 2),
+            "connector_cpu_ms_per_message": round(cpu * 1000 / turns, 2),
+            "sql_per_message": {
+                "transactions": round(sql.transactions / turns, 1),
+                "statements": round(sql.statements / turns, 1),
+            },
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
             "p99_ms": round(_percentile(latencies, 0.99), 1) if latencies else None,
         }

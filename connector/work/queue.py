@@ -141,6 +141,9 @@ _RENEW = (
 )
 
 
+#: A retry due within this many seconds wakes this process's workers when it is due.
+_WAKE_FOR_RETRY_SECONDS = 2.0
+
 #: A write left for the claim after a task, and what runs once it committed (see :meth:`TaskQueue.after_task`).
 _AfterTask = tuple[Callable[[Session], None], Callable[[], None] | None]
 
@@ -489,7 +492,14 @@ class TaskQueue:
         with self.db.session() as session:
             session.execute(update(Task).where(Task.id == task_id).values(**values))
         self._release(task_id)
-        self.notify()
+        if 0 < delay <= _WAKE_FOR_RETRY_SECONDS:
+            # Due soon (a contact busy with its previous message): wake a thread then, rather than leave it to the
+            # one idle thread that polls (see connector.work.worker).
+            timer = threading.Timer(delay, self.notify)
+            timer.daemon = True
+            timer.start()
+        else:
+            self.notify()
 
     def fail(self, task_id: int, error: str) -> None:
         """Give up on the task; it stays in the table with its error for the owner to see."""
