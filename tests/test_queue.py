@@ -158,6 +158,11 @@ def test_a_write_left_after_a_task_commits_with_the_claim_that_marks_the_task_do
     # The write, the first task done and the second claimed in one transaction; the follow-up ran after it.
     assert _error_of(queue, second) == "noted by the first"
     assert told == [{"done": 1, "running": 1}]
+    # A worker that stops instead of claiming again writes what its last task left.
+    with queue.next_claim_here():
+        queue.after_task(note, lambda: told.append({"stopped": 1}))
+    queue.flush_after_task()
+    assert told[-1] == {"stopped": 1}
     # Outside a worker's task it is written at once.
     queue.after_task(note, lambda: told.append({}))
     assert told[-1] == {}

@@ -250,6 +250,8 @@ class TaskQueue:
 
     def flush_after_task(self) -> None:
         """Run what :meth:`after_task` left to this thread now (its worker stops instead of claiming again)."""
+        if not getattr(self._local, "writes", []):
+            return
         with self._writes_done() as writes, self.db.engine.begin() as conn:
             thens = self._run_writes(conn, writes)
         self._run_thens(thens)
