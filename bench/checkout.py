@@ -43,16 +43,21 @@ def _cpu_seconds(process: psutil.Process) -> float:
 
 
 class _SqlCounter:
-    """Counts the connector's SQL transactions and the statements sent to the driver (savepoints included) until
-    :meth:`stop`. The listeners stay attached (SQLAlchemy's event lists must not change while the worker's threads
-    run through them); they just stop counting."""
+    """Counts the connector's SQL transactions and the statements sent to the driver (savepoints included) between
+    :meth:`start` and :meth:`stop`. Attached once, before the connector's threads start: SQLAlchemy's event lists
+    must not change while those threads run through them (a listener added meanwhile fails a claim now and then
+    with "deque mutated during iteration", and the worker thread that met it waits before claiming again)."""
 
     def __init__(self, engine: Any):
         from sqlalchemy import event
 
-        self.transactions, self.statements, self.counting = 0, 0, True
+        self.transactions, self.statements, self.counting = 0, 0, False
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "before_cursor_execute", self._statement)
+
+    def start(self) -> _SqlCounter:
+        self.transactions, self.statements, self.counting = 0, 0, True
+        return self
 
     def _begin(self, *_: Any) -> None:
         if self.counting:
@@ -79,8 +84,17 @@ def _poisson_offsets(rate: float, seconds: float, seed: int) -> list[float]:
 class _Checkout:
     """The connector (this process), the sandboxes and a customer process; runs cart phases and browse phases."""
 
-    def __init__(self, rt: Any, shop: SandboxProcess, graph: SandboxProcess, channel_id: int, in_stock: list[str]):
+    def __init__(
+        self,
+        rt: Any,
+        shop: SandboxProcess,
+        graph: SandboxProcess,
+        channel_id: int,
+        in_stock: list[str],
+        sql: _SqlCounter,
+    ):
         self.rt, self.shop, self.graph, self.channel_id, self.in_stock = rt, shop, graph, channel_id, in_stock
+        self.sql = sql
         self.customers = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         self.next_customer = 0
         self.me = psutil.Process()
@@ -149,7 +163,7 @@ class _Checkout:
         self.next_customer += len(offsets)
         plan = [(offset, self.cart_of(first + i)) for i, offset in enumerate(offsets)]
         since = datetime.now(UTC)
-        sql = _SqlCounter(self.rt.db.engine)
+        sql = self.sql.start()
         cpu_before = _cpu_seconds(self.me)
         started = time.perf_counter()
         sent = self.customers.submit(_customers.send_carts, self.graph.url, plan).result()
@@ -191,16 +205,23 @@ class _Checkout:
         """Customers browsing (menu, collections, a product list): the connector's CPU per message answered."""
         wa_ids = [str(4915900000000 + self.next_customer + n) for n in range(customers)]
         self.next_customer += customers
+        sql = self.sql.start()
         cpu_before = _cpu_seconds(self.me)
         outcome = self.customers.submit(_customers.browse, self.graph.url, wa_ids).result()
         # The last turn's replies may still be going out: wait until the outbox is quiet.
         time.sleep(1.0)
         cpu = _cpu_seconds(self.me) - cpu_before
+        sql.stop()
         latencies = [x * 1000 for x in outcome["latencies"]]
+        turns = max(1, outcome["turns"])
         return {
             "customers": customers,
             "messages_answered": outcome["turns"],
-            "connector_cpu_ms_per_message": round(cpu * 1000 / max(1, outcome["turns"]), 2),
+            "connector_cpu_ms_per_message": round(cpu * 1000 / turns, 2),
+            "sql_per_message": {
+                "transactions": round(sql.transactions / turns, 1),
+                "statements": round(sql.statements / turns, 1),
+            },
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
             "p99_ms": round(_percentile(latencies, 0.99), 1) if latencies else None,
         }
@@ -287,6 +308,7 @@ def main(argv: list[str]) -> int:
     server = EmbeddedServer(rt, port=0, scheduler=False)
     rt.config.server.public_url = server.url
     profiles = ThreadProfiles() if args.profile else None
+    sql = _SqlCounter(rt.db.engine)  # before any of the connector's threads starts
     server.start()
     bench: _Checkout | None = None
     try:
@@ -294,7 +316,7 @@ def main(argv: list[str]) -> int:
         run_sync(rt, shop_row.id, mode="full", trigger="bench")
         items = graph.control("GET", f"catalogs/{graph.settings['catalog_id']}/items")["items"]
         in_stock = [i["id"] for i in items if i.get("availability") == "in stock" and int(i.get("inventory") or 0) > 20]
-        bench = _Checkout(rt, shop, graph, channel.id, in_stock)
+        bench = _Checkout(rt, shop, graph, channel.id, in_stock, sql)
         bench.carts([0.0] * 3)  # warm-up: first requests, caches, the customer process
         browsing = bench.browse(args.browsers)
         burst = bench.carts([0.0] * args.customers)

@@ -16,6 +16,8 @@ from connector.db.models import ChannelConnection, ShopConnection
 from connector.errors import ConnectionTestError, NotFound, PlatformError, SettingsError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connector.runtime import Runtime
 
 
@@ -65,6 +67,16 @@ class StoredCredentials:
     def save(self, changes: Mapping[str, Any]) -> None:
         """Store the changed settings, encrypted; the adapter is rebuilt from them on its next use."""
         self.service.update_settings(self.kind, self.connection_id, changes)
+
+
+def _get(session: Session, kind: Literal["shop", "channel"], connection_id: int) -> ShopConnection | ChannelConnection:
+    """The connection's row in ``session``. Raises :class:`NotFound`."""
+    row: ShopConnection | ChannelConnection | None = (
+        session.get(ShopConnection, connection_id) if kind == "shop" else session.get(ChannelConnection, connection_id)
+    )
+    if row is None:
+        raise NotFound(f"no {kind} connection {connection_id}", status=404)
+    return row
 
 
 class ConnectionService:
@@ -231,13 +243,7 @@ class ConnectionService:
         merged settings are validated like new ones, secrets encrypted again. The connection keeps its id, so its
         webhook URL, contacts, orders and outbox stay. Raises :class:`NotFound` or :class:`SettingsError`."""
         with self.runtime.db.session() as session:
-            row: ShopConnection | ChannelConnection | None = (
-                session.get(ShopConnection, connection_id)
-                if kind == "shop"
-                else session.get(ChannelConnection, connection_id)
-            )
-            if row is None:
-                raise NotFound(f"no {kind} connection {connection_id}", status=404)
+            row = _get(session, kind, connection_id)
             cls: type[ShopAdapter] | type[ChannelAdapter] = (
                 self.shop_adapter_class(row.platform)
                 if isinstance(row, ShopConnection)
@@ -275,13 +281,23 @@ class ConnectionService:
 
     # ------------------------------------------------------------------ adapters
 
-    def _row(self, kind: Literal["shop", "channel"], connection_id: int) -> ShopConnection | ChannelConnection:
+    def _row(
+        self, kind: Literal["shop", "channel"], connection_id: int, session: Session | None = None
+    ) -> ShopConnection | ChannelConnection:
         """The connection's row, read at most once per :data:`ROW_TTL` (a detached row: read it, never change it).
-        Raises :class:`NotFound`."""
+        Raises :class:`NotFound`. ``session``: read it there (a caller inside a transaction: on SQLite a second
+        one in the same thread would wait for the write lock its own first one holds)."""
         key = (kind, connection_id)
         hit = self._rows.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        if session is not None:
+            # Inside the caller's transaction: never wait for another thread's read (on SQLite that read would
+            # wait for the write lock this transaction holds).
+            row = _get(session, kind, connection_id)
+            with self._lock:
+                self._rows[key] = (time.monotonic() + ROW_TTL, row)
+            return row
         # One thread reads it again (on SQLite that read queues for the write lock); the others meanwhile use the
         # row they had, or, with none (first use, invalidated), wait for that read.
         reading = self._reading.setdefault(key, threading.Lock())
@@ -326,13 +342,21 @@ class ConnectionService:
         assert isinstance(row, ChannelConnection)
         return self._adapter("channel", row, self.channel_adapter_class(row.channel))
 
-    def adapter(self, kind: Literal["shop", "channel"], connection_id: int) -> ShopAdapter | ChannelAdapter:
-        """:meth:`shop_adapter` or :meth:`channel_adapter`, by ``kind``."""
-        return self.shop_adapter(connection_id) if kind == "shop" else self.channel_adapter(connection_id)
+    def adapter(
+        self, kind: Literal["shop", "channel"], connection_id: int, session: Session | None = None
+    ) -> ShopAdapter | ChannelAdapter:
+        """:meth:`shop_adapter` or :meth:`channel_adapter`, by ``kind`` (``session``: see :meth:`_row`)."""
+        row = self._row(kind, connection_id, session)
+        if isinstance(row, ShopConnection):
+            return self._adapter("shop", row, self.shop_adapter_class(row.platform))
+        return self._adapter("channel", row, self.channel_adapter_class(row.channel))
 
-    def ref(self, kind: Literal["shop", "channel"], connection_id: int) -> ConnectionRef:
-        """Which connection ``connection_id`` is (see :data:`ROW_TTL`). Raises :class:`NotFound`."""
-        row = self._row(kind, connection_id)
+    def ref(
+        self, kind: Literal["shop", "channel"], connection_id: int, session: Session | None = None
+    ) -> ConnectionRef:
+        """Which connection ``connection_id`` is (see :data:`ROW_TTL`; ``session``: see :meth:`_row`). Raises
+        :class:`NotFound`."""
+        row = self._row(kind, connection_id, session)
         if isinstance(row, ShopConnection):
             return ConnectionRef("shop", row.id, row.platform, row.name)
         return ConnectionRef("channel", row.id, row.channel, row.name)

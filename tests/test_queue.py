@@ -7,6 +7,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from connector.db import Database
 from connector.db.migrate import upgrade
 from connector.work.queue import TaskQueue
@@ -133,3 +135,65 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     db.dispose()
+
+
+def test_a_write_left_after_a_task_commits_with_the_claim_that_marks_the_task_done(database_url: str) -> None:
+    from sqlalchemy import update
+
+    from connector.db.models import Task
+
+    queue = _queue(database_url)
+    first, second = queue.enqueue("a"), queue.enqueue("b")
+    [task] = queue.claim("w")
+    told: list[dict[str, int]] = []
+
+    def note(session: Session) -> None:
+        session.execute(update(Task).where(Task.id == second).values(last_error="noted by the first"))
+
+    with queue.next_claim_here():  # the embedded worker's thread, running the task
+        queue.after_task(note, lambda: told.append(queue.counts()))
+    assert told == [] and _error_of(queue, second) is None  # not written yet: it waits for the next claim
+    [following] = queue.claim("w", complete=task.id)
+    assert (task.id, following.id) == (first, second)
+    # The write, the first task done and the second claimed in one transaction; the follow-up ran after it.
+    assert _error_of(queue, second) == "noted by the first"
+    assert told == [{"done": 1, "running": 1}]
+    # A worker that stops instead of claiming again writes what its last task left.
+    with queue.next_claim_here():
+        queue.after_task(note, lambda: told.append({"stopped": 1}))
+    queue.flush_after_task()
+    assert told[-1] == {"stopped": 1}
+    # Outside a worker's task it is written at once.
+    queue.after_task(note, lambda: told.append({}))
+    assert told[-1] == {}
+    queue.db.dispose()
+
+
+def test_work_done_at_a_claim_reaches_the_handler_and_a_failing_one_still_claims(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from connector.db.models import Task
+    from connector.work.queue import NOT_PREPARED
+
+    queue = _queue(database_url)
+    queue.at_claim(
+        "seen", lambda session, args: (args["n"], session.scalar(select(Task.status).where(Task.kind == "seen")))
+    )
+    queue.at_claim("broken", lambda session, args: 1 / 0)
+    queue.enqueue("seen", {"n": 7})
+    [seen] = queue.claim("w")
+    assert seen.prepared == (7, "running")  # in the claim's transaction, after the claim
+    queue.enqueue("broken")
+    [broken] = queue.claim("w", complete=seen.id)
+    assert broken.kind == "broken" and broken.prepared is NOT_PREPARED  # claimed all the same; the handler does it
+    assert queue.counts() == {"done": 1, "running": 1}
+    queue.db.dispose()
+
+
+def _error_of(queue: TaskQueue, task_id: int) -> str | None:
+    from connector.db.models import Task
+
+    with queue.db.session() as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        return task.last_error

@@ -42,13 +42,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Update, bindparam, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connector import model
-from connector.db import dml, insert_id
+from connector.db import dml
 from connector.db.models import ChannelConnection, Contact, OutboundMessage, WebhookEvent
 from connector.db.models_notify import Consent, OutboxEvent
-from connector.errors import MessageLimitError, NotSendable, SendAction, SendError
+from connector.errors import MessageLimitError, NotFound, NotSendable, SendAction, SendError
 from connector.notify import frequency, policy, pricing, signals
 from connector.notify.outbox import record_event
 from connector.notify.render import Renderer
@@ -75,9 +76,18 @@ SEND_CONCURRENCY = 16
 SEND_WINDOW = 0.5
 
 
-#: Whether an idempotency key was queued before, and the outbox row's INSERT: plain statements built once.
-_QUEUED = select(OutboundMessage.__table__.c.id).where(OutboundMessage.__table__.c.idempotency_key == bindparam("key"))
-_QUEUE = insert(OutboundMessage.__table__)
+#: The outbox row's INSERT, adding nothing (and returning no id) for an idempotency key queued before: one plain
+#: statement per dialect, built once.
+_QUEUE_SQLITE = (
+    sqlite.insert(OutboundMessage.__table__)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(OutboundMessage.__table__.c.id)
+)
+_QUEUE_PG = (
+    postgresql.insert(OutboundMessage.__table__)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(OutboundMessage.__table__.c.id)
+)
 
 
 def queue_message(
@@ -94,11 +104,8 @@ def queue_message(
     """Add a message to the outbox and enqueue its send. ``None`` if that idempotency key was queued before."""
 
     def add(s: Session) -> int | None:
-        if s.scalar(_QUEUED, {"key": idempotency_key}) is not None:
-            return None
-        message_id = insert_id(
-            s,
-            _QUEUE,
+        message_id = s.execute(
+            _QUEUE_PG if rt.db.is_postgres else _QUEUE_SQLITE,
             {
                 "channel_connection_id": channel_connection_id,
                 "contact_id": contact_id,
@@ -108,7 +115,9 @@ def queue_message(
                 "idempotency_key": idempotency_key,
                 "status": "pending",
             },
-        )
+        ).scalar_one_or_none()
+        if message_id is None:
+            return None  # that idempotency key was queued before
         record_event(s, message_id, "pending", f"{kind} queued")
         args = {
             "message_id": message_id,
@@ -479,8 +488,11 @@ def _prepare(rt: Runtime, message_id: int, state: _Sender) -> tuple[OutboundMess
             return None
         # Notifications and chat replies alike are priced by the contact's window and the channel.
         contact = session.get(Contact, row.contact_id) if row.contact_id else None
-        connection = session.get(ChannelConnection, row.channel_connection_id)
-        channel = connection.channel if connection is not None else ""
+        # The channel's name from the connection row the adapters use (read in this transaction when it is old).
+        try:
+            channel = rt.connections.ref("channel", row.channel_connection_id, session).adapter
+        except NotFound:
+            channel = ""
         message = _claim(rt, session, row, contact, channel, now, state)
         if message is None:
             return None
@@ -590,9 +602,18 @@ def _record_sent_many(session: Session, results: list[tuple[int, model.SendResul
 
 
 def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
-    with rt.db.session() as session:
-        _record_sent(session, row.id, result)
-    rt.plugins.notification_sent(rt, row.channel_connection_id, row.id, result.message_id, row.kind)
+    """Record the channel's answer, then tell the plugins. In the embedded worker both wait for its next claim,
+    whose transaction records it (one transaction fewer per message; should the process die first, the row is in
+    doubt until its status webhook names it, as after any send whose answer was not recorded)."""
+    message_id, channel_id, kind = row.id, row.channel_connection_id, row.kind
+
+    def record(session: Session) -> None:
+        _record_sent(session, message_id, result)
+
+    def tell() -> None:
+        rt.plugins.notification_sent(rt, channel_id, message_id, result.message_id, kind)
+
+    rt.queue.after_task(record, tell)
 
 
 def _set_in(session: Session, message_id: int, status: str, detail: str | None = None, **values: object) -> None:

@@ -4,7 +4,8 @@
 
 1. skip messages the notify subsystem answers (STOP/START) and contacts a person has taken over (a handoff's
    silence, or the inbox's takeover until the person hands back);
-2. take the contact's lease (a second message of the same contact waits, so answers keep their order);
+2. take the contact's lease (a second message of the same contact waits, so answers keep their order), with the
+   message read, in the transaction that claims the task (:func:`start`; by itself when claimed otherwise);
 3. work out the answer (:func:`dispatch`), calling the shop where needed, outside any transaction;
 4. in ONE transaction: save the state, mark the message answered, queue the replies in the outbox
    (idempotency keys ``chat:<inbound id>:<n>``) and record a handoff if there was one.
@@ -16,7 +17,8 @@ order creation inside step 3 is idempotent on its own (:mod:`connector.conversat
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 
@@ -30,9 +32,12 @@ from connector.db.models_conversation import ChatReply
 from connector.db.models_inbox import InboxConversation
 from connector.i18n import languages
 from connector.serialization import from_json
-from connector.work.queue import Retry
+from connector.work import priorities
+from connector.work.queue import NOT_PREPARED, Retry
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connector.runtime import Runtime
     from connector.work.registry import TaskContext
 
@@ -79,34 +84,73 @@ _MESSAGE = (
 )
 
 
+def queue_answer(rt: Runtime, session: Session, inbound_id: int) -> bool:
+    """Queue ``conversation.handle`` for the stored message ``inbound_id`` in ``session``'s transaction (once per
+    message: an idempotency key); False when chat is off (nothing queued)."""
+    if not rt.config.chat.enabled:
+        return False
+    rt.queue.enqueue(
+        "conversation.handle",
+        {"inbound_id": inbound_id},
+        session=session,
+        priority=priorities.CHAT,
+        idempotency_key=f"conversation.handle:{inbound_id}",
+    )
+    return True
+
+
 def handle_task(ctx: TaskContext, inbound_id: int) -> None:
     """Task ``conversation.handle``: answer the inbound message ``inbound_id`` (idempotent)."""
-    handle(ctx.runtime, inbound_id)
+    handle(ctx.runtime, inbound_id, ctx.task.prepared)
 
 
-def handle(rt: Runtime, inbound_id: int) -> None:
-    """Answer the stored inbound message ``inbound_id`` once (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What answering a message starts from: the message with its contact and channel (``_MESSAGE``), its content,
+    and the conversation with the contact's lease taken (``None``: another message of the contact holds it)."""
+
+    found: Any
+    message: model.Inbound
+    conversation: state.Conversation | None
+
+
+def start(rt: Runtime, session: Session, inbound_id: int) -> Start | None:
+    """Read the message, its contact and channel, take the contact's lease and load the state, in ``session``'s
+    transaction; ``None`` when there is nothing to answer. The worker does it in the transaction that claims the
+    ``conversation.handle`` task (see :meth:`connector.work.queue.TaskQueue.at_claim`)."""
+    settings = rt.config.chat
+    if not settings.enabled:
+        return None
+    found = session.execute(_MESSAGE, {"inbound_id": inbound_id}).first()
+    if found is None or found.answered:
+        return None
+    message = from_json(found.data)
+    if _is_consent_message(message):
+        return None  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
+    if isinstance(message, model.DeliveryStatus | model.InboundEdit | model.InboundUnsend | model.InboundNumberChange):
+        # No new words to answer, and for edits, unsends and id updates no message of that id to mark read:
+        # storing them did what they ask (marked the message, moved the contact).
+        return None
+    return Start(found, message, state.acquire_and_load(session, found.contact_id, settings.contact_lock_seconds))
+
+
+def handle(rt: Runtime, inbound_id: int, prepared: Any = NOT_PREPARED) -> None:
+    """Answer the stored inbound message ``inbound_id`` once (see the module docstring). ``prepared``: what
+    :func:`start` returned in the transaction that claimed the task, if it ran there."""
     settings = rt.config.chat
     if not settings.enabled:
         return
-    # One transaction reads the message, its contact and channel, takes the contact's lease and loads the state:
-    # on SQLite every transaction queues for the one write lock, so each one saved is latency for everyone.
-    with rt.db.session() as session:
-        found = session.execute(_MESSAGE, {"inbound_id": inbound_id}).first()
-        if found is None:
-            return
-        if found.answered:
-            return
-        message = from_json(found.data)
-        if _is_consent_message(message):
-            return  # STOP / START or a "Stop alerts" tap: the notify subsystem answers
-        if isinstance(
-            message, model.DeliveryStatus | model.InboundEdit | model.InboundUnsend | model.InboundNumberChange
-        ):
-            # No new words to answer, and for edits, unsends and id updates no message of that id to mark read:
-            # storing them did what they ask (marked the message, moved the contact).
-            return
-        conversation = state.acquire_and_load(session, found.contact_id, settings.contact_lock_seconds)
+    begun: Start | None
+    if prepared is NOT_PREPARED:
+        # One transaction reads the message, its contact and channel, takes the contact's lease and loads the
+        # state: on SQLite every transaction queues for the one write lock, so each one saved is latency for all.
+        with rt.db.session() as session:
+            begun = start(rt, session, inbound_id)
+    else:
+        begun = prepared
+    if begun is None:
+        return
+    found, message, conversation = begun.found, begun.message, begun.conversation
     if conversation is None:
         raise Retry(0.2, f"contact {found.contact_id} is busy with another message")
     saved = False

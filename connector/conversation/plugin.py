@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from connector import hookimpl
 from connector.conversation import engine, handoff, outbox
-from connector.work import priorities
 
 if TYPE_CHECKING:
     from connector.model import Inbound
@@ -28,6 +27,8 @@ log = logging.getLogger(__name__)
 def connector_register_jobs(jobs: JobRegistry, runtime: Runtime) -> None:
     """Register the ``conversation.handle`` and ``conversation.notify_owner`` task handlers."""
     jobs.task("conversation.handle")(engine.handle_task)
+    # The message read and the contact's lease taken in the transaction that claims the task (one fewer per turn).
+    runtime.queue.at_claim("conversation.handle", lambda session, args: engine.start(runtime, session, **args))
     jobs.task("conversation.notify_owner")(handoff.notify_owner)
     _check_at_startup(runtime)
 
@@ -49,11 +50,11 @@ def _check_at_startup(rt: Runtime) -> None:
 def connector_inbound_message(channel_connection_id: int, message: Inbound, runtime: Runtime) -> None:
     """Enqueue ``conversation.handle`` for the stored message, so the worker answers it (once per message)."""
     from connector.db.models import InboundMessage
-    from connector.webhooks.processing import stored_inbound_id
+    from connector.webhooks.processing import answer_queued, stored_inbound_id
 
     rt = runtime
-    if not rt.config.chat.enabled:
-        return
+    if not rt.config.chat.enabled or answer_queued(channel_connection_id, message.message_id):
+        return  # off, or queued with the message by the webhook processing that stored it
     with rt.db.session() as session:
         # The webhook processing that stored the message knows its row id; anyone else firing the hook does not.
         inbound_id = stored_inbound_id(channel_connection_id, message.message_id) or session.scalar(
@@ -64,13 +65,7 @@ def connector_inbound_message(channel_connection_id: int, message: Inbound, runt
         )
         if inbound_id is None:
             return
-        rt.queue.enqueue(
-            "conversation.handle",
-            {"inbound_id": inbound_id},
-            session=session,
-            priority=priorities.CHAT,
-            idempotency_key=f"conversation.handle:{inbound_id}",
-        )
+        engine.queue_answer(rt, session, inbound_id)
     rt.queue.notify()
 
 

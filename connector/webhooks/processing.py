@@ -56,16 +56,48 @@ _EVENT = select(
 
 def _process(ctx: TaskContext, event_id: int) -> None:
     rt = ctx.runtime
+    processed = update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="processed", error=None)
+    # A channel event is read, parsed and stored in ONE transaction: its contacts, messages and statuses, each new
+    # message's answer queued, and the event marked processed (on SQLite each transaction queues for the write
+    # lock and syncs the disk; parsing is CPU only). Then connector_inbound_message for each new message.
     with rt.db.session() as session:
         event = session.execute(_EVENT, {"event_id": event_id}).first()
-    if event is None:
+        if event is None:
+            return
+        # Processed, yet its task runs again: an earlier run stored everything and then died, or a hook raised,
+        # before the task was done. The customer messages' hooks may not have run: run them again (below). Once
+        # per message id is what hook implementations dedupe on (the conversation enqueues with an idempotency key).
+        rerun = event.status == "processed"
+        if rerun and (event.connection_kind != "channel" or ctx.task.attempts <= 1):
+            return
+        kind, connection_id = event.connection_kind, event.connection_id
+        stored: list[tuple[model.Inbound, int, bool]] = []
+        if kind == "channel" and not rerun:
+            parsed = _parse(rt, event, session)
+            stored = _store_channel_events(rt, session, connection_id, parsed.events, processed)
+    if any(queued for _message, _id, queued in stored):
+        rt.queue.notify()
+    if kind != "channel" or rerun:
+        parsed = _parse(rt, event)
+    if kind == "shop":
+        handle_shop_events(rt, connection_id, parsed.events)
+        with rt.db.session() as session:
+            session.execute(processed.values(processed_at=datetime.now(UTC)))
         return
-    # Processed, yet its task runs again: an earlier run stored everything and then died, or a hook raised, before
-    # the task was done. The customer messages' hooks may not have run: run them again (below). Once per message
-    # id is what hook implementations dedupe on (the conversation enqueues with an idempotency key).
-    rerun = event.status == "processed"
-    if rerun and (event.connection_kind != "channel" or ctx.task.attempts <= 1):
-        return
+    if rerun:
+        found = _stored_earlier(rt, connection_id, [item for item in parsed.events if isinstance(item, model.Inbound)])
+        stored = [(message, inbound_id, False) for message, inbound_id in found]
+    for message, inbound_id, answer_queued in stored:
+        _stored.ids = (connection_id, message.message_id, inbound_id, answer_queued)
+        try:
+            rt.plugins.inbound_message(rt, connection_id, message)
+        finally:
+            _stored.ids = None
+
+
+def _parse(rt: Runtime, event: Any, session: Session | None = None) -> Any:
+    """The stored delivery's canonical events (plugins' ``connector_parse_webhook`` first, then the adapter).
+    ``session``: the transaction the caller is in (the connection is read there when its cached row is old)."""
     raw = WebhookRequest(
         method=event.method,
         url=event.url,
@@ -73,51 +105,35 @@ def _process(ctx: TaskContext, event_id: int) -> None:
         query=event.query,
         body=event.body,
     )
-    kind, connection_id = event.connection_kind, event.connection_id
-    ref = rt.connections.ref(kind, connection_id)
-    adapter = rt.connections.adapter(kind, connection_id)
-    parsed = rt.plugins.parse_webhook(ref, raw) or adapter.parse_webhook(raw)
-    processed = update(_EVENTS).where(_EVENTS.c.id == event_id).values(status="processed", error=None)
-    if kind == "shop":
-        handle_shop_events(rt, connection_id, parsed.events)
-        with rt.db.session() as session:
-            session.execute(processed.values(processed_at=datetime.now(UTC)))
-        return
-    # A channel event: its contacts, messages and statuses, and the event marked processed, in ONE transaction
-    # (on SQLite each one queues for the write lock); then connector_inbound_message for each new message.
-    if rerun:
-        stored = _stored_earlier(rt, connection_id, [item for item in parsed.events if isinstance(item, model.Inbound)])
-    else:
-        stored = _store_channel_events(rt, connection_id, parsed.events, processed)
-    for message, inbound_id in stored:
-        _stored.ids = (connection_id, message.message_id, inbound_id)
-        try:
-            rt.plugins.inbound_message(rt, connection_id, message)
-        finally:
-            _stored.ids = None
+    ref = rt.connections.ref(event.connection_kind, event.connection_id, session)
+    adapter = rt.connections.adapter(event.connection_kind, event.connection_id, session)
+    return rt.plugins.parse_webhook(ref, raw) or adapter.parse_webhook(raw)
 
 
 def _store_channel_events(
-    rt: Runtime, connection_id: int, events: list[Any], processed: Update
-) -> list[tuple[model.Inbound, int]]:
-    """Contacts, messages and statuses, and the event marked processed (``processed``), in one transaction:
-    the messages stored now, with their row ids."""
-    stored: list[tuple[model.Inbound, int]] = []
-    with rt.db.session() as session:
-        for item in events:
-            if isinstance(item, model.DeliveryStatus):
-                inbound.apply_delivery_status(rt, connection_id, item, session=session)
-            elif isinstance(item, model.ConsentSignal):
-                signals.apply_consent_signal(session, connection_id, item)
-            elif isinstance(item, model.MessagingLimitSignal):
-                portfolio.store_limit(session, rt, connection_id, item.reach_limit, source="webhook", raw=item.raw)
-            elif isinstance(item, model.TemplateCategoryUpdate):
-                billing.record_category_change(session, connection_id, item)
-            elif isinstance(item, model.Inbound):
-                inbound_id = _store_inbound(session, connection_id, item)
-                if inbound_id is not None:
-                    stored.append((item, inbound_id))
-        session.execute(processed.values(processed_at=datetime.now(UTC)))
+    rt: Runtime, session: Session, connection_id: int, events: list[Any], processed: Update
+) -> list[tuple[model.Inbound, int, bool]]:
+    """Contacts, messages and statuses, each new message's answer queued, and the event marked processed
+    (``processed``), in ``session``'s transaction: the messages stored now, with their row ids and whether their
+    answer was queued."""
+    from connector.conversation import engine
+
+    stored: list[tuple[model.Inbound, int, bool]] = []
+    for item in events:
+        if isinstance(item, model.DeliveryStatus):
+            inbound.apply_delivery_status(rt, connection_id, item, session=session)
+        elif isinstance(item, model.ConsentSignal):
+            signals.apply_consent_signal(session, connection_id, item)
+        elif isinstance(item, model.MessagingLimitSignal):
+            portfolio.store_limit(session, rt, connection_id, item.reach_limit, source="webhook", raw=item.raw)
+        elif isinstance(item, model.TemplateCategoryUpdate):
+            billing.record_category_change(session, connection_id, item)
+        elif isinstance(item, model.Inbound):
+            inbound_id = _store_inbound(session, connection_id, item)
+            if inbound_id is not None:
+                # The answer's task commits with the message: no transaction of its own in the hook.
+                stored.append((item, inbound_id, engine.queue_answer(rt, session, inbound_id)))
+    session.execute(processed.values(processed_at=datetime.now(UTC)))
     return stored
 
 
@@ -146,8 +162,15 @@ def stored_inbound_id(channel_connection_id: int, message_id: str) -> int | None
     running, when this module stored it; ``None`` otherwise (the hook implementation looks it up)."""
     ids = getattr(_stored, "ids", None)
     if ids is not None and ids[0] == channel_connection_id and ids[1] == message_id:
-        return ids[2]
+        return int(ids[2])
     return None
+
+
+def answer_queued(channel_connection_id: int, message_id: str) -> bool:
+    """Whether the message whose ``connector_inbound_message`` hook this thread is running had its
+    ``conversation.handle`` task queued in the transaction that stored it (the hook then has nothing to queue)."""
+    ids = getattr(_stored, "ids", None)
+    return ids is not None and ids[0] == channel_connection_id and ids[1] == message_id and bool(ids[3])
 
 
 def _store_inbound(session: Session, channel_id: int, message: model.Inbound) -> int | None:

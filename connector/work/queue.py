@@ -46,6 +46,10 @@ class Retry(Exception):
         self.reason = reason
 
 
+#: :attr:`ClaimedTask.prepared` of a task whose kind prepares nothing at its claim (or claimed by id).
+NOT_PREPARED: Any = object()
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedTask:
     id: int
@@ -53,6 +57,13 @@ class ClaimedTask:
     args: dict[str, Any]
     attempts: int
     max_attempts: int
+    #: What the kind's :meth:`TaskQueue.at_claim` function returned in the claim's transaction.
+    prepared: Any = NOT_PREPARED
+
+
+#: Work of a task kind done in the transaction that claims it: ``prepare(session, args)`` (see
+#: :meth:`TaskQueue.at_claim`).
+Prepare = Callable[[Session, dict[str, Any]], Any]
 
 
 #: Decides the tenant group of a new task (``shop:7``); set by the distributed backend, see :mod:`connector.cluster`.
@@ -133,6 +144,13 @@ _RENEW = (
 )
 
 
+#: A retry due within this many seconds wakes this process's workers when it is due.
+_WAKE_FOR_RETRY_SECONDS = 2.0
+
+#: A write left for the claim after a task, and what runs once it committed (see :meth:`TaskQueue.after_task`).
+_AfterTask = tuple[Callable[[Session], None], Callable[[], None] | None]
+
+
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 900.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to 2 s, attempt 5 up to 32 s, capped at 15 min."""
     return random.uniform(0.5, 1.0) * min(cap, base**attempt)
@@ -163,9 +181,31 @@ class TaskQueue:
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._at_claim: dict[str, Prepare] = {}
         #: ``None`` in the embedded default. The distributed backend sets it so that every task gets a
         #: ``task_groups`` row (its tenant) in the same transaction, for fair dispatch across shops.
         self.grouper: Grouper | None = None
+
+    def at_claim(self, kind: str, prepare: Prepare) -> None:
+        """Run ``prepare(session, args)`` in the transaction that claims a task of ``kind`` (:meth:`claim`); its
+        result reaches the handler as ``ctx.task.prepared``. For a handler whose first step is a short
+        transaction of its own (a conversation takes its contact's lease): on SQLite each transaction waits for
+        the one write lock and syncs the disk. A task claimed otherwise (:meth:`claim_id`), or whose ``prepare``
+        raised (logged; its writes are undone), gets :data:`NOT_PREPARED`: the handler does that step itself."""
+        self._at_claim[kind] = prepare
+
+    def _prepare(self, conn: Any, row: Any) -> ClaimedTask:
+        task = ClaimedTask(**row._mapping)
+        prepare = self._at_claim.get(task.kind)
+        if prepare is None:
+            return task
+        try:
+            with Session(bind=conn) as session, session.begin_nested():
+                prepared = prepare(session, task.args)
+        except Exception:
+            log.exception("preparing task %s %s at its claim failed; its handler does it", task.id, task.kind)
+            return task
+        return ClaimedTask(**row._mapping, prepared=prepared)
 
     def on_enqueue(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each enqueue in this process (wakes the embedded worker at once)."""
@@ -186,12 +226,76 @@ class TaskQueue:
 
     @contextmanager
     def next_claim_here(self) -> Iterator[None]:
-        """Mark this thread as one that claims again right after this block (see :meth:`notify`)."""
-        self._local.absorb = True
+        """Mark this thread as one that claims again right after this block (see :meth:`notify` and
+        :meth:`after_task`)."""
+        local = self._local
+        local.absorb = local.claims_next = True
         try:
             yield
         finally:
-            self._local.absorb = False
+            local.absorb = local.claims_next = False
+
+    def after_task(self, write: Callable[[Session], None], then: Callable[[], None] | None = None) -> None:
+        """Run ``write`` (a few statements, no network I/O) after this thread's task, in the transaction of the
+        claim that follows it, and ``then`` once that committed. Inside :meth:`next_claim_here` (the embedded
+        worker, which marks the finished task done in that claim too); elsewhere both run at once, ``write`` in a
+        transaction of its own. For a write that may come a moment later without harm (a sent message's channel
+        id, which its status webhooks reconcile should the process die first): on SQLite every transaction waits
+        for the one write lock and syncs the disk."""
+        local = self._local
+        if getattr(local, "claims_next", False):
+            local.writes = [*getattr(local, "writes", []), (write, then)]
+            return
+        with self.db.session() as session:
+            write(session)
+        if then is not None:
+            then()
+
+    def flush_after_task(self) -> None:
+        """Run what :meth:`after_task` left to this thread now (its worker stops instead of claiming again)."""
+        if not getattr(self._local, "writes", []):
+            return
+        with self._writes_done() as writes, self.db.engine.begin() as conn:
+            thens = self._run_writes(conn, writes)
+        self._run_thens(thens)
+
+    @contextmanager
+    def _writes_done(self) -> Iterator[list[_AfterTask]]:
+        """Take the writes :meth:`after_task` left to this thread for a transaction; should it fail, they are
+        given back for the next one, once (a database that went away for a moment; a write that fails itself is
+        not tried forever)."""
+        local = self._local
+        writes: list[_AfterTask] = getattr(local, "writes", [])
+        local.writes = []
+        try:
+            yield writes
+        except BaseException:
+            if writes and not getattr(local, "writes_retried", False):
+                local.writes, local.writes_retried = [*writes, *local.writes], True
+            else:
+                log.error("after a task: %s write(s) lost with a failed transaction", len(writes))
+            raise
+        local.writes_retried = False
+
+    @staticmethod
+    def _run_writes(conn: Any, writes: list[_AfterTask]) -> list[Callable[[], None]]:
+        """``writes`` in the claim's transaction (``conn``); returns what is to run once it committed."""
+        if not writes:
+            return []
+        # A session joined to the claim's transaction: the writes are written for sessions; the claim commits.
+        with Session(bind=conn) as session:
+            for write, _then in writes:
+                write(session)
+            session.flush()
+        return [then for _write, then in writes if then is not None]
+
+    @staticmethod
+    def _run_thens(thens: list[Callable[[], None]]) -> None:
+        for then in thens:
+            try:
+                then()
+            except Exception:  # as a task's own failure after its work was done: logged, the next task runs
+                log.exception("after a task: %r failed", then)
 
     def enqueue(
         self,
@@ -315,7 +419,8 @@ class TaskQueue:
         next task right after each one, and on SQLite every transaction waits for the one write lock)."""
         now = datetime.now(UTC)
         # A plain connection, no ORM session: nothing here needs one, and a worker claims after every task.
-        with self.db.engine.begin() as conn:
+        with self._writes_done() as writes, self.db.engine.begin() as conn:
+            thens = self._run_writes(conn, writes)
             if complete is not None:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
@@ -325,16 +430,15 @@ class TaskQueue:
                 # loaded machine) is not a dead worker's: its thread is still on the task.
                 held = self.heartbeat.held()
                 ids = [task_id for task_id in ids if task_id not in held]
+            claimed: list[ClaimedTask] = []
             if ids:
                 params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
-                rows = conn.execute(_TAKE, params).all()
-            else:
-                rows = []
+                claimed = [self._prepare(conn, row) for row in conn.execute(_TAKE, params).all()]
         if complete is not None:
             self._release(complete)
-        claimed = [ClaimedTask(**row._mapping) for row in rows]
         for task in claimed:
             self._hold(task.id, worker)
+        self._run_thens(thens)
         return claimed
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
@@ -398,9 +502,11 @@ class TaskQueue:
             )
 
     def complete(self, task_id: int) -> None:
-        with self.db.engine.begin() as conn:
+        with self._writes_done() as writes, self.db.engine.begin() as conn:
+            thens = self._run_writes(conn, writes)
             conn.execute(_DONE, {"task_id": task_id, "now": datetime.now(UTC)})
         self._release(task_id)
+        self._run_thens(thens)
 
     def retry(self, task_id: int, delay: float, error: str, *, count_attempt: bool = True) -> None:
         """Put the task back, due in ``delay`` seconds. ``count_attempt=False`` gives the attempt back."""
@@ -415,7 +521,14 @@ class TaskQueue:
         with self.db.session() as session:
             session.execute(update(Task).where(Task.id == task_id).values(**values))
         self._release(task_id)
-        self.notify()
+        if 0 < delay <= _WAKE_FOR_RETRY_SECONDS:
+            # Due soon (a contact busy with its previous message): wake a thread then, rather than leave it to the
+            # one idle thread that polls (see connector.work.worker).
+            timer = threading.Timer(delay, self.notify)
+            timer.daemon = True
+            timer.start()
+        else:
+            self.notify()
 
     def fail(self, task_id: int, error: str) -> None:
         """Give up on the task; it stays in the table with its error for the owner to see."""

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: An idle thread that is not the poller still claims once every this many poll intervals (a safety net).
+_SAFETY_POLLS = 30
+
 
 def run_task(runtime: Runtime, task: ClaimedTask) -> bool:
     """Run one claimed task and record its outcome. Returns True when it finished for good (done or failed)."""
@@ -79,6 +82,9 @@ class EmbeddedWorker:
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._pending_wakeups = 0
+        #: The idle thread that polls the queue every ``poll_interval`` (for delayed tasks and tasks other processes
+        #: enqueued); the other idle threads wait for a wake-up. ``None``: no thread polls now.
+        self._poller: int | None = None
         self._threads: list[threading.Thread] = []
         self._heartbeat: Heartbeat | None = None
         runtime.queue.on_enqueue(self.wake)
@@ -122,21 +128,48 @@ class EmbeddedWorker:
                 self._stop.wait(self.poll_interval * 4)
                 continue
             if claimed:
+                self._leave_polling()
                 with queue.next_claim_here():
                     outcome = _run(self.runtime, claimed[0])
                 if outcome is None:
                     done = claimed[0].id
                 continue
-            with self._wake:
-                if self._pending_wakeups == 0:
-                    self._wake.wait(self.poll_interval)
+            self._idle()
+        try:
+            if done is not None:
+                queue.complete(done)
+            else:
+                queue.flush_after_task()
+        except Exception:  # its lease runs out and it runs again: handlers are idempotent
+            log.exception("marking task %s done failed", done)
+
+    def _idle(self) -> None:
+        """Wait for work: a wake-up (work enqueued in this process), or, for the one polling thread, the poll
+        interval. Polling with every idle thread would cost a claim (a write transaction) per thread and interval,
+        which an idle connector pays for every message it answers."""
+        me = threading.get_ident()
+        with self._wake:
+            while not self._stop.is_set():
                 if self._pending_wakeups > 0:
                     self._pending_wakeups -= 1
-        if done is not None:
-            try:
-                queue.complete(done)
-            except Exception:  # its lease runs out and it runs again: handlers are idempotent
-                log.exception("marking task %s done failed", done)
+                    return
+                if self._poller is None:
+                    self._poller = me
+                # The others poll rarely, as a safety net only. A notification without a wake-up to take is a
+                # hand-over of the polling (see _leave_polling): look again.
+                timeout = self.poll_interval if self._poller == me else self.poll_interval * _SAFETY_POLLS
+                if not self._wake.wait(timeout):
+                    return  # time to poll
+
+    def _leave_polling(self) -> None:
+        """This thread found work: if it was the poller, an idle thread takes the polling over (tasks that other
+        processes enqueue, or that come due, are found within the poll interval while this one is busy)."""
+        me = threading.get_ident()
+        with self._wake:
+            if self._poller != me:
+                return
+            self._poller = None
+            self._wake.notify()
 
 
 def drain(runtime: Runtime, *, max_tasks: int | None = None, worker: str = "cli") -> int:
