@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.back_in_stock import subscribe
@@ -142,18 +142,24 @@ def test_an_expired_subscription_is_not_notified_and_the_others_record_their_mes
     _with_template(stack)
     variant = _sold_out_variant(stack)
     phones = _subscribers(stack, variant, 3)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    first = min(_subscriptions(stack), key=lambda s: s.id)
     with stack.runtime.db.session() as session:  # the first subscription ran out yesterday
-        first = session.scalars(select(BackInStockSubscription).order_by(BackInStockSubscription.id)).first()
-        assert first is not None
-        first.expires_at = datetime.now(UTC) - timedelta(days=1)
+        session.execute(
+            update(BackInStockSubscription).where(BackInStockSubscription.id == first.id).values(expires_at=yesterday)
+        )
 
     stack.shop.set_stock(variant, 5)
     notified = settled(stack, "back_in_stock", count=2)
     assert sorted(r.recipient for r in notified) == phones[1:]
     assert stack.graph.messages_to(phones[0]) == []
+    subs = _subscriptions(stack)
+    assert [s.status for s in subs] == ["expired", "notified", "notified"]
+    assert all(s.active_key is None and s.ended_at is not None for s in subs)
+    # Each notified subscription names the outbox row that told it.
+    assert sorted(s.outbound_message_id or 0 for s in subs[1:]) == sorted(r.id for r in notified)
+
+
+def _subscriptions(stack: Stack) -> list[BackInStockSubscription]:
     with stack.runtime.db.session() as session:
-        subs = list(session.scalars(select(BackInStockSubscription).order_by(BackInStockSubscription.id)))
-        assert [s.status for s in subs] == ["expired", "notified", "notified"]
-        assert all(s.active_key is None and s.ended_at is not None for s in subs)
-        # Each notified subscription names the outbox row that told it.
-        assert sorted(s.outbound_message_id or 0 for s in subs[1:]) == sorted(r.id for r in notified)
+        return list(session.scalars(select(BackInStockSubscription).order_by(BackInStockSubscription.id)))
