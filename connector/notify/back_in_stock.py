@@ -215,9 +215,9 @@ def run_wave(
         now = datetime.now(UTC)
         with rt.db.session() as session:
             if not expired:
-                # Once per run, not per chunk: the UPDATE reads every active subscription of the shop, and a chunk
-                # holds SQLite's write lock the senders wait for (a subscription that expires during the run was
-                # valid when the wave started).
+                # Once per run, not per chunk: no index serves the UPDATE (it reads every active subscription of
+                # every shop), and a chunk holds SQLite's write lock the senders wait for (a subscription that
+                # expires during the run was valid when the wave started).
                 _expire(session, now)
                 expired = True
             variant = session.scalar(
@@ -277,8 +277,8 @@ def run_wave(
                 message_id = created.get(f"bis:{sub.id}")
                 if message_id is not None:
                     to_send.setdefault(contact.channel_connection_id, []).append((message_id, contact.channel_user_id))
-                notified.append({"b_id": sub.id, "b_message": message_id})
-            session.execute(_NOTIFIED, [{**values, "b_now": now} for values in notified])
+                notified.append({"b_id": sub.id, "b_message": message_id, "b_now": now})
+            session.execute(_NOTIFIED, notified)
             for channel_id, messages in to_send.items():
                 enqueue_batches(rt, session, channel_id, messages, priority=45)
             queued += len(subs)
