@@ -178,10 +178,12 @@ def main(argv: list[str]) -> int:
         "segment_preview_seconds_postgres": round(postgres, 3) if postgres is not None else None,
         "segment_eligible": straight["eligible"],
         "cpu_ms_per_message": plain["cpu_ms_per_message"],
+        "worker_cpu_ms_per_message": plain["worker_cpu_ms_per_message"],
         "limit_per_second": args.mps,
         "worker_threads": args.threads,
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "write_lock": plain["write_lock"],
     }
     print(
         f"campaign: {result['messages']} messages at {result['messages_per_second']}/s "

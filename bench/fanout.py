@@ -35,6 +35,7 @@ from typing import Any
 import requests
 
 harness = importlib.import_module("bench._fanout_harness")
+lockstats = importlib.import_module("bench._lockstats")
 
 
 def start_sandbox(
@@ -149,6 +150,10 @@ def run(
             messages_per_second=mps, processes=processes, notify=notify,
         )  # fmt: skip
         server = harness.start_webhook_receiver(fan)
+        # Where the write lock goes: this process's (the status webhooks) and the worker's transactions.
+        web_lock = lockstats.attach(fan.runtime.db.engine)
+        worker_lock = folder / "worker-lock.json"
+        os.environ["BENCH_LOCK_STATS"] = str(worker_lock)
         cpu_here = time.process_time()
         (begin or harness.start_wave)(fan)
         started = time.monotonic()
@@ -183,6 +188,15 @@ def run(
         cpu_total = cpu_workers + (time.process_time() - cpu_here)
         sampling.set()
         fan.stop_worker()
+        os.environ.pop("BENCH_LOCK_STATS", None)
+        write_lock = {
+            "web": lockstats.summary(web_lock.raw(), subscribers),
+            **(
+                {"worker": lockstats.summary(json.loads(worker_lock.read_text()), subscribers)}
+                if worker_lock.exists()
+                else {}
+            ),
+        }
         sandbox_cpu = _cpu_seconds(sandbox.pid)  # before the counting, which is the sandbox's work, not ours
         duplicates, lost = fan.count_deliveries()
         server.stop()
@@ -198,6 +212,7 @@ def run(
             "duplicates": duplicates,
             "lost": lost,
             **({"recovery_seconds": round(recovery, 1)} if recovery is not None else {}),
+            "write_lock": write_lock,
         }
     finally:
         sandbox.terminate()
@@ -238,7 +253,7 @@ def main(argv: list[str]) -> int:
     plain = run(args.subscribers, kill_at=None, **options)
     killed = run(args.subscribers, kill_at=0.5, **options)
     result = {
-        **plain,
+        **{key: value for key, value in plain.items() if key != "write_lock"},
         "killed_duplicates": killed["duplicates"],
         "killed_lost": killed["lost"],
         "killed_messages_per_second": killed["messages_per_second"],
@@ -255,6 +270,7 @@ def main(argv: list[str]) -> int:
         "webhook_concurrency": args.webhook_concurrency,
         "cpu_count": os.cpu_count(),
         "max_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "write_lock": plain["write_lock"],
     }
     print(
         f"fanout: {result['messages']} messages at {result['messages_per_second']}/s "

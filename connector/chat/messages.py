@@ -31,6 +31,7 @@ the transaction that changed them, so the single-message rules above settle them
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Update, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from connector import model
 from connector.db import dml
@@ -368,18 +369,23 @@ class _BatchWrites:
 
     def flush(self, session: Session) -> None:
         """Run the collected statements: one ``executemany`` UPDATE per set of columns, one INSERT of events."""
-        table = OutboundMessage.__table__
         for columns, params in self.claims.items():
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(attempts=table.c.attempts + 1, **{c: bindparam(f"b_{c}") for c in columns})
-            )
-            session.execute(statement, params)
+            session.execute(_claim_statement(columns), params)
         if self.events:
             session.execute(insert(OutboxEvent), self.events)
         self.claims.clear()
         self.events.clear()
+
+
+@functools.cache
+def _claim_statement(columns: tuple[str, ...]) -> Update:
+    """The batch claim's ``executemany`` UPDATE for one set of columns (built once per set, not per batch)."""
+    table = OutboundMessage.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(attempts=table.c.attempts + 1, **{c: bindparam(f"b_{c}") for c in columns})
+    )
 
 
 def _bound(values: dict[str, Any]) -> dict[str, Any]:
@@ -748,7 +754,14 @@ def _prepare_batch(
         # The write lock is ours from here: ``sent_at`` is the time of the claim, not of the wait for the lock.
         now, at = datetime.now(UTC), time.monotonic()
         channel = connection.channel if connection is not None else ""
-        rows = {r.id: r for r in session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids)))}
+        # Without the payload: a notification's is rendered at send time, so decrypting it would be wasted work
+        # while holding the write lock (a chat reply's loads on first access, inside this session).
+        rows = {
+            r.id: r
+            for r in session.scalars(
+                select(OutboundMessage).options(defer(OutboundMessage.payload)).where(OutboundMessage.id.in_(ids))
+            )
+        }
         contact_ids = {r.contact_id for r in rows.values() if r.contact_id is not None}
         contacts = (
             {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))}

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from connector.chat.messages import enqueue_batches
 from connector.db import dml
@@ -190,6 +190,15 @@ def _expire(session: Session, now: datetime) -> None:
     )
 
 
+#: A notified subscription: ended, with the outbox row that told it (one executemany per chunk).
+_SUBSCRIPTIONS = BackInStockSubscription.__table__
+_NOTIFIED = (
+    update(_SUBSCRIPTIONS)
+    .where(_SUBSCRIPTIONS.c.id == bindparam("b_id"))
+    .values(status="notified", active_key=None, ended_at=bindparam("b_now"), outbound_message_id=bindparam("b_message"))
+)
+
+
 def run_wave(
     rt: Runtime,
     shop_connection_id: int,
@@ -201,10 +210,16 @@ def run_wave(
     settings = rt.config.notify
     since = datetime.fromisoformat(started)
     queued = 0
+    expired = False
     while True:
         now = datetime.now(UTC)
         with rt.db.session() as session:
-            _expire(session, now)
+            if not expired:
+                # Once per run, not per chunk: no index serves the UPDATE (it reads every active subscription of
+                # every shop), and a chunk holds SQLite's write lock the senders wait for (a subscription that
+                # expires during the run was valid when the wave started).
+                _expire(session, now)
+                expired = True
             variant = session.scalar(
                 select(ShopVariant).where(
                     ShopVariant.shop_connection_id == shop_connection_id,
@@ -226,9 +241,11 @@ def run_wave(
             room = CHUNK if quota is None else min(CHUNK, quota - (done or 0))
             if room <= 0:
                 break
+            # Plain rows (id, contact), marked notified below with one executemany UPDATE: no ORM objects to track
+            # while the chunk holds the write lock.
             subs = list(
-                session.scalars(
-                    select(BackInStockSubscription)
+                session.execute(
+                    select(BackInStockSubscription.id, BackInStockSubscription.contact_id)
                     .where(
                         BackInStockSubscription.shop_connection_id == shop_connection_id,
                         BackInStockSubscription.variant_external_id == variant_external_id,
@@ -254,12 +271,14 @@ def run_wave(
                 recipients=[(contacts[sub.contact_id], f"bis:{sub.id}", languages.get(sub.contact_id)) for sub in subs],
             )
             to_send: dict[int, list[tuple[int, str]]] = {}
+            notified: list[dict[str, Any]] = []
             for sub in subs:
                 contact = contacts[sub.contact_id]
                 message_id = created.get(f"bis:{sub.id}")
                 if message_id is not None:
                     to_send.setdefault(contact.channel_connection_id, []).append((message_id, contact.channel_user_id))
-                sub.status, sub.active_key, sub.ended_at, sub.outbound_message_id = "notified", None, now, message_id
+                notified.append({"b_id": sub.id, "b_message": message_id, "b_now": now})
+            session.execute(_NOTIFIED, notified)
             for channel_id, messages in to_send.items():
                 enqueue_batches(rt, session, channel_id, messages, priority=45)
             queued += len(subs)

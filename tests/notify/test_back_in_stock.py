@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from sqlalchemy import select, update
 
+from connector.db.models_notify import BackInStockSubscription
 from connector.notify.back_in_stock import subscribe
 from tests.conftest import Stack, wait_for
 from tests.notify.conftest import StackFactory, customer, rows, settled
@@ -130,3 +133,33 @@ def _api(stack: Stack) -> Any:
     from tests.notify.conftest import ApiClient
 
     return ApiClient(stack)
+
+
+def test_an_expired_subscription_is_not_notified_and_the_others_record_their_message(
+    notify_stack: StackFactory,
+) -> None:
+    stack = notify_stack(templates=BIS_TEMPLATE, back_in_stock_factor=10.0)
+    _with_template(stack)
+    variant = _sold_out_variant(stack)
+    phones = _subscribers(stack, variant, 3)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    first = min(_subscriptions(stack), key=lambda s: s.id)
+    with stack.runtime.db.session() as session:  # the first subscription ran out yesterday
+        session.execute(
+            update(BackInStockSubscription).where(BackInStockSubscription.id == first.id).values(expires_at=yesterday)
+        )
+
+    stack.shop.set_stock(variant, 5)
+    notified = settled(stack, "back_in_stock", count=2)
+    assert sorted(r.recipient for r in notified) == phones[1:]
+    assert stack.graph.messages_to(phones[0]) == []
+    subs = _subscriptions(stack)
+    assert [s.status for s in subs] == ["expired", "notified", "notified"]
+    assert all(s.active_key is None and s.ended_at is not None for s in subs)
+    # Each notified subscription names the outbox row that told it.
+    assert sorted(s.outbound_message_id or 0 for s in subs[1:]) == sorted(r.id for r in notified)
+
+
+def _subscriptions(stack: Stack) -> list[BackInStockSubscription]:
+    with stack.runtime.db.session() as session:
+        return list(session.scalars(select(BackInStockSubscription).order_by(BackInStockSubscription.id)))
