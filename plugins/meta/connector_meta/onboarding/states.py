@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 
 #: How long the owner may take in Meta's window (login, portfolio, number, OTP).
 STATE_TTL = timedelta(minutes=15)
+#: How long the callback waits for the window's message event relayed by the page (see :func:`wait_for_event`).
+EVENT_GRACE = 3.0
 
 
 class StateRefused(Exception):
@@ -55,15 +58,15 @@ def create(rt: Runtime, *, kind: str, user_id: int, shop_connection_id: int, coe
 
 
 def remember_event(rt: Runtime, user_id: int, event: dict[str, Any]) -> bool:
-    """Keep the window's ``WA_EMBEDDED_SIGNUP`` event with the user's newest open state (the page that relays it
-    never sees the state: it travels with the window); ``False`` when there is none."""
+    """Keep the window's ``WA_EMBEDDED_SIGNUP`` event with the user's newest state of the last minutes (the page
+    that relays it never sees the state: it travels with the window); ``False`` when there is none. An event that
+    comes after the callback used the state is still kept with it, for the record."""
     since = datetime.now(UTC) - STATE_TTL
     with rt.db.session() as session:
         row = session.scalars(
             select(MetaSignupState)
             .where(
                 MetaSignupState.user_id == user_id,
-                MetaSignupState.used_at.is_(None),
                 MetaSignupState.created_at >= since,
             )
             .order_by(MetaSignupState.created_at.desc())
@@ -73,6 +76,23 @@ def remember_event(rt: Runtime, user_id: int, event: dict[str, Any]) -> bool:
             return False
         row.session_info = event
     return True
+
+
+def wait_for_event(rt: Runtime, state: str, grace: float = EVENT_GRACE) -> None:
+    """Give the window's message event up to ``grace`` seconds to arrive before the callback uses ``state`` up.
+
+    Meta's window posts the event to our page and then redirects to our callback; the page relays the event in a
+    request of its own, which a busy server may take after the callback's. Returns as soon as the event is kept,
+    the state is used or unknown, or it is not a WhatsApp signup (only those carry the event)."""
+    deadline = time.monotonic() + grace
+    while True:
+        with rt.db.session() as session:
+            row = session.get(MetaSignupState, state) if state else None
+            if row is None or row.kind != "whatsapp" or row.session_info or row.used_at is not None:
+                return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
 
 
 def consume(rt: Runtime, state: str, user_id: int) -> Pending:

@@ -141,6 +141,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     def callback() -> Any:
         """Meta's redirect: use up the state, exchange the code within its 30 seconds, store and test the connection."""
         rt = runtime()
+        states.wait_for_event(rt, request.args.get("state", ""))
         try:
             pending = states.consume(rt, request.args.get("state", ""), int(session["user_id"]))
         except states.StateRefused as exc:
