@@ -85,6 +85,8 @@ class EmbeddedWorker:
         #: The idle thread that polls the queue every ``poll_interval`` (for delayed tasks and tasks other processes
         #: enqueued); the other idle threads wait for a wake-up. ``None``: no thread polls now.
         self._poller: int | None = None
+        #: Threads waiting in :meth:`_idle` now.
+        self._idle_threads = 0
         self._threads: list[threading.Thread] = []
         self._heartbeat: Heartbeat | None = None
         runtime.queue.on_enqueue(self.wake)
@@ -128,7 +130,7 @@ class EmbeddedWorker:
                 self._stop.wait(self.poll_interval * 4)
                 continue
             if claimed:
-                self._leave_polling()
+                self._found_work()
                 with queue.next_claim_here():
                     outcome = _run(self.runtime, claimed[0])
                 if outcome is None:
@@ -149,26 +151,34 @@ class EmbeddedWorker:
         which an idle connector pays for every message it answers."""
         me = threading.get_ident()
         with self._wake:
-            while not self._stop.is_set():
-                if self._pending_wakeups > 0:
-                    self._pending_wakeups -= 1
-                    return
-                if self._poller is None:
-                    self._poller = me
-                # The others poll rarely, as a safety net only. A notification without a wake-up to take is a
-                # hand-over of the polling (see _leave_polling): look again.
-                timeout = self.poll_interval if self._poller == me else self.poll_interval * _SAFETY_POLLS
-                if not self._wake.wait(timeout):
-                    return  # time to poll
+            self._idle_threads += 1
+            try:
+                while not self._stop.is_set():
+                    if self._pending_wakeups > 0:
+                        self._pending_wakeups -= 1
+                        return
+                    if self._poller is None:
+                        self._poller = me
+                    # The others poll rarely, as a safety net only. A notification without a wake-up to take is a
+                    # hand-over of the polling (see _found_work): look again.
+                    timeout = self.poll_interval if self._poller == me else self.poll_interval * _SAFETY_POLLS
+                    if not self._wake.wait(timeout):
+                        return  # time to poll
+            finally:
+                self._idle_threads -= 1
 
-    def _leave_polling(self) -> None:
-        """This thread found work: if it was the poller, an idle thread takes the polling over (tasks that other
-        processes enqueue, or that come due, are found within the poll interval while this one is busy)."""
+    def _found_work(self) -> None:
+        """This thread found work. If it was the poller, an idle thread takes the polling over (tasks that other
+        processes enqueue, or that come due, are found within the poll interval while this one is busy). And one
+        more idle thread looks now: there may be more where this came from. Work that another process enqueued
+        (the web process, another worker, a fan-out) wakes no thread here, so without this chain one thread per
+        poll interval would find it; the chain stops at the first thread that finds nothing."""
         me = threading.get_ident()
         with self._wake:
-            if self._poller != me:
-                return
-            self._poller = None
+            if self._poller == me:
+                self._poller = None
+            if self._idle_threads > self._pending_wakeups:
+                self._pending_wakeups += 1
             self._wake.notify()
 
 
