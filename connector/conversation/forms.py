@@ -125,33 +125,10 @@ def ask_address(ctx: ChatContext, *, order: model.Order, problem: str | None = N
     unavailable or the form could not be published (the caller runs the dialogue)."""
     if not available(ctx):
         return None
-    country = country_for(ctx, order)
-    flow_id = _publish(
-        ctx, f"chatshop_address_{country.lower()}_{ctx.language}", address_flow_json(ctx, country), ["OTHER"]
-    )
-    if flow_id is None:
-        return None
-    token = f"addr:{secrets.token_urlsafe(12)}"
-    ctx.conversation.start(
-        "address",
-        "form",
-        ctx.runtime.config.chat.flow_timeout_minutes,
-        purpose="change",
-        order_id=order.external_id,
-        number=order.number,
-        token=token,
-    )
     body = ctx.t("form_address_body", number=order.number)
-    if problem:
-        body = f"{ctx.t('form_address_retry', problem=problem)}\n\n{body}"
-    message = model.FlowMessage(
-        flow_id=flow_id,
-        flow_token=token,
-        cta=short(ctx.t("form_address_cta")),
-        body=body,
-        screen=ADDRESS_SCREEN,
+    return _address_form(
+        ctx, country_for(ctx, order), body, problem, purpose="change", order_id=order.external_id, number=order.number
     )
-    return [message]
 
 
 def ask_checkout_address(
@@ -161,23 +138,23 @@ def ask_checkout_address(
     one message, the reason and the form; ``None`` when forms are unavailable (the caller runs the dialogue)."""
     if not available(ctx):
         return None
-    country = country_for(ctx)
+    body = ctx.t("order_needs_address")
+    return _address_form(ctx, country_for(ctx), body, problem, purpose="checkout", source=source, lines=lines)
+
+
+def _address_form(
+    ctx: ChatContext, country: str, body: str, problem: str | None, **state: Any
+) -> list[model.Outbound] | None:
+    """Publish the address form for ``country``, open the conversation's address flow with ``state`` and a fresh
+    token, and the one message that carries the form (after ``problem`` with the last answer, if any); ``None``
+    when the form could not be published."""
     flow_id = _publish(
         ctx, f"chatshop_address_{country.lower()}_{ctx.language}", address_flow_json(ctx, country), ["OTHER"]
     )
     if flow_id is None:
         return None
     token = f"addr:{secrets.token_urlsafe(12)}"
-    ctx.conversation.start(
-        "address",
-        "form",
-        ctx.runtime.config.chat.flow_timeout_minutes,
-        purpose="checkout",
-        source=source,
-        lines=lines,
-        token=token,
-    )
-    body = ctx.t("order_needs_address")
+    ctx.conversation.start("address", "form", ctx.runtime.config.chat.flow_timeout_minutes, token=token, **state)
     if problem:
         body = f"{ctx.t('form_address_retry', problem=problem)}\n\n{body}"
     cta = short(ctx.t("form_address_cta"))
