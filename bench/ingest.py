@@ -364,6 +364,7 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
 
     import bench._hello
     from connector.fdlimit import connection_limit, raise_nofile_limit
+    from connector.listener import QuietChannel
     from connector.server import HTTP_THREADS, EmbeddedServer
 
     shop = _shop_id(rt)
@@ -373,6 +374,7 @@ def _embedded(args: argparse.Namespace, rt: Any, templates: dict[str, Template],
     limit = connection_limit(raise_nofile_limit(), rt.config.server.connection_limit)
     hello = create_server(bench._hello.app, host="127.0.0.1", port=0, threads=HTTP_THREADS, asyncore_use_poll=True,
                           connection_limit=limit, ident="hello")  # fmt: skip
+    hello.channel_class = QuietChannel  # the same server as the connector's
     hello_thread = threading.Thread(target=hello.run, daemon=True)
     hello_thread.start()
     # Started after the hello-world's threads, so the profile is the connector's server alone.

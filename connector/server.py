@@ -22,6 +22,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from connector.fdlimit import connection_limit, raise_nofile_limit
+from connector.listener import QuietChannel
 from connector.web.app import create_app
 from connector.work.scheduler import Scheduler
 from connector.work.worker import EmbeddedWorker
@@ -71,6 +72,7 @@ class EmbeddedServer:
             # Headers reach the app as sent, as they did under werkzeug (no proxy is trusted, none is cleared).
             clear_untrusted_proxy_headers=False,
         )
+        self.http.channel_class = QuietChannel  # waitress's own busy-loops while a request thread writes
         self.worker = (
             EmbeddedWorker(runtime, threads=cfg.worker.threads, poll_interval=cfg.worker.poll_interval)
             if worker
