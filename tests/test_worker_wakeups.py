@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
+
+import pytest
 
 from connector.db import Database
 from connector.runtime import Runtime
-from connector.work.queue import TaskQueue
+from connector.work.queue import ClaimedTask, TaskQueue
 from connector.work.worker import EmbeddedWorker
-from tests.conftest import wait_for
+from tests.conftest import WAIT_BOUND, wait_for
 
 THREADS = 4
 #: Far longer than the test may take: a thread that only polls this often would never reach the others in time.
@@ -33,3 +36,38 @@ def test_work_another_process_enqueued_reaches_every_thread_after_one_poll(runti
         other.close()
         other.db.dispose()
     assert not together.broken
+
+
+def test_a_task_enqueued_here_costs_no_claim_beyond_its_own(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task enqueued in this process wakes one thread, which takes it; no other thread is woken to look for more
+    when none is due (each such look is a write transaction that finds nothing: ~4 per chat order). Per task that
+    leaves the claim that takes it and the one that marks it done on the way to the next."""
+    runtime.tasks.register("test.one", lambda ctx, **_: None)
+    # No poll within the test, however slow the machine: every claim counted below is a wake-up's or a task's.
+    worker = EmbeddedWorker(runtime, threads=THREADS, poll_interval=3600.0)
+    empty = 0
+    counting = threading.Lock()
+    claim_next = runtime.queue.claim_next
+
+    def counted(*args: Any, **kwargs: Any) -> tuple[list[ClaimedTask], bool]:
+        nonlocal empty
+        claimed, more = claim_next(*args, **kwargs)
+        if not claimed:
+            with counting:
+                empty += 1
+        return claimed, more
+
+    monkeypatch.setattr(runtime.queue, "claim_next", counted)
+    worker.start()
+    try:
+        # Every thread's first look at the empty queue, then one task at a time.
+        assert wait_for(lambda: empty >= THREADS, timeout=WAIT_BOUND)
+        tasks = 10
+        for done in range(1, tasks + 1):
+            runtime.queue.enqueue("test.one")
+            assert wait_for(lambda done=done: runtime.queue.counts() == {"done": done}, timeout=WAIT_BOUND)
+        # The last task's thread marks it done in its next claim, which finds nothing: wait for that one.
+        assert wait_for(lambda: empty >= THREADS + tasks, timeout=WAIT_BOUND)
+    finally:
+        worker.stop()
+    assert empty == THREADS + tasks

@@ -417,6 +417,11 @@ class TaskQueue:
 
         ``complete``: a task this worker just finished, marked done in the same transaction (a worker claims its
         next task right after each one, and on SQLite every transaction waits for the one write lock)."""
+        return self.claim_next(worker, limit, complete=complete)[0]
+
+    def claim_next(self, worker: str, limit: int = 1, *, complete: int | None = None) -> tuple[list[ClaimedTask], bool]:
+        """:meth:`claim`, and whether more tasks were due than it took (the embedded worker then wakes another
+        thread; it looks one row further, in the same query)."""
         now = datetime.now(UTC)
         # A plain connection, no ORM session: nothing here needs one, and a worker claims after every task.
         with self._writes_done() as writes, self.db.engine.begin() as conn:
@@ -424,12 +429,14 @@ class TaskQueue:
             if complete is not None:
                 conn.execute(_DONE, {"task_id": complete, "now": now})
             query = _CLAIM_IDS_LOCKED if self.db.is_postgres else _CLAIM_IDS
-            ids: list[int] = list(conn.scalars(query, {"now": now, "limit": limit, "aging": self.aging_seconds}))
+            ids: list[int] = list(conn.scalars(query, {"now": now, "limit": limit + 1, "aging": self.aging_seconds}))
             if ids and self.heartbeat is not None:
                 # A lease of this very process that ran out (its heartbeat stalled behind the write lock on a
                 # loaded machine) is not a dead worker's: its thread is still on the task.
                 held = self.heartbeat.held()
                 ids = [task_id for task_id in ids if task_id not in held]
+            more = len(ids) > limit
+            ids = ids[:limit]
             claimed: list[ClaimedTask] = []
             if ids:
                 params = {"ids": ids, "lease": now + timedelta(seconds=self.lease_seconds), "worker": worker}
@@ -439,7 +446,7 @@ class TaskQueue:
         for task in claimed:
             self._hold(task.id, worker)
         self._run_thens(thens)
-        return claimed
+        return claimed, more
 
     def claim_id(self, task_id: int, worker: str) -> ClaimedTask | None:
         """Take one task by id (a distributed worker got its id from the broker); ``None`` if it is not claimable.
