@@ -91,8 +91,8 @@ def test_the_listener_does_not_poll_for_output_a_request_thread_is_writing(serve
 
     ours, theirs = socket.socketpair()
     try:
+        assert server.http.channel_class is QuietChannel  # what `connector serve` accepts connections with
         channel = QuietChannel(server.http, ours, ("127.0.0.1", 0), server.http.adj, map={})
-        assert isinstance(channel, server.http.channel_class)
         assert not channel.writable()  # nothing to send
         channel.total_outbufs_len = 10
         assert channel.writable()  # output and no request thread: the listener sends it

@@ -435,6 +435,8 @@ class TaskQueue:
                 # loaded machine) is not a dead worker's: its thread is still on the task.
                 held = self.heartbeat.held()
                 ids = [task_id for task_id in ids if task_id not in held]
+            # The row looked at beyond ``limit`` only says whether more is due (on PostgreSQL it stays locked, so
+            # skipped by other workers, until this short transaction commits).
             more = len(ids) > limit
             ids = ids[:limit]
             claimed: list[ClaimedTask] = []
