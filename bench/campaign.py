@@ -170,6 +170,7 @@ def main(argv: list[str]) -> int:
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
         "duplicates": plain["duplicates"],
         "lost": plain["lost"],
+        "throttled_sends": plain["throttled_sends"],
         "killed_duplicates": killed["duplicates"],
         "killed_lost": killed["lost"],
         "killed_messages_per_second": killed["messages_per_second"],

@@ -198,6 +198,9 @@ def run(
             ),
         }
         sandbox_cpu = _cpu_seconds(sandbox.pid)  # before the counting, which is the sandbox's work, not ours
+        # Sends the sandbox refused as Meta would (130429: over the number's throughput): each is a request wasted
+        # and, for the connector, a send thread waiting before its retry.
+        refused = requests.get(f"{url}/_sandbox/stats", timeout=30).json()["whatsapp"]["refused"]
         duplicates, lost = fan.count_deliveries()
         server.stop()
         fan.runtime.close()
@@ -211,6 +214,8 @@ def run(
             "peak_rss_mb": round(peak, 1),
             "duplicates": duplicates,
             "lost": lost,
+            "throttled_sends": int(refused.get("130429", 0)),
+            "refused_sends": {code: int(n) for code, n in sorted(refused.items())},
             **({"recovery_seconds": round(recovery, 1)} if recovery is not None else {}),
             "write_lock": write_lock,
         }

@@ -2,8 +2,12 @@
 
 A :class:`RateLimiter` allows ``rate`` events per second per key with bursts of up to ``burst``; it is used for
 the per-phone-number throughput limit (80 to 1,000 messages/s), per-recipient pacing (WhatsApp's pair rate,
-error 131056) and the public back-in-stock endpoint (requests per client per minute). A sliding window of
-``limit`` events per ``window`` seconds is the bucket ``rate = limit / window, burst = limit``.
+error 131056) and the public back-in-stock endpoint (requests per client per minute).
+
+A bucket lets through at most ``burst + rate * T`` events in any span of ``T`` seconds. A platform that counts
+its limit over a sliding window (the Graph API's messages per second) refuses the excess of a bucket whose burst
+is a whole window's worth (up to twice the limit in one window, after a pause): :meth:`RateLimiter.within`
+builds the bucket that stays inside the window.
 
 Storages
 --------
@@ -148,6 +152,19 @@ class RateLimiter:
     def sliding(cls, storage: Storage, *, limit: int, window: float, prefix: str = "") -> RateLimiter:
         """At most ``limit`` events per ``window`` seconds per key (on average, with bursts up to ``limit``)."""
         return cls(storage, rate=limit / window, burst=float(limit), prefix=prefix)
+
+    @classmethod
+    def within(
+        cls, storage: Storage, *, limit: float, window: float = 1.0, burst_share: float = 0.05, prefix: str = ""
+    ) -> RateLimiter:
+        """At most ``limit`` events in any span of ``window`` seconds, as a platform counting a sliding window
+        sees them: bursts of ``burst_share`` of the limit (at least 1), refilled at the rest of the limit, so
+        ``burst + rate * window == limit``. A limit below 2 per window keeps the plain bucket (no smaller burst
+        exists)."""
+        burst = max(1.0, limit * burst_share)
+        if limit - burst <= 0:
+            return cls(storage, rate=limit / window, burst=1.0, prefix=prefix)
+        return cls(storage, rate=(limit - burst) / window, burst=burst, prefix=prefix)
 
     def try_acquire(self, key: str, cost: float = 1.0, *, now: float | None = None) -> float:
         """Take ``cost`` now if allowed: returns 0.0; otherwise the seconds to wait (nothing taken)."""

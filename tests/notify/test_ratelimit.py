@@ -38,3 +38,44 @@ def test_database_storage_holds_across_processes(database_url: str) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+def _accepted_by_a_sliding_second(limiter: RateLimiter, limit: int, takes: list[tuple[float, int]]) -> tuple[int, int]:
+    """Replay ``(time, cost)`` takes through ``limiter`` (every granted token sent at once) into the Graph
+    sandbox's own sliding-window counter at ``limit`` per second. Returns (sent, refused)."""
+    from connector_meta.sandbox.limits import SlidingWindow
+
+    meta = SlidingWindow()
+    sent = refused = 0
+    for at, cost in takes:
+        if limiter.try_acquire("number", cost, now=at) == 0.0:
+            for _ in range(cost):
+                if meta.try_acquire("number", at, limit, 1.0):
+                    sent += 1
+                else:
+                    refused += 1
+    return sent, refused
+
+
+def test_the_throughput_limit_stays_inside_metas_sliding_second() -> None:
+    """A number allowed 1,000 messages/s: a fan-out that paused (the bucket full) then sends batches of 50 as fast
+    as the limiter allows. The old bucket (a whole second's burst) sent up to twice the limit in one second and
+    Meta refused the excess with 130429; the windowed one is never refused and still sends at 95% of the limit."""
+    limit = 1000
+    takes = [(1_000_000.0 + i * 0.001, 50) for i in range(3000)]  # asks for 50 every millisecond, for 3 s
+
+    _old_sent, old_refused = _accepted_by_a_sliding_second(RateLimiter(MemoryStorage(), rate=limit), limit, takes)
+    assert old_refused > 0  # what the sandbox measured: 130429s after every pause
+
+    within = RateLimiter.within(MemoryStorage(), limit=limit, prefix="mps:")
+    sent, refused = _accepted_by_a_sliding_second(within, limit, takes)
+    assert refused == 0
+    assert sent >= 0.95 * limit * 3 - 50  # three seconds at 95% of the limit (one batch's rounding)
+
+
+def test_a_limit_too_small_for_a_smaller_burst_keeps_one_message_at_a_time() -> None:
+    limiter = RateLimiter.within(MemoryStorage(), limit=1)
+    now = 3_000_000.0
+    assert limiter.try_acquire("n", now=now) == 0.0
+    assert limiter.try_acquire("n", now=now + 0.5) > 0
+    assert limiter.try_acquire("n", now=now + 1.0) == 0.0
