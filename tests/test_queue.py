@@ -197,3 +197,26 @@ def _error_of(queue: TaskQueue, task_id: int) -> str | None:
         task = session.get(Task, task_id)
         assert task is not None
         return task.last_error
+
+
+def test_many_tasks_enqueued_at_once_get_their_own_ids_in_few_statements(database_url: str) -> None:
+    """A batch of tasks (a burst of webhooks, a fan-out's sends) is one INSERT, and every id returned belongs to
+    the task at its position: a mix-up would process one delivery twice and another never. On SQLite,
+    SQLAlchemy's ordered RETURNING had sent one INSERT per row."""
+    from sqlalchemy import event, select
+
+    from connector.db.models import Task
+
+    queue = _queue(database_url)
+    queue.enqueue("filler", {"n": -1})  # ids do not start at 1
+    statements: list[str] = []
+    event.listen(queue.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    many = [{"event_id": 1000 + n} for n in range(300)]
+    with queue.db.session() as session:
+        ids = queue.enqueue_many("webhook.process", many, session=session)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) <= 2  # one, or a few where the driver caps the parameters of one statement
+    with queue.db.session() as session:
+        stored = dict(session.execute(select(Task.id, Task.args).where(Task.kind == "webhook.process")).all())
+    assert [stored[task_id] for task_id in ids] == many
+    queue.db.dispose()

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, Table, create_engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.db.encrypted import BOX_ATTRIBUTE
@@ -48,6 +48,31 @@ def insert_id(session: Session, statement: Executable, params: Any = None) -> in
     key = dml(session, statement, params).inserted_primary_key
     assert key is not None, "not a single-row INSERT"
     return int(key[0])
+
+
+def insert_many_ids(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT ``rows`` into ``table`` (integer primary key ``id``) in as few statements as the driver allows and
+    return the new ids in the order of ``rows``.
+
+    SQLAlchemy's ``returning(..., sort_by_parameter_order=True)`` gives that order on PostgreSQL in batched
+    statements, but on SQLite it falls back to one statement per row (SQLite does not promise the order of
+    RETURNING rows): 500 outbox rows were 500 INSERTs under the write lock. On SQLite the rows go in batched
+    statements instead, and the ids are sorted: a rowid table gives each row inserted without an id one more than
+    the largest before it, in the order of VALUES, while this transaction holds the only write lock, so the
+    ascending ids follow ``rows``. A table whose largest rowid is SQLite's maximum draws random ids instead; the
+    check below refuses that (the transaction rolls back) rather than pair rows with the wrong ids.
+    """
+    if not rows:
+        return []
+    if connection.dialect.name != "sqlite":
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        found: Any = connection.execute(statement, rows)
+        return [int(i) for i in found.scalars()]
+    returned: Any = connection.execute(insert(table).returning(table.c.id), rows)
+    ids = sorted(int(i) for i in returned.scalars())
+    if len(ids) != len(rows) or ids[-1] - ids[0] != len(rows) - 1:
+        raise RuntimeError(f"{table.name}: the new rows' ids are not consecutive; their order is unknown")
+    return ids
 
 
 class Database:

@@ -345,6 +345,8 @@ class Contact(Base):
         UniqueConstraint("channel_connection_id", "channel_user_id"),
         Index("ix_contacts_user_id", "channel_connection_id", "user_id"),
         Index("ix_contacts_phone", "channel_connection_id", "phone"),
+        # A campaign's chunks: one number's contacts in id order from a cursor (connector.campaigns).
+        Index("ix_contacts_channel_id", "channel_connection_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -137,9 +137,7 @@ def queue_notifications(
         str(key): int(message_id)
         for message_id, key in cast(
             "Iterable[tuple[int, str]]",
-            session.execute(
-                insert(table).returning(table.c.id, table.c.idempotency_key, sort_by_parameter_order=True), rows
-            ),
+            session.execute(insert(table).returning(table.c.id, table.c.idempotency_key), rows),
         )
     }
     session.execute(

@@ -31,7 +31,7 @@ from werkzeug.datastructures import Headers
 from connector import model
 from connector.adapters import ParsedWebhook, WebhookReply, WebhookRequest
 from connector.chat.inbound import apply_delivery_statuses
-from connector.db import insert_id
+from connector.db import insert_id, insert_many_ids
 from connector.db.models import WebhookEvent
 from connector.errors import NotFound, WebhookRejected
 from connector.web.context import runtime
@@ -50,8 +50,6 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _EVENTS = WebhookEvent.__table__
 #: The INSERT of a delivery, built once (its values are bound per call).
 _STORE = insert(_EVENTS)
-#: The same for many deliveries at once (one statement), their ids in the order given.
-_STORE_MANY = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 
 def _connection(rt: Runtime, kind: Literal["shop", "channel"], connection_id: int) -> tuple[ConnectionRef, Any]:
@@ -234,7 +232,7 @@ def _store_together(rt: Runtime, items: list[_Item]) -> list[tuple[int, bool]]:
         if len(items) == 1:
             ids = [insert_id(session, _STORE, items[0][1])]
         else:  # on the session's connection: Core rows need none of the ORM's execution
-            ids = list(session.connection().execute(_STORE_MANY, [row for _, row, _ in items]).scalars())
+            ids = insert_many_ids(session.connection(), _EVENTS, [row for _, row, _ in items])
         statuses: dict[int, list[Any]] = {}
         for connection_id, _, item_statuses in items:
             if item_statuses is not None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from connector.db import Database
+from connector.db import Database, insert_many_ids
 from connector.db.models import Task
 from connector.db.models_cluster import TaskGroup
 from connector.work import priorities
@@ -118,8 +118,6 @@ _TAKE = (
     .returning(_tasks.c.id, _tasks.c.kind, _tasks.c.args, _tasks.c.attempts, _tasks.c.max_attempts)
 )
 _INSERT = insert(_tasks).returning(_tasks.c.id)
-#: Many tasks in one statement, their ids in the order given.
-_INSERT_MANY = insert(_tasks).returning(_tasks.c.id, sort_by_parameter_order=True)
 _INSERT_GROUPS = insert(TaskGroup.__table__)
 _INSERT_NEW_SQLITE = (
     sqlite.insert(_tasks).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_tasks.c.id)
@@ -341,8 +339,7 @@ class TaskQueue:
             for args in many_args
         ]  # fmt: skip
         connection = session.connection()  # Core rows: none of the ORM's execution needed
-        result: Any = connection.execute(_INSERT_MANY, rows)
-        ids = [int(task_id) for task_id in result.scalars()]
+        ids = insert_many_ids(connection, _tasks, rows)
         if self.grouper is not None:
             groups = [
                 {"task_id": task_id, "group_key": self.grouper(session, kind, args)[:64]}
