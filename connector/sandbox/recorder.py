@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, request
 from werkzeug.datastructures import Headers
@@ -57,6 +58,19 @@ class WebhookRecorder:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"expected {count} webhooks, got {len(self.requests)}")
+                self._lock.wait(remaining)
+            return list(self.requests)
+
+    def wait_until(self, done: Callable[[list[WebhookRequest]], bool], timeout: float = 120.0) -> list[WebhookRequest]:
+        """Wait until ``done(requests)`` holds (checked now and after every request that arrives); return all of
+        them. Raises ``TimeoutError``. Unlike "wait for one more than I counted", a request that arrived between
+        a look and the wait is not missed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not done(self.requests):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the webhooks awaited did not arrive ({len(self.requests)} arrived)")
                 self._lock.wait(remaining)
             return list(self.requests)
 

@@ -34,13 +34,19 @@ def _changes(graph: Any, recorder: Any, count: int) -> list[dict[str, Any]]:
 
 def _final_status(graph: Any, recorder: Any, wamid: str) -> dict[str, Any]:
     """The last status (``failed`` or ``read``) of ``wamid``, waiting for it."""
-    for _ in range(200):
-        for change in _changes(graph, recorder, 1):
-            for status in change["value"].get("statuses", []):
-                if status["id"] == wamid and status["status"] in ("failed", "read"):
-                    return dict(status)
-        recorder.wait_for(len(recorder.requests) + 1)
-    raise AssertionError(f"no final status for {wamid}")
+
+    def final(requests: list[Any]) -> dict[str, Any] | None:
+        for captured in requests:
+            for entry in graph.signed(captured)["entry"]:
+                for change in entry["changes"]:
+                    for status in change["value"].get("statuses", []):
+                        if status["id"] == wamid and status["status"] in ("failed", "read"):
+                            return dict(status)
+        return None
+
+    found = final(recorder.wait_until(lambda requests: final(requests) is not None))
+    assert found is not None
+    return found
 
 
 def test_marketing_to_us_numbers_and_resends_within_a_day_of_131049_fail_after_acceptance(

@@ -24,12 +24,11 @@ from .conftest import API
 
 def _deliveries(recorder: WebhookRecorder, count: int) -> list[WebhookRequest]:
     """The first ``count`` signed deliveries (pings skipped)."""
-    for _ in range(50):
-        signed = [r for r in recorder.requests if r.headers.get("X-WC-Webhook-Signature")]
-        if len(signed) >= count:
-            return signed[:count]
-        recorder.wait_for(len(recorder.requests) + 1)
-    raise AssertionError("deliveries did not arrive")
+
+    def signed(requests: list[WebhookRequest]) -> list[WebhookRequest]:
+        return [r for r in requests if r.headers.get("X-WC-Webhook-Signature")]
+
+    return signed(recorder.wait_until(lambda requests: len(signed(requests)) >= count))[:count]
 
 
 def _variable_product(sandbox: WooCommerceSandbox, api: requests.Session) -> dict:
