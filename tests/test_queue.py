@@ -7,10 +7,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from connector.db import Database
 from connector.db.migrate import upgrade
+from connector.db.models import Task
 from connector.work.queue import TaskQueue
 from tests.conftest import wait_for
 
@@ -203,10 +206,6 @@ def test_many_tasks_enqueued_at_once_get_their_own_ids_in_few_statements(databas
     """A batch of tasks (a burst of webhooks, a fan-out's sends) is one INSERT, and every id returned belongs to
     the task at its position: a mix-up would process one delivery twice and another never. On SQLite,
     SQLAlchemy's ordered RETURNING had sent one INSERT per row."""
-    from sqlalchemy import event, select
-
-    from connector.db.models import Task
-
     queue = _queue(database_url)
     queue.enqueue("filler", {"n": -1})  # ids do not start at 1
     statements: list[str] = []
@@ -219,4 +218,19 @@ def test_many_tasks_enqueued_at_once_get_their_own_ids_in_few_statements(databas
     with queue.db.session() as session:
         stored = dict(session.execute(select(Task.id, Task.args).where(Task.kind == "webhook.process")).all())
     assert [stored[task_id] for task_id in ids] == many
+    queue.db.dispose()
+
+
+def test_ids_sqlite_drew_at_random_are_refused_rather_than_paired_with_the_wrong_tasks(tmp_path: Path) -> None:
+    """Once a table's largest rowid is SQLite's maximum, SQLite gives new rows random ids: their order no longer
+    says which row got which id. The batch is refused (its transaction rolls back) instead of handing a delivery's
+    task to another delivery."""
+    queue = _queue(f"sqlite:///{tmp_path / 'connector.db'}")
+    first = queue.enqueue("filler", {"n": 0})
+    with queue.db.engine.begin() as conn:
+        conn.execute(text("UPDATE tasks SET id = 9223372036854775807 WHERE id = :id"), {"id": first})
+    with pytest.raises(RuntimeError, match="not consecutive"), queue.db.session() as session:
+        queue.enqueue_many("webhook.process", [{"event_id": n} for n in range(20)], session=session)
+    with queue.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Task)) == 1  # nothing of the batch was kept
     queue.db.dispose()
