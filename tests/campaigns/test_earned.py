@@ -147,9 +147,13 @@ def test_a_paid_order_from_a_click_to_whatsapp_ad_is_sent_to_the_conversions_api
     }
     assert event["custom_data"] == {"currency": order.total.currency, "value": float(order.total.amount)}
     assert "event_id" not in event  # the reference's payload (conversions_api_event_id is off by default)
-    with stack.runtime.db.session() as session:
-        [row] = session.scalars(select(ConversionEvent)).all()
-        assert row.status == "sent" and row.fbtrace_id
+    # The worker commits its record after Meta answered: wait for it rather than race it.
+    def recorded_as_sent() -> ConversionEvent | None:
+        with stack.runtime.db.session() as session:
+            [row] = session.scalars(select(ConversionEvent)).all()
+            return row if row.status == "sent" else None
+
+    assert wait_for(recorded_as_sent).fbtrace_id
     _recorded(stack, organic_order.external_id)
     assert len(stack.graph.conversions()) == 1  # the organic customer's order is no ad conversion
 
@@ -165,6 +169,16 @@ def test_an_event_sent_again_after_a_crash_carries_the_same_event_id(notify_stac
     recorded = _recorded(stack, order.external_id)
     assert first["event_id"] == f"order:{recorded.shop_connection_id}:{order.external_id}"
 
+    # Meta's sandbox records the event before the worker commits its record and finishes the task: wait for both, so
+    # the worker's own commit can't land on top of the crash staged below.
+    def send_settled() -> bool:
+        with rt.db.session() as session:
+            row = session.scalars(select(ConversionEvent)).one()
+            task = session.scalars(select(Task).where(Task.kind == conversions.SEND_TASK)).one()
+            return row.status == "sent" and task.status == "done"
+
+    wait_for(send_settled)
+
     # The worker stops after Meta accepted the event and before its record committed: the row is still pending and
     # the task, its lease run out, is taken up again (as the queue does after a crash).
     with rt.db.session() as session:
@@ -177,6 +191,7 @@ def test_an_event_sent_again_after_a_crash_carries_the_same_event_id(notify_stac
     first_again, second = wait_for(lambda: stack.graph.conversions() if len(stack.graph.conversions()) == 2 else None)
     assert first_again == first
     assert second == first  # the same event, event_id included: Meta can tell it is a repeat
+    wait_for(send_settled)
     with rt.db.session() as session:
         [row] = session.scalars(select(ConversionEvent)).all()
         assert row.status == "sent" and row.attempts == 1
