@@ -147,6 +147,7 @@ def test_a_paid_order_from_a_click_to_whatsapp_ad_is_sent_to_the_conversions_api
     }
     assert event["custom_data"] == {"currency": order.total.currency, "value": float(order.total.amount)}
     assert "event_id" not in event  # the reference's payload (conversions_api_event_id is off by default)
+
     # The worker commits its record after Meta answered: wait for it rather than race it.
     def recorded_as_sent() -> ConversionEvent | None:
         with stack.runtime.db.session() as session:
