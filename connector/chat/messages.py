@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Update, bindparam, case, func, insert, select, update
+from sqlalchemy import Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
@@ -375,7 +375,7 @@ class _BatchWrites:
         for columns, params in self.claims.items():
             session.execute(_claim_statement(columns), params)
         if self.events:
-            session.execute(insert(OutboxEvent), self.events)
+            session.execute(_ADD_EVENTS, self.events)
         self.claims.clear()
         self.events.clear()
 
@@ -578,36 +578,48 @@ def _record_sent(session: Session, message_id: int, result: model.SendResult) ->
         )
 
 
+_OUTBOX_TABLE = OutboundMessage.__table__
+#: The batch's rows no status webhook settled yet; locked until the commit (PostgreSQL; SQLite's transaction holds
+#: the only write lock already), so the UPDATE below changes exactly these.
+_UNSETTLED = (
+    select(_OUTBOX_TABLE.c.id)
+    .where(_OUTBOX_TABLE.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX_TABLE.c.status.in_(("sending", "unknown")))
+    .with_for_update()
+)
+#: Built once and run as one ``executemany`` per batch (a CASE over the batch's ids was a new statement each time).
+_MARK_SENT = (
+    update(_OUTBOX_TABLE)
+    .where(
+        _OUTBOX_TABLE.c.id == bindparam("b_id"),
+        # Not ``in_()``: its expanding parameter can't run in an executemany.
+        or_(_OUTBOX_TABLE.c.status == "sending", _OUTBOX_TABLE.c.status == "unknown"),
+    )
+    .values(status="sent", channel_message_id=bindparam("b_wamid"), error=None)
+)
+_ADD_WAMID = (
+    update(_OUTBOX_TABLE)
+    .where(_OUTBOX_TABLE.c.id == bindparam("b_id"), _OUTBOX_TABLE.c.channel_message_id.is_(None))
+    .values(channel_message_id=bindparam("b_wamid"))
+)
+_ADD_EVENTS = insert(OutboxEvent.__table__)
+
+
 def _record_sent_many(session: Session, results: list[tuple[int, model.SendResult]]) -> None:
-    """:func:`_record_sent` for a batch, in three statements whatever its size."""
+    """:func:`_record_sent` for a batch, in four statements whatever its size."""
     if not results:
         return
-    table = OutboundMessage.__table__
     wamids = {message_id: result.message_id for message_id, result in results}
-    channel_id = case(wamids, value=table.c.id)
-    changed = set(
-        session.scalars(
-            update(table)
-            .where(table.c.id.in_(wamids), table.c.status.in_(("sending", "unknown")))
-            .values(status="sent", channel_message_id=channel_id, error=None)
-            .returning(table.c.id)
+    changed: set[int] = set(session.scalars(_UNSETTLED, {"ids": list(wamids)}))
+    if changed:
+        session.execute(_MARK_SENT, [{"b_id": m, "b_wamid": wamids[m]} for m in wamids if m in changed])
+        now = datetime.now(UTC)
+        session.execute(
+            _ADD_EVENTS,
+            [{"message_id": m, "status": "sent", "detail": wamids[m], "at": now} for m, _ in results if m in changed],
         )
-    )
-    now = datetime.now(UTC)
-    events = [
-        {"message_id": message_id, "status": "sent", "detail": wamids[message_id], "at": now}
-        for message_id, _ in results
-        if message_id in changed
-    ]
-    if events:
-        session.execute(insert(OutboxEvent), events)
     settled = [message_id for message_id in wamids if message_id not in changed]
     if settled:  # a status webhook got there first: keep its status, add the id it lacked
-        session.execute(
-            update(table)
-            .where(table.c.id.in_(settled), table.c.channel_message_id.is_(None))
-            .values(channel_message_id=case({m: wamids[m] for m in settled}, value=table.c.id))
-        )
+        session.execute(_ADD_WAMID, [{"b_id": m, "b_wamid": wamids[m]} for m in settled])
 
 
 def _sent(rt: Runtime, row: OutboundMessage, result: model.SendResult) -> None:
