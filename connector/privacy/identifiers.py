@@ -39,7 +39,7 @@ def email_term(value: str) -> str:
 def terms_in(body: bytes) -> set[str]:
     """Every identifier term in a raw payload (JSON, form-encoded or text alike)."""
     text = body.decode("utf-8", "replace").replace("%2B", "+").replace("%40", "@")
-    terms = {term for number in _NUMBER.findall(text) if (term := phone_term(number))}
+    terms = {term for number in set(_NUMBER.findall(text)) if (term := phone_term(number))}
     if "@" in text:
         terms.update(email_term(address) for address in _EMAIL.findall(text))
     return terms
