@@ -289,7 +289,24 @@ class HttpClient:
             raise error
 
         try:
-            return self._retrying(attempt)
+            # The first attempt runs without tenacity, whose bookkeeping costs as much CPU as a sandbox's answer
+            # (a fan-out sends a thousand requests a second); a transient failure hands over to it below.
+            return attempt()
+        except _Transient as exc:
+            first = exc
+        replayed = False
+
+        def again() -> requests.Response:
+            # Tenacity's first attempt is the one already made: its failure is replayed, not sent again, so the
+            # retries, their waits (``Retry-After`` included) and the attempt limit are as if tenacity ran it.
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
+            return attempt()
+
+        try:
+            return self._retrying(again)
         except _Transient as exc:
             raise exc.error from None
 
