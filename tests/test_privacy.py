@@ -17,6 +17,7 @@ from connector.db.migrate import downgrade, upgrade
 from connector.db.models import Contact, InboundMessage, WebhookEvent
 from connector.db.models_conversation import ConversationState
 from connector.plugins import Plugins
+from connector.privacy.identifiers import terms_in
 from connector.privacy.rotate import rotate_personal_data
 from connector.runtime import Runtime
 from tests.conftest import add_channel, make_config
@@ -189,3 +190,18 @@ def test_the_migration_encrypts_exactly_the_columns_the_models_encrypt() -> None
     assert {(table, column) for table, column, _ in migration.ENCRYPTED} == {
         (table.name, column) for table, column in encrypted_columns()
     }
+
+
+@pytest.mark.parametrize(
+    ("payload", "terms"),
+    [
+        (b'{"wa_id": "4915112345678", "timestamp": "17"}', {"p:112345678"}),
+        (b'{"text": "call +49 (151) 123-456 78 or 0049/151.1234 5678"}', {"p:112345678"}),
+        (b"phone=%2B4915112345678&email=Kim%2Bshop%40Example.com", {"p:112345678", "e:kim+shop@example.com"}),
+        (b"note=%40123456", {"p:123456"}),  # an encoded "@" ("%40") lends the number after it no digits
+        ("Nummer ٠١٥١١٢٣٤٥٦٧٨ und kim@example.com".encode(), {"p:١١٢٣٤٥٦٧٨", "e:kim@example.com"}),
+        (b'{"qty": 12, "price": "19.99", "zip": "10115"}', set()),
+    ],
+)
+def test_the_blind_index_finds_numbers_and_addresses_however_they_are_written(payload: bytes, terms: set[str]) -> None:
+    assert terms_in(payload) == terms
