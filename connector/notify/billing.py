@@ -60,9 +60,19 @@ def store_billed(session: Session, priced: dict[int, dict[str, Any]]) -> None:
     for row_id, values in priced.items():
         groups[tuple(values[c] for c in _COLUMNS)].append(row_id)
     for key, ids in groups.items():
-        values = dict(zip(_COLUMNS, key, strict=True))
-        differs = or_(*(_OUTBOX.c[column].is_distinct_from(value) for column, value in values.items()))
-        session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(ids), differs).values(**values))
+        values = {f"v_{column}": value for column, value in zip(_COLUMNS, key, strict=True)}
+        session.execute(_STORE_BILLED, {"ids": ids, **values})
+
+
+#: Built once (it runs for every status webhook that carries a pricing, in the webhook's write transaction).
+_STORE_BILLED = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        or_(*(_OUTBOX.c[column].is_distinct_from(bindparam(f"v_{column}")) for column in _COLUMNS)),
+    )
+    .values(**{column: bindparam(f"v_{column}") for column in _COLUMNS})
+)
 
 
 # --------------------------------------------------------------------------- template re-categorization

@@ -17,10 +17,9 @@ import requests
 from sqlalchemy import func, select
 
 from bench import _fanout_harness as harness
-from connector.chat.messages import BATCH_TASK, _record_sent_many
-from connector.db.models import OutboundMessage, Task, WebhookEvent
+from connector.chat.messages import BATCH_TASK
+from connector.db.models import Task, WebhookEvent
 from connector.db.models_notify import OutboxEvent
-from connector.model import SendResult
 from connector.notify.consent import record_opt_out
 from connector.notify.contacts import contact_for_phone
 from connector.sandbox.base import Sandbox
@@ -135,37 +134,3 @@ def test_a_worker_killed_while_a_batch_is_on_the_wire_duplicates_and_loses_nothi
         fan.stop_worker()
         server.stop()
         fan.runtime.close()
-
-
-def test_a_batchs_outcomes_keep_what_a_status_webhook_settled_first(notify_stack: StackFactory) -> None:
-    """The batch records "sent" and the channel's id for the rows still sending or in doubt; a row a status webhook
-    already settled (it names the row before the send's answer is recorded) keeps its status and gets the id."""
-    stack = notify_stack()
-    with stack.runtime.db.session() as session:
-        made = [
-            OutboundMessage(
-                channel_connection_id=stack.channel_id,
-                recipient=f"49151000009{n}",
-                kind="test",
-                payload={},
-                idempotency_key=f"record-{n}",
-                status=status,
-            )
-            for n, status in enumerate(("sending", "unknown", "delivered"))
-        ]
-        session.add_all(made)
-        session.flush()
-        ids = [row.id for row in made]
-    results = [(row_id, SendResult(message_id=f"wamid.record{row_id}", recipient_id="x")) for row_id in ids]
-    with stack.runtime.db.session() as session:
-        _record_sent_many(session, results)
-
-    with stack.runtime.db.session() as session:
-        found = {row.id: row for row in session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids)))}
-        timeline = {
-            row_id: list(session.scalars(select(OutboxEvent.detail).where(OutboxEvent.message_id == row_id)))
-            for row_id in ids
-        }
-    assert [found[i].status for i in ids] == ["sent", "sent", "delivered"]
-    assert [found[i].channel_message_id for i in ids] == [f"wamid.record{i}" for i in ids]
-    assert [timeline[i] for i in ids] == [[f"wamid.record{ids[0]}"], [f"wamid.record{ids[1]}"], []]
