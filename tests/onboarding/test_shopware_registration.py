@@ -8,15 +8,18 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
 from connector_shopware.registration import manifest_zip
 from connector_shopware.sandbox import ShopwareSandbox
+from connector_shopware.sandbox.apps import APP_TIMEOUT
 
 from connector.db.models import ShopConnection
 from connector.runtime import Runtime
@@ -33,9 +36,14 @@ def server(runtime: Runtime) -> Iterator[EmbeddedServer]:
     srv.stop()
 
 
+#: These tests check what the handshake carries, not how fast the app answers: a loaded CI machine has taken more
+#: than Shopware's 5 s for a request here, so they give the app a minute (the 5 s default is tested below).
+HANDSHAKE_TIMEOUT = 60.0
+
+
 @pytest.fixture
 def shop(server: EmbeddedServer) -> Iterator[ShopwareSandbox]:
-    with ShopwareSandbox() as sb:
+    with ShopwareSandbox(options={"app_timeout": HANDSHAKE_TIMEOUT}) as sb:
         yield sb
 
 
@@ -174,3 +182,30 @@ def test_a_forged_lifecycle_webhook_is_refused(runtime: Runtime, server: Embedde
     )
     assert response.status_code == 401
     assert the_row(runtime).enabled
+
+
+class _SlowApp(BaseHTTPRequestHandler):
+    """An app backend that answers the registration after Shopware stopped waiting."""
+
+    def do_GET(self) -> None:
+        time.sleep(APP_TIMEOUT + 1)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_shop_gives_up_on_an_app_slower_than_shopwares_five_seconds(runtime: Runtime) -> None:
+    slow = ThreadingHTTPServer(("127.0.0.1", 0), _SlowApp)
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    try:
+        runtime.config.server.public_url = f"http://127.0.0.1:{slow.server_port}"
+        _, archive = manifest_zip(runtime)
+        with ShopwareSandbox() as shop:
+            error = shop.upload_app(archive)["error"]
+    finally:
+        slow.shutdown()
+    assert APP_TIMEOUT == 5.0
+    assert error.startswith("Could not reach the app's registration URL") and "timed out" in error
+    assert runtime.connections.shops() == []

@@ -86,15 +86,21 @@ def php_json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).replace("/", "\\/").encode()
 
 
+#: Seconds Shopware waits for each answer of the app during the registration handshake.
+APP_TIMEOUT = 5.0
+
+
 def install(store: ShopStore, manifest: Manifest) -> None:
     """Register the app, confirm it, create its webhooks and activate it; :class:`InstallError` says why not."""
     shop_url, shop_id = store.base_url, store.shop_id
+    # Shopware gives the app 5 s per request of the handshake (reference: onboarding.md, [sw-reg]).
+    app_timeout = float(store.options.get("app_timeout", APP_TIMEOUT))
     query = f"shop-id={shop_id}&shop-url={shop_url}&timestamp={int(time.time())}"
     try:
         answer = requests.get(
             f"{manifest.registration_url}?{query}",
             headers={"shopware-app-signature": _hmac(manifest.secret, query.encode()), "sw-version": SHOPWARE_VERSION},
-            timeout=5,
+            timeout=app_timeout,
         )
     except requests.RequestException as exc:
         raise InstallError(f"Could not reach the app's registration URL: {exc}") from None
@@ -137,7 +143,7 @@ def install(store: ShopStore, manifest: Manifest) -> None:
                 "shopware-shop-signature": _hmac(shop_secret, confirmation),
                 "sw-version": SHOPWARE_VERSION,
             },
-            timeout=5,
+            timeout=app_timeout,
         )
     except requests.RequestException as exc:
         confirmed = None

@@ -2,8 +2,9 @@
 
 Options (``options=``): ``rate_limit`` (requests per second over the APIs, default unlimited like a
 stock shop), ``max_limit`` (largest ``limit`` a search accepts, default 500), ``token_ttl`` (OAuth token
-lifetime in seconds, default 600), ``shipping_cost`` (default ``"4.90"``), and the credentials
-``client_id``, ``client_secret``, ``access_key``, ``shop_secret``, ``app_name``.
+lifetime in seconds, default 600), ``shipping_cost`` (default ``"4.90"``), ``app_timeout`` (seconds the shop waits
+for each answer of an app during its registration, default Shopware's 5), and the credentials ``client_id``,
+``client_secret``, ``access_key``, ``shop_secret``, ``app_name``.
 """
 
 from __future__ import annotations
