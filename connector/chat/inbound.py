@@ -14,6 +14,7 @@ from connector.db import insert_id
 from connector.db.models import Contact, OutboundMessage
 from connector.db.models_notify import OutboxEvent
 from connector.notify import billing
+from connector.notify.outbox import ADD_EVENTS
 
 if TYPE_CHECKING:
     from connector.runtime import Runtime
@@ -47,7 +48,6 @@ _MOVE = (
     .values(status=bindparam("new"))
 )
 _EVENTS = OutboxEvent.__table__
-_ADD_EVENTS = insert(_EVENTS)
 
 #: How outbox timeline entries written from a channel's status webhook begin.
 STATUS_WEBHOOK = "status webhook"
@@ -206,7 +206,7 @@ def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str,
         # Never backwards, even if another transaction moved a row since it was read (PostgreSQL).
         session.execute(_MOVE, {"ids": ids, "lower": _LOWER.get(new, []), "new": new})
     if events:
-        session.execute(_ADD_EVENTS, events)
+        session.execute(ADD_EVENTS, events)
     moves.clear()
     events.clear()
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,7 @@ from connector.db.models import ChannelConnection, Contact, OutboundMessage, Web
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, NotFound, NotSendable, SendAction, SendError
 from connector.notify import frequency, policy, pricing, signals
-from connector.notify.outbox import record_event
+from connector.notify.outbox import ADD_EVENTS, record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
 from connector.serialization import from_json, to_json
@@ -375,7 +375,7 @@ class _BatchWrites:
         for columns, params in self.claims.items():
             session.execute(_claim_statement(columns), params)
         if self.events:
-            session.execute(_ADD_EVENTS, self.events)
+            session.execute(ADD_EVENTS, self.events)
         self.claims.clear()
         self.events.clear()
 
@@ -601,7 +601,6 @@ _ADD_WAMID = (
     .where(_OUTBOX_TABLE.c.id == bindparam("b_id"), _OUTBOX_TABLE.c.channel_message_id.is_(None))
     .values(channel_message_id=bindparam("b_wamid"))
 )
-_ADD_EVENTS = insert(OutboxEvent.__table__)
 
 
 def _record_sent_many(session: Session, results: list[tuple[int, model.SendResult]]) -> None:
@@ -614,7 +613,7 @@ def _record_sent_many(session: Session, results: list[tuple[int, model.SendResul
         session.execute(_MARK_SENT, [{"b_id": m, "b_wamid": wamids[m]} for m in wamids if m in changed])
         now = datetime.now(UTC)
         session.execute(
-            _ADD_EVENTS,
+            ADD_EVENTS,
             [{"message_id": m, "status": "sent", "detail": wamids[m], "at": now} for m, _ in results if m in changed],
         )
     settled = [message_id for message_id in wamids if message_id not in changed]

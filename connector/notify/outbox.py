@@ -23,13 +23,13 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 
-#: One timeline entry (a plain INSERT, built once: several per message sent).
-_ADD_EVENT = insert(OutboxEvent.__table__)
+#: Timeline entries (a plain INSERT, built once: several per message sent; with a list of rows, an executemany).
+ADD_EVENTS = insert(OutboxEvent.__table__)
 
 
 def record_event(session: Session, message_id: int, status: str, detail: str | None = None) -> None:
     """Append a state change to the message's timeline (written at once, in ``session``'s transaction)."""
-    session.execute(_ADD_EVENT, {"message_id": message_id, "status": status, "detail": detail})
+    session.execute(ADD_EVENTS, {"message_id": message_id, "status": status, "detail": detail})
 
 
 def language_of(contact: Contact | None, fallback: str) -> str:

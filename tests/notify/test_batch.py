@@ -58,9 +58,16 @@ def test_a_wave_is_sent_in_batches_with_the_same_rules_and_statuses_come_in_the_
     # The sandbox reports sent, delivered, read: each status webhook is applied in its request.
     wait_for(lambda: all(r.status == "read" for r in rows(stack, kind="back_in_stock") if r.recipient in others))
     assert stack.graph.wait_webhooks()["failed"] == 0  # a "delivered" may still be on its way after the "read"
-    with stack.runtime.db.session() as session:  # each batch recorded its sends' answers the first time
-        batches = session.scalars(select(Task).where(Task.kind == BATCH_TASK)).all()
-        assert [(t.status, t.attempts, t.last_error) for t in batches] == [("done", 1, None)] * len(batches)
+
+    # Each batch recorded its sends' answers the first time. A batch is marked done with its answers in its worker
+    # thread's next claim, which may come after the statuses above: wait for the marks, then check how they went.
+    def batches_finished() -> list[Task]:
+        with stack.runtime.db.session() as session:
+            batches = list(session.scalars(select(Task).where(Task.kind == BATCH_TASK)))
+        return batches if all(t.status in ("done", "failed") for t in batches) else []
+
+    batches = wait_for(batches_finished)
+    assert [(t.status, t.attempts, t.last_error) for t in batches] == [("done", 1, None)] * len(batches)
     with stack.runtime.db.session() as session:
         events = list(session.scalars(select(WebhookEvent).where(WebhookEvent.connection_kind == "channel")))
     status_events = [e for e in events if b'"statuses"' in e.body]
