@@ -51,6 +51,8 @@ _EVENTS = OutboxEvent.__table__
 
 #: How outbox timeline entries written from a channel's status webhook begin.
 STATUS_WEBHOOK = "status webhook"
+#: How the entry begins that notes a message id first learned from a status webhook.
+RECONCILED = "reconciled from a status webhook"
 
 
 def upsert_contact(rt: Runtime, channel_id: int, person: model.Contact, *, inbound_at: datetime | None = None) -> int:
@@ -174,12 +176,25 @@ def apply_delivery_statuses(
     events: list[dict[str, object]] = []
     priced: dict[int, dict[str, Any]] = {}
     now = datetime.now(UTC)
+    # A status that comes before the send's answer is recorded (a fan-out's "sent" usually does) names its row by the
+    # callback data we sent along: those rows are read together too, and their message ids noted in one statement.
+    unrecorded = _unrecorded_rows(session, channel_id, statuses, current)
+    noted: list[dict[str, object]] = []
     for status in statuses:
         found = current.get(status.message_id)
+        if found is None and status.state is not model.DeliveryState.FAILED:
+            row = unrecorded.pop(_row_id(status) or 0, None)
+            if row is not None:
+                row_id, row_status = row
+                noted.append({"row_id": row_id, "wamid": status.message_id})
+                events.append({"message_id": row_id, "status": row_status,
+                               "detail": f"{RECONCILED}: {status.message_id}", "at": now})  # fmt: skip
+                found = current[status.message_id] = row
         if found is None or status.state is model.DeliveryState.FAILED:
-            _flush_moves(session, moves, events)
+            _flush_moves(session, moves, events, noted)
             _apply_status(session, channel_id, status, rt)
             current.pop(status.message_id, None)  # read again if it comes up once more
+            unrecorded.pop(_row_id(status) or 0, None)
             continue
         message_id, old = found
         billed = billing.billed_values(status)
@@ -193,12 +208,43 @@ def apply_delivery_statuses(
         moves[message_id] = new
         current[status.message_id] = (message_id, new)
         events.append({"message_id": message_id, "status": new, "detail": STATUS_WEBHOOK, "at": now})
-    _flush_moves(session, moves, events)
+    _flush_moves(session, moves, events, noted)
     billing.store_billed(session, priced)
 
 
-def _flush_moves(session: Session, moves: dict[int, str], events: list[dict[str, object]]) -> None:
-    """Write the collected status moves (one UPDATE per new status) and events (one INSERT)."""
+def _row_id(status: model.DeliveryStatus) -> int | None:
+    """The outbox row id a status carries as its callback data (digits, no more than a 64-bit integer holds)."""
+    data = status.callback_data
+    return int(data) if data and data.isdigit() and len(data) <= 18 else None
+
+
+def _unrecorded_rows(
+    session: Session, channel_id: int, statuses: list[model.DeliveryStatus], current: dict[str, tuple[int, str]]
+) -> dict[int, tuple[int, str]]:
+    """The rows (``id -> (id, status)``) that statuses not found by message id name by callback data, still without
+    a message id of their own; one query for the whole webhook."""
+    ids = {
+        row_id
+        for s in statuses
+        if s.message_id not in current
+        and s.message_id
+        and s.state is not model.DeliveryState.FAILED
+        and (row_id := _row_id(s)) is not None
+    }
+    if not ids:
+        return {}
+    found = session.execute(_ROWS_BY_CALLBACK, {"channel_id": channel_id, "row_ids": list(ids)})
+    return {row_id: (row_id, status) for row_id, status in cast("Iterable[tuple[int, str]]", found)}
+
+
+def _flush_moves(
+    session: Session, moves: dict[int, str], events: list[dict[str, object]], noted: list[dict[str, object]]
+) -> None:
+    """Write the collected message ids (one statement), status moves (one UPDATE per new status) and events (one
+    INSERT)."""
+    if noted:
+        session.execute(_NOTE_WAMID, noted)
+        noted.clear()
     by_status: dict[str, list[int]] = {}
     for message_id, new in moves.items():
         by_status.setdefault(new, []).append(message_id)
@@ -219,6 +265,15 @@ _ROW_BY_CALLBACK = select(_OUTBOX.c.id, _OUTBOX.c.status).where(
     _OUTBOX.c.id == bindparam("row_id"),
     _OUTBOX.c.channel_connection_id == bindparam("channel_id"),
     _OUTBOX.c.channel_message_id.is_(None),
+)
+#: The batch form of the two above: rows named by callback data, and their message ids noted (``_reconcile``).
+_ROWS_BY_CALLBACK = select(_OUTBOX.c.id, _OUTBOX.c.status).where(
+    _OUTBOX.c.id.in_(bindparam("row_ids", expanding=True)),
+    _OUTBOX.c.channel_connection_id == bindparam("channel_id"),
+    _OUTBOX.c.channel_message_id.is_(None),
+)
+_NOTE_WAMID = (
+    update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id")).values(channel_message_id=bindparam("wamid"), error=None)
 )
 _ROW_IN_DOUBT_FOR = (
     select(_OUTBOX.c.id, _OUTBOX.c.status)
@@ -268,10 +323,10 @@ def _apply_status(session: Session, channel_id: int, status: model.DeliveryStatu
             _apply_watermark(session, channel_id, status, status.watermark)
         return  # names no message: nothing to settle (never taken for an in-doubt row)
     row = session.execute(_ROW_BY_WAMID, {"channel_id": channel_id, "wamid": status.message_id}).first()
-    # (a row id: digits, and no more than a 64-bit integer holds)
-    if row is None and status.callback_data and status.callback_data.isdigit() and len(status.callback_data) <= 18:
+    row_id = _row_id(status) if row is None else None
+    if row_id is not None:
         # The row id we sent along (WhatsApp's biz_opaque_callback_data): exactly this message's row.
-        row = session.execute(_ROW_BY_CALLBACK, {"row_id": int(status.callback_data), "channel_id": channel_id}).first()
+        row = session.execute(_ROW_BY_CALLBACK, {"row_id": row_id, "channel_id": channel_id}).first()
         if row is None:
             return  # its row has its message id already (another status got there first), or is not ours
         _reconcile(session, row.id, row.status, status.message_id, record_event)
@@ -313,5 +368,5 @@ def _error_text(error: dict[str, Any]) -> str:
 def _reconcile(session: Session, row_id: int, row_status: str, wamid: str, record_event: Any) -> None:
     """Note the channel's message id on a row whose send did not record it (the status came first, or the process
     died before)."""
-    session.execute(update(_OUTBOX).where(_OUTBOX.c.id == row_id).values(channel_message_id=wamid, error=None))
-    record_event(session, row_id, row_status, f"reconciled from a status webhook: {wamid}")
+    session.execute(_NOTE_WAMID, {"row_id": row_id, "wamid": wamid})
+    record_event(session, row_id, row_status, f"{RECONCILED}: {wamid}")
