@@ -29,6 +29,7 @@ from connector.chat.messages import enqueue_batches
 from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVariant
 from connector.db.models_sales import Campaign, Segment
 from connector.notify import pricing, product_cards
+from connector.notify.contacts import contacts_by_id
 from connector.notify.outbox import queue_notifications, record_event
 from connector.notify.policy import CAMPAIGN
 
@@ -354,7 +355,7 @@ def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], 
             for contact_id, reason in found.excluded_ids:
                 if contact_id <= last_id:
                     excluded[reason] = excluded.get(reason, 0) + 1
-            contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(take)))} if take else {}
+            contacts = contacts_by_id(session, take)
             created = queue_notifications(
                 rt,
                 session,

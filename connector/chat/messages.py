@@ -52,6 +52,7 @@ from connector.db.models import ChannelConnection, Contact, OutboundMessage, Web
 from connector.db.models_notify import Consent, OutboxEvent
 from connector.errors import MessageLimitError, NotFound, NotSendable, SendAction, SendError
 from connector.notify import frequency, policy, pricing, signals
+from connector.notify.contacts import contacts_by_id
 from connector.notify.outbox import ADD_EVENTS, record_event
 from connector.notify.render import Renderer
 from connector.ratelimit import DatabaseStorage, MemoryStorage, RateLimiter, Storage
@@ -757,8 +758,6 @@ _BATCH_ROWS = select(*(column for column in _OUTBOX_TABLE.c if column.key != "pa
     _OUTBOX_TABLE.c.id.in_(bindparam("ids", expanding=True))
 )
 _FULL_ROWS = select(_OUTBOX_TABLE).where(_OUTBOX_TABLE.c.id.in_(bindparam("ids", expanding=True)))
-_CONTACTS_TABLE = Contact.__table__
-_BATCH_CONTACTS = select(_CONTACTS_TABLE).where(_CONTACTS_TABLE.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _batch_rows(session: Session, ids: list[int]) -> dict[int, OutboundMessage]:
@@ -793,11 +792,7 @@ def _prepare_batch(
         channel = connection.channel if connection is not None else ""
         rows = _batch_rows(session, ids)
         contact_ids = {r.contact_id for r in rows.values() if r.contact_id is not None}
-        contacts: dict[int, Contact] = (
-            {c.id: cast(Contact, c) for c in session.execute(_BATCH_CONTACTS, {"ids": list(contact_ids)})}
-            if contact_ids
-            else {}
-        )
+        contacts = contacts_by_id(session, contact_ids)
         writes = _BatchWrites()
         if contact_ids:
             found = session.execute(

@@ -20,10 +20,10 @@ from sqlalchemy import bindparam, func, select, update
 
 from connector.chat.messages import enqueue_batches
 from connector.db import dml
-from connector.db.models import Contact, ShopVariant
+from connector.db.models import ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
-from connector.notify.contacts import chat_languages
+from connector.notify.contacts import chat_languages, contacts_by_id
 from connector.notify.outbox import queue_notifications
 
 if TYPE_CHECKING:
@@ -258,9 +258,7 @@ def run_wave(
             if not subs:
                 return queued
             variables = _variables(variant, variant_external_id)
-            contacts = {
-                c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_([s.contact_id for s in subs])))
-            }
+            contacts = contacts_by_id(session, {s.contact_id for s in subs})
             languages = chat_languages(session, list(contacts))
             created = queue_notifications(
                 rt,
