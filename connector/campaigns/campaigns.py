@@ -39,7 +39,11 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 FANOUT_TASK = "campaigns.fanout"
-CHUNK = 500
+#: Contacts queued per transaction. Each chunk holds SQLite's write lock while the batch claims wait, and the
+#: throughput bucket saves up only about 50 ms of tokens meanwhile: 200 holds it about 40 ms on this project's
+#: machines, 500 held it 55-65 ms (100,000 messages: a fan-out 840.7/s against 830.6/s, a campaign 851.8/s against
+#: 823.6/s).
+CHUNK = 200
 #: Seconds between looks at a campaign whose contacts were all queued but whose messages still wait.
 CHECK_SECONDS = 2
 #: Placeholders a parameter may hold, filled per contact.

@@ -114,7 +114,7 @@ def conditions(session: Session, filters: Filters) -> list[ColumnElement[bool]]:
         )
     if filters.channel_connection_id:
         where.append(Contact.channel_connection_id.in_(filters.channel_connection_id))
-    # Correlated EXISTS on indexed columns: a fan-out's chunk of 500 contacts probes the index 500 times instead of
+    # Correlated EXISTS on indexed columns: a fan-out's chunk of contacts probes the index once per contact instead of
     # reading every consent (or subscription) of the shop, as an IN (subquery) would, chunk after chunk.
     if filters.consent:
         where.append(
