@@ -30,7 +30,7 @@ from connector.db.models import CatalogItem, Contact, OutboundMessage, ShopVaria
 from connector.db.models_sales import Campaign, Segment
 from connector.notify import pricing, product_cards
 from connector.notify.contacts import contacts_by_id
-from connector.notify.outbox import queue_notifications, record_event
+from connector.notify.outbox import QUEUE_CHUNK, queue_notifications, record_event
 from connector.notify.policy import CAMPAIGN
 
 if TYPE_CHECKING:
@@ -39,11 +39,6 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 FANOUT_TASK = "campaigns.fanout"
-#: Contacts queued per transaction. Each chunk holds SQLite's write lock while the batch claims wait, and the
-#: throughput bucket saves up only about 50 ms of tokens meanwhile: 200 holds it about 40 ms on this project's
-#: machines, 500 held it 55-65 ms (100,000 messages: a fan-out 840.7/s against 830.6/s, a campaign 851.8/s against
-#: 823.6/s).
-CHUNK = 200
 #: Seconds between looks at a campaign whose contacts were all queued but whose messages still wait.
 CHECK_SECONDS = 2
 #: Placeholders a parameter may hold, filled per contact.
@@ -333,7 +328,7 @@ def run_fanout(rt: Runtime, campaign_id: int, run: int, heartbeat: Callable[[], 
             if campaign.status == "scheduled":
                 campaign.status, campaign.started_at = "running", now
             found = preview.audience(
-                session, settings, audience_query(session, campaign), now, after=campaign.cursor, limit=CHUNK
+                session, settings, audience_query(session, campaign), now, after=campaign.cursor, limit=QUEUE_CHUNK
             )
             if found.matching == 0:
                 _finish_or_wait(rt, session, campaign, now)

@@ -24,18 +24,13 @@ from connector.db.models import ShopVariant
 from connector.db.models_notify import BackInStockSubscription
 from connector.notify.consent import record_opt_in
 from connector.notify.contacts import chat_languages, contacts_by_id
-from connector.notify.outbox import queue_notifications
+from connector.notify.outbox import QUEUE_CHUNK, queue_notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from connector.runtime import Runtime
 
-#: Subscribers queued per transaction. Each chunk holds SQLite's write lock while the batch claims wait, and the
-#: throughput bucket saves up only about 50 ms of tokens meanwhile: 200 holds it about 40 ms on this project's
-#: machines, 500 held it 55-65 ms (100,000 messages: a fan-out 840.7/s against 830.6/s, a campaign 851.8/s against
-#: 823.6/s).
-CHUNK = 200
 WAVE_TASK = "notify.back_in_stock_wave"
 
 
@@ -242,7 +237,7 @@ def run_wave(
                     BackInStockSubscription.ended_at >= since,
                 )
             )
-            room = CHUNK if quota is None else min(CHUNK, quota - (done or 0))
+            room = QUEUE_CHUNK if quota is None else min(QUEUE_CHUNK, quota - (done or 0))
             if room <= 0:
                 break
             # Plain rows (id, contact), marked notified below with one executemany UPDATE: no ORM objects to track

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from connector.runtime import Runtime
 
 
+#: Recipients a fan-out (a back-in-stock wave, a campaign) queues per transaction with :func:`queue_notifications`.
+#: Each chunk holds SQLite's write lock while the send batches wait to be claimed, and the throughput bucket saves up
+#: only about 50 ms of tokens meanwhile: a chunk of 200 holds the lock about 40 ms, one of 500 held it 55-65 ms and
+#: cost sends (docs/benchmarks.md, fan-out).
+QUEUE_CHUNK = 200
+
 #: Timeline entries (a plain INSERT, built once: several per message sent; with a list of rows, an executemany).
 ADD_EVENTS = insert(OutboxEvent.__table__)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from connector.campaigns import campaigns as campaigns_module
 from connector.db.models import OutboundMessage
 from connector.notify import frequency
 from tests.campaigns.helpers import (
@@ -105,6 +108,27 @@ def test_a_campaign_sends_its_template_with_per_contact_parameters_once_and_repo
     assert api.post(f"/api/v1/campaigns/{created['id']}/start").status_code == 409
     assert len(stack.graph.messages_to("4915100000011")) >= 1
     assert [m["type"] for m in stack.graph.messages_to("4915100000011")].count("template") == 1
+
+
+def test_a_campaign_walks_its_segment_chunk_by_chunk_and_reaches_everyone_once(
+    notify_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A campaign queues its contacts a chunk per transaction (200 in production, 2 here): every eligible contact
+    gets the template once, and the exclusions of every chunk are counted."""
+    monkeypatch.setattr(campaigns_module, "QUEUE_CHUNK", 2)
+    stack = notify_stack(**NO_QUIET_HOURS)
+    api = Api(stack)
+    with_template(stack)
+    numbers = [f"49151000002{n:02d}" for n in range(7)]
+    for n, number in enumerate(numbers):
+        person(stack, number, name=f"Kunde {n}", consent=n not in (2, 5))
+    created = campaign(api, stack, segment(api, {"country": ["DE"]}))
+    assert api.post(f"/api/v1/campaigns/{created['id']}/start").status_code == 200
+    done = until_status(api, created["id"], "done")
+    assert done["excluded"] == {"opted out": 2}
+    until_progress(api, created["id"], lambda p: p["sent"] == 5)
+    sent = {number: [m["type"] for m in stack.graph.messages_to(number)] for number in numbers}
+    assert sent == {number: ([] if n in (2, 5) else ["template"]) for n, number in enumerate(numbers)}
 
 
 def test_pause_holds_what_was_not_sent_and_resume_sends_it_once(notify_stack: StackFactory) -> None:
