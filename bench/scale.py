@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bench._cluster import Cluster, start_cluster
+from bench._cpu_by_process import CpuByProcess
 from bench._support import SandboxProcess, machine, report
 
 ADMIN_URL = os.environ.get("CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -109,9 +110,18 @@ def _shop(rt: Any, shop: SandboxProcess, name: str) -> int:
     ).id
 
 
-def fanout(workers: int, messages: int, *, numbers: int, shop: SandboxProcess, graph: SandboxProcess) -> float:
+def fanout(
+    workers: int,
+    messages: int,
+    *,
+    numbers: int,
+    shop: SandboxProcess,
+    graph: SandboxProcess,
+    cores: dict[str, dict[str, float]],
+) -> float:
     """Messages per second sent by ``workers`` worker processes: a back-in-stock wave to ``messages`` opted-in
-    subscribers spread over ``numbers`` channel connections, as a restock fires it (batched sends)."""
+    subscribers spread over ``numbers`` channel connections, as a restock fires it (batched sends). The cores each
+    kind of process used from the workers' start to the last send go into ``cores``."""
     from connector.db.models import OutboundMessage
     from connector.notify.back_in_stock import start_wave
 
@@ -139,17 +149,30 @@ def fanout(workers: int, messages: int, *, numbers: int, shop: SandboxProcess, g
             answer.raise_for_status()
         harness.add_subscribers(rt, shop_id, channels, messages, stock=messages)
         start_wave(rt, shop_id, harness.VARIANT)
+        meter = CpuByProcess(
+            {
+                "workers": lambda: [p.pid for name, p in c.procs.items() if name.startswith("worker")],
+                "relay": lambda: [p.pid for name, p in c.procs.items() if not name.startswith("worker")],
+                "sandboxes": lambda: [graph.process.pid, shop.process.pid],
+                "benchmark": lambda: [os.getpid()],
+            }
+        )
         _start_workers(c, workers)
+        metering = False  # from the first sends on: the workers' start-up (imports) is not the fan-out's CPU
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             with rt.db.session() as session:
                 sent = session.scalar(
                     select(func.count()).select_from(OutboundMessage).where(OutboundMessage.status == "sent")
                 )
+                if not metering and sent < messages // 2:
+                    metering = bool(sent) and meter.start() is meter
                 if sent >= messages:
                     first, last = session.execute(
                         select(func.min(OutboundMessage.sent_at), func.max(OutboundMessage.sent_at))
                     ).one()
+                    if metering:
+                        cores[f"{workers}_worker{'s' if workers > 1 else ''}_{numbers}_numbers"] = meter.cores()
                     return round(messages / max(0.001, (last - first).total_seconds()), 1)
             time.sleep(0.5)
         raise RuntimeError("fan-out did not finish in 10 minutes")
@@ -278,6 +301,7 @@ def main(argv: list[str]) -> int:
     ]
     sync_args = {"window": args.window, "tolerance": args.tolerance, "shop_servers": servers, "workers": 2}
     one = two = limited = ceiling_per_second = None
+    cores: dict[str, dict[str, float]] = {}
     one_queue: dict[str, Any] = {}
     calm: dict[str, Any] = {}
     busy: dict[str, Any] = {}
@@ -285,9 +309,9 @@ def main(argv: list[str]) -> int:
         if not args.no_fanout:
             # What the Graph sandbox itself takes from a plain load generator: the most two workers could reach.
             ceiling_per_second = round(importlib.import_module("bench.fanout").ceiling(graph.url, graph.settings), 1)
-            one = fanout(1, args.messages, numbers=10, shop=shop, graph=graph)
-            two = fanout(2, args.messages, numbers=10, shop=shop, graph=graph)
-            limited = fanout(2, args.messages, numbers=1, shop=shop, graph=graph)
+            one = fanout(1, args.messages, numbers=10, shop=shop, graph=graph, cores=cores)
+            two = fanout(2, args.messages, numbers=10, shop=shop, graph=graph, cores=cores)
+            limited = fanout(2, args.messages, numbers=1, shop=shop, graph=graph, cores=cores)
         if not args.no_syncs:
             calm = syncs(args.shops, big_variants=0, split=True, **sync_args)
             busy = syncs(args.shops, big_variants=args.big_variants, split=True, **sync_args)
@@ -303,6 +327,7 @@ def main(argv: list[str]) -> int:
         "fanout_2_workers_limited_per_second": limited,
         "fanout_scaling_2_to_1": round(two / one, 2) if one and two else None,
         "sandbox_ceiling_per_second": ceiling_per_second,
+        "fanout_cpu_cores": cores,
         "load_average": os.getloadavg(),
         "fanout_messages": args.messages,
         "shops": args.shops,
@@ -337,6 +362,8 @@ def main(argv: list[str]) -> int:
             f"fan-out: 1 worker {one}/s, 2 workers {two}/s, 2 workers on one number at 1,000/s {limited}/s "
             f"(the sandbox alone takes {ceiling_per_second}/s)",
         )
+        for at, (phase, used) in enumerate(cores.items(), start=1):
+            lines.insert(at, f"  cores used, {phase.replace('_', ' ')}: {used}")
     if one_queue:
         lines.append(
             f"the same with 2 default workers and no bulk worker: {one_queue['on_time_share']:.1%} on time, "
