@@ -3,8 +3,8 @@
 The sandbox runs in its own process (``connector sandbox graph``) with a per-number limit of 1,000 messages/s.
 The run:
 
-1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly), and
-   the anchor: a plain sending loop as people write it with a popular WhatsApp library (one request after another,
+1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly; again
+   after the runs, and the higher of the two is the ceiling: :func:`stricter_ceiling`), and the anchor: a plain sending loop as people write it with a popular WhatsApp library (one request after another,
    no outbox, no status handling: :func:`anchor_loop`);
 2. notifies N subscribers (default 100,000) through the connector: a worker process runs the wave and the sends,
    this process receives the status webhooks; reports messages/s, CPU ms per message (worker + web app),
@@ -86,6 +86,27 @@ def ceiling(url: str, settings: dict[str, Any], seconds: float = 5.0, threads: i
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, range(threads)))
     return sum(counts) / (time.monotonic() - started)
+
+
+def measured_ceiling(mps: int) -> float:
+    """:func:`ceiling` of a sandbox of its own, started for it and stopped after."""
+    sandbox, url, settings = start_sandbox(mps)
+    try:
+        return ceiling(url, settings)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+def stricter_ceiling(before: float, after: float) -> dict[str, Any]:
+    """The ceiling a run is judged against: the higher of the measurements before and after it. One 5 s
+    measurement can come out low when the host is slow for a moment (507.5/s before a campaign that then sent
+    491.5/s, against 616.7/s fifteen minutes earlier): against the higher one a run cannot look better than it is."""
+    return {
+        "ceiling_per_second": round(max(before, after), 1),
+        "ceiling_before_per_second": round(before, 1),
+        "ceiling_after_per_second": round(after, 1),
+    }
 
 
 def anchor_loop(url: str, settings: dict[str, Any], seconds: float = 10.0) -> float:
@@ -257,13 +278,15 @@ def main(argv: list[str]) -> int:
     }  # fmt: skip
     plain = run(args.subscribers, kill_at=None, **options)
     killed = run(args.subscribers, kill_at=0.5, **options)
+    judged = stricter_ceiling(ceiling_per_second, measured_ceiling(args.mps))
+    ceiling_per_second = judged["ceiling_per_second"]
     result = {
         **{key: value for key, value in plain.items() if key != "write_lock"},
         "killed_duplicates": killed["duplicates"],
         "killed_lost": killed["lost"],
         "killed_messages_per_second": killed["messages_per_second"],
         "killed_recovery_seconds": killed["recovery_seconds"],
-        "ceiling_per_second": round(ceiling_per_second, 1),
+        **judged,
         "ratio_to_ceiling": round(plain["messages_per_second"] / ceiling_per_second, 3),
         "anchor_loop_per_second": round(anchor_per_second, 1),
         "ratio_to_anchor_loop": round(plain["messages_per_second"] / anchor_per_second, 2),
