@@ -4,8 +4,9 @@ The sandbox runs in its own process (``connector sandbox graph``) with a per-num
 The run:
 
 1. measures the sandbox's own ceiling with a plain load generator (threads posting template sends directly; again
-   after the runs, and the higher of the two is the ceiling: :func:`stricter_ceiling`), and the anchor: a plain sending loop as people write it with a popular WhatsApp library (one request after another,
-   no outbox, no status handling: :func:`anchor_loop`);
+   after the runs, and the higher of the two is the ceiling: :func:`stricter_ceiling`), and the anchor: a plain
+   sending loop as people write it with a popular WhatsApp library (one request after another, no outbox, no status
+   handling: :func:`anchor_loop`);
 2. notifies N subscribers (default 100,000) through the connector: a worker process runs the wave and the sends,
    this process receives the status webhooks; reports messages/s, CPU ms per message (worker + web app),
    peak RSS of the worker, and duplicates and losses counted from the sandbox's own record;
